@@ -1,0 +1,157 @@
+//! What a command handler sees: a read-only view of the keyspace ([`ReadCtx`]) or a mutable
+//! one ([`WriteCtx`]), each with the stamped time and a seeded random source. Typed accessors
+//! turn "wrong kind of value" into the WRONGTYPE reply once, for every family.
+
+use super::args::wrongtype;
+use crate::protocol::Frame;
+use crate::store::hash::HashValue;
+use crate::store::list::ListValue;
+use crate::store::set::SetValue;
+use crate::store::zset::ZSetValue;
+use crate::store::{Db, Entry, Keyspace, Rng, Value};
+use bytes::Bytes;
+
+/// Read access for commands flagged read-only. Never mutates: expired keys are invisible.
+pub struct ReadCtx<'a> {
+    pub ks: &'a Keyspace,
+    pub db: usize,
+    pub now_ms: u64,
+    pub rng: &'a mut Rng,
+}
+
+/// Write access for commands flagged write. Every change stamps a fresh key version.
+pub struct WriteCtx<'a> {
+    pub ks: &'a mut Keyspace,
+    pub db: usize,
+    pub now_ms: u64,
+    pub rng: &'a mut Rng,
+}
+
+macro_rules! typed_get {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        /// The value at `key` if it has this kind; `Ok(None)` if absent; WRONGTYPE otherwise.
+        pub fn $name(&self, key: &[u8]) -> Result<Option<&$ty>, Frame> {
+            match self.value(key) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(wrongtype()),
+            }
+        }
+    };
+}
+
+macro_rules! typed_get_mut {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        /// The value at `key` for mutation if it has this kind, created empty when absent and
+        /// `create` is set; WRONGTYPE for another kind. Callers that may leave a collection
+        /// empty call [`WriteCtx::remove_if_empty`] afterwards.
+        pub fn $name(&mut self, key: &[u8], create: bool) -> Result<Option<&mut $ty>, Frame> {
+            match self.get(key).map(|e| &e.value) {
+                Some(Value::$variant(_)) => {}
+                Some(_) => return Err(wrongtype()),
+                None if create => self.set(Bytes::copy_from_slice(key), Value::$variant(Default::default()), None),
+                None => return Ok(None),
+            }
+            match self.value_mut(key) {
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                _ => Ok(None),
+            }
+        }
+    };
+}
+
+impl ReadCtx<'_> {
+    pub fn db(&self) -> &Db {
+        self.ks.db(self.db)
+    }
+
+    /// A live entry.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.db().get(key, self.now_ms)
+    }
+
+    pub fn value(&self, key: &[u8]) -> Option<&Value> {
+        self.get(key).map(|e| &e.value)
+    }
+
+    typed_get!(get_str, Str, Bytes);
+    typed_get!(get_list, List, ListValue);
+    typed_get!(get_hash, Hash, HashValue);
+    typed_get!(get_set, Set, SetValue);
+    typed_get!(get_zset, ZSet, ZSetValue);
+}
+
+impl WriteCtx<'_> {
+    /// A read view over the same state (to reuse read logic inside a write).
+    pub fn read(&mut self) -> ReadCtx<'_> {
+        ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }
+    }
+
+    pub fn db(&self) -> &Db {
+        self.ks.db(self.db)
+    }
+
+    /// A live entry.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.db().get(key, self.now_ms)
+    }
+
+    pub fn value(&self, key: &[u8]) -> Option<&Value> {
+        self.get(key).map(|e| &e.value)
+    }
+
+    typed_get!(get_str, Str, Bytes);
+    typed_get!(get_list, List, ListValue);
+    typed_get!(get_hash, Hash, HashValue);
+    typed_get!(get_set, Set, SetValue);
+    typed_get!(get_zset, ZSet, ZSetValue);
+
+    /// The live value at `key`, for mutation (the key's version is bumped).
+    pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let version = self.ks.next_version();
+        self.ks.dirty += 1;
+        let (db, now) = (self.db, self.now_ms);
+        self.ks.db_mut(db).get_mut(key, now, version)
+    }
+
+    /// Replaces whatever is at `key` (value and TTL).
+    pub fn set(&mut self, key: Bytes, value: Value, expire_at: Option<u64>) {
+        let version = self.ks.next_version();
+        self.ks.dirty += 1;
+        let db = self.db;
+        self.ks.db_mut(db).insert(key, value, expire_at, version);
+    }
+
+    /// Deletes `key`; true if it was live.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let (db, now) = (self.db, self.now_ms);
+        let removed = self.ks.db_mut(db).remove_live(key, now).is_some();
+        if removed {
+            self.ks.dirty += 1;
+        }
+        removed
+    }
+
+    /// Sets or clears the TTL of a live key; false if absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>) -> bool {
+        let version = self.ks.next_version();
+        let (db, now) = (self.db, self.now_ms);
+        let done = self.ks.db_mut(db).set_expire(key, expire_at, now, version);
+        if done {
+            self.ks.dirty += 1;
+        }
+        done
+    }
+
+    /// Deletes `key` if it holds an empty collection (Redis never keeps empty ones).
+    pub fn remove_if_empty(&mut self, key: &[u8]) {
+        if self.value(key).is_some_and(Value::is_empty_collection) {
+            self.delete(key);
+        }
+    }
+
+    typed_get_mut!(list_mut, List, ListValue);
+    typed_get_mut!(hash_mut, Hash, HashValue);
+    typed_get_mut!(set_mut, Set, SetValue);
+    typed_get_mut!(zset_mut, ZSet, ZSetValue);
+}

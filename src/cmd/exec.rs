@@ -1,0 +1,62 @@
+//! Running commands against the keyspace: [`apply`] for writes (the state machine's apply
+//! step: deterministic given the batch) and [`run_read`] for reads.
+
+use super::{lookup, unknown_command, Kind, ReadCtx, WriteCtx};
+use crate::protocol::Frame;
+use crate::store::{Keyspace, Rng, WriteBatch};
+use bytes::Bytes;
+use rand::SeedableRng;
+
+/// Applies one write batch. A single command returns its reply; a transaction returns the
+/// EXEC reply (an array, or a null array when a WATCHed key changed).
+pub fn apply(ks: &mut Keyspace, batch: &WriteBatch) -> Frame {
+    let mut rng = Rng::seed_from_u64(batch.seed);
+    let mut db = batch.db as usize;
+    match &batch.transaction {
+        None => match batch.cmds.first() {
+            Some(argv) => run_one(ks, &mut db, batch.now_ms, &mut rng, argv),
+            None => Frame::error("ERR empty write"),
+        },
+        Some(watched) => {
+            let changed = watched.iter().any(|w| ks.key_version(w.db as usize, &w.key, batch.now_ms) != w.version);
+            if changed {
+                return Frame::NullArray;
+            }
+            let replies = batch.cmds.iter().map(|argv| run_one(ks, &mut db, batch.now_ms, &mut rng, argv)).collect();
+            Frame::Array(replies)
+        }
+    }
+}
+
+/// Runs one command of a batch. The log is input too, so names and arity are checked again.
+fn run_one(ks: &mut Keyspace, db: &mut usize, now_ms: u64, rng: &mut Rng, argv: &[Bytes]) -> Frame {
+    let Some(spec) = argv.first().and_then(|name| lookup(name)) else {
+        return if argv.is_empty() { Frame::error("ERR empty command") } else { unknown_command(argv) };
+    };
+    if !spec.arity_ok(argv.len()) {
+        return super::args::wrong_arity(spec.name);
+    }
+    match spec.kind {
+        Kind::Write(f) => f(&mut WriteCtx { ks, db: *db, now_ms, rng }, argv),
+        Kind::Read(f) => f(&mut ReadCtx { ks, db: *db, now_ms, rng }, argv),
+        Kind::Session if spec.name == "select" => select_in_batch(ks, db, argv),
+        Kind::Session => Frame::error(format!("ERR '{}' cannot run inside a replicated batch", spec.name)),
+    }
+}
+
+/// SELECT queued inside MULTI switches the database for the rest of the transaction.
+fn select_in_batch(ks: &Keyspace, db: &mut usize, argv: &[Bytes]) -> Frame {
+    match super::args::int(&argv[1]) {
+        Ok(n) if n >= 0 && (n as usize) < ks.db_count() => {
+            *db = n as usize;
+            Frame::ok()
+        }
+        Ok(_) => Frame::error("ERR DB index is out of range"),
+        Err(e) => e,
+    }
+}
+
+/// Runs a read-only command.
+pub fn run_read(ks: &Keyspace, db: usize, now_ms: u64, rng: &mut Rng, f: super::ReadFn, argv: &[Bytes]) -> Frame {
+    f(&mut ReadCtx { ks, db, now_ms, rng }, argv)
+}

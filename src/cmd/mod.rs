@@ -1,0 +1,165 @@
+//! The command table: every command's name, arity, flags and key positions (what `COMMAND`
+//! reports and what cluster routing reads), and its handler. One file per command family.
+//!
+//! Handlers come in three kinds. `Read` handlers get a [`ReadCtx`] and cannot change state.
+//! `Write` handlers get a [`WriteCtx`]; they only ever run inside [`apply`], on a
+//! [`WriteBatch`](crate::store::WriteBatch), so the same log entry gives the same result on
+//! every replica. `Session` commands act on the connection or the server, not the keyspace,
+//! and are carried out by `crate::server`.
+
+pub mod args;
+mod ctx;
+mod exec;
+pub mod glob;
+pub mod hash;
+pub mod keys;
+pub mod list;
+pub mod scan;
+pub mod server;
+pub mod set;
+pub mod string;
+pub mod zset;
+
+pub use ctx::{ReadCtx, WriteCtx};
+pub use exec::{apply, run_read};
+
+use crate::protocol::Frame;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub type ReadFn = fn(&mut ReadCtx, &[Bytes]) -> Frame;
+pub type WriteFn = fn(&mut WriteCtx, &[Bytes]) -> Frame;
+
+/// How a command is carried out.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Read(ReadFn),
+    Write(WriteFn),
+    /// Connection or server level; implemented in `crate::server`.
+    Session,
+}
+
+/// One row of the command table.
+#[derive(Clone, Copy)]
+pub struct CommandSpec {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis convention: N means exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    /// Flags as `COMMAND INFO` lists them: "write", "readonly", "denyoom", "fast", ...
+    pub flags: &'static [&'static str],
+    /// Key positions: first, last (negative counts from the end), step; 0,0,0 for none.
+    pub keys: (i32, i32, i32),
+    pub kind: Kind,
+}
+
+impl CommandSpec {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: &'static [&'static str],
+        keys: (i32, i32, i32),
+        kind: Kind,
+    ) -> Self {
+        CommandSpec { name, arity, flags, keys, kind }
+    }
+
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        matches!(self.kind, Kind::Write(_))
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// The indexes of the key arguments of `argv` (commands with movable keys, such as
+    /// ZUNIONSTORE, override this in [`key_indexes`]).
+    pub fn fixed_key_indexes(&self, argc: usize) -> Vec<usize> {
+        let (first, last, step) = self.keys;
+        if first <= 0 || step <= 0 {
+            return Vec::new();
+        }
+        let last = if last < 0 { argc as i32 + last } else { last };
+        (first..=last.min(argc as i32 - 1)).step_by(step as usize).map(|i| i as usize).collect()
+    }
+}
+
+/// Every family's table, concatenated.
+fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
+    [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, set::COMMANDS, zset::COMMANDS, server::COMMANDS]
+        .into_iter()
+        .flatten()
+}
+
+fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| all_tables().map(|c| (c.name, c)).collect())
+}
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// Every command, sorted by name (for COMMAND, COMMAND LIST, COMMAND COUNT).
+pub fn all_commands() -> Vec<&'static CommandSpec> {
+    let mut v: Vec<_> = table().values().copied().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+/// Key argument indexes of a command line, including commands whose keys move
+/// (`numkeys`-style arguments).
+pub fn key_indexes(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
+    match movable_keys(spec.name, argv) {
+        Some(keys) => keys,
+        None => spec.fixed_key_indexes(argv.len()),
+    }
+}
+
+/// Keys of commands whose key count is an argument: `CMD [dest] numkeys key...`.
+fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
+    let numkeys_at = match name {
+        "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
+        _ => return None,
+    };
+    let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
+    let mut keys: Vec<usize> = (numkeys_at + 1..(numkeys_at + 1 + n).min(argv.len())).collect();
+    if numkeys_at == 2 {
+        keys.insert(0, 1);
+    }
+    Some(keys)
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `
+pub fn unknown_command(argv: &[Bytes]) -> Frame {
+    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]);
+    let mut msg = format!("ERR unknown command '{name}', with args beginning with: ");
+    for arg in argv.iter().skip(1) {
+        let shown = String::from_utf8_lossy(&arg[..arg.len().min(128)]);
+        msg.push_str(&format!("'{shown}' "));
+        if msg.len() > 512 {
+            break;
+        }
+    }
+    Frame::error(msg)
+}

@@ -1,0 +1,58 @@
+//! The SCAN family's shared parts: cursor parsing, `MATCH` / `COUNT` / `TYPE` options, and the
+//! reply shape `[cursor, [items...]]`.
+
+use super::args::{self, is};
+use super::glob;
+use crate::protocol::Frame;
+use bytes::Bytes;
+
+/// Options of SCAN, HSCAN, SSCAN, ZSCAN.
+#[derive(Debug, Default)]
+pub struct ScanOptions {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    /// SCAN only: `TYPE name`.
+    pub type_name: Option<Bytes>,
+}
+
+impl ScanOptions {
+    /// Whether `item` passes MATCH.
+    pub fn matches(&self, item: &[u8]) -> bool {
+        self.pattern.as_ref().is_none_or(|p| glob::matches(p, item, false))
+    }
+}
+
+/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` starting at `argv[at]`
+/// (the cursor). `allow_type` is true for SCAN only.
+pub fn parse(argv: &[Bytes], at: usize, allow_type: bool) -> Result<ScanOptions, Frame> {
+    let cursor = std::str::from_utf8(&argv[at])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+    let mut o = ScanOptions { cursor, count: 10, ..Default::default() };
+    let mut i = at + 1;
+    while i < argv.len() {
+        let Some(value) = argv.get(i + 1) else { return Err(args::syntax()) };
+        if is(&argv[i], "count") {
+            let n = args::int(value)?;
+            if n < 1 {
+                return Err(args::syntax());
+            }
+            o.count = n as usize;
+        } else if is(&argv[i], "match") {
+            o.pattern = Some(value.clone());
+        } else if allow_type && is(&argv[i], "type") {
+            o.type_name = Some(value.clone());
+        } else {
+            return Err(args::syntax());
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+/// `[cursor, [items...]]`
+pub fn reply(next_cursor: u64, items: Vec<Frame>) -> Frame {
+    Frame::Array(vec![Frame::Bulk(Bytes::from(next_cursor.to_string())), Frame::Array(items)])
+}

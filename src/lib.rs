@@ -1,0 +1,19 @@
+//! raftis: a Redis-compatible key-value server whose writes are replicated with Raft.
+//!
+//! Map of the modules:
+//! - [`protocol`]: RESP2/RESP3 frames, incremental parser, encoder (no I/O).
+//! - [`store`]: the keyspace as a pure, deterministic state machine.
+//! - [`cmd`]: the command table and one module per command family.
+//! - [`server`]: listener, connections, pipelining, client state, the engine seam.
+//! - [`config`]: every setting and its default.
+//! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
+
+pub mod cmd;
+pub mod config;
+pub mod node;
+pub mod protocol;
+pub mod server;
+pub mod store;
+
+/// The Redis version raftis reports (clients gate features on it; replies follow 7.0).
+pub const REDIS_VERSION: &str = "7.0.15";

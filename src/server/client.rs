@@ -1,0 +1,85 @@
+//! Per-connection state ([`Client`]) and the part of it other connections may see or act on
+//! ([`ClientHandle`]: CLIENT LIST, CLIENT KILL).
+
+use crate::protocol::RespVersion;
+use crate::store::WatchedKey;
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// What CLIENT LIST / CLIENT INFO show about a connection.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub name: Bytes,
+    pub db: usize,
+    pub resp: RespVersion,
+    pub created_ms: u64,
+    pub last_interaction_ms: u64,
+    pub last_cmd: String,
+    /// Commands queued in MULTI, -1 outside MULTI.
+    pub multi: i64,
+    pub watching: usize,
+}
+
+/// Registry entry of a connection.
+pub struct ClientHandle {
+    pub info: Mutex<ClientInfo>,
+    /// Fired by CLIENT KILL.
+    pub kill: Notify,
+}
+
+impl ClientHandle {
+    pub fn info(&self) -> ClientInfo {
+        self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
+        f(&mut self.info.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// The connection's own state.
+pub struct Client {
+    pub id: u64,
+    pub resp: RespVersion,
+    pub db: usize,
+    pub name: Bytes,
+    pub authenticated: bool,
+    /// Commands queued since MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: EXEC will refuse the transaction.
+    pub multi_failed: bool,
+    pub watched: Vec<WatchedKey>,
+    /// READONLY: reads may be served from this node's possibly stale copy.
+    pub readonly: bool,
+    /// Close the connection once the pending replies are written (QUIT, CLIENT KILL).
+    pub close_after_reply: bool,
+}
+
+impl Client {
+    pub fn new(id: u64, authenticated: bool) -> Self {
+        Client {
+            id,
+            resp: RespVersion::Resp2,
+            db: 0,
+            name: Bytes::new(),
+            authenticated,
+            multi: None,
+            multi_failed: false,
+            watched: Vec::new(),
+            readonly: false,
+            close_after_reply: false,
+        }
+    }
+
+    /// Leaves MULTI and forgets WATCHed keys (after EXEC, DISCARD, RESET).
+    pub fn end_transaction(&mut self) {
+        self.multi = None;
+        self.multi_failed = false;
+        self.watched.clear();
+    }
+}

@@ -1,0 +1,184 @@
+//! Executing one command for a client: lookup, arity, AUTH, MULTI queueing, then the read,
+//! write or session path. Every write leaves here as a [`WriteBatch`].
+
+use super::client::{Client, ClientHandle};
+use super::shared::{now_ms, Shared, Stats};
+use crate::cmd::{self, args, CommandSpec, Kind};
+use crate::protocol::Frame;
+use crate::store::{WatchedKey, WriteBatch};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Commands that run at once even inside MULTI.
+const TX_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+/// Commands allowed before AUTH when a password is set.
+const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
+
+/// Runs `argv` for `client` and returns the reply.
+pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: Vec<Bytes>) -> Frame {
+    Stats::add(&shared.stats.commands_processed, 1);
+    let Some(spec) = cmd::lookup(&argv[0]).filter(|c| !c.has_flag("internal")) else {
+        client.multi_failed |= client.multi.is_some();
+        return cmd::unknown_command(&argv);
+    };
+    handle.update(|i| {
+        i.last_interaction_ms = now_ms();
+        i.last_cmd = spec.name.to_string();
+    });
+    if !spec.arity_ok(argv.len()) {
+        client.multi_failed |= client.multi.is_some();
+        return args::wrong_arity(spec.name);
+    }
+    if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
+        client.multi_failed |= client.multi.is_some();
+        return Frame::error("NOAUTH Authentication required.");
+    }
+    if let Some(queue) = client.multi.as_mut() {
+        if !TX_CONTROL.contains(&spec.name) {
+            queue.push(argv);
+            let queued = queue.len() as i64;
+            handle.update(|i| i.multi = queued);
+            return Frame::simple("QUEUED");
+        }
+    }
+    run(client, handle, shared, spec, argv).await
+}
+
+async fn run(
+    client: &mut Client,
+    handle: &ClientHandle,
+    shared: &Arc<Shared>,
+    spec: &CommandSpec,
+    argv: Vec<Bytes>,
+) -> Frame {
+    match spec.kind {
+        Kind::Read(f) => shared.engine.read(client.db, now_ms(), f, &argv).await,
+        Kind::Write(_) => {
+            let batch = WriteBatch {
+                db: client.db as u32,
+                now_ms: now_ms(),
+                seed: shared.engine.next_seed(),
+                cmds: vec![argv],
+                transaction: None,
+            };
+            shared.engine.write(batch).await
+        }
+        Kind::Session => match spec.name {
+            "multi" => multi(client, handle),
+            "exec" => exec(client, handle, shared).await,
+            "discard" => discard(client, handle),
+            "watch" => watch(client, handle, shared, &argv),
+            "unwatch" => {
+                client.watched.clear();
+                handle.update(|i| i.watching = 0);
+                Frame::ok()
+            }
+            _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, &argv),
+        },
+    }
+}
+
+fn multi(client: &mut Client, handle: &ClientHandle) -> Frame {
+    if client.multi.is_some() {
+        return Frame::error("ERR MULTI calls can not be nested");
+    }
+    client.multi = Some(Vec::new());
+    handle.update(|i| i.multi = 0);
+    Frame::ok()
+}
+
+fn discard(client: &mut Client, handle: &ClientHandle) -> Frame {
+    if client.multi.is_none() {
+        return Frame::error("ERR DISCARD without MULTI");
+    }
+    client.end_transaction();
+    handle.update(|i| {
+        i.multi = -1;
+        i.watching = 0;
+    });
+    Frame::ok()
+}
+
+fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv: &[Bytes]) -> Frame {
+    if client.multi.is_some() {
+        return Frame::error("ERR WATCH inside MULTI is not allowed");
+    }
+    let (db, now) = (client.db, now_ms());
+    shared.engine.with_keyspace(|ks| {
+        for key in &argv[1..] {
+            let version = ks.key_version(db, key, now);
+            client.watched.push(WatchedKey { db: db as u32, key: key.clone(), version });
+        }
+    });
+    let n = client.watched.len();
+    handle.update(|i| i.watching = n);
+    Frame::ok()
+}
+
+/// EXEC: the queued keyspace commands become one write batch (one log entry); queued
+/// session commands (PING, ECHO, ...) are answered locally in their places.
+async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) -> Frame {
+    let Some(queue) = client.multi.take() else {
+        return Frame::error("ERR EXEC without MULTI");
+    };
+    let failed = client.multi_failed;
+    let watched = std::mem::take(&mut client.watched);
+    client.end_transaction();
+    handle.update(|i| {
+        i.multi = -1;
+        i.watching = 0;
+    });
+    if failed {
+        return Frame::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
+    let mut batch_cmds = Vec::new();
+    let start_db = client.db;
+    for argv in queue {
+        match cmd::lookup(&argv[0]) {
+            Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {
+                let mut s = cmd::server::Session { client: &mut *client, handle, shared };
+                local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));
+            }
+            _ => {
+                track_select(client, &argv);
+                local.push(None);
+                batch_cmds.push(argv);
+            }
+        }
+    }
+    let batch = WriteBatch {
+        db: start_db as u32,
+        now_ms: now_ms(),
+        seed: shared.engine.next_seed(),
+        cmds: batch_cmds,
+        transaction: Some(watched),
+    };
+    match shared.engine.write(batch).await {
+        Frame::Array(replies) => merge_replies(local, replies),
+        other => {
+            client.db = start_db;
+            other
+        }
+    }
+}
+
+/// A SELECT queued in MULTI also changes the connection's database after EXEC.
+fn track_select(client: &mut Client, argv: &[Bytes]) {
+    if argv.len() == 2 && args::is(&argv[0], "select") {
+        if let Ok(n) = args::int(&argv[1]) {
+            if n >= 0 && (n as usize) < client_db_limit() {
+                client.db = n as usize;
+            }
+        }
+    }
+}
+
+fn client_db_limit() -> usize {
+    crate::store::DEFAULT_DATABASES
+}
+
+fn merge_replies(local: Vec<Option<Frame>>, replies: Vec<Frame>) -> Frame {
+    let mut replies = replies.into_iter();
+    Frame::Array(local.into_iter().map(|l| l.unwrap_or_else(|| replies.next().unwrap_or(Frame::Null))).collect())
+}

@@ -1,0 +1,49 @@
+//! Active expiry: a background task that finds keys whose TTL has passed and deletes them
+//! through the ordinary write path (an internal command replicated like any write), so every
+//! replica deletes the same keys at the same point of the log.
+
+use super::shared::{now_ms, Shared, Stats};
+use crate::store::WriteBatch;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The internal command that deletes the listed keys if they are expired at apply time.
+pub const EXPIRE_COMMAND: &str = "raftis.expire";
+/// Keys deleted per database per round (Redis's active expiry is bounded the same way).
+const KEYS_PER_ROUND: usize = 200;
+
+/// Spawns the expiry loop; it stops when the node shuts down.
+pub fn spawn_active_expiry(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let mut shutdown = shared.shutdown_signal();
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            expire_round(&shared).await;
+        }
+    });
+}
+
+async fn expire_round(shared: &Shared) {
+    let now = now_ms();
+    let due: Vec<(usize, Vec<Bytes>)> = shared.engine.with_keyspace(|ks| {
+        ks.dbs()
+            .iter()
+            .enumerate()
+            .map(|(i, db)| (i, db.due_keys(now, KEYS_PER_ROUND)))
+            .filter(|(_, k)| !k.is_empty())
+            .collect()
+    });
+    for (db, keys) in due {
+        let mut argv = vec![Bytes::from_static(EXPIRE_COMMAND.as_bytes())];
+        argv.extend(keys);
+        let batch = WriteBatch { db: db as u32, now_ms: now, seed: 0, cmds: vec![argv], transaction: None };
+        if let crate::protocol::Frame::Integer(n) = shared.engine.write(batch).await {
+            Stats::add(&shared.stats.expired_keys, n as u64);
+        }
+    }
+}

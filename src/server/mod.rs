@@ -1,0 +1,40 @@
+//! The client-facing server: the accept loop, one task per connection, pipelining, client
+//! state, and the shared server state (settings, statistics, the client registry).
+
+mod client;
+mod connection;
+mod dispatch;
+mod engine;
+mod expire;
+mod shared;
+
+pub use client::{Client, ClientHandle, ClientInfo};
+pub use engine::Engine;
+pub use expire::{spawn_active_expiry, EXPIRE_COMMAND};
+pub use shared::{now_ms, Shared, Stats};
+
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Accepts clients until `shared.shutdown` fires.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { connection::run(stream, peer, shared).await });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    tracing::info!("listener stopped");
+}

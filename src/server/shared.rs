@@ -1,0 +1,110 @@
+//! State shared by every connection of a node: settings, statistics, the client registry,
+//! the engine and the shutdown signal.
+
+use super::client::ClientHandle;
+use super::engine::Engine;
+use crate::config::Config;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// Milliseconds since the Unix epoch (virtual time under madsim).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Counters reported by INFO stats (reset by CONFIG RESETSTAT where Redis resets them).
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.commands_processed,
+            &self.rejected_connections,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.expired_keys,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything a connection task can reach.
+pub struct Shared {
+    config: Mutex<Config>,
+    pub engine: Engine,
+    pub stats: Stats,
+    clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_client_id: AtomicU64,
+    pub started_ms: u64,
+    /// Port the client listener is bound to (after binding port 0, the real one).
+    pub port: u16,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new(config: Config, port: u16) -> Arc<Self> {
+        let seed = if config.seed == 0 { rand::random() } else { config.seed };
+        let engine = Engine::new(config.databases, seed);
+        Arc::new(Shared {
+            config: Mutex::new(config),
+            engine,
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            started_ms: now_ms(),
+            port,
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// The settings (CONFIG SET changes them at run time).
+    pub fn config(&self) -> MutexGuard<'_, Config> {
+        self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientHandle>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A receiver that changes once, when the node shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Asks the listener and every connection to stop.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}

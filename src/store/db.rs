@@ -1,0 +1,164 @@
+//! One logical database: keys, their values, their expiry times and their versions.
+//!
+//! Reads never mutate: an expired key is simply invisible to them (lazy expiry). Writes remove
+//! an expired key they touch, and active expiry turns due keys into deletions proposed as
+//! ordinary writes, so every replica deletes the same keys at the same log position.
+
+use super::keymap::KeyMap;
+use super::value::Value;
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+/// A stored key: value, absolute expiry time in ms (if any), and the version of its last
+/// change (WATCH compares versions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    expire_at: Option<u64>,
+    version: u64,
+}
+
+impl Entry {
+    pub fn expire_at(&self) -> Option<u64> {
+        self.expire_at
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at.is_some_and(|t| t <= now_ms)
+    }
+}
+
+/// One of the numbered databases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Db {
+    keys: KeyMap<Entry>,
+    /// (expiry time, key) for every key with a TTL: finds due keys without a full scan.
+    expiries: BTreeSet<(u64, Bytes)>,
+}
+
+impl Db {
+    /// Number of keys, counting expired ones not yet deleted (as Redis's DBSIZE does).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_count(&self) -> usize {
+        self.expiries.len()
+    }
+
+    /// A live entry.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.keys.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// The live value of `key` for mutation, stamping it with `version`. An expired key is
+    /// deleted here and reported as absent.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64, version: u64) -> Option<&mut Value> {
+        if self.keys.get(key)?.is_expired(now_ms) {
+            self.remove(key);
+            return None;
+        }
+        let entry = self.keys.get_mut(key)?;
+        entry.version = version;
+        Some(&mut entry.value)
+    }
+
+    /// Stores `value` under `key`, replacing any previous value and TTL.
+    pub fn insert(&mut self, key: Bytes, value: Value, expire_at: Option<u64>, version: u64) {
+        if let Some(t) = expire_at {
+            self.expiries.insert((t, key.clone()));
+        }
+        let entry = Entry { value, expire_at, version };
+        if let Some(old) = self.keys.insert(key.clone(), entry) {
+            self.forget_expiry(&key, old.expire_at);
+        }
+    }
+
+    /// Removes a key whatever its state; returns the entry if it was still live.
+    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.remove(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// Removes `key` if it exists and is expired at `now_ms` (active expiry).
+    pub fn remove_if_expired(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.keys.get(key).is_some_and(|e| e.is_expired(now_ms)) {
+            return self.remove(key).is_some();
+        }
+        false
+    }
+
+    /// Removes a key whatever its state.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (k, entry) = self.keys.remove_entry(key)?;
+        self.forget_expiry(&k, entry.expire_at);
+        Some(entry)
+    }
+
+    /// Sets or clears the TTL of a live key; false if the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64, version: u64) -> bool {
+        let Some(entry) = self.keys.get_mut(key).filter(|e| !e.is_expired(now_ms)) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut entry.expire_at, expire_at);
+        entry.version = version;
+        let k = Bytes::copy_from_slice(key);
+        self.forget_expiry(&k, old);
+        if let Some(t) = expire_at {
+            self.expiries.insert((t, k));
+        }
+        true
+    }
+
+    fn forget_expiry(&mut self, key: &Bytes, expire_at: Option<u64>) {
+        if let Some(t) = expire_at {
+            self.expiries.remove(&(t, key.clone()));
+        }
+    }
+
+    /// Up to `limit` keys whose expiry time is at or before `now_ms`, earliest first.
+    pub fn due_keys(&self, now_ms: u64, limit: usize) -> Vec<Bytes> {
+        self.expiries.iter().take_while(|(t, _)| *t <= now_ms).take(limit).map(|(_, k)| k.clone()).collect()
+    }
+
+    /// All entries (live or not) in stable hash order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.keys.iter()
+    }
+
+    /// Live entries in stable hash order.
+    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.keys.iter().filter(move |(_, e)| !e.is_expired(now_ms))
+    }
+
+    /// A SCAN step over live keys: see [`KeyMap::scan`].
+    pub fn scan(&self, cursor: u64, count: usize, now_ms: u64) -> (Vec<(&Bytes, &Entry)>, u64) {
+        let (mut items, next) = self.keys.scan(cursor, count);
+        items.retain(|(_, e)| !e.is_expired(now_ms));
+        (items, next)
+    }
+
+    /// A live key near `point` in hash order (a random key for a random `point`).
+    pub fn pick_live(&self, point: u64, now_ms: u64) -> Option<&Bytes> {
+        if let Some((k, e)) = self.keys.pick(point) {
+            if !e.is_expired(now_ms) {
+                return Some(k);
+            }
+        }
+        // Fall back to a walk: only reached when expired keys sit at the picked spot.
+        self.iter_live(now_ms).map(|(k, _)| k).next()
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.expiries.clear();
+    }
+}

@@ -1,0 +1,19 @@
+//! hash values (placeholder representation; see the family's command module).
+
+/// A hash value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HashValue {}
+
+impl HashValue {
+    pub fn encoding(&self) -> &'static str {
+        "hashtable"
+    }
+
+    pub fn is_empty(&self) -> bool {
+        true
+    }
+
+    pub fn approx_size(&self) -> usize {
+        0
+    }
+}

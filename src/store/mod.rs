@@ -1,0 +1,81 @@
+//! The keyspace as a pure, deterministic state machine.
+//!
+//! Nothing in here reads a clock or draws a random number: the current time (`now_ms`) and a
+//! random seed arrive with every write ([`WriteBatch`]), stamped by the node that accepted it.
+//! Applying the same batches in the same order gives the same keyspace on every replica, which
+//! is what lets the Raft log (and the simulator) replay it. Command semantics live in
+//! `crate::cmd`; this module holds the data and its invariants.
+
+mod db;
+pub mod hash;
+mod keymap;
+pub mod list;
+pub mod set;
+mod value;
+mod write;
+pub mod zset;
+
+pub use db::{Db, Entry};
+pub use keymap::{key_hash, KeyMap};
+pub use value::Value;
+pub use write::{WatchedKey, WriteBatch};
+
+/// The seeded random source used by commands (`SPOP`, `SRANDMEMBER`, `RANDOMKEY`, ...).
+pub type Rng = rand_chacha::ChaCha8Rng;
+
+/// Number of databases outside cluster mode (Redis's `databases` default).
+pub const DEFAULT_DATABASES: usize = 16;
+
+/// All databases plus the version counter that stamps every change (WATCH compares versions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    version: u64,
+    /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
+    pub dirty: u64,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace::new(DEFAULT_DATABASES)
+    }
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        Keyspace { dbs: (0..databases.max(1)).map(|_| Db::default()).collect(), version: 0, dirty: 0 }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i`. Callers validate `i` (SELECT does); out of range is a bug, so clamp.
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i.min(self.dbs.len() - 1)]
+    }
+
+    pub fn db_mut(&mut self, i: usize) -> &mut Db {
+        let last = self.dbs.len() - 1;
+        &mut self.dbs[i.min(last)]
+    }
+
+    /// A fresh version number for a change about to be made.
+    pub fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// The version WATCH records for `key`: 0 when the key is absent or expired.
+    pub fn key_version(&self, db: usize, key: &[u8], now_ms: u64) -> u64 {
+        self.db(db).get(key, now_ms).map_or(0, |e| e.version())
+    }
+
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+}

@@ -1,0 +1,73 @@
+//! The value kinds a key can hold, and what `TYPE` / `OBJECT ENCODING` say about them.
+
+use super::hash::HashValue;
+use super::list::ListValue;
+use super::set::SetValue;
+use super::zset::ZSetValue;
+use bytes::Bytes;
+
+/// A key's value. Collection kinds pick a compact representation while small, as Redis does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Bytes),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
+}
+
+impl Value {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with (Redis 7.0 names).
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => string_encoding(s),
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+        }
+    }
+
+    /// True for a collection with no elements (such keys are deleted, never stored).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(l) => l.items.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+        }
+    }
+
+    /// Rough memory footprint in bytes, for INFO and MEMORY USAGE.
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::List(l) => l.approx_size(),
+            Value::Hash(h) => h.approx_size(),
+            Value::Set(s) => s.approx_size(),
+            Value::ZSet(z) => z.approx_size(),
+        }
+    }
+}
+
+fn string_encoding(s: &[u8]) -> &'static str {
+    if s.len() <= 20 && crate::protocol::parse_i64(s).is_some() {
+        "int"
+    } else if s.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}

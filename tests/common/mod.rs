@@ -1,0 +1,170 @@
+//! Shared helpers for integration tests: start a real `raftis` process or a real
+//! `redis-server` on a free loopback port, stop it by pid, and talk raw RESP to it.
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1 (bound once and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+}
+
+/// A server process killed (by pid) when dropped.
+pub struct Server {
+    pub port: u16,
+    child: Child,
+    _dir: Option<tempdir::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub mod tempdir {
+    /// A directory under the system temp dir, removed on drop.
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            let p =
+                std::env::temp_dir().join(format!("raftis-test-{tag}-{}-{}", std::process::id(), super::free_port()));
+            std::fs::create_dir_all(&p).expect("create temp dir");
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Server {
+    /// Starts the raftis binary with extra flags.
+    pub fn raftis(extra: &[&str]) -> Server {
+        let port = free_port();
+        let dir = tempdir::TempDir::new("node");
+        let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+            .arg(&dir.0)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start raftis");
+        let s = Server { port, child, _dir: Some(dir) };
+        s.wait_ready();
+        s
+    }
+
+    /// Starts Debian's redis-server (panics with a clear message when it is not installed).
+    pub fn redis() -> Server {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server not found: install it (apt-get install redis-server); .ci/run does");
+        let s = Server { port, child, _dir: None };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut c) = Conn::try_connect(self.port) {
+                if c.cmd(&["PING"]) == Frame::Simple(Bytes::from_static(b"PONG")) {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server on port {} did not become ready", self.port);
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::try_connect(self.port).expect("connect")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A raw RESP connection.
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn try_connect(port: u16) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Conn { stream, buf: BytesMut::new() })
+    }
+
+    /// Encodes a command as a RESP multibulk.
+    pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one reply and returns its exact bytes.
+    pub fn read_raw(&mut self) -> Option<Bytes> {
+        loop {
+            let snapshot = Bytes::copy_from_slice(&self.buf);
+            match parse_frame(&snapshot, &Limits::default()) {
+                Ok((_, len)) => return Some(Bytes::copy_from_slice(&self.buf.split_to(len))),
+                Err(ParseError::Incomplete) => {}
+                Err(e) => panic!("bad reply bytes: {e}: {:?}", String::from_utf8_lossy(&snapshot)),
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    pub fn read_frame(&mut self) -> Option<Frame> {
+        let raw = self.read_raw()?;
+        parse_frame(&raw, &Limits::default()).ok().map(|(f, _)| f)
+    }
+
+    /// Sends a command and returns the raw reply bytes.
+    pub fn raw_cmd(&mut self, args: &[&[u8]]) -> Bytes {
+        self.send_raw(&Self::encode(args));
+        self.read_raw().expect("connection closed before reply")
+    }
+
+    pub fn cmd(&mut self, args: &[&str]) -> Frame {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_raw(&Self::encode(&args));
+        self.read_frame().expect("connection closed before reply")
+    }
+
+    /// True once the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0))
+    }
+}
