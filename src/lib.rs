@@ -6,10 +6,12 @@
 //! - [`cmd`]: the command table and one module per command family.
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting and its default.
+//! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
 pub mod cmd;
 pub mod config;
+pub mod disk;
 pub mod node;
 pub mod protocol;
 pub mod server;
