@@ -27,14 +27,14 @@ fn append_read_and_reopen() {
         f.append(b"hello ").unwrap();
         f.append(b"world").unwrap();
         f.sync().unwrap();
-        assert_eq!(f.len().unwrap(), 11);
+        assert_eq!(f.size().unwrap(), 11);
         let mut buf = [0u8; 5];
         assert_eq!(f.read_at(6, &mut buf).unwrap(), 5);
         assert_eq!(&buf, b"world");
         assert_eq!(f.read_at(20, &mut buf).unwrap(), 0, "read past the end returns nothing");
         drop(f);
         let f = d.open("log/a").unwrap();
-        assert_eq!(f.len().unwrap(), 11, "reopening keeps contents");
+        assert_eq!(f.size().unwrap(), 11, "reopening keeps contents");
         assert_eq!(d.read("log/a").unwrap(), b"hello world");
     });
 }

@@ -41,7 +41,7 @@ pub trait Disk: Send + Sync + 'static {
 /// An open file: appends and positional reads, with explicit sync.
 pub trait DiskFile: Send {
     /// Current length, including unsynced bytes.
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Appends `data` at the end (not durable until [`DiskFile::sync`]).

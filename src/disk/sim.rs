@@ -197,7 +197,7 @@ fn content(st: &mut State, id: u64) -> io::Result<&mut Content> {
 }
 
 impl DiskFile for SimFile {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         self.with(|st, id| Ok(content(st, id)?.current.len() as u64))
     }
 
