@@ -7,6 +7,7 @@
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting and its default.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
+//! - [`raft`]: replication; so far the write-ahead log.
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
 pub mod cmd;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod disk;
 pub mod node;
 pub mod protocol;
+pub mod raft;
 pub mod server;
 pub mod store;
 
