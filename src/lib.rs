@@ -8,6 +8,7 @@
 //! - [`config`]: every setting and its default.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
 //! - [`raft`]: replication; so far the write-ahead log.
+//! - [`rt`]: the runtime seam (what differs between tokio and madsim).
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
 pub mod cmd;
@@ -16,6 +17,7 @@ pub mod disk;
 pub mod node;
 pub mod protocol;
 pub mod raft;
+pub mod rt;
 pub mod server;
 pub mod store;
 

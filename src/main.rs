@@ -56,31 +56,8 @@ async fn main() -> std::process::ExitCode {
     };
     tokio::select! {
         _ = node.stopped() => tracing::info!("shutdown requested by a client"),
-        _ = terminate_signal() => tracing::info!("signal received, shutting down"),
+        _ = raftis::rt::terminate_signal() => tracing::info!("signal received, shutting down"),
     }
     node.shutdown().await;
     std::process::ExitCode::SUCCESS
-}
-
-/// SIGTERM or Ctrl-C.
-async fn terminate_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
