@@ -71,10 +71,8 @@ pub(super) fn sinterstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, F
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
 pub(super) fn sintercard(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
-    let numkeys = args::int(&argv[1])
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| err("ERR numkeys should be greater than 0"))? as u64;
+    let numkeys =
+        args::int(&argv[1]).ok().filter(|n| *n > 0).ok_or_else(|| err("ERR numkeys should be greater than 0"))? as u64;
     let keys_end = match usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)) {
         Some(end) if end <= argv.len() => end,
         _ => return Err(err("ERR Number of keys can't be greater than number of args")),

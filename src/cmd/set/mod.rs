@@ -4,9 +4,9 @@
 mod algebra;
 mod random;
 
+use super::args::wrongtype;
 use super::{scan, CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use super::args::wrongtype;
 use crate::store::set::SetValue;
 use crate::store::{Keyspace, Value};
 use bytes::Bytes;
@@ -132,4 +132,73 @@ fn sscan(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     let (members, next) = set.scan(opts.cursor, opts.count);
     let items = members.into_iter().filter(|m| opts.matches(m)).map(Frame::Bulk).collect();
     Ok(scan::reply(next, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::apply;
+    use crate::protocol::Frame;
+    use crate::store::{Keyspace, WriteBatch};
+    use bytes::Bytes;
+
+    fn run(ks: &mut Keyspace, seed: u64, line: &str) -> Frame {
+        let cmd = line.split_whitespace().map(|a| Bytes::from(a.to_string())).collect();
+        apply(ks, &WriteBatch { db: 0, now_ms: 1, seed, cmds: vec![cmd], transaction: None })
+    }
+
+    fn encoding(ks: &Keyspace, key: &str) -> &'static str {
+        ks.db(0).get(key.as_bytes(), 1).map_or("none", |e| e.value.encoding())
+    }
+
+    fn filled(members: &str) -> Keyspace {
+        let mut ks = Keyspace::default();
+        run(&mut ks, 0, &format!("SADD s {members}"));
+        ks
+    }
+
+    #[test]
+    fn spop_is_deterministic_given_the_seed() {
+        let members: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        let base = filled(&members.join(" "));
+        for line in ["SPOP s", "SPOP s 7", "SPOP s 190"] {
+            let (mut a, mut b) = (base.clone(), base.clone());
+            assert_eq!(run(&mut a, 99, line), run(&mut b, 99, line), "{line}");
+            assert_eq!(a, b, "{line}: same keyspace after the same write");
+        }
+        let (mut a, mut b) = (base.clone(), base.clone());
+        assert_ne!(run(&mut a, 1, "SPOP s 7"), run(&mut b, 2, "SPOP s 7"), "the seed decides");
+    }
+
+    #[test]
+    fn commands_switch_encodings_like_redis() {
+        let ints: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+        let mut ks = filled(&ints[..512].join(" "));
+        assert_eq!(encoding(&ks, "s"), "intset");
+        run(&mut ks, 0, "SADD s 512");
+        assert_eq!(encoding(&ks, "s"), "hashtable");
+        run(&mut ks, 0, "SREM s 512");
+        assert_eq!(encoding(&ks, "s"), "hashtable", "no way back on removal");
+        run(&mut ks, 0, "SUNIONSTORE d s");
+        assert_eq!(encoding(&ks, "d"), "intset", "stored results are fresh sets");
+        // Popping most members copies the survivors into a fresh (compact) set.
+        run(&mut ks, 0, "SPOP s 500");
+        assert_eq!(encoding(&ks, "s"), "intset");
+        run(&mut ks, 0, "SADD t 1 a");
+        assert_eq!(encoding(&ks, "t"), "hashtable");
+        run(&mut ks, 0, "SMOVE t n 1");
+        assert_eq!(encoding(&ks, "n"), "intset");
+    }
+
+    #[test]
+    fn spop_all_deletes_and_empty_keys_vanish() {
+        let mut ks = filled("a b c");
+        assert_eq!(run(&mut ks, 0, "SREM s a b c"), Frame::Integer(3));
+        assert_eq!(encoding(&ks, "s"), "none");
+        let mut ks = filled("a b c");
+        run(&mut ks, 0, "SPOP s 3");
+        assert_eq!(encoding(&ks, "s"), "none");
+        let mut ks = filled("a");
+        run(&mut ks, 0, "SMOVE s d a");
+        assert_eq!(encoding(&ks, "s"), "none");
+    }
 }
