@@ -1,0 +1,156 @@
+//! Hash commands: HSET, HSETNX, HGET, HMGET, HMSET, HDEL, HLEN, HSTRLEN, HEXISTS, HKEYS, HVALS,
+//! HGETALL, plus HINCRBY/HINCRBYFLOAT ([`incr`]) and HRANDFIELD/HSCAN ([`random`]).
+//! The value type and its listpack/hashtable encodings live in `crate::store::hash`.
+
+mod incr;
+mod random;
+
+use super::args::wrong_arity;
+use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
+use crate::protocol::Frame;
+use bytes::Bytes;
+
+const W: &[&str] = &["write", "denyoom", "fast"];
+const WF: &[&str] = &["write", "fast"];
+const RF: &[&str] = &["readonly", "fast"];
+const R: &[&str] = &["readonly"];
+const K: (i32, i32, i32) = (1, 1, 1);
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("hset", -4, W, K, Kind::Write(hset)),
+    CommandSpec::new("hmset", -4, W, K, Kind::Write(hmset)),
+    CommandSpec::new("hsetnx", 4, W, K, Kind::Write(hsetnx)),
+    CommandSpec::new("hget", 3, RF, K, Kind::Read(hget)),
+    CommandSpec::new("hmget", -3, RF, K, Kind::Read(hmget)),
+    CommandSpec::new("hdel", -3, WF, K, Kind::Write(hdel)),
+    CommandSpec::new("hlen", 2, RF, K, Kind::Read(hlen)),
+    CommandSpec::new("hstrlen", 3, RF, K, Kind::Read(hstrlen)),
+    CommandSpec::new("hexists", 3, RF, K, Kind::Read(hexists)),
+    CommandSpec::new("hkeys", 2, R, K, Kind::Read(hkeys)),
+    CommandSpec::new("hvals", 2, R, K, Kind::Read(hvals)),
+    CommandSpec::new("hgetall", 2, R, K, Kind::Read(hgetall)),
+    CommandSpec::new("hincrby", 4, W, K, Kind::Write(incr::hincrby)),
+    CommandSpec::new("hincrbyfloat", 4, W, K, Kind::Write(incr::hincrbyfloat)),
+    CommandSpec::new("hrandfield", -2, R, K, Kind::Read(random::hrandfield)),
+    CommandSpec::new("hscan", -3, R, K, Kind::Read(random::hscan)),
+];
+
+/// Turns a handler's `Result` into its reply (the error is a reply too).
+fn reply(r: Result<Frame, Frame>) -> Frame {
+    r.unwrap_or_else(|e| e)
+}
+
+fn hset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    reply(set_pairs(ctx, argv, "hset").map(Frame::Integer))
+}
+
+fn hmset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    reply(set_pairs(ctx, argv, "hmset").map(|_| Frame::ok()))
+}
+
+/// HSET/HMSET: stores `field value` pairs from `argv[2..]`; returns how many fields are new.
+fn set_pairs(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<i64, Frame> {
+    if argv.len() % 2 == 1 {
+        return Err(wrong_arity(name));
+    }
+    let Some(h) = ctx.hash_mut(&argv[1], true)? else { return Ok(0) };
+    // Like hashTypeTryConversion: one long argument converts before anything is stored.
+    h.prepare_for(argv[2..].iter().map(|a| a.len()));
+    let added = argv[2..].chunks_exact(2).filter(|p| h.insert(p[0].clone(), p[1].clone())).count();
+    Ok(added as i64)
+}
+
+fn hsetnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    let (key, field, value) = (&argv[1], &argv[2], &argv[3]);
+    let exists = match ctx.get_hash(key) {
+        Ok(h) => h.is_some_and(|h| h.contains(field)),
+        Err(e) => return e,
+    };
+    let too_long = field.len().max(value.len()) > crate::store::hash::MAX_LISTPACK_VALUE;
+    let is_listpack = matches!(ctx.get_hash(key), Ok(Some(h)) if h.encoding() == "listpack");
+    if exists && !(too_long && is_listpack) {
+        return Frame::Integer(0);
+    }
+    // Redis converts a listpack that the arguments would not fit even when the field exists.
+    let Ok(Some(h)) = ctx.hash_mut(key, true) else { return Frame::Integer(0) };
+    h.prepare_for([field.len(), value.len()]);
+    if exists {
+        return Frame::Integer(0);
+    }
+    h.insert(field.clone(), value.clone());
+    Frame::Integer(1)
+}
+
+fn hget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => h.and_then(|h| h.get(&argv[2])).map_or(Frame::Null, |v| Frame::Bulk(v.clone())),
+        Err(e) => e,
+    }
+}
+
+fn hmget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Array(
+            argv[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Frame::Null, |v| Frame::Bulk(v.clone()))).collect(),
+        ),
+        Err(e) => e,
+    }
+}
+
+fn hdel(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    // Look before writing: deleting nothing must not touch the key's version (WATCH).
+    match ctx.get_hash(&argv[1]) {
+        Ok(Some(h)) if argv[2..].iter().any(|f| h.contains(f)) => {}
+        Ok(_) => return Frame::Integer(0),
+        Err(e) => return e,
+    }
+    let Ok(Some(h)) = ctx.hash_mut(&argv[1], false) else { return Frame::Integer(0) };
+    let removed = argv[2..].iter().filter(|f| h.remove(f)).count();
+    ctx.remove_if_empty(&argv[1]);
+    Frame::Integer(removed as i64)
+}
+
+fn hlen(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Integer(h.map_or(0, |h| h.len()) as i64),
+        Err(e) => e,
+    }
+}
+
+fn hstrlen(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Integer(h.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64),
+        Err(e) => e,
+    }
+}
+
+fn hexists(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Integer(h.is_some_and(|h| h.contains(&argv[2])) as i64),
+        Err(e) => e,
+    }
+}
+
+fn hkeys(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Array(h.into_iter().flat_map(|h| h.iter()).map(|(f, _)| Frame::Bulk(f.clone())).collect()),
+        Err(e) => e,
+    }
+}
+
+fn hvals(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Array(h.into_iter().flat_map(|h| h.iter()).map(|(_, v)| Frame::Bulk(v.clone())).collect()),
+        Err(e) => e,
+    }
+}
+
+/// A map in RESP3, a flat `field value ...` array in RESP2.
+fn hgetall(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
+    match ctx.get_hash(&argv[1]) {
+        Ok(h) => Frame::Map(
+            h.into_iter().flat_map(|h| h.iter()).map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone()))).collect(),
+        ),
+        Err(e) => e,
+    }
+}
