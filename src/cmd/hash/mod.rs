@@ -91,7 +91,10 @@ fn hget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
 fn hmget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     match ctx.get_hash(&argv[1]) {
         Ok(h) => Frame::Array(
-            argv[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Frame::Null, |v| Frame::Bulk(v.clone()))).collect(),
+            argv[2..]
+                .iter()
+                .map(|f| h.and_then(|h| h.get(f)).map_or(Frame::Null, |v| Frame::Bulk(v.clone())))
+                .collect(),
         ),
         Err(e) => e,
     }
@@ -149,7 +152,10 @@ fn hvals(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
 fn hgetall(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     match ctx.get_hash(&argv[1]) {
         Ok(h) => Frame::Map(
-            h.into_iter().flat_map(|h| h.iter()).map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone()))).collect(),
+            h.into_iter()
+                .flat_map(|h| h.iter())
+                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
+                .collect(),
         ),
         Err(e) => e,
     }

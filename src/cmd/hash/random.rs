@@ -37,7 +37,7 @@ fn with_count(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         Some(_) => return Err(args::syntax()),
     };
     // Redis refuses counts whose doubled reply length would overflow.
-    if with_values && (count < -(i64::MAX / 2) || count > i64::MAX / 2) {
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(err("ERR value is out of range"));
     }
     let Some(h) = ctx.get_hash(&argv[1])? else { return Ok(Frame::Array(Vec::new())) };

@@ -41,7 +41,8 @@ pub(super) fn lmpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 }
 
 fn lmpop_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
-    let numkeys = args::int(&argv[1]).ok().filter(|n| *n >= 1).ok_or_else(|| err("ERR numkeys should be greater than 0"))?;
+    let numkeys =
+        args::int(&argv[1]).ok().filter(|n| *n >= 1).ok_or_else(|| err("ERR numkeys should be greater than 0"))?;
     let where_at = (numkeys as u64).saturating_add(2);
     let Some(where_arg) = argv.get(usize::try_from(where_at).unwrap_or(usize::MAX)) else { return Err(syntax()) };
     let left = side(where_arg)?;
