@@ -60,25 +60,20 @@ fn set_pairs(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<i64, Fram
     Ok(added as i64)
 }
 
+/// Redis 7.0.15 checks the field before any encoding conversion, so an existing field
+/// leaves the hash (and its version) untouched.
 fn hsetnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (key, field, value) = (&argv[1], &argv[2], &argv[3]);
-    let exists = match ctx.get_hash(key) {
-        Ok(h) => h.is_some_and(|h| h.contains(field)),
+    match ctx.get_hash(key) {
+        Ok(Some(h)) if h.contains(field) => return Frame::Integer(0),
+        Ok(_) => {}
         Err(e) => return e,
-    };
-    let too_long = field.len().max(value.len()) > crate::store::hash::MAX_LISTPACK_VALUE;
-    let is_listpack = matches!(ctx.get_hash(key), Ok(Some(h)) if h.encoding() == "listpack");
-    if exists && !(too_long && is_listpack) {
-        return Frame::Integer(0);
     }
-    // Redis converts a listpack that the arguments would not fit even when the field exists.
-    let Ok(Some(h)) = ctx.hash_mut(key, true) else { return Frame::Integer(0) };
-    h.prepare_for([field.len(), value.len()]);
-    if exists {
-        return Frame::Integer(0);
+    match ctx.hash_mut(key, true) {
+        Ok(Some(h)) => Frame::Integer(h.insert(field.clone(), value.clone()) as i64),
+        Ok(None) => Frame::Integer(0),
+        Err(e) => e,
     }
-    h.insert(field.clone(), value.clone());
-    Frame::Integer(1)
 }
 
 fn hget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
@@ -158,5 +153,49 @@ fn hgetall(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
                 .collect(),
         ),
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::apply;
+    use crate::store::{Keyspace, WriteBatch};
+    use bytes::Bytes;
+
+    fn run(ks: &mut Keyspace, args: &[&str]) {
+        let cmd = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        apply(ks, &WriteBatch { db: 0, now_ms: 1, seed: 7, cmds: vec![cmd], transaction: None });
+    }
+
+    fn encoding(ks: &Keyspace, key: &str) -> &'static str {
+        ks.db(0).get(key.as_bytes(), 1).map_or("none", |e| e.value.encoding())
+    }
+
+    #[test]
+    fn encodings_switch_as_in_redis() {
+        let mut ks = Keyspace::default();
+        let long = "x".repeat(65);
+        run(&mut ks, &["hset", "h", "a", "1"]);
+        assert_eq!(encoding(&ks, "h"), "listpack");
+        // HSETNX on an existing field converts nothing (Redis 7.0.15 checks the field first).
+        run(&mut ks, &["hsetnx", "h", "a", &long]);
+        assert_eq!(encoding(&ks, "h"), "listpack");
+        run(&mut ks, &["hincrby", "h", &long, "1"]);
+        assert_eq!(encoding(&ks, "h"), "hashtable");
+
+        let fields: Vec<String> = (0..512).flat_map(|i| [format!("f{i}"), "v".into()]).collect();
+        let mut argv = vec!["hset", "big"];
+        argv.extend(fields.iter().map(String::as_str));
+        run(&mut ks, &argv);
+        assert_eq!(encoding(&ks, "big"), "listpack");
+        run(&mut ks, &["hset", "big", "one-more", "v"]);
+        assert_eq!(encoding(&ks, "big"), "hashtable");
+
+        run(&mut ks, &["hset", "v", "f", &long]);
+        assert_eq!(encoding(&ks, "v"), "hashtable");
+        run(&mut ks, &["hdel", "v", "f"]);
+        assert_eq!(encoding(&ks, "v"), "none");
+        run(&mut ks, &["rpush", "l", "a"]);
+        assert_eq!(encoding(&ks, "l"), "quicklist");
     }
 }
