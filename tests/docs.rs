@@ -3,7 +3,8 @@
 
 #[test]
 fn commands_doc_lists_every_command() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/COMMANDS.md")).expect("docs/COMMANDS.md");
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/COMMANDS.md")).expect("docs/COMMANDS.md");
     let missing: Vec<String> = raftis::cmd::all_commands()
         .into_iter()
         .filter(|c| !c.has_flag("internal"))
