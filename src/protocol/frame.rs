@@ -42,6 +42,9 @@ pub enum Frame {
     BigNumber(Bytes),
     /// `>N` out-of-band data in RESP3, an array in RESP2.
     Push(Vec<Frame>),
+    /// A reply-only shape: a list of pairs, sent as an array of 2-element arrays in RESP3
+    /// and as one flat array in RESP2 (Redis 7's `WITHSCORES` / `WITHVALUES` replies).
+    Pairs(Vec<(Frame, Frame)>),
 }
 
 impl Frame {

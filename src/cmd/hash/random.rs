@@ -58,15 +58,12 @@ fn with_count(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     } else {
         rand::seq::index::sample(&mut *ctx.rng, entries.len(), count as usize).into_vec()
     };
-    let mut out = Vec::with_capacity(picks.len() * if with_values { 2 } else { 1 });
-    for i in picks {
-        let Some((f, v)) = entries.get(i) else { continue };
-        out.push(Frame::Bulk(f.clone()));
-        if with_values {
-            out.push(Frame::Bulk(v.clone()));
-        }
+    let picked = picks.into_iter().filter_map(|i| entries.get(i));
+    if with_values {
+        // Pairs: flat in RESP2, [field, value] arrays in RESP3, as Redis 7 replies.
+        return Ok(Frame::Pairs(picked.map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone()))).collect()));
     }
-    Ok(Frame::Array(out))
+    Ok(Frame::Array(picked.map(|(f, _)| Frame::Bulk(f.clone())).collect()))
 }
 
 pub(super) fn hscan(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
