@@ -72,43 +72,40 @@ fn mix_object(d: &mut Digest, entry: &Entry) {
 }
 
 /// Set members: XOR of each member's hash.
-pub fn xor_members<'a>(d: &mut Digest, members: impl IntoIterator<Item = &'a [u8]>) {
-    members.into_iter().for_each(|m| xor_digest(d, m));
+pub fn xor_members<M: AsRef<[u8]>>(d: &mut Digest, members: impl IntoIterator<Item = M>) {
+    members.into_iter().for_each(|m| xor_digest(d, m.as_ref()));
 }
 
 /// Hash fields: XOR of `sha1(mix(mix(0, field), value))` per pair.
-pub fn xor_pairs<'a>(d: &mut Digest, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
+pub fn xor_pairs<A: AsRef<[u8]>, B: AsRef<[u8]>>(d: &mut Digest, pairs: impl IntoIterator<Item = (A, B)>) {
     for (a, b) in pairs {
         let mut e = [0u8; 20];
-        mix_digest(&mut e, a);
-        mix_digest(&mut e, b);
+        mix_digest(&mut e, a.as_ref());
+        mix_digest(&mut e, b.as_ref());
         xor_digest(d, &e);
     }
 }
 
 /// Sorted set entries: like hash pairs, the score written as C's `%.17g`.
-pub fn xor_scored<'a>(d: &mut Digest, entries: impl IntoIterator<Item = (&'a [u8], f64)>) {
-    for (member, score) in entries {
-        let text = fmt_g17(score);
-        xor_pairs(d, [(member, text.as_bytes())]);
-    }
+pub fn xor_scored<M: AsRef<[u8]>>(d: &mut Digest, entries: impl IntoIterator<Item = (M, f64)>) {
+    xor_pairs(d, entries.into_iter().map(|(m, score)| (m, fmt_g17(score))));
 }
 
 // The three collection hooks below are where the set / hash / zset families plug in their
 // element iteration when their value types are merged (the types are placeholders on this
-// branch). Each is one line, e.g. `xor_members(d, s.iter().map(|m| m.as_ref()))`.
+// branch). With the APIs on the families' branches each is one line, given in its comment.
 
-/// MERGE: `xor_members(d, <each member as &[u8]>)`.
+/// MERGE: `xor_members(d, s.iter());` (members in any order).
 fn set_items(s: &SetValue, d: &mut Digest) {
     let _ = (s, d);
 }
 
-/// MERGE: `xor_pairs(d, <each (field, value) as (&[u8], &[u8])>)`.
+/// MERGE: `xor_pairs(d, h.iter());` ((field, value) pairs in any order).
 fn hash_items(h: &HashValue, d: &mut Digest) {
     let _ = (h, d);
 }
 
-/// MERGE: `xor_scored(d, <each (member as &[u8], score)>)`.
+/// MERGE: `xor_scored(d, z.iter());` ((member, score) pairs in any order).
 fn zset_items(z: &ZSetValue, d: &mut Digest) {
     let _ = (z, d);
 }
