@@ -88,54 +88,26 @@ pub fn xor_pairs<A: AsRef<[u8]>, B: AsRef<[u8]>>(d: &mut Digest, pairs: impl Int
 
 /// Sorted set entries: like hash pairs, the score written as C's `%.17g`.
 pub fn xor_scored<M: AsRef<[u8]>>(d: &mut Digest, entries: impl IntoIterator<Item = (M, f64)>) {
-    xor_pairs(d, entries.into_iter().map(|(m, score)| (m, fmt_g17(score))));
+    xor_pairs(d, entries.into_iter().map(|(m, score)| (m, crate::protocol::format_double(score))));
 }
 
 // The three collection hooks below are where the set / hash / zset families plug in their
 // element iteration when their value types are merged (the types are placeholders on this
 // branch). With the APIs on the families' branches each is one line, given in its comment.
 
-/// MERGE: `xor_members(d, s.iter());` (members in any order).
+/// Members in any order.
 fn set_items(s: &SetValue, d: &mut Digest) {
-    let _ = (s, d);
+    xor_members(d, s.iter());
 }
 
-/// MERGE: `xor_pairs(d, h.iter());` ((field, value) pairs in any order).
+/// (field, value) pairs in any order.
 fn hash_items(h: &HashValue, d: &mut Digest) {
-    let _ = (h, d);
+    xor_pairs(d, h.iter());
 }
 
 /// MERGE: `xor_scored(d, z.iter());` ((member, score) pairs in any order).
 fn zset_items(z: &ZSetValue, d: &mut Digest) {
     let _ = (z, d);
-}
-
-/// C's `printf("%.17g", v)`: 17 significant digits, trailing zeros removed, exponent form
-/// when the exponent is < -4 or >= 17.
-pub fn fmt_g17(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v.is_nan() {
-        return "nan".into();
-    }
-    let sci = format!("{v:.16e}"); // d.dddddddddddddddde<exp>, exactly rounded
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..17).contains(&exp) {
-        let decimals = (16 - exp) as usize;
-        trim_fraction(format!("{v:.decimals$}"))
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim_fraction(mantissa.to_string()), exp.abs())
-    }
-}
-
-fn trim_fraction(s: String) -> String {
-    if !s.contains('.') {
-        return s;
-    }
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl Keyspace {
@@ -238,17 +210,17 @@ mod tests {
 
     #[test]
     fn g17_matches_printf() {
-        assert_eq!(fmt_g17(2.0), "2");
-        assert_eq!(fmt_g17(1.5), "1.5");
-        assert_eq!(fmt_g17(0.1), "0.10000000000000001");
-        assert_eq!(fmt_g17(1e100), "1e+100");
-        assert_eq!(fmt_g17(1e-7), "9.9999999999999995e-08");
-        assert_eq!(fmt_g17(-0.0), "-0");
-        assert_eq!(fmt_g17(f64::NEG_INFINITY), "-inf");
-        assert_eq!(fmt_g17(1e16), "10000000000000000");
-        assert_eq!(fmt_g17(1e17), "1e+17");
-        assert_eq!(fmt_g17(0.0001), "0.0001");
-        assert_eq!(fmt_g17(123456789012345678.0), "1.2345678901234568e+17");
+        assert_eq!(crate::protocol::format_double(2.0), "2");
+        assert_eq!(crate::protocol::format_double(1.5), "1.5");
+        assert_eq!(crate::protocol::format_double(0.1), "0.10000000000000001");
+        assert_eq!(crate::protocol::format_double(1e100), "1e+100");
+        assert_eq!(crate::protocol::format_double(1e-7), "9.9999999999999995e-08");
+        assert_eq!(crate::protocol::format_double(-0.0), "-0");
+        assert_eq!(crate::protocol::format_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(crate::protocol::format_double(1e16), "10000000000000000");
+        assert_eq!(crate::protocol::format_double(1e17), "1e+17");
+        assert_eq!(crate::protocol::format_double(0.0001), "0.0001");
+        assert_eq!(crate::protocol::format_double(123456789012345678.0), "1.2345678901234568e+17");
     }
 
     fn ks_with(entries: &[(&'static [u8], Value, Option<u64>)]) -> Keyspace {
