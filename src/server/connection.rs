@@ -52,6 +52,9 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         last_cmd: "NULL".into(),
         multi: -1,
         watching: 0,
+        readonly: false,
+        no_evict: false,
+        no_touch: false,
     }
 }
 
@@ -127,7 +130,9 @@ async fn run_buffered(
             continue;
         }
         let reply = execute(client, handle, shared, argv).await;
-        encode(&reply, client.resp, wbuf);
+        if client.take_reply_allowed() {
+            encode(&reply, client.resp, wbuf);
+        }
         if client.close_after_reply {
             return false;
         }

@@ -14,6 +14,19 @@ const TX_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "rese
 /// Commands allowed before AUTH when a password is set.
 const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
 
+/// Commands whose first argument is a subcommand (CLIENT LIST shows `cmd=client|list`).
+const CONTAINERS: &[&str] = &["client", "config", "command", "object", "memory", "cluster", "script", "function"];
+
+/// The name CLIENT LIST shows for the last command: `name` or `container|sub`.
+fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
+    match argv.get(1) {
+        Some(sub) if CONTAINERS.contains(&spec.name) => {
+            format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase())
+        }
+        _ => spec.name.to_string(),
+    }
+}
+
 /// Runs `argv` for `client` and returns the reply.
 pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: Vec<Bytes>) -> Frame {
     Stats::add(&shared.stats.commands_processed, 1);
@@ -21,9 +34,10 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
         client.multi_failed |= client.multi.is_some();
         return cmd::unknown_command(&argv);
     };
+    let last_cmd = full_name(spec, &argv);
     handle.update(|i| {
         i.last_interaction_ms = now_ms();
-        i.last_cmd = spec.name.to_string();
+        i.last_cmd = last_cmd;
     });
     if !spec.arity_ok(argv.len()) {
         client.multi_failed |= client.multi.is_some();
@@ -34,6 +48,10 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
         return Frame::error("NOAUTH Authentication required.");
     }
     if let Some(queue) = client.multi.as_mut() {
+        if spec.has_flag("no_multi") {
+            client.multi_failed = true;
+            return Frame::error("ERR Command not allowed inside a transaction");
+        }
         if !TX_CONTROL.contains(&spec.name) {
             queue.push(argv);
             let queued = queue.len() as i64;
@@ -141,12 +159,12 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
                 local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));
             }
             _ => {
-                track_select(client, &argv);
                 local.push(None);
                 batch_cmds.push(argv);
             }
         }
     }
+    let selects: Vec<Option<usize>> = batch_cmds.iter().map(|argv| selected_db(argv)).collect();
     let batch = WriteBatch {
         db: start_db as u32,
         now_ms: now_ms(),
@@ -155,27 +173,27 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         transaction: Some(watched),
     };
     match shared.engine.write(batch).await {
-        Frame::Array(replies) => merge_replies(local, replies),
-        other => {
-            client.db = start_db;
-            other
-        }
-    }
-}
-
-/// A SELECT queued in MULTI also changes the connection's database after EXEC.
-fn track_select(client: &mut Client, argv: &[Bytes]) {
-    if argv.len() == 2 && args::is(&argv[0], "select") {
-        if let Ok(n) = args::int(&argv[1]) {
-            if n >= 0 && (n as usize) < client_db_limit() {
-                client.db = n as usize;
+        Frame::Array(replies) => {
+            // A SELECT that succeeded inside the transaction stays in effect after EXEC.
+            for (db, reply) in selects.iter().zip(&replies) {
+                if let (Some(db), Frame::Simple(_)) = (db, reply) {
+                    client.db = *db;
+                }
             }
+            let db = client.db;
+            handle.update(|i| i.db = db);
+            merge_replies(local, replies)
         }
+        other => other,
     }
 }
 
-fn client_db_limit() -> usize {
-    crate::store::DEFAULT_DATABASES
+/// The database a queued `SELECT n` asks for, if the command is one.
+fn selected_db(argv: &[Bytes]) -> Option<usize> {
+    if argv.len() == 2 && args::is(&argv[0], "select") {
+        return args::int(&argv[1]).ok().filter(|n| *n >= 0).map(|n| n as usize);
+    }
+    None
 }
 
 fn merge_replies(local: Vec<Option<Frame>>, replies: Vec<Frame>) -> Frame {
