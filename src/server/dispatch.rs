@@ -40,12 +40,10 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
         i.last_cmd = last_cmd;
     });
     if !spec.arity_ok(argv.len()) {
-        client.multi_failed |= client.multi.is_some();
-        return args::wrong_arity(spec.name);
+        return reject(client, handle, spec, format!("wrong number of arguments for '{}' command", spec.name));
     }
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
-        client.multi_failed |= client.multi.is_some();
-        return Frame::error("NOAUTH Authentication required.");
+        return reject(client, handle, spec, "NOAUTH Authentication required.".into());
     }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
@@ -60,6 +58,26 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
         }
     }
     run(client, handle, shared, spec, argv).await
+}
+
+/// A command refused before running (Redis's `rejectCommand`): it fails the open
+/// transaction; a refused EXEC discards the transaction with an EXECABORT error instead.
+/// `msg` has no `ERR ` prefix when it is a plain error.
+fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: String) -> Frame {
+    if spec.name == "exec" {
+        client.end_transaction();
+        handle.update(|i| {
+            i.multi = -1;
+            i.watching = 0;
+        });
+        return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
+    }
+    client.multi_failed |= client.multi.is_some();
+    if msg.starts_with("NOAUTH") {
+        Frame::error(msg)
+    } else {
+        Frame::error(format!("ERR {msg}"))
+    }
 }
 
 async fn run(

@@ -160,7 +160,7 @@ pub fn client_line(i: &ClientInfo) -> String {
 }
 
 fn list(s: &mut Session, argv: &[Bytes]) -> Frame {
-    let mut ids: Option<Vec<u64>> = None;
+    let mut ids: Option<Vec<i64>> = None;
     let mut i = 2;
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
@@ -176,8 +176,8 @@ fn list(s: &mut Session, argv: &[Bytes]) -> Frame {
             let mut v = Vec::new();
             for a in &argv[i + 1..] {
                 match parse_i64(a) {
-                    Some(n) if n > 0 => v.push(n as u64),
-                    _ => return Frame::error("ERR Invalid client ID"),
+                    Some(n) => v.push(n),
+                    None => return Frame::error("ERR Invalid client ID"),
                 }
             }
             ids = Some(v);
@@ -190,7 +190,7 @@ fn list(s: &mut Session, argv: &[Bytes]) -> Frame {
     let mut out = String::new();
     for h in handles {
         let info = h.info();
-        if ids.as_ref().is_none_or(|v| v.contains(&info.id)) {
+        if ids.as_ref().is_none_or(|v| v.contains(&(info.id as i64))) {
             out.push_str(&client_line(&info));
         }
     }

@@ -25,6 +25,8 @@ const HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];
@@ -38,7 +40,7 @@ pub fn command(argv: &[Bytes]) -> Frame {
     let arity = match sub.as_str() {
         "count" | "help" => 2,
         "list" | "info" | "docs" => -2,
-        "getkeys" => -4,
+        "getkeys" | "getkeysandflags" => -4,
         _ => return args::unknown_subcommand(&argv[1], "command"),
     };
     if let Err(e) = sub_arity("command", argv, arity) {
@@ -49,7 +51,8 @@ pub fn command(argv: &[Bytes]) -> Frame {
         "list" => list(&argv[2..]),
         "info" => info(&argv[2..]),
         "docs" => docs(&argv[2..]),
-        "getkeys" => getkeys(&argv[2..]),
+        "getkeys" => getkeys(&argv[2..], false),
+        "getkeysandflags" => getkeys(&argv[2..], true),
         _ => help_reply("COMMAND", HELP),
     }
 }
@@ -63,32 +66,40 @@ fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     cmd::lookup(name).filter(|c| !c.has_flag("internal"))
 }
 
-/// ACL categories as derived from the flags (raftis has no ACL table of its own).
+/// ACL categories as derived from the flags and the family (raftis has no ACL table of its
+/// own), in Redis's category order.
 fn categories(c: &CommandSpec) -> Vec<&'static str> {
+    let group = group_of(c.name);
     let mut cats = Vec::new();
+    if group == "generic" {
+        cats.push("@keyspace");
+    }
     if c.is_write() {
         cats.push("@write");
     } else if matches!(c.kind, cmd::Kind::Read(_)) {
         cats.push("@read");
     }
+    if let Some(cat) = match group {
+        "set" => Some("@set"),
+        "sorted-set" => Some("@sortedset"),
+        "list" => Some("@list"),
+        "hash" => Some("@hash"),
+        "string" => Some("@string"),
+        _ => None,
+    } {
+        cats.push(cat);
+    }
     if c.has_flag("admin") {
         cats.push("@admin");
-        cats.push("@dangerous");
     }
     cats.push(if c.has_flag("fast") { "@fast" } else { "@slow" });
-    let group = group_of(c.name);
-    if !matches!(group, "server" | "generic") {
-        cats.push(match group {
-            "string" => "@string",
-            "list" => "@list",
-            "hash" => "@hash",
-            "set" => "@set",
-            "sorted-set" => "@sortedset",
-            "transactions" => "@transaction",
-            _ => "@connection",
-        });
-    } else if group == "generic" {
-        cats.push("@keyspace");
+    if c.has_flag("admin") {
+        cats.push("@dangerous");
+    }
+    match group {
+        "connection" => cats.push("@connection"),
+        "transactions" => cats.push("@transaction"),
+        _ => {}
     }
     cats
 }
@@ -138,7 +149,7 @@ fn info(names: &[Bytes]) -> Frame {
     if names.is_empty() {
         return Frame::Array(visible().into_iter().map(info_entry).collect());
     }
-    Frame::Array(names.iter().map(|n| find(n).map_or(Frame::NullArray, info_entry)).collect())
+    Frame::Array(names.iter().map(|n| find(n).map_or(Frame::Null, info_entry)).collect())
 }
 
 fn docs_entry(c: &CommandSpec) -> (Frame, Frame) {
@@ -179,8 +190,9 @@ fn list(rest: &[Bytes]) -> Frame {
     Frame::Array(selected.into_iter().map(|c| Frame::bulk(c.name)).collect())
 }
 
-/// COMMAND GETKEYS <command> <args...>
-fn getkeys(line: &[Bytes]) -> Frame {
+/// COMMAND GETKEYS / GETKEYSANDFLAGS <command> <args...>. The flags are derived from the
+/// command's kind (RW/RO), as raftis keeps no per-key access flags.
+fn getkeys(line: &[Bytes], with_flags: bool) -> Frame {
     let Some(spec) = line.first().and_then(|n| find(n)) else {
         return Frame::error("ERR Invalid command specified");
     };
@@ -194,5 +206,14 @@ fn getkeys(line: &[Bytes]) -> Frame {
     if keys.is_empty() {
         return Frame::error("ERR Invalid arguments specified for command");
     }
-    Frame::Array(keys.into_iter().filter_map(|i| line.get(i)).map(|k| Frame::Bulk(k.clone())).collect())
+    let flags = if spec.is_write() { ["RW", "update"] } else { ["RO", "access"] };
+    let entry = |k: &Bytes| {
+        if with_flags {
+            let f = flags.iter().map(|f| Frame::Simple(Bytes::from_static(f.as_bytes()))).collect();
+            Frame::Array(vec![Frame::Bulk(k.clone()), Frame::Array(f)])
+        } else {
+            Frame::Bulk(k.clone())
+        }
+    };
+    Frame::Array(keys.into_iter().filter_map(|i| line.get(i)).map(entry).collect())
 }
