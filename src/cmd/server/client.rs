@@ -169,7 +169,9 @@ fn list(s: &mut Session, argv: &[Bytes]) -> Frame {
                 "normal" => {}
                 // No replica, master or pub/sub connections exist in raftis.
                 "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
-                _ => return Frame::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[i + 1]))),
+                _ => {
+                    return Frame::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[i + 1])))
+                }
             }
             i += 2;
         } else if is(&argv[i], "id") && i + 1 < argv.len() {
@@ -254,8 +256,7 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Frame> {
 
 impl KillFilter {
     fn matches(&self, info: &ClientInfo, me: u64) -> bool {
-        !self.none
-            && !(self.skipme && info.id == me)
+        !(self.none || (self.skipme && info.id == me))
             && self.id.is_none_or(|id| id == info.id)
             && self.addr.as_ref().is_none_or(|a| a == info.addr.to_string().as_bytes())
             && self.laddr.as_ref().is_none_or(|a| a == info.laddr.to_string().as_bytes())

@@ -79,7 +79,7 @@ fn set_yes_no(v: &str) -> Result<bool, String> {
 /// `save` is "" or pairs of "<seconds> <changes>".
 fn set_save(c: &mut Config, v: &str) -> Result<(), String> {
     let parts: Vec<&str> = v.split_whitespace().collect();
-    let valid = parts.len() % 2 == 0 && parts.iter().all(|p| p.parse::<u64>().is_ok());
+    let valid = parts.len().is_multiple_of(2) && parts.iter().all(|p| p.parse::<u64>().is_ok());
     if !valid {
         return Err("Invalid save parameters".into());
     }
@@ -256,7 +256,7 @@ fn get(c: &Config, patterns: &[Bytes]) -> Frame {
 
 /// Sets every pair or none (Redis 7 applies CONFIG SET atomically).
 fn set(s: &mut Session, pairs: &[Bytes]) -> Frame {
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return Frame::error(args::SYNTAX);
     }
     let failed = |name: &str, why: &str| {

@@ -103,9 +103,8 @@ pub(crate) fn sub_arity(container: &str, argv: &[Bytes], arity: i32) -> Result<(
 
 /// A help reply: the title line and then every line as simple strings.
 pub(crate) fn help_reply(cmd: &str, lines: &[&str]) -> Frame {
-    let mut out = vec![Frame::Simple(Bytes::from(format!(
-        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    )))];
+    let mut out =
+        vec![Frame::Simple(Bytes::from(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")))];
     out.extend(lines.iter().map(|l| Frame::Simple(Bytes::copy_from_slice(l.as_bytes()))));
     Frame::Array(out)
 }
