@@ -252,13 +252,17 @@ fn maxclients_refuses_extra_connections() {
 #[test]
 fn idle_timeout_closes_quiet_clients() {
     let s = Server::raftis(&[]);
+    // Already connected and idle before the setting changes: closed all the same.
+    let mut early = s.conn();
+    assert_eq!(early.cmd(&["PING"]), simple("PONG"));
     let mut a = s.conn();
     assert_eq!(a.cmd(&["CONFIG", "SET", "timeout", "1"]), Frame::ok());
     let mut idle = s.conn();
     assert_eq!(idle.cmd(&["PING"]), simple("PONG"));
-    // The read blocks until the server closes it (within its 10 s read timeout).
+    // Each read blocks until the server closes the connection (or the 10 s read timeout).
     let start = Instant::now();
     assert!(idle.is_closed(), "idle client not closed");
+    assert!(early.is_closed(), "client idle before CONFIG SET not closed");
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
