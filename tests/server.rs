@@ -305,6 +305,14 @@ fn info_reports_real_figures() {
     assert!(text.contains("\r\nrole:master\r\n"));
     assert!(text.contains("\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"));
     assert!(text.contains("\r\ncluster_enabled:0\r\n"));
+    assert_eq!(c.cmd(&["GET", "a"]), bulk(b"1"));
+    assert_eq!(c.cmd(&["GET", "nope"]), Frame::Null);
+    let Frame::Bulk(stats) = c.cmd(&["INFO", "stats"]) else { panic!("INFO stats") };
+    let stats = String::from_utf8_lossy(&stats).into_owned();
+    assert!(stats.contains("\r\nkeyspace_hits:1\r\nkeyspace_misses:1\r\n"), "{stats}");
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Frame::ok());
+    let Frame::Bulk(stats) = c.cmd(&["INFO", "stats"]) else { panic!("INFO stats") };
+    assert!(String::from_utf8_lossy(&stats).contains("\r\nkeyspace_hits:0\r\n"));
     let Frame::Bulk(one) = c.cmd(&["INFO", "keyspace", "CLUSTER"]) else { panic!("INFO") };
     assert_eq!(&one[..], b"# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n");
 }

@@ -88,7 +88,11 @@ async fn run(
     argv: Vec<Bytes>,
 ) -> Frame {
     match spec.kind {
-        Kind::Read(f) => shared.engine.read(client.db, now_ms(), f, &argv).await,
+        Kind::Read(f) => {
+            let now = now_ms();
+            count_lookups(shared, client.db, now, spec, &argv);
+            shared.engine.read(client.db, now, f, &argv).await
+        }
         Kind::Write(_) => {
             let batch = WriteBatch {
                 db: client.db as u32,
@@ -112,6 +116,20 @@ async fn run(
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, &argv),
         },
     }
+}
+
+/// INFO's keyspace_hits / keyspace_misses: one per key a read command names, as Redis
+/// counts its read lookups.
+fn count_lookups(shared: &Shared, db: usize, now: u64, spec: &CommandSpec, argv: &[Bytes]) {
+    let keys = cmd::key_indexes(spec, argv);
+    if keys.is_empty() {
+        return;
+    }
+    let hits = shared.engine.with_keyspace(|ks| {
+        keys.iter().filter_map(|&i| argv.get(i)).filter(|k| ks.db(db).get(k, now).is_some()).count()
+    });
+    Stats::add(&shared.stats.keyspace_hits, hits as u64);
+    Stats::add(&shared.stats.keyspace_misses, (keys.len() - hits) as u64);
 }
 
 fn multi(client: &mut Client, handle: &ClientHandle) -> Frame {
