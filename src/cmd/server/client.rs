@@ -160,34 +160,30 @@ pub fn client_line(i: &ClientInfo) -> String {
 }
 
 fn list(s: &mut Session, argv: &[Bytes]) -> Frame {
-    let mut ids: Option<Vec<i64>> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        if is(&argv[i], "type") && i + 1 < argv.len() {
-            let t = String::from_utf8_lossy(&argv[i + 1]).to_ascii_lowercase();
+    // Redis 7.0 takes one filter: `TYPE t` alone, or `ID id...`.
+    let ids: Option<Vec<i64>> = match argv.get(2) {
+        None => None,
+        Some(opt) if is(opt, "type") && argv.len() == 4 => {
+            let t = String::from_utf8_lossy(&argv[3]).to_ascii_lowercase();
             match t.as_str() {
-                "normal" => {}
+                "normal" => None,
                 // No replica, master or pub/sub connections exist in raftis.
-                "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
-                _ => {
-                    return Frame::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[i + 1])))
-                }
+                "master" | "replica" | "slave" | "pubsub" => Some(Vec::new()),
+                _ => return Frame::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[3]))),
             }
-            i += 2;
-        } else if is(&argv[i], "id") && i + 1 < argv.len() {
+        }
+        Some(opt) if is(opt, "id") && argv.len() >= 4 => {
             let mut v = Vec::new();
-            for a in &argv[i + 1..] {
+            for a in &argv[3..] {
                 match parse_i64(a) {
                     Some(n) => v.push(n),
                     None => return Frame::error("ERR Invalid client ID"),
                 }
             }
-            ids = Some(v);
-            i = argv.len();
-        } else {
-            return Frame::error(args::SYNTAX);
+            Some(v)
         }
-    }
+        Some(_) => return Frame::error(args::SYNTAX),
+    };
     let handles: Vec<_> = s.shared.clients().values().cloned().collect();
     let mut out = String::new();
     for h in handles {
