@@ -195,7 +195,7 @@ pub(super) fn mget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
 }
 
 pub(super) fn mset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return wrong_arity("mset");
     }
     set_pairs(ctx, &argv[1..]);
@@ -204,7 +204,7 @@ pub(super) fn mset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 
 /// MSETNX: sets every pair only when none of the keys exists.
 pub(super) fn msetnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return wrong_arity("msetnx");
     }
     if argv[1..].chunks(2).any(|pair| ctx.get(&pair[0]).is_some()) {
