@@ -83,7 +83,7 @@ pub fn parse_long_double(s: &[u8]) -> Option<f64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let v = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+    let v = if body.len() > 2 && body.as_bytes()[..2].eq_ignore_ascii_case(b"0x") {
         parse_hex_float(&body[2..])?
     } else if body.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == 'i' || c == 'I') {
         body.parse::<f64>().ok()?
@@ -149,7 +149,22 @@ mod tests {
         assert_eq!(parse_long_double(b"0x10"), Some(16.0));
         assert_eq!(parse_long_double(b"0x1.8p1"), Some(3.0));
         assert_eq!(parse_long_double(b"-inf"), Some(f64::NEG_INFINITY));
-        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"abc", b"1e", b"0x", b"--1", b"+-1", b"1,5"] {
+        assert_eq!(parse_long_double(b"InFinity"), Some(f64::INFINITY));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"abc",
+            b"1e",
+            b"0x",
+            b"--1",
+            b"+-1",
+            b"1,5",
+            "0é".as_bytes(),
+            "é".as_bytes(),
+            b"0x1p++3",
+        ] {
             assert_eq!(parse_long_double(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

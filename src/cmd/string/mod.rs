@@ -137,6 +137,83 @@ fn clamp_range(start: i64, end: i64, len: i64) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Keyspace, WriteBatch};
+
+    /// Runs one command line through `apply` at time 1000.
+    fn run(ks: &mut Keyspace, line: &str) -> Frame {
+        let cmd = line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        crate::cmd::apply(ks, &WriteBatch { db: 0, now_ms: 1000, seed: 0, cmds: vec![cmd], transaction: None })
+    }
+
+    fn keyspace_with_list() -> Keyspace {
+        let mut ks = Keyspace::default();
+        ks.db_mut(0).insert(Bytes::from("l"), Value::List(Default::default()), None, 1);
+        ks
+    }
+
+    #[test]
+    fn wrong_type_everywhere() {
+        let mut ks = keyspace_with_list();
+        for line in [
+            "get l",
+            "set l v get",
+            "getex l",
+            "getex l ex abc",
+            "getdel l",
+            "getset l v",
+            "append l x",
+            "strlen l",
+            "getrange l 0 1",
+            "substr l 0 1",
+            "setrange l 0 x",
+            "incr l",
+            "decr l",
+            "incrby l 1",
+            "decrby l 1",
+            "incrbyfloat l 1",
+            "setbit l 0 1",
+            "getbit l 0",
+            "bitcount l",
+            "bitpos l 1",
+            "bitop and d k l",
+        ] {
+            assert_eq!(run(&mut ks, line), Frame::error(crate::cmd::args::WRONGTYPE), "{line}");
+        }
+        let lcs = Frame::error("ERR The specified keys must contain string values");
+        assert_eq!(run(&mut ks, "lcs l x"), lcs);
+        assert_eq!(run(&mut ks, "mget l"), Frame::Array(vec![Frame::Null]));
+        assert_eq!(run(&mut ks, "setnx l v"), Frame::Integer(0));
+        assert_eq!(run(&mut ks, "set l v"), Frame::ok());
+    }
+
+    #[test]
+    fn ttl_kept_or_dropped() {
+        let mut ks = Keyspace::default();
+        let ttl = |ks: &Keyspace, k: &str| ks.db(0).get(k.as_bytes(), 1000).and_then(|e| e.expire_at());
+        for (setup, line, kept) in [
+            ("set k 1 ex 10", "incr k", true),
+            ("set k 1 ex 10", "incrbyfloat k 1.5", true),
+            ("set k 1 ex 10", "append k x", true),
+            ("set k 1 ex 10", "setrange k 0 x", true),
+            ("set k 1 ex 10", "setbit k 0 1", true),
+            ("set k 1 ex 10", "set k v keepttl", true),
+            ("set k 1 ex 10", "getex k", true),
+            ("set k 1 ex 10", "getex k persist", false),
+            ("set k 1 ex 10", "getset k v", false),
+            ("set k 1 ex 10", "set k v", false),
+            ("set k 1 ex 10", "mset k v", false),
+            ("set k 1 ex 10", "bitop or k k", false),
+        ] {
+            run(&mut ks, setup);
+            assert_eq!(ttl(&ks, "k"), Some(11_000));
+            run(&mut ks, line);
+            assert_eq!(ttl(&ks, "k").is_some(), kept, "{line}");
+        }
+        run(&mut ks, "set k 1 px 5");
+        assert_eq!(ttl(&ks, "k"), Some(1005));
+        run(&mut ks, "getex k pxat 999");
+        assert!(ks.db(0).get(b"k", 1000).is_none());
+    }
 
     #[test]
     fn expire_resolution() {
