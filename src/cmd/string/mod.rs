@@ -4,6 +4,7 @@
 mod bits;
 mod counter;
 mod lcs;
+mod longdouble;
 mod range;
 mod set;
 
