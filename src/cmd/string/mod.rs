@@ -1,6 +1,7 @@
 //! String commands: the command table of the string family (GET/SET and friends, counters,
-//! ranges, bitmaps, LCS) and the helpers they share. Each submodule holds one group.
+//! ranges, bitmaps, BITFIELD, LCS) and the helpers they share. Each submodule holds one group.
 
+mod bitfield;
 mod bits;
 mod counter;
 mod lcs;
@@ -53,6 +54,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("bitcount", -2, R, (1, 1, 1), Kind::Read(bits::bitcount)),
     CommandSpec::new("bitpos", -3, R, (1, 1, 1), Kind::Read(bits::bitpos)),
     CommandSpec::new("bitop", -4, W, (2, -1, 1), Kind::Write(bits::bitop)),
+    CommandSpec::new("bitfield", -2, W, (1, 1, 1), Kind::Write(bitfield::bitfield)),
+    CommandSpec::new("bitfield_ro", -2, RF, (1, 1, 1), Kind::Read(bitfield::bitfield_ro)),
     CommandSpec::new("lcs", -3, R, (1, 2, 1), Kind::Read(lcs::lcs)),
 ];
 
@@ -177,6 +180,9 @@ mod tests {
             "bitcount l",
             "bitpos l 1",
             "bitop and d k l",
+            "bitfield l get u8 0",
+            "bitfield l set u8 0 1",
+            "bitfield_ro l get u8 0",
         ] {
             assert_eq!(run(&mut ks, line), Frame::error(crate::cmd::args::WRONGTYPE), "{line}");
         }
