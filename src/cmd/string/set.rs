@@ -83,23 +83,25 @@ pub(super) fn set(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         None if o.keepttl => Expiry::Keep,
         None => Expiry::None,
     };
-    let ok = if o.get { None } else { Some(Frame::ok()) };
-    let abort = if o.get { None } else { Some(Frame::Null) };
-    set_generic(ctx, argv[1].clone(), argv[2].clone(), expiry, (o.nx, o.xx, o.get), ok, abort)
+    let cond = Cond { nx: o.nx, xx: o.xx, get: o.get, ok: Frame::ok(), abort: Frame::Null };
+    set_generic(ctx, argv[1].clone(), argv[2].clone(), expiry, cond)
 }
 
-/// Redis's `setGenericCommand`: with `get`, the reply is the old value whatever happens;
-/// otherwise `ok` when the value was stored and `abort` when NX/XX prevented it.
-fn set_generic(
-    ctx: &mut WriteCtx,
-    key: Bytes,
-    value: Bytes,
-    expiry: Expiry,
-    (nx, xx, get): (bool, bool, bool),
-    ok: Option<Frame>,
-    abort: Option<Frame>,
-) -> Frame {
-    let old = match get {
+/// When a SET-like command stores, and what it replies.
+struct Cond {
+    nx: bool,
+    xx: bool,
+    /// Reply with the old value (WRONGTYPE if it is not a string) whatever happens.
+    get: bool,
+    /// Reply when stored (without `get`).
+    ok: Frame,
+    /// Reply when NX/XX prevented the store (without `get`).
+    abort: Frame,
+}
+
+/// Redis's `setGenericCommand`, once the expiry is known.
+fn set_generic(ctx: &mut WriteCtx, key: Bytes, value: Bytes, expiry: Expiry, c: Cond) -> Frame {
+    let old = match c.get {
         true => match ctx.get_str(&key) {
             Ok(v) => Some(bulk_or_null(v.cloned())),
             Err(e) => return e,
@@ -107,16 +109,16 @@ fn set_generic(
         false => None,
     };
     let exists = ctx.get(&key).is_some();
-    if (nx && exists) || (xx && !exists) {
-        return old.or(abort).unwrap_or(Frame::Null);
+    if (c.nx && exists) || (c.xx && !exists) {
+        return old.unwrap_or(c.abort);
     }
     store_string(ctx, key, value, expiry);
-    old.or(ok).unwrap_or_else(Frame::ok)
+    old.unwrap_or(c.ok)
 }
 
 pub(super) fn setnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
-    let (one, zero) = (Some(Frame::Integer(1)), Some(Frame::Integer(0)));
-    set_generic(ctx, argv[1].clone(), argv[2].clone(), Expiry::None, (true, false, false), one, zero)
+    let cond = Cond { nx: true, xx: false, get: false, ok: Frame::Integer(1), abort: Frame::Integer(0) };
+    set_generic(ctx, argv[1].clone(), argv[2].clone(), Expiry::None, cond)
 }
 
 pub(super) fn setex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
@@ -130,7 +132,10 @@ pub(super) fn psetex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 /// SETEX / PSETEX: `key ttl value`.
 fn set_with_ttl(ctx: &mut WriteCtx, argv: &[Bytes], unit: u8, name: &str) -> Frame {
     match expire_at(unit, &argv[2], ctx.now_ms, name) {
-        Ok(t) => set_generic(ctx, argv[1].clone(), argv[3].clone(), Expiry::At(t), (false, false, false), None, None),
+        Ok(t) => {
+            let cond = Cond { nx: false, xx: false, get: false, ok: Frame::ok(), abort: Frame::Null };
+            set_generic(ctx, argv[1].clone(), argv[3].clone(), Expiry::At(t), cond)
+        }
         Err(e) => e,
     }
 }
