@@ -11,8 +11,9 @@ pub enum RespVersion {
 }
 
 /// One RESP value. RESP3-only kinds are downgraded by the encoder when talking RESP2,
-/// exactly as Redis does (maps become flat arrays, doubles bulk strings, ...).
-#[derive(Debug, Clone, PartialEq)]
+/// exactly as Redis does (maps become flat arrays, doubles bulk strings, ...). Serializable
+/// because a write's reply travels back from the replica that applied it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Frame {
     /// `+OK`
     Simple(Bytes),

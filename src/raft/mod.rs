@@ -1,4 +1,9 @@
-//! Raft replication. So far: the write-ahead log ([`wal`]) on the disk seam; the openraft
+//! Raft replication. So far: the openraft type configuration ([`types`]) and the
+//! write-ahead log ([`wal`]) on the disk seam; the openraft
 //! type config, state machine glue, snapshots and RPC arrive with the replicated node.
 
+pub mod snapshot_file;
+pub mod types;
 pub mod wal;
+
+pub use types::{NodeId, NodeInfo, Request, TypeConfig};

@@ -1,6 +1,9 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
 //! here and only here (the openraft runtime adapter joins it with the replicated node).
 
+/// The async runtime openraft runs on. (The madsim adapter replaces it under `cfg(madsim)`.)
+pub type Runtime = openraft_rt_tokio::TokioRuntime;
+
 /// Resolves on SIGTERM or Ctrl-C. Under madsim only Ctrl-C exists (the simulator's
 /// `send_ctrl_c`), since simulated processes receive no Unix signals.
 pub async fn terminate_signal() {
