@@ -7,6 +7,8 @@
 #[cfg(madsim)]
 mod client;
 #[cfg(madsim)]
+mod rt;
+#[cfg(madsim)]
 mod scenarios;
 
 #[cfg(not(madsim))]

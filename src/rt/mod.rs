@@ -1,8 +1,22 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
-//! here and only here (the openraft runtime adapter joins it with the replicated node).
+//! here and only here: shutdown signals, and the async runtime openraft is given (`Runtime`).
 
-/// The async runtime openraft runs on. (The madsim adapter replaces it under `cfg(madsim)`.)
+#[cfg(madsim)]
+mod madsim_runtime;
+pub mod watch;
+
+#[cfg(madsim)]
+pub use madsim_runtime::{MadsimRng, MadsimRuntime, MadsimTimeout};
+pub use watch::{DetWatch, DetWatchReceiver, DetWatchSender};
+
+/// The `AsyncRuntime` for openraft's type config: tokio in production, the simulator under
+/// `--cfg madsim`. Node code names only this alias, so it is the same code in both worlds.
+#[cfg(not(madsim))]
 pub type Runtime = openraft_rt_tokio::TokioRuntime;
+/// The `AsyncRuntime` for openraft's type config: tokio in production, the simulator under
+/// `--cfg madsim`. Node code names only this alias, so it is the same code in both worlds.
+#[cfg(madsim)]
+pub type Runtime = MadsimRuntime;
 
 /// Resolves on SIGTERM or Ctrl-C. Under madsim only Ctrl-C exists (the simulator's
 /// `send_ctrl_c`), since simulated processes receive no Unix signals.
