@@ -3,9 +3,9 @@
 //! (every member scoring 1), see [`set_members`].
 
 use super::super::args::{self, err, is, syntax};
+use super::owned_reply;
 use super::parse::parse_score;
 use super::range::store_result;
-use super::owned_reply;
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
 use crate::store::set::SetValue;

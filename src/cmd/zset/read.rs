@@ -130,7 +130,8 @@ fn random_members(z: &ZSetValue, count: i64, withscores: bool, rng: &mut crate::
         return elements_reply(picks, withscores);
     }
     if count as u64 >= len as u64 {
-        return elements_reply(z.iter(), withscores);
+        // Redis returns the whole set, walking it from the highest score down.
+        return elements_reply(z.iter().rev(), withscores);
     }
     let mut ranks = rand::seq::index::sample(rng, len, count as usize).into_vec();
     ranks.sort_unstable();

@@ -68,13 +68,13 @@ fn parse_add(argv: &[Bytes]) -> Result<(AddFlags, Vec<(f64, Bytes)>), Frame> {
         i += 1;
     }
     let rest = &argv[i..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(syntax());
     }
     if f.nx && f.xx {
         return Err(err("ERR XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(err("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if f.incr && rest.len() > 2 {
@@ -205,7 +205,9 @@ pub fn zremrangebylex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    remrange(ctx, &argv[1], |z| Some((z.partition_point(|m, _| min.below_min(m)), z.partition_point(|m, _| max.within_max(m)))))
+    remrange(ctx, &argv[1], |z| {
+        Some((z.partition_point(|m, _| min.below_min(m)), z.partition_point(|m, _| max.within_max(m))))
+    })
 }
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
