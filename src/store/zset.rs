@@ -4,10 +4,11 @@
 //! "listpack" encoding: one chunk, member lookups by linear scan, as Redis's listpack. Beyond
 //! that it becomes the "skiplist" encoding: the chunks plus a [`KeyMap`] from member to score.
 //!
+//! A Fenwick tree over the chunk lengths turns positions into ranks and back in O(log n).
 //! Costs in the skiplist encoding (n members, B = chunk size): lookup by member O(1) expected;
-//! rank, element at rank, insert and remove O(log n + B + n/B) (binary search over chunks,
-//! then a walk over chunk lengths to turn positions into ranks); range walks are linear in the
-//! number of elements returned.
+//! rank, element at rank, insert and remove O(log n + B), plus an O(n/B) index rebuild when a
+//! chunk splits, merges or disappears (at most once per ~B/4 single-element changes); range
+//! walks are linear in the number of elements returned.
 
 use super::keymap::KeyMap;
 use bytes::Bytes;
@@ -35,6 +36,64 @@ pub struct ZSetValue {
     len: usize,
     /// Member to score; present exactly when the encoding is "skiplist".
     dict: Option<KeyMap<f64>>,
+    /// Prefix sums of the chunk lengths.
+    index: Fenwick,
+}
+
+/// A Fenwick (binary indexed) tree over chunk lengths.
+#[derive(Debug, Clone, Default)]
+struct Fenwick {
+    /// 1-based: `tree[i - 1]` covers the chunks `(i - lowbit(i), i]`.
+    tree: Vec<usize>,
+}
+
+impl Fenwick {
+    fn rebuild(&mut self, chunks: &[Vec<(Bytes, f64)>]) {
+        self.tree.clear();
+        self.tree.extend(chunks.iter().map(Vec::len));
+        for i in 1..=self.tree.len() {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= self.tree.len() {
+                self.tree[parent - 1] += self.tree[i - 1];
+            }
+        }
+    }
+
+    /// Chunk `ci` grew (`grow`) or shrank by `n`.
+    fn adjust(&mut self, ci: usize, n: usize, grow: bool) {
+        let mut i = ci + 1;
+        while i <= self.tree.len() {
+            if grow {
+                self.tree[i - 1] += n;
+            } else {
+                self.tree[i - 1] -= n;
+            }
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Total length of chunks `0..ci`.
+    fn prefix(&self, ci: usize) -> usize {
+        let (mut i, mut sum) = (ci.min(self.tree.len()), 0);
+        while i > 0 {
+            sum += self.tree[i - 1];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    }
+
+    /// The chunk holding `rank` and the rank's offset in it (past the end: (chunks, rest)).
+    fn find(&self, mut rank: usize) -> (usize, usize) {
+        let (mut pos, mut step) = (0, self.tree.len().checked_next_power_of_two().unwrap_or(0));
+        while step > 0 {
+            if pos + step <= self.tree.len() && self.tree[pos + step - 1] <= rank {
+                pos += step;
+                rank -= self.tree[pos - 1];
+            }
+            step /= 2;
+        }
+        (pos, rank)
+    }
 }
 
 impl PartialEq for ZSetValue {
@@ -74,6 +133,7 @@ impl ZSetValue {
             z.chunks.push(rest);
             rest = tail;
         }
+        z.index.rebuild(&z.chunks);
         z
     }
 
@@ -142,7 +202,7 @@ impl ZSetValue {
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
         let (ci, pos) = self.find(member, score)?;
-        Some(self.chunks[..ci].iter().map(Vec::len).sum::<usize>() + pos)
+        Some(self.index.prefix(ci) + pos)
     }
 
     /// The element at `rank` (ascending).
@@ -178,8 +238,7 @@ impl ZSetValue {
     /// prefix of the set and not after it (a binary search, like `slice::partition_point`).
     pub fn partition_point(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
         let ci = self.chunks.partition_point(|c| c.last().is_some_and(|(m, s)| pred(m, *s)));
-        let before: usize = self.chunks[..ci].iter().map(Vec::len).sum();
-        before + self.chunks.get(ci).map_or(0, |c| c.partition_point(|(m, s)| pred(m, *s)))
+        self.index.prefix(ci) + self.chunks.get(ci).map_or(0, |c| c.partition_point(|(m, s)| pred(m, *s)))
     }
 
     /// Removes the elements with ranks in `start..end` and returns them in ascending order.
@@ -187,15 +246,18 @@ impl ZSetValue {
         let end = end.min(self.len);
         let Some((mut ci, mut pos)) = self.locate(start).filter(|_| start < end) else { return Vec::new() };
         let mut out = Vec::with_capacity(end - start);
+        let mut emptied = false;
         while out.len() < end - start && ci < self.chunks.len() {
             let take = (end - start - out.len()).min(self.chunks[ci].len() - pos);
             out.extend(self.chunks[ci].drain(pos..pos + take));
-            if self.chunks[ci].is_empty() {
-                self.chunks.remove(ci);
-            } else {
-                ci += 1;
-            }
+            self.index.adjust(ci, take, false);
+            emptied |= self.chunks[ci].is_empty();
+            ci += 1;
             pos = 0;
+        }
+        if emptied {
+            self.chunks.retain(|c| !c.is_empty());
+            self.index.rebuild(&self.chunks);
         }
         self.len -= out.len();
         if let Some(d) = &mut self.dict {
@@ -227,14 +289,8 @@ impl ZSetValue {
     }
 
     /// (chunk, position) of the element with rank `rank`.
-    fn locate(&self, mut rank: usize) -> Option<(usize, usize)> {
-        for (ci, c) in self.chunks.iter().enumerate() {
-            if rank < c.len() {
-                return Some((ci, rank));
-            }
-            rank -= c.len();
-        }
-        None
+    fn locate(&self, rank: usize) -> Option<(usize, usize)> {
+        Some(self.index.find(rank)).filter(|_| rank < self.len)
     }
 
     /// The chunk where (score, member) belongs: the first whose last element is not smaller.
@@ -253,6 +309,7 @@ impl ZSetValue {
         let ci = self.chunk_for(&member, score).min(self.chunks.len().saturating_sub(1));
         if self.chunks.is_empty() {
             self.chunks.push(Vec::new());
+            self.index.rebuild(&self.chunks);
         }
         let chunk = &mut self.chunks[ci];
         let pos = chunk.partition_point(|(m, s)| cmp_entry(*s, m, score, &member).is_lt());
@@ -260,6 +317,9 @@ impl ZSetValue {
         if chunk.len() > MAX_CHUNK {
             let tail = chunk.split_off(chunk.len() / 2);
             self.chunks.insert(ci + 1, tail);
+            self.index.rebuild(&self.chunks);
+        } else {
+            self.index.adjust(ci, 1, true);
         }
         self.len += 1;
     }
@@ -269,10 +329,14 @@ impl ZSetValue {
         self.len -= 1;
         if self.chunks[ci].is_empty() {
             self.chunks.remove(ci);
-        } else if ci + 1 < self.chunks.len() && self.chunks[ci].len() + self.chunks[ci + 1].len() <= MAX_CHUNK / 2 {
+            self.index.rebuild(&self.chunks);
+        } else if ci + 1 < self.chunks.len() && self.chunks[ci].len() + self.chunks[ci + 1].len() <= MAX_CHUNK / 4 {
             // Merge small neighbours so deletions cannot leave many tiny chunks behind.
             let next = self.chunks.remove(ci + 1);
             self.chunks[ci].extend(next);
+            self.index.rebuild(&self.chunks);
+        } else {
+            self.index.adjust(ci, 1, false);
         }
     }
 }
@@ -291,6 +355,19 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// The Fenwick index agrees with the chunks.
+    fn check_index(z: &ZSetValue) {
+        let mut sum = 0;
+        for (ci, c) in z.chunks.iter().enumerate() {
+            assert_eq!(z.index.prefix(ci), sum);
+            assert_eq!(z.index.find(sum), (ci, 0));
+            assert!(!c.is_empty());
+            sum += c.len();
+        }
+        assert_eq!(sum, z.len());
+        assert_eq!(z.index.prefix(z.chunks.len()), sum);
     }
 
     fn members(z: &ZSetValue) -> Vec<String> {
@@ -359,6 +436,7 @@ mod tests {
             assert_eq!(z.iter_from(rank).next(), Some((m, *s)));
             assert_eq!(z.iter_rev_from(rank).next(), Some((m, *s)));
         }
+        check_index(&z);
         assert_eq!(z.iter_from(1990).count(), 10);
         assert_eq!(z.iter_rev_from(9).count(), 10);
         assert_eq!(z.iter_rev_from(5000).count(), 2000);
@@ -374,6 +452,7 @@ mod tests {
         }
         let removed = z.remove_range(100, 900);
         assert_eq!(removed.len(), 800);
+        check_index(&z);
         assert_eq!(removed[0].0, b("m0100"));
         assert_eq!(z.len(), 200);
         assert_eq!(z.score(b"m0500"), None);
@@ -382,7 +461,49 @@ mod tests {
         assert_eq!(z.iter().count(), 200);
         for i in 0..1000 {
             z.remove(format!("m{i:04}").as_bytes());
+            if i % 97 == 0 {
+                check_index(&z);
+            }
         }
         assert!(z.is_empty() && z.chunks.is_empty());
+    }
+
+    #[test]
+    fn random_operations_match_a_sorted_vec_model() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut z = ZSetValue::new();
+        let mut model: Vec<(Bytes, f64)> = Vec::new();
+        for step in 0..20_000 {
+            let member = b(&format!("k{}", rng.gen_range(0..900)));
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let score = f64::from(rng.gen_range(-20..20)) / 2.0;
+                    model.retain(|(m, _)| *m != member);
+                    model.push((member.clone(), score));
+                    z.insert(member, score);
+                }
+                6..=8 => {
+                    model.retain(|(m, _)| *m != member);
+                    z.remove(&member);
+                }
+                _ => {
+                    let start = rng.gen_range(0..=model.len());
+                    let end = (start + rng.gen_range(0..40)).min(model.len());
+                    model.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+                    let expected: Vec<_> = model.drain(start..end).collect();
+                    assert_eq!(z.remove_range(start, end), expected);
+                }
+            }
+            if step % 500 == 0 {
+                model.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+                let got: Vec<_> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+                assert_eq!(got, model);
+                check_index(&z);
+                for (rank, (m, _)) in model.iter().enumerate().step_by(13) {
+                    assert_eq!(z.rank(m), Some(rank));
+                }
+            }
+        }
     }
 }
