@@ -27,6 +27,18 @@ pub struct Config {
     pub cluster_enabled: bool,
     /// Seed of the node's random source (0 = draw one at start).
     pub seed: u64,
+    /// Redis's `save` schedule. Stored and reported only: raftis persists through its log.
+    pub save: String,
+    /// Redis's `appendonly`. Stored and reported only.
+    pub appendonly: bool,
+    /// Redis's `appendfsync`. Stored and reported only.
+    pub appendfsync: String,
+    /// Redis's `maxmemory` in bytes (0 = none). Stored and reported only: no eviction yet.
+    pub maxmemory: u64,
+    /// Redis's `maxmemory-policy`. Stored and reported only.
+    pub maxmemory_policy: String,
+    /// Redis's `loglevel`. Stored and reported only (logging is set by `--log-level`).
+    pub loglevel: String,
 }
 
 impl Default for Config {
@@ -42,6 +54,12 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             cluster_enabled: false,
             seed: 0,
+            save: String::new(),
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            loglevel: "notice".into(),
         }
     }
 }

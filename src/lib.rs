@@ -6,12 +6,18 @@
 //! - [`cmd`]: the command table and one module per command family.
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting and its default.
+//! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
+//! - [`raft`]: replication; so far the write-ahead log.
+//! - [`rt`]: the runtime seam (what differs between tokio and madsim).
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
 pub mod cmd;
 pub mod config;
+pub mod disk;
 pub mod node;
 pub mod protocol;
+pub mod raft;
+pub mod rt;
 pub mod server;
 pub mod store;
 

@@ -20,14 +20,25 @@ struct Cli {
     /// Password clients must give with AUTH.
     #[arg(long, default_value = "")]
     requirepass: String,
+    /// Maximum simultaneous client connections.
+    #[arg(long, default_value_t = 10000)]
+    maxclients: usize,
+    /// Close clients idle for this many seconds (0 = never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
     /// Log filter (tracing's EnvFilter syntax, e.g. "info" or "raftis=debug").
     #[arg(long, default_value = "info")]
     log_level: String,
 }
 
 fn config_from(cli: &Cli) -> Config {
-    let mut config =
-        Config { data_dir: cli.data_dir.clone(), requirepass: cli.requirepass.clone(), ..Config::default() };
+    let mut config = Config {
+        data_dir: cli.data_dir.clone(),
+        requirepass: cli.requirepass.clone(),
+        maxclients: cli.maxclients.max(1),
+        timeout_secs: cli.timeout,
+        ..Config::default()
+    };
     match cli.bind.rsplit_once(':') {
         Some((host, port)) if port.parse::<u16>().is_ok() => {
             config.bind = host.to_string();
@@ -56,31 +67,8 @@ async fn main() -> std::process::ExitCode {
     };
     tokio::select! {
         _ = node.stopped() => tracing::info!("shutdown requested by a client"),
-        _ = terminate_signal() => tracing::info!("signal received, shutting down"),
+        _ = raftis::rt::terminate_signal() => tracing::info!("signal received, shutting down"),
     }
     node.shutdown().await;
     std::process::ExitCode::SUCCESS
-}
-
-/// SIGTERM or Ctrl-C.
-async fn terminate_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

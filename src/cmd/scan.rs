@@ -26,10 +26,7 @@ impl ScanOptions {
 /// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` starting at `argv[at]`
 /// (the cursor). `allow_type` is true for SCAN only.
 pub fn parse(argv: &[Bytes], at: usize, allow_type: bool) -> Result<ScanOptions, Frame> {
-    let cursor = std::str::from_utf8(&argv[at])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&argv[at]).ok_or_else(|| Frame::error("ERR invalid cursor"))?;
     let mut o = ScanOptions { cursor, count: 10, ..Default::default() };
     let mut i = at + 1;
     while i < argv.len() {
@@ -52,7 +49,41 @@ pub fn parse(argv: &[Bytes], at: usize, allow_type: bool) -> Result<ScanOptions,
     Ok(o)
 }
 
+/// A cursor as Redis reads it with `strtoul`: optional sign, decimal digits, no overflow; a
+/// negative number wraps around (`-1` is 2^64-1) and the empty string is 0.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if arg.is_empty() {
+        return Some(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
 /// `[cursor, [items...]]`
 pub fn reply(next_cursor: u64, items: Vec<Frame>) -> Frame {
     Frame::Array(vec![Frame::Bulk(Bytes::from(next_cursor.to_string())), Frame::Array(items)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"+5"), Some(5));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+    }
 }

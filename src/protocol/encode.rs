@@ -31,12 +31,12 @@ pub fn encode(frame: &Frame, ver: RespVersion, out: &mut BytesMut) {
         }
         Frame::Pairs(pairs) => {
             int_line(out, b'*', if v3 { pairs.len() } else { 2 * pairs.len() } as i64);
-            for (k, v) in pairs {
+            for (a, b) in pairs {
                 if v3 {
                     out.put_slice(b"*2\r\n");
                 }
-                encode(k, ver, out);
-                encode(v, ver, out);
+                encode(a, ver, out);
+                encode(b, ver, out);
             }
         }
         Frame::Double(d) => {
@@ -172,11 +172,11 @@ mod tests {
         assert_eq!(enc(&v, RespVersion::Resp2), "$2\r\nhi\r\n");
         let s = Frame::Set(vec![Frame::Integer(1)]);
         assert_eq!(enc(&s, RespVersion::Resp3), "~1\r\n:1\r\n");
-        let p = Frame::Push(vec![Frame::Integer(1)]);
-        assert_eq!(enc(&p, RespVersion::Resp3), ">1\r\n:1\r\n");
         let pairs = Frame::Pairs(vec![(Frame::bulk("a"), Frame::Double(1.0))]);
         assert_eq!(enc(&pairs, RespVersion::Resp2), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
         assert_eq!(enc(&pairs, RespVersion::Resp3), "*1\r\n*2\r\n$1\r\na\r\n,1\r\n");
+        let p = Frame::Push(vec![Frame::Integer(1)]);
+        assert_eq!(enc(&p, RespVersion::Resp3), ">1\r\n:1\r\n");
         let b = Frame::BigNumber(Bytes::from_static(b"123"));
         assert_eq!(enc(&b, RespVersion::Resp3), "(123\r\n");
     }

@@ -42,8 +42,8 @@ pub enum Frame {
     BigNumber(Bytes),
     /// `>N` out-of-band data in RESP3, an array in RESP2.
     Push(Vec<Frame>),
-    /// Pairs such as member/score: an array of 2-element arrays in RESP3, a flat array of 2N
-    /// elements in RESP2 (Redis 7's WITHSCORES replies).
+    /// A reply-only shape: a list of pairs, sent as an array of 2-element arrays in RESP3
+    /// and as one flat array in RESP2 (Redis 7's `WITHSCORES` / `WITHVALUES` replies).
     Pairs(Vec<(Frame, Frame)>),
 }
 

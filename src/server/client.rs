@@ -23,6 +23,10 @@ pub struct ClientInfo {
     /// Commands queued in MULTI, -1 outside MULTI.
     pub multi: i64,
     pub watching: usize,
+    /// CLIENT LIST flags besides MULTI ('r' READONLY, 'e' NO-EVICT, 'T' NO-TOUCH).
+    pub readonly: bool,
+    pub no_evict: bool,
+    pub no_touch: bool,
 }
 
 /// Registry entry of a connection.
@@ -58,6 +62,13 @@ pub struct Client {
     pub readonly: bool,
     /// Close the connection once the pending replies are written (QUIT, CLIENT KILL).
     pub close_after_reply: bool,
+    /// CLIENT REPLY OFF: replies are dropped until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// Replies still to drop (CLIENT REPLY SKIP drops its own and the next one).
+    pub skip_replies: u8,
+    /// CLIENT NO-EVICT / NO-TOUCH: accepted and shown in CLIENT LIST flags only.
+    pub no_evict: bool,
+    pub no_touch: bool,
 }
 
 impl Client {
@@ -73,7 +84,21 @@ impl Client {
             watched: Vec::new(),
             readonly: false,
             close_after_reply: false,
+            reply_off: false,
+            skip_replies: 0,
+            no_evict: false,
+            no_touch: false,
         }
+    }
+
+    /// Whether the reply of the command just run is sent (CLIENT REPLY OFF/SKIP); consumes
+    /// one pending skip.
+    pub fn take_reply_allowed(&mut self) -> bool {
+        if self.skip_replies > 0 {
+            self.skip_replies -= 1;
+            return false;
+        }
+        !self.reply_off
     }
 
     /// Leaves MULTI and forgets WATCHed keys (after EXEC, DISCARD, RESET).

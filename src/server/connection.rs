@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// Serves one connection until the client leaves, is killed, idles out, or the node stops.
 pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -52,6 +53,9 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         last_cmd: "NULL".into(),
         multi: -1,
         watching: 0,
+        readonly: false,
+        no_evict: false,
+        no_touch: false,
     }
 }
 
@@ -64,6 +68,7 @@ async fn serve(
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut shutdown = shared.shutdown_signal();
+    let mut last_activity = Instant::now();
     loop {
         let limits = Limits { max_bulk_len: shared.config().proto_max_bulk_len, ..Limits::default() };
         let protocol_error = run_buffered(&mut rbuf, &mut wbuf, &limits, client, handle, shared).await;
@@ -76,29 +81,39 @@ async fn serve(
         if protocol_error || client.close_after_reply || shared.is_shutting_down() {
             return Ok(());
         }
-        let idle = shared.config().timeout_secs;
-        let read = read_more(stream, &mut rbuf, idle);
         let n = tokio::select! {
             biased;
-            n = read => n?,
+            n = stream.read_buf(&mut rbuf) => n?,
             _ = handle.kill.notified() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
+            _ = idle_expired(shared, last_activity) => return Ok(()),
         };
         if n == 0 {
             return Ok(());
         }
+        last_activity = Instant::now();
         Stats::add(&shared.stats.net_input_bytes, n as u64);
     }
 }
 
-/// Reads more bytes; an idle timeout (seconds, 0 = none) reads as end of stream.
-async fn read_more(stream: &mut TcpStream, rbuf: &mut BytesMut, idle_secs: u64) -> std::io::Result<usize> {
-    if idle_secs == 0 {
-        return stream.read_buf(rbuf).await;
-    }
-    match tokio::time::timeout(Duration::from_secs(idle_secs), stream.read_buf(rbuf)).await {
-        Ok(n) => n,
-        Err(_) => Ok(0),
+/// Resolves once the client has been idle longer than the `timeout` setting. The setting
+/// is read again at least every second, so CONFIG SET timeout also applies to connections
+/// that are already idle (as Redis's clients cron does).
+async fn idle_expired(shared: &Shared, since: Instant) {
+    const RECHECK: Duration = Duration::from_secs(1);
+    loop {
+        let secs = shared.config().timeout_secs;
+        let wait = if secs == 0 {
+            RECHECK
+        } else {
+            let deadline = since + Duration::from_secs(secs);
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            (deadline - now).min(RECHECK)
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -127,7 +142,9 @@ async fn run_buffered(
             continue;
         }
         let reply = execute(client, handle, shared, argv).await;
-        encode(&reply, client.resp, wbuf);
+        if client.take_reply_allowed() {
+            encode(&reply, client.resp, wbuf);
+        }
         if client.close_after_reply {
             return false;
         }

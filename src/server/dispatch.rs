@@ -14,6 +14,19 @@ const TX_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "rese
 /// Commands allowed before AUTH when a password is set.
 const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
 
+/// Commands whose first argument is a subcommand (CLIENT LIST shows `cmd=client|list`).
+const CONTAINERS: &[&str] = &["client", "config", "command", "object", "memory", "cluster", "script", "function"];
+
+/// The name CLIENT LIST shows for the last command: `name` or `container|sub`.
+fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
+    match argv.get(1) {
+        Some(sub) if CONTAINERS.contains(&spec.name) => {
+            format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase())
+        }
+        _ => spec.name.to_string(),
+    }
+}
+
 /// Runs `argv` for `client` and returns the reply.
 pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: Vec<Bytes>) -> Frame {
     Stats::add(&shared.stats.commands_processed, 1);
@@ -21,19 +34,22 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
         client.multi_failed |= client.multi.is_some();
         return cmd::unknown_command(&argv);
     };
+    let last_cmd = full_name(spec, &argv);
     handle.update(|i| {
         i.last_interaction_ms = now_ms();
-        i.last_cmd = spec.name.to_string();
+        i.last_cmd = last_cmd;
     });
     if !spec.arity_ok(argv.len()) {
-        client.multi_failed |= client.multi.is_some();
-        return args::wrong_arity(spec.name);
+        return reject(client, handle, spec, format!("wrong number of arguments for '{}' command", spec.name));
     }
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
-        client.multi_failed |= client.multi.is_some();
-        return Frame::error("NOAUTH Authentication required.");
+        return reject(client, handle, spec, "NOAUTH Authentication required.".into());
     }
     if let Some(queue) = client.multi.as_mut() {
+        if spec.has_flag("no_multi") {
+            client.multi_failed = true;
+            return Frame::error("ERR Command not allowed inside a transaction");
+        }
         if !TX_CONTROL.contains(&spec.name) {
             queue.push(argv);
             let queued = queue.len() as i64;
@@ -44,6 +60,26 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
     run(client, handle, shared, spec, argv).await
 }
 
+/// A command refused before running (Redis's `rejectCommand`): it fails the open
+/// transaction; a refused EXEC discards the transaction with an EXECABORT error instead.
+/// `msg` has no `ERR ` prefix when it is a plain error.
+fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: String) -> Frame {
+    if spec.name == "exec" {
+        client.end_transaction();
+        handle.update(|i| {
+            i.multi = -1;
+            i.watching = 0;
+        });
+        return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
+    }
+    client.multi_failed |= client.multi.is_some();
+    if msg.starts_with("NOAUTH") {
+        Frame::error(msg)
+    } else {
+        Frame::error(format!("ERR {msg}"))
+    }
+}
+
 async fn run(
     client: &mut Client,
     handle: &ClientHandle,
@@ -52,7 +88,11 @@ async fn run(
     argv: Vec<Bytes>,
 ) -> Frame {
     match spec.kind {
-        Kind::Read(f) => shared.engine.read(client.db, now_ms(), f, &argv).await,
+        Kind::Read(f) => {
+            let now = now_ms();
+            count_lookups(shared, client.db, now, spec, &argv);
+            shared.engine.read(client.db, now, f, &argv).await
+        }
         Kind::Write(_) => {
             let batch = WriteBatch {
                 db: client.db as u32,
@@ -76,6 +116,20 @@ async fn run(
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, &argv),
         },
     }
+}
+
+/// INFO's keyspace_hits / keyspace_misses: one per key a read command names, as Redis
+/// counts its read lookups.
+fn count_lookups(shared: &Shared, db: usize, now: u64, spec: &CommandSpec, argv: &[Bytes]) {
+    let keys = cmd::key_indexes(spec, argv);
+    if keys.is_empty() {
+        return;
+    }
+    let hits = shared.engine.with_keyspace(|ks| {
+        keys.iter().filter_map(|&i| argv.get(i)).filter(|k| ks.db(db).get(k, now).is_some()).count()
+    });
+    Stats::add(&shared.stats.keyspace_hits, hits as u64);
+    Stats::add(&shared.stats.keyspace_misses, (keys.len() - hits) as u64);
 }
 
 fn multi(client: &mut Client, handle: &ClientHandle) -> Frame {
@@ -141,12 +195,12 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
                 local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));
             }
             _ => {
-                track_select(client, &argv);
                 local.push(None);
                 batch_cmds.push(argv);
             }
         }
     }
+    let selects: Vec<Option<usize>> = batch_cmds.iter().map(|argv| selected_db(argv)).collect();
     let batch = WriteBatch {
         db: start_db as u32,
         now_ms: now_ms(),
@@ -155,27 +209,27 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         transaction: Some(watched),
     };
     match shared.engine.write(batch).await {
-        Frame::Array(replies) => merge_replies(local, replies),
-        other => {
-            client.db = start_db;
-            other
-        }
-    }
-}
-
-/// A SELECT queued in MULTI also changes the connection's database after EXEC.
-fn track_select(client: &mut Client, argv: &[Bytes]) {
-    if argv.len() == 2 && args::is(&argv[0], "select") {
-        if let Ok(n) = args::int(&argv[1]) {
-            if n >= 0 && (n as usize) < client_db_limit() {
-                client.db = n as usize;
+        Frame::Array(replies) => {
+            // A SELECT that succeeded inside the transaction stays in effect after EXEC.
+            for (db, reply) in selects.iter().zip(&replies) {
+                if let (Some(db), Frame::Simple(_)) = (db, reply) {
+                    client.db = *db;
+                }
             }
+            let db = client.db;
+            handle.update(|i| i.db = db);
+            merge_replies(local, replies)
         }
+        other => other,
     }
 }
 
-fn client_db_limit() -> usize {
-    crate::store::DEFAULT_DATABASES
+/// The database a queued `SELECT n` asks for, if the command is one.
+fn selected_db(argv: &[Bytes]) -> Option<usize> {
+    if argv.len() == 2 && args::is(&argv[0], "select") {
+        return args::int(&argv[1]).ok().filter(|n| *n >= 0).map(|n| n as usize);
+    }
+    None
 }
 
 fn merge_replies(local: Vec<Option<Frame>>, replies: Vec<Frame>) -> Frame {

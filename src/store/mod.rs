@@ -7,6 +7,7 @@
 //! `crate::cmd`; this module holds the data and its invariants.
 
 mod db;
+pub mod digest;
 pub mod hash;
 mod keymap;
 pub mod list;

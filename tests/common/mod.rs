@@ -68,7 +68,7 @@ impl Server {
     pub fn redis() -> Server {
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +82,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(mut c) = Conn::try_connect(self.port) {
-                if c.cmd(&["PING"]) == Frame::Simple(Bytes::from_static(b"PONG")) {
+                // A server started with a password answers NOAUTH: it is up all the same.
+                let reply = c.cmd(&["PING"]);
+                let noauth = matches!(&reply, Frame::Error(e) if e.starts_with(b"NOAUTH"));
+                if reply == Frame::Simple(Bytes::from_static(b"PONG")) || noauth {
                     return;
                 }
             }
@@ -97,6 +100,11 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exit status if the process has exited (without blocking).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 }
 

@@ -1,0 +1,53 @@
+//! A minimal RESP client for simulated hosts (madsim's TCP sends only on flush).
+
+use bytes::{Bytes, BytesMut};
+use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct SimClient {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl SimClient {
+    /// Connects, retrying until `deadline` of virtual time passes.
+    pub async fn connect(addr: SocketAddr, deadline: Duration) -> std::io::Result<SimClient> {
+        let start = tokio::time::Instant::now();
+        loop {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(SimClient { stream, buf: BytesMut::new() }),
+                Err(e) if start.elapsed() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Sends one command and reads its reply.
+    pub async fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await?;
+        loop {
+            let snapshot = Bytes::copy_from_slice(&self.buf);
+            match parse_frame(&snapshot, &Limits::default()) {
+                Ok((frame, len)) => {
+                    let _ = self.buf.split_to(len);
+                    return Ok(frame);
+                }
+                Err(ParseError::Incomplete) => {}
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}

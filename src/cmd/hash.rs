@@ -1,5 +1,0 @@
-//! hash commands.
-
-use super::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];

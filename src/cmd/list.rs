@@ -1,5 +1,0 @@
-//! list commands.
-
-use super::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,275 @@
+//! INFO [section ...]: Redis's `# Section` blocks of `field:value` lines (CRLF), with real
+//! figures where raftis has them and Redis's neutral values where it has no equivalent.
+
+use super::{secs_since, Session};
+use crate::server::{Shared, Stats};
+use bytes::Bytes;
+use std::fmt::Write;
+
+use crate::protocol::Frame;
+
+/// Sections in Redis's order; `default` and `all` list these.
+const SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "keyspace"];
+
+/// INFO [section ...]
+pub fn info(s: &mut Session, argv: &[Bytes]) -> Frame {
+    let mut wanted: Vec<&str> = Vec::new();
+    if argv.len() == 1 {
+        wanted.extend(SECTIONS);
+    }
+    for a in &argv[1..] {
+        let name = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match name.as_str() {
+            "default" | "all" | "everything" => wanted.extend(SECTIONS),
+            other => {
+                if let Some(sec) = SECTIONS.iter().find(|s| **s == other) {
+                    wanted.push(sec);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for sec in SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        section(&mut out, sec, s.shared);
+    }
+    Frame::Verbatim(*b"txt", Bytes::from(out))
+}
+
+/// Appends one section: its title and `field:value\r\n` lines.
+fn section(out: &mut String, name: &str, shared: &Shared) {
+    let title = match name {
+        "cpu" => "CPU".to_string(),
+        other => {
+            let mut t = other.to_string();
+            t[..1].make_ascii_uppercase();
+            t
+        }
+    };
+    let _ = write!(out, "# {title}\r\n");
+    let lines: Vec<(String, String)> = match name {
+        "server" => own(server(shared)),
+        "clients" => own(clients(shared)),
+        "memory" => own(memory(shared)),
+        "persistence" => own(persistence(shared)),
+        "stats" => own(stats(shared)),
+        "replication" => own(replication()),
+        "cpu" => own(cpu()),
+        "cluster" => vec![("cluster_enabled".into(), u8::from(shared.config().cluster_enabled).to_string())],
+        "keyspace" => keyspace(shared),
+        _ => Vec::new(),
+    };
+    for (k, v) in lines {
+        let _ = write!(out, "{k}:{v}\r\n");
+    }
+}
+
+type Lines = Vec<(&'static str, String)>;
+
+fn own(lines: Lines) -> Vec<(String, String)> {
+    lines.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn server(shared: &Shared) -> Lines {
+    let uptime = secs_since(shared.started_ms);
+    let cluster = shared.config().cluster_enabled;
+    vec![
+        ("redis_version", crate::REDIS_VERSION.into()),
+        ("redis_git_sha1", "00000000".into()),
+        ("redis_git_dirty", "0".into()),
+        ("redis_mode", if cluster { "cluster" } else { "standalone" }.into()),
+        ("os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)),
+        ("arch_bits", (usize::BITS).to_string()),
+        ("multiplexing_api", "tokio".into()),
+        ("process_id", std::process::id().to_string()),
+        ("run_id", run_id(shared)),
+        ("tcp_port", shared.port.to_string()),
+        ("server_time_usec", (crate::server::now_ms() * 1000).to_string()),
+        ("uptime_in_seconds", uptime.to_string()),
+        ("uptime_in_days", (uptime / 86400).to_string()),
+        ("hz", "10".into()),
+        ("configured_hz", "10".into()),
+        ("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("config_file", String::new()),
+        ("raftis_version", env!("CARGO_PKG_VERSION").into()),
+    ]
+}
+
+/// A stable 40-hex-digit id for this process (Redis's run_id is random per start).
+fn run_id(shared: &Shared) -> String {
+    let seed = crate::store::key_hash(format!("{}-{}", std::process::id(), shared.started_ms).as_bytes());
+    (0..5u64).map(|i| format!("{:08x}", (seed.rotate_left(i as u32 * 13) ^ i) as u32)).collect()
+}
+
+fn clients(shared: &Shared) -> Lines {
+    let n = shared.clients().len();
+    let max = shared.config().maxclients;
+    vec![
+        ("connected_clients", n.to_string()),
+        ("cluster_connections", "0".into()),
+        ("maxclients", max.to_string()),
+        ("client_recent_max_input_buffer", "0".into()),
+        ("client_recent_max_output_buffer", "0".into()),
+        ("blocked_clients", "0".into()),
+        ("tracking_clients", "0".into()),
+        ("clients_in_timeout_table", "0".into()),
+    ]
+}
+
+/// Approximate bytes held by keys and values (plus a per-entry overhead).
+fn dataset_bytes(shared: &Shared) -> u64 {
+    const PER_ENTRY: usize = 56;
+    shared.engine.with_keyspace(|ks| {
+        ks.dbs()
+            .iter()
+            .flat_map(|db| db.iter())
+            .map(|(k, e)| (k.len() + e.value.approx_size() + PER_ENTRY) as u64)
+            .sum()
+    })
+}
+
+/// Redis's `bytesToHuman`.
+fn human(n: u64) -> String {
+    let f = n as f64;
+    match n {
+        0..1024 => format!("{n}B"),
+        1024..1_048_576 => format!("{:.2}K", f / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.2}M", f / 1_048_576.0),
+        _ => format!("{:.2}G", f / 1_073_741_824.0),
+    }
+}
+
+fn memory(shared: &Shared) -> Lines {
+    const STARTUP: u64 = 1024 * 1024;
+    let dataset = dataset_bytes(shared);
+    let used = STARTUP + dataset;
+    let rss = rss_bytes().unwrap_or(used);
+    let (maxmemory, policy) = {
+        let c = shared.config();
+        (c.maxmemory, c.maxmemory_policy.clone())
+    };
+    vec![
+        ("used_memory", used.to_string()),
+        ("used_memory_human", human(used)),
+        ("used_memory_rss", rss.to_string()),
+        ("used_memory_rss_human", human(rss)),
+        ("used_memory_peak", used.to_string()),
+        ("used_memory_peak_human", human(used)),
+        ("used_memory_startup", STARTUP.to_string()),
+        ("used_memory_dataset", dataset.to_string()),
+        ("maxmemory", maxmemory.to_string()),
+        ("maxmemory_human", human(maxmemory)),
+        ("maxmemory_policy", policy),
+        ("mem_fragmentation_ratio", format!("{:.2}", rss as f64 / used.max(1) as f64)),
+        ("mem_allocator", "rust".into()),
+    ]
+}
+
+/// Resident set size from /proc (Linux), if available.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn persistence(shared: &Shared) -> Lines {
+    let dirty = shared.engine.with_keyspace(|ks| ks.dirty);
+    let appendonly = shared.config().appendonly;
+    vec![
+        ("loading", "0".into()),
+        ("async_loading", "0".into()),
+        ("rdb_changes_since_last_save", dirty.to_string()),
+        ("rdb_bgsave_in_progress", "0".into()),
+        ("rdb_last_save_time", (shared.started_ms / 1000).to_string()),
+        ("rdb_last_bgsave_status", "ok".into()),
+        ("rdb_last_bgsave_time_sec", "-1".into()),
+        ("rdb_current_bgsave_time_sec", "-1".into()),
+        ("aof_enabled", u8::from(appendonly).to_string()),
+        ("aof_rewrite_in_progress", "0".into()),
+        ("aof_rewrite_scheduled", "0".into()),
+        ("aof_last_bgrewrite_status", "ok".into()),
+        ("aof_last_write_status", "ok".into()),
+    ]
+}
+
+fn stats(shared: &Shared) -> Lines {
+    let s = &shared.stats;
+    let g = |c| Stats::get(c).to_string();
+    vec![
+        ("total_connections_received", g(&s.connections_received)),
+        ("total_commands_processed", g(&s.commands_processed)),
+        ("instantaneous_ops_per_sec", "0".into()),
+        ("total_net_input_bytes", g(&s.net_input_bytes)),
+        ("total_net_output_bytes", g(&s.net_output_bytes)),
+        ("rejected_connections", g(&s.rejected_connections)),
+        ("expired_keys", g(&s.expired_keys)),
+        ("evicted_keys", "0".into()),
+        ("keyspace_hits", g(&s.keyspace_hits)),
+        ("keyspace_misses", g(&s.keyspace_misses)),
+        ("pubsub_channels", "0".into()),
+        ("pubsub_patterns", "0".into()),
+        ("latest_fork_usec", "0".into()),
+        ("total_forks", "0".into()),
+    ]
+}
+
+fn replication() -> Lines {
+    vec![
+        ("role", "master".into()),
+        ("connected_slaves", "0".into()),
+        ("master_failover_state", "no-failover".into()),
+        ("master_replid", "0".repeat(40)),
+        ("master_replid2", "0".repeat(40)),
+        ("master_repl_offset", "0".into()),
+        ("second_repl_offset", "-1".into()),
+        ("repl_backlog_active", "0".into()),
+        ("repl_backlog_size", "1048576".into()),
+        ("repl_backlog_first_byte_offset", "0".into()),
+        ("repl_backlog_histlen", "0".into()),
+    ]
+}
+
+/// CPU seconds from /proc/self/stat (utime, stime in clock ticks, assumed 100 per second).
+fn cpu() -> Lines {
+    let (user, sys) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? / 100.0, f.get(12)?.parse::<f64>().ok()? / 100.0))
+        })
+        .unwrap_or((0.0, 0.0));
+    vec![
+        ("used_cpu_sys", format!("{sys:.6}")),
+        ("used_cpu_user", format!("{user:.6}")),
+        ("used_cpu_sys_children", "0.000000".into()),
+        ("used_cpu_user_children", "0.000000".into()),
+    ]
+}
+
+fn keyspace(shared: &Shared) -> Vec<(String, String)> {
+    shared.engine.with_keyspace(|ks| {
+        ks.dbs()
+            .iter()
+            .enumerate()
+            .filter(|(_, db)| !db.is_empty())
+            .map(|(i, db)| (format!("db{i}"), format!("keys={},expires={},avg_ttl=0", db.len(), db.expires_count())))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes_follow_redis() {
+        assert_eq!(human(512), "512B");
+        assert_eq!(human(1536), "1.50K");
+        assert_eq!(human(3 * 1_048_576), "3.00M");
+    }
+}

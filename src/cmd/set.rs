@@ -1,5 +1,0 @@
-//! set commands.
-
-use super::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,290 @@
+//! The write-ahead Raft log on the [`Disk`] seam: segment files of checksummed records
+//! ([`record`]), appends buffered until an explicit [`Wal::sync`] (so many appends share one
+//! fdatasync: group commit), truncation of a conflicting suffix, purge after a snapshot, and
+//! recovery that cuts a torn tail but refuses, naming file and offset, to start over a
+//! corrupt record in the middle. A failed sync poisons the log: it is never retried.
+//!
+//! Entries of the live (unpurged) log are also kept in memory: replication reads them from
+//! there, and compaction bounds their number.
+
+pub mod record;
+
+use crate::disk::{join, Disk, DiskFile};
+use bytes::Bytes;
+use record::{Decoded, Record};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why the log cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("log I/O error on {file}: {source}")]
+    Io { file: String, source: std::io::Error },
+    #[error(
+        "corrupt log record in {file} at offset {offset}: {reason}; refusing to start (restore this node from a peer)"
+    )]
+    Corrupt { file: String, offset: u64, reason: &'static str },
+    #[error("an earlier fsync of the log failed; the node must stop")]
+    Poisoned,
+}
+
+fn io_err(file: &str) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+    move |source| WalError::Io { file: file.to_string(), source }
+}
+
+/// Sizing of the log.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// A new segment starts once the active one reaches this size.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions { segment_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+struct Segment {
+    seq: u64,
+    /// Highest entry index written into it (purge deletes a segment once this is purged).
+    max_index: Option<u64>,
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("{seq:020}.wal")
+}
+
+/// The log.
+pub struct Wal {
+    disk: Arc<dyn Disk>,
+    dir: String,
+    opts: WalOptions,
+    segments: Vec<Segment>,
+    active: Box<dyn DiskFile>,
+    active_size: u64,
+    pending: Vec<u8>,
+    /// A new segment's name must be made durable by the next sync.
+    dir_dirty: bool,
+    entries: BTreeMap<u64, Bytes>,
+    purged_up_to: Option<u64>,
+    poisoned: bool,
+}
+
+impl Wal {
+    /// Opens (recovering) or creates the log in `dir`.
+    pub fn open(disk: Arc<dyn Disk>, dir: &str, opts: WalOptions) -> Result<Wal, WalError> {
+        disk.create_dir_all(dir).map_err(io_err(dir))?;
+        let mut seqs: Vec<u64> =
+            disk.list(dir).map_err(io_err(dir))?.iter().filter_map(|n| n.strip_suffix(".wal")?.parse().ok()).collect();
+        seqs.sort_unstable();
+        let mut state = Replay::default();
+        let mut segments = Vec::new();
+        for (i, &seq) in seqs.iter().enumerate() {
+            let is_last = i + 1 == seqs.len();
+            let max_index = replay_segment(disk.as_ref(), dir, seq, is_last, &mut state)?;
+            segments.push(Segment { seq, max_index });
+        }
+        if segments.is_empty() {
+            segments.push(Segment { seq: 1, max_index: None });
+        }
+        let last = segments.last().map_or(1, |s| s.seq);
+        let path = join(dir, &segment_name(last));
+        let active = disk.open(&path).map_err(io_err(&path))?;
+        let active_size = active.size().map_err(io_err(&path))?;
+        Ok(Wal {
+            disk,
+            dir: dir.to_string(),
+            opts,
+            segments,
+            active,
+            active_size,
+            pending: Vec::new(),
+            dir_dirty: seqs.is_empty(),
+            entries: state.entries,
+            purged_up_to: state.purged_up_to,
+            poisoned: false,
+        })
+    }
+
+    /// The live entries, by index.
+    pub fn entries(&self) -> &BTreeMap<u64, Bytes> {
+        &self.entries
+    }
+
+    /// The highest index purged into a snapshot, if any.
+    pub fn purged_up_to(&self) -> Option<u64> {
+        self.purged_up_to
+    }
+
+    pub fn last_index(&self) -> Option<u64> {
+        self.entries.keys().next_back().copied().or(self.purged_up_to)
+    }
+
+    fn check(&self) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, record: Record) {
+        record.encode(&mut self.pending);
+    }
+
+    /// Buffers entries for the next sync (they are visible in [`Wal::entries`] at once).
+    pub fn append(&mut self, entries: impl IntoIterator<Item = (u64, Bytes)>) -> Result<(), WalError> {
+        self.check()?;
+        for (index, payload) in entries {
+            self.entries.insert(index, payload.clone());
+            self.push(Record::Entry { index, payload });
+            let seg = self.segments.last_mut().expect("at least one segment");
+            seg.max_index = Some(seg.max_index.map_or(index, |m| m.max(index)));
+        }
+        Ok(())
+    }
+
+    /// Removes every entry at or after `index`.
+    pub fn truncate_from(&mut self, index: u64) -> Result<(), WalError> {
+        self.check()?;
+        self.entries.split_off(&index);
+        self.push(Record::TruncateFrom { index });
+        Ok(())
+    }
+
+    /// Removes every entry at or before `index` and deletes segments holding nothing newer.
+    pub fn purge_up_to(&mut self, index: u64) -> Result<(), WalError> {
+        self.check()?;
+        let keep = self.entries.split_off(&(index.saturating_add(1)));
+        self.entries = keep;
+        self.purged_up_to = Some(self.purged_up_to.map_or(index, |p| p.max(index)));
+        self.push(Record::PurgeUpTo { index });
+        self.sync()?;
+        self.delete_purged_segments()
+    }
+
+    fn delete_purged_segments(&mut self) -> Result<(), WalError> {
+        let purged = self.purged_up_to.unwrap_or(0);
+        let active = self.segments.last().map(|s| s.seq);
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.segments)
+            .into_iter()
+            .partition(|s| Some(s.seq) != active && s.max_index.is_none_or(|m| m <= purged));
+        self.segments = kept;
+        for s in &gone {
+            let path = join(&self.dir, &segment_name(s.seq));
+            self.disk.remove(&path).map_err(io_err(&path))?;
+        }
+        if !gone.is_empty() {
+            self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered records and makes them durable with one fdatasync.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        self.check()?;
+        if !self.pending.is_empty() {
+            let path = join(&self.dir, &segment_name(self.segments.last().map_or(1, |s| s.seq)));
+            let data = std::mem::take(&mut self.pending);
+            if let Err(e) = self.active.append(&data) {
+                self.poisoned = true;
+                return Err(io_err(&path)(e));
+            }
+            self.active_size += data.len() as u64;
+            if let Err(e) = self.active.sync() {
+                self.poisoned = true;
+                tracing::error!(file = %path, error = %e, "fsync of the log failed; stopping");
+                return Err(WalError::Poisoned);
+            }
+        }
+        if self.dir_dirty {
+            self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+            self.dir_dirty = false;
+        }
+        if self.active_size >= self.opts.segment_bytes {
+            self.roll_segment()?;
+        }
+        Ok(())
+    }
+
+    fn roll_segment(&mut self) -> Result<(), WalError> {
+        let seq = self.segments.last().map_or(0, |s| s.seq) + 1;
+        let path = join(&self.dir, &segment_name(seq));
+        self.active = self.disk.open(&path).map_err(io_err(&path))?;
+        self.active_size = 0;
+        self.segments.push(Segment { seq, max_index: None });
+        self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))
+    }
+}
+
+#[derive(Default)]
+struct Replay {
+    entries: BTreeMap<u64, Bytes>,
+    purged_up_to: Option<u64>,
+}
+
+/// Replays one segment into `state`; returns the highest entry index it holds. A bad record
+/// at the very end of the last segment is a torn write and is cut off; anywhere else the
+/// log is corrupt.
+fn replay_segment(
+    disk: &dyn Disk,
+    dir: &str,
+    seq: u64,
+    is_last: bool,
+    state: &mut Replay,
+) -> Result<Option<u64>, WalError> {
+    let path = join(dir, &segment_name(seq));
+    let data = disk.read(&path).map_err(io_err(&path))?;
+    let mut offset = 0;
+    let mut max_index = None;
+    while offset < data.len() {
+        match Record::decode(&data[offset..]) {
+            Decoded::Ok(record, len) => {
+                if let Record::Entry { index, .. } = &record {
+                    max_index = Some(max_index.map_or(*index, |m: u64| m.max(*index)));
+                }
+                apply(record, state);
+                offset += len;
+            }
+            Decoded::Incomplete if is_last => return cut_tail(disk, &path, offset, max_index),
+            Decoded::Corrupt { end, .. } if is_last && end >= data.len() => {
+                return cut_tail(disk, &path, offset, max_index);
+            }
+            Decoded::Incomplete => {
+                return Err(WalError::Corrupt { file: path, offset: offset as u64, reason: "truncated record" })
+            }
+            Decoded::Corrupt { reason, .. } => {
+                return Err(WalError::Corrupt { file: path, offset: offset as u64, reason })
+            }
+        }
+    }
+    Ok(max_index)
+}
+
+fn apply(record: Record, state: &mut Replay) {
+    match record {
+        Record::Entry { index, payload } => {
+            if state.purged_up_to.is_none_or(|p| index > p) {
+                state.entries.insert(index, payload);
+            }
+        }
+        Record::TruncateFrom { index } => {
+            state.entries.split_off(&index);
+        }
+        Record::PurgeUpTo { index } => {
+            state.entries = state.entries.split_off(&(index.saturating_add(1)));
+            state.purged_up_to = Some(state.purged_up_to.map_or(index, |p| p.max(index)));
+        }
+    }
+}
+
+fn cut_tail(disk: &dyn Disk, path: &str, offset: usize, max_index: Option<u64>) -> Result<Option<u64>, WalError> {
+    tracing::warn!(file = %path, offset, "torn record at the end of the log; cutting it off");
+    let mut f = disk.open(path).map_err(io_err(path))?;
+    f.truncate(offset as u64).map_err(io_err(path))?;
+    f.sync().map_err(io_err(path))?;
+    Ok(max_index)
+}
+
+#[cfg(test)]
+mod tests;
