@@ -1,6 +1,6 @@
 //! ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD (`zunionInterDiffGenericCommand`):
 //! WEIGHTS, AGGREGATE SUM|MIN|MAX, WITHSCORES, LIMIT. Inputs may be sorted sets or plain sets
-//! (every member scoring 1), see [`set_members`].
+//! (every member scoring 1).
 
 use super::super::args::{self, err, is, syntax};
 use super::owned_reply;
@@ -28,11 +28,11 @@ enum Aggregate {
     Max,
 }
 
-/// One input: a sorted set, the members of a plain set, or nothing (missing key).
+/// One input: a sorted set, a plain set (every member scoring 1), or nothing (missing key).
 enum Source<'a> {
     Missing,
     ZSet(&'a ZSetValue),
-    Set(Vec<Bytes>),
+    Set(&'a SetValue),
 }
 
 impl Source<'_> {
@@ -48,23 +48,17 @@ impl Source<'_> {
         match self {
             Source::Missing => None,
             Source::ZSet(z) => z.score(member),
-            Source::Set(m) => m.binary_search_by(|x| x.as_ref().cmp(member)).ok().map(|_| 1.0),
+            Source::Set(m) => m.contains(member).then_some(1.0),
         }
     }
 
-    fn elements(&self) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+    fn elements(&self) -> Box<dyn Iterator<Item = (Bytes, f64)> + '_> {
         match self {
             Source::Missing => Box::new(std::iter::empty()),
-            Source::ZSet(z) => Box::new(z.iter()),
+            Source::ZSet(z) => Box::new(z.iter().map(|(m, s)| (m.clone(), s))),
             Source::Set(m) => Box::new(m.iter().map(|x| (x, 1.0))),
         }
     }
-}
-
-/// The members of a plain set, sorted, or `None` while the set type has no public member
-/// iteration (the input is then refused with WRONGTYPE).
-fn set_members(_set: &SetValue) -> Option<Vec<Bytes>> {
-    None
 }
 
 struct Request<'a> {
@@ -97,7 +91,7 @@ fn parse<'a>(
         let src = match lookup(key) {
             None => Source::Missing,
             Some(Value::ZSet(z)) => Source::ZSet(z),
-            Some(Value::Set(s)) => Source::Set(set_members(s).ok_or_else(args::wrongtype)?),
+            Some(Value::Set(s)) => Source::Set(s),
             Some(_) => return Err(args::wrongtype()),
         };
         sources.push((src, 1.0));
@@ -168,10 +162,10 @@ fn compute(op: Op, mut req: Request) -> Vec<(Bytes, f64)> {
             for (src, w) in &req.sources {
                 for (m, s) in src.elements() {
                     let v = weighted(s, *w);
-                    match acc.get_mut(m) {
+                    match acc.get_mut(&m) {
                         Some(t) => aggregate(t, v, req.aggregate),
                         None => {
-                            acc.insert(m.clone(), v);
+                            acc.insert(m, v);
                         }
                     }
                 }
@@ -185,22 +179,18 @@ fn compute(op: Op, mut req: Request) -> Vec<(Bytes, f64)> {
             'members: for (m, s) in first.elements() {
                 let mut score = weighted(s, *w0);
                 for (src, w) in rest {
-                    match src.score(m) {
+                    match src.score(&m) {
                         Some(v) => aggregate(&mut score, w * v, req.aggregate),
                         None => continue 'members,
                     }
                 }
-                out.push((m.clone(), score));
+                out.push((m, score));
             }
             out
         }
         Op::Diff => {
             let Some(((first, _), rest)) = req.sources.split_first() else { return Vec::new() };
-            first
-                .elements()
-                .filter(|(m, _)| rest.iter().all(|(src, _)| src.score(m).is_none()))
-                .map(|(m, s)| (m.clone(), s))
-                .collect()
+            first.elements().filter(|(m, _)| rest.iter().all(|(src, _)| src.score(m).is_none())).collect()
         }
     };
     out.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
