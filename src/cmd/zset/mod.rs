@@ -10,6 +10,7 @@ mod write;
 
 use super::{CommandSpec, Kind};
 use crate::protocol::Frame;
+use crate::store::zset::ZSetValue;
 use bytes::Bytes;
 
 pub use parse::{parse_lex_range, parse_score, parse_score_range, LexBound, ScoreRange};
@@ -101,6 +102,56 @@ fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
         return None;
     }
     Some((start as usize, end.min(len - 1) as usize + 1))
+}
+
+/// The ranks `lo..hi` a lex range selects, found the way Redis walks it: the first member
+/// not below `min` (last not above `max` for `rev`), then onwards while still in range. With
+/// equal scores (the documented use) this is plain binary search; with mixed scores the
+/// listpack encoding matches Redis's linear walk exactly.
+fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize, usize) {
+    let (Some((first, _)), Some((last, _))) = (z.get(0), z.len().checked_sub(1).and_then(|r| z.get(r))) else {
+        return (0, 0);
+    };
+    // Redis's zslIsInLexRange: ranges that are empty whatever the set holds.
+    if lex_range_empty(min, max) || min.below_min(last) || !max.within_max(first) {
+        return (0, 0);
+    }
+    let linear = z.encoding() == "listpack";
+    if rev {
+        let end = if linear {
+            z.iter().rev().position(|(m, _)| max.within_max(m)).map_or(0, |back| z.len() - back)
+        } else {
+            z.partition_point(|m, _| max.within_max(m))
+        };
+        let n = end.checked_sub(1).map_or(0, |r| z.iter_rev_from(r).take_while(|(m, _)| !min.below_min(m)).count());
+        (end - n, end)
+    } else {
+        let start = if linear {
+            z.iter().position(|(m, _)| !min.below_min(m)).unwrap_or(z.len())
+        } else {
+            z.partition_point(|m, _| min.below_min(m))
+        };
+        (start, start + z.iter_from(start).take_while(|(m, _)| max.within_max(m)).count())
+    }
+}
+
+/// Redis's check `min > max || (min == max && (minex || maxex))` on lex bounds.
+fn lex_range_empty(min: &LexBound, max: &LexBound) -> bool {
+    use std::cmp::Ordering;
+    let key = |b: &LexBound| -> (u8, Bytes, bool) {
+        match b {
+            LexBound::Min => (0, Bytes::new(), true),
+            LexBound::Incl(x) => (1, x.clone(), false),
+            LexBound::Excl(x) => (1, x.clone(), true),
+            LexBound::Max => (2, Bytes::new(), true),
+        }
+    };
+    let ((a, x, aex), (b, y, bex)) = (key(min), key(max));
+    match (a, x).cmp(&(b, y)) {
+        Ordering::Greater => true,
+        Ordering::Equal => aex || bex,
+        Ordering::Less => false,
+    }
 }
 
 #[cfg(test)]

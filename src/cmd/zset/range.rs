@@ -4,7 +4,7 @@
 
 use super::super::args::{self, err, is, syntax};
 use super::parse::{parse_lex_range, parse_score_range, LexBound, ScoreRange};
-use super::{owned_reply, rank_range};
+use super::{lex_ranks, owned_reply, rank_range};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
 use crate::store::zset::ZSetValue;
@@ -93,7 +93,8 @@ fn select(z: &ZSetValue, q: &Query) -> Vec<(Bytes, f64)> {
             (z.partition_point(|_, s| r.below_min(s)), z.partition_point(|_, s| r.within_max(s)), q.offset, q.limit)
         }
         Range::Lex(min, max) => {
-            (z.partition_point(|m, _| min.below_min(m)), z.partition_point(|m, _| max.within_max(m)), q.offset, q.limit)
+            let (lo, hi) = lex_ranks(z, min, max, q.rev);
+            (lo, hi, q.offset, q.limit)
         }
     };
     // A negative offset selects nothing; a negative limit means no limit (as Redis's loops).

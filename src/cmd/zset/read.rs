@@ -3,8 +3,8 @@
 
 use super::super::args::{self, err, is, syntax};
 use super::super::scan;
-use super::elements_reply;
 use super::parse::{parse_lex_range, parse_score_range};
+use super::{elements_reply, lex_ranks};
 use crate::cmd::ReadCtx;
 use crate::protocol::format_double;
 use crate::protocol::Frame;
@@ -47,8 +47,8 @@ pub fn zlexcount(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     with_zset(ctx, &argv[1], Frame::Integer(0), |z| {
-        let (lo, hi) = (z.partition_point(|m, _| min.below_min(m)), z.partition_point(|m, _| max.within_max(m)));
-        Frame::Integer(hi.saturating_sub(lo) as i64)
+        let (lo, hi) = lex_ranks(z, &min, &max, false);
+        Frame::Integer((hi - lo) as i64)
     })
 }
 

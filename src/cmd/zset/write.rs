@@ -4,7 +4,7 @@
 
 use super::super::args::{self, err, is, syntax};
 use super::parse::{parse_lex_range, parse_score, parse_score_range};
-use super::{owned_reply, rank_range};
+use super::{lex_ranks, owned_reply, rank_range};
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
 use crate::store::zset::ZSetValue;
@@ -205,9 +205,7 @@ pub fn zremrangebylex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    remrange(ctx, &argv[1], |z| {
-        Some((z.partition_point(|m, _| min.below_min(m)), z.partition_point(|m, _| max.within_max(m))))
-    })
+    remrange(ctx, &argv[1], |z| Some(lex_ranks(z, &min, &max, false)))
 }
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
