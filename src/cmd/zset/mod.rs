@@ -155,17 +155,4 @@ fn lex_range_empty(min: &LexBound, max: &LexBound) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rank_ranges_follow_redis() {
-        assert_eq!(rank_range(0, -1, 3), Some((0, 3)));
-        assert_eq!(rank_range(-100, 100, 3), Some((0, 3)));
-        assert_eq!(rank_range(2, 1, 3), None);
-        assert_eq!(rank_range(3, 5, 3), None);
-        assert_eq!(rank_range(-1, -1, 3), Some((2, 3)));
-        assert_eq!(rank_range(i64::MIN, i64::MAX, 3), Some((0, 3)));
-        assert_eq!(rank_range(0, -1, 0), None);
-    }
-}
+mod tests;
