@@ -104,10 +104,10 @@ fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, end.min(len - 1) as usize + 1))
 }
 
-/// The ranks `lo..hi` a lex range selects, found the way Redis walks it: the first member
-/// not below `min` (last not above `max` for `rev`), then onwards while still in range. With
-/// equal scores (the documented use) this is plain binary search; with mixed scores the
-/// listpack encoding matches Redis's linear walk exactly.
+/// The ranks `lo..hi` a lex range selects. The listpack is walked as Redis walks it (first
+/// member not below `min`, or last not above `max` for `rev`, then on while in range), which
+/// gives Redis's exact results even with mixed scores; the skiplist encoding uses binary
+/// search, the same result whenever scores are equal (the documented use of lex ranges).
 fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize, usize) {
     let (Some((first, _)), Some((last, _))) = (z.get(0), z.len().checked_sub(1).and_then(|r| z.get(r))) else {
         return (0, 0);
@@ -116,21 +116,17 @@ fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound, rev: bool) -> (usize
     if lex_range_empty(min, max) || min.below_min(last) || !max.within_max(first) {
         return (0, 0);
     }
-    let linear = z.encoding() == "listpack";
+    if z.encoding() != "listpack" {
+        // Binary search, as Redis's skiplist descent (O(log n) counts for ZLEXCOUNT).
+        let lo = z.partition_point(|m, _| min.below_min(m));
+        return (lo, z.partition_point(|m, _| max.within_max(m)).max(lo));
+    }
     if rev {
-        let end = if linear {
-            z.iter().rev().position(|(m, _)| max.within_max(m)).map_or(0, |back| z.len() - back)
-        } else {
-            z.partition_point(|m, _| max.within_max(m))
-        };
+        let end = z.iter().rev().position(|(m, _)| max.within_max(m)).map_or(0, |back| z.len() - back);
         let n = end.checked_sub(1).map_or(0, |r| z.iter_rev_from(r).take_while(|(m, _)| !min.below_min(m)).count());
         (end - n, end)
     } else {
-        let start = if linear {
-            z.iter().position(|(m, _)| !min.below_min(m)).unwrap_or(z.len())
-        } else {
-            z.partition_point(|m, _| min.below_min(m))
-        };
+        let start = z.iter().position(|(m, _)| !min.below_min(m)).unwrap_or(z.len());
         (start, start + z.iter_from(start).take_while(|(m, _)| max.within_max(m)).count())
     }
 }

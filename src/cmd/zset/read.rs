@@ -77,11 +77,11 @@ pub fn zrevrank(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
 pub fn zrandmember(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     let Some(count_arg) = argv.get(2) else {
         return match zset_at(ctx.ks, ctx.db, ctx.now_ms, &argv[1]) {
-            Ok(Some(z)) => {
+            Ok(Some(z)) if !z.is_empty() => {
                 let pick = ctx.rng.gen_range(0..z.len());
                 z.get(pick).map_or(Frame::Null, |(m, _)| Frame::Bulk(m.clone()))
             }
-            Ok(None) => Frame::Null,
+            Ok(_) => Frame::Null,
             Err(e) => e,
         };
     };
