@@ -111,6 +111,16 @@ impl ZSetValue {
         Self::default()
     }
 
+    /// An empty zset for about `n` members: skiplist from the start when `n` exceeds the
+    /// listpack limit (Redis's `zsetTypeCreate`), which decides whether -0 scores keep their sign.
+    pub fn with_size_hint(n: usize) -> Self {
+        let mut z = ZSetValue::new();
+        if n > MAX_LISTPACK_ENTRIES {
+            z.dict = Some(KeyMap::new());
+        }
+        z
+    }
+
     /// Builds a zset from distinct members, choosing the encoding Redis gives a freshly stored
     /// result (listpack when small enough).
     pub fn from_entries(mut entries: Vec<(Bytes, f64)>) -> Self {

@@ -158,7 +158,20 @@ pub fn zrangestore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(None) => Vec::new(),
         Err(e) => return e,
     };
-    store_result(ctx, &argv[1], items)
+    if items.is_empty() {
+        ctx.delete(&argv[1]);
+        return Frame::Integer(0);
+    }
+    // Redis adds the elements one by one in reply order to a fresh zset, sized up front only
+    // for rank ranges; that order decides which -0 scores the listpack stage turns into 0.
+    let hint = if matches!(q.range, Range::Rank(..)) { items.len() } else { 0 };
+    let mut z = ZSetValue::with_size_hint(hint);
+    let n = items.len() as i64;
+    for (m, s) in items {
+        z.insert(m, s);
+    }
+    ctx.set(argv[1].clone(), Value::ZSet(z), None);
+    Frame::Integer(n)
 }
 
 /// Stores a computed result at `dst` (deleting it when empty) and replies with its size.
