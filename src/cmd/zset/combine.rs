@@ -214,26 +214,32 @@ fn store_op(ctx: &mut WriteCtx, argv: &[Bytes], op: Op) -> Frame {
     store_result(ctx, &argv[1], result)
 }
 
+/// `ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zunion(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_op(ctx, argv, Op::Union)
 }
 
+/// `ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zinter(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_op(ctx, argv, Op::Inter)
 }
 
+/// `ZDIFF numkeys key [key ...] [WITHSCORES]`
 pub fn zdiff(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_op(ctx, argv, Op::Diff)
 }
 
+/// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]`
 pub fn zunionstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     store_op(ctx, argv, Op::Union)
 }
 
+/// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]`
 pub fn zinterstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     store_op(ctx, argv, Op::Inter)
 }
 
+/// `ZDIFFSTORE destination numkeys key [key ...]`
 pub fn zdiffstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     store_op(ctx, argv, Op::Diff)
 }

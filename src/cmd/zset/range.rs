@@ -123,26 +123,32 @@ fn read_range(ctx: &mut ReadCtx, argv: &[Bytes], by: By, rev: Option<bool>) -> F
     }
 }
 
+/// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
 pub fn zrange(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Auto, None)
 }
 
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
 pub fn zrangebyscore(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Score, Some(false))
 }
 
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
 pub fn zrevrangebyscore(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Score, Some(true))
 }
 
+/// `ZRANGEBYLEX key min max [LIMIT offset count]`
 pub fn zrangebylex(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Lex, Some(false))
 }
 
+/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
 pub fn zrevrangebylex(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Lex, Some(true))
 }
 
+/// `ZREVRANGE key start stop [WITHSCORES]`
 pub fn zrevrange(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     read_range(ctx, argv, By::Rank, Some(true))
 }

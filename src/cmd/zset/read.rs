@@ -26,10 +26,12 @@ fn with_zset(ctx: &ReadCtx, key: &[u8], missing: Frame, f: impl FnOnce(&ZSetValu
     }
 }
 
+/// `ZCARD key`
 pub fn zcard(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     with_zset(ctx, &argv[1], Frame::Integer(0), |z| Frame::Integer(z.len() as i64))
 }
 
+/// `ZCOUNT key min max`
 pub fn zcount(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     let r = match parse_score_range(&argv[2], &argv[3]) {
         Ok(r) => r,
@@ -41,6 +43,7 @@ pub fn zcount(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     })
 }
 
+/// `ZLEXCOUNT key min max`
 pub fn zlexcount(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     let (min, max) = match parse_lex_range(&argv[2], &argv[3]) {
         Ok(r) => r,
@@ -52,10 +55,12 @@ pub fn zlexcount(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     })
 }
 
+/// `ZSCORE key member`
 pub fn zscore(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     with_zset(ctx, &argv[1], Frame::Null, |z| z.score(&argv[2]).map_or(Frame::Null, Frame::Double))
 }
 
+/// `ZMSCORE key member [member ...]`
 pub fn zmscore(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     let nulls = Frame::Array(vec![Frame::Null; argv.len() - 2]);
     with_zset(ctx, &argv[1], nulls, |z| {
@@ -63,10 +68,12 @@ pub fn zmscore(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     })
 }
 
+/// `ZRANK key member`
 pub fn zrank(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     with_zset(ctx, &argv[1], Frame::Null, |z| z.rank(&argv[2]).map_or(Frame::Null, |r| Frame::Integer(r as i64)))
 }
 
+/// `ZREVRANK key member`
 pub fn zrevrank(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     with_zset(ctx, &argv[1], Frame::Null, |z| {
         z.rank(&argv[2]).map_or(Frame::Null, |r| Frame::Integer((z.len() - 1 - r) as i64))

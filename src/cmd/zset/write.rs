@@ -87,6 +87,7 @@ fn parse_add(argv: &[Bytes]) -> Result<(AddFlags, Vec<(f64, Bytes)>), Frame> {
     Ok((f, pairs))
 }
 
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
 pub fn zadd(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     add_generic(ctx, argv, AddFlags::default()).unwrap_or_else(|e| e)
 }
@@ -143,6 +144,7 @@ fn add_reply(f: AddFlags, added: i64, updated: i64, newscore: Option<f64>) -> Fr
     }
 }
 
+/// `ZREM key member [member ...]`
 pub fn zrem(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let key = &argv[1];
     match ctx.get_zset(key) {
@@ -182,6 +184,7 @@ fn remrange(ctx: &mut WriteCtx, key: &[u8], ranks: impl Fn(&ZSetValue) -> Option
     Frame::Integer(remove_ranks(ctx, key, start, end).len() as i64)
 }
 
+/// `ZREMRANGEBYRANK key start stop`
 pub fn zremrangebyrank(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (start, end) = match (args::int(&argv[2]), args::int(&argv[3])) {
         (Ok(s), Ok(e)) => (s, e),
@@ -190,6 +193,7 @@ pub fn zremrangebyrank(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     remrange(ctx, &argv[1], |z| rank_range(start, end, z.len()))
 }
 
+/// `ZREMRANGEBYSCORE key min max`
 pub fn zremrangebyscore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let r = match parse_score_range(&argv[2], &argv[3]) {
         Ok(r) => r,
@@ -200,6 +204,7 @@ pub fn zremrangebyscore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     })
 }
 
+/// `ZREMRANGEBYLEX key min max`
 pub fn zremrangebylex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (min, max) = match parse_lex_range(&argv[2], &argv[3]) {
         Ok(r) => r,
@@ -219,10 +224,12 @@ fn pop(ctx: &mut WriteCtx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f
     items
 }
 
+/// `ZPOPMIN key [count]`
 pub fn zpopmin(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     pop_command(ctx, argv, false)
 }
 
+/// `ZPOPMAX key [count]`
 pub fn zpopmax(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     pop_command(ctx, argv, true)
 }
