@@ -156,10 +156,12 @@ impl ZSetValue {
         }
     }
 
+    /// Number of members.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when there are no members (such a key is deleted, never stored).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

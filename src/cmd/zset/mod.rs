@@ -23,6 +23,7 @@ const RF: &[&str] = &["readonly", "fast"];
 const R: &[&str] = &["readonly"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 
+/// The sorted set command table (arity, flags and key positions as Redis 7.0.15 reports them).
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zadd", -4, W, (1, 1, 1), Kind::Write(write::zadd)),
     CommandSpec::new("zincrby", 4, W, (1, 1, 1), Kind::Write(write::zincrby)),
