@@ -34,6 +34,8 @@ pub struct ZSetValue {
     /// Elements ordered by (score, member); no chunk is ever empty.
     chunks: Vec<Vec<(Bytes, f64)>>,
     len: usize,
+    /// Total bytes of all members (keeps `approx_size` O(1)).
+    member_bytes: usize,
     /// Member to score; present exactly when the encoding is "skiplist".
     dict: Option<KeyMap<f64>>,
     /// Prefix sums of the chunk lengths.
@@ -130,6 +132,7 @@ impl ZSetValue {
             z.dict = Some(KeyMap::new());
         }
         z.len = entries.len();
+        z.member_bytes = entries.iter().map(|(m, _)| m.len()).sum();
         if let Some(dict) = z.dict.as_mut() {
             for (m, s) in &entries {
                 dict.insert(m.clone(), *s);
@@ -169,7 +172,7 @@ impl ZSetValue {
     /// Rough memory footprint in bytes.
     pub fn approx_size(&self) -> usize {
         let per_entry = if self.dict.is_some() { 80 } else { 24 };
-        self.iter().map(|(m, _)| m.len() + per_entry).sum()
+        self.member_bytes + per_entry * self.len
     }
 
     /// The score of `member`.
@@ -272,6 +275,7 @@ impl ZSetValue {
             self.index.rebuild(&self.chunks);
         }
         self.len -= out.len();
+        self.member_bytes -= out.iter().map(|(m, _)| m.len()).sum::<usize>();
         if let Some(d) = &mut self.dict {
             out.iter().for_each(|(m, _)| {
                 d.remove(m);
@@ -323,6 +327,7 @@ impl ZSetValue {
             self.chunks.push(Vec::new());
             self.index.rebuild(&self.chunks);
         }
+        self.member_bytes += member.len();
         let chunk = &mut self.chunks[ci];
         let pos = chunk.partition_point(|(m, s)| cmp_entry(*s, m, score, &member).is_lt());
         chunk.insert(pos, (member, score));
@@ -337,7 +342,8 @@ impl ZSetValue {
     }
 
     fn remove_at(&mut self, ci: usize, pos: usize) {
-        self.chunks[ci].remove(pos);
+        let (member, _) = self.chunks[ci].remove(pos);
+        self.member_bytes -= member.len();
         self.len -= 1;
         if self.chunks[ci].is_empty() {
             self.chunks.remove(ci);
@@ -380,6 +386,7 @@ mod tests {
         }
         assert_eq!(sum, z.len());
         assert_eq!(z.index.prefix(z.chunks.len()), sum);
+        assert_eq!(z.member_bytes, z.iter().map(|(m, _)| m.len()).sum::<usize>());
     }
 
     fn members(z: &ZSetValue) -> Vec<String> {
