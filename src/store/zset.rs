@@ -436,6 +436,11 @@ mod tests {
         assert_eq!(z.encoding(), "skiplist");
         assert_eq!(z.score(b"m005"), Some(5.0));
         assert_eq!(ZSetValue::from_entries(vec![(b("a"), 1.0)]).encoding(), "listpack");
+        let big = ZSetValue::from_entries((0..1000).rev().map(|i| (b(&format!("e{i}")), f64::from(i % 7))).collect());
+        assert_eq!(big.encoding(), "skiplist");
+        check_index(&big);
+        assert_eq!(big.rank(b"e0"), Some(0));
+        assert_eq!(big.score(b"e999"), Some(5.0));
     }
 
     #[test]
