@@ -198,6 +198,10 @@ mod tests {
         assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_score(b"Infinity"), Some(f64::INFINITY));
         assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"0x1p3"), Some(8.0));
+        assert_eq!(parse_score(b"-0x.8"), Some(-0.5));
+        assert_eq!(parse_score(b"0x"), None);
+        assert_eq!(parse_score(b"0x1p"), None);
         assert_eq!(parse_score(b".5"), Some(0.5));
         assert_eq!(parse_score(b"5."), Some(5.0));
         assert_eq!(parse_score(b"1e-310"), Some(1e-310));
