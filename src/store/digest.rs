@@ -105,9 +105,9 @@ fn hash_items(h: &HashValue, d: &mut Digest) {
     xor_pairs(d, h.iter());
 }
 
-/// MERGE: `xor_scored(d, z.iter());` ((member, score) pairs in any order).
+/// (member, score) pairs in any order.
 fn zset_items(z: &ZSetValue, d: &mut Digest) {
-    let _ = (z, d);
+    xor_scored(d, z.iter());
 }
 
 impl Keyspace {

@@ -1,5 +1,0 @@
-//! zset commands.
-
-use super::CommandSpec;
-
-pub static COMMANDS: &[CommandSpec] = &[];
