@@ -52,10 +52,16 @@ pub fn encode(frame: &Frame, ver: RespVersion, out: &mut BytesMut) {
     }
 }
 
+/// A one-line frame. CR and LF inside become spaces, as Redis's `addReplyErrorLength` does,
+/// so text that echoes client input (an unknown command name) cannot split the reply.
 fn line(out: &mut BytesMut, tag: u8, s: &[u8]) {
     out.reserve(s.len() + 3);
     out.put_u8(tag);
-    out.put_slice(s);
+    if s.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend(s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    } else {
+        out.put_slice(s);
+    }
     out.put_slice(b"\r\n");
 }
 
@@ -222,6 +228,13 @@ mod tests {
         ]);
         assert_eq!(enc(&f, RespVersion::Resp2), "*2\r\n*1\r\n:1\r\n*2\r\n:1\r\n$-1\r\n");
         assert_eq!(enc(&f, RespVersion::Resp3), "*2\r\n~1\r\n#t\r\n%1\r\n:1\r\n_\r\n");
+    }
+
+    #[test]
+    fn line_frames_never_carry_cr_or_lf() {
+        let e = Frame::error("ERR unknown command 'a\r\nb'");
+        assert_eq!(both(&e).1, "-ERR unknown command 'a  b'\r\n");
+        assert_eq!(both(&Frame::simple("x\ny")).0, "+x y\r\n");
     }
 
     #[test]
