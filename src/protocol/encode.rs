@@ -62,10 +62,16 @@ pub fn encode(frame: &Frame, ver: RespVersion, out: &mut BytesMut) {
     }
 }
 
+/// A one-line frame. CR and LF inside become spaces, as Redis's `addReplyErrorLength` does,
+/// so text that echoes client input (an unknown command name) cannot split the reply.
 fn line(out: &mut BytesMut, tag: u8, s: &[u8]) {
     out.reserve(s.len() + 3);
     out.put_u8(tag);
-    out.put_slice(s);
+    if s.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend(s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    } else {
+        out.put_slice(s);
+    }
     out.put_slice(b"\r\n");
 }
 
@@ -179,5 +185,81 @@ mod tests {
         assert_eq!(enc(&p, RespVersion::Resp3), ">1\r\n:1\r\n");
         let b = Frame::BigNumber(Bytes::from_static(b"123"));
         assert_eq!(enc(&b, RespVersion::Resp3), "(123\r\n");
+    }
+
+    fn both(f: &Frame) -> (String, String) {
+        (enc(f, RespVersion::Resp2), enc(f, RespVersion::Resp3))
+    }
+
+    #[test]
+    fn common_types_encode_the_same_in_both_versions() {
+        let same = |f: Frame, want: &str| assert_eq!(both(&f), (want.to_string(), want.to_string()), "{f:?}");
+        same(Frame::ok(), "+OK\r\n");
+        same(Frame::simple(""), "+\r\n");
+        same(Frame::error("ERR no such key"), "-ERR no such key\r\n");
+        same(Frame::Integer(0), ":0\r\n");
+        same(Frame::Integer(i64::MIN), ":-9223372036854775808\r\n");
+        same(Frame::bulk("foo"), "$3\r\nfoo\r\n");
+        same(Frame::bulk(""), "$0\r\n\r\n");
+        same(Frame::bulk("a\r\nb"), "$4\r\na\r\nb\r\n");
+        same(Frame::bulk_int(-12), "$3\r\n-12\r\n");
+        same(Frame::Array(vec![]), "*0\r\n");
+        same(Frame::bulks(["a", "bc"]), "*2\r\n$1\r\na\r\n$2\r\nbc\r\n");
+        same(Frame::Array(vec![Frame::Array(vec![Frame::Integer(1)]), Frame::simple("x")]), "*2\r\n*1\r\n:1\r\n+x\r\n");
+    }
+
+    #[test]
+    fn resp3_only_types_and_their_resp2_forms() {
+        let pair = |f: Frame, r2: &str, r3: &str| assert_eq!(both(&f), (r2.to_string(), r3.to_string()), "{f:?}");
+        pair(Frame::Null, "$-1\r\n", "_\r\n");
+        pair(Frame::NullArray, "*-1\r\n", "_\r\n");
+        pair(Frame::Map(vec![]), "*0\r\n", "%0\r\n");
+        let m = Frame::Map(vec![(Frame::bulk("a"), Frame::Double(1.5)), (Frame::bulk("b"), Frame::Null)]);
+        pair(m, "*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$1\r\nb\r\n$-1\r\n", "%2\r\n$1\r\na\r\n,1.5\r\n$1\r\nb\r\n_\r\n");
+        pair(Frame::Set(vec![]), "*0\r\n", "~0\r\n");
+        pair(Frame::Set(vec![Frame::bulk("x")]), "*1\r\n$1\r\nx\r\n", "~1\r\n$1\r\nx\r\n");
+        pair(Frame::Double(f64::INFINITY), "$3\r\ninf\r\n", ",inf\r\n");
+        pair(Frame::Double(f64::NEG_INFINITY), "$4\r\n-inf\r\n", ",-inf\r\n");
+        pair(Frame::Double(-2.0), "$2\r\n-2\r\n", ",-2\r\n");
+        pair(Frame::Double(0.1), "$19\r\n0.10000000000000001\r\n", ",0.10000000000000001\r\n");
+        pair(Frame::Boolean(true), ":1\r\n", "#t\r\n");
+        pair(Frame::Boolean(false), ":0\r\n", "#f\r\n");
+        let v = Frame::Verbatim(*b"mkd", Bytes::new());
+        pair(v, "$0\r\n\r\n", "=4\r\nmkd:\r\n");
+        let big = Frame::BigNumber(Bytes::from_static(b"-12345678901234567890"));
+        pair(big, "$21\r\n-12345678901234567890\r\n", "(-12345678901234567890\r\n");
+        let push = Frame::Push(vec![Frame::bulk("message"), Frame::bulk("c"), Frame::bulk("m")]);
+        let r2 = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";
+        pair(push, r2, &r2.replacen('*', ">", 1));
+    }
+
+    #[test]
+    fn resp3_types_nested_in_arrays_downgrade_too() {
+        let f = Frame::Array(vec![
+            Frame::Set(vec![Frame::Boolean(true)]),
+            Frame::Map(vec![(Frame::Integer(1), Frame::Null)]),
+        ]);
+        assert_eq!(enc(&f, RespVersion::Resp2), "*2\r\n*1\r\n:1\r\n*2\r\n:1\r\n$-1\r\n");
+        assert_eq!(enc(&f, RespVersion::Resp3), "*2\r\n~1\r\n#t\r\n%1\r\n:1\r\n_\r\n");
+    }
+
+    #[test]
+    fn line_frames_never_carry_cr_or_lf() {
+        let e = Frame::error("ERR unknown command 'a\r\nb'");
+        assert_eq!(both(&e).1, "-ERR unknown command 'a  b'\r\n");
+        assert_eq!(both(&Frame::simple("x\ny")).0, "+x y\r\n");
+    }
+
+    #[test]
+    fn doubles_edge_cases() {
+        assert_eq!(format_double(f64::NAN), "nan");
+        assert_eq!(format_double(4503599627370495.0), "4503599627370495");
+        assert_eq!(format_double(4503599627370496.0), "4503599627370496");
+        assert_eq!(format_double(1e17), "1e+17");
+        assert_eq!(format_double(1e16), "10000000000000000");
+        assert_eq!(format_double(0.0001), "0.0001");
+        assert_eq!(format_double(0.00001), "1.0000000000000001e-05");
+        assert_eq!(format_double(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_double(f64::MIN_POSITIVE), "2.2250738585072014e-308");
     }
 }

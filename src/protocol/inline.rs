@@ -1,11 +1,13 @@
 //! Inline commands (`SET a b\r\n` typed by hand): splitting with Redis's `sdssplitargs` rules.
 
 /// Splits an inline command line into arguments. `None` means unbalanced quotes.
+/// `sdssplitargs` reads a C string, so a NUL byte ends the line.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
     let mut args = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+        while i < line.len() && is_c_space(line[i]) {
             i += 1;
         }
         if i >= line.len() {
@@ -39,7 +41,7 @@ fn split_one(line: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
             }
             if c == b'"' {
                 // A closing quote must be followed by a space or the end.
-                if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                if line.get(i + 1).is_some_and(|&n| !is_c_space(n)) {
                     return None;
                 }
                 return Some((cur, i + 1));
@@ -53,7 +55,7 @@ fn split_one(line: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
                 continue;
             }
             if c == b'\'' {
-                if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                if line.get(i + 1).is_some_and(|&n| !is_c_space(n)) {
                     return None;
                 }
                 return Some((cur, i + 1));
@@ -62,7 +64,8 @@ fn split_one(line: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
         } else {
             match c {
                 None => return Some((cur, i)),
-                Some(c) if c.is_ascii_whitespace() => return Some((cur, i)),
+                // Unlike the blank skipping, a bare token only ends at these four.
+                Some(b' ' | b'\n' | b'\r' | b'\t') => return Some((cur, i)),
                 Some(b'"') => in_dq = true,
                 Some(b'\'') => in_sq = true,
                 Some(c) => cur.push(c),
@@ -70,6 +73,11 @@ fn split_one(line: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
         }
         i += 1;
     }
+}
+
+/// C's `isspace`: Rust's `is_ascii_whitespace` lacks the vertical tab.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 fn unescape(c: u8) -> u8 {

@@ -19,14 +19,18 @@ pub enum ParseError {
 /// Size limits, as Redis's `proto-max-bulk-len` and its fixed multibulk/inline limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Largest bulk argument (`proto-max-bulk-len`, 512 MiB by default).
     pub max_bulk_len: i64,
+    /// Largest multibulk count. Redis 7.0 accepts up to `INT_MAX` (the 1024*1024 cap of
+    /// older versions only survives for unauthenticated clients, which raftis has not).
     pub max_multibulk_len: i64,
+    /// Longest inline line or count line without its terminator (`PROTO_INLINE_MAX_SIZE`).
     pub max_inline_len: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bulk_len: 512 * 1024 * 1024, max_multibulk_len: 1024 * 1024, max_inline_len: 64 * 1024 }
+        Limits { max_bulk_len: 512 * 1024 * 1024, max_multibulk_len: i32::MAX as i64, max_inline_len: 64 * 1024 }
     }
 }
 
@@ -40,6 +44,30 @@ fn find_line(buf: &[u8], from: usize) -> Option<usize> {
     let rel = buf.get(from..)?.iter().position(|&b| b == b'\r')?;
     let cr = from + rel;
     (cr + 1 < buf.len()).then_some(cr)
+}
+
+/// Like [`find_line`] for requests, searching for `stop` the way Redis's `strchr` does: a NUL
+/// byte ends the search, so a request line holding a NUL never completes (Redis waits until
+/// the size limit trips). Returns the position of `stop`.
+fn find_request_byte(buf: &[u8], from: usize, stop: u8) -> Option<usize> {
+    let rel = buf.get(from..)?.iter().position(|&b| b == stop || b == 0)?;
+    (buf[from + rel] == stop).then_some(from + rel)
+}
+
+/// A request header line ending at `\r`, which must have one more byte after it.
+fn find_request_line(buf: &[u8], from: usize) -> Option<usize> {
+    let cr = find_request_byte(buf, from, b'\r')?;
+    (cr + 1 < buf.len()).then_some(cr)
+}
+
+/// Redis's `addReplyErrorFormat` turns CR and LF into spaces so the reply stays one line.
+fn shown_byte(b: u8) -> char {
+    match b {
+        b'\r' | b'\n' => ' ',
+        // Redis sends the raw byte; a `String` cannot carry a lone non-ASCII byte.
+        b if b.is_ascii() => b as char,
+        _ => char::REPLACEMENT_CHARACTER,
+    }
 }
 
 /// Redis's `string2ll`: optional '-', digits, no leading zeros, no '+', fits in i64.
@@ -84,7 +112,7 @@ pub fn parse_command(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<B
 }
 
 fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = find_request_byte(buf, 0, b'\n') else {
         if buf.len() > limits.max_inline_len {
             return invalid("too big inline request");
         }
@@ -101,7 +129,7 @@ fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>
 /// Validates a complete multibulk request and records each argument's byte span.
 /// Returns the frame's total length.
 fn scan_multibulk(buf: &[u8], limits: &Limits, spans: &mut Vec<(usize, usize)>) -> Result<usize, ParseError> {
-    let Some(cr) = find_line(buf, 0) else {
+    let Some(cr) = find_request_line(buf, 0) else {
         if buf.len() > limits.max_inline_len {
             return invalid("too big mbulk count string");
         }
@@ -114,14 +142,14 @@ fn scan_multibulk(buf: &[u8], limits: &Limits, spans: &mut Vec<(usize, usize)>) 
     let mut pos = cr + 2;
     spans.reserve(count.clamp(0, 1024) as usize);
     for _ in 0..count.max(0) {
-        let Some(cr) = find_line(buf, pos) else {
+        let Some(cr) = find_request_line(buf, pos) else {
             if buf.len() - pos > limits.max_inline_len {
                 return invalid("too big bulk count string");
             }
             return Err(ParseError::Incomplete);
         };
         if buf[pos] != b'$' {
-            return invalid(format!("expected '$', got '{}'", buf[pos] as char));
+            return invalid(format!("expected '$', got '{}'", shown_byte(buf[pos])));
         }
         let len = match parse_i64(&buf[pos + 1..cr]) {
             Some(n) if (0..=limits.max_bulk_len).contains(&n) => n as usize,
@@ -213,11 +241,10 @@ impl Cursor<'_> {
             b'>' => Frame::Push(self.items()?.unwrap_or_default()),
             b'%' => Frame::Map(self.pairs()?),
             b'|' => {
-                self.pairs()?; // attributes carry metadata only: skip them
-                self.depth -= 1;
-                let f = self.frame();
-                self.depth += 1;
-                f?
+                // Attributes carry metadata only: skip them. They count as a nesting level
+                // each, so a long chain of them cannot exhaust the stack.
+                self.pairs()?;
+                self.frame()?
             }
             other => return invalid(format!("unknown type byte '{}'", other as char)),
         })
@@ -297,3 +324,7 @@ impl Cursor<'_> {
         Ok(pairs)
     }
 }
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;
