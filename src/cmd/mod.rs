@@ -150,16 +150,27 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     Some(keys)
 }
 
-/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` exactly as Redis 7.0 builds
+/// it: C strings (cut at a NUL byte), the name cut at 128 bytes, and arguments appended while
+/// the list is under 128 bytes, each cut to what is left of those 128.
 pub fn unknown_command(argv: &[Bytes]) -> Frame {
-    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]);
-    let mut msg = format!("ERR unknown command '{name}', with args beginning with: ");
+    fn c_str(b: &[u8], max: usize) -> &[u8] {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        &b[..end.min(max)]
+    }
+    let mut args: Vec<u8> = Vec::new();
     for arg in argv.iter().skip(1) {
-        let shown = String::from_utf8_lossy(&arg[..arg.len().min(128)]);
-        msg.push_str(&format!("'{shown}' "));
-        if msg.len() > 512 {
+        if args.len() >= 128 {
             break;
         }
+        args.push(b'\'');
+        let room = 128 - (args.len() - 1);
+        args.extend_from_slice(c_str(arg, room));
+        args.extend_from_slice(b"' ");
     }
-    Frame::error(msg)
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str(&argv[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&args);
+    Frame::Error(Bytes::from(msg))
 }
