@@ -11,8 +11,8 @@ use std::io;
 use std::sync::Arc;
 
 /// Runs until the store is closed and its queue is empty (or the store has failed).
-pub(super) async fn run(shared: Arc<Shared>) {
-    let mut persisted = shared.lock().committed;
+/// `persisted` is the committed log id found on disk at open.
+pub(super) async fn run(shared: Arc<Shared>, mut persisted: Option<LogId>) {
     loop {
         let closed = shared.lock().closed;
         if !round(&shared, &mut persisted, closed).await {

@@ -147,8 +147,10 @@ impl LogStore {
             let (disk, dir) = (disk.clone(), dir.to_string());
             crate::rt::run_blocking(move || recover(disk, &dir, opts)).await.map_err(LogStoreError::Recovery)??
         };
-        let shared = Arc::new(Shared { disk, dir: dir.to_string(), opts, state: Mutex::new(recovered), wake: Notify::new() });
-        let flusher = tokio::spawn(flusher::run(shared.clone()));
+        let persisted = recovered.committed;
+        let shared =
+            Arc::new(Shared { disk, dir: dir.to_string(), opts, state: Mutex::new(recovered), wake: Notify::new() });
+        let flusher = tokio::spawn(flusher::run(shared.clone(), persisted));
         Ok(LogStore { shared, flusher: Some(flusher) })
     }
 
@@ -207,7 +209,8 @@ fn recover(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<Stat
     // Every live entry must decode: a payload that passed its checksum but not postcard is
     // corruption (or a format change), which must not surface later as a replication error.
     for (index, bytes) in wal.entries() {
-        let entry = decode(bytes).map_err(|e| LogStoreError::Corrupt { file: join(dir, "wal"), reason: format!("entry {index}: {e}") })?;
+        let entry = decode(bytes)
+            .map_err(|e| LogStoreError::Corrupt { file: join(dir, "wal"), reason: format!("entry {index}: {e}") })?;
         if entry.index() != *index {
             return Err(LogStoreError::Corrupt {
                 file: join(dir, "wal"),
@@ -345,6 +348,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+mod tests;

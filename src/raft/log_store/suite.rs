@@ -82,7 +82,11 @@ impl RaftStateMachine<TypeConfig> for TestSm {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMetaOf<TypeConfig>, snapshot: Vec<u8>) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: Vec<u8>,
+    ) -> Result<(), io::Error> {
         let mut st = self.lock();
         st.last_applied = meta.last_log_id;
         st.membership = meta.last_membership.clone();
@@ -103,6 +107,9 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+// Time is paused (it auto-advances when every task waits) because the suite sleeps for
+// seconds between steps.
 
 /// Builds stores on the disk twin chosen by `real`.
 struct Builder {
@@ -131,12 +138,12 @@ impl StoreBuilder<TypeConfig, LogStore, TestSm, Option<TempDir>> for Builder {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn openraft_suite_on_real_disk() {
     Suite::test_all(Builder { real: true, next: 0.into() }).await.expect("openraft storage suite");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn openraft_suite_on_sim_disk() {
     Suite::test_all(Builder { real: false, next: 0.into() }).await.expect("openraft storage suite");
 }
