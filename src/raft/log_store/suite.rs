@@ -108,9 +108,6 @@ impl Drop for TempDir {
     }
 }
 
-// Time is paused (it auto-advances when every task waits) because the suite sleeps for
-// seconds between steps.
-
 /// Builds stores on the disk twin chosen by `real`.
 struct Builder {
     real: bool,
@@ -138,6 +135,8 @@ impl StoreBuilder<TypeConfig, LogStore, TestSm, Option<TempDir>> for Builder {
     }
 }
 
+// Time is paused (it auto-advances when every task waits) because the suite sleeps for
+// seconds between steps; the stores wait on their flusher, never on time.
 #[tokio::test(start_paused = true)]
 async fn openraft_suite_on_real_disk() {
     Suite::test_all(Builder { real: true, next: 0.into() }).await.expect("openraft storage suite");
