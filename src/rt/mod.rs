@@ -1,9 +1,13 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
-//! here and only here: shutdown signals, and the async runtime openraft is given (`Runtime`).
+//! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`]), and the
+//! async runtime openraft is given (`Runtime`).
 
+mod blocking;
 #[cfg(madsim)]
 mod madsim_runtime;
 pub mod watch;
+
+pub use blocking::run_blocking;
 
 #[cfg(madsim)]
 pub use madsim_runtime::{MadsimRng, MadsimRuntime, MadsimTimeout};

@@ -26,6 +26,8 @@ pub enum WalError {
     Corrupt { file: String, offset: u64, reason: &'static str },
     #[error("an earlier fsync of the log failed; the node must stop")]
     Poisoned,
+    #[error("a sync of the log is already in progress")]
+    SyncInProgress,
 }
 
 fn io_err(file: &str) -> impl FnOnce(std::io::Error) -> WalError + '_ {
@@ -61,9 +63,13 @@ pub struct Wal {
     dir: String,
     opts: WalOptions,
     segments: Vec<Segment>,
-    active: Box<dyn DiskFile>,
+    /// `None` while a [`SyncJob`] holds it.
+    active: Option<Box<dyn DiskFile>>,
     active_size: u64,
     pending: Vec<u8>,
+    /// Highest entry index in `pending`: credited to the segment the bytes land in, which is
+    /// only known when they are written (a roll may happen in between).
+    pending_max: Option<u64>,
     /// A new segment's name must be made durable by the next sync.
     dir_dirty: bool,
     entries: BTreeMap<u64, Bytes>,
@@ -97,9 +103,10 @@ impl Wal {
             dir: dir.to_string(),
             opts,
             segments,
-            active,
+            active: Some(active),
             active_size,
             pending: Vec::new(),
+            pending_max: None,
             dir_dirty: seqs.is_empty(),
             entries: state.entries,
             purged_up_to: state.purged_up_to,
@@ -138,8 +145,7 @@ impl Wal {
         for (index, payload) in entries {
             self.entries.insert(index, payload.clone());
             self.push(Record::Entry { index, payload });
-            let seg = self.segments.last_mut().expect("at least one segment");
-            seg.max_index = Some(seg.max_index.map_or(index, |m| m.max(index)));
+            self.pending_max = Some(self.pending_max.map_or(index, |m| m.max(index)));
         }
         Ok(())
     }
@@ -182,24 +188,43 @@ impl Wal {
 
     /// Writes buffered records and makes them durable with one fdatasync.
     pub fn sync(&mut self) -> Result<(), WalError> {
+        let mut job = self.begin_sync()?;
+        let result = job.run();
+        self.finish_sync(job, result)
+    }
+
+    /// Takes the buffered records (and the active file) out of the log so that they can be
+    /// written and synced by [`SyncJob::run`] without holding the log: appends, truncations
+    /// and reads of [`Wal::entries`] go on meanwhile and land in the next job. Hand the job
+    /// back with [`Wal::finish_sync`]; until then no other sync or purge can start.
+    pub fn begin_sync(&mut self) -> Result<SyncJob, WalError> {
         self.check()?;
-        if !self.pending.is_empty() {
-            let path = join(&self.dir, &segment_name(self.segments.last().map_or(1, |s| s.seq)));
-            let data = std::mem::take(&mut self.pending);
-            if let Err(e) = self.active.append(&data) {
-                self.poisoned = true;
-                return Err(io_err(&path)(e));
-            }
-            self.active_size += data.len() as u64;
-            if let Err(e) = self.active.sync() {
-                self.poisoned = true;
-                tracing::error!(file = %path, error = %e, "fsync of the log failed; stopping");
-                return Err(WalError::Poisoned);
-            }
+        let file = self.active.take().ok_or(WalError::SyncInProgress)?;
+        let seq = self.segments.last().map_or(1, |s| s.seq);
+        let dir_dirty = std::mem::take(&mut self.dir_dirty);
+        Ok(SyncJob {
+            file,
+            path: join(&self.dir, &segment_name(seq)),
+            seq,
+            data: std::mem::take(&mut self.pending),
+            max_index: self.pending_max.take(),
+            dir: dir_dirty.then(|| (self.disk.clone(), self.dir.clone())),
+        })
+    }
+
+    /// Takes back a job with the outcome of its [`SyncJob::run`]. A failure poisons the log.
+    pub fn finish_sync(&mut self, job: SyncJob, result: Result<(), WalError>) -> Result<(), WalError> {
+        self.active = Some(job.file);
+        if let Err(e) = result {
+            self.poisoned = true;
+            return Err(e);
         }
-        if self.dir_dirty {
-            self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-            self.dir_dirty = false;
+        self.active_size += job.data.len() as u64;
+        if let Some(seg) = self.segments.iter_mut().find(|s| s.seq == job.seq) {
+            seg.max_index = match (seg.max_index, job.max_index) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
         if self.active_size >= self.opts.segment_bytes {
             self.roll_segment()?;
@@ -210,10 +235,44 @@ impl Wal {
     fn roll_segment(&mut self) -> Result<(), WalError> {
         let seq = self.segments.last().map_or(0, |s| s.seq) + 1;
         let path = join(&self.dir, &segment_name(seq));
-        self.active = self.disk.open(&path).map_err(io_err(&path))?;
+        self.active = Some(self.disk.open(&path).map_err(io_err(&path))?);
         self.active_size = 0;
         self.segments.push(Segment { seq, max_index: None });
         self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))
+    }
+}
+
+/// Buffered log records on their way to disk (see [`Wal::begin_sync`]).
+pub struct SyncJob {
+    file: Box<dyn DiskFile>,
+    path: String,
+    seq: u64,
+    data: Vec<u8>,
+    max_index: Option<u64>,
+    /// Set when a new segment's name must be made durable too.
+    dir: Option<(Arc<dyn Disk>, String)>,
+}
+
+impl SyncJob {
+    /// Whether there is nothing to write or sync.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.dir.is_none()
+    }
+
+    /// Writes the records and makes them durable with one fdatasync. This blocks on the disk:
+    /// run it where blocking is allowed. Never retry after an error (the data may be lost).
+    pub fn run(&mut self) -> Result<(), WalError> {
+        if !self.data.is_empty() {
+            self.file.append(&self.data).map_err(io_err(&self.path))?;
+            if let Err(e) = self.file.sync() {
+                tracing::error!(file = %self.path, error = %e, "fsync of the log failed; stopping");
+                return Err(WalError::Poisoned);
+            }
+        }
+        if let Some((disk, dir)) = &self.dir {
+            disk.sync_dir(dir).map_err(io_err(dir))?;
+        }
+        Ok(())
     }
 }
 

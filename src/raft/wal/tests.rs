@@ -144,11 +144,48 @@ fn crash_keeps_exactly_the_synced_entries() {
         wal.append(entries(21..=40)).unwrap();
         // Unsynced appends reach the file only at sync; write them without syncing by hand.
         let pending = std::mem::take(&mut wal.pending);
-        wal.active.append(&pending).unwrap();
+        wal.active.as_mut().expect("no sync in flight").append(&pending).unwrap();
         sim.crash(CrashMode::TearUnsynced { seed });
         let wal = Wal::open(disk, "log", small()).unwrap();
         let last = wal.last_index().unwrap();
         assert!((20..=40).contains(&last), "seed {seed}: synced entries kept, torn rest cut: {last}");
         assert_eq!(wal.entries().len() as u64, last, "no holes");
     }
+}
+
+#[test]
+fn appends_during_a_sync_job_are_credited_to_the_segment_they_land_in() {
+    both(|disk| {
+        let mut wal = Wal::open(disk.clone(), "log", small()).unwrap();
+        wal.append(entries(1..=20)).unwrap();
+        let mut job = wal.begin_sync().unwrap();
+        assert!(matches!(wal.begin_sync(), Err(WalError::SyncInProgress)), "one job at a time");
+        // Appended while the job is out: not in it, and written after the roll it causes.
+        wal.append(entries(21..=22)).unwrap();
+        assert_eq!(wal.entries().len(), 22, "readable while the sync runs");
+        let result = job.run();
+        wal.finish_sync(job, result).unwrap();
+        wal.sync().unwrap();
+        for i in 23..=40 {
+            wal.append(entries(i..=i)).unwrap();
+            wal.sync().unwrap();
+        }
+        // Purging up to 20 may delete the first segment but never the one holding 21 and 22.
+        wal.purge_up_to(20).unwrap();
+        drop(wal);
+        let wal = Wal::open(disk, "log", small()).unwrap();
+        assert_eq!(wal.entries().keys().copied().collect::<Vec<_>>(), (21..=40).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_failed_sync_job_poisons_the_log() {
+    let sim = SimDisk::new();
+    let mut wal = Wal::open(Arc::new(sim.clone()), "log", WalOptions::default()).unwrap();
+    wal.append(entries(1..=3)).unwrap();
+    let mut job = wal.begin_sync().unwrap();
+    sim.fail_next_syncs(1);
+    let result = job.run();
+    assert!(matches!(wal.finish_sync(job, result), Err(WalError::Poisoned)));
+    assert!(matches!(wal.begin_sync(), Err(WalError::Poisoned)));
 }

@@ -1,0 +1,156 @@
+//! The flusher task: the only task of a log store that touches the disk. Each round drains
+//! the queue of pending writes, makes every append buffered so far durable with ONE WAL sync
+//! (group commit), fires the drained `IOFlushed` callbacks in order, then performs any barrier
+//! (vote, purge) and, when due, persists the committed log id. Blocking disk calls go through
+//! [`crate::rt::run_blocking`]; the shared lock is never held across an fsync of the log, so
+//! appends and replication reads go on while a sync is in flight.
+
+use super::{meta, Barrier, LogId, Op, Shared};
+use crate::raft::wal::WalError;
+use std::io;
+use std::sync::Arc;
+
+/// Runs until the store is closed and its queue is empty (or the store has failed).
+/// `persisted` is the committed log id found on disk at open.
+pub(super) async fn run(shared: Arc<Shared>, mut persisted: Option<LogId>) {
+    loop {
+        let closed = shared.lock().closed;
+        if !round(&shared, &mut persisted, closed).await {
+            if closed {
+                return;
+            }
+            shared.wake.notified().await;
+        }
+    }
+}
+
+/// The committed log id to persist in this round, if one is due.
+fn committed_due(current: Option<LogId>, persisted: Option<LogId>, every: u64, closed: bool) -> Option<LogId> {
+    let c = current?;
+    if persisted == Some(c) {
+        return None;
+    }
+    let base = persisted.map_or(0, |p| p.index);
+    (closed || c.index >= base.saturating_add(every)).then_some(c)
+}
+
+/// Records the first failure: from now on every call fails and the node must stop.
+fn set_failed(shared: &Shared, msg: &str) {
+    let mut st = shared.lock();
+    if st.failed.is_none() {
+        tracing::error!(error = %msg, "log storage failed; the node must stop");
+        st.failed = Some(msg.to_string());
+    }
+}
+
+fn fail_ops(ops: Vec<Op>, msg: &str) {
+    for op in ops {
+        let err = super::failed_err(msg);
+        match op {
+            Op::Flushed(cb) => cb.io_completed(Err(err)),
+            Op::Barrier(_, done) => {
+                let _ = done.send(Err(err));
+            }
+        }
+    }
+}
+
+/// One flush; returns whether there was anything to do.
+async fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool) -> bool {
+    let (ops, job, committed) = {
+        let mut st = shared.lock();
+        let ops = std::mem::take(&mut st.queue);
+        if let Some(msg) = st.failed.clone() {
+            drop(st);
+            let had = !ops.is_empty();
+            fail_ops(ops, &msg);
+            // A failed store flushes nothing more; a closed one may exit.
+            return had && !closed;
+        }
+        // Taken before the sync: every entry it covers was appended before, so it is in this
+        // job or an earlier one, and the persisted value never runs ahead of the durable log.
+        let committed = committed_due(st.committed, *persisted, shared.opts.committed_every, closed);
+        if ops.is_empty() && committed.is_none() {
+            return false;
+        }
+        match st.wal.begin_sync() {
+            Ok(job) => (ops, job, committed),
+            Err(e) => {
+                drop(st);
+                let msg = e.to_string();
+                set_failed(shared, &msg);
+                fail_ops(ops, &msg);
+                return true;
+            }
+        }
+    };
+
+    let synced = if job.is_empty() {
+        shared.lock().wal.finish_sync(job, Ok(()))
+    } else {
+        match crate::rt::run_blocking(move || {
+            let mut job = job;
+            let result = job.run();
+            (job, result)
+        })
+        .await
+        {
+            Ok((job, result)) => shared.lock().wal.finish_sync(job, result),
+            // The job (and the active file with it) is lost: the log cannot go on.
+            Err(e) => Err(WalError::Io { file: "log sync task".into(), source: e }),
+        }
+    };
+    if let Err(e) = synced {
+        let msg = e.to_string();
+        set_failed(shared, &msg);
+        fail_ops(ops, &msg);
+        return true;
+    }
+
+    for op in ops {
+        match op {
+            Op::Flushed(cb) => cb.io_completed(Ok(())),
+            Op::Barrier(barrier, done) => {
+                let result = do_barrier(shared, barrier).await;
+                if let Err(e) = &result {
+                    set_failed(shared, &e.to_string());
+                }
+                let _ = done.send(result);
+            }
+        }
+    }
+
+    if let Some(c) = committed {
+        let (disk, dir) = (shared.disk.clone(), shared.dir.clone());
+        match crate::rt::run_blocking(move || meta::write(disk.as_ref(), &dir, meta::COMMITTED, &c)).await {
+            Ok(Ok(())) => *persisted = Some(c),
+            Ok(Err(e)) | Err(e) => set_failed(shared, &format!("persisting the committed log id: {e}")),
+        }
+    }
+    true
+}
+
+/// A vote or purge, after every earlier append is durable. Durable when this returns `Ok`.
+async fn do_barrier(shared: &Arc<Shared>, barrier: Barrier) -> io::Result<()> {
+    if let Some(msg) = shared.lock().failed.clone() {
+        return Err(super::failed_err(&msg));
+    }
+    let sh = shared.clone();
+    crate::rt::run_blocking(move || match barrier {
+        Barrier::Vote(vote) => {
+            meta::write(sh.disk.as_ref(), &sh.dir, meta::VOTE, &vote)?;
+            sh.lock().vote = Some(vote);
+            Ok(())
+        }
+        Barrier::Purge(log_id) => {
+            // The purged id first: were the WAL purged first, a crash in between would lose
+            // the log id (term) of the last purged entry.
+            meta::write(sh.disk.as_ref(), &sh.dir, meta::PURGED, &log_id)?;
+            let mut st = sh.lock();
+            st.wal.purge_up_to(log_id.index).map_err(io::Error::other)?;
+            st.purged = Some(log_id);
+            Ok(())
+        }
+    })
+    .await?
+}
