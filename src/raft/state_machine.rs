@@ -88,13 +88,13 @@ impl StateMachine {
     /// Applies one entry under the lock and returns the reply for its client.
     fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
         let mut st = lock(&self.state)?;
-        st.last_applied = Some(entry.log_id.clone());
+        st.last_applied = Some(entry.log_id);
         Ok(match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
-            EntryPayload::Blank => Frame::Simple(bytes::Bytes::from_static(b"OK")),
+            EntryPayload::Blank => Frame::ok(),
             EntryPayload::Membership(m) => {
-                st.membership = StoredMembership::new(Some(entry.log_id.clone()), m.clone());
-                Frame::Simple(bytes::Bytes::from_static(b"OK"))
+                st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                Frame::ok()
             }
         })
     }
@@ -113,7 +113,7 @@ impl SnapshotBuilder {
     pub fn build(&self) -> Result<(SnapshotOf<TypeConfig, SnapshotFile>, WriteStats), SnapshotError> {
         let view = lock(&self.state)?.clone();
         let header = Header {
-            last_applied: view.last_applied.clone(),
+            last_applied: view.last_applied,
             membership: view.membership.clone(),
             keyspace_version: view.keyspace.version(),
             dirty: view.keyspace.dirty,
@@ -143,11 +143,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let st = lock(&self.state)?;
-        Ok((st.last_applied.clone(), st.membership.clone()))
+        Ok((st.last_applied, st.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
-    where Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend {
+    where
+        Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let reply = self.apply_one(&entry)?;
@@ -167,7 +169,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let (header, keyspace) = snapshot::load(&snapshot, Some(meta.last_log_id.as_ref()))?;
+        let (header, keyspace) = match snapshot::load(&snapshot, Some(meta.last_log_id.as_ref())) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // A refused download is garbage; the current snapshot is never removed here.
+                self.snapshots.discard_temp(&snapshot);
+                return Err(e.into());
+            }
+        };
         // Durable before the state changes: openraft purges the log once this returns.
         self.snapshots.publish(&snapshot, header.last_applied.as_ref())?;
         let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };

@@ -301,7 +301,10 @@ mod tests {
         let mut out = Vec::new();
         encode_record(&mut out, 5, b"k", entry);
         let rec = decode_record(&out).expect("decodes");
-        assert_eq!(rec, Record { db: 5, key: Bytes::from_static(b"k"), expire_at, version: 77, value: entry.value.clone() });
+        assert_eq!(
+            rec,
+            Record { db: 5, key: Bytes::from_static(b"k"), expire_at, version: 77, value: entry.value.clone() }
+        );
         for cut in 0..out.len() {
             assert!(decode_record(&out[..cut]).is_err(), "truncated at {cut}");
         }

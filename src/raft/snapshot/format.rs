@@ -85,7 +85,8 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// Starts a snapshot in `file` (which must be empty) with `header`.
     pub fn new(file: Box<dyn DiskFile>, header: &Header) -> Result<Self, FormatError> {
-        let mut w = SnapshotWriter { file, buf: Vec::with_capacity(FLUSH_BYTES), chain: 0, stats: WriteStats::default() };
+        let mut w =
+            SnapshotWriter { file, buf: Vec::with_capacity(FLUSH_BYTES), chain: 0, stats: WriteStats::default() };
         w.buf.extend_from_slice(MAGIC);
         w.buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         let start = w.begin_frame(KIND_HEADER);

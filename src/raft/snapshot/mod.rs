@@ -148,6 +148,15 @@ impl SnapshotDir {
         Ok(self.file(path))
     }
 
+    /// Removes `file` if it is a temp file of this directory (a refused download); best effort,
+    /// as start-up removes temp files anyway.
+    pub fn discard_temp(&self, file: &SnapshotFile) {
+        let ours = file.path.strip_prefix(&self.path("")).is_some_and(|name| name.ends_with(TMP_SUFFIX));
+        if ours && self.disk.remove(&file.path).is_err() {
+            tracing::warn!(path = %file.path, "could not remove a refused snapshot download");
+        }
+    }
+
     /// Writes a snapshot of `ks` (with `header`) to a temp file, streamed and synced. It is not
     /// a snapshot until [`SnapshotDir::publish`]ed.
     pub fn write_temp(&self, header: &Header, ks: &Keyspace) -> Result<(SnapshotFile, WriteStats), SnapshotError> {
@@ -207,7 +216,7 @@ pub fn load(
         if header.last_applied.as_ref() != expected {
             return Err(SnapshotError::Mismatch {
                 path: path.to_string(),
-                found: header.last_applied.clone(),
+                found: header.last_applied,
                 expected: expected.cloned(),
             });
         }
