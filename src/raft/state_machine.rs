@@ -169,7 +169,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let (header, keyspace) = match snapshot::load(&snapshot, Some(meta.last_log_id.as_ref())) {
+        let (header, keyspace) = match snapshot::load(&snapshot, Some(meta)) {
             Ok(loaded) => loaded,
             Err(e) => {
                 // A refused download is garbage; the current snapshot is never removed here.

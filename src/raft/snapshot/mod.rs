@@ -3,7 +3,7 @@
 //!
 //! Layout of the directory:
 //! - `snap-<position>`: a complete snapshot, `<position>` being its last log index + 1 (0 for
-//!   none) in 20 digits, so names sort by age. Only the newest is kept.
+//!   none) in 20 digits, so names sort by age. Publishing one removes the older ones.
 //! - `build-<position>.tmp`: a snapshot being built; `recv-<n>.tmp`: one being received from
 //!   the leader. Temp files never count as snapshots and are removed at start.
 //!
@@ -23,7 +23,7 @@ use super::snapshot_file::SnapshotFile;
 use super::TypeConfig;
 use crate::disk::{join, Disk};
 use crate::store::Keyspace;
-use openraft::alias::LogIdOf;
+use openraft::alias::{LogIdOf, SnapshotMetaOf};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub enum SnapshotError {
     Io(#[from] io::Error),
     #[error("snapshot {path} refused: {source}")]
     Bad { path: String, source: FormatError },
-    #[error("snapshot {path} holds log id {found:?}, expected {expected:?}")]
+    #[error("snapshot {path} holds log id {found:?} (or another membership), expected {expected:?}")]
     Mismatch { path: String, found: Option<LogIdOf<TypeConfig>>, expected: Option<LogIdOf<TypeConfig>> },
 }
 
@@ -176,9 +176,14 @@ impl SnapshotDir {
         Ok((self.file(path), stats))
     }
 
-    /// Makes `file` (a complete snapshot ending at `last`) the current snapshot: sync, rename
-    /// into place, sync the directory, then remove every other snapshot. Returns the snapshot
-    /// under its final name. A file already in place is only synced.
+    /// Makes `file` (a complete snapshot ending at `last`) durable under its final name: sync,
+    /// rename into place, sync the directory, then remove every older snapshot. Returns the
+    /// snapshot under its final name.
+    ///
+    /// Only older snapshots go: openraft builds snapshots in a spawned task, so a build that
+    /// cloned the state at index 100 can finish after a snapshot at index 500 was installed;
+    /// the newer one must survive (and stays the current one, as [`SnapshotDir::newest`] goes by
+    /// position).
     pub fn publish(&self, file: &SnapshotFile, last: Option<&LogIdOf<TypeConfig>>) -> io::Result<SnapshotFile> {
         let name = file_name(last);
         let path = self.path(&name);
@@ -188,9 +193,10 @@ impl SnapshotDir {
             self.disk.rename(&file.path, &path)?;
             self.disk.sync_dir(&self.dir)?;
         }
+        let position = last.map_or(0, |l| l.index + 1);
         let mut removed = false;
         for other in self.disk.list(&self.dir)? {
-            if other != name && parse_name(&other).is_some() {
+            if parse_name(&other).is_some_and(|p| p < position) {
                 self.disk.remove(&self.path(&other))?;
                 removed = true;
             }
@@ -203,21 +209,21 @@ impl SnapshotDir {
 }
 
 /// Loads a snapshot record by record into a fresh keyspace, verifying it throughout. When
-/// `expected` is given, the snapshot must end at that log id.
+/// `expected` is given (the leader's description of what it sent), the file must match it.
 pub fn load(
     file: &SnapshotFile,
-    expected: Option<Option<&LogIdOf<TypeConfig>>>,
+    expected: Option<&SnapshotMetaOf<TypeConfig>>,
 ) -> Result<(Header, Keyspace), SnapshotError> {
     let path = file.path.as_str();
     let bad = |e| SnapshotError::bad(path, e);
     let mut reader = SnapshotReader::open(file.disk.as_ref(), path).map_err(bad)?;
     let header = reader.header().clone();
-    if let Some(expected) = expected {
-        if header.last_applied.as_ref() != expected {
+    if let Some(meta) = expected {
+        if header.last_applied != meta.last_log_id || header.membership != meta.last_membership {
             return Err(SnapshotError::Mismatch {
                 path: path.to_string(),
                 found: header.last_applied,
-                expected: expected.cloned(),
+                expected: meta.last_log_id,
             });
         }
     }

@@ -324,6 +324,38 @@ async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
 }
 
 #[tokio::test]
+async fn a_slow_build_never_removes_a_newer_installed_snapshot() {
+    let all = entries();
+    let (_, disk) = sim();
+    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    apply_all(&mut sm, all[..5].to_vec()).await;
+    // A build clones the state at index 5 and writes it...
+    let old = lock(&sm.shared()).expect("lock").clone();
+    let header = Header {
+        last_applied: old.last_applied,
+        membership: old.membership.clone(),
+        keyspace_version: old.keyspace.version(),
+        dirty: old.keyspace.dirty,
+        databases: old.keyspace.db_count() as u32,
+    };
+    let dir = sm.snapshot_dir();
+    let (tmp, _) = dir.write_temp(&header, &old.keyspace).expect("write");
+    // ...meanwhile a newer snapshot from the leader is installed...
+    let (_, leader_disk) = sim();
+    let mut leader = StateMachine::open(leader_disk, DIR).expect("open");
+    apply_all(&mut leader, all.clone()).await;
+    let newer = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
+    sm.install_snapshot(&newer.meta, transfer(&newer.snapshot, &sm)).await.expect("install");
+    // ...and then the build finishes.
+    dir.publish(&tmp, header.last_applied.as_ref()).expect("publish");
+    let current = sm.get_current_snapshot().await.expect("current").expect("some");
+    assert_eq!(current.meta, newer.meta);
+    let reopened = StateMachine::open(disk.clone(), DIR).expect("reopen");
+    assert_eq!(lock(&reopened.shared()).expect("lock").last_applied, newer.meta.last_log_id);
+    assert_eq!(snapshot_names(disk.as_ref()), vec![file_name(newer.meta.last_log_id.as_ref())]);
+}
+
+#[tokio::test]
 async fn a_large_keyspace_is_written_in_bounded_chunks() {
     const KEYS: usize = 200_000;
     let (_, disk) = sim();
