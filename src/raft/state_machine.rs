@@ -17,6 +17,7 @@ use crate::protocol::Frame;
 use crate::store::Keyspace;
 use futures_util::StreamExt;
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::rt::AsyncRuntime;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 use std::io;
@@ -49,15 +50,21 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Opens the state machine whose snapshots live in `dir` on `disk`: removes leftover temp
-    /// files and loads the newest snapshot. A damaged newest snapshot is an error: falling back
-    /// to an older one could skip log entries already purged.
-    pub fn open(disk: Arc<dyn Disk>, dir: &str) -> Result<Self, SnapshotError> {
+    /// files and loads the newest snapshot, or starts empty with `databases` databases (a
+    /// snapshot keeps its own count: it is replicated state). A damaged newest snapshot is an
+    /// error: falling back to an older one could skip log entries already purged.
+    pub fn open(disk: Arc<dyn Disk>, dir: &str, databases: usize) -> Result<Self, SnapshotError> {
         let snapshots = SnapshotDir::new(disk, dir)?;
         snapshots.remove_temp_files()?;
-        let mut state = SmState::default();
+        let mut state = SmState { keyspace: Keyspace::new(databases), ..SmState::default() };
         if let Some(path) = snapshots.newest()? {
             let file = SnapshotFile { disk: snapshots.disk().clone(), path };
             let (header, keyspace) = snapshot::load(&file, None)?;
+            if file.path != snapshots.path(&snapshot::file_name(header.last_applied.as_ref())) {
+                let reason = format!("holds log id {:?}, not the one its name says", header.last_applied);
+                let source = snapshot::FormatError::Corrupt { offset: 0, reason };
+                return Err(SnapshotError::Bad { path: file.path, source });
+            }
             // Drops any older snapshot a crash left behind.
             snapshots.publish(&file, header.last_applied.as_ref())?;
             state = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
@@ -100,6 +107,14 @@ impl StateMachine {
     }
 }
 
+/// Runs blocking disk work (a whole snapshot) through the runtime's `spawn_blocking`: its own
+/// OS thread on tokio (openraft's default), an ordinary task under madsim (`crate::rt`).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SnapshotError> + Send + 'static,
+) -> Result<T, SnapshotError> {
+    <crate::rt::Runtime as AsyncRuntime>::spawn_blocking(f).await?
+}
+
 /// Builds snapshots from a consistent view of the state.
 pub struct SnapshotBuilder {
     state: SharedState,
@@ -131,7 +146,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
-        Ok(self.build()?.0)
+        // Writing a whole dataset is long blocking disk work: off the async workers.
+        let this = SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() };
+        Ok(blocking(move || this.build()).await?.0)
     }
 }
 
@@ -169,7 +186,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let (header, keyspace) = match snapshot::load(&snapshot, Some(meta)) {
+        let (file, expected) = (snapshot.clone(), meta.clone());
+        let (header, keyspace) = match blocking(move || snapshot::load(&file, Some(&expected))).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 // A refused download is garbage; the current snapshot is never removed here.

@@ -111,7 +111,7 @@ fn snapshot_names(disk: &dyn Disk) -> Vec<String> {
 #[tokio::test]
 async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     let (_, disk) = sim();
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, entries()).await;
     let expected = lock(&sm.shared()).expect("lock").clone();
     assert_eq!(expected.last_applied, Some(log_id(2, 20)));
@@ -131,12 +131,12 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
 
     // Apply is deterministic: the same entries give the same state.
     let (_, disk3) = sim();
-    let mut replayed = StateMachine::open(disk3, DIR).expect("open");
+    let mut replayed = StateMachine::open(disk3, DIR, 16).expect("open");
     apply_all(&mut replayed, entries()).await;
     assert_eq!(lock(&replayed.shared()).expect("lock").keyspace, expected.keyspace);
 
     let (_, disk2) = sim();
-    let mut fresh = StateMachine::open(disk2.clone(), DIR).expect("open");
+    let mut fresh = StateMachine::open(disk2.clone(), DIR, 16).expect("open");
     let recv = transfer(&snap.snapshot, &fresh);
     fresh.install_snapshot(&snap.meta, recv).await.expect("install");
     let got = lock(&fresh.shared()).expect("lock").clone();
@@ -153,19 +153,19 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 20)))]);
 
     // And a restart loads it.
-    let reopened = StateMachine::open(disk2, DIR).expect("reopen");
+    let reopened = StateMachine::open(disk2, DIR, 16).expect("reopen");
     assert_eq!(lock(&reopened.shared()).expect("lock").keyspace, expected.keyspace);
 }
 
 #[tokio::test]
 async fn an_empty_state_machine_snapshots_too() {
     let (_, disk) = sim();
-    let mut sm = StateMachine::open(disk, DIR).expect("open");
+    let mut sm = StateMachine::open(disk, DIR, 16).expect("open");
     let snap: SnapshotOf<TypeConfig, SnapshotFile> =
         sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
     assert_eq!(snap.meta.last_log_id, None);
     let (_, disk2) = sim();
-    let mut fresh = StateMachine::open(disk2, DIR).expect("open");
+    let mut fresh = StateMachine::open(disk2, DIR, 16).expect("open");
     let recv = transfer(&snap.snapshot, &fresh);
     fresh.install_snapshot(&snap.meta, recv).await.expect("install");
     assert_eq!(fresh.applied_state().await.expect("applied").0, None);
@@ -174,13 +174,13 @@ async fn an_empty_state_machine_snapshots_too() {
 #[tokio::test]
 async fn a_damaged_snapshot_is_refused() {
     let (_, disk) = sim();
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, entries()).await;
     let snap = sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
     let good = disk.read(&snap.snapshot.path).expect("read");
 
     let (_, disk2) = sim();
-    let mut fresh = StateMachine::open(disk2, DIR).expect("open");
+    let mut fresh = StateMachine::open(disk2, DIR, 16).expect("open");
     let before = lock(&fresh.shared()).expect("lock").keyspace.state_digest();
     // A flipped byte, or a truncation, anywhere is refused with a clear error: every position
     // in the file's head (magic, version, header frame) and tail (end frame), and a sample of
@@ -238,8 +238,16 @@ fn a_damaged_snapshot_on_disk_stops_open() {
     let path = dir.path(&file_name(Some(&log_id(1, 4))));
     let mut f = disk.open(&path).expect("open");
     f.append(&bytes).expect("append");
-    let err = StateMachine::open(disk, DIR).err().expect("refused");
+    let err = StateMachine::open(disk.clone(), DIR, 16).err().expect("refused");
     assert!(err.to_string().contains(&path), "{err}");
+
+    // A good file under another snapshot's name is refused too.
+    disk.remove(&path).expect("remove");
+    bytes[last] ^= 1;
+    let renamed = dir.path(&file_name(Some(&log_id(1, 9))));
+    disk.open(&renamed).expect("open").append(&bytes).expect("append");
+    let err = StateMachine::open(disk, DIR, 16).err().expect("refused");
+    assert!(err.to_string().contains("not the one its name says"), "{err}");
 }
 
 /// A disk whose directory syncs fail: a rename never becomes durable.
@@ -276,7 +284,7 @@ impl Disk for NoDirSync {
 async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
     let all = entries();
     let (sim_disk, disk) = sim();
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, all[..8].to_vec()).await;
     let first = sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
     let at_first = lock(&sm.shared()).expect("lock").clone();
@@ -291,7 +299,7 @@ async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
     };
 
     let check = |disk: Arc<dyn Disk>, want: &crate::raft::state_machine::SmState| {
-        let sm = StateMachine::open(disk.clone(), DIR).expect("reopen");
+        let sm = StateMachine::open(disk.clone(), DIR, 16).expect("reopen");
         let st = lock(&sm.shared()).expect("lock").clone();
         assert_eq!(st.keyspace.state_digest(), want.keyspace.state_digest());
         assert_eq!(st.last_applied, want.last_applied);
@@ -313,7 +321,7 @@ async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
     check(disk.clone(), &at_first);
 
     // 3. A completed snapshot survives a crash right after it, and replaces the old one.
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     assert_eq!(sm.get_current_snapshot().await.expect("current").map(|s| s.meta), Some(first.meta));
     apply_all(&mut sm, all[8..].to_vec()).await;
     sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
@@ -322,7 +330,7 @@ async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
 
     // 4. A crash while a received snapshot is being installed (before its rename) keeps the
     //    old one, and the half-received file is cleaned up at start.
-    let sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     let recv = sm.begin_receiving_snapshot().expect("slot");
     recv.writer().expect("writer").append(b"RAFTISNP partial").expect("append");
     sim_disk.crash(CrashMode::LoseUnsynced);
@@ -333,7 +341,7 @@ async fn a_crash_while_snapshotting_keeps_the_previous_snapshot() {
 async fn a_slow_build_never_removes_a_newer_installed_snapshot() {
     let all = entries();
     let (_, disk) = sim();
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, all[..5].to_vec()).await;
     // A build clones the state at index 5 and writes it...
     let old = lock(&sm.shared()).expect("lock").clone();
@@ -348,7 +356,7 @@ async fn a_slow_build_never_removes_a_newer_installed_snapshot() {
     let (tmp, _) = dir.write_temp(&header, &old.keyspace).expect("write");
     // ...meanwhile a newer snapshot from the leader is installed...
     let (_, leader_disk) = sim();
-    let mut leader = StateMachine::open(leader_disk, DIR).expect("open");
+    let mut leader = StateMachine::open(leader_disk, DIR, 16).expect("open");
     apply_all(&mut leader, all.clone()).await;
     let newer = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
     sm.install_snapshot(&newer.meta, transfer(&newer.snapshot, &sm)).await.expect("install");
@@ -356,7 +364,7 @@ async fn a_slow_build_never_removes_a_newer_installed_snapshot() {
     dir.publish(&tmp, header.last_applied.as_ref()).expect("publish");
     let current = sm.get_current_snapshot().await.expect("current").expect("some");
     assert_eq!(current.meta, newer.meta);
-    let reopened = StateMachine::open(disk.clone(), DIR).expect("reopen");
+    let reopened = StateMachine::open(disk.clone(), DIR, 16).expect("reopen");
     assert_eq!(lock(&reopened.shared()).expect("lock").last_applied, newer.meta.last_log_id);
     assert_eq!(snapshot_names(disk.as_ref()), vec![file_name(newer.meta.last_log_id.as_ref())]);
 }
@@ -365,7 +373,7 @@ async fn a_slow_build_never_removes_a_newer_installed_snapshot() {
 async fn a_large_keyspace_is_written_in_bounded_chunks() {
     const KEYS: usize = 200_000;
     let (_, disk) = sim();
-    let mut sm = StateMachine::open(disk.clone(), DIR).expect("open");
+    let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     {
         let shared = sm.shared();
         let mut st = lock(&shared).expect("lock");
@@ -388,7 +396,7 @@ async fn a_large_keyspace_is_written_in_bounded_chunks() {
     assert!(stats.max_buffered < FLUSH_BYTES + 4096, "never one big buffer: {stats:?}");
 
     let (_, disk2) = sim();
-    let mut fresh = StateMachine::open(disk2, DIR).expect("open");
+    let mut fresh = StateMachine::open(disk2, DIR, 16).expect("open");
     let recv = transfer(&snap.snapshot, &fresh);
     fresh.install_snapshot(&snap.meta, recv).await.expect("install");
     // Whole-keyspace equality (the digest of 200k keys is slow in a debug build; the other
