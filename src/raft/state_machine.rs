@@ -137,6 +137,7 @@ impl SnapshotBuilder {
         let (tmp, stats) = self.snapshots.write_temp(&header, &view.keyspace)?;
         drop(view);
         let file = self.snapshots.publish(&tmp, header.last_applied.as_ref())?;
+        tracing::info!(path = %file.path, records = stats.records, bytes = stats.bytes, "snapshot built");
         let meta = SnapshotMeta { last_log_id: header.last_applied, last_membership: header.membership };
         Ok((SnapshotOf::<TypeConfig, SnapshotFile> { meta, snapshot: file }, stats))
     }
@@ -186,8 +187,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let (file, expected) = (snapshot.clone(), meta.clone());
-        let (header, keyspace) = match blocking(move || snapshot::load(&file, Some(&expected))).await {
+        let (file, expected, dir) = (snapshot.clone(), meta.clone(), self.snapshots.clone());
+        let loaded = blocking(move || {
+            let (header, keyspace) = snapshot::load(&file, Some(&expected))?;
+            // Durable before the state changes: openraft purges the log once this returns.
+            dir.publish(&file, header.last_applied.as_ref())?;
+            Ok((header, keyspace))
+        })
+        .await;
+        let (header, keyspace) = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 // A refused download is garbage; the current snapshot is never removed here.
@@ -195,8 +203,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 return Err(e.into());
             }
         };
-        // Durable before the state changes: openraft purges the log once this returns.
-        self.snapshots.publish(&snapshot, header.last_applied.as_ref())?;
+        tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
         let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
         let old = std::mem::replace(&mut *lock(&self.state)?, new);
         // Freed after the lock is released.

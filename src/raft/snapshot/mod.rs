@@ -152,7 +152,7 @@ impl SnapshotDir {
     /// as start-up removes temp files anyway.
     pub fn discard_temp(&self, file: &SnapshotFile) {
         let ours = file.path.strip_prefix(&self.path("")).is_some_and(|name| name.ends_with(TMP_SUFFIX));
-        if ours && self.disk.remove(&file.path).is_err() {
+        if ours && self.disk.exists(&file.path) && self.disk.remove(&file.path).is_err() {
             tracing::warn!(path = %file.path, "could not remove a refused snapshot download");
         }
     }
