@@ -180,7 +180,7 @@ async fn a_damaged_snapshot_is_refused() {
     let good = disk.read(&snap.snapshot.path).expect("read");
 
     let (_, disk2) = sim();
-    let mut fresh = StateMachine::open(disk2, DIR, 16).expect("open");
+    let mut fresh = StateMachine::open(disk2.clone(), DIR, 16).expect("open");
     let before = lock(&fresh.shared()).expect("lock").keyspace.state_digest();
     // A flipped byte, or a truncation, anywhere is refused with a clear error: every position
     // in the file's head (magic, version, header frame) and tail (end frame), and a sample of
@@ -212,8 +212,9 @@ async fn a_damaged_snapshot_is_refused() {
     let err = fresh.install_snapshot(&other, slot_with(&fresh, &good)).await.expect_err("mismatch");
     assert!(err.to_string().contains("expected"), "{err}");
 
-    // Nothing was installed, and the good bytes still install.
+    // Nothing was installed, refused downloads were removed, and the good bytes still install.
     assert_eq!(lock(&fresh.shared()).expect("lock").keyspace.state_digest(), before);
+    assert_eq!(snapshot_names(disk2.as_ref()), Vec::<String>::new());
     assert!(fresh.get_current_snapshot().await.expect("current").is_none());
     fresh.install_snapshot(&snap.meta, slot_with(&fresh, &good)).await.expect("install");
 }
