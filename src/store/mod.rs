@@ -72,6 +72,16 @@ impl Keyspace {
         self.db(db).get(key, now_ms).map_or(0, |e| e.version())
     }
 
+    /// The last version handed out (saved in snapshots so versions keep growing after a restore).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Restores the version counter from a snapshot.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
     }

@@ -65,6 +65,17 @@ impl SetValue {
         members.into_iter().collect()
     }
 
+    /// A set in the hashtable form whatever its members. Only for restoring a snapshot: the form
+    /// is part of the replicated state (an intset that converted stays a hashtable), so a
+    /// restored replica must keep it even where [`SetValue::from_members`] would pick an intset.
+    pub fn from_table_members<I: IntoIterator<Item = Bytes>>(members: I) -> Self {
+        let mut m = KeyMap::new();
+        for member in members {
+            m.insert(member, ());
+        }
+        SetValue { repr: Repr::Table(m) }
+    }
+
     /// The name `OBJECT ENCODING` replies with: `intset` or `hashtable`.
     pub fn encoding(&self) -> &'static str {
         match self.repr {

@@ -1,0 +1,220 @@
+//! openraft's state machine for raftis: applies committed writes to the [`Keyspace`], builds
+//! and installs snapshots (streamed files, see [`super::snapshot`]).
+//!
+//! The keyspace, the last applied log id and the last membership live together in one
+//! [`SmState`] behind a shared mutex ([`SharedState`]): apply changes all three under one lock,
+//! so a reader (the server's read path takes the same handle) or a snapshot never sees data
+//! from one log position with the log id of another. The lock is never held across an await.
+//!
+//! Durability comes from the log and the snapshots, not from the state machine: on start,
+//! [`StateMachine::open`] loads the newest snapshot and openraft replays the log after it.
+
+use super::snapshot::{self, Header, SnapshotDir, SnapshotError, WriteStats};
+use super::snapshot_file::SnapshotFile;
+use super::{Request, TypeConfig};
+use crate::disk::Disk;
+use crate::protocol::Frame;
+use crate::store::Keyspace;
+use futures_util::StreamExt;
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::rt::AsyncRuntime;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, SnapshotMeta};
+use openraft::{EntryPayload, OptionalSend, StoredMembership};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Everything the state machine holds, changed together.
+#[derive(Debug, Clone, Default)]
+pub struct SmState {
+    pub keyspace: Keyspace,
+    /// The last log entry applied.
+    pub last_applied: Option<LogIdOf<TypeConfig>>,
+    /// The last membership applied.
+    pub membership: StoredMembershipOf<TypeConfig>,
+}
+
+/// The state machine's data, shared with the read path. Lock briefly; never across an await.
+pub type SharedState = Arc<Mutex<SmState>>;
+
+/// Locks `state`; a poisoned lock (a panic mid-apply) means the data may be half-changed, so it
+/// is an error rather than something to read through.
+pub fn lock(state: &SharedState) -> io::Result<MutexGuard<'_, SmState>> {
+    state.lock().map_err(|_| io::Error::other("state machine lock poisoned by a panic"))
+}
+
+/// raftis's `RaftStateMachine`.
+pub struct StateMachine {
+    state: SharedState,
+    snapshots: SnapshotDir,
+}
+
+impl StateMachine {
+    /// Opens the state machine whose snapshots live in `dir` on `disk`: removes leftover temp
+    /// files and loads the newest snapshot, or starts empty with `databases` databases (a
+    /// snapshot keeps its own count: it is replicated state). A damaged newest snapshot is an
+    /// error: falling back to an older one could skip log entries already purged.
+    pub fn open(disk: Arc<dyn Disk>, dir: &str, databases: usize) -> Result<Self, SnapshotError> {
+        let snapshots = SnapshotDir::new(disk, dir)?;
+        snapshots.remove_temp_files()?;
+        let mut state = SmState { keyspace: Keyspace::new(databases), ..SmState::default() };
+        if let Some(path) = snapshots.newest()? {
+            let file = SnapshotFile { disk: snapshots.disk().clone(), path };
+            let (header, keyspace) = snapshot::load(&file, None)?;
+            if file.path != snapshots.path(&snapshot::file_name(header.last_applied.as_ref())) {
+                let reason = format!("holds log id {:?}, not the one its name says", header.last_applied);
+                let source = snapshot::FormatError::Corrupt { offset: 0, reason };
+                return Err(SnapshotError::Bad { path: file.path, source });
+            }
+            // Drops any older snapshot a crash left behind.
+            snapshots.publish(&file, header.last_applied.as_ref())?;
+            state = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
+        }
+        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots })
+    }
+
+    /// The shared state (for the read path).
+    pub fn shared(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// The snapshot directory (the network side keeps a clone to receive snapshots).
+    pub fn snapshot_dir(&self) -> SnapshotDir {
+        self.snapshots.clone()
+    }
+
+    /// An empty temp file to receive a snapshot into; install it with
+    /// `Raft::install_full_snapshot`, which ends in [`RaftStateMachine::install_snapshot`].
+    pub fn begin_receiving_snapshot(&self) -> io::Result<SnapshotFile> {
+        self.snapshots.begin_receiving()
+    }
+
+    fn builder(&self) -> SnapshotBuilder {
+        SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
+    }
+
+    /// Applies one entry under the lock and returns the reply for its client.
+    fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
+        let mut st = lock(&self.state)?;
+        st.last_applied = Some(entry.log_id);
+        Ok(match &entry.payload {
+            EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
+            EntryPayload::Blank => Frame::ok(),
+            EntryPayload::Membership(m) => {
+                st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                Frame::ok()
+            }
+        })
+    }
+}
+
+/// Runs blocking disk work (a whole snapshot) through the runtime's `spawn_blocking`: its own
+/// OS thread on tokio (openraft's default), an ordinary task under madsim (`crate::rt`).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SnapshotError> + Send + 'static,
+) -> Result<T, SnapshotError> {
+    <crate::rt::Runtime as AsyncRuntime>::spawn_blocking(f).await?
+}
+
+/// Builds snapshots from a consistent view of the state.
+pub struct SnapshotBuilder {
+    state: SharedState,
+    snapshots: SnapshotDir,
+}
+
+impl SnapshotBuilder {
+    /// Builds and publishes a snapshot, returning it with the writer's figures. The state is
+    /// cloned under the lock (values hold `Bytes`, so the clone shares their payloads) and
+    /// written after the lock is released, so applies continue meanwhile.
+    pub fn build(&self) -> Result<(SnapshotOf<TypeConfig, SnapshotFile>, WriteStats), SnapshotError> {
+        let view = lock(&self.state)?.clone();
+        let header = Header {
+            last_applied: view.last_applied,
+            membership: view.membership.clone(),
+            keyspace_version: view.keyspace.version(),
+            dirty: view.keyspace.dirty,
+            databases: view.keyspace.db_count() as u32,
+        };
+        let (tmp, stats) = self.snapshots.write_temp(&header, &view.keyspace)?;
+        drop(view);
+        let file = self.snapshots.publish(&tmp, header.last_applied.as_ref())?;
+        tracing::info!(path = %file.path, records = stats.records, bytes = stats.bytes, "snapshot built");
+        let meta = SnapshotMeta { last_log_id: header.last_applied, last_membership: header.membership };
+        Ok((SnapshotOf::<TypeConfig, SnapshotFile> { meta, snapshot: file }, stats))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+        // Writing a whole dataset is long blocking disk work: off the async workers.
+        let this = SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() };
+        Ok(blocking(move || this.build()).await?.0)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let st = lock(&self.state)?;
+        Ok((st.last_applied, st.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let reply = self.apply_one(&entry)?;
+            if let Some(responder) = responder {
+                responder.send(reply);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.builder()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
+        let (file, expected, dir) = (snapshot.clone(), meta.clone(), self.snapshots.clone());
+        let loaded = blocking(move || {
+            let (header, keyspace) = snapshot::load(&file, Some(&expected))?;
+            // Durable before the state changes: openraft purges the log once this returns.
+            dir.publish(&file, header.last_applied.as_ref())?;
+            Ok((header, keyspace))
+        })
+        .await;
+        let (header, keyspace) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // A refused download is garbage; the current snapshot is never removed here.
+                self.snapshots.discard_temp(&snapshot);
+                return Err(e.into());
+            }
+        };
+        tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
+        let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
+        let old = std::mem::replace(&mut *lock(&self.state)?, new);
+        // Freed after the lock is released.
+        drop(old);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, SnapshotFile>>, io::Error> {
+        Ok(self.snapshots.current()?.map(|(file, header)| SnapshotOf::<TypeConfig, SnapshotFile> {
+            meta: SnapshotMeta { last_log_id: header.last_applied, last_membership: header.membership },
+            snapshot: file,
+        }))
+    }
+}
