@@ -122,7 +122,7 @@ impl RpcClient {
     pub async fn call(&self, group: u64, req: &RpcRequest, timeout: Duration) -> Result<RpcResponse, RpcError> {
         let start = Instant::now();
         let deadline = start + timeout;
-        let conn = match tokio::time::timeout_at(deadline, self.connection(deadline)).await {
+        let conn = match timeout_at(deadline, self.connection(deadline)).await {
             Ok(conn) => conn?,
             Err(_) => return Err(self.unreachable("connect did not finish before the deadline")),
         };
@@ -131,11 +131,11 @@ impl RpcClient {
         let _guard = Forget { conn: &conn, id };
         let frame = encode_request(group, id, req, self.config.max_frame).map_err(|e| self.failed(e))?;
         let sent = Instant::now();
-        match tokio::time::timeout_at(deadline, conn.send(Outgoing { id, frame })).await {
+        match timeout_at(deadline, conn.send(Outgoing { id, frame })).await {
             Ok(queued) => queued?,
             Err(_) => return Err(RpcError::Timeout { addr: self.addr.clone(), after: timeout }),
         }
-        match tokio::time::timeout_at(deadline, rx).await {
+        match timeout_at(deadline, rx).await {
             Ok(Ok(answer)) => match answer? {
                 RpcResponse::Error(e) => Err(self.failed(e)),
                 resp => Ok(resp),
@@ -164,7 +164,7 @@ impl RpcClient {
             }
         }
         let connect_deadline = deadline.min(now + self.config.connect_timeout);
-        let result = match tokio::time::timeout_at(connect_deadline, TcpStream::connect(self.addr.as_str())).await {
+        let result = match timeout_at(connect_deadline, TcpStream::connect(self.addr.as_str())).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("connect timed out".to_string()),
@@ -259,6 +259,14 @@ impl RpcClient {
             other => Err(self.unexpected("forward", &other)),
         }
     }
+}
+
+/// `tokio::time::timeout_at`, which madsim lacks.
+async fn timeout_at<F: std::future::Future>(
+    deadline: Instant,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), fut).await
 }
 
 /// Removes a caller's registration when its call ends, normally or by cancellation.

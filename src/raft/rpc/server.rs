@@ -164,6 +164,8 @@ async fn serve_connection<H: RpcHandler>(
     let (replies, rx) = mpsc::channel(config.max_in_flight.max(1));
     let writer = tokio::spawn(write_replies(BufWriter::new(wr), rx, peer));
     let ctx = Arc::new(ConnCtx { handler, inbox: Mutex::default(), replies, max_frame: config.max_frame, peer });
+    // Cleans up however the connection ends, including `serve_rpc` aborting this task.
+    let _closing = Closing { writer, ctx: ctx.clone() };
     let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { break };
@@ -194,12 +196,23 @@ async fn serve_connection<H: RpcHandler>(
             drop(permit);
         });
     }
-    // Stop the writer at once: replies to requests still running have nowhere to go. Dropping
-    // both halves of the stream closes the connection.
-    writer.abort();
-    let abandoned = ctx.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain();
-    for (group, file) in abandoned {
-        ctx.handler.abort_snapshot(group, file);
+}
+
+/// The end of a connection: stops the writer at once (replies to requests still running have
+/// nowhere to go; dropping both halves of the stream closes it) and discards partly received
+/// snapshots.
+struct Closing<H: RpcHandler> {
+    writer: JoinHandle<()>,
+    ctx: Arc<ConnCtx<H>>,
+}
+
+impl<H: RpcHandler> Drop for Closing<H> {
+    fn drop(&mut self) {
+        self.writer.abort();
+        let abandoned = self.ctx.inbox().drain();
+        for (group, file) in abandoned {
+            self.ctx.handler.abort_snapshot(group, file);
+        }
     }
 }
 
