@@ -113,6 +113,11 @@ impl RpcClient {
         }
     }
 
+    /// The frame size limit of this client's requests.
+    pub fn max_frame(&self) -> u32 {
+        self.config.max_frame
+    }
+
     /// The peer's address.
     pub fn addr(&self) -> &str {
         &self.addr

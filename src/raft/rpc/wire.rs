@@ -20,9 +20,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub const VERSION: u8 = 1;
 /// Bytes after the length prefix that every frame has: version, kind, group, request id.
 pub const HEADER_BYTES: usize = 1 + 1 + 8 + 8;
-/// Default limit on `len`: large enough for a snapshot chunk or a batch of big writes, small
-/// enough that a corrupt or hostile length cannot make a node allocate without bound.
-pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
+/// Default limit on `len`: above Redis's 512 MB `proto-max-bulk-len`, so that any single
+/// command (a log entry, a forwarded command, its reply) fits in a frame. Readers allocate as
+/// bytes arrive, so a corrupt length costs nothing until that much data actually comes.
+pub const DEFAULT_MAX_FRAME: u32 = 1 << 30;
 
 /// What the body of a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
