@@ -306,3 +306,54 @@ async fn openraft_sees_unreachable_and_cancelled_transfers() {
     assert_eq!(received.disk.list("recv").unwrap(), [received.path.trim_start_matches("recv/")]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_append_goes_out_in_part_as_partial_success() {
+    use openraft::type_config::alias::{LeaderIdOf, LogIdOf};
+    use openraft::vote::RaftLeaderId;
+    use openraft::{Entry, EntryPayload};
+    let log_id = |i| LogIdOf::<TypeConfig>::new(LeaderIdOf::<TypeConfig>::new(2, 1).to_committed(), i);
+    let server = TestServer::start("127.0.0.1:0").await;
+    let config = NetworkConfig { max_append_bytes: 10_000, ..NetworkConfig::default() };
+    let mut factory = RpcNetworkFactory::new(1, 0, RpcPool::default(), config);
+    let node = NodeInfo { raft_addr: server.addr.to_string(), client_addr: String::new() };
+    let mut net = factory.new_client(2, &node).await;
+    let entries: Vec<_> = (1..=10)
+        .map(|i| Entry {
+            log_id: log_id(i),
+            payload: EntryPayload::Normal(raftis::raft::Request::Write(raftis::store::WriteBatch {
+                db: 0,
+                now_ms: 0,
+                seed: 0,
+                cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from(vec![b'v'; 3000])]],
+                transaction: None,
+            })),
+        })
+        .collect();
+    let vote = VoteOf::<TypeConfig>::new_committed(2, 1);
+    let append = AppendEntriesRequest { vote, prev_log_id: None, entries, leader_commit: Some(log_id(10)) };
+    let resp = net.append_entries(append, RPCOption::new(T)).await.expect("append");
+    assert_eq!(resp, AppendEntriesResponse::PartialSuccess(Some(log_id(3))));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_transfer_dies_with_its_connection() {
+    let server = TestServer::start("127.0.0.1:0").await;
+    let c = client(server.addr);
+    let transfer = match c.call(0, &RpcRequest::SnapshotBegin, T).await.unwrap() {
+        RpcResponse::SnapshotBegun { transfer } => transfer,
+        other => panic!("{other:?}"),
+    };
+    let chunk = RpcRequest::SnapshotChunk { transfer, offset: 0, data: Bytes::from_static(b"partial") };
+    c.call(0, &chunk, T).await.unwrap();
+    let disk = server.handler.disk().clone();
+    assert_eq!(disk.list("recv").unwrap().len(), 1);
+    drop(c);
+    wait_for("the partial snapshot to be removed", || {
+        let disk = disk.clone();
+        async move { disk.list("recv").unwrap().is_empty() }
+    })
+    .await;
+    server.stop().await;
+}

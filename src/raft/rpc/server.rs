@@ -135,7 +135,11 @@ pub async fn serve_rpc<H: RpcHandler>(
                 let conn = serve_connection(stream, peer, handler.clone(), config.clone());
                 connections.push(tokio::spawn(conn));
             }
-            Err(e) => tracing::warn!("rpc accept failed: {e}"),
+            Err(e) => {
+                // E.g. out of file descriptors: pause rather than spin on the error.
+                tracing::warn!("rpc accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     }
     for c in connections {

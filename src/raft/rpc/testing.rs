@@ -49,6 +49,11 @@ impl TestHandler {
         self.installed.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The disk received snapshots are written to.
+    pub fn disk(&self) -> &Arc<dyn Disk> {
+        &self.disk
+    }
+
     /// AppendEntries requests served so far.
     pub fn appends(&self) -> u64 {
         self.appends.load(Ordering::Relaxed)
