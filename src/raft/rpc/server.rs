@@ -94,6 +94,9 @@ pub trait RpcHandler: Send + Sync + 'static {
     }
 
     /// Runs a command forwarded by a follower; the reply is relayed to its client as is.
+    /// Return `Err` only when the command was not and will not be run (the follower reports a
+    /// definite failure); an uncertain outcome must still be a reply frame, or no reply at all
+    /// (the follower's deadline then makes it `Timeout`, which counts as maybe-applied).
     fn forward(&self, group: u64, req: ForwardRequest) -> impl Future<Output = Result<Frame, HandlerError>> + Send;
 }
 
