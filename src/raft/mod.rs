@@ -1,9 +1,12 @@
-//! Raft replication. So far: the openraft type configuration ([`types`]), the write-ahead log
-//! ([`wal`]) on the disk seam and openraft's log storage over it ([`log_store`]), the state
-//! machine ([`state_machine`]) and its streamed snapshots ([`snapshot`]). The internal RPC and
-//! the wiring into `node::start` arrive with the replicated node.
+//! Raft replication, built from: the openraft type configuration ([`types`]); the write-ahead
+//! log ([`wal`]) on the disk seam and openraft's log storage over it ([`log_store`]); the
+//! state machine ([`state_machine`]) with its streamed snapshots ([`snapshot`],
+//! [`snapshot_file`]); the internal binary RPC ([`rpc`]) and openraft's network over it
+//! ([`network`]). Wiring them into `node::start` (the replicated node) is the next step.
 
 pub mod log_store;
+pub mod network;
+pub mod rpc;
 pub mod snapshot;
 pub mod snapshot_file;
 pub mod state_machine;

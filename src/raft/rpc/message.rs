@@ -1,0 +1,204 @@
+//! The messages of the internal RPC protocol: one request enum, one response enum, both
+//! postcard-encoded into frame bodies (see [`wire`](super::wire)).
+//!
+//! A snapshot travels as `SnapshotBegin`, then `SnapshotChunk`s at increasing offsets, then
+//! `SnapshotFinish` carrying the snapshot meta and the leader's vote; the receiver assigns a
+//! transfer id at `SnapshotBegin` so that chunks of different transfers cannot mix.
+
+use crate::protocol::Frame;
+use crate::raft::TypeConfig;
+use bytes::Bytes;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
+use serde::{Deserialize, Serialize};
+
+/// What a client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RpcRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// Starts receiving a snapshot; answered with [`RpcResponse::SnapshotBegun`].
+    SnapshotBegin,
+    /// The bytes of a snapshot at `offset` (which must equal the bytes received so far).
+    SnapshotChunk {
+        transfer: u64,
+        offset: u64,
+        data: Bytes,
+    },
+    /// The end of a snapshot of `size` bytes: the receiver syncs it and installs it.
+    SnapshotFinish {
+        transfer: u64,
+        size: u64,
+        vote: VoteOf<TypeConfig>,
+        meta: SnapshotMetaOf<TypeConfig>,
+    },
+    /// A client command forwarded by a follower to the leader.
+    Forward(ForwardRequest),
+}
+
+impl RpcRequest {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RpcRequest::AppendEntries(_) => "append_entries",
+            RpcRequest::Vote(_) => "vote",
+            RpcRequest::PreVote(_) => "pre_vote",
+            RpcRequest::TransferLeader(_) => "transfer_leader",
+            RpcRequest::SnapshotBegin => "snapshot_begin",
+            RpcRequest::SnapshotChunk { .. } => "snapshot_chunk",
+            RpcRequest::SnapshotFinish { .. } => "snapshot_finish",
+            RpcRequest::Forward(_) => "forward",
+        }
+    }
+}
+
+/// What a server answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RpcResponse {
+    AppendEntries(AppendEntriesResponse<TypeConfig>),
+    /// The answer to both `Vote` and `PreVote`.
+    Vote(VoteResponse<TypeConfig>),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+    SnapshotBegun {
+        transfer: u64,
+    },
+    /// A chunk was written; `received` bytes of the transfer are on the receiver's disk.
+    SnapshotChunk {
+        received: u64,
+    },
+    SnapshotInstalled(SnapshotResponse<TypeConfig>),
+    /// The reply to a forwarded command, to relay to the client as is.
+    Forward(Frame),
+    /// The request was received but could not be served.
+    Error(RemoteError),
+}
+
+/// A failure reported by the remote side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteError {
+    pub message: String,
+}
+
+/// A client command forwarded from a follower to the leader of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardRequest {
+    /// The database selected on the client's connection.
+    pub db: u32,
+    /// The command and its arguments, as the client sent them.
+    pub argv: Vec<Bytes>,
+    pub flags: ForwardFlags,
+}
+
+/// How the leader must treat a forwarded command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardFlags(pub u32);
+
+impl ForwardFlags {
+    /// A read: served after a linearizable read barrier, not through the log.
+    pub const READ: ForwardFlags = ForwardFlags(0);
+    /// A write: proposed through the Raft log.
+    pub const WRITE: ForwardFlags = ForwardFlags(1);
+
+    /// Whether the command writes.
+    pub fn is_write(self) -> bool {
+        self.0 & Self::WRITE.0 != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::NodeInfo;
+    use openraft::type_config::alias::{LeaderIdOf, LogIdOf};
+    use openraft::vote::RaftLeaderId;
+    use openraft::{Entry, EntryPayload, Membership, StoredMembership};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn round_trip_req(req: RpcRequest) -> RpcRequest {
+        let bytes = postcard::to_allocvec(&req).expect("encode");
+        postcard::from_bytes(&bytes).expect("decode")
+    }
+
+    fn round_trip_resp(resp: RpcResponse) -> RpcResponse {
+        let bytes = postcard::to_allocvec(&resp).expect("encode");
+        postcard::from_bytes(&bytes).expect("decode")
+    }
+
+    fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
+        openraft::LogId::new(LeaderIdOf::<TypeConfig>::new(term, 1).to_committed(), index)
+    }
+
+    /// openraft's messages carry fields with serde defaults and hand-written impls; postcard is
+    /// positional, so each message type must survive a round trip unchanged.
+    #[test]
+    fn openraft_messages_survive_postcard() {
+        let vote = VoteOf::<TypeConfig>::new_committed(3, 1);
+        let nodes = BTreeMap::from([(1, NodeInfo { raft_addr: "a:1".into(), client_addr: "a:2".into() })]);
+        let membership = Membership::new(vec![BTreeSet::from([1])], nodes).expect("membership");
+        let entries = vec![
+            Entry { log_id: log_id(3, 5), payload: EntryPayload::Blank },
+            Entry { log_id: log_id(3, 6), payload: EntryPayload::Membership(membership.clone()) },
+        ];
+        let append = AppendEntriesRequest::<TypeConfig> {
+            vote,
+            prev_log_id: Some(log_id(2, 4)),
+            entries,
+            leader_commit: Some(log_id(3, 5)),
+        };
+        match round_trip_req(RpcRequest::AppendEntries(append.clone())) {
+            RpcRequest::AppendEntries(got) => assert_eq!(format!("{got:?}"), format!("{append:?}")),
+            other => panic!("{other:?}"),
+        }
+        let vote_req = VoteRequest::<TypeConfig> { vote, last_log_id: Some(log_id(3, 6)), leadership_transfer: true };
+        match round_trip_req(RpcRequest::PreVote(vote_req.clone())) {
+            RpcRequest::PreVote(got) => assert_eq!(got, vote_req),
+            other => panic!("{other:?}"),
+        }
+        let meta = SnapshotMetaOf::<TypeConfig> {
+            last_log_id: Some(log_id(3, 6)),
+            last_membership: StoredMembership::new(Some(log_id(3, 6)), membership),
+        };
+        let finish = RpcRequest::SnapshotFinish { transfer: 9, size: 10, vote, meta: meta.clone() };
+        match round_trip_req(finish) {
+            RpcRequest::SnapshotFinish { transfer: 9, size: 10, vote: v, meta: m } => {
+                assert_eq!((v, m), (vote, meta));
+            }
+            other => panic!("{other:?}"),
+        }
+        let resp = AppendEntriesResponse::<TypeConfig>::HigherVote(vote);
+        match round_trip_resp(RpcResponse::AppendEntries(resp.clone())) {
+            RpcResponse::AppendEntries(got) => assert_eq!(got, resp),
+            other => panic!("{other:?}"),
+        }
+        let installed = SnapshotResponse::<TypeConfig>::new(vote);
+        match round_trip_resp(RpcResponse::SnapshotInstalled(installed.clone())) {
+            RpcResponse::SnapshotInstalled(got) => assert_eq!(got, installed),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn forwards_and_replies_survive_postcard() {
+        let fwd = ForwardRequest {
+            db: 2,
+            argv: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k\r\n\0")],
+            flags: ForwardFlags::WRITE,
+        };
+        assert!(fwd.flags.is_write() && !ForwardFlags::READ.is_write());
+        match round_trip_req(RpcRequest::Forward(fwd.clone())) {
+            RpcRequest::Forward(got) => assert_eq!(got, fwd),
+            other => panic!("{other:?}"),
+        }
+        let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);
+        match round_trip_resp(RpcResponse::Forward(reply.clone())) {
+            RpcResponse::Forward(got) => assert_eq!(got, reply),
+            other => panic!("{other:?}"),
+        }
+    }
+}
