@@ -41,5 +41,7 @@ if [[ ! -d $src/tests ]]; then
 fi
 
 cd "$src"
+# --tb=line: with a hundred failures pytest's full tracebacks of this 6000-line file take
+# minutes to format, long enough to trip pytest-timeout inside the reporting itself.
 exec "$venv/bin/python" -m pytest tests/test_commands.py \
-    --redis-url="redis://127.0.0.1:$port" -m "not onlycluster" -q -p no:cacheprovider --timeout=60 "$@"
+    --redis-url="redis://127.0.0.1:$port" -m "not onlycluster" -q -p no:cacheprovider --timeout=60 --tb=line "$@"
