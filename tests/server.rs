@@ -284,6 +284,25 @@ fn shutdown_stops_the_process() {
 }
 
 #[test]
+fn sigterm_shuts_down_gracefully() {
+    let mut s = Server::raftis(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), simple("OK"));
+    let sent = std::process::Command::new("kill").args(["-TERM", &s.pid().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    assert!(c.is_closed(), "connections are closed on SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = s.try_wait() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "raftis still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn client_reply_off_and_skip() {
     let s = Server::raftis(&[]);
     let mut c = s.conn();
