@@ -1,0 +1,325 @@
+//! One Raft group of a node ([`Replica`]): opens the log store and the state machine on the
+//! node's disk, starts `openraft::Raft` with the RPC network, serves the internal RPC port with
+//! an [`RpcHandler`] that hands requests to Raft, and offers the server its two operations:
+//! propose a write ([`Replica::write`]) and wait for a linearizable read point
+//! ([`Replica::read_barrier`]).
+//!
+//! Errors a client can see (documented in docs/OPERATIONS.md):
+//! - `-TRYAGAIN ...`: a write was proposed but its outcome is unknown (leader lost after the
+//!   proposal, deadline passed); it may or may not be applied.
+//! - `-CLUSTERDOWN ...`: nothing was done: no leader within a bounded wait, this node is not
+//!   the leader (forwarding to the leader is not wired yet), or Raft has stopped.
+
+use super::log_store::{LogStore, LogStoreError};
+use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::rpc::{serve_rpc, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool, RpcServerConfig};
+use super::snapshot::{SnapshotDir, SnapshotError};
+use super::snapshot_file::SnapshotFile;
+use super::state_machine::{SharedState, StateMachine};
+use super::{NodeId, NodeInfo, Request, TypeConfig};
+use crate::disk::Disk;
+use crate::protocol::Frame;
+use crate::store::WriteBatch;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, ReadPolicy, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
+use openraft::{Raft, SnapshotPolicy};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The only Raft group until multi-raft.
+const GROUP: u64 = 0;
+/// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// Deadline of a proposal; past it the outcome is unknown (`-TRYAGAIN`).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of a read barrier.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub id: NodeId,
+    /// Where the internal RPC server listens (port 0 picks a free one).
+    pub raft_addr: String,
+    /// The client address other nodes learn for this node.
+    pub client_addr: String,
+    /// Databases of a fresh keyspace.
+    pub databases: usize,
+    /// Build a snapshot (and purge the log up to it) every this many applied entries.
+    pub snapshot_logs: u64,
+}
+
+/// Why a replica cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("log store: {0}")]
+    LogStore(#[from] LogStoreError),
+    #[error("state machine: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("cannot listen for raft on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running Raft group of this node.
+pub struct Replica {
+    id: NodeId,
+    raft: Raft<TypeConfig, StateMachine>,
+    state: SharedState,
+    info: NodeInfo,
+    stop_rpc: watch::Sender<bool>,
+}
+
+impl Replica {
+    /// Opens the group's storage under `raft/` on `disk`, starts Raft and its RPC server.
+    pub async fn start(disk: Arc<dyn Disk>, cfg: ReplicaConfig) -> Result<Arc<Replica>, ReplicaError> {
+        let log = LogStore::open(disk.clone(), "raft/log").await?;
+        let sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
+        let state = sm.shared();
+        // Taken before the state machine moves into Raft: the RPC side receives snapshots
+        // into files of this directory.
+        let snapshots = sm.snapshot_dir();
+
+        let listener = TcpListener::bind(&cfg.raft_addr)
+            .await
+            .map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+        let raft_addr: SocketAddr =
+            listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+
+        let config = openraft::Config {
+            cluster_name: "raftis".into(),
+            // Loopback and LAN latencies: elections settle in well under a second.
+            heartbeat_interval: 50,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
+            // Purge the log right after a snapshot covers it.
+            max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        let network =
+            RpcNetworkFactory::new(cfg.id, GROUP, RpcPool::new(RpcClientConfig::default()), NetworkConfig::default());
+        let raft = Raft::new(cfg.id, Arc::new(config), network, log, sm)
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+
+        let (stop_rpc, mut stop_rx) = watch::channel(false);
+        let handler = Arc::new(Handler { raft: raft.clone(), snapshots });
+        let shutdown = async move {
+            while !*stop_rx.borrow_and_update() {
+                if stop_rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
+        let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
+        tracing::info!(id = cfg.id, %raft_addr, "raft group started");
+        Ok(Arc::new(Replica { id: cfg.id, raft, state, info, stop_rpc }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// How other nodes reach this one.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The Raft handle (membership changes, metrics).
+    pub fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
+        &self.raft
+    }
+
+    /// The state machine's data, for reads.
+    pub fn state(&self) -> &SharedState {
+        &self.state
+    }
+
+    /// Makes this node a one-member cluster if it has never been part of one (empty log, no
+    /// vote). A node that has state keeps it: restarting never re-initializes.
+    pub async fn bootstrap_single(&self) -> Result<(), ReplicaError> {
+        let initialized = self.raft.is_initialized().await.map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.id, self.info.clone())]);
+        self.raft.initialize(members).await.map_err(|e| ReplicaError::Raft(e.to_string()))
+    }
+
+    /// Whether this node currently believes it is the leader.
+    pub async fn is_leader(&self) -> bool {
+        self.raft.current_leader().await == Some(self.id)
+    }
+
+    /// Waits (bounded) until some leader is known; false if none appeared.
+    async fn wait_for_leader(&self) -> bool {
+        self.raft.wait(Some(LEADER_WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await.is_ok()
+    }
+
+    /// Proposes `batch` and returns its reply once applied, or an error frame.
+    pub async fn write(&self, batch: WriteBatch) -> Frame {
+        let mut waited = false;
+        loop {
+            let res = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(Request::Write(batch.clone()))).await;
+            let err = match res {
+                Ok(Ok(resp)) => return resp.data,
+                Err(_) => return Frame::error("TRYAGAIN write timed out; it may or may not have been applied"),
+                Ok(Err(e)) => e,
+            };
+            match err {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    if f.leader_id.is_none() && !waited {
+                        waited = true;
+                        if self.wait_for_leader().await {
+                            continue;
+                        }
+                    }
+                    return not_leader(f.leader_id, f.leader_node.as_ref());
+                }
+                RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
+                    return Frame::error("TRYAGAIN leader changed; the write may or may not have been applied")
+                }
+                RaftError::APIError(e) => return Frame::error(format!("ERR raft: {e}")),
+                RaftError::Fatal(e) => {
+                    return Frame::error(format!(
+                        "TRYAGAIN raft stopped ({e}); the write may or may not have been applied"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Waits until reading the local state is linearizable (ReadIndex: leadership confirmed by
+    /// a quorum, and the state machine caught up); an error frame if it cannot be.
+    pub async fn read_barrier(&self) -> Result<(), Frame> {
+        let mut waited = false;
+        loop {
+            let res = tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
+            let err = match res {
+                Ok(Ok(_)) => return Ok(()),
+                Err(_) => return Err(Frame::error("CLUSTERDOWN read barrier timed out")),
+                Ok(Err(e)) => e,
+            };
+            return Err(match err {
+                RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => {
+                    if f.leader_id.is_none() && !waited {
+                        waited = true;
+                        if self.wait_for_leader().await {
+                            continue;
+                        }
+                    }
+                    not_leader(f.leader_id, f.leader_node.as_ref())
+                }
+                RaftError::APIError(e) => Frame::error(format!("CLUSTERDOWN {e}")),
+                RaftError::Fatal(e) => Frame::error(format!("CLUSTERDOWN raft stopped: {e}")),
+            });
+        }
+    }
+
+    /// Stops Raft (flushing the log) and the RPC server.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!("raft shutdown: {e}");
+        }
+        self.stop_rpc.send_replace(true);
+    }
+}
+
+fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {
+    match (leader, node) {
+        (Some(id), Some(n)) => {
+            Frame::error(format!("CLUSTERDOWN not the leader; the leader is node {id} at {}", n.client_addr))
+        }
+        (Some(id), None) => Frame::error(format!("CLUSTERDOWN not the leader; the leader is node {id}")),
+        _ => Frame::error("CLUSTERDOWN no leader elected"),
+    }
+}
+
+/// Serves the RPC port on top of the Raft handle.
+struct Handler {
+    raft: Raft<TypeConfig, StateMachine>,
+    snapshots: SnapshotDir,
+}
+
+fn check_group(group: u64) -> Result<(), HandlerError> {
+    if group == GROUP {
+        Ok(())
+    } else {
+        Err(HandlerError::new(format!("unknown raft group {group}")))
+    }
+}
+
+fn raft_err(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::new(e)
+}
+
+impl RpcHandler for Handler {
+    async fn append_entries(
+        &self,
+        group: u64,
+        req: AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.raft.append_entries(req).await.map_err(raft_err)
+    }
+
+    async fn vote(&self, group: u64, req: VoteRequest<TypeConfig>) -> Result<VoteResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.raft.vote(req).await.map_err(raft_err)
+    }
+
+    async fn pre_vote(
+        &self,
+        group: u64,
+        req: VoteRequest<TypeConfig>,
+    ) -> Result<VoteResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.raft.pre_vote(req).await.map_err(raft_err)
+    }
+
+    async fn transfer_leader(
+        &self,
+        group: u64,
+        req: TransferLeaderRequest<TypeConfig>,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.raft.handle_transfer_leader(req).await.map_err(raft_err)
+    }
+
+    async fn begin_snapshot(&self, group: u64) -> Result<SnapshotFile, HandlerError> {
+        check_group(group)?;
+        self.snapshots.begin_receiving().map_err(raft_err)
+    }
+
+    async fn install_snapshot(
+        &self,
+        group: u64,
+        vote: VoteOf<TypeConfig>,
+        meta: SnapshotMetaOf<TypeConfig>,
+        file: SnapshotFile,
+    ) -> Result<SnapshotResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        let snapshot = openraft::storage::Snapshot { meta, snapshot: file };
+        self.raft.install_full_snapshot(vote, snapshot).await.map_err(raft_err)
+    }
+
+    async fn forward(&self, group: u64, _req: ForwardRequest) -> Result<Frame, HandlerError> {
+        check_group(group)?;
+        // A definite refusal: the follower tells its client nothing was done.
+        Err(HandlerError::new("forwarding is not supported yet"))
+    }
+}
