@@ -1,0 +1,80 @@
+//! A three-node cluster in one test process (real sockets, real files): node 1 bootstraps,
+//! nodes 2 and 3 join through the Raft handle (`add_learner`, `change_membership`); writes on
+//! the leader reach every follower.
+
+mod common;
+
+use common::{tempdir::TempDir, Conn};
+use raftis::config::Config;
+use raftis::disk::RealDisk;
+use raftis::node::{start_with_disk, NodeHandle};
+use raftis::protocol::Frame;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) -> NodeHandle {
+    // Cluster mode: READONLY (stale reads from a follower's copy) exists only there.
+    let config =
+        Config { port: 0, node_id: id, seed: id, cluster_enabled: true, data_dir: dir.0.clone(), ..Config::default() };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
+}
+
+/// Polls `f` until it returns true, failing after `secs` seconds.
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn three_nodes_replicate_writes_to_every_follower() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("cluster{i}"))).collect();
+    let n1 = start(&rt, 1, &dirs[0], true);
+    let n2 = start(&rt, 2, &dirs[1], false);
+    let n3 = start(&rt, 3, &dirs[2], false);
+    let port = |n: &NodeHandle| n.client_addr.port();
+
+    // A first write on node 1 (it waits for node 1's election).
+    let mut c1 = Conn::try_connect(port(&n1)).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
+
+    let raft = n1.replica().raft().clone();
+    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+
+    for i in 0..200 {
+        assert_eq!(c1.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]), Frame::ok());
+    }
+    assert_eq!(c1.cmd(&["RPUSH", "list", "a", "b"]), Frame::Integer(2));
+    assert_eq!(c1.cmd(&["SET", "ttl", "x", "EX", "1000"]), Frame::ok());
+    let want = c1.cmd(&["DEBUG", "DIGEST-EXACT"]);
+
+    for n in [&n2, &n3] {
+        let mut c = Conn::try_connect(port(n)).expect("connect");
+        // READONLY: read the follower's own copy (a linearizable read would need the leader).
+        assert_eq!(c.cmd(&["READONLY"]), Frame::ok());
+        wait_until("a follower to converge", 20, || c.cmd(&["DEBUG", "DIGEST-EXACT"]) == want);
+        assert_eq!(c.cmd(&["GET", "k199"]), Frame::Bulk("v199".into()));
+        // A follower does not take writes (forwarding is not wired yet): a definite refusal.
+        let Frame::Error(e) = c.cmd(&["SET", "x", "y"]) else { panic!("a follower accepted a write") };
+        assert!(e.starts_with(b"CLUSTERDOWN not the leader"), "{}", String::from_utf8_lossy(&e));
+        // Without READONLY a follower's read is refused rather than possibly stale.
+        assert_eq!(c.cmd(&["READWRITE"]), Frame::ok());
+        assert!(matches!(c.cmd(&["GET", "k1"]), Frame::Error(_)));
+    }
+
+    rt.block_on(async {
+        for n in [n1, n2, n3] {
+            n.shutdown().await;
+        }
+    });
+}
