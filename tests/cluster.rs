@@ -1,6 +1,6 @@
 //! A three-node cluster in one test process (real sockets, real files): node 1 bootstraps,
 //! nodes 2 and 3 join through the Raft handle (`add_learner`, `change_membership`); writes on
-//! the leader reach every follower.
+//! the leader reach every follower, and followers forward single commands to the leader.
 
 mod common;
 
@@ -56,20 +56,27 @@ fn three_nodes_replicate_writes_to_every_follower() {
     }
     assert_eq!(c1.cmd(&["RPUSH", "list", "a", "b"]), Frame::Integer(2));
     assert_eq!(c1.cmd(&["SET", "ttl", "x", "EX", "1000"]), Frame::ok());
-    let want = c1.cmd(&["DEBUG", "DIGEST-EXACT"]);
-
     for n in [&n2, &n3] {
+        let want = c1.cmd(&["DEBUG", "DIGEST-EXACT"]);
         let mut c = Conn::try_connect(port(n)).expect("connect");
         // READONLY: read the follower's own copy (a linearizable read would need the leader).
         assert_eq!(c.cmd(&["READONLY"]), Frame::ok());
         wait_until("a follower to converge", 20, || c.cmd(&["DEBUG", "DIGEST-EXACT"]) == want);
         assert_eq!(c.cmd(&["GET", "k199"]), Frame::Bulk("v199".into()));
-        // A follower does not take writes (forwarding is not wired yet): a definite refusal.
-        let Frame::Error(e) = c.cmd(&["SET", "x", "y"]) else { panic!("a follower accepted a write") };
-        assert!(e.starts_with(b"CLUSTERDOWN not the leader"), "{}", String::from_utf8_lossy(&e));
-        // Without READONLY a follower's read is refused rather than possibly stale.
+        // A write on a follower is forwarded to the leader and applied there.
+        let key = format!("via{}", port(n));
+        assert_eq!(c.cmd(&["SET", &key, "forwarded"]), Frame::ok());
+        assert_eq!(c1.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
+        // Without READONLY a follower's read is forwarded too, so it sees that write at once.
         assert_eq!(c.cmd(&["READWRITE"]), Frame::ok());
-        assert!(matches!(c.cmd(&["GET", "k1"]), Frame::Error(_)));
+        assert_eq!(c.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
+        assert_eq!(c.cmd(&["INCR", "shared-counter"]), Frame::Integer(if port(n) == port(&n2) { 1 } else { 2 }));
+        // A transaction cannot be forwarded: refused, nothing done.
+        assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+        assert_eq!(c.cmd(&["SET", "in-tx", "1"]), Frame::Simple("QUEUED".into()));
+        let Frame::Error(e) = c.cmd(&["EXEC"]) else { panic!("a follower ran a transaction") };
+        assert!(e.starts_with(b"CLUSTERDOWN not the leader"), "{}", String::from_utf8_lossy(&e));
+        assert_eq!(c1.cmd(&["EXISTS", "in-tx"]), Frame::Integer(0));
     }
 
     rt.block_on(async {

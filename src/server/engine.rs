@@ -4,7 +4,7 @@
 //! (ReadIndex) and then run on the state machine's keyspace, unless the client opted into
 //! possibly stale reads with READONLY.
 
-use crate::cmd::{self, ReadFn};
+use crate::cmd::ReadFn;
 use crate::protocol::Frame;
 use crate::raft::node::Replica;
 use crate::store::{Keyspace, Rng, WriteBatch};
@@ -42,13 +42,7 @@ impl Engine {
     /// Runs a read-only command at time `now_ms`; `stale_ok` (READONLY clients) skips the
     /// linearizable read barrier and reads this node's copy as it is.
     pub async fn read(&self, db: usize, now_ms: u64, f: ReadFn, argv: &[Bytes], stale_ok: bool) -> Frame {
-        if !stale_ok {
-            if let Err(e) = self.replica.read_barrier().await {
-                return e;
-            }
-        }
-        let mut rng = Rng::seed_from_u64(self.next_seed());
-        self.with_keyspace(|ks| cmd::run_read(ks, db, now_ms, &mut rng, f, argv))
+        self.replica.read(db, now_ms, self.next_seed(), f, argv, stale_ok).await
     }
 
     /// Direct read access to this node's copy for server-level figures (INFO, WATCH versions,
