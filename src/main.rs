@@ -81,6 +81,11 @@ async fn main() -> std::process::ExitCode {
         _ = node.stopped() => tracing::info!("shutdown requested by a client"),
         _ = raftis::rt::terminate_signal() => tracing::info!("signal received, shutting down"),
     }
+    // A node stopped by a Raft failure (a failed fsync) exits non-zero for its supervisor.
+    let failed = node.replica().has_failed();
     node.shutdown().await;
+    if failed {
+        return std::process::ExitCode::FAILURE;
+    }
     std::process::ExitCode::SUCCESS
 }

@@ -54,6 +54,22 @@ pub enum StartError {
     Replica(#[from] ReplicaError),
 }
 
+/// A fatal Raft error (a failed fsync, a storage error) stops Raft; then the whole node stops,
+/// rather than answering every request with an error.
+fn spawn_stop_on_raft_failure(replica: Arc<Replica>, shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let failed = replica.raft().wait(None).metrics(|m| m.running_state.is_err(), "raft failure").await;
+        if shared.is_shutting_down() {
+            return;
+        }
+        match failed {
+            Ok(m) => tracing::error!("raft stopped: {:?}; shutting the node down", m.running_state),
+            Err(e) => tracing::error!("raft stopped ({e}); shutting the node down"),
+        }
+        shared.shutdown();
+    });
+}
+
 /// Starts a node with `config` on the disk of its data directory ([`crate::disk::node_disk`]).
 /// A node that has never been part of a cluster bootstraps itself as a one-member cluster.
 pub async fn start(config: Config) -> Result<NodeHandle, StartError> {
@@ -84,7 +100,8 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     if bootstrap {
         replica.bootstrap_single().await?;
     }
-    let shared = Shared::new(config, client_addr.port(), replica);
+    let shared = Shared::new(config, client_addr.port(), replica.clone());
+    spawn_stop_on_raft_failure(replica, shared.clone());
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));
     tracing::info!(%client_addr, "raftis ready to accept connections");

@@ -1,6 +1,7 @@
 //! A three-node cluster in one test process (real sockets, real files): node 1 bootstraps,
 //! nodes 2 and 3 join through the Raft handle (`add_learner`, `change_membership`); writes on
-//! the leader reach every follower, and followers forward single commands to the leader.
+//! the leader reach every follower, and followers forward single commands to the leader. Also:
+//! a failed fsync stops a node.
 
 mod common;
 
@@ -83,5 +84,23 @@ fn three_nodes_replicate_writes_to_every_follower() {
         for n in [n1, n2, n3] {
             n.shutdown().await;
         }
+    });
+}
+
+#[test]
+fn a_failed_fsync_stops_the_node() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let disk = Arc::new(raftis::disk::SimDisk::new());
+    let config = Config { port: 0, seed: 1, ..Config::default() };
+    let node = rt.block_on(start_with_disk(config, disk.clone(), true)).expect("start node");
+    let mut c = Conn::try_connect(node.client_addr.port()).expect("connect");
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Frame::ok());
+    disk.fail_next_syncs(1);
+    // The write whose sync failed is never acknowledged.
+    assert!(matches!(c.cmd(&["SET", "b", "2"]), Frame::Error(_)));
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), node.stopped()).await.expect("node did not stop");
+        assert!(node.replica().has_failed());
+        node.shutdown().await;
     });
 }

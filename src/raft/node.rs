@@ -190,6 +190,12 @@ impl Replica {
         raft.initialize(members).await.map_err(|e| ReplicaError::Raft(e.to_string()))
     }
 
+    /// Whether Raft has stopped on a fatal error (a failed fsync, a storage error).
+    pub fn has_failed(&self) -> bool {
+        use openraft::rt::watch::WatchReceiver;
+        self.core.raft.metrics().borrow_watched().running_state.is_err()
+    }
+
     /// Whether this node currently believes it is the leader.
     pub async fn is_leader(&self) -> bool {
         self.core.raft.current_leader().await == Some(self.core.id)
