@@ -104,3 +104,41 @@ fn a_failed_fsync_stops_the_node() {
         node.shutdown().await;
     });
 }
+
+#[test]
+fn a_follower_takes_over_when_the_leader_stops() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("failover{i}"))).collect();
+    let n1 = start(&rt, 1, &dirs[0], true);
+    let n2 = start(&rt, 2, &dirs[1], false);
+    let n3 = start(&rt, 3, &dirs[2], false);
+    let mut c1 = Conn::try_connect(n1.client_addr.port()).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "first", "1"]), Frame::ok());
+    let raft = n1.replica().raft().clone();
+    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+    // Active expiry runs on the leader only; its deletions reach the followers.
+    assert_eq!(c1.cmd(&["SET", "short", "x", "PX", "200"]), Frame::ok());
+    assert_eq!(c1.cmd(&["SET", "acked", "before-failover"]), Frame::ok());
+    let mut c2 = Conn::try_connect(n2.client_addr.port()).expect("connect");
+    assert_eq!(c2.cmd(&["READONLY"]), Frame::ok());
+    wait_until("the expired key to be deleted on a follower", 20, || c2.cmd(&["DBSIZE"]) == Frame::Integer(2));
+
+    drop(c1);
+    rt.block_on(n1.shutdown());
+    // A new leader among 2 and 3 takes writes; reads through either node see every write.
+    let mut c3 = Conn::try_connect(n3.client_addr.port()).expect("connect");
+    wait_until("a new leader to accept writes", 20, || c3.cmd(&["SET", "after", "failover"]) == Frame::ok());
+    assert_eq!(c2.cmd(&["READWRITE"]), Frame::ok());
+    assert_eq!(c2.cmd(&["GET", "acked"]), Frame::Bulk("before-failover".into()));
+    assert_eq!(c2.cmd(&["GET", "after"]), Frame::Bulk("failover".into()));
+    assert_eq!(c3.cmd(&["GET", "first"]), Frame::Bulk("1".into()));
+    rt.block_on(async {
+        n2.shutdown().await;
+        n3.shutdown().await;
+    });
+}
