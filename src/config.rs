@@ -39,6 +39,13 @@ pub struct Config {
     pub maxmemory_policy: String,
     /// Redis's `loglevel`. Stored and reported only (logging is set by `--log-level`).
     pub loglevel: String,
+    /// This node's Raft id (unique in its cluster).
+    pub node_id: u64,
+    /// Where the internal Raft RPC listens (`host:port`); empty means the client host with
+    /// a free port, which suits a single node (peers need a fixed address).
+    pub raft_addr: String,
+    /// Build a snapshot, and purge the log it covers, every this many applied entries.
+    pub snapshot_logs: u64,
 }
 
 impl Default for Config {
@@ -60,6 +67,9 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
+            node_id: 1,
+            raft_addr: String::new(),
+            snapshot_logs: 10_000,
         }
     }
 }

@@ -26,6 +26,15 @@ struct Cli {
     /// Close clients idle for this many seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// This node's Raft id.
+    #[arg(long, default_value_t = 1)]
+    node_id: u64,
+    /// Address (host:port) of the internal Raft RPC; default: the client host, a free port.
+    #[arg(long, default_value = "")]
+    raft_addr: String,
+    /// Snapshot (and purge the log) every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_logs: u64,
     /// Log filter (tracing's EnvFilter syntax, e.g. "info" or "raftis=debug").
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -37,6 +46,9 @@ fn config_from(cli: &Cli) -> Config {
         requirepass: cli.requirepass.clone(),
         maxclients: cli.maxclients.max(1),
         timeout_secs: cli.timeout,
+        node_id: cli.node_id,
+        raft_addr: cli.raft_addr.clone(),
+        snapshot_logs: cli.snapshot_logs.max(1),
         ..Config::default()
     };
     match cli.bind.rsplit_once(':') {
@@ -69,6 +81,11 @@ async fn main() -> std::process::ExitCode {
         _ = node.stopped() => tracing::info!("shutdown requested by a client"),
         _ = raftis::rt::terminate_signal() => tracing::info!("signal received, shutting down"),
     }
+    // A node stopped by a Raft failure (a failed fsync) exits non-zero for its supervisor.
+    let failed = node.replica().has_failed();
     node.shutdown().await;
+    if failed {
+        return std::process::ExitCode::FAILURE;
+    }
     std::process::ExitCode::SUCCESS
 }

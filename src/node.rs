@@ -1,7 +1,10 @@
-//! `start()`: brings a node up (listener, engine, background tasks) and returns a handle to
-//! stop it. `main` and the simulator both call this; nothing else starts a node.
+//! `start()`: brings a node up (its Raft group, the client listener, background tasks) and
+//! returns a handle to stop it. `main` and the simulator both call this; nothing else starts a
+//! node.
 
 use crate::config::Config;
+use crate::disk::Disk;
+use crate::raft::node::{Replica, ReplicaConfig, ReplicaError};
 use crate::server::{self, Shared};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,10 +19,17 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// Stops accepting, closes connections and waits for the listener to finish.
+    /// The node's Raft group.
+    pub fn replica(&self) -> &Arc<Replica> {
+        self.shared.engine.replica()
+    }
+
+    /// Stops accepting, closes connections, waits for the listener to finish, then stops Raft
+    /// (which flushes the log).
     pub async fn shutdown(self) {
         self.shared.shutdown();
         let _ = self.serve.await;
+        self.shared.engine.replica().shutdown().await;
     }
 
     /// Resolves when the node has been asked to stop (SHUTDOWN, signal, or `shutdown`).
@@ -38,14 +48,60 @@ impl NodeHandle {
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("cannot open the data directory {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
 }
 
-/// Starts a node with `config`.
+/// A fatal Raft error (a failed fsync, a storage error) stops Raft; then the whole node stops,
+/// rather than answering every request with an error.
+fn spawn_stop_on_raft_failure(replica: Arc<Replica>, shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let failed = replica.raft().wait(None).metrics(|m| m.running_state.is_err(), "raft failure").await;
+        if shared.is_shutting_down() {
+            return;
+        }
+        match failed {
+            Ok(m) => tracing::error!("raft stopped: {:?}; shutting the node down", m.running_state),
+            Err(e) => tracing::error!("raft stopped ({e}); shutting the node down"),
+        }
+        shared.shutdown();
+    });
+}
+
+/// Starts a node with `config` on the disk of its data directory ([`crate::disk::node_disk`]).
+/// A node that has never been part of a cluster bootstraps itself as a one-member cluster.
 pub async fn start(config: Config) -> Result<NodeHandle, StartError> {
+    let disk = crate::disk::node_disk(&config.data_dir)
+        .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
+    start_with_disk(config, disk, true).await
+}
+
+/// Starts a node on `disk`. With `bootstrap`, a node whose log is empty initializes a
+/// one-member cluster of itself; without it, it waits to be added to a cluster (through the
+/// Raft handle of an existing member: `add_learner`, `change_membership`).
+pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: bool) -> Result<NodeHandle, StartError> {
     let addr = format!("{}:{}", config.bind, config.port);
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     let client_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-    let shared = Shared::new(config, client_addr.port());
+    let raft_addr = if config.raft_addr.is_empty() { format!("{}:0", config.bind) } else { config.raft_addr.clone() };
+    let replica = Replica::start(
+        disk,
+        ReplicaConfig {
+            id: config.node_id,
+            raft_addr,
+            client_addr: client_addr.to_string(),
+            databases: config.databases,
+            snapshot_logs: config.snapshot_logs,
+        },
+    )
+    .await?;
+    if bootstrap {
+        replica.bootstrap_single().await?;
+    }
+    let shared = Shared::new(config, client_addr.port(), replica.clone());
+    spawn_stop_on_raft_failure(replica, shared.clone());
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));
     tracing::info!(%client_addr, "raftis ready to accept connections");

@@ -53,6 +53,22 @@ pub trait DiskFile: Send {
     fn sync(&mut self) -> io::Result<()>;
 }
 
+/// The disk a node started by `node::start` keeps its data on: files under `data_dir` in
+/// production; under the simulator a fresh [`SimDisk`] (madsim has no file system; a scenario
+/// that restarts nodes on their data hands its own `SimDisk` to `node::start_with_disk`).
+/// The one place that chooses.
+pub fn node_disk(data_dir: &std::path::Path) -> io::Result<std::sync::Arc<dyn Disk>> {
+    #[cfg(madsim)]
+    {
+        let _ = data_dir;
+        Ok(std::sync::Arc::new(SimDisk::new()))
+    }
+    #[cfg(not(madsim))]
+    {
+        Ok(std::sync::Arc::new(RealDisk::new(data_dir)?))
+    }
+}
+
 /// Joins a directory and a name with `/`.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {

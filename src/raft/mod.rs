@@ -2,10 +2,11 @@
 //! log ([`wal`]) on the disk seam and openraft's log storage over it ([`log_store`]); the
 //! state machine ([`state_machine`]) with its streamed snapshots ([`snapshot`],
 //! [`snapshot_file`]); the internal binary RPC ([`rpc`]) and openraft's network over it
-//! ([`network`]). Wiring them into `node::start` (the replicated node) is the next step.
+//! ([`network`]); and [`node`], which puts them together into one running Raft group.
 
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod rpc;
 pub mod snapshot;
 pub mod snapshot_file;

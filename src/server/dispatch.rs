@@ -91,7 +91,7 @@ async fn run(
         Kind::Read(f) => {
             let now = now_ms();
             count_lookups(shared, client.db, now, spec, &argv);
-            shared.engine.read(client.db, now, f, &argv).await
+            shared.engine.read(client.db, now, f, &argv, client.readonly).await
         }
         Kind::Write(_) => {
             let batch = WriteBatch {

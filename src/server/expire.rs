@@ -29,6 +29,10 @@ pub fn spawn_active_expiry(shared: Arc<Shared>) {
 }
 
 async fn expire_round(shared: &Shared) {
+    // Only the leader proposes deletions: followers apply them from the log.
+    if !shared.engine.replica().is_leader().await {
+        return;
+    }
     let now = now_ms();
     let due: Vec<(usize, Vec<Bytes>)> = shared.engine.with_keyspace(|ks| {
         ks.dbs()

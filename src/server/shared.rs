@@ -4,6 +4,7 @@
 use super::client::ClientHandle;
 use super::engine::Engine;
 use crate::config::Config;
+use crate::raft::node::Replica;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,9 +67,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, port: u16) -> Arc<Self> {
+    pub fn new(config: Config, port: u16, replica: Arc<Replica>) -> Arc<Self> {
         let seed = if config.seed == 0 { rand::random() } else { config.seed };
-        let engine = Engine::new(config.databases, seed);
+        let engine = Engine::new(replica, seed);
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,

@@ -64,6 +64,28 @@ impl Server {
         s
     }
 
+    /// Starts the raftis binary on `port` with its data in `dir` (kept by the caller, so a
+    /// test can restart a node on the same data).
+    pub fn raftis_at(dir: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start raftis");
+        let s = Server { port, child, _dir: None };
+        s.wait_ready();
+        s
+    }
+
+    /// Kills the process with SIGKILL (no shutdown path runs) and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts Debian's redis-server (panics with a clear message when it is not installed).
     pub fn redis() -> Server {
         let port = free_port();

@@ -192,6 +192,10 @@ static PARAMS: &[Param] = &[
     Param { name: "daemonize", get: |_| "no".into(), access: Access::Immutable },
     Param { name: "appendfilename", get: |_| "appendonly.aof".into(), access: Access::Immutable },
     Param { name: "dbfilename", get: |_| "dump.rdb".into(), access: Access::Protected },
+    // raftis's own: fixed at start (openraft takes its settings when the group starts).
+    Param { name: "node-id", get: |c| c.node_id.to_string(), access: Access::Immutable },
+    Param { name: "raft-addr", get: |c| c.raft_addr.clone(), access: Access::Immutable },
+    Param { name: "snapshot-logs", get: |c| c.snapshot_logs.to_string(), access: Access::Immutable },
 ];
 
 const HELP: &[&str] = &[

@@ -1,0 +1,438 @@
+//! One Raft group of a node ([`Replica`]): opens the log store and the state machine on the
+//! node's disk, starts `openraft::Raft` with the RPC network, serves the internal RPC port with
+//! an [`RpcHandler`] that hands requests to Raft, and offers the server its two operations:
+//! propose a write ([`Replica::write`]) and run a linearizable read ([`Replica::read`]).
+//!
+//! Errors a client can see (documented in docs/OPERATIONS.md):
+//! - `-TRYAGAIN ...`: a write was proposed but its outcome is unknown (leader lost after the
+//!   proposal, deadline passed); it may or may not be applied.
+//! - `-CLUSTERDOWN ...`: nothing was done: no leader within a bounded wait, this node is not
+//!   the leader and cannot forward (a MULTI/EXEC transaction, leader unknown), forwarding
+//!   failed definitely, or Raft has stopped.
+//!
+//! A follower forwards single-command writes and linearizable reads to the leader over the
+//! RPC port ([`ForwardRequest`]); the leader runs them with its own clock and seed and never
+//! forwards again.
+
+use super::log_store::{LogStore, LogStoreError};
+use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::rpc::{
+    serve_rpc, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool, RpcServerConfig,
+};
+use super::snapshot::{SnapshotDir, SnapshotError};
+use super::snapshot_file::SnapshotFile;
+use super::state_machine::{SharedState, StateMachine};
+use super::{NodeId, NodeInfo, Request, TypeConfig};
+use crate::cmd::{Kind, ReadFn};
+use crate::disk::Disk;
+use crate::protocol::Frame;
+use crate::store::{Rng, WriteBatch};
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, ReadPolicy, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
+use openraft::{Raft, SnapshotPolicy};
+use rand::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The only Raft group until multi-raft.
+const GROUP: u64 = 0;
+/// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// Deadline of a proposal; past it the outcome is unknown (`-TRYAGAIN`).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of a read barrier.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub id: NodeId,
+    /// Where the internal RPC server listens (port 0 picks a free one).
+    pub raft_addr: String,
+    /// The client address other nodes learn for this node.
+    pub client_addr: String,
+    /// Databases of a fresh keyspace.
+    pub databases: usize,
+    /// Build a snapshot (and purge the log up to it) every this many applied entries.
+    pub snapshot_logs: u64,
+}
+
+/// Why a replica cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("log store: {0}")]
+    LogStore(#[from] LogStoreError),
+    #[error("state machine: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("cannot listen for raft on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running Raft group of this node.
+pub struct Replica {
+    core: Core,
+    info: NodeInfo,
+    stop_rpc: watch::Sender<bool>,
+}
+
+/// What the server side and the RPC handler share: the Raft handle, the state machine's data,
+/// the connections to peers (for forwarding) and a seeded random source for forwarded writes.
+#[derive(Clone)]
+struct Core {
+    id: NodeId,
+    raft: Raft<TypeConfig, StateMachine>,
+    state: SharedState,
+    pool: RpcPool,
+    rng: Arc<Mutex<Rng>>,
+}
+
+/// Why a read cannot run here now.
+enum Refusal {
+    /// Another node leads: forward to it.
+    Leader(NodeInfo),
+    /// Nothing to forward to: reply this.
+    Reply(Frame),
+}
+
+impl Replica {
+    /// Opens the group's storage under `raft/` on `disk`, starts Raft and its RPC server.
+    pub async fn start(disk: Arc<dyn Disk>, cfg: ReplicaConfig) -> Result<Arc<Replica>, ReplicaError> {
+        let log = LogStore::open(disk.clone(), "raft/log").await?;
+        let sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
+        let state = sm.shared();
+        // Taken before the state machine moves into Raft: the RPC side receives snapshots
+        // into files of this directory.
+        let snapshots = sm.snapshot_dir();
+
+        let listener = TcpListener::bind(&cfg.raft_addr)
+            .await
+            .map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+        let raft_addr: SocketAddr =
+            listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+
+        let config = openraft::Config {
+            cluster_name: "raftis".into(),
+            // Loopback and LAN latencies: elections settle in well under a second.
+            heartbeat_interval: 50,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
+            // Purge the log right after a snapshot covers it.
+            max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        let pool = RpcPool::new(RpcClientConfig::default());
+        let network = RpcNetworkFactory::new(cfg.id, GROUP, pool.clone(), NetworkConfig::default());
+        let raft = Raft::new(cfg.id, Arc::new(config), network, log, sm)
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
+        let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
+        let core = Core { id: cfg.id, raft, state, pool, rng };
+
+        let (stop_rpc, mut stop_rx) = watch::channel(false);
+        let handler = Arc::new(Handler { core: core.clone(), snapshots });
+        let shutdown = async move {
+            while !*stop_rx.borrow_and_update() {
+                if stop_rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
+        let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
+        tracing::info!(id = cfg.id, %raft_addr, "raft group started");
+        Ok(Arc::new(Replica { core, info, stop_rpc }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.core.id
+    }
+
+    /// How other nodes reach this one.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The Raft handle (membership changes, metrics).
+    pub fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
+        &self.core.raft
+    }
+
+    /// The state machine's data (this node's copy, not linearizable on its own).
+    pub fn state(&self) -> &SharedState {
+        &self.core.state
+    }
+
+    /// Makes this node a one-member cluster if it has never been part of one (empty log, no
+    /// vote). A node that has state keeps it: restarting never re-initializes.
+    pub async fn bootstrap_single(&self) -> Result<(), ReplicaError> {
+        let raft = &self.core.raft;
+        let initialized = raft.is_initialized().await.map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.core.id, self.info.clone())]);
+        raft.initialize(members).await.map_err(|e| ReplicaError::Raft(e.to_string()))
+    }
+
+    /// Whether Raft has stopped on a fatal error (a failed fsync, a storage error).
+    pub fn has_failed(&self) -> bool {
+        use openraft::rt::watch::WatchReceiver;
+        self.core.raft.metrics().borrow_watched().running_state.is_err()
+    }
+
+    /// Whether this node currently believes it is the leader.
+    pub async fn is_leader(&self) -> bool {
+        self.core.raft.current_leader().await == Some(self.core.id)
+    }
+
+    /// Proposes `batch` and returns its reply once applied, or an error frame. On a follower,
+    /// a single command (not a transaction) is forwarded to the leader.
+    pub async fn write(&self, batch: WriteBatch) -> Frame {
+        self.core.write(batch, true).await
+    }
+
+    /// Runs the read `f` linearizably (ReadIndex on the leader; a follower forwards it), or on
+    /// this node's copy as it is with `stale_ok` (READONLY clients).
+    pub async fn read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes], stale_ok: bool) -> Frame {
+        if !stale_ok {
+            match self.core.read_barrier().await {
+                Ok(()) => {}
+                Err(Refusal::Reply(frame)) => return frame,
+                Err(Refusal::Leader(node)) => {
+                    let req = ForwardRequest { db: db as u32, argv: argv.to_vec(), flags: ForwardFlags::READ };
+                    return self.core.forward(&node, req).await;
+                }
+            }
+        }
+        self.core.run_read(db, now_ms, seed, f, argv)
+    }
+
+    /// Stops Raft (flushing the log) and the RPC server.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!("raft shutdown: {e}");
+        }
+        self.stop_rpc.send_replace(true);
+    }
+}
+
+impl Core {
+    /// Waits (bounded) until some leader is known; false if none appeared.
+    async fn wait_for_leader(&self) -> bool {
+        self.raft.wait(Some(LEADER_WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await.is_ok()
+    }
+
+    fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
+        let mut rng = Rng::seed_from_u64(seed);
+        // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        crate::cmd::run_read(&st.keyspace, db, now_ms, &mut rng, f, argv)
+    }
+
+    async fn write(&self, batch: WriteBatch, may_forward: bool) -> Frame {
+        let mut waited = false;
+        loop {
+            let res = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(Request::Write(batch.clone()))).await;
+            let err = match res {
+                Ok(Ok(resp)) => return resp.data,
+                Err(_) => return Frame::error("TRYAGAIN write timed out; it may or may not have been applied"),
+                Ok(Err(e)) => e,
+            };
+            match err {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    if f.leader_id.is_none() && !waited {
+                        waited = true;
+                        if self.wait_for_leader().await {
+                            continue;
+                        }
+                    }
+                    let single = batch.transaction.is_none() && batch.cmds.len() == 1;
+                    if let (true, true, Some(id), Some(node)) = (may_forward, single, f.leader_id, &f.leader_node) {
+                        if id != self.id {
+                            let argv = batch.cmds.into_iter().next().unwrap_or_default();
+                            let req = ForwardRequest { db: batch.db, argv, flags: ForwardFlags::WRITE };
+                            return self.forward(node, req).await;
+                        }
+                    }
+                    return not_leader(f.leader_id, f.leader_node.as_ref());
+                }
+                RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
+                    return Frame::error("TRYAGAIN leader changed; the write may or may not have been applied")
+                }
+                RaftError::APIError(e) => return Frame::error(format!("ERR raft: {e}")),
+                RaftError::Fatal(e) => {
+                    return Frame::error(format!(
+                        "TRYAGAIN raft stopped ({e}); the write may or may not have been applied"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Waits until reading the local state is linearizable (ReadIndex: leadership confirmed by
+    /// a quorum, and the state machine caught up).
+    async fn read_barrier(&self) -> Result<(), Refusal> {
+        let mut waited = false;
+        loop {
+            let res = tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
+            let err = match res {
+                Ok(Ok(_)) => return Ok(()),
+                Err(_) => return Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier timed out"))),
+                Ok(Err(e)) => e,
+            };
+            return Err(match err {
+                RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => {
+                    if f.leader_id.is_none() && !waited {
+                        waited = true;
+                        if self.wait_for_leader().await {
+                            continue;
+                        }
+                    }
+                    match (f.leader_id, f.leader_node) {
+                        (Some(id), Some(node)) if id != self.id => Refusal::Leader(node),
+                        (id, node) => Refusal::Reply(not_leader(id, node.as_ref())),
+                    }
+                }
+                RaftError::APIError(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN {e}"))),
+                RaftError::Fatal(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN raft stopped: {e}"))),
+            });
+        }
+    }
+
+    /// Sends a command to the leader and relays its reply.
+    async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
+        let write = req.flags.is_write();
+        let client = self.pool.get(&leader.raft_addr);
+        match client.forward(GROUP, req, WRITE_TIMEOUT).await {
+            Ok(frame) => frame,
+            Err(e) if write && e.outcome_unknown() => Frame::error(format!(
+                "TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"
+            )),
+            Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
+        }
+    }
+
+    /// Runs a command a follower forwarded here. Never forwards again: if this node is no
+    /// longer the leader the follower gets a definite refusal.
+    async fn serve_forwarded(&self, req: ForwardRequest) -> Result<Frame, HandlerError> {
+        let spec = req
+            .argv
+            .first()
+            .and_then(|name| crate::cmd::lookup(name))
+            .ok_or_else(|| HandlerError::new("unknown or missing command"))?;
+        let now = crate::server::now_ms();
+        let seed = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
+        match (spec.kind, req.flags.is_write()) {
+            (Kind::Write(_), true) => {
+                let batch = WriteBatch { db: req.db, now_ms: now, seed, cmds: vec![req.argv], transaction: None };
+                Ok(self.write(batch, false).await)
+            }
+            (Kind::Read(f), false) => match self.read_barrier().await {
+                Ok(()) => Ok(self.run_read(req.db as usize, now, seed, f, &req.argv)),
+                Err(Refusal::Reply(frame)) => Ok(frame),
+                Err(Refusal::Leader(_)) => Err(HandlerError::new("not the leader")),
+            },
+            _ => Err(HandlerError::new(format!("{} cannot be forwarded", spec.name))),
+        }
+    }
+}
+
+fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {
+    match (leader, node) {
+        (Some(id), Some(n)) => {
+            Frame::error(format!("CLUSTERDOWN not the leader; the leader is node {id} at {}", n.client_addr))
+        }
+        (Some(id), None) => Frame::error(format!("CLUSTERDOWN not the leader; the leader is node {id}")),
+        _ => Frame::error("CLUSTERDOWN no leader elected"),
+    }
+}
+
+/// Serves the RPC port on top of the Raft handle.
+struct Handler {
+    core: Core,
+    snapshots: SnapshotDir,
+}
+
+fn check_group(group: u64) -> Result<(), HandlerError> {
+    if group == GROUP {
+        Ok(())
+    } else {
+        Err(HandlerError::new(format!("unknown raft group {group}")))
+    }
+}
+
+fn raft_err(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::new(e)
+}
+
+impl RpcHandler for Handler {
+    async fn append_entries(
+        &self,
+        group: u64,
+        req: AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.core.raft.append_entries(req).await.map_err(raft_err)
+    }
+
+    async fn vote(&self, group: u64, req: VoteRequest<TypeConfig>) -> Result<VoteResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.core.raft.vote(req).await.map_err(raft_err)
+    }
+
+    async fn pre_vote(
+        &self,
+        group: u64,
+        req: VoteRequest<TypeConfig>,
+    ) -> Result<VoteResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.core.raft.pre_vote(req).await.map_err(raft_err)
+    }
+
+    async fn transfer_leader(
+        &self,
+        group: u64,
+        req: TransferLeaderRequest<TypeConfig>,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        self.core.raft.handle_transfer_leader(req).await.map_err(raft_err)
+    }
+
+    async fn begin_snapshot(&self, group: u64) -> Result<SnapshotFile, HandlerError> {
+        check_group(group)?;
+        self.snapshots.begin_receiving().map_err(raft_err)
+    }
+
+    async fn install_snapshot(
+        &self,
+        group: u64,
+        vote: VoteOf<TypeConfig>,
+        meta: SnapshotMetaOf<TypeConfig>,
+        file: SnapshotFile,
+    ) -> Result<SnapshotResponse<TypeConfig>, HandlerError> {
+        check_group(group)?;
+        let snapshot = openraft::storage::Snapshot { meta, snapshot: file };
+        self.core.raft.install_full_snapshot(vote, snapshot).await.map_err(raft_err)
+    }
+
+    async fn forward(&self, group: u64, req: ForwardRequest) -> Result<Frame, HandlerError> {
+        check_group(group)?;
+        self.core.serve_forwarded(req).await
+    }
+}

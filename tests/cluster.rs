@@ -1,0 +1,144 @@
+//! A three-node cluster in one test process (real sockets, real files): node 1 bootstraps,
+//! nodes 2 and 3 join through the Raft handle (`add_learner`, `change_membership`); writes on
+//! the leader reach every follower, and followers forward single commands to the leader. Also:
+//! a failed fsync stops a node.
+
+mod common;
+
+use common::{tempdir::TempDir, Conn};
+use raftis::config::Config;
+use raftis::disk::RealDisk;
+use raftis::node::{start_with_disk, NodeHandle};
+use raftis::protocol::Frame;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) -> NodeHandle {
+    // Cluster mode: READONLY (stale reads from a follower's copy) exists only there.
+    let config =
+        Config { port: 0, node_id: id, seed: id, cluster_enabled: true, data_dir: dir.0.clone(), ..Config::default() };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
+}
+
+/// Polls `f` until it returns true, failing after `secs` seconds.
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn three_nodes_replicate_writes_to_every_follower() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("cluster{i}"))).collect();
+    let n1 = start(&rt, 1, &dirs[0], true);
+    let n2 = start(&rt, 2, &dirs[1], false);
+    let n3 = start(&rt, 3, &dirs[2], false);
+    let port = |n: &NodeHandle| n.client_addr.port();
+
+    // A first write on node 1 (it waits for node 1's election).
+    let mut c1 = Conn::try_connect(port(&n1)).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
+
+    let raft = n1.replica().raft().clone();
+    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+
+    for i in 0..200 {
+        assert_eq!(c1.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]), Frame::ok());
+    }
+    assert_eq!(c1.cmd(&["RPUSH", "list", "a", "b"]), Frame::Integer(2));
+    assert_eq!(c1.cmd(&["SET", "ttl", "x", "EX", "1000"]), Frame::ok());
+    for n in [&n2, &n3] {
+        let want = c1.cmd(&["DEBUG", "DIGEST-EXACT"]);
+        let mut c = Conn::try_connect(port(n)).expect("connect");
+        // READONLY: read the follower's own copy (a linearizable read would need the leader).
+        assert_eq!(c.cmd(&["READONLY"]), Frame::ok());
+        wait_until("a follower to converge", 20, || c.cmd(&["DEBUG", "DIGEST-EXACT"]) == want);
+        assert_eq!(c.cmd(&["GET", "k199"]), Frame::Bulk("v199".into()));
+        // A write on a follower is forwarded to the leader and applied there.
+        let key = format!("via{}", port(n));
+        assert_eq!(c.cmd(&["SET", &key, "forwarded"]), Frame::ok());
+        assert_eq!(c1.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
+        // Without READONLY a follower's read is forwarded too, so it sees that write at once.
+        assert_eq!(c.cmd(&["READWRITE"]), Frame::ok());
+        assert_eq!(c.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
+        assert_eq!(c.cmd(&["INCR", "shared-counter"]), Frame::Integer(if port(n) == port(&n2) { 1 } else { 2 }));
+        // A transaction cannot be forwarded: refused, nothing done.
+        assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+        assert_eq!(c.cmd(&["SET", "in-tx", "1"]), Frame::Simple("QUEUED".into()));
+        let Frame::Error(e) = c.cmd(&["EXEC"]) else { panic!("a follower ran a transaction") };
+        assert!(e.starts_with(b"CLUSTERDOWN not the leader"), "{}", String::from_utf8_lossy(&e));
+        assert_eq!(c1.cmd(&["EXISTS", "in-tx"]), Frame::Integer(0));
+    }
+
+    rt.block_on(async {
+        for n in [n1, n2, n3] {
+            n.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_failed_fsync_stops_the_node() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let disk = Arc::new(raftis::disk::SimDisk::new());
+    let config = Config { port: 0, seed: 1, ..Config::default() };
+    let node = rt.block_on(start_with_disk(config, disk.clone(), true)).expect("start node");
+    let mut c = Conn::try_connect(node.client_addr.port()).expect("connect");
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Frame::ok());
+    disk.fail_next_syncs(1);
+    // The write whose sync failed is never acknowledged.
+    assert!(matches!(c.cmd(&["SET", "b", "2"]), Frame::Error(_)));
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), node.stopped()).await.expect("node did not stop");
+        assert!(node.replica().has_failed());
+        node.shutdown().await;
+    });
+}
+
+#[test]
+fn a_follower_takes_over_when_the_leader_stops() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("failover{i}"))).collect();
+    let n1 = start(&rt, 1, &dirs[0], true);
+    let n2 = start(&rt, 2, &dirs[1], false);
+    let n3 = start(&rt, 3, &dirs[2], false);
+    let mut c1 = Conn::try_connect(n1.client_addr.port()).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "first", "1"]), Frame::ok());
+    let raft = n1.replica().raft().clone();
+    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+    // Active expiry runs on the leader only; its deletions reach the followers.
+    assert_eq!(c1.cmd(&["SET", "short", "x", "PX", "200"]), Frame::ok());
+    assert_eq!(c1.cmd(&["SET", "acked", "before-failover"]), Frame::ok());
+    let mut c2 = Conn::try_connect(n2.client_addr.port()).expect("connect");
+    assert_eq!(c2.cmd(&["READONLY"]), Frame::ok());
+    wait_until("the expired key to be deleted on a follower", 20, || c2.cmd(&["DBSIZE"]) == Frame::Integer(2));
+
+    drop(c1);
+    rt.block_on(n1.shutdown());
+    // A new leader among 2 and 3 takes writes; reads through either node see every write.
+    let mut c3 = Conn::try_connect(n3.client_addr.port()).expect("connect");
+    wait_until("a new leader to accept writes", 20, || c3.cmd(&["SET", "after", "failover"]) == Frame::ok());
+    assert_eq!(c2.cmd(&["READWRITE"]), Frame::ok());
+    assert_eq!(c2.cmd(&["GET", "acked"]), Frame::Bulk("before-failover".into()));
+    assert_eq!(c2.cmd(&["GET", "after"]), Frame::Bulk("failover".into()));
+    assert_eq!(c3.cmd(&["GET", "first"]), Frame::Bulk("1".into()));
+    rt.block_on(async {
+        n2.shutdown().await;
+        n3.shutdown().await;
+    });
+}
