@@ -18,8 +18,12 @@ mod scenarios;
 fn madsim_suite() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    // A target dir of its own: the madsim build must not overwrite target/debug/raftis, which
+    // the real-process tests start (all its dependencies are rebuilt with `cfg(madsim)` anyway).
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/madsim");
     let status = std::process::Command::new(cargo)
-        .args(["test", "--features", "sim", "--test", "sim"])
+        .args(["test", "--features", "sim", "--test", "sim", "--target-dir"])
+        .arg(&target)
         .env("RUSTFLAGS", format!("{flags} --cfg madsim").trim())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
