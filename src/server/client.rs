@@ -1,6 +1,7 @@
 //! Per-connection state ([`Client`]) and the part of it other connections may see or act on
 //! ([`ClientHandle`]: CLIENT LIST, CLIENT KILL).
 
+use crate::cmd::CommandSpec;
 use crate::protocol::RespVersion;
 use crate::store::WatchedKey;
 use bytes::Bytes;
@@ -74,6 +75,9 @@ pub struct Client {
     /// The last command and its time, not yet copied into the [`ClientHandle`]: reads only
     /// note them here, and the connection publishes them once per batch of commands.
     pub pending_info: Option<(Cow<'static, str>, u64)>,
+    /// The last command looked up: a pipeline repeats the same command, and comparing its
+    /// name is cheaper than a table lookup.
+    pub last_spec: Option<&'static CommandSpec>,
 }
 
 impl Client {
@@ -94,6 +98,7 @@ impl Client {
             no_evict: false,
             no_touch: false,
             pending_info: None,
+            last_spec: None,
         }
     }
 

@@ -52,6 +52,16 @@ impl BatchClock {
     }
 }
 
+/// The command named `name`, unless it is unknown or internal; remembers it for the next call.
+fn lookup(client: &mut Client, name: &[u8]) -> Option<&'static CommandSpec> {
+    if let Some(spec) = client.last_spec.filter(|s| name.eq_ignore_ascii_case(s.name.as_bytes())) {
+        return Some(spec);
+    }
+    let spec = cmd::lookup(name).filter(|c| !c.has_flag("internal"))?;
+    client.last_spec = Some(spec);
+    Some(spec)
+}
+
 /// Runs `argv` for `client` and returns the reply. `argv` is left empty when the command
 /// keeps it (writes, queued commands); otherwise the caller may reuse it.
 pub async fn execute(
@@ -62,7 +72,7 @@ pub async fn execute(
     clock: &mut BatchClock,
 ) -> Frame {
     Stats::add(&shared.stats.commands_processed, 1);
-    let Some(spec) = cmd::lookup(&argv[0]).filter(|c| !c.has_flag("internal")) else {
+    let Some(spec) = lookup(client, &argv[0]) else {
         client.multi_failed |= client.multi.is_some();
         return cmd::unknown_command(argv);
     };
