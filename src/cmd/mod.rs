@@ -86,12 +86,18 @@ impl CommandSpec {
     /// The indexes of the key arguments of `argv` (commands with movable keys, such as
     /// ZUNIONSTORE, override this in [`key_indexes`]).
     pub fn fixed_key_indexes(&self, argc: usize) -> Vec<usize> {
+        self.fixed_key_positions(argc).collect()
+    }
+
+    /// [`fixed_key_indexes`](Self::fixed_key_indexes) without allocating.
+    pub fn fixed_key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, last, step) = self.keys;
-        if first <= 0 || step <= 0 {
-            return Vec::new();
-        }
-        let last = if last < 0 { argc as i32 + last } else { last };
-        (first..=last.min(argc as i32 - 1)).step_by(step as usize).map(|i| i as usize).collect()
+        let (first, last, step) = if first <= 0 || step <= 0 {
+            (1, 0, 1)
+        } else {
+            (first, if last < 0 { argc as i32 + last } else { last }.min(argc as i32 - 1), step)
+        };
+        (first..=last).step_by(step as usize).map(|i| i as usize)
     }
 }
 
@@ -102,8 +108,29 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         .flatten()
 }
 
-fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// FNV-1a: command names are short and trusted (the table is fixed), so a cheap hash beats
+/// SipHash on the per-command lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Table = HashMap<&'static str, &'static CommandSpec, std::hash::BuildHasherDefault<Fnv>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| all_tables().map(|c| (c.name, c)).collect())
 }
 
@@ -132,6 +159,15 @@ pub fn key_indexes(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     match movable_keys(spec.name, argv) {
         Some(keys) => keys,
         None => spec.fixed_key_indexes(argv.len()),
+    }
+}
+
+/// Calls `f` with each key argument index of a command line, as [`key_indexes`] lists them,
+/// allocating only for commands whose keys move.
+pub fn for_each_key_index(spec: &CommandSpec, argv: &[Bytes], mut f: impl FnMut(usize)) {
+    match movable_keys(spec.name, argv) {
+        Some(keys) => keys.into_iter().for_each(f),
+        None => spec.fixed_key_positions(argv.len()).for_each(&mut f),
     }
 }
 

@@ -94,19 +94,49 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// `Ok(None)` means more bytes are needed. An empty command (blank inline line, `*0`) is
 /// consumed and returned as an empty vector.
 pub fn parse_command(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
+    let mut spans = Vec::new();
+    let mut argv = Vec::new();
+    Ok(parse_command_into(buf, limits, &mut spans, &mut argv)?.then_some(argv))
+}
+
+/// [`parse_command`] into caller-owned buffers, so a connection parsing a stream of commands
+/// allocates nothing per command: `argv` is cleared and receives the arguments; `spans` is
+/// scratch space. Returns `Ok(true)` when a complete command (possibly empty) was consumed,
+/// `Ok(false)` when more bytes are needed.
+pub fn parse_command_into(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    spans: &mut Vec<(usize, usize)>,
+    argv: &mut Vec<Bytes>,
+) -> Result<bool, ParseError> {
+    argv.clear();
     if buf.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     if buf[0] != b'*' {
-        return parse_inline(buf, limits);
+        return Ok(match parse_inline(buf, limits)? {
+            Some(args) => {
+                argv.extend(args);
+                true
+            }
+            None => false,
+        });
     }
-    let mut spans = Vec::new();
-    match scan_multibulk(buf, limits, &mut spans) {
+    spans.clear();
+    match scan_multibulk(buf, limits, spans) {
         Ok(len) => {
-            let frame = buf.split_to(len).freeze();
-            Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+            let mut frame = buf.split_to(len).freeze();
+            if let Some((&(last_start, last_end), rest)) = spans.split_last() {
+                argv.extend(rest.iter().map(|&(s, e)| frame.slice(s..e)));
+                // The last argument takes over the frame's own reference (one atomic
+                // increment fewer per command).
+                frame.truncate(last_end);
+                frame.advance(last_start);
+                argv.push(frame);
+            }
+            Ok(true)
         }
-        Err(ParseError::Incomplete) => Ok(None),
+        Err(ParseError::Incomplete) => Ok(false),
         Err(e) => Err(e),
     }
 }

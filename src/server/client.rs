@@ -1,9 +1,11 @@
 //! Per-connection state ([`Client`]) and the part of it other connections may see or act on
 //! ([`ClientHandle`]: CLIENT LIST, CLIENT KILL).
 
+use crate::cmd::CommandSpec;
 use crate::protocol::RespVersion;
 use crate::store::WatchedKey;
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -19,7 +21,8 @@ pub struct ClientInfo {
     pub resp: RespVersion,
     pub created_ms: u64,
     pub last_interaction_ms: u64,
-    pub last_cmd: String,
+    /// `name` or `container|sub`; borrowed from the command table for plain commands.
+    pub last_cmd: Cow<'static, str>,
     /// Commands queued in MULTI, -1 outside MULTI.
     pub multi: i64,
     pub watching: usize,
@@ -69,6 +72,12 @@ pub struct Client {
     /// CLIENT NO-EVICT / NO-TOUCH: accepted and shown in CLIENT LIST flags only.
     pub no_evict: bool,
     pub no_touch: bool,
+    /// The last command and its time, not yet copied into the [`ClientHandle`]: reads only
+    /// note them here, and the connection publishes them once per batch of commands.
+    pub pending_info: Option<(Cow<'static, str>, u64)>,
+    /// The last command looked up: a pipeline repeats the same command, and comparing its
+    /// name is cheaper than a table lookup.
+    pub last_spec: Option<&'static CommandSpec>,
 }
 
 impl Client {
@@ -88,6 +97,18 @@ impl Client {
             skip_replies: 0,
             no_evict: false,
             no_touch: false,
+            pending_info: None,
+            last_spec: None,
+        }
+    }
+
+    /// Copies the noted last command and interaction time into `handle` (for CLIENT LIST).
+    pub fn publish_info(&mut self, handle: &ClientHandle) {
+        if let Some((cmd, at)) = self.pending_info.take() {
+            handle.update(|i| {
+                i.last_interaction_ms = at;
+                i.last_cmd = cmd;
+            });
         }
     }
 

@@ -2,16 +2,17 @@
 //! order, and write all their replies with a single flush (pipelining).
 
 use super::client::{Client, ClientHandle, ClientInfo};
-use super::dispatch::execute;
+use super::dispatch::{execute, BatchClock};
 use super::shared::{now_ms, Shared, Stats};
-use crate::protocol::{encode, parse_command, Frame, Limits, ParseError};
-use bytes::BytesMut;
+use crate::protocol::{encode, parse_command_into, Frame, Limits, ParseError};
+use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// Serves one connection until the client leaves, is killed, idles out, or the node stops.
 pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -67,11 +68,19 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut scratch = Scratch::default();
     let mut shutdown = shared.shutdown_signal();
+    // These futures live as long as the connection: creating them per read would register
+    // a timer and two waiters for every batch of commands.
+    let shutdown = shutdown.changed();
+    let kill = handle.kill.notified();
+    let idle = tokio::time::sleep(IDLE_RECHECK);
+    tokio::pin!(shutdown, kill, idle);
     let mut last_activity = Instant::now();
     loop {
         let limits = Limits { max_bulk_len: shared.config().proto_max_bulk_len, ..Limits::default() };
-        let protocol_error = run_buffered(&mut rbuf, &mut wbuf, &limits, client, handle, shared).await;
+        let protocol_error = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
+        client.publish_info(handle);
         if !wbuf.is_empty() {
             Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
             stream.write_all(&wbuf).await?;
@@ -84,9 +93,14 @@ async fn serve(
         let n = tokio::select! {
             biased;
             n = stream.read_buf(&mut rbuf) => n?,
-            _ = handle.kill.notified() => return Ok(()),
-            _ = shutdown.changed() => return Ok(()),
-            _ = idle_expired(shared, last_activity) => return Ok(()),
+            _ = &mut kill => return Ok(()),
+            _ = &mut shutdown => return Ok(()),
+            _ = &mut idle => {
+                if idle_expired(shared, last_activity, idle.as_mut()) {
+                    return Ok(());
+                }
+                continue;
+            }
         };
         if n == 0 {
             return Ok(());
@@ -96,25 +110,33 @@ async fn serve(
     }
 }
 
-/// Resolves once the client has been idle longer than the `timeout` setting. The setting
-/// is read again at least every second, so CONFIG SET timeout also applies to connections
-/// that are already idle (as Redis's clients cron does).
-async fn idle_expired(shared: &Shared, since: Instant) {
-    const RECHECK: Duration = Duration::from_secs(1);
-    loop {
-        let secs = shared.config().timeout_secs;
-        let wait = if secs == 0 {
-            RECHECK
-        } else {
-            let deadline = since + Duration::from_secs(secs);
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            (deadline - now).min(RECHECK)
-        };
-        tokio::time::sleep(wait).await;
+/// How often an idle connection re-reads the `timeout` setting, so CONFIG SET timeout also
+/// applies to connections that are already idle (as Redis's clients cron does).
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+/// Called when the idle timer fires: true once the client has been idle longer than the
+/// `timeout` setting; otherwise re-arms the timer for the deadline or the next recheck,
+/// whichever comes first.
+fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool {
+    let secs = shared.config().timeout_secs;
+    let now = Instant::now();
+    let mut next = now + IDLE_RECHECK;
+    if secs != 0 {
+        let deadline = since + Duration::from_secs(secs);
+        if now >= deadline {
+            return true;
+        }
+        next = next.min(deadline);
     }
+    timer.reset(next);
+    false
+}
+
+/// Buffers reused from one command to the next.
+#[derive(Default)]
+struct Scratch {
+    argv: Vec<Bytes>,
+    spans: Vec<(usize, usize)>,
 }
 
 /// Executes every complete command in `rbuf`, encoding replies into `wbuf`. Returns true
@@ -122,26 +144,27 @@ async fn idle_expired(shared: &Shared, since: Instant) {
 async fn run_buffered(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
+    scratch: &mut Scratch,
     limits: &Limits,
     client: &mut Client,
     handle: &ClientHandle,
     shared: &Arc<Shared>,
 ) -> bool {
+    let mut clock = BatchClock::default();
     loop {
-        let argv = match parse_command(rbuf, limits) {
-            Ok(Some(argv)) => argv,
-            Ok(None) => return false,
+        match parse_command_into(rbuf, limits, &mut scratch.spans, &mut scratch.argv) {
+            Ok(true) => {}
+            Ok(false) | Err(ParseError::Incomplete) => return false,
             Err(ParseError::Invalid(msg)) => {
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
                 return true;
             }
-            Err(ParseError::Incomplete) => return false,
-        };
-        if argv.is_empty() {
+        }
+        if scratch.argv.is_empty() {
             continue;
         }
-        let reply = execute(client, handle, shared, argv).await;
+        let reply = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
         if client.take_reply_allowed() {
             encode(&reply, client.resp, wbuf);
         }

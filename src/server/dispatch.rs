@@ -7,6 +7,7 @@ use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::store::{WatchedKey, WriteBatch};
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Commands that run at once even inside MULTI.
@@ -18,27 +19,71 @@ const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
 const CONTAINERS: &[&str] = &["client", "config", "command", "object", "memory", "cluster", "script", "function"];
 
 /// The name CLIENT LIST shows for the last command: `name` or `container|sub`.
-fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
+fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> Cow<'static, str> {
     match argv.get(1) {
         Some(sub) if CONTAINERS.contains(&spec.name) => {
-            format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase())
+            Cow::Owned(format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase()))
         }
-        _ => spec.name.to_string(),
+        _ => Cow::Borrowed(spec.name),
     }
 }
 
-/// Runs `argv` for `client` and returns the reply.
-pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: Vec<Bytes>) -> Frame {
+/// The clock of one batch of pipelined commands. Consecutive reads share one reading (as
+/// Redis caches the time per event-loop iteration); any other command, and every 64th use,
+/// makes the next use read the clock again.
+#[derive(Default)]
+pub struct BatchClock {
+    now: u64,
+    uses_left: u32,
+}
+
+impl BatchClock {
+    pub fn now(&mut self) -> u64 {
+        if self.uses_left == 0 {
+            self.now = now_ms();
+            self.uses_left = 64;
+        }
+        self.uses_left -= 1;
+        self.now
+    }
+
+    pub fn invalidate(&mut self) {
+        self.uses_left = 0;
+    }
+}
+
+/// The command named `name`, unless it is unknown or internal; remembers it for the next call.
+fn lookup(client: &mut Client, name: &[u8]) -> Option<&'static CommandSpec> {
+    if let Some(spec) = client.last_spec.filter(|s| name.eq_ignore_ascii_case(s.name.as_bytes())) {
+        return Some(spec);
+    }
+    let spec = cmd::lookup(name).filter(|c| !c.has_flag("internal"))?;
+    client.last_spec = Some(spec);
+    Some(spec)
+}
+
+/// Runs `argv` for `client` and returns the reply. `argv` is left empty when the command
+/// keeps it (writes, queued commands); otherwise the caller may reuse it.
+pub async fn execute(
+    client: &mut Client,
+    handle: &ClientHandle,
+    shared: &Arc<Shared>,
+    argv: &mut Vec<Bytes>,
+    clock: &mut BatchClock,
+) -> Frame {
     Stats::add(&shared.stats.commands_processed, 1);
-    let Some(spec) = cmd::lookup(&argv[0]).filter(|c| !c.has_flag("internal")) else {
+    let Some(spec) = lookup(client, &argv[0]) else {
         client.multi_failed |= client.multi.is_some();
-        return cmd::unknown_command(&argv);
+        return cmd::unknown_command(argv);
     };
-    let last_cmd = full_name(spec, &argv);
-    handle.update(|i| {
-        i.last_interaction_ms = now_ms();
-        i.last_cmd = last_cmd;
-    });
+    let now = clock.now();
+    client.pending_info = Some((full_name(spec, argv), now));
+    if !matches!(spec.kind, Kind::Read(_)) {
+        // Reads only note the last command; the connection publishes it after the batch.
+        // Anything else may look at client info (CLIENT LIST) or wait long: publish now.
+        client.publish_info(handle);
+        clock.invalidate();
+    }
     if !spec.arity_ok(argv.len()) {
         return reject(client, handle, spec, format!("wrong number of arguments for '{}' command", spec.name));
     }
@@ -51,13 +96,13 @@ pub async fn execute(client: &mut Client, handle: &ClientHandle, shared: &Arc<Sh
             return Frame::error("ERR Command not allowed inside a transaction");
         }
         if !TX_CONTROL.contains(&spec.name) {
-            queue.push(argv);
+            queue.push(std::mem::take(argv));
             let queued = queue.len() as i64;
             handle.update(|i| i.multi = queued);
             return Frame::simple("QUEUED");
         }
     }
-    run(client, handle, shared, spec, argv).await
+    run(client, handle, shared, spec, argv, now).await
 }
 
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
@@ -85,20 +130,30 @@ async fn run(
     handle: &ClientHandle,
     shared: &Arc<Shared>,
     spec: &CommandSpec,
-    argv: Vec<Bytes>,
+    argv: &mut Vec<Bytes>,
+    now: u64,
 ) -> Frame {
     match spec.kind {
+        Kind::Read(f) if spec.name == "get" => {
+            // GET's reply tells a hit from a miss: no second lookup of the key.
+            let reply = shared.engine.read(client.db, now, f, argv, client.readonly).await;
+            match reply {
+                Frame::Bulk(_) => Stats::add(&shared.stats.keyspace_hits, 1),
+                Frame::Null => Stats::add(&shared.stats.keyspace_misses, 1),
+                _ => count_lookups(shared, client.db, now, spec, argv),
+            }
+            reply
+        }
         Kind::Read(f) => {
-            let now = now_ms();
-            count_lookups(shared, client.db, now, spec, &argv);
-            shared.engine.read(client.db, now, f, &argv, client.readonly).await
+            count_lookups(shared, client.db, now, spec, argv);
+            shared.engine.read(client.db, now, f, argv, client.readonly).await
         }
         Kind::Write(_) => {
             let batch = WriteBatch {
                 db: client.db as u32,
                 now_ms: now_ms(),
                 seed: shared.engine.next_seed(),
-                cmds: vec![argv],
+                cmds: vec![std::mem::take(argv)],
                 transaction: None,
             };
             shared.engine.write(batch).await
@@ -107,13 +162,13 @@ async fn run(
             "multi" => multi(client, handle),
             "exec" => exec(client, handle, shared).await,
             "discard" => discard(client, handle),
-            "watch" => watch(client, handle, shared, &argv),
+            "watch" => watch(client, handle, shared, argv),
             "unwatch" => {
                 client.watched.clear();
                 handle.update(|i| i.watching = 0);
                 Frame::ok()
             }
-            _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, &argv),
+            _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, argv),
         },
     }
 }
@@ -121,15 +176,20 @@ async fn run(
 /// INFO's keyspace_hits / keyspace_misses: one per key a read command names, as Redis
 /// counts its read lookups.
 fn count_lookups(shared: &Shared, db: usize, now: u64, spec: &CommandSpec, argv: &[Bytes]) {
-    let keys = cmd::key_indexes(spec, argv);
-    if keys.is_empty() {
+    let mut keys = 0;
+    cmd::for_each_key_index(spec, argv, |_| keys += 1);
+    if keys == 0 {
         return;
     }
     let hits = shared.engine.with_keyspace(|ks| {
-        keys.iter().filter_map(|&i| argv.get(i)).filter(|k| ks.db(db).get(k, now).is_some()).count()
+        let mut hits = 0;
+        cmd::for_each_key_index(spec, argv, |i| {
+            hits += argv.get(i).is_some_and(|k| ks.db(db).get(k, now).is_some()) as u64;
+        });
+        hits
     });
-    Stats::add(&shared.stats.keyspace_hits, hits as u64);
-    Stats::add(&shared.stats.keyspace_misses, (keys.len() - hits) as u64);
+    Stats::add(&shared.stats.keyspace_hits, hits);
+    Stats::add(&shared.stats.keyspace_misses, keys - hits);
 }
 
 fn multi(client: &mut Client, handle: &ClientHandle) -> Frame {
