@@ -266,21 +266,26 @@ fn idle_timeout_closes_quiet_clients() {
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
+/// Waits (with a deadline) for the server process to exit, and checks it exited with 0.
+fn wait_for_clean_exit(s: &mut Server, after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = s.try_wait() {
+            assert!(status.success(), "exit status {status} after {after}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "raftis still running after {after}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn shutdown_stops_the_process() {
     let mut s = Server::raftis(&[]);
     let mut c = s.conn();
     c.send_raw(&Conn::encode(&[b"SHUTDOWN", b"NOSAVE"]));
     assert!(c.is_closed(), "SHUTDOWN closes the caller without a reply");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = s.try_wait() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "raftis still running after SHUTDOWN");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_clean_exit(&mut s, "SHUTDOWN");
 }
 
 #[test]
@@ -291,15 +296,7 @@ fn sigterm_shuts_down_gracefully() {
     let sent = std::process::Command::new("kill").args(["-TERM", &s.pid().to_string()]).status().expect("kill");
     assert!(sent.success());
     assert!(c.is_closed(), "connections are closed on SIGTERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = s.try_wait() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "raftis still running after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_clean_exit(&mut s, "SIGTERM");
 }
 
 #[test]
