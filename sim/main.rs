@@ -7,6 +7,8 @@
 #[cfg(madsim)]
 mod client;
 #[cfg(madsim)]
+mod cluster;
+#[cfg(madsim)]
 mod rpc;
 #[cfg(madsim)]
 mod rt;
