@@ -23,14 +23,23 @@ impl std::fmt::Debug for SnapshotFile {
 }
 
 impl SnapshotFile {
+    /// Opens the existing file for reading. `Disk::open` creates missing files, which would
+    /// turn a snapshot replaced under a sender into an empty stream; reading must not.
+    fn open_existing(&self) -> std::io::Result<Box<dyn DiskFile>> {
+        if !self.disk.exists(&self.path) {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such snapshot", self.path)));
+        }
+        self.disk.open(&self.path)
+    }
+
     /// Total size in bytes.
     pub fn size(&self) -> std::io::Result<u64> {
-        self.disk.open(&self.path)?.size()
+        self.open_existing()?.size()
     }
 
     /// Up to `CHUNK_BYTES` bytes starting at `offset` (empty at the end).
     pub fn read_chunk(&self, offset: u64) -> std::io::Result<Vec<u8>> {
-        let file = self.disk.open(&self.path)?;
+        let file = self.open_existing()?;
         let mut buf = vec![0u8; CHUNK_BYTES];
         let n = file.read_at(offset, &mut buf)?;
         buf.truncate(n);
@@ -67,5 +76,14 @@ mod tests {
         }
         assert_eq!(read, data);
         assert_eq!(file.size().unwrap(), data.len() as u64);
+    }
+
+    #[test]
+    fn a_missing_snapshot_is_an_error_not_an_empty_file() {
+        let disk: Arc<dyn Disk> = Arc::new(SimDisk::new());
+        let file = SnapshotFile { disk: disk.clone(), path: "gone".into() };
+        assert_eq!(file.read_chunk(0).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(file.size().unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        assert!(!disk.exists("gone"), "reading created nothing");
     }
 }
