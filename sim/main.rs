@@ -8,6 +8,8 @@
 mod client;
 #[cfg(madsim)]
 mod cluster;
+#[allow(dead_code)] // the workload and the checkers use it; filled in by the harness
+mod history;
 #[cfg(madsim)]
 mod rpc;
 #[cfg(madsim)]

@@ -1,0 +1,188 @@
+//! The history of a simulated run: every client operation with the virtual times it was
+//! invoked and completed and its outcome. The workload records it (`History::invoke`, then
+//! `History::complete`); the checkers in `check/` read it. Plain data, no madsim: the
+//! checkers' unit tests build histories by hand and also run outside the simulator.
+
+use std::fmt;
+
+/// One Redis operation of the workload. Every operation touches one key, so histories can be
+/// checked key by key; a transaction (MULTI ... EXEC) holds operations on a single key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpKind {
+    Get {
+        key: String,
+    },
+    Set {
+        key: String,
+        value: String,
+    },
+    Incr {
+        key: String,
+    },
+    Del {
+        key: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    /// RPUSH of a value unique in the whole run.
+    RPush {
+        key: String,
+        value: String,
+    },
+    /// LRANGE key 0 -1.
+    LRange {
+        key: String,
+    },
+    /// MULTI, these commands (all on one key), EXEC.
+    Multi(Vec<OpKind>),
+}
+
+impl OpKind {
+    /// The key the operation touches (for a transaction: the key of its first command).
+    pub fn key(&self) -> &str {
+        match self {
+            OpKind::Get { key }
+            | OpKind::Set { key, .. }
+            | OpKind::Incr { key }
+            | OpKind::Del { key }
+            | OpKind::Append { key, .. }
+            | OpKind::RPush { key, .. }
+            | OpKind::LRange { key } => key,
+            OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
+        }
+    }
+
+    /// Whether the operation may change the keyspace.
+    pub fn is_write(&self) -> bool {
+        match self {
+            OpKind::Get { .. } | OpKind::LRange { .. } => false,
+            OpKind::Multi(ops) => ops.iter().any(OpKind::is_write),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpKind::Get { key } => write!(f, "GET {key}"),
+            OpKind::Set { key, value } => write!(f, "SET {key} {value}"),
+            OpKind::Incr { key } => write!(f, "INCR {key}"),
+            OpKind::Del { key } => write!(f, "DEL {key}"),
+            OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
+            OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),
+            OpKind::LRange { key } => write!(f, "LRANGE {key} 0 -1"),
+            OpKind::Multi(ops) => {
+                write!(f, "MULTI")?;
+                for op in ops {
+                    write!(f, "; {op}")?;
+                }
+                write!(f, "; EXEC")
+            }
+        }
+    }
+}
+
+/// A reply the server gave, reduced to what the checkers need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK` (or any simple string).
+    Ok,
+    Nil,
+    Int(i64),
+    Str(String),
+    List(Vec<String>),
+    /// An error reply the operation's semantics produce (e.g. INCR of a non-integer): the
+    /// command ran and had no effect.
+    Error(String),
+    /// EXEC's replies, one per command.
+    Multi(Vec<Reply>),
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered; the operation took effect exactly once (for a write) or observed
+    /// this state (for a read).
+    Ok(Reply),
+    /// The operation definitely did not and will not take effect (`-CLUSTERDOWN`, connection
+    /// refused before sending, EXECABORT ...).
+    Failed(String),
+    /// It may or may not have taken effect (timeout, connection lost after sending,
+    /// `-TRYAGAIN`, or still pending when the run ended).
+    Unknown(String),
+}
+
+/// One recorded operation. Times are virtual nanoseconds since the start of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// Index in the history (in invocation order).
+    pub id: usize,
+    /// The client (logical process) that ran it; one operation at a time per client.
+    pub client: u32,
+    /// The node the client sent it to.
+    pub node: u64,
+    pub kind: OpKind,
+    pub invoke_ns: u64,
+    /// When the outcome was known; `u64::MAX` for an operation still pending at the end.
+    pub complete_ns: u64,
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = if self.complete_ns == u64::MAX { "end".to_string() } else { ms(self.complete_ns) };
+        write!(
+            f,
+            "#{} c{} n{} [{} .. {}] {} => {:?}",
+            self.id,
+            self.client,
+            self.node,
+            ms(self.invoke_ns),
+            end,
+            self.kind,
+            self.outcome
+        )
+    }
+}
+
+fn ms(ns: u64) -> String {
+    format!("{}.{:03}ms", ns / 1_000_000, (ns / 1_000) % 1_000)
+}
+
+/// All operations of a run.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    /// Records the start of an operation; returns its id for [`History::complete`].
+    pub fn invoke(&mut self, client: u32, node: u64, kind: OpKind, now_ns: u64) -> usize {
+        let id = self.ops.len();
+        let outcome = Outcome::Unknown("pending".into());
+        self.ops.push(Op { id, client, node, kind, invoke_ns: now_ns, complete_ns: u64::MAX, outcome });
+        id
+    }
+
+    /// Records how operation `id` ended.
+    pub fn complete(&mut self, id: usize, outcome: Outcome, now_ns: u64) {
+        if let Some(op) = self.ops.get_mut(id) {
+            op.outcome = outcome;
+            op.complete_ns = now_ns;
+        }
+    }
+
+    /// Operations on `key`, in invocation order.
+    pub fn for_key<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Op> + 'a {
+        self.ops.iter().filter(move |op| op.kind.key() == key)
+    }
+
+    /// The distinct keys of the history, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&str> = self.ops.iter().map(|op| op.kind.key()).collect();
+        keys.into_iter().map(str::to_string).collect()
+    }
+}
