@@ -10,6 +10,8 @@ mod client;
 mod cluster;
 #[allow(dead_code)] // the workload and the checkers use it; filled in by the harness
 mod history;
+#[allow(dead_code)] // called by the harness
+mod check;
 #[cfg(madsim)]
 mod rpc;
 #[cfg(madsim)]
