@@ -4,14 +4,14 @@
 //! Built without `cfg(madsim)` (plain `cargo test --features sim`) this file holds one test
 //! that re-runs cargo on this target with `--cfg madsim` and fails when the simulation fails.
 
+#[allow(dead_code)] // called by the harness
+mod check;
 #[cfg(madsim)]
 mod client;
 #[cfg(madsim)]
 mod cluster;
 #[allow(dead_code)] // the workload and the checkers use it; filled in by the harness
 mod history;
-#[allow(dead_code)] // called by the harness
-mod check;
 #[cfg(madsim)]
 mod rpc;
 #[cfg(madsim)]

@@ -5,7 +5,7 @@
 //! - [`store`]: the keyspace as a pure, deterministic state machine.
 //! - [`cmd`]: the command table and one module per command family.
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
-//! - [`config`]: every setting and its default.
+//! - [`config`]: every setting (default, config-file key, flag); the config file; the merge.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
 //! - [`raft`]: replication; so far the write-ahead log.
 //! - [`rt`]: the runtime seam (what differs between tokio and madsim).

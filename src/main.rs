@@ -1,80 +1,69 @@
-//! The `raftis` binary: parses flags, sets up logging and signals, runs `node::start`.
+//! The `raftis` binary: loads the configuration (defaults < config file < flags, see
+//! `raftis::config`), sets up logging and signals, runs `node::start`.
 
-use clap::Parser;
-use raftis::config::Config;
-use std::path::PathBuf;
-
-/// A Redis-compatible, Raft-replicated key-value server.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    /// Address to listen on for clients (host, or host:port).
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
-    /// Port for clients (overrides a port given in --bind).
-    #[arg(long)]
-    port: Option<u16>,
-    /// Directory for the node's data.
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
-    /// Password clients must give with AUTH.
-    #[arg(long, default_value = "")]
-    requirepass: String,
-    /// Maximum simultaneous client connections.
-    #[arg(long, default_value_t = 10000)]
-    maxclients: usize,
-    /// Close clients idle for this many seconds (0 = never).
-    #[arg(long, default_value_t = 0)]
-    timeout: u64,
-    /// This node's Raft id.
-    #[arg(long, default_value_t = 1)]
-    node_id: u64,
-    /// Address (host:port) of the internal Raft RPC; default: the client host, a free port.
-    #[arg(long, default_value = "")]
-    raft_addr: String,
-    /// Snapshot (and purge the log) every this many applied entries.
-    #[arg(long, default_value_t = 10_000)]
-    snapshot_logs: u64,
-    /// Log filter (tracing's EnvFilter syntax, e.g. "info" or "raftis=debug").
-    #[arg(long, default_value = "info")]
-    log_level: String,
-}
-
-fn config_from(cli: &Cli) -> Config {
-    let mut config = Config {
-        data_dir: cli.data_dir.clone(),
-        requirepass: cli.requirepass.clone(),
-        maxclients: cli.maxclients.max(1),
-        timeout_secs: cli.timeout,
-        node_id: cli.node_id,
-        raft_addr: cli.raft_addr.clone(),
-        snapshot_logs: cli.snapshot_logs.max(1),
-        ..Config::default()
-    };
-    match cli.bind.rsplit_once(':') {
-        Some((host, port)) if port.parse::<u16>().is_ok() => {
-            config.bind = host.to_string();
-            config.port = port.parse().unwrap_or(config.port);
-        }
-        _ => config.bind = cli.bind.clone(),
-    }
-    if let Some(port) = cli.port {
-        config.port = port;
-    }
-    config
-}
+use raftis::config::{self, ConfigError, Startup};
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let node = match raftis::node::start(config_from(&cli)).await {
+async fn main() -> ExitCode {
+    let startup = match config::load(std::env::args_os()) {
+        Ok(startup) => startup,
+        // --help and --version exit 0; bad flags exit 2, with clap's message.
+        Err(ConfigError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("raftis: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&startup) {
+        eprintln!("raftis: {e}");
+        return ExitCode::FAILURE;
+    }
+    for warning in &startup.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(file) = &startup.config_file {
+        tracing::info!(file = %file.display(), "configuration loaded");
+    }
+    let to_file = startup.config.log_dir.is_some();
+    run(startup.config, to_file).await
+}
+
+/// Logs to standard error, or appended to `<log-dir>/raftis-node<id>.log` with `log-dir`.
+fn init_logging(startup: &Startup) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&startup.log_filter)
+        .map_err(|e| format!("invalid --log-level '{}': {e}", startup.log_filter))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let Some(dir) = &startup.config.log_dir else {
+        builder.with_writer(std::io::stderr).init();
+        return Ok(());
+    };
+    let path = dir.join(format!("raftis-node{}.log", startup.config.node_id));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log-dir {}: {e}", dir.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+    // `&File` is a writer: each event is one append, no background thread needed.
+    builder.with_ansi(false).with_writer(std::sync::Arc::new(file)).init();
+    Ok(())
+}
+
+/// Runs the node until a signal or SHUTDOWN. With logs in a file, a start-up failure is also
+/// printed on stderr for whoever started the node.
+async fn run(config: config::Config, logs_to_file: bool) -> ExitCode {
+    if !config.is_bootstrap() {
+        tracing::info!("is-bootstrap is off: a fresh node waits to be added to a cluster");
+    }
+    let node = match raftis::node::start(config).await {
         Ok(node) => node,
         Err(e) => {
             tracing::error!("{e}");
-            return std::process::ExitCode::FAILURE;
+            if logs_to_file {
+                eprintln!("raftis: {e}");
+            }
+            return ExitCode::FAILURE;
         }
     };
     tokio::select! {
@@ -85,7 +74,7 @@ async fn main() -> std::process::ExitCode {
     let failed = node.replica().has_failed();
     node.shutdown().await;
     if failed {
-        return std::process::ExitCode::FAILURE;
+        return ExitCode::FAILURE;
     }
-    std::process::ExitCode::SUCCESS
+    ExitCode::SUCCESS
 }

@@ -71,11 +71,13 @@ fn spawn_stop_on_raft_failure(replica: Arc<Replica>, shared: Arc<Shared>) {
 }
 
 /// Starts a node with `config` on the disk of its data directory ([`crate::disk::node_disk`]).
-/// A node that has never been part of a cluster bootstraps itself as a one-member cluster.
+/// A node that has never been part of a cluster bootstraps itself as a one-member cluster if
+/// [`Config::is_bootstrap`], and otherwise waits to be added to one.
 pub async fn start(config: Config) -> Result<NodeHandle, StartError> {
     let disk = crate::disk::node_disk(&config.data_dir)
         .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
-    start_with_disk(config, disk, true).await
+    let bootstrap = config.is_bootstrap();
+    start_with_disk(config, disk, bootstrap).await
 }
 
 /// Starts a node on `disk`. With `bootstrap`, a node whose log is empty initializes a
@@ -91,9 +93,16 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
         ReplicaConfig {
             id: config.node_id,
             raft_addr,
-            client_addr: client_addr.to_string(),
+            client_addr: if config.raft_resp_addr.is_empty() {
+                client_addr.to_string()
+            } else {
+                config.raft_resp_addr.clone()
+            },
             databases: config.databases,
             snapshot_logs: config.snapshot_logs,
+            heartbeat_ms: config.raft_heartbeat_ms,
+            election_timeout_min_ms: config.raft_election_timeout_min_ms,
+            election_timeout_max_ms: config.raft_election_timeout_max_ms,
         },
     )
     .await?;

@@ -64,6 +64,12 @@ pub struct ReplicaConfig {
     pub databases: usize,
     /// Build a snapshot (and purge the log up to it) every this many applied entries.
     pub snapshot_logs: u64,
+    /// Interval of the leader's heartbeats, in ms.
+    pub heartbeat_ms: u64,
+    /// Bounds of the randomized election timeout, in ms (openraft checks min > heartbeat and
+    /// max > min).
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
 }
 
 /// Why a replica cannot start.
@@ -123,10 +129,11 @@ impl Replica {
 
         let config = openraft::Config {
             cluster_name: "raftis".into(),
-            // Loopback and LAN latencies: elections settle in well under a second.
-            heartbeat_interval: 50,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
+            // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
+            // second.
+            heartbeat_interval: cfg.heartbeat_ms,
+            election_timeout_min: cfg.election_timeout_min_ms,
+            election_timeout_max: cfg.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
             // Purge the log right after a snapshot covers it.
             max_in_snapshot_log_to_keep: 0,

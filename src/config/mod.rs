@@ -1,0 +1,154 @@
+//! Every setting of a node ([`Config`]) and where it comes from: defaults, then a
+//! redis.conf-style config file ([`file`]), then command-line flags ([`flags`]); later sources
+//! win. The table of settings ([`settings::SETTINGS`]) gives each one its config-file key,
+//! its flag and its help line. `main.rs` calls [`load`] and gets a ready [`Config`].
+
+pub mod file;
+pub mod flags;
+pub mod settings;
+
+pub use file::{FileError, LineError};
+pub use flags::{load, load_file, Startup};
+pub use settings::{Setting, SETTINGS};
+
+use std::path::PathBuf;
+
+/// A node's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address clients connect to (host part).
+    pub bind: String,
+    /// Port clients connect to; 0 picks a free port (tests).
+    pub port: u16,
+    /// Where the node keeps its data.
+    pub data_dir: PathBuf,
+    /// Password required by AUTH; empty means none.
+    pub requirepass: String,
+    /// Maximum simultaneous client connections.
+    pub maxclients: usize,
+    /// Close a client idle for this many seconds (0 = never).
+    pub timeout_secs: u64,
+    /// Number of databases outside cluster mode.
+    pub databases: usize,
+    /// Largest bulk string a client may send.
+    pub proto_max_bulk_len: i64,
+    /// Redis Cluster face: DB 0 only, CLUSTER commands, `cluster_enabled:1`.
+    pub cluster_enabled: bool,
+    /// Seed of the node's random source (0 = draw one at start).
+    pub seed: u64,
+    /// Redis's `save` schedule. Stored and reported only: raftis persists through its log.
+    pub save: String,
+    /// Redis's `appendonly`. Stored and reported only.
+    pub appendonly: bool,
+    /// Redis's `appendfsync`. Stored and reported only.
+    pub appendfsync: String,
+    /// Redis's `maxmemory` in bytes (0 = none). Stored and reported only: no eviction yet.
+    pub maxmemory: u64,
+    /// Redis's `maxmemory-policy`. Stored and reported only.
+    pub maxmemory_policy: String,
+    /// Redis's `loglevel`: sets the log level at start (see [`tracing_filter`]) unless
+    /// `--log-level` is given. Changing it at run time is reported only.
+    pub loglevel: String,
+    /// Where the log file goes (`<log_dir>/raftis-node<id>.log`); `None` = standard error.
+    pub log_dir: Option<PathBuf>,
+    /// This node's Raft id (unique in its cluster).
+    pub node_id: u64,
+    /// Where the internal Raft RPC listens (`host:port`); empty means the client host with
+    /// a free port, which suits a single node (peers need a fixed address).
+    pub raft_addr: String,
+    /// The client address (`host:port`) other nodes learn for this node (redirects, CLUSTER
+    /// replies); empty means the address the client listener got.
+    pub raft_resp_addr: String,
+    /// With an empty log, initialize a one-member cluster of this node; `None` means "yes
+    /// unless `cluster_enabled`" (see [`Config::is_bootstrap`]).
+    pub is_bootstrap: Option<bool>,
+    /// Interval of the leader's heartbeats, in ms.
+    pub raft_heartbeat_ms: u64,
+    /// Shortest wait without hearing from a leader before calling an election, in ms.
+    pub raft_election_timeout_min_ms: u64,
+    /// Longest such wait, in ms (each node draws its timeout between the two).
+    pub raft_election_timeout_max_ms: u64,
+    /// Build a snapshot, and purge the log it covers, every this many applied entries.
+    pub snapshot_logs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            data_dir: PathBuf::from("./data"),
+            requirepass: String::new(),
+            maxclients: 10000,
+            timeout_secs: 0,
+            databases: crate::store::DEFAULT_DATABASES,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            cluster_enabled: false,
+            seed: 0,
+            save: String::new(),
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            loglevel: "notice".into(),
+            log_dir: None,
+            node_id: 1,
+            raft_addr: String::new(),
+            raft_resp_addr: String::new(),
+            is_bootstrap: None,
+            raft_heartbeat_ms: 50,
+            raft_election_timeout_min_ms: 300,
+            raft_election_timeout_max_ms: 600,
+            snapshot_logs: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Whether a node with an empty log initializes a one-member cluster of itself: as set, or
+    /// else yes for a single node and no with `cluster_enabled` (a cluster's other nodes wait
+    /// to be joined, e.g. by `POST /raft/init` or `add_learner` on a member).
+    pub fn is_bootstrap(&self) -> bool {
+        self.is_bootstrap.unwrap_or(!self.cluster_enabled)
+    }
+
+    /// Checks what single values cannot: the Raft timers must be ordered as openraft needs.
+    pub fn validate(&self) -> Result<(), String> {
+        let (hb, min, max) =
+            (self.raft_heartbeat_ms, self.raft_election_timeout_min_ms, self.raft_election_timeout_max_ms);
+        if min <= hb {
+            return Err(format!("raft-election-timeout-min-ms ({min}) must be greater than raft-heartbeat-ms ({hb})"));
+        }
+        if max <= min {
+            return Err(format!(
+                "raft-election-timeout-max-ms ({max}) must be greater than raft-election-timeout-min-ms ({min})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The tracing level for a Redis `loglevel` word: `debug` is tracing's `trace` (everything),
+/// `verbose` its `debug`, `notice` its `info`, `warning` its `warn`.
+pub fn tracing_filter(loglevel: &str) -> &'static str {
+    match loglevel {
+        "debug" => "trace",
+        "verbose" => "debug",
+        "warning" => "warn",
+        _ => "info",
+    }
+}
+
+/// Why a node cannot start with the configuration it was given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad flags, or `--help` / `--version` (print it with `exit()`).
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
