@@ -11,7 +11,7 @@ use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Entries between snapshots: low, so that the log is compacted several times in the test.
@@ -103,10 +103,9 @@ fn digest(node: &Node) -> Option<Frame> {
 
 /// Waits until every running node's own copy has the same digest; returns it.
 fn converged(nodes: &[Node]) -> Frame {
-    let mut last = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        last = nodes.iter().filter(|n| n.is_up()).map(digest).collect::<Vec<_>>();
+        let last: Vec<Option<Frame>> = nodes.iter().filter(|n| n.is_up()).map(digest).collect();
         if last.windows(2).all(|w| w[0] == w[1]) && last[0].is_some() {
             return last[0].clone().expect("digest");
         }
