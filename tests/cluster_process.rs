@@ -212,13 +212,11 @@ fn killing_the_leader_during_concurrent_writes_loses_no_acknowledged_write() {
     let members: Vec<String> = nodes
         .iter()
         .map(|n| {
-            format!(
-                r#"[{}, {{"raft_addr": "127.0.0.1:{}", "resp_addr": "127.0.0.1:{}"}}]"#,
-                n.id, n.raft_port, n.port
-            )
+            format!(r#"[{}, {{"raft_addr": "127.0.0.1:{}", "resp_addr": "127.0.0.1:{}"}}]"#, n.id, n.raft_port, n.port)
         })
         .collect();
-    let (status, body) = http(nodes[0].raft_port, "POST", "/raft/init", &format!(r#"{{"nodes": [{}]}}"#, members.join(",")));
+    let (status, body) =
+        http(nodes[0].raft_port, "POST", "/raft/init", &format!(r#"{{"nodes": [{}]}}"#, members.join(",")));
     assert_eq!(status, 200, "init: {body}");
     wait_until("a leader", 30, || leader(&nodes).is_some());
     let first_leader = leader(&nodes).expect("leader");
