@@ -7,10 +7,12 @@
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting (default, config-file key, flag); the config file; the merge.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
-//! - [`raft`]: replication; so far the write-ahead log.
+//! - [`raft`]: replication: the log, the state machine, the RPC, membership and status.
+//! - [`cluster`]: the Rust `ClusterNode` API of seed 000 (MetaRaft membership).
 //! - [`rt`]: the runtime seam (what differs between tokio and madsim).
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod disk;

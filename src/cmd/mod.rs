@@ -8,6 +8,7 @@
 //! and are carried out by `crate::server`.
 
 pub mod args;
+pub mod cluster;
 mod ctx;
 mod exec;
 pub mod glob;
@@ -103,9 +104,18 @@ impl CommandSpec {
 
 /// Every family's table, concatenated.
 fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
-    [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, set::COMMANDS, zset::COMMANDS, server::COMMANDS]
-        .into_iter()
-        .flatten()
+    [
+        string::COMMANDS,
+        keys::COMMANDS,
+        hash::COMMANDS,
+        list::COMMANDS,
+        set::COMMANDS,
+        zset::COMMANDS,
+        server::COMMANDS,
+        cluster::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// FNV-1a: command names are short and trusted (the table is fixed), so a cheap hash beats

@@ -1,21 +1,40 @@
 //! Cluster membership and status of a [`Replica`]: initialize a cluster, add a learner,
-//! change the voters (joint consensus), remove a node, and a plain snapshot of the Raft
-//! figures ([`RaftStatus`]) that INFO, `CLUSTER METARAFT MEMBERS`, the HTTP admin API and
-//! `/metrics` all report.
+//! change the voters (joint consensus), promote learners, remove a node, and a plain snapshot
+//! of the Raft figures ([`RaftStatus`]) that INFO, `CLUSTER METARAFT MEMBERS`, the HTTP admin
+//! API and `/metrics` all report.
 //!
 //! These are the operations the operator surfaces (Redis commands, HTTP, the Rust
 //! `ClusterNode`) are built on; they take typed arguments and return [`MembershipError`]s
-//! whose text is fit to show an operator.
+//! whose text is fit to show an operator. They can be called on any member: a node that is
+//! not the leader hands the operation ([`MembershipOp`]) to the leader over the internal RPC,
+//! and the leader checks and runs it ([`run_on_leader`]) against the membership it knows.
+//! New voters must first catch up with the leader's log (bounded wait), so that a lagging or
+//! dead learner is refused instead of stalling the cluster in a joint configuration.
 
 use super::node::Replica;
-use super::{NodeId, NodeInfo};
+use super::state_machine::StateMachine;
+use super::{NodeId, NodeInfo, TypeConfig};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::rt::watch::WatchReceiver;
-use serde::Serialize;
+use openraft::{Raft, RaftMetrics};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long new voters may take to catch up with the leader's log before the change is
+/// refused (used by the Redis commands and by [`Replica::change_membership`]).
+pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of one proposed membership change; past it the outcome is unknown.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an operation waits for a leader to be elected.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// Deadline of asking a node for its addresses ([`Replica::probe_node`]).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The only Raft group until multi-raft.
+const GROUP: u64 = 0;
 
 /// Why a membership operation did not happen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum MembershipError {
     /// `initialize` on a node that already belongs to a cluster.
     #[error("the cluster is already initialized")]
@@ -26,6 +45,15 @@ pub enum MembershipError {
     /// This node is not the leader and the operation could not be handed to one.
     #[error("not the leader{}", leader_hint(.0))]
     NotLeader(Option<NodeId>),
+    /// A new voter did not catch up with the leader's log in time; nothing was changed.
+    #[error("{0}")]
+    NotCaughtUp(String),
+    /// The change was proposed (or handed to the leader) but its outcome is not known.
+    #[error("{0}")]
+    Timeout(String),
+    /// Handing the operation to the leader failed; nothing was changed.
+    #[error("{0}")]
+    Forward(String),
     /// Raft refused or failed the change.
     #[error("raft: {0}")]
     Raft(String),
@@ -38,6 +66,31 @@ fn leader_hint(leader: &Option<NodeId>) -> String {
     }
 }
 
+/// A membership operation, as a follower hands it to the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipOp {
+    /// Add node `id` at `node` as a learner.
+    AddLearner { id: NodeId, node: NodeInfo },
+    /// Make exactly `voters` the voters (low level: may remove voters).
+    ChangeMembership { voters: BTreeSet<NodeId>, retain_learners: bool, catch_up_ms: u64 },
+    /// Make `voters` the voters, which must include every current voter.
+    Promote { voters: BTreeSet<NodeId>, catch_up_ms: u64 },
+    /// Remove node `id` (voter or learner) from the cluster.
+    Remove { id: NodeId },
+}
+
+impl MembershipOp {
+    /// How long the leader may take to answer this operation.
+    fn deadline(&self) -> Duration {
+        let catch_up = match self {
+            MembershipOp::ChangeMembership { catch_up_ms, .. } | MembershipOp::Promote { catch_up_ms, .. } => {
+                Duration::from_millis(*catch_up_ms)
+            }
+            _ => Duration::ZERO,
+        };
+        LEADER_WAIT + catch_up + CHANGE_TIMEOUT + Duration::from_secs(2)
+    }
+}
 /// The role of a member in the current membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,46 +147,66 @@ impl RaftStatus {
     }
 }
 
-fn raft_error<E: std::fmt::Display>(e: RaftError<super::TypeConfig, E>) -> MembershipError {
+fn raft_error<E: std::fmt::Display>(e: RaftError<TypeConfig, E>) -> MembershipError {
     MembershipError::Raft(e.to_string())
 }
 
-fn write_error(e: RaftError<super::TypeConfig, ClientWriteError<super::TypeConfig>>) -> MembershipError {
+fn write_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> MembershipError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => MembershipError::NotLeader(f.leader_id),
         other => raft_error(other),
     }
 }
 
+/// The figures of `m` as a [`RaftStatus`].
+pub(crate) fn status_from(m: &RaftMetrics<TypeConfig>) -> RaftStatus {
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, node)| Member {
+            id: *id,
+            role: if voters.contains(id) { Role::Voter } else { Role::Learner },
+            raft_addr: node.raft_addr.clone(),
+            client_addr: node.client_addr.clone(),
+        })
+        .collect();
+    RaftStatus {
+        id: m.id,
+        state: format!("{:?}", m.state).to_lowercase(),
+        current_term: m.current_term,
+        current_leader: m.current_leader,
+        last_log_index: m.last_log_index,
+        committed_index: m.local_committed.map(|l| l.index),
+        last_applied_index: m.last_applied.map(|l| l.index),
+        snapshot_index: m.snapshot.map(|l| l.index),
+        purged_index: m.purged.map(|l| l.index),
+        members,
+        replication: m.replication.clone().map(|r| r.into_iter().map(|(id, l)| (id, l.map(|l| l.index))).collect()),
+        failed: m.running_state.is_err(),
+    }
+}
+
+fn status_of(raft: &Raft<TypeConfig, StateMachine>) -> RaftStatus {
+    status_from(&raft.metrics().borrow_watched())
+}
+
+impl RaftStatus {
+    /// The member `id`, if it is one.
+    pub fn member(&self, id: NodeId) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The ids of the voters.
+    pub fn voter_ids(&self) -> BTreeSet<NodeId> {
+        self.members.iter().filter(|m| m.role == Role::Voter).map(|m| m.id).collect()
+    }
+}
+
 impl Replica {
     /// The current Raft figures of this node.
     pub fn status(&self) -> RaftStatus {
-        let m = self.raft().metrics().borrow_watched().clone();
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let members = membership
-            .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                role: if voters.contains(id) { Role::Voter } else { Role::Learner },
-                raft_addr: node.raft_addr.clone(),
-                client_addr: node.client_addr.clone(),
-            })
-            .collect();
-        RaftStatus {
-            id: m.id,
-            state: format!("{:?}", m.state).to_lowercase(),
-            current_term: m.current_term,
-            current_leader: m.current_leader,
-            last_log_index: m.last_log_index,
-            committed_index: m.local_committed.map(|l| l.index),
-            last_applied_index: m.last_applied.map(|l| l.index),
-            snapshot_index: m.snapshot.map(|l| l.index),
-            purged_index: m.purged.map(|l| l.index),
-            members,
-            replication: m.replication.map(|r| r.into_iter().map(|(id, l)| (id, l.map(|l| l.index))).collect()),
-            failed: m.running_state.is_err(),
-        }
+        status_of(self.raft())
     }
 
     /// Members of the current membership, ordered by id.
@@ -155,37 +228,255 @@ impl Replica {
     }
 
     /// Adds node `id` at `node` as a learner (it receives the log but does not vote) and
-    /// waits until the change is committed.
+    /// waits until the change is committed. Adding a learner again at the same address does
+    /// nothing; a voter, or a learner at another address, is refused.
     pub async fn add_learner(&self, id: NodeId, node: NodeInfo) -> Result<(), MembershipError> {
-        self.raft().add_learner(id, node, false).await.map(|_| ()).map_err(write_error)
+        self.membership(MembershipOp::AddLearner { id, node }).await
     }
 
-    /// Makes exactly `voters` the voting members (joint consensus); other members stay as
-    /// learners with `retain_learners`, otherwise they leave.
+    /// Adds node `id` as a learner knowing only its raft address: its client address is asked
+    /// from the node itself ([`Replica::probe_node`]), which must report id `id`. If the node
+    /// cannot be reached within [`PROBE_TIMEOUT`], it is added with an empty client address
+    /// (documented in docs/OPERATIONS.md). Returns the addresses recorded.
+    pub async fn add_learner_at(&self, id: NodeId, raft_addr: &str) -> Result<NodeInfo, MembershipError> {
+        let client_addr = match self.probe_node(raft_addr).await {
+            Ok((got, _)) if got != id => {
+                return Err(MembershipError::Invalid(format!("the node at {raft_addr} is node {got}, not node {id}")))
+            }
+            Ok((_, info)) => info.client_addr,
+            Err(e) => {
+                tracing::warn!(
+                    id,
+                    raft_addr,
+                    "cannot ask the new node for its client address ({e}); adding it without one"
+                );
+                String::new()
+            }
+        };
+        let node = NodeInfo { raft_addr: raft_addr.to_string(), client_addr };
+        self.add_learner(id, node.clone()).await?;
+        Ok(node)
+    }
+
+    /// Asks the node at `raft_addr` for its id and addresses (deadline [`PROBE_TIMEOUT`]).
+    pub async fn probe_node(&self, raft_addr: &str) -> Result<(NodeId, NodeInfo), super::rpc::RpcError> {
+        self.pool().get(raft_addr).node_info(GROUP, PROBE_TIMEOUT).await
+    }
+
+    /// Makes exactly `voters` the voting members (joint consensus), after waiting (up to
+    /// [`CATCH_UP_TIMEOUT`]) for new voters to catch up. Voters left out stay as learners
+    /// with `retain_learners`, otherwise they leave the cluster; existing learners are not
+    /// affected. Every voter must already be a member.
     pub async fn change_membership(
         &self,
         voters: BTreeSet<NodeId>,
         retain_learners: bool,
     ) -> Result<(), MembershipError> {
-        if voters.is_empty() {
-            return Err(MembershipError::Invalid("the voter set cannot be empty".into()));
-        }
-        self.raft().change_membership(voters, retain_learners).await.map(|_| ()).map_err(write_error)
+        let catch_up_ms = CATCH_UP_TIMEOUT.as_millis() as u64;
+        self.membership(MembershipOp::ChangeMembership { voters, retain_learners, catch_up_ms }).await
     }
 
-    /// Removes node `id` from the cluster (voter or learner).
+    /// Makes `voters` the voting members, refusing a list that leaves out a current voter
+    /// (removal is [`Replica::remove_node`]'s job). New voters must be learners and catch up
+    /// with the leader's log within `catch_up`, or nothing changes.
+    pub async fn promote_voters(&self, voters: BTreeSet<NodeId>, catch_up: Duration) -> Result<(), MembershipError> {
+        self.membership(MembershipOp::Promote { voters, catch_up_ms: catch_up.as_millis() as u64 }).await
+    }
+
+    /// Removes node `id` from the cluster (voter or learner). The last voter cannot leave.
     pub async fn remove_node(&self, id: NodeId) -> Result<(), MembershipError> {
-        let status = self.status();
-        let Some(member) = status.members.iter().find(|m| m.id == id) else {
-            return Err(MembershipError::Invalid(format!("node {id} is not a member")));
-        };
-        let voters: BTreeSet<NodeId> =
-            status.members.iter().filter(|m| m.role == Role::Voter && m.id != id).map(|m| m.id).collect();
-        match member.role {
-            Role::Voter => self.change_membership(voters, true).await?,
-            Role::Learner => {}
+        self.membership(MembershipOp::Remove { id }).await
+    }
+
+    /// Runs `op` here if this node leads, else hands it to the leader.
+    async fn membership(&self, op: MembershipOp) -> Result<(), MembershipError> {
+        match run_on_leader(self.raft(), &op).await {
+            Err(MembershipError::NotLeader(Some(leader))) if leader != self.id() => {
+                self.forward_membership(leader, op).await
+            }
+            other => other,
         }
-        let change = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-        self.raft().change_membership(change, true).await.map(|_| ()).map_err(write_error)
+    }
+
+    async fn forward_membership(&self, leader: NodeId, op: MembershipOp) -> Result<(), MembershipError> {
+        let Some(addr) = self.status().member(leader).map(|m| m.raft_addr.clone()) else {
+            return Err(MembershipError::NotLeader(Some(leader)));
+        };
+        let deadline = op.deadline();
+        match self.pool().get(&addr).membership(GROUP, op, deadline).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.outcome_unknown() => Err(MembershipError::Timeout(format!(
+                "handed to the leader (node {leader}) but no answer came ({e}); the change may or may not take effect"
+            ))),
+            Err(e) => {
+                Err(MembershipError::Forward(format!("handing the change to the leader (node {leader}) failed: {e}")))
+            }
+        }
+    }
+}
+
+/// Checks and runs `op` on this node, which must be the leader (a leader is awaited for a
+/// bounded time); otherwise answers [`MembershipError::NotLeader`]. Never hands `op` on: the
+/// RPC handler calls this for operations a follower forwarded.
+pub(crate) async fn run_on_leader(
+    raft: &Raft<TypeConfig, StateMachine>,
+    op: &MembershipOp,
+) -> Result<(), MembershipError> {
+    let st = leader_status(raft).await?;
+    match op {
+        MembershipOp::AddLearner { id, node } => add_learner(raft, &st, *id, node).await,
+        MembershipOp::ChangeMembership { voters, retain_learners, catch_up_ms } => {
+            change_voters(raft, &st, voters, *retain_learners, Duration::from_millis(*catch_up_ms)).await
+        }
+        MembershipOp::Promote { voters, catch_up_ms } => {
+            let missing: Vec<String> = st.voter_ids().difference(voters).map(|id| id.to_string()).collect();
+            if !missing.is_empty() {
+                return Err(MembershipError::Invalid(format!(
+                    "the voter list must include every current voter; missing: {} (to remove a voter, use CLUSTER METARAFT REMOVE)",
+                    missing.join(" ")
+                )));
+            }
+            change_voters(raft, &st, voters, true, Duration::from_millis(*catch_up_ms)).await
+        }
+        MembershipOp::Remove { id } => remove(raft, &st, *id).await,
+    }
+}
+
+/// This node's status if it is the leader (waiting a while for an election if none is known).
+async fn leader_status(raft: &Raft<TypeConfig, StateMachine>) -> Result<RaftStatus, MembershipError> {
+    let mut st = status_of(raft);
+    if st.members.is_empty() {
+        return Err(MembershipError::Invalid(format!(
+            "node {} is not part of a cluster yet: bootstrap one (--is-bootstrap) or add this node from a member",
+            st.id
+        )));
+    }
+    if st.current_leader.is_none() {
+        let _ = raft.wait(Some(LEADER_WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await;
+        st = status_of(raft);
+    }
+    if st.failed {
+        return Err(MembershipError::Raft("raft has stopped on this node".into()));
+    }
+    if st.is_leader() {
+        Ok(st)
+    } else {
+        Err(MembershipError::NotLeader(st.current_leader))
+    }
+}
+
+/// Runs a proposed change with [`CHANGE_TIMEOUT`].
+async fn propose<T>(
+    change: impl std::future::Future<Output = Result<T, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>>,
+) -> Result<(), MembershipError> {
+    match tokio::time::timeout(CHANGE_TIMEOUT, change).await {
+        Ok(result) => result.map(|_| ()).map_err(write_error),
+        Err(_) => Err(MembershipError::Timeout(format!(
+            "the membership change did not commit within {CHANGE_TIMEOUT:?}; it may or may not take effect"
+        ))),
+    }
+}
+
+async fn add_learner(
+    raft: &Raft<TypeConfig, StateMachine>,
+    st: &RaftStatus,
+    id: NodeId,
+    node: &NodeInfo,
+) -> Result<(), MembershipError> {
+    if let Some(m) = st.member(id) {
+        return match m.role {
+            Role::Voter => Err(MembershipError::Invalid(format!("node {id} is already a voter"))),
+            Role::Learner if m.raft_addr == node.raft_addr => Ok(()),
+            Role::Learner => Err(MembershipError::Invalid(format!(
+                "node {id} is already a learner at {}; remove it first to change its address",
+                m.raft_addr
+            ))),
+        };
+    }
+    if let Some(m) = st.members.iter().find(|m| m.raft_addr == node.raft_addr) {
+        return Err(MembershipError::Invalid(format!("{} is already the address of node {}", node.raft_addr, m.id)));
+    }
+    propose(raft.add_learner(id, node.clone(), false)).await
+}
+
+async fn change_voters(
+    raft: &Raft<TypeConfig, StateMachine>,
+    st: &RaftStatus,
+    voters: &BTreeSet<NodeId>,
+    retain_learners: bool,
+    catch_up: Duration,
+) -> Result<(), MembershipError> {
+    if voters.is_empty() {
+        return Err(MembershipError::Invalid("the voter set cannot be empty".into()));
+    }
+    if let Some(id) = voters.iter().find(|id| st.member(**id).is_none()) {
+        return Err(MembershipError::Invalid(format!(
+            "node {id} is not a member; add it as a learner first (CLUSTER METARAFT ADDLEARNER)"
+        )));
+    }
+    let new: BTreeSet<NodeId> = voters.difference(&st.voter_ids()).copied().collect();
+    if !new.is_empty() {
+        wait_caught_up(raft, st, &new, catch_up).await?;
+    }
+    propose(raft.change_membership(voters.clone(), retain_learners)).await
+}
+
+/// The last log index node `id` is known to hold, on the leader.
+fn matched(m: &RaftMetrics<TypeConfig>, id: NodeId) -> Option<u64> {
+    m.replication.as_ref()?.get(&id)?.as_ref().map(|l| l.index)
+}
+
+/// Waits until every node of `new` holds the leader's log up to its last index as of now.
+async fn wait_caught_up(
+    raft: &Raft<TypeConfig, StateMachine>,
+    st: &RaftStatus,
+    new: &BTreeSet<NodeId>,
+    timeout: Duration,
+) -> Result<(), MembershipError> {
+    let target = st.last_log_index;
+    let caught_up = |m: &RaftMetrics<TypeConfig>| new.iter().all(|id| matched(m, *id) >= target);
+    let waited =
+        raft.wait(Some(timeout)).metrics(|m| m.replication.is_none() || caught_up(m), "new voters to catch up").await;
+    let m = raft.metrics().borrow_watched().clone();
+    if m.replication.is_none() {
+        return Err(MembershipError::NotLeader(m.current_leader));
+    }
+    if waited.is_ok() && caught_up(&m) {
+        return Ok(());
+    }
+    let lagging: Vec<String> = new
+        .iter()
+        .filter(|id| matched(&m, **id) < target)
+        .map(|id| {
+            let addr = st.member(*id).map_or("?", |m| m.raft_addr.as_str());
+            let has = matched(&m, *id).map_or("no entries".to_string(), |i| format!("up to index {i}"));
+            format!("node {id} at {addr} has {has}")
+        })
+        .collect();
+    Err(MembershipError::NotCaughtUp(format!(
+        "new voters did not catch up with the leader's log (index {}) within {timeout:?}: {}; is it running and reachable? Nothing was changed",
+        target.unwrap_or(0),
+        lagging.join(", ")
+    )))
+}
+
+async fn remove(raft: &Raft<TypeConfig, StateMachine>, st: &RaftStatus, id: NodeId) -> Result<(), MembershipError> {
+    let Some(member) = st.member(id) else {
+        return Err(MembershipError::Invalid(format!("node {id} is not a member")));
+    };
+    match member.role {
+        Role::Voter => {
+            let mut voters = st.voter_ids();
+            voters.remove(&id);
+            if voters.is_empty() {
+                return Err(MembershipError::Invalid(format!("node {id} is the last voter; it cannot be removed")));
+            }
+            // retain = false: the voter left out leaves the cluster; learners are not affected.
+            propose(raft.change_membership(voters, false)).await
+        }
+        Role::Learner => {
+            let change = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+            propose(raft.change_membership(change, true)).await
+        }
     }
 }

@@ -150,8 +150,9 @@ impl Replica {
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
         let core = Core { id: cfg.id, raft, state, pool, rng };
 
+        let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
         let (stop_rpc, mut stop_rx) = watch::channel(false);
-        let handler = Arc::new(Handler { core: core.clone(), snapshots });
+        let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone() });
         let shutdown = async move {
             while !*stop_rx.borrow_and_update() {
                 if stop_rx.changed().await.is_err() {
@@ -160,7 +161,6 @@ impl Replica {
             }
         };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
-        let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
         Ok(Arc::new(Replica { core, info, stop_rpc }))
     }
@@ -178,6 +178,11 @@ impl Replica {
     /// The Raft handle (membership changes, metrics).
     pub fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
         &self.core.raft
+    }
+
+    /// The connections to peers (shared with Raft's network).
+    pub(crate) fn pool(&self) -> &RpcPool {
+        &self.core.pool
     }
 
     /// The state machine's data (this node's copy, not linearizable on its own).
@@ -374,6 +379,8 @@ fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {
 struct Handler {
     core: Core,
     snapshots: SnapshotDir,
+    /// This node's addresses, for [`RpcHandler::node_info`].
+    info: NodeInfo,
 }
 
 fn check_group(group: u64) -> Result<(), HandlerError> {
@@ -441,5 +448,19 @@ impl RpcHandler for Handler {
     async fn forward(&self, group: u64, req: ForwardRequest) -> Result<Frame, HandlerError> {
         check_group(group)?;
         self.core.serve_forwarded(req).await
+    }
+
+    async fn membership(
+        &self,
+        group: u64,
+        op: super::membership::MembershipOp,
+    ) -> Result<Result<(), super::membership::MembershipError>, HandlerError> {
+        check_group(group)?;
+        Ok(super::membership::run_on_leader(&self.core.raft, &op).await)
+    }
+
+    async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {
+        check_group(group)?;
+        Ok((self.core.id, self.info.clone()))
     }
 }

@@ -168,6 +168,7 @@ async fn run(
                 handle.update(|i| i.watching = 0);
                 Frame::ok()
             }
+            "cluster" => cmd::cluster::cluster(shared, argv).await,
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, argv),
         },
     }
@@ -250,6 +251,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     let start_db = client.db;
     for argv in queue {
         match cmd::lookup(&argv[0]) {
+            Some(spec) if spec.name == "cluster" => local.push(Some(cmd::cluster::cluster(shared, &argv).await)),
             Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {
                 let mut s = cmd::server::Session { client: &mut *client, handle, shared };
                 local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));

@@ -56,7 +56,7 @@ fn section(out: &mut String, name: &str, shared: &Shared) {
         "memory" => own(memory(shared)),
         "persistence" => own(persistence(shared)),
         "stats" => own(stats(shared)),
-        "replication" => own(replication()),
+        "replication" => replication(shared),
         "cpu" => own(cpu()),
         "cluster" => vec![("cluster_enabled".into(), u8::from(shared.config().cluster_enabled).to_string())],
         "keyspace" => keyspace(shared),
@@ -216,20 +216,79 @@ fn stats(shared: &Shared) -> Lines {
     ]
 }
 
-fn replication() -> Lines {
-    vec![
-        ("role", "master".into()),
-        ("connected_slaves", "0".into()),
-        ("master_failover_state", "no-failover".into()),
-        ("master_replid", "0".repeat(40)),
-        ("master_replid2", "0".repeat(40)),
-        ("master_repl_offset", "0".into()),
-        ("second_repl_offset", "-1".into()),
-        ("repl_backlog_active", "0".into()),
-        ("repl_backlog_size", "1048576".into()),
-        ("repl_backlog_first_byte_offset", "0".into()),
-        ("repl_backlog_histlen", "0".into()),
-    ]
+/// Host and port of a `host:port` address (empty and 0 if unknown).
+fn host_port(addr: &str) -> (String, String) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']').to_string(), p.to_string()),
+        None => (String::new(), "0".into()),
+    }
+}
+
+/// Redis's replication fields from the Raft group: the leader is the master, every other
+/// node a replica of it. `master_repl_offset` and the offsets are Raft log indexes; a
+/// replica line's `lag` is in log entries behind the leader (Redis counts seconds there).
+/// The `raft_*` lines give the Raft figures themselves.
+fn replication(shared: &Shared) -> Vec<(String, String)> {
+    let st = shared.engine.replica().status();
+    let idx = |i: Option<u64>| i.unwrap_or(0).to_string();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
+    let leader = st.current_leader.and_then(|id| st.member(id));
+    if st.is_leader() {
+        put("role", "master".into());
+        let followers: Vec<_> = st.members.iter().filter(|m| m.id != st.id).collect();
+        put("connected_slaves", followers.len().to_string());
+        let last = st.last_log_index.unwrap_or(0);
+        for (i, m) in followers.iter().enumerate() {
+            let (host, port) = host_port(&m.client_addr);
+            let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
+            let state = if matched.is_some() { "online" } else { "wait_bgsave" };
+            let offset = matched.unwrap_or(0);
+            let lag = last.saturating_sub(offset);
+            put(&format!("slave{i}"), format!("ip={host},port={port},state={state},offset={offset},lag={lag}"));
+        }
+    } else {
+        put("role", "slave".into());
+        let (host, port) = leader.map(|m| host_port(&m.client_addr)).unwrap_or_default();
+        put("master_host", host);
+        put("master_port", if port.is_empty() { "0".into() } else { port });
+        put("master_link_status", if leader.is_some() { "up" } else { "down" }.into());
+        put("master_last_io_seconds_ago", if leader.is_some() { "0" } else { "-1" }.into());
+        put("master_sync_in_progress", "0".into());
+        put("slave_read_repl_offset", idx(st.last_log_index));
+        put("slave_repl_offset", idx(st.last_applied_index));
+        put("slave_priority", "100".into());
+        put("slave_read_only", "1".into());
+        put("replica_announced", "1".into());
+        put("connected_slaves", "0".into());
+    }
+    put("master_failover_state", "no-failover".into());
+    put("master_replid", format!("{:040x}", st.current_leader.unwrap_or(0)));
+    put("master_replid2", "0".repeat(40));
+    put("master_repl_offset", idx(st.last_log_index));
+    put("second_repl_offset", "-1".into());
+    put("repl_backlog_active", "0".into());
+    put("repl_backlog_size", "1048576".into());
+    put("repl_backlog_first_byte_offset", "0".into());
+    put("repl_backlog_histlen", "0".into());
+    put("raft_node_id", st.id.to_string());
+    put("raft_state", st.state.clone());
+    put("raft_leader_id", st.current_leader.map_or("-".into(), |id| id.to_string()));
+    put("raft_term", st.current_term.to_string());
+    put("raft_commit_index", idx(st.committed_index));
+    put("raft_applied_index", idx(st.last_applied_index));
+    put("raft_last_log_index", idx(st.last_log_index));
+    put("raft_snapshot_index", idx(st.snapshot_index));
+    put("raft_voters", st.voter_ids().len().to_string());
+    put("raft_members", st.members.len().to_string());
+    if let Some(repl) = &st.replication {
+        let last = st.last_log_index.unwrap_or(0);
+        for (id, matched) in repl.iter().filter(|(id, _)| **id != st.id) {
+            let lag = matched.map_or("-".into(), |m| last.saturating_sub(m).to_string());
+            put(&format!("raft_follower_{id}"), format!("matched={},lag={lag}", idx(*matched)));
+        }
+    }
+    out
 }
 
 /// CPU seconds from /proc/self/stat (utime, stime in clock ticks, assumed 100 per second).

@@ -14,7 +14,8 @@ use super::conn::{encode_request, Conn, Outgoing};
 use super::message::{ForwardRequest, RpcRequest, RpcResponse};
 use super::wire::DEFAULT_MAX_FRAME;
 use crate::protocol::Frame;
-use crate::raft::TypeConfig;
+use crate::raft::membership::{MembershipError, MembershipOp};
+use crate::raft::{NodeId, NodeInfo, TypeConfig};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, TransferLeaderRequest, TransferLeaderResponse, VoteRequest,
     VoteResponse,
@@ -262,6 +263,27 @@ impl RpcClient {
         match self.call(group, &RpcRequest::Forward(req), timeout).await? {
             RpcResponse::Forward(frame) => Ok(frame),
             other => Err(self.unexpected("forward", &other)),
+        }
+    }
+
+    /// Hands a membership change to the peer (the leader) and returns its outcome.
+    pub async fn membership(
+        &self,
+        group: u64,
+        op: MembershipOp,
+        timeout: Duration,
+    ) -> Result<Result<(), MembershipError>, RpcError> {
+        match self.call(group, &RpcRequest::Membership(op), timeout).await? {
+            RpcResponse::Membership(outcome) => Ok(outcome),
+            other => Err(self.unexpected("membership", &other)),
+        }
+    }
+
+    /// Asks the peer for its node id and addresses.
+    pub async fn node_info(&self, group: u64, timeout: Duration) -> Result<(NodeId, NodeInfo), RpcError> {
+        match self.call(group, &RpcRequest::NodeInfo, timeout).await? {
+            RpcResponse::NodeInfo { id, info } => Ok((id, info)),
+            other => Err(self.unexpected("node_info", &other)),
         }
     }
 }

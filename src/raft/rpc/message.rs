@@ -6,7 +6,8 @@
 //! transfer id at `SnapshotBegin` so that chunks of different transfers cannot mix.
 
 use crate::protocol::Frame;
-use crate::raft::TypeConfig;
+use crate::raft::membership::{MembershipError, MembershipOp};
+use crate::raft::{NodeId, NodeInfo, TypeConfig};
 use bytes::Bytes;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
@@ -39,6 +40,12 @@ pub enum RpcRequest {
     },
     /// A client command forwarded by a follower to the leader.
     Forward(ForwardRequest),
+    /// A membership change handed by a follower to the leader; answered with
+    /// [`RpcResponse::Membership`].
+    Membership(MembershipOp),
+    /// Who are you? Answered with [`RpcResponse::NodeInfo`] (how a node learns a new
+    /// member's client address from its raft address).
+    NodeInfo,
 }
 
 impl RpcRequest {
@@ -53,6 +60,8 @@ impl RpcRequest {
             RpcRequest::SnapshotChunk { .. } => "snapshot_chunk",
             RpcRequest::SnapshotFinish { .. } => "snapshot_finish",
             RpcRequest::Forward(_) => "forward",
+            RpcRequest::Membership(_) => "membership",
+            RpcRequest::NodeInfo => "node_info",
         }
     }
 }
@@ -74,6 +83,13 @@ pub enum RpcResponse {
     SnapshotInstalled(SnapshotResponse<TypeConfig>),
     /// The reply to a forwarded command, to relay to the client as is.
     Forward(Frame),
+    /// The outcome of a forwarded membership change.
+    Membership(Result<(), MembershipError>),
+    /// The answering node's id and addresses.
+    NodeInfo {
+        id: NodeId,
+        info: NodeInfo,
+    },
     /// The request was received but could not be served.
     Error(RemoteError),
 }
@@ -114,7 +130,6 @@ impl ForwardFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::NodeInfo;
     use openraft::type_config::alias::{LeaderIdOf, LogIdOf};
     use openraft::vote::RaftLeaderId;
     use openraft::{Entry, EntryPayload, Membership, StoredMembership};
@@ -193,6 +208,21 @@ mod tests {
         assert!(fwd.flags.is_write() && !ForwardFlags::READ.is_write());
         match round_trip_req(RpcRequest::Forward(fwd.clone())) {
             RpcRequest::Forward(got) => assert_eq!(got, fwd),
+            other => panic!("{other:?}"),
+        }
+        let op = MembershipOp::Promote { voters: std::collections::BTreeSet::from([1, 2]), catch_up_ms: 500 };
+        match round_trip_req(RpcRequest::Membership(op.clone())) {
+            RpcRequest::Membership(got) => assert_eq!(got, op),
+            other => panic!("{other:?}"),
+        }
+        let refused = Err(MembershipError::Invalid("node 9 is not a member".into()));
+        match round_trip_resp(RpcResponse::Membership(refused.clone())) {
+            RpcResponse::Membership(got) => assert_eq!(got, refused),
+            other => panic!("{other:?}"),
+        }
+        let info = NodeInfo { raft_addr: "a:1".into(), client_addr: "a:2".into() };
+        match round_trip_resp(RpcResponse::NodeInfo { id: 7, info: info.clone() }) {
+            RpcResponse::NodeInfo { id: 7, info: got } => assert_eq!(got, info),
             other => panic!("{other:?}"),
         }
         let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);

@@ -12,8 +12,10 @@ use super::message::{ForwardRequest, RemoteError, RpcRequest, RpcResponse};
 use super::snapshot::SnapshotInbox;
 use super::wire::{self, Header, Kind, WireError, DEFAULT_MAX_FRAME};
 use crate::protocol::Frame;
+use crate::raft::membership::{MembershipError, MembershipOp};
 use crate::raft::snapshot_file::SnapshotFile;
 use crate::raft::TypeConfig;
+use crate::raft::{NodeId, NodeInfo};
 use bytes::Bytes;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
@@ -98,6 +100,23 @@ pub trait RpcHandler: Send + Sync + 'static {
     /// definite failure); an uncertain outcome must still be a reply frame, or no reply at all
     /// (the follower's deadline then makes it `Timeout`, which counts as maybe-applied).
     fn forward(&self, group: u64, req: ForwardRequest) -> impl Future<Output = Result<Frame, HandlerError>> + Send;
+
+    /// Runs a membership change a follower handed over (this node should be the leader; it
+    /// never hands the change on again). The default refuses.
+    fn membership(
+        &self,
+        group: u64,
+        op: MembershipOp,
+    ) -> impl Future<Output = Result<Result<(), MembershipError>, HandlerError>> + Send {
+        let _ = (group, op);
+        async { Err(HandlerError::new("membership changes are not served here")) }
+    }
+
+    /// This node's id and addresses. The default refuses.
+    fn node_info(&self, group: u64) -> impl Future<Output = Result<(NodeId, NodeInfo), HandlerError>> + Send {
+        let _ = group;
+        async { Err(HandlerError::new("node info is not served here")) }
+    }
 }
 
 /// Limits of a server.
@@ -263,6 +282,8 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::PreVote(r) => h.pre_vote(group, r).await.map(RpcResponse::Vote),
         RpcRequest::TransferLeader(r) => h.transfer_leader(group, r).await.map(RpcResponse::TransferLeader),
         RpcRequest::Forward(r) => h.forward(group, r).await.map(RpcResponse::Forward),
+        RpcRequest::Membership(op) => h.membership(group, op).await.map(RpcResponse::Membership),
+        RpcRequest::NodeInfo => h.node_info(group).await.map(|(id, info)| RpcResponse::NodeInfo { id, info }),
         RpcRequest::SnapshotBegin => return begin_transfer(ctx, group).await,
         RpcRequest::SnapshotChunk { transfer, offset, data } => {
             let written = ctx.inbox().chunk(group, transfer, offset, &data);
