@@ -345,7 +345,8 @@ pub(crate) async fn run_on_leader(
 /// This node's status if it is the leader (waiting a while for an election if none is known).
 async fn leader_status(raft: &Raft<TypeConfig, StateMachine>) -> Result<RaftStatus, MembershipError> {
     let mut st = status_of(raft);
-    if st.members.is_empty() {
+    // Empty metrics right after bootstrap are not "no cluster": ask Raft itself.
+    if st.members.is_empty() && !raft.is_initialized().await.unwrap_or(true) {
         return Err(MembershipError::Invalid(format!(
             "node {} is not part of a cluster yet: bootstrap one (--is-bootstrap) or add this node from a member",
             st.id
