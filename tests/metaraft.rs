@@ -52,7 +52,9 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 /// The MEMBERS reply for these (id, role) pairs.
 fn members(list: &[(u64, &str)]) -> Frame {
     Frame::Array(
-        list.iter().map(|(id, role)| Frame::Array(vec![Frame::bulk(id.to_string()), Frame::bulk(role.to_string())])).collect(),
+        list.iter()
+            .map(|(id, role)| Frame::Array(vec![Frame::bulk(id.to_string()), Frame::bulk(role.to_string())]))
+            .collect(),
     )
 }
 

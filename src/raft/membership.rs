@@ -359,11 +359,16 @@ async fn leader_status(raft: &Raft<TypeConfig, StateMachine>) -> Result<RaftStat
     if st.failed {
         return Err(MembershipError::Raft("raft has stopped on this node".into()));
     }
-    if st.is_leader() {
-        Ok(st)
-    } else {
-        Err(MembershipError::NotLeader(st.current_leader))
+    if !st.is_leader() {
+        return Err(MembershipError::NotLeader(st.current_leader));
     }
+    // Raft takes one membership change at a time: a new leader's last membership entry (the
+    // initial one, right after bootstrap) or a change still in flight must commit first.
+    let settled = |m: &RaftMetrics<TypeConfig>| {
+        m.committed_membership_config.log_id() == m.membership_config.log_id() || m.replication.is_none()
+    };
+    let _ = raft.wait(Some(LEADER_WAIT)).metrics(settled, "the last membership change to commit").await;
+    Ok(status_of(raft))
 }
 
 /// Runs a proposed change with [`CHANGE_TIMEOUT`].

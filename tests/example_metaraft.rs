@@ -1,0 +1,83 @@
+//! Runs examples/metaraft.rs (seed 000's Rust example) on free ports and checks the cluster
+//! it builds: three voters, every node knowing the same leader, writes replicated, and the
+//! seed's mistake (a PROMOTE leaving out a voter) refused by the Rust API too.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/metaraft.rs"]
+mod example;
+
+use common::{free_port, tempdir::TempDir, Conn};
+use raftis::cluster::{ClusterConfig, ClusterError, ClusterNode};
+use raftis::protocol::Frame;
+use raftis::raft::membership::{MembershipError, Role};
+use std::time::Duration;
+
+#[test]
+fn the_seed_example_builds_a_three_voter_cluster() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("example");
+    let clients = [free_port(), free_port(), free_port()];
+    let rafts = [free_port(), free_port(), free_port()];
+    let mut nodes = rt.block_on(example::run(&dir.0, clients, rafts)).expect("the example runs");
+
+    let status = nodes[0].metrics();
+    let roles: Vec<(u64, Role)> = status.members.iter().map(|m| (m.id, m.role)).collect();
+    assert_eq!(roles, vec![(1, Role::Voter), (2, Role::Voter), (3, Role::Voter)]);
+    assert_eq!(nodes[0].leader(), Some(1));
+    rt.block_on(async {
+        for n in &nodes[1..] {
+            n.wait_for("the leader to be known", Duration::from_secs(10), |m| m.current_leader == Some(1))
+                .await
+                .expect("a follower knows the leader");
+        }
+        // The seed's warning, enforced: a voter list without node 1 is refused.
+        match nodes[2].promote_meta_voter(vec![2, 3]).await {
+            Err(ClusterError::Membership(MembershipError::Invalid(msg))) => {
+                assert!(msg.contains("missing: 1"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    let mut c = Conn::try_connect(clients[2]).expect("connect");
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::ok());
+    assert_eq!(Conn::try_connect(clients[0]).expect("connect").cmd(&["GET", "k"]), Frame::Bulk("v".into()));
+    rt.block_on(async {
+        for n in &mut nodes {
+            n.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn cluster_node_refuses_misuse() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("example-misuse");
+    let config = |bind: String| ClusterConfig {
+        node_id: 1,
+        data_dir: dir.0.join("n1"),
+        bind_address: bind,
+        raft_address: "127.0.0.1:0".into(),
+        num_groups: 1,
+        is_bootstrap: true,
+        initial_members: vec![],
+    };
+    let mut bad = ClusterNode::new(config("no-port".into()));
+    assert!(matches!(rt.block_on(bad.initialize()), Err(ClusterError::Config(_))));
+    let idle = ClusterNode::new(config("127.0.0.1:0".into()));
+    assert!(matches!(rt.block_on(idle.add_meta_learner(2, "127.0.0.1:1".into())), Err(ClusterError::NotStarted)));
+    assert_eq!((idle.metrics().state.as_str(), idle.leader()), ("stopped", None));
+    let mut node = ClusterNode::new(config("127.0.0.1:0".into()));
+    rt.block_on(node.initialize()).expect("start");
+    assert!(matches!(
+        rt.block_on(node.initialize()),
+        Err(ClusterError::Membership(MembershipError::AlreadyInitialized))
+    ));
+    rt.block_on(node.wait_for("a leader", Duration::from_secs(10), |m| m.current_leader == Some(1))).expect("leader");
+    assert!(matches!(
+        rt.block_on(node.remove_meta_node(1)),
+        Err(ClusterError::Membership(MembershipError::Invalid(_)))
+    ));
+    rt.block_on(node.shutdown());
+}
