@@ -81,3 +81,39 @@ fn cluster_node_refuses_misuse() {
     ));
     rt.block_on(node.shutdown());
 }
+
+#[test]
+fn a_bootstrap_node_can_form_the_cluster_with_initial_members() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("example-initial");
+    let rafts: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let config = |id: u64| ClusterConfig {
+        node_id: id,
+        data_dir: dir.0.join(format!("n{id}")),
+        bind_address: "127.0.0.1:0".into(),
+        raft_address: rafts[id as usize - 1].clone(),
+        num_groups: 0,
+        is_bootstrap: id == 1,
+        initial_members: if id == 1 { (1..=3).zip(rafts.iter().cloned()).collect() } else { vec![] },
+    };
+    let mut nodes: Vec<ClusterNode> = [2, 3, 1].into_iter().map(|id| ClusterNode::new(config(id))).collect();
+    rt.block_on(async {
+        for n in &mut nodes {
+            n.initialize().await.expect("start");
+        }
+        let status = nodes[2]
+            .wait_for("a leader of three voters", Duration::from_secs(20), |m| {
+                m.current_leader.is_some() && m.voter_ids().len() == 3
+            })
+            .await
+            .expect("a cluster");
+        // Node 1 asked nodes 2 and 3 for their client addresses.
+        for (n, id) in nodes[..2].iter().zip([2, 3]) {
+            let m = status.member(id).expect("member");
+            assert_eq!(m.client_addr, n.client_addr().expect("running").to_string());
+        }
+        for n in &mut nodes {
+            n.shutdown().await;
+        }
+    });
+}

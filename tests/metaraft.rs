@@ -166,6 +166,34 @@ fn the_last_voter_cannot_leave() {
     let e = error(c.cmd(&["CLUSTER", "METARAFT", "REMOVE", "1"]));
     assert_eq!(e, "ERR node 1 is the last voter; it cannot be removed");
     assert_eq!(c.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]), members(&[(1, "voter")]));
+    // Queued in MULTI, CLUSTER is answered in its place at EXEC.
+    assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+    assert_eq!(c.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]), Frame::simple("QUEUED"));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::simple("QUEUED"));
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![members(&[(1, "voter")]), Frame::ok()]));
+    rt.block_on(n.shutdown());
+}
+
+#[test]
+fn peers_asking_for_another_group_are_refused() {
+    use raftis::raft::membership::MembershipOp;
+    use raftis::raft::rpc::{RpcClient, RpcClientConfig, RpcError};
+    let rt = runtime();
+    let dir = TempDir::new("metaraft-rpc");
+    let n = start(&rt, 1, &dir, true, false);
+    let client = RpcClient::new(raft_addr(&n), RpcClientConfig::default());
+    rt.block_on(async {
+        let (id, info) = client.node_info(0, Duration::from_secs(5)).await.expect("node info");
+        assert_eq!((id, info), (1, n.replica().info().clone()));
+        let e = client.node_info(7, Duration::from_secs(5)).await.expect_err("group 7");
+        assert!(matches!(&e, RpcError::Failed { reason, .. } if reason.contains("unknown raft group 7")), "{e}");
+        let op = MembershipOp::Remove { id: 1 };
+        let e = client.membership(7, op.clone(), Duration::from_secs(5)).await.expect_err("group 7");
+        assert!(matches!(&e, RpcError::Failed { reason, .. } if reason.contains("unknown raft group 7")), "{e}");
+        // A forwarded operation is checked by the leader like a local one.
+        let refused = client.membership(0, op, Duration::from_secs(30)).await.expect("an answer");
+        assert_eq!(refused, Err(MembershipError::Invalid("node 1 is the last voter; it cannot be removed".into())));
+    });
     rt.block_on(n.shutdown());
 }
 
