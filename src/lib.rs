@@ -7,11 +7,13 @@
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting (default, config-file key, flag); the config file; the merge.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
-//! - [`raft`]: replication: the log, the state machine, the RPC, membership and status.
+//! - [`raft`]: replication: log store, state machine, snapshots, RPC, membership and status.
 //! - [`cluster`]: the Rust `ClusterNode` API of seed 000 (MetaRaft membership).
 //! - [`rt`]: the runtime seam (what differs between tokio and madsim).
+//! - [`admin`]: the HTTP admin API and `/metrics`, served on the Raft port.
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
+pub mod admin;
 pub mod cluster;
 pub mod cmd;
 pub mod config;

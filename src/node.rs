@@ -110,6 +110,7 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
         replica.bootstrap_single().await?;
     }
     let shared = Shared::new(config, client_addr.port(), replica.clone());
+    replica.set_http_service(crate::admin::Admin::new(&replica, &shared));
     spawn_stop_on_raft_failure(replica, shared.clone());
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));

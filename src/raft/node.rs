@@ -16,6 +16,7 @@
 
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::rpc::server::SniffedStream;
 use super::rpc::{
     serve_rpc, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool, RpcServerConfig,
 };
@@ -37,8 +38,10 @@ use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use openraft::{Raft, SnapshotPolicy};
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -85,11 +88,21 @@ pub enum ReplicaError {
     Raft(String),
 }
 
+/// Serves the HTTP connections that arrive on the RPC port (the admin API, `crate::admin`).
+pub trait HttpService: Send + Sync + 'static {
+    /// Serves one connection until it closes.
+    fn serve(&self, stream: SniffedStream) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Where the node installs its HTTP service once everything it reports on exists.
+type HttpSlot = Arc<OnceLock<Arc<dyn HttpService>>>;
+
 /// A running Raft group of this node.
 pub struct Replica {
     core: Core,
     info: NodeInfo,
     stop_rpc: watch::Sender<bool>,
+    http: HttpSlot,
 }
 
 /// What the server side and the RPC handler share: the Raft handle, the state machine's data,
@@ -152,7 +165,8 @@ impl Replica {
 
         let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
         let (stop_rpc, mut stop_rx) = watch::channel(false);
-        let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone() });
+        let http = HttpSlot::default();
+        let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone(), http: http.clone() });
         let shutdown = async move {
             while !*stop_rx.borrow_and_update() {
                 if stop_rx.changed().await.is_err() {
@@ -162,7 +176,13 @@ impl Replica {
         };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http }))
+    }
+
+    /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
+    /// Until then an HTTP connection is closed unanswered.
+    pub fn set_http_service(&self, service: Arc<dyn HttpService>) {
+        let _ = self.http.set(service);
     }
 
     /// This node's id.
@@ -381,6 +401,7 @@ struct Handler {
     snapshots: SnapshotDir,
     /// This node's addresses, for [`RpcHandler::node_info`].
     info: NodeInfo,
+    http: HttpSlot,
 }
 
 fn check_group(group: u64) -> Result<(), HandlerError> {
@@ -462,5 +483,14 @@ impl RpcHandler for Handler {
     async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {
         check_group(group)?;
         Ok((self.core.id, self.info.clone()))
+    }
+
+    async fn serve_http(&self, stream: SniffedStream) {
+        // Cloned out of the slot so the connection does not borrow the handler.
+        let service = self.http.get().cloned();
+        match service {
+            Some(service) => service.serve(stream).await,
+            None => tracing::debug!("http connection on the rpc port before the admin api is up; closed"),
+        }
     }
 }
