@@ -141,7 +141,30 @@ fn a_cluster_forms_through_metaraft_commands() {
         other => panic!("promoting a dead learner: {other:?}"),
     }
     assert_eq!(c1.cmd(&["SET", "still", "writable"]), Frame::ok());
+    // Once node 4 runs, adding it again records its client address, and it can be promoted.
+    let dir4 = TempDir::new("metaraft4");
+    let n4 = {
+        let config = Config {
+            port: 0,
+            node_id: 4,
+            seed: 4,
+            raft_addr: nowhere.clone(),
+            data_dir: dir4.0.clone(),
+            ..Config::default()
+        };
+        let disk = Arc::new(RealDisk::new(&dir4.0).expect("disk"));
+        rt.block_on(start_with_disk(config, disk, false)).expect("start node 4")
+    };
+    assert_eq!(c2.cmd(&["CLUSTER", "METARAFT", "ADDLEARNER", "4", &nowhere]), Frame::ok());
+    let status = n1.replica().status();
+    assert_eq!(status.member(4).map(|m| m.client_addr.clone()), Some(n4.client_addr.to_string()));
+    assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "2", "3", "4"]), Frame::ok());
+    assert_eq!(
+        c1.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]),
+        members(&[(1, "voter"), (2, "voter"), (3, "voter"), (4, "voter")])
+    );
     assert_eq!(c2.cmd(&["CLUSTER", "METARAFT", "REMOVE", "4"]), Frame::ok());
+    rt.block_on(n4.shutdown());
 
     // Removing a voter through a follower.
     assert_eq!(c2.cmd(&["CLUSTER", "METARAFT", "REMOVE", "3"]), Frame::ok());

@@ -229,7 +229,8 @@ impl Replica {
 
     /// Adds node `id` at `node` as a learner (it receives the log but does not vote) and
     /// waits until the change is committed. Adding a learner again at the same address does
-    /// nothing; a voter, or a learner at another address, is refused.
+    /// nothing, except record a client address it lacked; a voter, or a learner at another
+    /// address, is refused.
     pub async fn add_learner(&self, id: NodeId, node: NodeInfo) -> Result<(), MembershipError> {
         self.membership(MembershipOp::AddLearner { id, node }).await
     }
@@ -392,7 +393,15 @@ async fn add_learner(
     if let Some(m) = st.member(id) {
         return match m.role {
             Role::Voter => Err(MembershipError::Invalid(format!("node {id} is already a voter"))),
-            Role::Learner if m.raft_addr == node.raft_addr => Ok(()),
+            // Again at the same address: fills in a client address learned since (the node was
+            // unreachable when first added); the raft address stays, so this is safe.
+            Role::Learner if m.raft_addr == node.raft_addr => {
+                if node.client_addr.is_empty() || node.client_addr == m.client_addr {
+                    return Ok(());
+                }
+                let change = openraft::ChangeMembers::SetNodes(BTreeMap::from([(id, node.clone())]));
+                propose(raft.change_membership(change, true)).await
+            }
             Role::Learner => Err(MembershipError::Invalid(format!(
                 "node {id} is already a learner at {}; remove it first to change its address",
                 m.raft_addr
