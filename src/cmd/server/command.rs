@@ -119,6 +119,7 @@ fn group_of(name: &str) -> &'static str {
     }
     match name {
         "multi" | "exec" | "discard" | "watch" | "unwatch" => "transactions",
+        "cluster" => "cluster",
         "ping" | "echo" | "select" | "quit" | "auth" | "hello" | "reset" | "client" | "readonly" | "readwrite" => {
             "connection"
         }
