@@ -151,17 +151,13 @@ impl List {
         self.nodes[0].next
     }
 
-    /// The time of the first return still in the list (`u64::MAX` if none).
-    fn first_return_time(&self) -> u64 {
+    /// The first return node still in the list.
+    fn first_return(&self) -> Option<usize> {
         let mut i = self.first();
         while i != NIL && self.nodes[i].is_call {
             i = self.nodes[i].next;
         }
-        if i == NIL {
-            u64::MAX
-        } else {
-            self.nodes[i].time
-        }
+        (i != NIL).then_some(i)
     }
 
     fn remove(&mut self, i: usize) {
@@ -197,12 +193,9 @@ impl List {
     }
 }
 
-/// Where the search looks next: a node of the known ops' list or of the unknown ops' list.
-#[derive(Clone, Copy)]
-enum Cursor {
-    Known(usize),
-    Unknown(usize),
-}
+/// Index of the known ops' list and the unknown ops' list in `Search::lists`.
+const KNOWN: usize = 0;
+const UNKNOWN: usize = 1;
 
 /// Searches for a linearization of `events` starting from `init`, giving up after `budget`
 /// steps (one step = one attempt to linearize or undo an op).
@@ -219,88 +212,117 @@ pub fn search<M: Model<Op: PartialEq>>(
     budget: u64,
 ) -> Outcome<M::State> {
     let n = events.len();
-    let mut lists = [List::new(events, |e| e.complete.is_some()), List::new(events, |e| e.complete.is_none())];
     let total = events.iter().filter(|e| e.complete.is_some()).count();
-    let mut remaining = total;
-    // Linearized ops: [known, unknown].
-    let mut done = [BitSet::new(n), BitSet::new(n)];
-    let mut cache = Cache::default();
-    let mut stack: Vec<(Cursor, M::State)> = Vec::new();
-    let mut state = init;
-    let mut furthest: Option<(usize, usize, Vec<usize>, M::State)> = None;
-    let mut cursor = Cursor::Known(lists[0].first());
-    let mut limit = 0;
+    let mut s = Search {
+        model,
+        events,
+        lists: [List::new(events, |e| e.complete.is_some()), List::new(events, |e| e.complete.is_none())],
+        done: [BitSet::new(n), BitSet::new(n)],
+        cache: Cache::default(),
+        stack: Vec::new(),
+        state: init,
+        remaining: total,
+        total,
+        furthest: None,
+    };
+    // (list, node) to try next; `limit`: the first pending return's time, for unknown ops.
+    let (mut cursor, mut limit) = ((KNOWN, s.lists[KNOWN].first()), 0);
     let mut steps = 0u64;
-    while remaining > 0 {
+    while s.remaining > 0 {
         steps += 1;
         if steps > budget {
             return Outcome::Inconclusive { steps: budget };
         }
-        let (which, entry) = match cursor {
-            Cursor::Known(e) => (0, e),
-            Cursor::Unknown(e) => (1, e),
-        };
-        let node = (entry != NIL).then(|| lists[which].nodes[entry]);
-        let eligible = match node {
-            Some(node) if which == 0 => node.is_call,
-            Some(node) => node.time <= limit,
-            None => false,
-        };
-        if let (Some(node), true, 1) = (node, eligible, which) {
-            if has_twin_before(&lists[1], entry, events) {
-                cursor = Cursor::Unknown(node.next);
-                continue;
+        let (which, entry) = cursor;
+        let node = (entry != NIL).then(|| s.lists[which].nodes[entry]);
+        match node {
+            Some(node) if which == KNOWN && node.is_call => {
+                cursor = if s.try_op(cursor) { (KNOWN, s.lists[KNOWN].first()) } else { (KNOWN, node.next) };
             }
-        }
-        if let (Some(node), true) = (node, eligible) {
-            if let Some(next_state) = model.step(&state, &events[node.op].op) {
-                // Tentatively mark the op (no allocation when the cache prunes it).
-                done[which].set(node.op);
-                if cache.try_insert(&done[0], next_state.clone(), &done[1]) {
-                    stack.push((cursor, std::mem::replace(&mut state, next_state)));
-                    lists[which].lift(entry);
-                    remaining -= usize::from(which == 0);
-                    cursor = Cursor::Known(lists[0].first());
-                    continue;
-                }
-                done[which].clear(node.op);
-            }
-            cursor = if which == 0 { Cursor::Known(node.next) } else { Cursor::Unknown(node.next) };
-            continue;
-        }
-        if which == 0 {
             // A pending return: only unknown ops may still go before it.
-            limit = lists[0].first_return_time();
-            cursor = Cursor::Unknown(lists[1].first());
-            continue;
-        }
-        // Nothing more to try here: note how far this got, then undo the last op.
-        if furthest.as_ref().is_none_or(|f| total - remaining > f.0) {
-            let prefix = stack.iter().map(|(c, _)| op_of(&lists, *c)).collect();
-            let mut stuck = lists[0].first();
-            while stuck != NIL && lists[0].nodes[stuck].is_call {
-                stuck = lists[0].nodes[stuck].next;
+            _ if which == KNOWN => {
+                limit = s.first_return_time();
+                cursor = (UNKNOWN, s.lists[UNKNOWN].first());
             }
-            let stuck = if stuck == NIL { NIL } else { lists[0].nodes[stuck].op };
-            furthest = Some((total - remaining, stuck, prefix, state.clone()));
+            Some(node) if node.time <= limit => {
+                let taken = !has_twin_before(&s.lists[UNKNOWN], entry, events) && s.try_op(cursor);
+                cursor = if taken { (KNOWN, s.lists[KNOWN].first()) } else { (UNKNOWN, node.next) };
+            }
+            // Nothing more to try here: undo the last op and try what follows it.
+            _ => {
+                s.note_progress();
+                let Some(prev) = s.undo() else {
+                    let (_, stuck, prefix, state) = s.furthest.expect("noted above");
+                    return Outcome::NotLinearizable { stuck, prefix, state };
+                };
+                cursor = (prev.0, s.lists[prev.0].nodes[prev.1].next);
+                limit = s.first_return_time();
+            }
         }
-        let Some((prev, prev_state)) = stack.pop() else {
-            let (_, stuck, prefix, state) = furthest.expect("recorded above");
-            return Outcome::NotLinearizable { stuck, prefix, state };
-        };
-        state = prev_state;
-        let (which, call) = match prev {
-            Cursor::Known(c) => (0, c),
-            Cursor::Unknown(c) => (1, c),
-        };
-        done[which].clear(lists[which].nodes[call].op);
-        remaining += usize::from(which == 0);
-        lists[which].unlift(call);
-        let next = lists[which].nodes[call].next;
-        cursor = if which == 0 { Cursor::Known(next) } else { Cursor::Unknown(next) };
-        limit = lists[0].first_return_time();
     }
     Outcome::Linearizable
+}
+
+/// The search's state: the lists with the linearized ops lifted out, and the path to here.
+struct Search<'a, M: Model> {
+    model: &'a M,
+    events: &'a [Event<M::Op>],
+    lists: [List; 2],
+    /// Linearized ops, per list.
+    done: [BitSet; 2],
+    cache: Cache<M::State>,
+    /// The linearized ops in order ((list, call node)), each with the state before it.
+    stack: Vec<((usize, usize), M::State)>,
+    state: M::State,
+    /// Known ops not linearized yet, of `total`.
+    remaining: usize,
+    total: usize,
+    /// The deepest point reached: (known ops linearized, op stuck, ops linearized, state).
+    furthest: Option<(usize, usize, Vec<usize>, M::State)>,
+}
+
+impl<M: Model> Search<'_, M> {
+    /// Linearizes the op at `at` next if the model allows it and the configuration is new.
+    fn try_op(&mut self, at: (usize, usize)) -> bool {
+        let (which, entry) = at;
+        let op = self.lists[which].nodes[entry].op;
+        let Some(next_state) = self.model.step(&self.state, &self.events[op].op) else { return false };
+        // Mark the op in place: no allocation when the cache prunes the configuration.
+        self.done[which].set(op);
+        if !self.cache.try_insert(&self.done[KNOWN], next_state.clone(), &self.done[UNKNOWN]) {
+            self.done[which].clear(op);
+            return false;
+        }
+        self.stack.push((at, std::mem::replace(&mut self.state, next_state)));
+        self.lists[which].lift(entry);
+        self.remaining -= usize::from(which == KNOWN);
+        true
+    }
+
+    /// Takes back the last linearized op; returns where it was.
+    fn undo(&mut self) -> Option<(usize, usize)> {
+        let ((which, call), prev_state) = self.stack.pop()?;
+        self.state = prev_state;
+        self.done[which].clear(self.lists[which].nodes[call].op);
+        self.remaining += usize::from(which == KNOWN);
+        self.lists[which].unlift(call);
+        Some((which, call))
+    }
+
+    fn first_return_time(&self) -> u64 {
+        self.lists[KNOWN].first_return().map_or(u64::MAX, |r| self.lists[KNOWN].nodes[r].time)
+    }
+
+    /// Remembers this point for the report if it linearized more known ops than any before.
+    fn note_progress(&mut self) {
+        let done = self.total - self.remaining;
+        if self.furthest.as_ref().is_some_and(|f| f.0 >= done) {
+            return;
+        }
+        let prefix = self.stack.iter().map(|((which, call), _)| self.lists[*which].nodes[*call].op).collect();
+        let stuck = self.lists[KNOWN].first_return().map_or(NIL, |r| self.lists[KNOWN].nodes[r].op);
+        self.furthest = Some((done, stuck, prefix, self.state.clone()));
+    }
 }
 
 /// Whether an unknown op equal to the one at `entry` comes earlier in the unknown list (still
@@ -316,13 +338,6 @@ fn has_twin_before<O: PartialEq>(list: &List, entry: usize, events: &[Event<O>])
         i = list.nodes[i].next;
     }
     false
-}
-
-fn op_of(lists: &[List; 2], c: Cursor) -> usize {
-    match c {
-        Cursor::Known(i) => lists[0].nodes[i].op,
-        Cursor::Unknown(i) => lists[1].nodes[i].op,
-    }
 }
 
 #[cfg(test)]
