@@ -144,7 +144,7 @@ fn check_key(
         check_read_values(key, read, appended)?;
     }
     let Some(longest) = reads.iter().max_by_key(|r| (r.values.len(), std::cmp::Reverse(r.op.id))) else {
-        return check_append_replies(key, appends, &[]);
+        return check_append_replies(key, appends, &HashMap::new(), 0);
     };
     for read in reads {
         if longest.values[..read.values.len()] != *read.values {
@@ -152,8 +152,11 @@ fn check_key(
             return Err(violation(detail, [longest.op, read.op]));
         }
     }
-    check_real_time(key, appends, reads)?;
-    check_append_replies(key, appends, longest.values)
+    // Every read is a prefix of `longest`: it holds a value iff the value's position is below
+    // its length.
+    let pos: HashMap<&str, usize> = longest.values.iter().enumerate().map(|(i, v)| (v.as_str(), i)).collect();
+    check_real_time(key, appends, reads, &pos)?;
+    check_append_replies(key, appends, &pos, longest.values.len())
 }
 
 /// No duplicate, no value foreign to the key, failed, or appended only after the read ended.
@@ -179,11 +182,11 @@ fn check_read_values(key: &str, read: &Read, appended: &HashMap<&str, &Append>) 
 }
 
 /// Reads contain every append acknowledged before they started, and never shrink over time.
-fn check_real_time(key: &str, appends: &[Append], reads: &[Read]) -> Result<(), Violation> {
+fn check_real_time(key: &str, appends: &[Append], reads: &[Read], pos: &HashMap<&str, usize>) -> Result<(), Violation> {
     for read in reads {
         for a in appends {
             let acked_before = matches!(a.status, Status::Acked(_)) && a.op.complete_ns < read.op.invoke_ns;
-            if acked_before && !read.values.iter().any(|v| v == a.value) {
+            if acked_before && pos.get(a.value).is_none_or(|&i| i >= read.values.len()) {
                 let detail = format!(
                     "key {key:?}: acknowledged append of {:?} missing from a read that started after it",
                     a.value
@@ -207,9 +210,14 @@ fn check_real_time(key: &str, appends: &[Append], reads: &[Read]) -> Result<(), 
     Ok(())
 }
 
-/// An acknowledged append's reply is its 1-based position in `order` (when `order` is long
-/// enough to hold it), unique, and grows with real time.
-fn check_append_replies(key: &str, appends: &[Append], order: &[String]) -> Result<(), Violation> {
+/// An acknowledged append's reply is its 1-based position in the order (`pos`, of `len`
+/// values) when the order is long enough to hold it, unique, and grows with real time.
+fn check_append_replies(
+    key: &str,
+    appends: &[Append],
+    pos: &HashMap<&str, usize>,
+    len: usize,
+) -> Result<(), Violation> {
     let acked: Vec<(&Append, i64)> = appends
         .iter()
         .filter_map(|a| match a.status {
@@ -218,17 +226,17 @@ fn check_append_replies(key: &str, appends: &[Append], order: &[String]) -> Resu
         })
         .collect();
     for &(a, n) in &acked {
-        let pos = order.iter().position(|v| v == a.value);
+        let pos = pos.get(a.value).copied();
         let fits = match pos {
             Some(i) => i as i64 + 1 == n,
-            None => n > order.len() as i64,
+            None => n > len as i64,
         };
         if !fits {
             let detail = format!(
                 "key {key:?}: RPUSH of {:?} answered length {n} but the reads place it at {:?} (1-based) in an order of {}",
                 a.value,
                 pos.map(|i| i + 1),
-                order.len()
+                len
             );
             return Err(violation(detail, [a.op]));
         }
