@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::check::testutil::*;
-use crate::history::Reply::Int;
+use crate::history::{History, Reply::Int};
 
 fn rejected(ops: Vec<Op>, why: &str) {
     let v = check(&hist(ops)).expect_err("must be rejected");
@@ -127,4 +127,61 @@ fn check_lists_checks_transactions_command_by_command() {
 fn check_lists_refuses_mixed_keys_and_repeated_values() {
     rejected(vec![ok(rpush("l", "a"), 0, 1, Int(1)), ok(get("l"), 2, 3, Reply::Nil)], "list keys get only");
     rejected(vec![ok(rpush("l", "a"), 0, 1, Int(1)), ok(rpush("m", "a"), 2, 3, Int(1))], "appended twice");
+}
+
+/// A consistent history of 8 clients appending and reading one list, each op taking effect at a
+/// random instant inside its interval; one append in ten times out (and took effect or not).
+fn generated(seed: u64) -> History {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut planned: Vec<(u64, Op)> = Vec::new();
+    for c in 0..8u32 {
+        let mut t = rng.gen_range(0..50);
+        for i in 0..50 {
+            let kind = if rng.gen_bool(0.5) { rpush("l", &format!("{c}-{i}")) } else { lrange("l") };
+            let (t0, t1) = (t, t + rng.gen_range(1..100));
+            planned.push((rng.gen_range(t0..=t1), ok(kind, t0, t1, Reply::Nil)));
+            t = t1 + rng.gen_range(0..20);
+        }
+    }
+    planned.sort_by_key(|(at, _)| *at);
+    let mut state: Vec<String> = Vec::new();
+    let mut ops = Vec::new();
+    for (_, mut op) in planned {
+        let timed_out = matches!(op.kind, OpKind::RPush { .. }) && rng.gen_bool(0.1);
+        if !(timed_out && rng.gen_bool(0.5)) {
+            op.outcome = Outcome::Ok(match &op.kind {
+                OpKind::RPush { value, .. } => {
+                    state.push(value.clone());
+                    Int(state.len() as i64)
+                }
+                _ => Reply::List(state.clone()),
+            });
+        }
+        if timed_out {
+            op.outcome = Outcome::Unknown("timeout".into());
+        }
+        ops.push(op);
+    }
+    ops.sort_by_key(|op| op.invoke_ns);
+    for (i, op) in ops.iter_mut().enumerate() {
+        op.id = i;
+    }
+    History { ops }
+}
+
+#[test]
+fn check_lists_accepts_long_concurrent_histories_and_catches_a_dropped_value() {
+    for seed in 0..5 {
+        let h = generated(seed);
+        if let Err(v) = check(&h) {
+            panic!("seed {seed}: {v}");
+        }
+        // Drop the first value of the last long read: it had been acknowledged long before.
+        let mut bad = h.clone();
+        let last = bad.ops.iter().rposition(|op| matches!(&op.outcome, Outcome::Ok(Reply::List(v)) if v.len() > 10));
+        let Outcome::Ok(Reply::List(values)) = &mut bad.ops[last.unwrap()].outcome else { unreachable!() };
+        values.remove(0);
+        assert!(check(&bad).is_err(), "seed {seed}");
+    }
 }
