@@ -127,3 +127,15 @@ fn garbage_on_the_raft_port_closes_only_that_connection() {
     assert_eq!(http(raft_port, "GET", "/health", "").0, 200);
     assert_eq!(server.conn().cmd(&["SET", "a", "b"]), Frame::ok());
 }
+
+#[test]
+fn admin_addr_serves_the_api_on_a_port_of_its_own() {
+    let (raft_port, admin_port) = (free_port(), free_port());
+    let (raft_addr, admin_addr) = (format!("127.0.0.1:{raft_port}"), format!("127.0.0.1:{admin_port}"));
+    let _server = Server::raftis(&["--node-id", "7", "--raft-addr", &raft_addr, "--admin-addr", &admin_addr]);
+    wait_leader(raft_port);
+    let (status, body) = http(admin_port, "GET", "/raft/leader", "");
+    assert_eq!((status, json_u64(&body, "leader_id")), (200, Some(7)), "{body}");
+    let (status, body) = http(admin_port, "POST", "/raft/init", "{}");
+    assert_json_error(status, &body, 409, "init through the extra address");
+}

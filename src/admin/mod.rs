@@ -27,8 +27,11 @@ use axum::{Json, Router};
 use body::{AddLearnerBody, ChangeMembershipBody, InitBody, RemoveNodeBody};
 use serde_json::{json, Value};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// The admin API of one node. Holds weak references: the node owns the service, not the
 /// other way round.
@@ -58,6 +61,36 @@ impl HttpService for Admin {
             }
         })
     }
+}
+
+/// Serves `admin` on a listener of its own (`admin-addr`) until `shutdown` turns true;
+/// returns the address it listens on.
+pub fn serve_extra(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<SocketAddr> {
+    let addr = listener.local_addr().ok();
+    tokio::spawn(async move {
+        loop {
+            // Biased: the outcome must not depend on a random pick between ready branches.
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(admin.serve(tokio::io::BufReader::new(stream)));
+                }
+                Err(e) => {
+                    tracing::warn!("admin accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    addr
 }
 
 /// What every handler can reach.
