@@ -13,6 +13,8 @@ mod cluster;
 #[allow(dead_code)] // the workload and the checkers use it; filled in by the harness
 mod history;
 #[cfg(madsim)]
+mod membership;
+#[cfg(madsim)]
 mod rpc;
 #[cfg(madsim)]
 mod rt;

@@ -1,0 +1,165 @@
+//! MetaRaft membership through Redis commands on simulated hosts: node 1 bootstraps, nodes 2
+//! and 3 join with `CLUSTER METARAFT` commands sent to different nodes (a follower and a
+//! learner hand them to the leader over the simulated RPC), a PROMOTE leaving out a voter is
+//! refused, and a voter removes itself; a client keeps writing throughout and every
+//! acknowledged write is readable at the end.
+
+use crate::client::SimClient;
+use madsim::runtime::Handle;
+use raftis::config::Config;
+use raftis::disk::SimDisk;
+use raftis::protocol::Frame;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn ip(id: u64) -> String {
+    format!("10.0.2.{id}")
+}
+
+fn client_addr(id: u64) -> SocketAddr {
+    format!("{}:6379", ip(id)).parse().expect("addr")
+}
+
+fn raft_addr(id: u64) -> String {
+    format!("{}:7000", ip(id))
+}
+
+fn start_host(handle: &Handle, id: u64) {
+    let disk = SimDisk::new();
+    handle
+        .create_node()
+        .name(format!("node-{id}"))
+        .ip(ip(id).parse().expect("ip"))
+        .init(move || {
+            let disk = disk.clone();
+            async move {
+                let config = Config {
+                    bind: ip(id),
+                    port: 6379,
+                    node_id: id,
+                    seed: id,
+                    raft_addr: raft_addr(id),
+                    ..Config::default()
+                };
+                match raftis::node::start_with_disk(config, Arc::new(disk), id == 1).await {
+                    Ok(node) => node.stopped().await,
+                    Err(e) => panic!("node {id} failed to start: {e}"),
+                }
+            }
+        })
+        .build();
+}
+
+/// A command to node `id`, retried on connection trouble until `secs` of virtual time pass.
+async fn cmd(id: u64, args: &[&str], secs: u64) -> Frame {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    loop {
+        if let Ok(mut c) = SimClient::connect(client_addr(id), Duration::from_secs(1)).await {
+            if let Ok(Ok(f)) = tokio::time::timeout(Duration::from_secs(60), c.cmd(&args)).await {
+                return f;
+            }
+        }
+        assert!(Instant::now() < deadline, "node {id} did not answer {args:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn members(list: &[(u64, &str)]) -> Frame {
+    let pair =
+        |(id, role): &(u64, &str)| Frame::Array(vec![Frame::bulk(id.to_string()), Frame::bulk(role.to_string())]);
+    Frame::Array(list.iter().map(pair).collect())
+}
+
+/// Polls node `id`'s MEMBERS until it is `want`.
+async fn wait_members(id: u64, want: &Frame) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cmd(id, &["CLUSTER", "METARAFT", "MEMBERS"], 30).await != *want {
+        assert!(Instant::now() < deadline, "node {id} never saw {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Writes `SET m_i i` through node 1 until `stop`, recording acknowledged i.
+async fn writer(acked: Arc<Mutex<Vec<u64>>>, stop: Arc<AtomicBool>) {
+    let mut conn: Option<SimClient> = None;
+    let mut i = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        if conn.is_none() {
+            conn = SimClient::connect(client_addr(1), Duration::from_secs(1)).await.ok();
+        }
+        let (key, val) = (format!("m_{i}"), i.to_string());
+        let ok = match conn.as_mut() {
+            Some(c) => {
+                let reply =
+                    tokio::time::timeout(Duration::from_secs(2), c.cmd(&[b"SET", key.as_bytes(), val.as_bytes()]))
+                        .await;
+                matches!(reply, Ok(Ok(ref f)) if *f == Frame::ok())
+            }
+            None => false,
+        };
+        if ok {
+            acked.lock().unwrap().push(i);
+            i += 1;
+        } else {
+            conn = None;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[madsim::test]
+async fn a_cluster_forms_and_shrinks_through_metaraft_commands() {
+    let handle = Handle::current();
+    for id in 1..=3 {
+        start_host(&handle, id);
+    }
+    let client = handle.create_node().name("admin").ip("10.0.3.1".parse().expect("ip")).build();
+    client
+        .spawn(async move {
+            assert_eq!(cmd(1, &["SET", "first", "1"], 30).await, Frame::ok());
+            let acked = Arc::new(Mutex::new(Vec::new()));
+            let stop = Arc::new(AtomicBool::new(false));
+            let writes = tokio::spawn(writer(acked.clone(), stop.clone()));
+
+            assert_eq!(cmd(1, &["CLUSTER", "METARAFT", "ADDLEARNER", "2", &raft_addr(2)], 30).await, Frame::ok());
+            // Node 2, a learner, hands the promotion to the leader.
+            wait_members(2, &members(&[(1, "voter"), (2, "learner")])).await;
+            assert_eq!(cmd(2, &["CLUSTER", "METARAFT", "PROMOTE", "1", "2"], 30).await, Frame::ok());
+            assert_eq!(cmd(2, &["CLUSTER", "METARAFT", "ADDLEARNER", "3", &raft_addr(3)], 30).await, Frame::ok());
+            wait_members(3, &members(&[(1, "voter"), (2, "voter"), (3, "learner")])).await;
+            assert_eq!(cmd(3, &["CLUSTER", "METARAFT", "PROMOTE", "1", "2", "3"], 30).await, Frame::ok());
+            let three = members(&[(1, "voter"), (2, "voter"), (3, "voter")]);
+            for id in 1..=3 {
+                wait_members(id, &three).await;
+            }
+            let Frame::Error(e) = cmd(3, &["CLUSTER", "METARAFT", "PROMOTE", "2", "3"], 30).await else {
+                panic!("a PROMOTE leaving out node 1 was accepted")
+            };
+            assert!(e.starts_with(b"ERR the voter list must include every current voter; missing: 1"));
+
+            // Node 3 removes itself through the leader.
+            assert_eq!(cmd(3, &["CLUSTER", "METARAFT", "REMOVE", "3"], 30).await, Frame::ok());
+            wait_members(1, &members(&[(1, "voter"), (2, "voter")])).await;
+
+            let before = acked.lock().unwrap().len();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let len = || acked.lock().unwrap().len();
+            while len() < before + 10 {
+                assert!(Instant::now() < deadline, "writes stopped after the membership changes");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            stop.store(true, Ordering::SeqCst);
+            writes.await.expect("writer");
+            let all: Vec<u64> = acked.lock().unwrap().clone();
+            for i in all {
+                let got = cmd(2, &["GET", &format!("m_{i}")], 30).await;
+                assert_eq!(got, Frame::bulk(i.to_string()), "acknowledged m_{i} lost");
+            }
+        })
+        .await
+        .expect("admin client");
+}
