@@ -24,6 +24,8 @@ use std::time::Duration;
 /// How long new voters may take to catch up with the leader's log before the change is
 /// refused (used by the Redis commands and by [`Replica::change_membership`]).
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest catch-up wait honoured (an operation from a peer may ask for any).
+const MAX_CATCH_UP: Duration = Duration::from_secs(600);
 /// Deadline of one proposed membership change; past it the outcome is unknown.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an operation waits for a leader to be elected.
@@ -79,16 +81,25 @@ pub enum MembershipOp {
     Remove { id: NodeId },
 }
 
+/// A catch-up wait in ms, capped at [`MAX_CATCH_UP`].
+fn catch_up(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(MAX_CATCH_UP)
+}
+
+fn to_ms(d: Duration) -> u64 {
+    d.min(MAX_CATCH_UP).as_millis() as u64
+}
+
 impl MembershipOp {
     /// How long the leader may take to answer this operation.
     fn deadline(&self) -> Duration {
-        let catch_up = match self {
+        let wait = match self {
             MembershipOp::ChangeMembership { catch_up_ms, .. } | MembershipOp::Promote { catch_up_ms, .. } => {
-                Duration::from_millis(*catch_up_ms)
+                catch_up(*catch_up_ms)
             }
             _ => Duration::ZERO,
         };
-        LEADER_WAIT + catch_up + CHANGE_TIMEOUT + Duration::from_secs(2)
+        LEADER_WAIT * 2 + wait + CHANGE_TIMEOUT + Duration::from_secs(2)
     }
 }
 /// The role of a member in the current membership.
@@ -273,15 +284,15 @@ impl Replica {
         voters: BTreeSet<NodeId>,
         retain_learners: bool,
     ) -> Result<(), MembershipError> {
-        let catch_up_ms = CATCH_UP_TIMEOUT.as_millis() as u64;
+        let catch_up_ms = to_ms(CATCH_UP_TIMEOUT);
         self.membership(MembershipOp::ChangeMembership { voters, retain_learners, catch_up_ms }).await
     }
 
     /// Makes `voters` the voting members, refusing a list that leaves out a current voter
     /// (removal is [`Replica::remove_node`]'s job). New voters must be learners and catch up
-    /// with the leader's log within `catch_up`, or nothing changes.
+    /// with the leader's log within `catch_up` (at most 10 minutes), or nothing changes.
     pub async fn promote_voters(&self, voters: BTreeSet<NodeId>, catch_up: Duration) -> Result<(), MembershipError> {
-        self.membership(MembershipOp::Promote { voters, catch_up_ms: catch_up.as_millis() as u64 }).await
+        self.membership(MembershipOp::Promote { voters, catch_up_ms: to_ms(catch_up) }).await
     }
 
     /// Removes node `id` from the cluster (voter or learner). The last voter cannot leave.
@@ -327,7 +338,7 @@ pub(crate) async fn run_on_leader(
     match op {
         MembershipOp::AddLearner { id, node } => add_learner(raft, &st, *id, node).await,
         MembershipOp::ChangeMembership { voters, retain_learners, catch_up_ms } => {
-            change_voters(raft, &st, voters, *retain_learners, Duration::from_millis(*catch_up_ms)).await
+            change_voters(raft, &st, voters, *retain_learners, catch_up(*catch_up_ms)).await
         }
         MembershipOp::Promote { voters, catch_up_ms } => {
             let missing: Vec<String> = st.voter_ids().difference(voters).map(|id| id.to_string()).collect();
@@ -337,7 +348,7 @@ pub(crate) async fn run_on_leader(
                     missing.join(" ")
                 )));
             }
-            change_voters(raft, &st, voters, true, Duration::from_millis(*catch_up_ms)).await
+            change_voters(raft, &st, voters, true, catch_up(*catch_up_ms)).await
         }
         MembershipOp::Remove { id } => remove(raft, &st, *id).await,
     }
@@ -493,5 +504,19 @@ async fn remove(raft: &Raft<TypeConfig, StateMachine>, st: &RaftStatus, id: Node
             let change = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
             propose(raft.change_membership(change, true)).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_waits_from_peers_are_capped() {
+        assert_eq!(catch_up(u64::MAX), MAX_CATCH_UP);
+        assert_eq!(catch_up(500), Duration::from_millis(500));
+        assert_eq!(to_ms(Duration::MAX), MAX_CATCH_UP.as_millis() as u64);
+        let op = MembershipOp::Promote { voters: BTreeSet::from([1]), catch_up_ms: u64::MAX };
+        assert!(op.deadline() <= MAX_CATCH_UP + Duration::from_secs(60));
     }
 }
