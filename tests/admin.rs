@@ -139,3 +139,35 @@ fn admin_addr_serves_the_api_on_a_port_of_its_own() {
     let (status, body) = http(admin_port, "POST", "/raft/init", "{}");
     assert_json_error(status, &body, 409, "init through the extra address");
 }
+
+#[test]
+fn a_second_node_joins_is_promoted_and_removed_over_http() {
+    let (leader, raft_port) = node();
+    wait_leader(raft_port);
+    let joiner_raft = free_port();
+    let joiner_addr = format!("127.0.0.1:{joiner_raft}");
+    let joiner = Server::raftis(&["--node-id", "8", "--raft-addr", &joiner_addr, "--is-bootstrap=false"]);
+
+    // No resp_addr: the leader asks the new node for its client address.
+    let body = format!(r#"{{"node_id": 8, "node": {{"raft_addr": "{joiner_addr}"}}}}"#);
+    let (status, reply) = http(raft_port, "POST", "/raft/add_learner", &body);
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply.contains(&format!("\"client_addr\":\"127.0.0.1:{}\"", joiner.port)), "{reply}");
+
+    // Promotion sent to the learner itself is carried out by the leader.
+    let (status, reply) = http(joiner_raft, "POST", "/raft/change_membership", r#"{"members": [7, 8]}"#);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply.matches("\"role\":\"voter\"").count(), 2, "{reply}");
+    let mut c = leader.conn();
+    assert_eq!(c.cmd(&["SET", "joined", "yes"]), Frame::ok());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while json_u64(&http(joiner_raft, "GET", "/raft/metrics", "").1, "current_leader") != Some(7) {
+        assert!(Instant::now() < deadline, "the new voter never saw the leader");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (status, reply) = http(raft_port, "POST", "/raft/remove_node", r#"{"node_id": 8}"#);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply.matches("\"role\":").count(), 1, "{reply}");
+    assert_eq!(c.cmd(&["GET", "joined"]), Frame::Bulk(bytes::Bytes::from_static(b"yes")));
+}

@@ -181,7 +181,12 @@ async fn add_learner(State(s): State<AdminState>, body: Result<Json<AddLearnerBo
         Ok(v) => v,
         Err(reply) => return reply,
     };
-    let result = s.replica.add_learner(id, node).await;
+    // Without a client address, ask the new node for it (as CLUSTER METARAFT ADDLEARNER does).
+    let result = if node.client_addr.is_empty() {
+        s.replica.add_learner_at(id, &node.raft_addr).await.map(|_| ())
+    } else {
+        s.replica.add_learner(id, node).await
+    };
     membership_reply(result, &s.replica.status())
 }
 
