@@ -7,17 +7,20 @@
 //! - `-TRYAGAIN ...`: a write was proposed but its outcome is unknown (leader lost after the
 //!   proposal, deadline passed); it may or may not be applied.
 //! - `-CLUSTERDOWN ...`: nothing was done: no leader within a bounded wait, this node is not
-//!   the leader and cannot forward (a MULTI/EXEC transaction, leader unknown), forwarding
-//!   failed definitely, or Raft has stopped.
+//!   the leader and cannot forward (leader unknown), forwarding failed definitely, or Raft has
+//!   stopped.
 //!
-//! A follower forwards single-command writes and linearizable reads to the leader over the
-//! RPC port ([`ForwardRequest`]); the leader runs them with its own clock and seed and never
-//! forwards again.
+//! A follower forwards writes and linearizable reads to the leader over the RPC port: single
+//! commands as [`ForwardRequest`], a pipeline's batch of writes or a MULTI/EXEC transaction
+//! (with its WATCH versions) as [`ForwardBatch`]; the leader runs them with its own clock and
+//! seed and never forwards again.
 
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::read_batch::ReadBatcher;
 use super::rpc::{
-    serve_rpc, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool, RpcServerConfig,
+    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool,
+    RpcServerConfig,
 };
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
@@ -45,6 +48,7 @@ use tokio::sync::watch;
 
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
+
 /// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 /// Deadline of a proposal; past it the outcome is unknown (`-TRYAGAIN`).
@@ -101,9 +105,29 @@ struct Core {
     state: SharedState,
     pool: RpcPool,
     rng: Arc<Mutex<Rng>>,
+    /// Linearizable reads waiting for a ReadIndex round share it.
+    reads: Arc<ReadBatcher<Result<(), Refusal>>>,
+}
+
+/// The read point of one batch of pipelined commands of a connection. Once a read barrier has
+/// passed on this node, this node's copy holds every write acknowledged before the barrier
+/// started, so reads received before it (the rest of the batch) may run without one of their
+/// own. Reset it whenever anything else runs in between (a write may have gone to another
+/// leader, leadership may have moved).
+#[derive(Debug, Default)]
+pub struct ReadPoint {
+    confirmed: bool,
+}
+
+impl ReadPoint {
+    /// The next read needs a barrier again.
+    pub fn reset(&mut self) {
+        self.confirmed = false;
+    }
 }
 
 /// Why a read cannot run here now.
+#[derive(Clone)]
 enum Refusal {
     /// Another node leads: forward to it.
     Leader(NodeInfo),
@@ -148,7 +172,7 @@ impl Replica {
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
         // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
-        let core = Core { id: cfg.id, raft, state, pool, rng };
+        let core = Core { id: cfg.id, raft, state, pool, rng, reads: Default::default() };
 
         let (stop_rpc, mut stop_rx) = watch::channel(false);
         let handler = Arc::new(Handler { core: core.clone(), snapshots });
@@ -215,11 +239,22 @@ impl Replica {
     }
 
     /// Runs the read `f` linearizably (ReadIndex on the leader; a follower forwards it), or on
-    /// this node's copy as it is with `stale_ok` (READONLY clients).
-    pub async fn read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes], stale_ok: bool) -> Frame {
-        if !stale_ok {
-            match self.core.read_barrier().await {
-                Ok(()) => {}
+    /// this node's copy as it is with `stale_ok` (READONLY clients). A read point that is
+    /// already confirmed lets the read skip the barrier.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read(
+        &self,
+        db: usize,
+        now_ms: u64,
+        seed: u64,
+        f: ReadFn,
+        argv: &[Bytes],
+        stale_ok: bool,
+        point: &mut ReadPoint,
+    ) -> Frame {
+        if !stale_ok && !point.confirmed {
+            match self.core.linearize().await {
+                Ok(()) => point.confirmed = true,
                 Err(Refusal::Reply(frame)) => return frame,
                 Err(Refusal::Leader(node)) => {
                     let req = ForwardRequest { db: db as u32, argv: argv.to_vec(), flags: ForwardFlags::READ };
@@ -269,12 +304,9 @@ impl Core {
                             continue;
                         }
                     }
-                    let single = batch.transaction.is_none() && batch.cmds.len() == 1;
-                    if let (true, true, Some(id), Some(node)) = (may_forward, single, f.leader_id, &f.leader_node) {
+                    if let (true, Some(id), Some(node)) = (may_forward, f.leader_id, &f.leader_node) {
                         if id != self.id {
-                            let argv = batch.cmds.into_iter().next().unwrap_or_default();
-                            let req = ForwardRequest { db: batch.db, argv, flags: ForwardFlags::WRITE };
-                            return self.forward(node, req).await;
+                            return self.forward_write(node, batch).await;
                         }
                     }
                     return not_leader(f.leader_id, f.leader_node.as_ref());
@@ -292,12 +324,26 @@ impl Core {
         }
     }
 
-    /// Waits until reading the local state is linearizable (ReadIndex: leadership confirmed by
-    /// a quorum, and the state machine caught up).
+    /// Waits until reading the local state is linearizable: joins the next ReadIndex round,
+    /// shared with every read that waits at the same moment (see [`ReadBatcher`]).
+    async fn linearize(&self) -> Result<(), Refusal> {
+        let core = self.clone();
+        let round = move || {
+            let core = core.clone();
+            async move { core.read_barrier().await }
+        };
+        let outcome = self.reads.wait(round).await;
+        outcome.unwrap_or_else(|| Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier abandoned"))))
+    }
+
+    /// One ReadIndex round: leadership confirmed by a quorum, then the state machine caught up
+    /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
         let mut waited = false;
+        let mut deadline = tokio::time::Instant::now() + READ_TIMEOUT;
         loop {
-            let res = tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let res = tokio::time::timeout(left, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
             let err = match res {
                 Ok(Ok(_)) => return Ok(()),
                 Err(_) => return Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier timed out"))),
@@ -308,6 +354,7 @@ impl Core {
                     if f.leader_id.is_none() && !waited {
                         waited = true;
                         if self.wait_for_leader().await {
+                            deadline = tokio::time::Instant::now() + READ_TIMEOUT;
                             continue;
                         }
                     }
@@ -315,6 +362,14 @@ impl Core {
                         (Some(id), Some(node)) if id != self.id => Refusal::Leader(node),
                         (id, node) => Refusal::Reply(not_leader(id, node.as_ref())),
                     }
+                }
+                // No quorum acknowledged the round within openraft's wait (one leader lease):
+                // slow followers or a partition. Ask again until the deadline.
+                RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!("read barrier: {e}; retrying");
+                    continue;
                 }
                 RaftError::APIError(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN {e}"))),
                 RaftError::Fatal(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN raft stopped: {e}"))),
@@ -326,13 +381,39 @@ impl Core {
     async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
         let write = req.flags.is_write();
         let client = self.pool.get(&leader.raft_addr);
-        match client.forward(GROUP, req, WRITE_TIMEOUT).await {
-            Ok(frame) => frame,
-            Err(e) if write && e.outcome_unknown() => Frame::error(format!(
-                "TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"
-            )),
-            Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
+        forwarded_reply(client.forward(GROUP, req, WRITE_TIMEOUT).await, write)
+    }
+
+    /// Sends a write batch to the leader and relays its reply: a single command as a plain
+    /// forwarded command, several (a pipeline's, a transaction) as one forwarded batch.
+    async fn forward_write(&self, leader: &NodeInfo, batch: WriteBatch) -> Frame {
+        let WriteBatch { db, cmds, transaction, .. } = batch;
+        if transaction.is_none() && cmds.len() == 1 {
+            let argv = cmds.into_iter().next().unwrap_or_default();
+            return self.forward(leader, ForwardRequest { db, argv, flags: ForwardFlags::WRITE }).await;
         }
+        let client = self.pool.get(&leader.raft_addr);
+        forwarded_reply(client.forward_batch(GROUP, ForwardBatch { db, cmds, transaction }, WRITE_TIMEOUT).await, true)
+    }
+
+    /// Runs a write batch a follower forwarded here, with this node's clock and seed. Never
+    /// forwards again. Outside a transaction only write commands may come this way.
+    async fn serve_forwarded_batch(&self, req: ForwardBatch) -> Result<Frame, HandlerError> {
+        if req.cmds.is_empty() {
+            return Err(HandlerError::new("empty forwarded batch"));
+        }
+        if req.transaction.is_none() {
+            for argv in &req.cmds {
+                let spec = argv.first().and_then(|name| crate::cmd::lookup(name));
+                if !spec.is_some_and(|s| matches!(s.kind, Kind::Write(_))) {
+                    return Err(HandlerError::new("a forwarded batch outside a transaction holds only writes"));
+                }
+            }
+        }
+        let now_ms = crate::server::now_ms();
+        let seed = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
+        let batch = WriteBatch { db: req.db, now_ms, seed, cmds: req.cmds, transaction: req.transaction };
+        Ok(self.write(batch, false).await)
     }
 
     /// Runs a command a follower forwarded here. Never forwards again: if this node is no
@@ -350,13 +431,24 @@ impl Core {
                 let batch = WriteBatch { db: req.db, now_ms: now, seed, cmds: vec![req.argv], transaction: None };
                 Ok(self.write(batch, false).await)
             }
-            (Kind::Read(f), false) => match self.read_barrier().await {
+            (Kind::Read(f), false) => match self.linearize().await {
                 Ok(()) => Ok(self.run_read(req.db as usize, now, seed, f, &req.argv)),
                 Err(Refusal::Reply(frame)) => Ok(frame),
                 Err(Refusal::Leader(_)) => Err(HandlerError::new("not the leader")),
             },
             _ => Err(HandlerError::new(format!("{} cannot be forwarded", spec.name))),
         }
+    }
+}
+
+/// The client's reply for a forwarding attempt: the leader's reply, or why there is none.
+fn forwarded_reply(res: Result<Frame, super::rpc::RpcError>, write: bool) -> Frame {
+    match res {
+        Ok(frame) => frame,
+        Err(e) if write && e.outcome_unknown() => {
+            Frame::error(format!("TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"))
+        }
+        Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
     }
 }
 
@@ -441,5 +533,10 @@ impl RpcHandler for Handler {
     async fn forward(&self, group: u64, req: ForwardRequest) -> Result<Frame, HandlerError> {
         check_group(group)?;
         self.core.serve_forwarded(req).await
+    }
+
+    async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {
+        check_group(group)?;
+        self.core.serve_forwarded_batch(req).await
     }
 }

@@ -11,7 +11,7 @@
 //! applied), or answered with an error or nonsense (`Failed`).
 
 use super::conn::{encode_request, Conn, Outgoing};
-use super::message::{ForwardRequest, RpcRequest, RpcResponse};
+use super::message::{ForwardBatch, ForwardRequest, RpcRequest, RpcResponse};
 use super::wire::DEFAULT_MAX_FRAME;
 use crate::protocol::Frame;
 use crate::raft::TypeConfig;
@@ -262,6 +262,15 @@ impl RpcClient {
         match self.call(group, &RpcRequest::Forward(req), timeout).await? {
             RpcResponse::Forward(frame) => Ok(frame),
             other => Err(self.unexpected("forward", &other)),
+        }
+    }
+
+    /// Runs a batch of writes (a pipeline's, or a transaction) on the peer (the leader) and
+    /// returns its reply frame.
+    pub async fn forward_batch(&self, group: u64, req: ForwardBatch, timeout: Duration) -> Result<Frame, RpcError> {
+        match self.call(group, &RpcRequest::ForwardBatch(req), timeout).await? {
+            RpcResponse::Forward(frame) => Ok(frame),
+            other => Err(self.unexpected("forward_batch", &other)),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::protocol::Frame;
 use crate::raft::TypeConfig;
+use crate::store::WatchedKey;
 use bytes::Bytes;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
@@ -39,6 +40,9 @@ pub enum RpcRequest {
     },
     /// A client command forwarded by a follower to the leader.
     Forward(ForwardRequest),
+    /// Several writes (a pipeline's, or a MULTI/EXEC transaction) forwarded to the leader;
+    /// answered with [`RpcResponse::Forward`].
+    ForwardBatch(ForwardBatch),
 }
 
 impl RpcRequest {
@@ -53,6 +57,7 @@ impl RpcRequest {
             RpcRequest::SnapshotChunk { .. } => "snapshot_chunk",
             RpcRequest::SnapshotFinish { .. } => "snapshot_finish",
             RpcRequest::Forward(_) => "forward",
+            RpcRequest::ForwardBatch(_) => "forward_batch",
         }
     }
 }
@@ -93,6 +98,20 @@ pub struct ForwardRequest {
     /// The command and its arguments, as the client sent them.
     pub argv: Vec<Bytes>,
     pub flags: ForwardFlags,
+}
+
+/// A write batch forwarded from a follower to the leader of a group: consecutive writes of one
+/// client's pipeline, or a MULTI/EXEC transaction with the versions of its WATCHed keys (read
+/// on the follower; a stale version only makes EXEC fail, never succeed wrongly). The leader
+/// stamps its own time and seed, as for a write it accepted itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardBatch {
+    /// The database selected when the batch starts.
+    pub db: u32,
+    /// The commands, in order, as the client sent them.
+    pub cmds: Vec<Vec<Bytes>>,
+    /// Present for MULTI/EXEC (see [`crate::store::WriteBatch::transaction`]).
+    pub transaction: Option<Vec<WatchedKey>>,
 }
 
 /// How the leader must treat a forwarded command.
@@ -193,6 +212,15 @@ mod tests {
         assert!(fwd.flags.is_write() && !ForwardFlags::READ.is_write());
         match round_trip_req(RpcRequest::Forward(fwd.clone())) {
             RpcRequest::Forward(got) => assert_eq!(got, fwd),
+            other => panic!("{other:?}"),
+        }
+        let batch = ForwardBatch {
+            db: 1,
+            cmds: vec![vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")]],
+            transaction: Some(vec![WatchedKey { db: 1, key: Bytes::from_static(b"w"), version: 9 }]),
+        };
+        match round_trip_req(RpcRequest::ForwardBatch(batch.clone())) {
+            RpcRequest::ForwardBatch(got) => assert_eq!(got, batch),
             other => panic!("{other:?}"),
         }
         let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);

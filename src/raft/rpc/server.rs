@@ -8,7 +8,7 @@
 //! Snapshot chunks are assembled here (see [`SnapshotInbox`]); the handler only hands out the
 //! file to write into and installs the finished file.
 
-use super::message::{ForwardRequest, RemoteError, RpcRequest, RpcResponse};
+use super::message::{ForwardBatch, ForwardRequest, RemoteError, RpcRequest, RpcResponse};
 use super::snapshot::SnapshotInbox;
 use super::wire::{self, Header, Kind, WireError, DEFAULT_MAX_FRAME};
 use crate::protocol::Frame;
@@ -98,6 +98,13 @@ pub trait RpcHandler: Send + Sync + 'static {
     /// definite failure); an uncertain outcome must still be a reply frame, or no reply at all
     /// (the follower's deadline then makes it `Timeout`, which counts as maybe-applied).
     fn forward(&self, group: u64, req: ForwardRequest) -> impl Future<Output = Result<Frame, HandlerError>> + Send;
+
+    /// Runs a batch of writes forwarded by a follower (same contract as [`forward`](Self::forward)).
+    /// The default refuses it.
+    fn forward_batch(&self, group: u64, req: ForwardBatch) -> impl Future<Output = Result<Frame, HandlerError>> + Send {
+        let _ = (group, req);
+        async { Err(HandlerError::new("forwarded batches are not served here")) }
+    }
 }
 
 /// Limits of a server.
@@ -263,6 +270,7 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::PreVote(r) => h.pre_vote(group, r).await.map(RpcResponse::Vote),
         RpcRequest::TransferLeader(r) => h.transfer_leader(group, r).await.map(RpcResponse::TransferLeader),
         RpcRequest::Forward(r) => h.forward(group, r).await.map(RpcResponse::Forward),
+        RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
         RpcRequest::SnapshotBegin => return begin_transfer(ctx, group).await,
         RpcRequest::SnapshotChunk { transfer, offset, data } => {
             let written = ctx.inbox().chunk(group, transfer, offset, &data);
