@@ -197,6 +197,30 @@ fn batched_linearizable_reads_never_return_stale_values() {
 }
 
 #[test]
+fn the_leader_wait_is_a_setting() {
+    // A cluster node that was never joined has no leader: a write waits `raft-leader-wait-ms`
+    // (here 300 ms instead of the default 5 s) and is refused.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("leaderwait");
+    let config = Config {
+        port: 0,
+        node_id: 7,
+        seed: 7,
+        cluster_enabled: true,
+        data_dir: dir.0.clone(),
+        raft_leader_wait_ms: 300,
+        ..Config::default()
+    };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    let node = rt.block_on(start_with_disk(config, disk, false)).expect("start node");
+    let mut c = Conn::try_connect(node.client_addr.port()).expect("connect");
+    let started = Instant::now();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Error("CLUSTERDOWN no leader elected".into()));
+    assert!(started.elapsed() < Duration::from_secs(4), "waited {:?}", started.elapsed());
+    rt.block_on(node.shutdown());
+}
+
+#[test]
 fn a_failed_fsync_stops_the_node() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let disk = Arc::new(raftis::disk::SimDisk::new());

@@ -49,12 +49,24 @@ use tokio::sync::watch;
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
 
-/// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
-const LEADER_WAIT: Duration = Duration::from_secs(5);
-/// Deadline of a proposal; past it the outcome is unknown (`-TRYAGAIN`).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deadline of a read barrier.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The client-facing deadlines of a replica (settings `raft-leader-wait-ms`,
+/// `raft-write-timeout-ms`, `raft-read-timeout-ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
+    pub leader_wait: Duration,
+    /// Deadline of a proposal or a forwarded write; past it the outcome is unknown
+    /// (`-TRYAGAIN`).
+    pub write: Duration,
+    /// Deadline of a read barrier (`-CLUSTERDOWN` past it).
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { leader_wait: Duration::from_secs(5), write: Duration::from_secs(10), read: Duration::from_secs(5) }
+    }
+}
 
 /// Settings of a replica.
 #[derive(Debug, Clone)]
@@ -74,6 +86,8 @@ pub struct ReplicaConfig {
     /// max > min).
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// Client-facing deadlines.
+    pub timeouts: Timeouts,
 }
 
 /// Why a replica cannot start.
@@ -107,6 +121,7 @@ struct Core {
     rng: Arc<Mutex<Rng>>,
     /// Linearizable reads waiting for a ReadIndex round share it.
     reads: Arc<ReadBatcher<Result<(), Refusal>>>,
+    timeouts: Timeouts,
 }
 
 /// The read point of one batch of pipelined commands of a connection. Once a read barrier has
@@ -172,7 +187,7 @@ impl Replica {
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
         // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
-        let core = Core { id: cfg.id, raft, state, pool, rng, reads: Default::default() };
+        let core = Core { id: cfg.id, raft, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 
         let (stop_rpc, mut stop_rx) = watch::channel(false);
         let handler = Arc::new(Handler { core: core.clone(), snapshots });
@@ -277,7 +292,11 @@ impl Replica {
 impl Core {
     /// Waits (bounded) until some leader is known; false if none appeared.
     async fn wait_for_leader(&self) -> bool {
-        self.raft.wait(Some(LEADER_WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await.is_ok()
+        self.raft
+            .wait(Some(self.timeouts.leader_wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .is_ok()
     }
 
     fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
@@ -290,7 +309,8 @@ impl Core {
     async fn write(&self, batch: WriteBatch, may_forward: bool) -> Frame {
         let mut waited = false;
         loop {
-            let res = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(Request::Write(batch.clone()))).await;
+            let res =
+                tokio::time::timeout(self.timeouts.write, self.raft.client_write(Request::Write(batch.clone()))).await;
             let err = match res {
                 Ok(Ok(resp)) => return resp.data,
                 Err(_) => return Frame::error("TRYAGAIN write timed out; it may or may not have been applied"),
@@ -340,7 +360,7 @@ impl Core {
     /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
         let mut waited = false;
-        let mut deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        let mut deadline = tokio::time::Instant::now() + self.timeouts.read;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let res = tokio::time::timeout(left, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
@@ -354,7 +374,7 @@ impl Core {
                     if f.leader_id.is_none() && !waited {
                         waited = true;
                         if self.wait_for_leader().await {
-                            deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+                            deadline = tokio::time::Instant::now() + self.timeouts.read;
                             continue;
                         }
                     }
@@ -381,7 +401,7 @@ impl Core {
     async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
         let write = req.flags.is_write();
         let client = self.pool.get(&leader.raft_addr);
-        forwarded_reply(client.forward(GROUP, req, WRITE_TIMEOUT).await, write)
+        forwarded_reply(client.forward(GROUP, req, self.timeouts.write).await, write)
     }
 
     /// Sends a write batch to the leader and relays its reply: a single command as a plain
@@ -393,7 +413,10 @@ impl Core {
             return self.forward(leader, ForwardRequest { db, argv, flags: ForwardFlags::WRITE }).await;
         }
         let client = self.pool.get(&leader.raft_addr);
-        forwarded_reply(client.forward_batch(GROUP, ForwardBatch { db, cmds, transaction }, WRITE_TIMEOUT).await, true)
+        forwarded_reply(
+            client.forward_batch(GROUP, ForwardBatch { db, cmds, transaction }, self.timeouts.write).await,
+            true,
+        )
     }
 
     /// Runs a write batch a follower forwarded here, with this node's clock and seed. Never
