@@ -38,6 +38,13 @@ running_pid() {
     [ -f "$pf" ] || return 1
     pid="$(cat "$pf")"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # A killed node whose parent (the shell that started it is gone, so whatever adopted it)
+    # has not reaped it yet is a zombie: kill -0 still succeeds, but it is not running.
+    if [ -r "/proc/$pid/stat" ]; then
+        local state
+        state="$(sed -n 's/^.*) \([A-Za-z]\).*/\1/p' "/proc/$pid/stat")"
+        [ "$state" != Z ] || return 1
+    fi
     echo "$pid"
 }
 

@@ -61,6 +61,8 @@ raft-addr $HOST:$(raft_port "$i")
 raft-resp-addr $HOST:$(client_port "$i")
 # Nodes wait to be joined: scripts/init_cluster.sh forms the cluster.
 is-bootstrap no
+# Cluster mode: READONLY lets test_raft_sync.sh read a follower's own copy.
+cluster-enabled yes
 
 # Logging
 log-dir ./cluster_logs

@@ -59,6 +59,8 @@ for node in $(configured_nodes); do
         missing="$(diff <(printf '%s' "$expected") <(printf '%s' "$got") | grep -c '^<' || true)"
         echo "node $node: MISMATCH ($missing of $count values missing or different)" >&2
         diff <(printf '%s' "$expected") <(printf '%s' "$got") | head -n 6 >&2
+        echo "node $node answered (first lines):" >&2
+        printf '%s' "$got" | head -n 3 >&2
         failed=1
     fi
 done

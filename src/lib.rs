@@ -7,10 +7,12 @@
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting (default, config-file key, flag); the config file; the merge.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
-//! - [`raft`]: replication; so far the write-ahead log.
+//! - [`raft`]: replication: log store, state machine, snapshots, RPC, the running Raft group.
 //! - [`rt`]: the runtime seam (what differs between tokio and madsim).
+//! - [`admin`]: the HTTP admin API and `/metrics`, served on the Raft port.
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
+pub mod admin;
 pub mod cmd;
 pub mod config;
 pub mod disk;

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 pub struct NodeHandle {
     /// Where clients connect.
     pub client_addr: SocketAddr,
+    /// The extra admin HTTP address (`admin-addr`), if one was configured.
+    pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     serve: tokio::task::JoinHandle<()>,
 }
@@ -53,6 +55,16 @@ pub enum StartError {
     DataDir { dir: String, source: std::io::Error },
     #[error(transparent)]
     Replica(#[from] ReplicaError),
+}
+
+/// Binds the extra admin address, if one is configured.
+async fn bind_admin(addr: &str) -> Result<Option<TcpListener>, StartError> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.to_string(), source })?;
+    Ok(Some(listener))
 }
 
 /// A fatal Raft error (a failed fsync, a storage error) stops Raft; then the whole node stops,
@@ -115,10 +127,15 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     if bootstrap {
         replica.bootstrap_single().await?;
     }
+    let admin_listener = bind_admin(&config.admin_addr).await?;
     let shared = Shared::new(config, client_addr.port(), replica.clone());
+    let admin = crate::admin::Admin::new(&replica, &shared);
+    replica.set_http_service(admin.clone());
+    let admin_addr =
+        admin_listener.and_then(|listener| crate::admin::serve_extra(listener, admin, shared.shutdown_signal()));
     spawn_stop_on_raft_failure(replica, shared.clone());
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));
     tracing::info!(%client_addr, "raftis ready to accept connections");
-    Ok(NodeHandle { client_addr, shared, serve })
+    Ok(NodeHandle { client_addr, admin_addr, shared, serve })
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::http::{http, json_u64};
 use common::{free_port, tempdir::TempDir, Conn, Server};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
 use std::io::{Read, Write};
@@ -33,8 +34,17 @@ impl Node {
     fn start(&mut self) {
         let raft_addr = format!("127.0.0.1:{}", self.raft_port);
         let id = self.id.to_string();
-        let flags =
-            ["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false", "--snapshot-logs", SNAPSHOT_LOGS];
+        // Cluster mode: READONLY (reading a follower's own copy) exists only there.
+        let flags = [
+            "--node-id",
+            &id,
+            "--raft-addr",
+            &raft_addr,
+            "--cluster-enabled",
+            "--is-bootstrap=false",
+            "--snapshot-logs",
+            SNAPSHOT_LOGS,
+        ];
         self.server = Some(Server::raftis_at(&self.dir.0, self.port, &flags));
     }
 
@@ -51,31 +61,6 @@ impl Node {
     fn metrics(&self) -> String {
         http(self.raft_port, "GET", "/raft/metrics", "").1
     }
-}
-
-/// A minimal HTTP/1.1 exchange; returns (status, body).
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-/// A number field of a flat JSON text (enough for the admin API's metrics).
-fn json_u64(text: &str, field: &str) -> Option<u64> {
-    let at = text.find(&format!("\"{field}\":"))? + field.len() + 3;
-    let digits: String = text[at..].trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -123,7 +108,7 @@ struct Client {
 
 impl Client {
     fn new(ports: Vec<u16>, at: usize) -> Client {
-        Client { ports, at, stream: None }
+        Client { at: at % ports.len(), ports, stream: None }
     }
 
     fn try_cmd(&mut self, args: &[&str]) -> Option<Frame> {

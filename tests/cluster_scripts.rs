@@ -10,9 +10,12 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A base port such that base..base+n are free for both client and raft ports.
+/// A base port such that base..base+n are free for both client and raft ports. Each call
+/// starts its search elsewhere: tests of this file run at once and must not pick one block.
 fn free_port_block(n: u16) -> (u16, u16) {
-    let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let start = 20_000 + (std::process::id() % 500) as u16 * 20 + call * 5_000;
     for base in (start..40_000).step_by(20) {
         let raft = base + 10;
         let all_free = (0..n).all(|i| {

@@ -59,6 +59,9 @@ pub struct Config {
     /// The client address (`host:port`) other nodes learn for this node (redirects, CLUSTER
     /// replies); empty means the address the client listener got.
     pub raft_resp_addr: String,
+    /// An extra address serving only the HTTP admin API (`host:port`); empty: none. The API
+    /// always answers on `raft_addr` too.
+    pub admin_addr: String,
     /// With an empty log, initialize a one-member cluster of this node; `None` means "yes
     /// unless `cluster_enabled`" (see [`Config::is_bootstrap`]).
     pub is_bootstrap: Option<bool>,
@@ -101,6 +104,7 @@ impl Default for Config {
             node_id: 1,
             raft_addr: String::new(),
             raft_resp_addr: String::new(),
+            admin_addr: String::new(),
             is_bootstrap: None,
             raft_heartbeat_ms: 50,
             raft_election_timeout_min_ms: 300,

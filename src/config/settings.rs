@@ -217,6 +217,17 @@ pub static SETTINGS: &[Setting] = &[
         set: |c, v| put(&mut c.raft_resp_addr, host_port(v)),
     },
     Setting {
+        key: "admin-addr",
+        aliases: &[],
+        flag: "admin-addr",
+        value_name: "HOST:PORT",
+        help: "also serve the HTTP admin API here (it always answers on raft-addr)",
+        arity: Arity::One,
+        default_text: Some("none"),
+        get: |c| c.admin_addr.clone(),
+        set: |c, v| put(&mut c.admin_addr, host_port(v)),
+    },
+    Setting {
         key: "cluster-enabled",
         aliases: &[],
         flag: "cluster-enabled",

@@ -18,6 +18,7 @@
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::read_batch::ReadBatcher;
+use super::rpc::server::SniffedStream;
 use super::rpc::{
     serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool,
     RpcServerConfig,
@@ -40,8 +41,10 @@ use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use openraft::{Raft, SnapshotPolicy};
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -103,11 +106,21 @@ pub enum ReplicaError {
     Raft(String),
 }
 
+/// Serves the HTTP connections that arrive on the RPC port (the admin API, `crate::admin`).
+pub trait HttpService: Send + Sync + 'static {
+    /// Serves one connection until it closes.
+    fn serve(&self, stream: SniffedStream) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Where the node installs its HTTP service once everything it reports on exists.
+type HttpSlot = Arc<OnceLock<Arc<dyn HttpService>>>;
+
 /// A running Raft group of this node.
 pub struct Replica {
     core: Core,
     info: NodeInfo,
     stop_rpc: watch::Sender<bool>,
+    http: HttpSlot,
 }
 
 /// What the server side and the RPC handler share: the Raft handle, the state machine's data,
@@ -190,7 +203,8 @@ impl Replica {
         let core = Core { id: cfg.id, raft, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 
         let (stop_rpc, mut stop_rx) = watch::channel(false);
-        let handler = Arc::new(Handler { core: core.clone(), snapshots });
+        let http = HttpSlot::default();
+        let handler = Arc::new(Handler { core: core.clone(), snapshots, http: http.clone() });
         let shutdown = async move {
             while !*stop_rx.borrow_and_update() {
                 if stop_rx.changed().await.is_err() {
@@ -201,7 +215,13 @@ impl Replica {
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http }))
+    }
+
+    /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
+    /// Until then an HTTP connection is closed unanswered.
+    pub fn set_http_service(&self, service: Arc<dyn HttpService>) {
+        let _ = self.http.set(service);
     }
 
     /// This node's id.
@@ -489,6 +509,7 @@ fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {
 struct Handler {
     core: Core,
     snapshots: SnapshotDir,
+    http: HttpSlot,
 }
 
 fn check_group(group: u64) -> Result<(), HandlerError> {
@@ -561,5 +582,14 @@ impl RpcHandler for Handler {
     async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {
         check_group(group)?;
         self.core.serve_forwarded_batch(req).await
+    }
+
+    async fn serve_http(&self, stream: SniffedStream) {
+        // Cloned out of the slot so the connection does not borrow the handler.
+        let service = self.http.get().cloned();
+        match service {
+            Some(service) => service.serve(stream).await,
+            None => tracing::debug!("http connection on the rpc port before the admin api is up; closed"),
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! `redis-server` on a free loopback port, stop it by pid, and talk raw RESP to it.
 #![allow(dead_code)]
 
+pub mod http;
+
 use bytes::{Bytes, BytesMut};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
 use std::io::{Read, Write};

@@ -23,7 +23,7 @@ use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -105,7 +105,18 @@ pub trait RpcHandler: Send + Sync + 'static {
         let _ = (group, req);
         async { Err(HandlerError::new("forwarded batches are not served here")) }
     }
+
+    /// Serves a connection that speaks HTTP instead of the RPC protocol (the admin API shares
+    /// the RPC port, see [`serve_rpc`]). `stream` still holds every byte received so far. The
+    /// default closes the connection.
+    fn serve_http(&self, stream: SniffedStream) -> impl Future<Output = ()> + Send {
+        drop(stream);
+        async {}
+    }
 }
+
+/// A connection whose first bytes have been read into its buffer, not consumed.
+pub type SniffedStream = BufReader<TcpStream>;
 
 /// Limits of a server.
 #[derive(Debug, Clone)]
@@ -142,7 +153,7 @@ pub async fn serve_rpc<H: RpcHandler>(
         match accepted {
             Ok((stream, peer)) => {
                 connections.retain(|c| !c.is_finished());
-                let conn = serve_connection(stream, peer, handler.clone(), config.clone());
+                let conn = route_connection(stream, peer, handler.clone(), config.clone());
                 connections.push(tokio::spawn(conn));
             }
             Err(e) => {
@@ -157,6 +168,35 @@ pub async fn serve_rpc<H: RpcHandler>(
     }
 }
 
+/// Tells an HTTP client from an RPC peer by the first byte and serves it accordingly. An RPC
+/// frame starts with the high byte of its length, which is at most `DEFAULT_MAX_FRAME >> 24`
+/// (0x40); every HTTP request starts with an upper-case method name (`GET`, `POST`, ...).
+async fn route_connection<H: RpcHandler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<H>,
+    config: RpcServerConfig,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut stream = BufReader::new(stream);
+    let first = match stream.fill_buf().await {
+        Ok([first, ..]) => *first,
+        Ok([]) => return,
+        Err(e) => {
+            tracing::debug!(%peer, "rpc: connection failed before its first byte: {e}");
+            return;
+        }
+    };
+    if first.is_ascii_uppercase() {
+        handler.serve_http(stream).await;
+    } else {
+        serve_connection(stream, peer, handler, config).await;
+    }
+}
+
+// The first byte of an RPC frame must never look like the start of an HTTP method.
+const _: () = assert!(DEFAULT_MAX_FRAME >> 24 < b'A' as u32);
+
 /// The state a connection's request tasks share.
 struct ConnCtx<H> {
     handler: Arc<H>,
@@ -167,14 +207,13 @@ struct ConnCtx<H> {
 }
 
 async fn serve_connection<H: RpcHandler>(
-    stream: TcpStream,
+    stream: SniffedStream,
     peer: SocketAddr,
     handler: Arc<H>,
     config: RpcServerConfig,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = tokio::io::split(stream);
-    let mut rd = BufReader::new(rd);
+    // Reads are buffered by the stream's own `BufReader` (which holds the sniffed bytes).
+    let (mut rd, wr) = tokio::io::split(stream);
     let (replies, rx) = mpsc::channel(config.max_in_flight.max(1));
     let writer = tokio::spawn(write_replies(BufWriter::new(wr), rx, peer));
     let ctx = Arc::new(ConnCtx { handler, inbox: Mutex::default(), replies, max_frame: config.max_frame, peer });

@@ -1,0 +1,224 @@
+//! The HTTP admin API of seed 003, served on the node's Raft address (the RPC server tells an
+//! HTTP request from an RPC frame by its first byte, see `raft::rpc::server`):
+//!
+//! - `GET /raft/leader`: who leads, as this node sees it;
+//! - `GET /raft/metrics`: this node's Raft figures ([`RaftStatus`]) as JSON;
+//! - `POST /raft/init`: forms a cluster of the listed nodes (once);
+//! - `POST /raft/add_learner`, `POST /raft/change_membership`, `POST /raft/remove_node`;
+//! - `GET /metrics`: Raft and server figures in Prometheus's text format ([`prometheus`]);
+//! - `GET /health`: 200 while Raft runs, 503 once it has stopped.
+//!
+//! Every error is a JSON object `{"error": "..."}` with a fitting status code; a malformed
+//! body is a 400 and never reaches Raft. The bodies and their checks are in [`body`].
+
+mod body;
+mod prometheus;
+
+use crate::raft::membership::{MembershipError, RaftStatus};
+use crate::raft::node::{HttpService, Replica};
+use crate::raft::rpc::server::SniffedStream;
+use crate::server::Shared;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use body::{AddLearnerBody, ChangeMembershipBody, InitBody, RemoveNodeBody};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The admin API of one node. Holds weak references: the node owns the service, not the
+/// other way round.
+pub struct Admin {
+    replica: Weak<Replica>,
+    shared: Weak<Shared>,
+}
+
+impl Admin {
+    /// The admin API over `replica` (Raft) and `shared` (server figures for `/metrics`).
+    pub fn new(replica: &Arc<Replica>, shared: &Arc<Shared>) -> Arc<Admin> {
+        Arc::new(Admin { replica: Arc::downgrade(replica), shared: Arc::downgrade(shared) })
+    }
+}
+
+impl HttpService for Admin {
+    fn serve(&self, stream: SniffedStream) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let state = match (self.replica.upgrade(), self.shared.upgrade()) {
+            (Some(replica), Some(shared)) => AdminState { replica, shared },
+            _ => return Box::pin(async {}),
+        };
+        Box::pin(async move {
+            let service = hyper_util::service::TowerToHyperService::new(router(state));
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+                tracing::debug!("admin http connection: {e}");
+            }
+        })
+    }
+}
+
+/// Serves `admin` on a listener of its own (`admin-addr`) until `shutdown` turns true;
+/// returns the address it listens on.
+pub fn serve_extra(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<SocketAddr> {
+    let addr = listener.local_addr().ok();
+    tokio::spawn(async move {
+        loop {
+            // Biased: the outcome must not depend on a random pick between ready branches.
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(admin.serve(tokio::io::BufReader::new(stream)));
+                }
+                Err(e) => {
+                    tracing::warn!("admin accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+struct AdminState {
+    replica: Arc<Replica>,
+    shared: Arc<Shared>,
+}
+
+/// The routes of the admin API.
+fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/raft/leader", get(leader))
+        .route("/raft/metrics", get(raft_metrics))
+        .route("/raft/init", post(init))
+        .route("/raft/add_learner", post(add_learner))
+        .route("/raft/change_membership", post(change_membership))
+        .route("/raft/remove_node", post(remove_node))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here") })
+        .with_state(state)
+}
+
+type Reply = (StatusCode, Json<Value>);
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Reply {
+    (status, Json(json!({ "error": msg.to_string() })))
+}
+
+fn ok(value: Value) -> Reply {
+    (StatusCode::OK, Json(value))
+}
+
+/// The status code and body of a membership operation's outcome.
+fn membership_reply(result: Result<(), MembershipError>, status: &RaftStatus) -> Reply {
+    match result {
+        Ok(()) => ok(json!({ "ok": true, "members": status.members })),
+        Err(e @ MembershipError::AlreadyInitialized) => error(StatusCode::CONFLICT, e),
+        Err(e @ MembershipError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(MembershipError::NotLeader(leader)) => (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(json!({ "error": MembershipError::NotLeader(leader).to_string(), "leader_id": leader })),
+        ),
+        Err(e @ MembershipError::Raft(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Turns a body that is not the expected JSON into a 400 with axum's explanation.
+fn parse<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Reply> {
+    body.map(|Json(b)| b).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text())))
+}
+
+async fn leader(State(s): State<AdminState>) -> Reply {
+    let st = s.replica.status();
+    let leader = st.current_leader.and_then(|id| st.members.iter().find(|m| m.id == id));
+    ok(json!({
+        "leader_id": st.current_leader,
+        "node_id": st.id,
+        "term": st.current_term,
+        "state": st.state,
+        "leader": leader.map(|m| json!({ "raft_addr": m.raft_addr, "resp_addr": m.client_addr })),
+    }))
+}
+
+/// The fields in [`RaftStatus`]'s order (the node's own `id` first, `members` after the
+/// figures), which flat readers such as the cluster scripts rely on.
+async fn raft_metrics(State(s): State<AdminState>) -> Json<RaftStatus> {
+    Json(s.replica.status())
+}
+
+async fn init(State(s): State<AdminState>, body: Result<Json<InitBody>, JsonRejection>) -> Reply {
+    let members = match parse(body).and_then(|b| b.members(s.replica.id(), s.replica.info()).map_err(bad)) {
+        Ok(m) => m,
+        Err(reply) => return reply,
+    };
+    let result = s.replica.initialize(members).await;
+    membership_reply(result, &s.replica.status())
+}
+
+async fn add_learner(State(s): State<AdminState>, body: Result<Json<AddLearnerBody>, JsonRejection>) -> Reply {
+    let (id, node) = match parse(body).and_then(|b| b.validated().map_err(bad)) {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let result = s.replica.add_learner(id, node).await;
+    membership_reply(result, &s.replica.status())
+}
+
+async fn change_membership(
+    State(s): State<AdminState>,
+    body: Result<Json<ChangeMembershipBody>, JsonRejection>,
+) -> Reply {
+    let (voters, retain) = match parse(body).and_then(|b| b.validated().map_err(bad)) {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let result = s.replica.change_membership(voters, retain).await;
+    membership_reply(result, &s.replica.status())
+}
+
+async fn remove_node(State(s): State<AdminState>, body: Result<Json<RemoveNodeBody>, JsonRejection>) -> Reply {
+    let id = match parse(body) {
+        Ok(b) => b.node_id,
+        Err(reply) => return reply,
+    };
+    let result = s.replica.remove_node(id).await;
+    membership_reply(result, &s.replica.status())
+}
+
+fn bad(msg: String) -> Reply {
+    error(StatusCode::BAD_REQUEST, msg)
+}
+
+async fn metrics(State(s): State<AdminState>) -> Response {
+    match prometheus::render(&s.replica.status(), &s.shared) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+async fn health(State(s): State<AdminState>) -> Reply {
+    let st = s.replica.status();
+    if st.failed || s.shared.is_shutting_down() {
+        let why = if st.failed { "raft has stopped on a fatal error" } else { "shutting down" };
+        return error(StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    ok(json!({ "status": "ok", "node_id": st.id, "leader_id": st.current_leader }))
+}

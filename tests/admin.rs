@@ -1,0 +1,141 @@
+//! The HTTP admin API on a real raftis process: it answers on the Raft port next to the RPC
+//! protocol, reports the leader and Raft figures, refuses a second init and every malformed
+//! body with a JSON error, serves Prometheus text on /metrics, and survives garbage.
+
+mod common;
+
+use common::http::{http, http_raw, json_u64};
+use common::{free_port, Server};
+use raftis::protocol::Frame;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A bootstrapped single node (node id 7) and its Raft/admin port.
+fn node() -> (Server, u16) {
+    let raft_port = free_port();
+    let raft_addr = format!("127.0.0.1:{raft_port}");
+    let server = Server::raftis(&["--node-id", "7", "--raft-addr", &raft_addr]);
+    (server, raft_port)
+}
+
+/// Waits until the node reports itself as leader (a bootstrapped node elects itself).
+fn wait_leader(raft_port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http(raft_port, "GET", "/raft/leader", "");
+        if status == 200 && json_u64(&body, "leader_id") == Some(7) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "no leader reported: {status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_json_error(status: u16, body: &str, want: u16, what: &str) {
+    assert_eq!(status, want, "{what}: {body}");
+    assert!(body.starts_with("{\"error\":"), "{what}: not a JSON error: {body}");
+}
+
+#[test]
+fn leader_metrics_health_and_prometheus() {
+    let (server, raft_port) = node();
+    let leader = wait_leader(raft_port);
+    assert_eq!(json_u64(&leader, "node_id"), Some(7));
+    assert!(leader.contains(&format!("\"resp_addr\":\"127.0.0.1:{}\"", server.port)), "{leader}");
+
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::ok());
+    // The SET is applied (the figures are published just after the reply: wait for them).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (status, metrics) = http(raft_port, "GET", "/raft/metrics", "");
+        assert_eq!(status, 200, "{metrics}");
+        if json_u64(&metrics, "last_applied_index").is_some_and(|i| i >= 2) {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "the SET is never reported applied: {metrics}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(metrics.starts_with("{\"id\":7,\"state\":\"leader\""), "{metrics}");
+    assert!(metrics.contains("\"role\":\"voter\""), "{metrics}");
+
+    let (status, health) = http(raft_port, "GET", "/health", "");
+    assert_eq!((status, json_u64(&health, "leader_id")), (200, Some(7)), "{health}");
+
+    let (status, text) = http(raft_port, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("raftis_raft_is_leader 1"), "{text}");
+    assert!(text.contains("raftis_raft_applied_index "), "{text}");
+    assert!(text.contains("raftis_keys 1"), "{text}");
+    assert!(text.contains("# TYPE raftis_commands_processed counter"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+#[test]
+fn init_twice_and_malformed_bodies_get_json_errors() {
+    let (_server, raft_port) = node();
+    wait_leader(raft_port);
+    let (status, body) = http(raft_port, "POST", "/raft/init", "{}");
+    assert_json_error(status, &body, 409, "second init");
+    assert!(body.contains("already initialized"), "{body}");
+
+    let cases: &[(&str, &str, &str)] = &[
+        ("/raft/init", "{not json", "broken JSON"),
+        ("/raft/init", r#"{"nodes": []}"#, "no members"),
+        ("/raft/init", r#"{"nodes": [[1, {"raft_addr": "no-port"}]]}"#, "address without a port"),
+        ("/raft/add_learner", r#"{"node_id": "four"}"#, "id of the wrong type"),
+        ("/raft/add_learner", r#"{"node_id": 4, "node": {"raft_addr": "127.0.0.1:0"}}"#, "port 0"),
+        ("/raft/change_membership", r#"{"members": []}"#, "empty voter set"),
+        ("/raft/change_membership", r#"{"members": [7], "extra": 1}"#, "unknown field"),
+        ("/raft/remove_node", r#"{"node_id": 99}"#, "removing a stranger"),
+    ];
+    for (path, body, what) in cases {
+        let (status, reply) = http(raft_port, "POST", path, body);
+        assert_json_error(status, &reply, 400, what);
+    }
+    let (status, reply) = http_raw(raft_port, "POST", "/raft/init", "text/plain", "{}");
+    assert_json_error(status, &reply, 400, "not declared as JSON");
+    let (status, reply) = http(raft_port, "GET", "/raft/nothing", "");
+    assert_json_error(status, &reply, 404, "unknown path");
+    let (status, reply) = http(raft_port, "GET", "/raft/init", "");
+    assert_json_error(status, &reply, 405, "GET of a POST endpoint");
+    // Nothing above changed the membership.
+    let (_, metrics) = http(raft_port, "GET", "/raft/metrics", "");
+    assert_eq!(metrics.matches("\"role\":").count(), 1, "{metrics}");
+}
+
+#[test]
+fn garbage_on_the_raft_port_closes_only_that_connection() {
+    let (server, raft_port) = node();
+    wait_leader(raft_port);
+    // Neither HTTP nor a valid RPC frame: a length prefix just beyond the 1 GiB limit.
+    let mut s = TcpStream::connect(("127.0.0.1", raft_port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(&[0x40, 0, 0, 1, 1, 2, 3]).expect("write");
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).expect("closed, not timed out"), 0, "the connection is closed");
+    // A request line that is not HTTP at all.
+    let mut s = TcpStream::connect(("127.0.0.1", raft_port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(b"GARBAGE\r\n\r\n").expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    // The node still serves both faces.
+    assert_eq!(http(raft_port, "GET", "/health", "").0, 200);
+    assert_eq!(server.conn().cmd(&["SET", "a", "b"]), Frame::ok());
+}
+
+#[test]
+fn admin_addr_serves_the_api_on_a_port_of_its_own() {
+    let (raft_port, admin_port) = (free_port(), free_port());
+    let (raft_addr, admin_addr) = (format!("127.0.0.1:{raft_port}"), format!("127.0.0.1:{admin_port}"));
+    let _server = Server::raftis(&["--node-id", "7", "--raft-addr", &raft_addr, "--admin-addr", &admin_addr]);
+    wait_leader(raft_port);
+    let (status, body) = http(admin_port, "GET", "/raft/leader", "");
+    assert_eq!((status, json_u64(&body, "leader_id")), (200, Some(7)), "{body}");
+    let (status, body) = http(admin_port, "POST", "/raft/init", "{}");
+    assert_json_error(status, &body, 409, "init through the extra address");
+}
