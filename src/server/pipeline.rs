@@ -75,3 +75,29 @@ impl PendingWrites {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_one_database_and_stops_growing_at_its_limits() {
+        let mut p = PendingWrites::default();
+        assert!(p.is_empty() && p.accepts(3));
+        p.push_write(3, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
+        assert!(!p.is_empty() && p.accepts(3));
+        // Another database needs a batch of its own.
+        assert!(!p.accepts(4));
+        for _ in 1..MAX_CMDS {
+            p.push_write(3, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
+        }
+        assert!(!p.accepts(3));
+        let mut big = PendingWrites::default();
+        big.push_write(0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
+        assert!(!big.accepts(0));
+        // A ready reply alone is not a write: any database may follow it.
+        let mut ready = PendingWrites::default();
+        ready.push_ready(Frame::ok(), true);
+        assert!(!ready.is_empty() && ready.accepts(5));
+    }
+}
