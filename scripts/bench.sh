@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
 # Benchmark raftis against redis-server on this machine, in the same run, and print ratios.
 #
-#   scripts/bench.sh [--runs N] [--requests N] [--no-build]
+#   scripts/bench.sh [--runs N] [--requests N] [--no-build] [--no-cluster]
 #
 # Each workload runs N times against each server (alternating, to share the machine's noise);
-# the median requests/s is reported with the ratio raftis/redis. Only ratios from one run mean
-# anything on a shared machine. Needs redis-server and redis-benchmark (redis-tools).
+# the median requests/s is reported with the ratio raftis/redis. Servers: redis-server with
+# appendfsync always, a single-node raftis, and (unless --no-cluster) a three-node raftis on
+# 127.0.0.1 formed over the HTTP admin API (POST /raft/init), measured on its leader for the
+# durable SET workloads. Only ratios from one run mean anything on a shared machine. Needs
+# redis-server, redis-benchmark (redis-tools) and curl. RAFTIS_BIN=path benchmarks another
+# raftis binary (e.g. one built from an older commit, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=3
 REQUESTS=200000
 BUILD=1
+CLUSTER=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
         --requests) REQUESTS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+        --no-cluster) CLUSTER=0; shift ;;
+        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
     echo "needs redis-server and redis-benchmark: apt-get install redis-server redis-tools" >&2; exit 2; }
-[ "$BUILD" = 1 ] && cargo build --release --quiet
+[ "$CLUSTER" = 0 ] || command -v curl >/dev/null || { echo "needs curl (or --no-cluster)" >&2; exit 2; }
+RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
+if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -41,10 +49,32 @@ RAFTIS_PORT=26380
 redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
     --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
-target/release/raftis --port $RAFTIS_PORT --data-dir "$WORK/raftis" --log-level warn >"$WORK/raftis.log" 2>&1 &
+"$RAFTIS_BIN" --port $RAFTIS_PORT --data-dir "$WORK/raftis" --log-level warn >"$WORK/raftis.log" 2>&1 &
 PIDS+=($!)
 wait_port $REDIS_PORT
 wait_port $RAFTIS_PORT
+
+# The three-node cluster: client ports 26391-26393, Raft (and admin HTTP) ports 26491-26493.
+CLUSTER_PORT=
+if [ "$CLUSTER" = 1 ]; then
+    members=""
+    for i in 1 2 3; do
+        "$RAFTIS_BIN" --port $((26390 + i)) --node-id "$i" --raft-addr "127.0.0.1:$((26490 + i))" \
+            --is-bootstrap=no --data-dir "$WORK/node$i" --log-level warn >"$WORK/node$i.log" 2>&1 &
+        PIDS+=($!)
+        members+="${members:+, }[$i, {\"raft_addr\": \"127.0.0.1:$((26490 + i))\", \"resp_addr\": \"127.0.0.1:$((26390 + i))\"}]"
+    done
+    for i in 1 2 3; do wait_port $((26390 + i)); done
+    curl -sS --max-time 30 -f -X POST -H 'Content-Type: application/json' --data "{\"nodes\": [$members]}" \
+        "http://127.0.0.1:26491/raft/init" >/dev/null || { echo "cluster init failed" >&2; exit 1; }
+    for _ in $(seq 1 300); do
+        leader=$(curl -sS --max-time 2 "http://127.0.0.1:26491/raft/leader" 2>/dev/null \
+            | sed -n 's/.*"leader_id": *\([0-9][0-9]*\).*/\1/p')
+        [ -n "$leader" ] && CLUSTER_PORT=$((26390 + leader)) && break
+        sleep 0.1
+    done
+    [ -n "$CLUSTER_PORT" ] || { echo "the three-node cluster elected no leader" >&2; exit 1; }
+fi
 
 # Median requests/s of one workload against one port.
 measure() {
@@ -58,15 +88,21 @@ measure() {
 }
 
 printf '%-34s %14s %14s %8s\n' workload "redis req/s" "raftis req/s" ratio
+# run NAME RAFTIS_PORT ARGS...: one line, redis against the raftis on that port.
 run() {
-    local name=$1; shift
+    local name=$1 port=$2; shift 2
     local r a
     r=$(measure $REDIS_PORT "$@")
-    a=$(measure $RAFTIS_PORT "$@")
+    a=$(measure "$port" "$@")
     printf '%-34s %14s %14s %8s\n' "$name" "$r" "$a" "$(awk -v a="$a" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", a / r; else print "n/a" }')"
 }
-run "SET, 50 clients"            -t set -c 50
-run "GET, 50 clients"            -t get -c 50
-run "GET, 50 clients, -P 16"     -t get -c 50 -P 16
-run "SET, 1 client"              -t set -c 1 -n $((REQUESTS / 10))
-echo "redis-server runs with appendonly yes, appendfsync always."
+run "SET, 50 clients"            $RAFTIS_PORT -t set -c 50
+run "GET, 50 clients"            $RAFTIS_PORT -t get -c 50
+run "GET, 50 clients, -P 16"     $RAFTIS_PORT -t get -c 50 -P 16
+run "SET, 50 clients, -P 16"     $RAFTIS_PORT -t set -c 50 -P 16
+run "SET, 1 client"              $RAFTIS_PORT -t set -c 1 -n $((REQUESTS / 10))
+if [ -n "$CLUSTER_PORT" ]; then
+    run "3 nodes: SET, 50 clients"   "$CLUSTER_PORT" -t set -c 50
+    run "3 nodes: SET, 1 client"     "$CLUSTER_PORT" -t set -c 1 -n $((REQUESTS / 10))
+fi
+echo "redis-server runs with appendonly yes, appendfsync always; every raftis write is fsynced on a majority."

@@ -4,10 +4,11 @@
 
 use crate::config::Config;
 use crate::disk::Disk;
-use crate::raft::node::{Replica, ReplicaConfig, ReplicaError};
+use crate::raft::node::{Replica, ReplicaConfig, ReplicaError, Timeouts};
 use crate::server::{self, Shared};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// A running node.
@@ -115,6 +116,11 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
             heartbeat_ms: config.raft_heartbeat_ms,
             election_timeout_min_ms: config.raft_election_timeout_min_ms,
             election_timeout_max_ms: config.raft_election_timeout_max_ms,
+            timeouts: Timeouts {
+                leader_wait: Duration::from_millis(config.raft_leader_wait_ms),
+                write: Duration::from_millis(config.raft_write_timeout_ms),
+                read: Duration::from_millis(config.raft_read_timeout_ms),
+            },
         },
     )
     .await?;

@@ -1,7 +1,8 @@
 //! A three-node cluster in one test process (real sockets, real files): node 1 bootstraps,
 //! nodes 2 and 3 join through the Raft handle (`add_learner`, `change_membership`); writes on
-//! the leader reach every follower, and followers forward single commands to the leader. Also:
-//! a failed fsync stops a node.
+//! the leader reach every follower, and followers forward commands, pipelines of writes and
+//! MULTI/EXEC transactions to the leader. Linearizable reads, batched, are never stale. Also: a
+//! failed fsync stops a node.
 
 mod common;
 
@@ -72,12 +73,7 @@ fn three_nodes_replicate_writes_to_every_follower() {
         assert_eq!(c.cmd(&["READWRITE"]), Frame::ok());
         assert_eq!(c.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
         assert_eq!(c.cmd(&["INCR", "shared-counter"]), Frame::Integer(if port(n) == port(&n2) { 1 } else { 2 }));
-        // A transaction cannot be forwarded: refused, nothing done.
-        assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
-        assert_eq!(c.cmd(&["SET", "in-tx", "1"]), Frame::Simple("QUEUED".into()));
-        let Frame::Error(e) = c.cmd(&["EXEC"]) else { panic!("a follower ran a transaction") };
-        assert!(e.starts_with(b"CLUSTERDOWN not the leader"), "{}", String::from_utf8_lossy(&e));
-        assert_eq!(c1.cmd(&["EXISTS", "in-tx"]), Frame::Integer(0));
+        follower_transactions_and_pipelines(&mut c, &mut c1, &format!("{}", port(n)));
     }
 
     rt.block_on(async {
@@ -85,6 +81,143 @@ fn three_nodes_replicate_writes_to_every_follower() {
             n.shutdown().await;
         }
     });
+}
+
+/// On a follower `c` (leader connection `c1`): a MULTI/EXEC transaction is forwarded to the
+/// leader as one batch; a WATCHed key changed meanwhile makes it fail with a null reply; a
+/// pipeline of writes is forwarded as one batch, applied in order, seen by the read after it.
+fn follower_transactions_and_pipelines(c: &mut Conn, c1: &mut Conn, tag: &str) {
+    let queued = Frame::Simple("QUEUED".into());
+    let (key, counter, watched) = (format!("in-tx-{tag}"), format!("tx-counter-{tag}"), format!("watched-{tag}"));
+    assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+    assert_eq!(c.cmd(&["SET", &key, tag]), queued);
+    assert_eq!(c.cmd(&["INCR", &counter]), queued);
+    assert_eq!(c.cmd(&["PING"]), queued);
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![Frame::ok(), Frame::Integer(1), Frame::Simple("PONG".into())]));
+    assert_eq!(c1.cmd(&["GET", &key]), Frame::Bulk(tag.to_string().into()));
+
+    // WATCH of a key nobody touches: EXEC runs.
+    assert_eq!(c.cmd(&["WATCH", &watched]), Frame::ok());
+    assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+    assert_eq!(c.cmd(&["INCR", &counter]), queued);
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![Frame::Integer(2)]));
+    // Changed by another client (on the leader) between WATCH and EXEC: null, nothing done.
+    assert_eq!(c.cmd(&["WATCH", &watched]), Frame::ok());
+    assert_eq!(c1.cmd(&["SET", &watched, "changed"]), Frame::ok());
+    assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+    assert_eq!(c.cmd(&["INCR", &counter]), queued);
+    assert_eq!(c.cmd(&["EXEC"]), Frame::NullArray);
+    assert_eq!(c1.cmd(&["GET", &counter]), Frame::Bulk("2".into()));
+
+    // A pipeline of writes and a read, sent to the follower in one go.
+    let mut out = Vec::new();
+    for args in [&["SET", &counter, "10"][..], &["INCR", &counter], &["INCRBY", &counter, "5"], &["GET", &counter]] {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        out.extend(Conn::encode(&args));
+    }
+    c.send_raw(&out);
+    let replies: Vec<Frame> = (0..4).map(|_| c.read_frame().expect("a reply")).collect();
+    assert_eq!(replies, [Frame::ok(), Frame::Integer(11), Frame::Integer(16), Frame::Bulk("16".into())]);
+}
+
+/// Forms a three-node cluster led by node 1 (which must be the first node given).
+fn form_cluster(rt: &tokio::runtime::Runtime, nodes: &[NodeHandle]) {
+    let mut c1 = Conn::try_connect(nodes[0].client_addr.port()).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
+    let raft = nodes[0].replica().raft().clone();
+    let (i2, i3) = (nodes[1].replica().info().clone(), nodes[2].replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+}
+
+fn int_of(f: &Frame) -> u64 {
+    match f {
+        Frame::Bulk(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).expect("a number"),
+        Frame::Null => 0,
+        other => panic!("not a counter value: {other:?}"),
+    }
+}
+
+#[test]
+fn batched_linearizable_reads_never_return_stale_values() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("reads{i}"))).collect();
+    let nodes: Vec<NodeHandle> = (1..=3).map(|i| start(&rt, i, &dirs[i as usize - 1], i == 1)).collect();
+    form_cluster(&rt, &nodes);
+    let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::Ordering::SeqCst;
+    // Two readers per node (followers forward their reads; the leader batches them all): each
+    // read starts after the writer's acknowledgement of `floor` and must see at least it.
+    let readers: Vec<_> = nodes
+        .iter()
+        .flat_map(|n| [n.client_addr.port(); 2])
+        .map(|port| {
+            let (acked, done) = (acked.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut c = Conn::try_connect(port).expect("connect");
+                let mut checked = 0u64;
+                while !done.load(SeqCst) || checked == 0 {
+                    let floor = acked.load(SeqCst);
+                    // Four GETs in one pipeline: they share one read barrier.
+                    let mut out = Vec::new();
+                    for _ in 0..4 {
+                        out.extend(Conn::encode(&[b"GET", b"counter"]));
+                    }
+                    c.send_raw(&out);
+                    let mut last = floor;
+                    for _ in 0..4 {
+                        let v = int_of(&c.read_frame().expect("a reply"));
+                        assert!(v >= last, "stale read on port {port}: {v} after {last} was acknowledged or seen");
+                        last = v;
+                    }
+                    checked += 4;
+                }
+                checked
+            })
+        })
+        .collect();
+    let mut w = Conn::try_connect(nodes[0].client_addr.port()).expect("connect");
+    for i in 1..=200u64 {
+        assert_eq!(w.cmd(&["INCR", "counter"]), Frame::Integer(i as i64));
+        acked.store(i, SeqCst);
+    }
+    done.store(true, SeqCst);
+    for r in readers {
+        assert!(r.join().expect("a reader failed") > 0);
+    }
+    rt.block_on(async {
+        for n in nodes {
+            n.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn the_leader_wait_is_a_setting() {
+    // A cluster node that was never joined has no leader: a write waits `raft-leader-wait-ms`
+    // (here 300 ms instead of the default 5 s) and is refused.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("leaderwait");
+    let config = Config {
+        port: 0,
+        node_id: 7,
+        seed: 7,
+        cluster_enabled: true,
+        data_dir: dir.0.clone(),
+        raft_leader_wait_ms: 300,
+        ..Config::default()
+    };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    let node = rt.block_on(start_with_disk(config, disk, false)).expect("start node");
+    let mut c = Conn::try_connect(node.client_addr.port()).expect("connect");
+    let started = Instant::now();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Error("CLUSTERDOWN no leader elected".into()));
+    assert!(started.elapsed() < Duration::from_secs(4), "waited {:?}", started.elapsed());
+    rt.block_on(node.shutdown());
 }
 
 #[test]

@@ -60,6 +60,72 @@ fn pipeline_of_ten_thousand_commands_in_one_write() {
     assert_eq!(c.cmd(&["DBSIZE"]), Frame::Integer(5000));
 }
 
+/// Sends every command of `cmds` in one write and reads one reply per command.
+fn pipeline(c: &mut Conn, cmds: &[&[&str]]) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for cmd in cmds {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        out.extend(Conn::encode(&args));
+    }
+    c.send_raw(&out);
+    cmds.iter().map(|_| c.read_frame().expect("a reply")).collect()
+}
+
+#[test]
+fn pipelined_writes_apply_in_order_and_following_commands_see_them() {
+    let s = Server::raftis(&[]);
+    let mut c = s.conn();
+    let replies = pipeline(
+        &mut c,
+        &[
+            &["SET", "n", "1"],
+            &["INCR", "n"],
+            &["LPUSH", "n", "x"],
+            &["SET", "only-arity"],
+            &["INCRBY", "n", "10"],
+            &["GET", "n"],
+            &["RPUSH", "l", "a"],
+            &["RPUSH", "l", "b"],
+            &["LRANGE", "l", "0", "-1"],
+            &["SELECT", "1"],
+            &["SET", "n", "db1"],
+            &["GET", "n"],
+            &["SELECT", "0"],
+            &["DEL", "l"],
+            &["EXISTS", "l"],
+            &["GET", "n"],
+        ],
+    );
+    let want = vec![
+        Frame::ok(),
+        Frame::Integer(2),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        err("ERR wrong number of arguments for 'set' command"),
+        Frame::Integer(12),
+        bulk(b"12"),
+        Frame::Integer(1),
+        Frame::Integer(2),
+        Frame::Array(vec![bulk(b"a"), bulk(b"b")]),
+        Frame::ok(),
+        Frame::ok(),
+        bulk(b"db1"),
+        Frame::ok(),
+        Frame::Integer(1),
+        Frame::Integer(0),
+        bulk(b"12"),
+    ];
+    assert_eq!(replies, want);
+    // CLIENT REPLY SKIP drops exactly the reply of the write after it, inside a run of writes.
+    let mut out = Conn::encode(&[b"INCR", b"n"]);
+    out.extend(Conn::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    out.extend(Conn::encode(&[b"INCR", b"n"]));
+    out.extend(Conn::encode(&[b"INCR", b"n"]));
+    out.extend(Conn::encode(&[b"GET", b"n"]));
+    c.send_raw(&out);
+    let replies: Vec<Frame> = (0..3).map(|_| c.read_frame().expect("a reply")).collect();
+    assert_eq!(replies, [Frame::Integer(13), Frame::Integer(15), bulk(b"15")]);
+}
+
 #[test]
 fn resp3_hello_map_and_null() {
     let s = Server::raftis(&[]);

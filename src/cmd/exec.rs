@@ -7,15 +7,18 @@ use crate::store::{Keyspace, Rng, WriteBatch};
 use bytes::Bytes;
 use rand::SeedableRng;
 
-/// Applies one write batch. A single command returns its reply; a transaction returns the
-/// EXEC reply (an array, or a null array when a WATCHed key changed).
+/// Applies one write batch. A single command returns its reply; several commands (consecutive
+/// writes of a pipeline) return an array of their replies, each command run on its own as
+/// Redis runs a pipeline; a transaction returns the EXEC reply (an array, or a null array when
+/// a WATCHed key changed).
 pub fn apply(ks: &mut Keyspace, batch: &WriteBatch) -> Frame {
     let mut rng = Rng::seed_from_u64(batch.seed);
     let mut db = batch.db as usize;
     match &batch.transaction {
-        None => match batch.cmds.first() {
-            Some(argv) => run_one(ks, &mut db, batch.now_ms, &mut rng, argv),
-            None => Frame::error("ERR empty write"),
+        None => match batch.cmds.as_slice() {
+            [] => Frame::error("ERR empty write"),
+            [argv] => run_one(ks, &mut db, batch.now_ms, &mut rng, argv),
+            cmds => Frame::Array(cmds.iter().map(|argv| run_one(ks, &mut db, batch.now_ms, &mut rng, argv)).collect()),
         },
         Some(watched) => {
             let changed = watched.iter().any(|w| ks.key_version(w.db as usize, &w.key, batch.now_ms) != w.version);
@@ -59,4 +62,29 @@ fn select_in_batch(ks: &Keyspace, db: &mut usize, argv: &[Bytes]) -> Frame {
 /// Runs a read-only command.
 pub fn run_read(ks: &Keyspace, db: usize, now_ms: u64, rng: &mut Rng, f: super::ReadFn, argv: &[Bytes]) -> Frame {
     f(&mut ReadCtx { ks, db, now_ms, rng }, argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn a_pipeline_batch_runs_every_command_in_order_and_replies_to_each() {
+        let mut ks = Keyspace::new(16);
+        let cmds = vec![argv("SET k 1"), argv("INCR k"), argv("LPUSH k x"), argv("INCRBY k 5")];
+        let batch = WriteBatch { db: 0, now_ms: 1000, seed: 7, cmds, transaction: None };
+        let Frame::Array(replies) = apply(&mut ks, &batch) else { panic!("not an array") };
+        assert_eq!(replies.len(), 4);
+        assert_eq!(replies[0], Frame::ok());
+        assert_eq!(replies[1], Frame::Integer(2));
+        // A failing command does not stop the ones after it (not a transaction).
+        assert!(matches!(replies[2], Frame::Error(_)));
+        assert_eq!(replies[3], Frame::Integer(7));
+        let one = WriteBatch { db: 0, now_ms: 1000, seed: 7, cmds: vec![argv("INCR k")], transaction: None };
+        assert_eq!(apply(&mut ks, &one), Frame::Integer(8));
+    }
 }

@@ -253,6 +253,18 @@ mod tests {
     }
 
     #[test]
+    fn client_deadlines_are_settings() {
+        let d = Config::default();
+        assert_eq!((d.raft_leader_wait_ms, d.raft_write_timeout_ms, d.raft_read_timeout_ms), (5000, 10000, 5000));
+        let args = ["--raft-leader-wait-ms", "250", "--raft-write-timeout-ms", "1500", "--raft-read-timeout-ms", "750"];
+        let c = load_args(&args).unwrap().config;
+        assert_eq!((c.raft_leader_wait_ms, c.raft_write_timeout_ms, c.raft_read_timeout_ms), (250, 1500, 750));
+        for bad in [["--raft-read-timeout-ms", "0"], ["--raft-write-timeout-ms", "soon"]] {
+            assert!(load_args(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_missing_file_is_an_error() {
         let e = load_args(&["--config", "/nonexistent/raftis.conf"]).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }), "{e}");

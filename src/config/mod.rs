@@ -73,6 +73,12 @@ pub struct Config {
     pub raft_election_timeout_max_ms: u64,
     /// Build a snapshot, and purge the log it covers, every this many applied entries.
     pub snapshot_logs: u64,
+    /// How long a client request waits for a leader to be elected before `-CLUSTERDOWN`, in ms.
+    pub raft_leader_wait_ms: u64,
+    /// Deadline of a write (proposal, or forwarding to the leader) before `-TRYAGAIN`, in ms.
+    pub raft_write_timeout_ms: u64,
+    /// Deadline of a linearizable read barrier before `-CLUSTERDOWN`, in ms.
+    pub raft_read_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -104,6 +110,9 @@ impl Default for Config {
             raft_election_timeout_min_ms: 300,
             raft_election_timeout_max_ms: 600,
             snapshot_logs: 10_000,
+            raft_leader_wait_ms: 5_000,
+            raft_write_timeout_ms: 10_000,
+            raft_read_timeout_ms: 5_000,
         }
     }
 }

@@ -7,18 +7,21 @@
 //! - `-TRYAGAIN ...`: a write was proposed but its outcome is unknown (leader lost after the
 //!   proposal, deadline passed); it may or may not be applied.
 //! - `-CLUSTERDOWN ...`: nothing was done: no leader within a bounded wait, this node is not
-//!   the leader and cannot forward (a MULTI/EXEC transaction, leader unknown), forwarding
-//!   failed definitely, or Raft has stopped.
+//!   the leader and cannot forward (leader unknown), forwarding failed definitely, or Raft has
+//!   stopped.
 //!
-//! A follower forwards single-command writes and linearizable reads to the leader over the
-//! RPC port ([`ForwardRequest`]); the leader runs them with its own clock and seed and never
-//! forwards again.
+//! A follower forwards writes and linearizable reads to the leader over the RPC port: single
+//! commands as [`ForwardRequest`], a pipeline's batch of writes or a MULTI/EXEC transaction
+//! (with its WATCH versions) as [`ForwardBatch`]; the leader runs them with its own clock and
+//! seed and never forwards again.
 
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
 use super::rpc::{
-    serve_rpc, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool, RpcServerConfig,
+    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool,
+    RpcServerConfig,
 };
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
@@ -48,12 +51,25 @@ use tokio::sync::watch;
 
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
-/// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
-const LEADER_WAIT: Duration = Duration::from_secs(5);
-/// Deadline of a proposal; past it the outcome is unknown (`-TRYAGAIN`).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deadline of a read barrier.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The client-facing deadlines of a replica (settings `raft-leader-wait-ms`,
+/// `raft-write-timeout-ms`, `raft-read-timeout-ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a request waits for a leader to be elected before `-CLUSTERDOWN`.
+    pub leader_wait: Duration,
+    /// Deadline of a proposal or a forwarded write; past it the outcome is unknown
+    /// (`-TRYAGAIN`).
+    pub write: Duration,
+    /// Deadline of a read barrier (`-CLUSTERDOWN` past it).
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { leader_wait: Duration::from_secs(5), write: Duration::from_secs(10), read: Duration::from_secs(5) }
+    }
+}
 
 /// Settings of a replica.
 #[derive(Debug, Clone)]
@@ -73,6 +89,8 @@ pub struct ReplicaConfig {
     /// max > min).
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// Client-facing deadlines.
+    pub timeouts: Timeouts,
 }
 
 /// Why a replica cannot start.
@@ -114,9 +132,30 @@ struct Core {
     state: SharedState,
     pool: RpcPool,
     rng: Arc<Mutex<Rng>>,
+    /// Linearizable reads waiting for a ReadIndex round share it.
+    reads: Arc<ReadBatcher<Result<(), Refusal>>>,
+    timeouts: Timeouts,
+}
+
+/// The read point of one batch of pipelined commands of a connection. Once a read barrier has
+/// passed on this node, this node's copy holds every write acknowledged before the barrier
+/// started, so reads received before it (the rest of the batch) may run without one of their
+/// own. Reset it whenever anything else runs in between (a write may have gone to another
+/// leader, leadership may have moved).
+#[derive(Debug, Default)]
+pub struct ReadPoint {
+    confirmed: bool,
+}
+
+impl ReadPoint {
+    /// The next read needs a barrier again.
+    pub fn reset(&mut self) {
+        self.confirmed = false;
+    }
 }
 
 /// Why a read cannot run here now.
+#[derive(Clone)]
 enum Refusal {
     /// Another node leads: forward to it.
     Leader(NodeInfo),
@@ -161,7 +200,7 @@ impl Replica {
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
         // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
-        let core = Core { id: cfg.id, raft, state, pool, rng };
+        let core = Core { id: cfg.id, raft, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 
         let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
         let (stop_rpc, mut stop_rx) = watch::channel(false);
@@ -240,11 +279,22 @@ impl Replica {
     }
 
     /// Runs the read `f` linearizably (ReadIndex on the leader; a follower forwards it), or on
-    /// this node's copy as it is with `stale_ok` (READONLY clients).
-    pub async fn read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes], stale_ok: bool) -> Frame {
-        if !stale_ok {
-            match self.core.read_barrier().await {
-                Ok(()) => {}
+    /// this node's copy as it is with `stale_ok` (READONLY clients). A read point that is
+    /// already confirmed lets the read skip the barrier.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read(
+        &self,
+        db: usize,
+        now_ms: u64,
+        seed: u64,
+        f: ReadFn,
+        argv: &[Bytes],
+        stale_ok: bool,
+        point: &mut ReadPoint,
+    ) -> Frame {
+        if !stale_ok && !point.confirmed {
+            match self.core.linearize().await {
+                Ok(()) => point.confirmed = true,
                 Err(Refusal::Reply(frame)) => return frame,
                 Err(Refusal::Leader(node)) => {
                     let req = ForwardRequest { db: db as u32, argv: argv.to_vec(), flags: ForwardFlags::READ };
@@ -267,7 +317,11 @@ impl Replica {
 impl Core {
     /// Waits (bounded) until some leader is known; false if none appeared.
     async fn wait_for_leader(&self) -> bool {
-        self.raft.wait(Some(LEADER_WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await.is_ok()
+        self.raft
+            .wait(Some(self.timeouts.leader_wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .is_ok()
     }
 
     fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
@@ -280,7 +334,8 @@ impl Core {
     async fn write(&self, batch: WriteBatch, may_forward: bool) -> Frame {
         let mut waited = false;
         loop {
-            let res = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(Request::Write(batch.clone()))).await;
+            let res =
+                tokio::time::timeout(self.timeouts.write, self.raft.client_write(Request::Write(batch.clone()))).await;
             let err = match res {
                 Ok(Ok(resp)) => return resp.data,
                 Err(_) => return Frame::error("TRYAGAIN write timed out; it may or may not have been applied"),
@@ -294,12 +349,9 @@ impl Core {
                             continue;
                         }
                     }
-                    let single = batch.transaction.is_none() && batch.cmds.len() == 1;
-                    if let (true, true, Some(id), Some(node)) = (may_forward, single, f.leader_id, &f.leader_node) {
+                    if let (true, Some(id), Some(node)) = (may_forward, f.leader_id, &f.leader_node) {
                         if id != self.id {
-                            let argv = batch.cmds.into_iter().next().unwrap_or_default();
-                            let req = ForwardRequest { db: batch.db, argv, flags: ForwardFlags::WRITE };
-                            return self.forward(node, req).await;
+                            return self.forward_write(node, batch).await;
                         }
                     }
                     return not_leader(f.leader_id, f.leader_node.as_ref());
@@ -317,12 +369,26 @@ impl Core {
         }
     }
 
-    /// Waits until reading the local state is linearizable (ReadIndex: leadership confirmed by
-    /// a quorum, and the state machine caught up).
+    /// Waits until reading the local state is linearizable: joins the next ReadIndex round,
+    /// shared with every read that waits at the same moment (see [`ReadBatcher`]).
+    async fn linearize(&self) -> Result<(), Refusal> {
+        let core = self.clone();
+        let round = move || {
+            let core = core.clone();
+            async move { core.read_barrier().await }
+        };
+        let outcome = self.reads.wait(round).await;
+        outcome.unwrap_or_else(|| Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier abandoned"))))
+    }
+
+    /// One ReadIndex round: leadership confirmed by a quorum, then the state machine caught up
+    /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
         let mut waited = false;
+        let mut deadline = tokio::time::Instant::now() + self.timeouts.read;
         loop {
-            let res = tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let res = tokio::time::timeout(left, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
             let err = match res {
                 Ok(Ok(_)) => return Ok(()),
                 Err(_) => return Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier timed out"))),
@@ -333,6 +399,7 @@ impl Core {
                     if f.leader_id.is_none() && !waited {
                         waited = true;
                         if self.wait_for_leader().await {
+                            deadline = tokio::time::Instant::now() + self.timeouts.read;
                             continue;
                         }
                     }
@@ -340,6 +407,14 @@ impl Core {
                         (Some(id), Some(node)) if id != self.id => Refusal::Leader(node),
                         (id, node) => Refusal::Reply(not_leader(id, node.as_ref())),
                     }
+                }
+                // No quorum acknowledged the round within openraft's wait (one leader lease):
+                // slow followers or a partition. Ask again until the deadline.
+                RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!("read barrier: {e}; retrying");
+                    continue;
                 }
                 RaftError::APIError(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN {e}"))),
                 RaftError::Fatal(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN raft stopped: {e}"))),
@@ -351,13 +426,42 @@ impl Core {
     async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
         let write = req.flags.is_write();
         let client = self.pool.get(&leader.raft_addr);
-        match client.forward(GROUP, req, WRITE_TIMEOUT).await {
-            Ok(frame) => frame,
-            Err(e) if write && e.outcome_unknown() => Frame::error(format!(
-                "TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"
-            )),
-            Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
+        forwarded_reply(client.forward(GROUP, req, self.timeouts.write).await, write)
+    }
+
+    /// Sends a write batch to the leader and relays its reply: a single command as a plain
+    /// forwarded command, several (a pipeline's, a transaction) as one forwarded batch.
+    async fn forward_write(&self, leader: &NodeInfo, batch: WriteBatch) -> Frame {
+        let WriteBatch { db, cmds, transaction, .. } = batch;
+        if transaction.is_none() && cmds.len() == 1 {
+            let argv = cmds.into_iter().next().unwrap_or_default();
+            return self.forward(leader, ForwardRequest { db, argv, flags: ForwardFlags::WRITE }).await;
         }
+        let client = self.pool.get(&leader.raft_addr);
+        forwarded_reply(
+            client.forward_batch(GROUP, ForwardBatch { db, cmds, transaction }, self.timeouts.write).await,
+            true,
+        )
+    }
+
+    /// Runs a write batch a follower forwarded here, with this node's clock and seed. Never
+    /// forwards again. Outside a transaction only write commands may come this way.
+    async fn serve_forwarded_batch(&self, req: ForwardBatch) -> Result<Frame, HandlerError> {
+        if req.cmds.is_empty() {
+            return Err(HandlerError::new("empty forwarded batch"));
+        }
+        if req.transaction.is_none() {
+            for argv in &req.cmds {
+                let spec = argv.first().and_then(|name| crate::cmd::lookup(name));
+                if !spec.is_some_and(|s| matches!(s.kind, Kind::Write(_))) {
+                    return Err(HandlerError::new("a forwarded batch outside a transaction holds only writes"));
+                }
+            }
+        }
+        let now_ms = crate::server::now_ms();
+        let seed = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
+        let batch = WriteBatch { db: req.db, now_ms, seed, cmds: req.cmds, transaction: req.transaction };
+        Ok(self.write(batch, false).await)
     }
 
     /// Runs a command a follower forwarded here. Never forwards again: if this node is no
@@ -375,13 +479,24 @@ impl Core {
                 let batch = WriteBatch { db: req.db, now_ms: now, seed, cmds: vec![req.argv], transaction: None };
                 Ok(self.write(batch, false).await)
             }
-            (Kind::Read(f), false) => match self.read_barrier().await {
+            (Kind::Read(f), false) => match self.linearize().await {
                 Ok(()) => Ok(self.run_read(req.db as usize, now, seed, f, &req.argv)),
                 Err(Refusal::Reply(frame)) => Ok(frame),
                 Err(Refusal::Leader(_)) => Err(HandlerError::new("not the leader")),
             },
             _ => Err(HandlerError::new(format!("{} cannot be forwarded", spec.name))),
         }
+    }
+}
+
+/// The client's reply for a forwarding attempt: the leader's reply, or why there is none.
+fn forwarded_reply(res: Result<Frame, super::rpc::RpcError>, write: bool) -> Frame {
+    match res {
+        Ok(frame) => frame,
+        Err(e) if write && e.outcome_unknown() => {
+            Frame::error(format!("TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"))
+        }
+        Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
     }
 }
 
@@ -483,6 +598,11 @@ impl RpcHandler for Handler {
     async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {
         check_group(group)?;
         Ok((self.core.id, self.info.clone()))
+    }
+
+    async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {
+        check_group(group)?;
+        self.core.serve_forwarded_batch(req).await
     }
 
     async fn serve_http(&self, stream: SniffedStream) {

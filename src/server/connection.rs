@@ -2,7 +2,8 @@
 //! order, and write all their replies with a single flush (pipelining).
 
 use super::client::{Client, ClientHandle, ClientInfo};
-use super::dispatch::{execute, BatchClock};
+use super::dispatch::{self, execute, BatchClock, Outcome};
+use super::pipeline::PendingWrites;
 use super::shared::{now_ms, Shared, Stats};
 use crate::protocol::{encode, parse_command_into, Frame, Limits, ParseError};
 use bytes::{Bytes, BytesMut};
@@ -140,7 +141,8 @@ struct Scratch {
 }
 
 /// Executes every complete command in `rbuf`, encoding replies into `wbuf`. Returns true
-/// after a protocol error (its reply is queued; the connection must close).
+/// after a protocol error (its reply is queued; the connection must close). Consecutive writes
+/// are proposed together (see [`PendingWrites`]); anything else first flushes them.
 async fn run_buffered(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
@@ -151,11 +153,13 @@ async fn run_buffered(
     shared: &Arc<Shared>,
 ) -> bool {
     let mut clock = BatchClock::default();
+    let mut pending = PendingWrites::default();
     loop {
         match parse_command_into(rbuf, limits, &mut scratch.spans, &mut scratch.argv) {
             Ok(true) => {}
-            Ok(false) | Err(ParseError::Incomplete) => return false,
+            Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
+                pending.flush(&shared.engine, client.resp, wbuf).await;
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
                 return true;
@@ -164,12 +168,30 @@ async fn run_buffered(
         if scratch.argv.is_empty() {
             continue;
         }
-        let reply = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
-        if client.take_reply_allowed() {
-            encode(&reply, client.resp, wbuf);
+        let joins = dispatch::defers(client, &scratch.argv) && pending.accepts(client.db);
+        if !joins {
+            pending.flush(&shared.engine, client.resp, wbuf).await;
+        }
+        match execute(client, handle, shared, &mut scratch.argv, &mut clock).await {
+            Outcome::Write(argv) => {
+                let send = client.take_reply_allowed();
+                pending.push_write(client.db, argv, send);
+            }
+            Outcome::Reply(reply) => {
+                let send = client.take_reply_allowed();
+                if pending.is_empty() {
+                    if send {
+                        encode(&reply, client.resp, wbuf);
+                    }
+                } else {
+                    pending.push_ready(reply, send);
+                }
+            }
         }
         if client.close_after_reply {
-            return false;
+            break;
         }
     }
+    pending.flush(&shared.engine, client.resp, wbuf).await;
+    false
 }

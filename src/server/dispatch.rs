@@ -1,10 +1,13 @@
 //! Executing one command for a client: lookup, arity, AUTH, MULTI queueing, then the read,
-//! write or session path. Every write leaves here as a [`WriteBatch`].
+//! write or session path. A write leaves here as [`Outcome::Write`]: the connection proposes
+//! consecutive writes of a pipeline as one [`WriteBatch`] (see `pipeline`); EXEC proposes its
+//! transaction as one batch itself.
 
 use super::client::{Client, ClientHandle};
 use super::shared::{now_ms, Shared, Stats};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
+use crate::raft::node::ReadPoint;
 use crate::store::{WatchedKey, WriteBatch};
 use bytes::Bytes;
 use std::borrow::Cow;
@@ -31,10 +34,14 @@ fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> Cow<'static, str> {
 /// The clock of one batch of pipelined commands. Consecutive reads share one reading (as
 /// Redis caches the time per event-loop iteration); any other command, and every 64th use,
 /// makes the next use read the clock again.
+///
+/// It also carries the batch's linearizable read point: consecutive reads of one batch (all
+/// received before the first of them ran) share one read barrier; any other command resets it.
 #[derive(Default)]
 pub struct BatchClock {
     now: u64,
     uses_left: u32,
+    pub read_point: ReadPoint,
 }
 
 impl BatchClock {
@@ -49,6 +56,7 @@ impl BatchClock {
 
     pub fn invalidate(&mut self) {
         self.uses_left = 0;
+        self.read_point.reset();
     }
 }
 
@@ -62,19 +70,35 @@ fn lookup(client: &mut Client, name: &[u8]) -> Option<&'static CommandSpec> {
     Some(spec)
 }
 
-/// Runs `argv` for `client` and returns the reply. `argv` is left empty when the command
-/// keeps it (writes, queued commands); otherwise the caller may reuse it.
+/// What running a command gave.
+pub enum Outcome {
+    /// The reply, ready to send.
+    Reply(Frame),
+    /// A keyspace write that passed every check: the caller proposes it (together with the
+    /// writes next to it in the pipeline) and its reply comes from the engine.
+    Write(Vec<Bytes>),
+}
+
+/// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
+/// that depends on no data: an arity or AUTH error), so it may join the pending writes of a
+/// pipeline without flushing them first.
+pub fn defers(client: &mut Client, argv: &[Bytes]) -> bool {
+    client.multi.is_none() && lookup(client, &argv[0]).is_some_and(|spec| matches!(spec.kind, Kind::Write(_)))
+}
+
+/// Runs `argv` for `client`. `argv` is left empty when the command keeps it (writes, queued
+/// commands); otherwise the caller may reuse it. Reads run behind the batch's read point.
 pub async fn execute(
     client: &mut Client,
     handle: &ClientHandle,
     shared: &Arc<Shared>,
     argv: &mut Vec<Bytes>,
     clock: &mut BatchClock,
-) -> Frame {
+) -> Outcome {
     Stats::add(&shared.stats.commands_processed, 1);
     let Some(spec) = lookup(client, &argv[0]) else {
         client.multi_failed |= client.multi.is_some();
-        return cmd::unknown_command(argv);
+        return Outcome::Reply(cmd::unknown_command(argv));
     };
     let now = clock.now();
     client.pending_info = Some((full_name(spec, argv), now));
@@ -85,24 +109,28 @@ pub async fn execute(
         clock.invalidate();
     }
     if !spec.arity_ok(argv.len()) {
-        return reject(client, handle, spec, format!("wrong number of arguments for '{}' command", spec.name));
+        let msg = format!("wrong number of arguments for '{}' command", spec.name);
+        return Outcome::Reply(reject(client, handle, spec, msg));
     }
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
-        return reject(client, handle, spec, "NOAUTH Authentication required.".into());
+        return Outcome::Reply(reject(client, handle, spec, "NOAUTH Authentication required.".into()));
     }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
-            return Frame::error("ERR Command not allowed inside a transaction");
+            return Outcome::Reply(Frame::error("ERR Command not allowed inside a transaction"));
         }
         if !TX_CONTROL.contains(&spec.name) {
             queue.push(std::mem::take(argv));
             let queued = queue.len() as i64;
             handle.update(|i| i.multi = queued);
-            return Frame::simple("QUEUED");
+            return Outcome::Reply(Frame::simple("QUEUED"));
         }
     }
-    run(client, handle, shared, spec, argv, now).await
+    if let Kind::Write(_) = spec.kind {
+        return Outcome::Write(std::mem::take(argv));
+    }
+    Outcome::Reply(run(client, handle, shared, spec, argv, now, &mut clock.read_point).await)
 }
 
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
@@ -125,6 +153,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
     }
 }
 
+/// Runs a read or session command (writes left [`execute`] as [`Outcome::Write`]).
 async fn run(
     client: &mut Client,
     handle: &ClientHandle,
@@ -132,11 +161,12 @@ async fn run(
     spec: &CommandSpec,
     argv: &mut Vec<Bytes>,
     now: u64,
+    point: &mut ReadPoint,
 ) -> Frame {
     match spec.kind {
         Kind::Read(f) if spec.name == "get" => {
             // GET's reply tells a hit from a miss: no second lookup of the key.
-            let reply = shared.engine.read(client.db, now, f, argv, client.readonly).await;
+            let reply = shared.engine.read(client.db, now, f, argv, client.readonly, point).await;
             match reply {
                 Frame::Bulk(_) => Stats::add(&shared.stats.keyspace_hits, 1),
                 Frame::Null => Stats::add(&shared.stats.keyspace_misses, 1),
@@ -146,17 +176,11 @@ async fn run(
         }
         Kind::Read(f) => {
             count_lookups(shared, client.db, now, spec, argv);
-            shared.engine.read(client.db, now, f, argv, client.readonly).await
+            shared.engine.read(client.db, now, f, argv, client.readonly, point).await
         }
         Kind::Write(_) => {
-            let batch = WriteBatch {
-                db: client.db as u32,
-                now_ms: now_ms(),
-                seed: shared.engine.next_seed(),
-                cmds: vec![std::mem::take(argv)],
-                transaction: None,
-            };
-            shared.engine.write(batch).await
+            let replies = shared.engine.write_many(client.db, vec![std::mem::take(argv)]).await;
+            replies.into_iter().next().unwrap_or(Frame::Null)
         }
         Kind::Session => match spec.name {
             "multi" => multi(client, handle),

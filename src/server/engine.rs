@@ -6,7 +6,8 @@
 
 use crate::cmd::ReadFn;
 use crate::protocol::Frame;
-use crate::raft::node::Replica;
+use crate::raft::node::{ReadPoint, Replica};
+use crate::server::now_ms;
 use crate::store::{Keyspace, Rng, WriteBatch};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
@@ -39,10 +40,28 @@ impl Engine {
         self.replica.write(batch).await
     }
 
+    /// Proposes consecutive writes of one connection as one batch (one log entry, applied in
+    /// order) and returns one reply per command. An error for the whole batch (no leader,
+    /// outcome unknown) is every command's reply.
+    pub async fn write_many(&self, db: usize, cmds: Vec<Vec<Bytes>>) -> Vec<Frame> {
+        let n = cmds.len();
+        let batch = WriteBatch { db: db as u32, now_ms: now_ms(), seed: self.next_seed(), cmds, transaction: None };
+        split_replies(self.replica.write(batch).await, n)
+    }
+
     /// Runs a read-only command at time `now_ms`; `stale_ok` (READONLY clients) skips the
-    /// linearizable read barrier and reads this node's copy as it is.
-    pub async fn read(&self, db: usize, now_ms: u64, f: ReadFn, argv: &[Bytes], stale_ok: bool) -> Frame {
-        self.replica.read(db, now_ms, self.next_seed(), f, argv, stale_ok).await
+    /// linearizable read barrier and reads this node's copy as it is. `point` is the read point
+    /// of the connection's batch of pipelined commands (see [`ReadPoint`]).
+    pub async fn read(
+        &self,
+        db: usize,
+        now_ms: u64,
+        f: ReadFn,
+        argv: &[Bytes],
+        stale_ok: bool,
+        point: &mut ReadPoint,
+    ) -> Frame {
+        self.replica.read(db, now_ms, self.next_seed(), f, argv, stale_ok, point).await
     }
 
     /// Direct read access to this node's copy for server-level figures (INFO, WATCH versions,
@@ -52,5 +71,36 @@ impl Engine {
         // INFO and friends available (writes stop: the state machine reports the poison).
         let st = self.replica.state().lock().unwrap_or_else(|p| p.into_inner());
         f(&st.keyspace)
+    }
+}
+
+/// The replies of a batch of `n` commands: the reply itself for one command, the array's
+/// elements for several; an error for the whole batch is repeated for each.
+fn split_replies(reply: Frame, n: usize) -> Vec<Frame> {
+    match reply {
+        reply if n == 1 => vec![reply],
+        Frame::Array(replies) if replies.len() == n => replies,
+        Frame::Error(e) => vec![Frame::Error(e); n],
+        other => {
+            tracing::error!(?other, n, "a write batch got a reply of the wrong shape");
+            vec![Frame::error("ERR internal error: unexpected reply to a write batch"); n]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_replies_are_split_per_command() {
+        let one = Frame::Array(vec![Frame::Integer(1)]);
+        assert_eq!(split_replies(one.clone(), 1), vec![one]);
+        let two = Frame::Array(vec![Frame::ok(), Frame::Integer(2)]);
+        assert_eq!(split_replies(two, 2), vec![Frame::ok(), Frame::Integer(2)]);
+        let err = Frame::error("TRYAGAIN x");
+        assert_eq!(split_replies(err.clone(), 3), vec![err.clone(), err.clone(), err]);
+        let wrong = split_replies(Frame::Array(vec![Frame::ok()]), 2);
+        assert!(wrong.iter().all(|f| matches!(f, Frame::Error(_))) && wrong.len() == 2);
     }
 }

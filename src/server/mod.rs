@@ -6,6 +6,7 @@ mod connection;
 mod dispatch;
 mod engine;
 mod expire;
+mod pipeline;
 mod shared;
 
 pub use client::{Client, ClientHandle, ClientInfo};

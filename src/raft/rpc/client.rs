@@ -11,7 +11,7 @@
 //! applied), or answered with an error or nonsense (`Failed`).
 
 use super::conn::{encode_request, Conn, Outgoing};
-use super::message::{ForwardRequest, RpcRequest, RpcResponse};
+use super::message::{ForwardBatch, ForwardRequest, RpcRequest, RpcResponse};
 use super::wire::DEFAULT_MAX_FRAME;
 use crate::protocol::Frame;
 use crate::raft::membership::{MembershipError, MembershipOp};
@@ -284,6 +284,15 @@ impl RpcClient {
         match self.call(group, &RpcRequest::NodeInfo, timeout).await? {
             RpcResponse::NodeInfo { id, info } => Ok((id, info)),
             other => Err(self.unexpected("node_info", &other)),
+        }
+    }
+
+    /// Runs a batch of writes (a pipeline's, or a transaction) on the peer (the leader) and
+    /// returns its reply frame.
+    pub async fn forward_batch(&self, group: u64, req: ForwardBatch, timeout: Duration) -> Result<Frame, RpcError> {
+        match self.call(group, &RpcRequest::ForwardBatch(req), timeout).await? {
+            RpcResponse::Forward(frame) => Ok(frame),
+            other => Err(self.unexpected("forward_batch", &other)),
         }
     }
 }

@@ -8,6 +8,7 @@
 use crate::protocol::Frame;
 use crate::raft::membership::{MembershipError, MembershipOp};
 use crate::raft::{NodeId, NodeInfo, TypeConfig};
+use crate::store::WatchedKey;
 use bytes::Bytes;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
@@ -46,6 +47,9 @@ pub enum RpcRequest {
     /// Who are you? Answered with [`RpcResponse::NodeInfo`] (how a node learns a new
     /// member's client address from its raft address).
     NodeInfo,
+    /// Several writes (a pipeline's, or a MULTI/EXEC transaction) forwarded to the leader;
+    /// answered with [`RpcResponse::Forward`].
+    ForwardBatch(ForwardBatch),
 }
 
 impl RpcRequest {
@@ -62,6 +66,7 @@ impl RpcRequest {
             RpcRequest::Forward(_) => "forward",
             RpcRequest::Membership(_) => "membership",
             RpcRequest::NodeInfo => "node_info",
+            RpcRequest::ForwardBatch(_) => "forward_batch",
         }
     }
 }
@@ -109,6 +114,20 @@ pub struct ForwardRequest {
     /// The command and its arguments, as the client sent them.
     pub argv: Vec<Bytes>,
     pub flags: ForwardFlags,
+}
+
+/// A write batch forwarded from a follower to the leader of a group: consecutive writes of one
+/// client's pipeline, or a MULTI/EXEC transaction with the versions of its WATCHed keys (read
+/// on the follower; a stale version only makes EXEC fail, never succeed wrongly). The leader
+/// stamps its own time and seed, as for a write it accepted itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardBatch {
+    /// The database selected when the batch starts.
+    pub db: u32,
+    /// The commands, in order, as the client sent them.
+    pub cmds: Vec<Vec<Bytes>>,
+    /// Present for MULTI/EXEC (see [`crate::store::WriteBatch::transaction`]).
+    pub transaction: Option<Vec<WatchedKey>>,
 }
 
 /// How the leader must treat a forwarded command.
@@ -223,6 +242,15 @@ mod tests {
         let info = NodeInfo { raft_addr: "a:1".into(), client_addr: "a:2".into() };
         match round_trip_resp(RpcResponse::NodeInfo { id: 7, info: info.clone() }) {
             RpcResponse::NodeInfo { id: 7, info: got } => assert_eq!(got, info),
+            other => panic!("{other:?}"),
+        }
+        let batch = ForwardBatch {
+            db: 1,
+            cmds: vec![vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")]],
+            transaction: Some(vec![WatchedKey { db: 1, key: Bytes::from_static(b"w"), version: 9 }]),
+        };
+        match round_trip_req(RpcRequest::ForwardBatch(batch.clone())) {
+            RpcRequest::ForwardBatch(got) => assert_eq!(got, batch),
             other => panic!("{other:?}"),
         }
         let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);

@@ -8,7 +8,7 @@
 //! Snapshot chunks are assembled here (see [`SnapshotInbox`]); the handler only hands out the
 //! file to write into and installs the finished file.
 
-use super::message::{ForwardRequest, RemoteError, RpcRequest, RpcResponse};
+use super::message::{ForwardBatch, ForwardRequest, RemoteError, RpcRequest, RpcResponse};
 use super::snapshot::SnapshotInbox;
 use super::wire::{self, Header, Kind, WireError, DEFAULT_MAX_FRAME};
 use crate::protocol::Frame;
@@ -116,6 +116,13 @@ pub trait RpcHandler: Send + Sync + 'static {
     fn node_info(&self, group: u64) -> impl Future<Output = Result<(NodeId, NodeInfo), HandlerError>> + Send {
         let _ = group;
         async { Err(HandlerError::new("node info is not served here")) }
+    }
+
+    /// Runs a batch of writes forwarded by a follower (same contract as [`forward`](Self::forward)).
+    /// The default refuses it.
+    fn forward_batch(&self, group: u64, req: ForwardBatch) -> impl Future<Output = Result<Frame, HandlerError>> + Send {
+        let _ = (group, req);
+        async { Err(HandlerError::new("forwarded batches are not served here")) }
     }
 
     /// Serves a connection that speaks HTTP instead of the RPC protocol (the admin API shares
@@ -323,6 +330,7 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::Forward(r) => h.forward(group, r).await.map(RpcResponse::Forward),
         RpcRequest::Membership(op) => h.membership(group, op).await.map(RpcResponse::Membership),
         RpcRequest::NodeInfo => h.node_info(group).await.map(|(id, info)| RpcResponse::NodeInfo { id, info }),
+        RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
         RpcRequest::SnapshotBegin => return begin_transfer(ctx, group).await,
         RpcRequest::SnapshotChunk { transfer, offset, data } => {
             let written = ctx.inbox().chunk(group, transfer, offset, &data);

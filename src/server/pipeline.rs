@@ -1,0 +1,103 @@
+//! Consecutive writes of one connection's pipeline, proposed together as one write batch (one
+//! log entry, applied in order, one commit for all of them) instead of one commit after the
+//! other. The connection flushes the pending writes before it runs anything else, so every
+//! command still sees the effects of the ones before it, and replies keep their order.
+
+use super::engine::Engine;
+use crate::protocol::{encode, Frame, RespVersion};
+use bytes::{Bytes, BytesMut};
+
+/// At most this many commands in one batch.
+const MAX_CMDS: usize = 1024;
+/// A batch stops growing past this many argument bytes (a log entry stays moderate; a single
+/// larger command still goes alone).
+const MAX_BYTES: usize = 1 << 20;
+
+/// A reply still to come, in pipeline order.
+enum Slot {
+    /// The reply of the next command of the batch; `send` unless CLIENT REPLY drops it.
+    Write { send: bool },
+    /// A reply known already (an arity or AUTH error between two writes).
+    Ready { frame: Frame, send: bool },
+}
+
+/// Writes waiting to be proposed, and the replies queued behind them.
+#[derive(Default)]
+pub struct PendingWrites {
+    db: usize,
+    cmds: Vec<Vec<Bytes>>,
+    bytes: usize,
+    slots: Vec<Slot>,
+}
+
+impl PendingWrites {
+    /// Nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether a write for database `db` can join the batch (else flush first).
+    pub fn accepts(&self, db: usize) -> bool {
+        self.cmds.is_empty() || (self.db == db && self.cmds.len() < MAX_CMDS && self.bytes < MAX_BYTES)
+    }
+
+    /// Queues a write for database `db` (check [`accepts`](Self::accepts) first).
+    pub fn push_write(&mut self, db: usize, argv: Vec<Bytes>, send: bool) {
+        self.db = db;
+        self.bytes += argv.iter().map(|a| a.len()).sum::<usize>();
+        self.cmds.push(argv);
+        self.slots.push(Slot::Write { send });
+    }
+
+    /// Queues a reply that is already known, behind the pending writes.
+    pub fn push_ready(&mut self, frame: Frame, send: bool) {
+        self.slots.push(Slot::Ready { frame, send });
+    }
+
+    /// Proposes the pending writes as one batch and encodes every queued reply into `out`, in
+    /// order.
+    pub async fn flush(&mut self, engine: &Engine, resp: RespVersion, out: &mut BytesMut) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let cmds = std::mem::take(&mut self.cmds);
+        self.bytes = 0;
+        let replies = if cmds.is_empty() { Vec::new() } else { engine.write_many(self.db, cmds).await };
+        let mut replies = replies.into_iter();
+        for slot in self.slots.drain(..) {
+            let (frame, send) = match slot {
+                Slot::Write { send } => (replies.next().unwrap_or(Frame::Null), send),
+                Slot::Ready { frame, send } => (frame, send),
+            };
+            if send {
+                encode(&frame, resp, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_holds_one_database_and_stops_growing_at_its_limits() {
+        let mut p = PendingWrites::default();
+        assert!(p.is_empty() && p.accepts(3));
+        p.push_write(3, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
+        assert!(!p.is_empty() && p.accepts(3));
+        // Another database needs a batch of its own.
+        assert!(!p.accepts(4));
+        for _ in 1..MAX_CMDS {
+            p.push_write(3, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
+        }
+        assert!(!p.accepts(3));
+        let mut big = PendingWrites::default();
+        big.push_write(0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
+        assert!(!big.accepts(0));
+        // A ready reply alone is not a write: any database may follow it.
+        let mut ready = PendingWrites::default();
+        ready.push_ready(Frame::ok(), true);
+        assert!(!ready.is_empty() && ready.accepts(5));
+    }
+}
