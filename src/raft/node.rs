@@ -51,6 +51,8 @@ use tokio::sync::watch;
 
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
+/// How long a request refused for want of a leader pauses before asking Raft again.
+const LEADER_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// The client-facing deadlines of a replica (settings `raft-leader-wait-ms`,
 /// `raft-write-timeout-ms`, `raft-read-timeout-ms`).
@@ -315,15 +317,6 @@ impl Replica {
 }
 
 impl Core {
-    /// Waits (bounded) until some leader is known; false if none appeared.
-    async fn wait_for_leader(&self) -> bool {
-        self.raft
-            .wait(Some(self.timeouts.leader_wait))
-            .metrics(|m| m.current_leader.is_some(), "a leader")
-            .await
-            .is_ok()
-    }
-
     fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
         let mut rng = Rng::seed_from_u64(seed);
         // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
@@ -331,8 +324,21 @@ impl Core {
         crate::cmd::run_read(&st.keyspace, db, now_ms, &mut rng, f, argv)
     }
 
+    /// After a refusal that named no usable leader: waits (until `deadline`) for one to be
+    /// known, then a moment more, because the metrics can name a new leader before Raft's
+    /// core acts on it (retrying at once would be refused again). False once `deadline` passed.
+    async fn await_leader(&self, deadline: tokio::time::Instant) -> bool {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = self.raft.wait(Some(left)).metrics(|m| m.current_leader.is_some(), "a leader").await;
+        tokio::time::sleep(LEADER_RETRY_PAUSE.min(left)).await;
+        tokio::time::Instant::now() < deadline
+    }
+
     async fn write(&self, batch: WriteBatch, may_forward: bool) -> Frame {
-        let mut waited = false;
+        let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
         loop {
             let res =
                 tokio::time::timeout(self.timeouts.write, self.raft.client_write(Request::Write(batch.clone()))).await;
@@ -343,11 +349,10 @@ impl Core {
             };
             match err {
                 RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                    if f.leader_id.is_none() && !waited {
-                        waited = true;
-                        if self.wait_for_leader().await {
-                            continue;
-                        }
+                    // Not proposed, so retrying is safe while an election settles.
+                    let no_leader = f.leader_id.is_none_or(|id| id == self.id);
+                    if no_leader && self.await_leader(leader_deadline).await {
+                        continue;
                     }
                     if let (true, Some(id), Some(node)) = (may_forward, f.leader_id, &f.leader_node) {
                         if id != self.id {
@@ -384,7 +389,7 @@ impl Core {
     /// One ReadIndex round: leadership confirmed by a quorum, then the state machine caught up
     /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
-        let mut waited = false;
+        let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
         let mut deadline = tokio::time::Instant::now() + self.timeouts.read;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -396,12 +401,10 @@ impl Core {
             };
             return Err(match err {
                 RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => {
-                    if f.leader_id.is_none() && !waited {
-                        waited = true;
-                        if self.wait_for_leader().await {
-                            deadline = tokio::time::Instant::now() + self.timeouts.read;
-                            continue;
-                        }
+                    let no_leader = f.leader_id.is_none_or(|id| id == self.id);
+                    if no_leader && self.await_leader(leader_deadline).await {
+                        deadline = tokio::time::Instant::now() + self.timeouts.read;
+                        continue;
                     }
                     match (f.leader_id, f.leader_node) {
                         (Some(id), Some(node)) if id != self.id => Refusal::Leader(node),
