@@ -4,12 +4,18 @@
 //! Built without `cfg(madsim)` (plain `cargo test --features sim`) this file holds one test
 //! that re-runs cargo on this target with `--cfg madsim` and fails when the simulation fails.
 
+#[cfg(madsim)]
+mod bugs;
+#[cfg(madsim)]
+mod chaos;
 #[allow(dead_code)] // called by the harness
 mod check;
 #[cfg(madsim)]
 mod client;
 #[cfg(madsim)]
 mod cluster;
+#[cfg(madsim)]
+mod harness;
 #[allow(dead_code)] // the workload and the checkers use it; filled in by the harness
 mod history;
 #[cfg(madsim)]
