@@ -1,5 +1,6 @@
 //! Teeth: each planted bug (`raftis::rt::bugs`) switched on in turn, the chaos harness must
-//! find a violation within 100 seeds. A sweep starts at `MADSIM_TEST_SEED` (default 1) and
+//! find a violation within 100 seeds (or the simulation must panic on an invariant that
+//! openraft or raftis asserts: debug assertions stay on in the `sim` profile). A sweep starts at `MADSIM_TEST_SEED` (default 1) and
 //! stops at the first failing seed, whose report is printed; so the printed reproduce
 //! command (`MADSIM_TEST_SEED=N cargo sim catches_...`) replays the catching run first.
 
@@ -17,9 +18,23 @@ fn catches(bug: Bug, test: &'static str, rates: Option<Rates>) {
         let mut params = Params::chaos(test);
         params.bugs = vec![bug];
         params.rates = rates.clone();
-        if let Err(failure) = rt.block_on(run(params)) {
-            println!("{bug:?} caught on seed {seed} ({} seeds):\n{failure}", seed - first + 1);
-            return;
+        // A panic inside the simulation (an invariant openraft or raftis asserts) is a catch too.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(run(params)))) {
+            Ok(Ok(_)) => {}
+            Ok(Err(failure)) => {
+                println!("{bug:?} caught on seed {seed} ({} seeds):\n{failure}", seed - first + 1);
+                return;
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                println!("{bug:?} caught on seed {seed} ({} seeds): the simulation panicked: {msg}", seed - first + 1);
+                println!("reproduce with: MADSIM_TEST_SEED={seed} cargo sim {test}");
+                return;
+            }
         }
     }
     panic!("planted bug {bug:?} not caught in {MAX_SEEDS} seeds from {first}");

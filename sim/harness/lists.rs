@@ -80,3 +80,69 @@ pub fn check(history: &History) -> Result<(), Violation> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(id: usize, kind: OpKind, at: (u64, u64), outcome: Outcome) -> Op {
+        Op { id, client: id as u32, node: 1, kind, invoke_ns: at.0, complete_ns: at.1, outcome }
+    }
+
+    fn push(id: usize, v: &str, at: (u64, u64), outcome: Outcome) -> Op {
+        op(id, OpKind::RPush { key: "l".into(), value: v.into() }, at, outcome)
+    }
+
+    fn read(id: usize, items: &[&str], at: (u64, u64)) -> Op {
+        let list = Reply::List(items.iter().map(|s| s.to_string()).collect());
+        op(id, OpKind::LRange { key: "l".into() }, at, Outcome::Ok(list))
+    }
+
+    fn history(ops: Vec<Op>) -> History {
+        History { ops }
+    }
+
+    #[test]
+    fn accepts_reads_that_see_every_earlier_append() {
+        let h = history(vec![
+            push(0, "a", (0, 10), Outcome::Ok(Reply::Int(1))),
+            // Concurrent with the read: may or may not be seen.
+            push(1, "b", (15, 40), Outcome::Ok(Reply::Int(2))),
+            push(2, "c", (16, 50), Outcome::Unknown("timeout".into())),
+            read(3, &["a"], (20, 30)),
+            read(4, &["a", "b", "c"], (60, 70)),
+        ]);
+        assert!(check(&h).is_ok());
+    }
+
+    #[test]
+    fn rejects_a_stale_read() {
+        let h = history(vec![push(0, "a", (0, 10), Outcome::Ok(Reply::Int(1))), read(1, &[], (20, 30))]);
+        let v = check(&h).unwrap_err();
+        assert!(v.detail.contains("acknowledged append of a missing"), "{v}");
+        assert_eq!(v.ops.len(), 2);
+    }
+
+    #[test]
+    fn rejects_a_value_whose_append_failed() {
+        let h = history(vec![push(0, "a", (0, 10), Outcome::Failed("CLUSTERDOWN".into())), read(1, &["a"], (20, 30))]);
+        assert!(check(&h).unwrap_err().detail.contains("append failed"));
+    }
+
+    #[test]
+    fn rejects_a_duplicate() {
+        let h = history(vec![push(0, "a", (0, 10), Outcome::Ok(Reply::Int(1))), read(1, &["a", "a"], (20, 30))]);
+        assert!(check(&h).unwrap_err().detail.contains("twice"));
+    }
+
+    #[test]
+    fn sees_appends_and_reads_inside_transactions() {
+        let multi = OpKind::Multi(vec![
+            OpKind::RPush { key: "l".into(), value: "a".into() },
+            OpKind::LRange { key: "l".into() },
+        ]);
+        let replies = Reply::Multi(vec![Reply::Int(1), Reply::List(vec!["a".into()])]);
+        let h = history(vec![op(0, multi, (0, 10), Outcome::Ok(replies)), read(1, &[], (20, 30))]);
+        assert!(check(&h).is_err());
+    }
+}

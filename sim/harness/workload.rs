@@ -27,8 +27,10 @@ pub const STRINGS: [&str; 1] = ["a0"];
 /// List keys: RPUSH of unique values, LRANGE 0 -1 (never deleted).
 pub const LISTS: [&str; 2] = ["l0", "l1"];
 
-/// How long a client waits for a reply before giving up (outcome unknown).
-const OP_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a client waits for a reply before giving up (outcome unknown). Longer than the
+/// server's own deadlines (5 s for a leader, 10 s for a write), so that the server's verdict,
+/// not the client's impatience, decides the outcome whenever the server gives one.
+const OP_TIMEOUT: Duration = Duration::from_secs(12);
 /// How long a client tries to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 
