@@ -44,43 +44,64 @@ pub async fn liveness(shared: &Shared) -> Result<(), Violation> {
     Err(violation("liveness", format!("no write succeeded within {LIVENESS_BOUND:?} after healing")))
 }
 
-/// Every member's digest of its own copy, or None if one could not be read.
-async fn digests(members: &[u64]) -> Option<Vec<(u64, String)>> {
+/// Every member's digest of its own copy, or why one could not be read.
+async fn digests(members: &[u64]) -> Result<Vec<(u64, String)>, String> {
     let mut out = Vec::new();
     for &id in members {
-        let mut c = SimClient::connect(client_addr(id), Duration::from_secs(1)).await.ok()?;
+        let mut c = SimClient::connect(client_addr(id), Duration::from_secs(1))
+            .await
+            .map_err(|e| format!("node {id}: connect: {e}"))?;
         let read = async {
-            if c.cmd(&[b"READONLY"]).await.ok()? != Frame::ok() {
-                return None;
+            let r = c.cmd(&[b"READONLY"]).await.map_err(|e| e.to_string())?;
+            if r != Frame::ok() {
+                return Err(format!("READONLY: {r:?}"));
             }
-            c.cmd(&[b"DEBUG", b"DIGEST-EXACT"]).await.ok()
+            c.cmd(&[b"DEBUG", b"DIGEST-EXACT"]).await.map_err(|e| e.to_string())
         };
         match tokio::time::timeout(Duration::from_secs(2), read).await {
-            Ok(Some(Frame::Bulk(b) | Frame::Simple(b))) => out.push((id, String::from_utf8_lossy(&b).into_owned())),
-            _ => return None,
+            Ok(Ok(Frame::Bulk(b) | Frame::Simple(b))) => out.push((id, String::from_utf8_lossy(&b).into_owned())),
+            Ok(Ok(other)) => return Err(format!("node {id}: DEBUG DIGEST-EXACT: {other:?}")),
+            Ok(Err(e)) => return Err(format!("node {id}: {e}")),
+            Err(_) => return Err(format!("node {id}: timed out")),
         }
     }
-    Some(out)
+    Ok(out)
 }
 
 /// Waits until every member reports the same digest; then hands the digests to the
 /// convergence checker. Err if they never agree within the bound.
 pub async fn convergence(cluster: &Cluster) -> Result<(), Violation> {
     let deadline = Instant::now() + CONVERGENCE_BOUND;
-    let mut last = None;
+    let mut last = String::from("no leader");
     loop {
         // The members as the current leader sees them (a removed node is not one).
         if let Some((_, members)) = cluster.members() {
             let members: Vec<u64> = members.into_iter().collect();
-            if let Some(d) = digests(&members).await {
-                if d.iter().all(|(_, x)| *x == d[0].1) {
-                    return check_convergence(&d);
-                }
-                last = Some(d);
+            match digests(&members).await {
+                Ok(d) if d.iter().all(|(_, x)| *x == d[0].1) => return check_convergence(&d),
+                Ok(d) => last = format!("digests {d:?}"),
+                Err(e) => last = e,
             }
         }
         if Instant::now() >= deadline {
-            let detail = format!("members never agreed within {CONVERGENCE_BOUND:?}; last digests {last:?}");
+            let status: Vec<String> = cluster
+                .ids()
+                .into_iter()
+                .map(|id| match cluster.replica(id) {
+                    Some(r) => {
+                        let s = r.status();
+                        format!(
+                            "node {id}: {} term {} leader {:?} applied {:?} failed {}",
+                            s.state, s.current_term, s.current_leader, s.last_applied_index, s.failed
+                        )
+                    }
+                    None => format!("node {id}: not running"),
+                })
+                .collect();
+            let detail = format!(
+                "members never agreed within {CONVERGENCE_BOUND:?}; last attempt: {last}; {}",
+                status.join("; ")
+            );
             return Err(violation("replicas converge", detail));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -131,11 +131,7 @@ pub async fn run(p: Params) -> Result<Summary, Failure> {
         }
     }
     let result = result.and_then(|()| check_history(&history)).and_then(|()| lists::check(&history));
-    let errors = cluster.start_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let result = result.and_then(|()| match errors.first() {
-        Some(e) => Err(Violation { property: "nodes restart", detail: e.clone(), ops: Vec::new() }),
-        None => Ok(()),
-    });
+    let result = result.and_then(|()| start_errors(&cluster));
     match result {
         Ok(()) => Ok(Summary {
             timeline: timeline.to_string(),
@@ -151,6 +147,16 @@ pub async fn run(p: Params) -> Result<Summary, Failure> {
 
 /// Once the clients have stopped: convergence and the final reads.
 async fn finish(cluster: &Cluster, shared: &Shared) -> Result<(), Violation> {
+    start_errors(cluster)?;
     finale::convergence(cluster).await?;
     finale::final_reads(shared).await
+}
+
+/// A node incarnation that could not start on its disk is a finding.
+fn start_errors(cluster: &Cluster) -> Result<(), Violation> {
+    let errors = cluster.start_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match errors.first() {
+        Some(e) => Err(Violation { property: "nodes restart", detail: e.clone(), ops: Vec::new() }),
+        None => Ok(()),
+    }
 }

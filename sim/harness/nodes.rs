@@ -161,6 +161,9 @@ impl Cluster {
     /// Starts a new incarnation of host `id` on its disk.
     pub fn restart(&self, id: u64) {
         *lock(&self.slots[id as usize - 1]) = None;
+        // madsim's restart kills the old tasks but, unlike kill, does not close the host's
+        // sockets, so the new incarnation could find its ports still bound.
+        self.handle.kill(self.sim_id(id));
         self.handle.restart(self.sim_id(id));
         self.set_state(id, HostState::Up);
     }
@@ -218,7 +221,7 @@ fn build_node(
                     snapshot_logs,
                     ..Config::default()
                 };
-                match raftis::node::start_with_disk(config, Arc::new(disk), bootstrap).await {
+                match start(config, disk, bootstrap).await {
                     Ok(node) => {
                         *lock(&slot) = Some(node.replica().clone());
                         node.stopped().await;
@@ -231,6 +234,20 @@ fn build_node(
             }
         })
         .build()
+}
+
+/// Starts the node, retrying for a while if its ports are still bound: the sockets of a killed
+/// incarnation are released when madsim drops its tasks, which may be a moment later.
+async fn start(config: Config, disk: SimDisk, bootstrap: bool) -> Result<raftis::node::NodeHandle, String> {
+    let mut tries = 0;
+    loop {
+        match raftis::node::start_with_disk(config.clone(), Arc::new(disk.clone()), bootstrap).await {
+            Ok(node) => return Ok(node),
+            Err(e) if tries < 50 && e.to_string().contains("in use") => tries += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Polls `f` every 50 ms of virtual time until it holds; panics after `secs` virtual seconds.
