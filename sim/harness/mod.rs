@@ -89,7 +89,13 @@ pub async fn run(p: Params) -> Result<Summary, Failure> {
     let seed = madsim::runtime::Handle::current().seed();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     bugs::set(&p.bugs);
-    let rates = p.rates.clone().unwrap_or_else(|| Rates::draw(&mut rng));
+    let mut rates = p.rates.clone().unwrap_or_else(|| Rates::draw(&mut rng));
+    if let Ok(names) = std::env::var("SIM_FAULTS") {
+        // Debugging aid: only these kinds (e.g. SIM_FAULTS=Kill,Partition), equally weighted.
+        let kinds: Vec<faults::Kind> =
+            faults::Kind::ALL.into_iter().filter(|k| names.split(',').any(|n| n == format!("{k:?}"))).collect();
+        rates = Rates::only(&kinds);
+    }
     let snapshot_logs = rng.gen_range(20..=200);
     let start = tokio::time::Instant::now();
     let timeline = Timeline::new(start);
