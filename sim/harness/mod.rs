@@ -85,7 +85,7 @@ impl fmt::Display for Failure {
 }
 
 /// Runs the scenario on the current simulation's seed.
-pub async fn run(p: Params) -> Result<Summary, Failure> {
+pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     let seed = madsim::runtime::Handle::current().seed();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     bugs::set(&p.bugs);
@@ -145,9 +145,13 @@ pub async fn run(p: Params) -> Result<Summary, Failure> {
             ok: history.ops.iter().filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_))).count(),
             virtual_secs: start.elapsed().as_secs_f64(),
         }),
-        Err(violation) => {
-            Err(Failure { seed, test: p.test, rates: rates.to_string(), timeline: timeline.to_string(), violation })
-        }
+        Err(violation) => Err(Box::new(Failure {
+            seed,
+            test: p.test,
+            rates: rates.to_string(),
+            timeline: timeline.to_string(),
+            violation,
+        })),
     }
 }
 
