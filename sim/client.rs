@@ -27,14 +27,29 @@ impl SimClient {
 
     /// Sends one command and reads its reply.
     pub async fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
+        let mut out = Vec::new();
+        encode(&mut out, args);
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await?;
+        self.read_frame().await
+    }
+
+    /// Sends several commands at once (e.g. MULTI ... EXEC) and reads one reply for each.
+    pub async fn pipeline(&mut self, cmds: &[Vec<&[u8]>]) -> std::io::Result<Vec<Frame>> {
+        let mut out = Vec::new();
+        for args in cmds {
+            encode(&mut out, args);
         }
         self.stream.write_all(&out).await?;
         self.stream.flush().await?;
+        let mut replies = Vec::with_capacity(cmds.len());
+        for _ in cmds {
+            replies.push(self.read_frame().await?);
+        }
+        Ok(replies)
+    }
+
+    async fn read_frame(&mut self) -> std::io::Result<Frame> {
         loop {
             let snapshot = Bytes::copy_from_slice(&self.buf);
             match parse_frame(&snapshot, &Limits::default()) {
@@ -49,5 +64,15 @@ impl SimClient {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
         }
+    }
+}
+
+/// Appends `args` as a RESP array of bulk strings.
+fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
     }
 }

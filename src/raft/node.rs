@@ -30,6 +30,7 @@ use super::{NodeId, NodeInfo, Request, TypeConfig};
 use crate::cmd::{Kind, ReadFn};
 use crate::disk::Disk;
 use crate::protocol::Frame;
+use crate::rt::bugs::{self, Bug};
 use crate::store::{Rng, WriteBatch};
 use bytes::Bytes;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
@@ -191,6 +192,12 @@ impl Replica {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
             // Purge the log right after a snapshot covers it.
             max_in_snapshot_log_to_keep: 0,
+            // A restarted leader must win an election again. Restoring leadership at once
+            // (openraft's default) is unsafe here: an entry can commit on the followers' acks
+            // before the leader's own sync, a crash then loses it from the leader's log, and
+            // the restored leader would reuse its index in the same term (found by the chaos
+            // simulation: a stale read, then diverging replicas).
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()
@@ -344,7 +351,7 @@ impl Core {
                 tokio::time::timeout(self.timeouts.write, self.raft.client_write(Request::Write(batch.clone()))).await;
             let err = match res {
                 Ok(Ok(resp)) => return resp.data,
-                Err(_) => return Frame::error("TRYAGAIN write timed out; it may or may not have been applied"),
+                Err(_) => return unknown_write("TRYAGAIN write timed out; it may or may not have been applied".into()),
                 Ok(Err(e)) => e,
             };
             match err {
@@ -362,11 +369,11 @@ impl Core {
                     return not_leader(f.leader_id, f.leader_node.as_ref());
                 }
                 RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
-                    return Frame::error("TRYAGAIN leader changed; the write may or may not have been applied")
+                    return unknown_write("TRYAGAIN leader changed; the write may or may not have been applied".into())
                 }
                 RaftError::APIError(e) => return Frame::error(format!("ERR raft: {e}")),
                 RaftError::Fatal(e) => {
-                    return Frame::error(format!(
+                    return unknown_write(format!(
                         "TRYAGAIN raft stopped ({e}); the write may or may not have been applied"
                     ))
                 }
@@ -389,13 +396,22 @@ impl Core {
     /// One ReadIndex round: leadership confirmed by a quorum, then the state machine caught up
     /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
+        if bugs::enabled(Bug::SkipReadIndex) && self.raft.current_leader().await == Some(self.id) {
+            return Ok(());
+        }
         let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
         let mut deadline = tokio::time::Instant::now() + self.timeouts.read;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let res = tokio::time::timeout(left, self.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await;
+            let res = if bugs::enabled(Bug::ReadBeforeApply) {
+                let linearizer = self.raft.get_read_linearizer(ReadPolicy::ReadIndex);
+                tokio::time::timeout(left, linearizer).await.map(|r| r.map(|_| ()))
+            } else {
+                let barrier = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+                tokio::time::timeout(left, barrier).await.map(|r| r.map(|_| ()))
+            };
             let err = match res {
-                Ok(Ok(_)) => return Ok(()),
+                Ok(Ok(())) => return Ok(()),
                 Err(_) => return Err(Refusal::Reply(Frame::error("CLUSTERDOWN read barrier timed out"))),
                 Ok(Err(e)) => e,
             };
@@ -497,10 +513,22 @@ fn forwarded_reply(res: Result<Frame, super::rpc::RpcError>, write: bool) -> Fra
     match res {
         Ok(frame) => frame,
         Err(e) if write && e.outcome_unknown() => {
-            Frame::error(format!("TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"))
+            unknown_write(format!("TRYAGAIN forwarded write got no reply ({e}); it may or may not have been applied"))
         }
         Err(e) => Frame::error(format!("CLUSTERDOWN forwarding to the leader failed: {e}")),
     }
+}
+
+/// The reply to a write whose outcome is unknown: `-TRYAGAIN` (`msg`), or a planted bug's
+/// wrong answer in a simulation that switched one on.
+fn unknown_write(msg: String) -> Frame {
+    if bugs::enabled(Bug::OkOnDroppedWrite) {
+        return Frame::ok();
+    }
+    if bugs::enabled(Bug::ClusterdownOnUnknownWrite) {
+        return Frame::error("CLUSTERDOWN (planted bug) an unknown outcome reported as not done");
+    }
+    Frame::error(msg)
 }
 
 fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {

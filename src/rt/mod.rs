@@ -1,8 +1,9 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
 //! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`]), and the
-//! async runtime openraft is given (`Runtime`).
+//! async runtime openraft is given (`Runtime`), and the simulation-only planted bugs ([`bugs`]).
 
 mod blocking;
+pub mod bugs;
 #[cfg(madsim)]
 mod madsim_runtime;
 pub mod watch;

@@ -319,15 +319,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| Ok((e.index(), Bytes::from(postcard::to_allocvec(&e).map_err(io::Error::other)?))))
             .collect::<io::Result<Vec<_>>>()?;
+        // A planted bug (simulation only) acknowledges the entries before they are synced.
+        let early = crate::rt::bugs::enabled(crate::rt::bugs::Bug::AckBeforeSync);
         {
             let mut st = self.shared.lock();
             if let Some(msg) = &st.failed {
                 return Err(failed_err(msg));
             }
             st.wal.append(encoded).map_err(wal_err)?;
-            st.queue.push(Op::Flushed(callback));
+            if !early {
+                st.queue.push(Op::Flushed(callback));
+                drop(st);
+                self.shared.wake.notify_one();
+                return Ok(());
+            }
         }
-        self.shared.wake.notify_one();
+        callback.io_completed(Ok(()));
         Ok(())
     }
 

@@ -1,0 +1,172 @@
+//! The chaos harness: a seeded run of production nodes under client load and faults, then
+//! healing and the checks (docs/SIMULATION.md, "The chaos scenario"). [`run`] does one run on
+//! the current simulation's seed and returns what broke, with the command that replays it.
+
+pub mod faults;
+pub mod finale;
+pub mod lists;
+pub mod nodes;
+pub mod workload;
+
+use crate::check::{check_history, Violation};
+use faults::{Driver, Rates, Timeline};
+use nodes::Cluster;
+use raftis::rt::bugs::{self, Bug};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use workload::Shared;
+
+/// What one run looks like.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// The test's name, for the reproduce command.
+    pub test: &'static str,
+    /// Simulated hosts with a node each (the voters first, the rest wait to be added).
+    pub hosts: u64,
+    pub voters: u64,
+    /// Logical clients (spread over three client hosts).
+    pub clients: u32,
+    /// Virtual time of the fault phase.
+    pub fault_time: Duration,
+    /// The fault mix; None draws one from the seed.
+    pub rates: Option<Rates>,
+    /// Planted bugs switched on for this run.
+    pub bugs: Vec<Bug>,
+}
+
+impl Params {
+    /// The standard chaos run.
+    pub fn chaos(test: &'static str) -> Params {
+        Params {
+            test,
+            hosts: 5,
+            voters: 3,
+            clients: 6,
+            fault_time: Duration::from_secs(20),
+            rates: None,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+/// Figures of a run that passed.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub timeline: String,
+    pub ops: usize,
+    pub ok: usize,
+    pub virtual_secs: f64,
+}
+
+/// A run that broke a property, with everything needed to replay and read it.
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub test: &'static str,
+    pub rates: String,
+    pub timeline: String,
+    pub violation: Violation,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {} failed; reproduce with: MADSIM_TEST_SEED={} cargo sim {}",
+            self.seed, self.seed, self.test
+        )?;
+        writeln!(f, "fault rates: {}", self.rates)?;
+        writeln!(f, "fault timeline:\n{}", self.timeline)?;
+        write!(f, "{}", self.violation)
+    }
+}
+
+/// Runs the scenario on the current simulation's seed.
+pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
+    let seed = madsim::runtime::Handle::current().seed();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    bugs::set(&p.bugs);
+    let mut rates = p.rates.clone().unwrap_or_else(|| Rates::draw(&mut rng));
+    if let Ok(names) = std::env::var("SIM_FAULTS") {
+        // Debugging aid: only these kinds (e.g. SIM_FAULTS=Kill,Partition), equally weighted.
+        let kinds: Vec<faults::Kind> =
+            faults::Kind::ALL.into_iter().filter(|k| names.split(',').any(|n| n == format!("{k:?}"))).collect();
+        rates = Rates::only(&kinds);
+    }
+    let snapshot_logs = rng.gen_range(20..=200);
+    let start = tokio::time::Instant::now();
+    let timeline = Timeline::new(start);
+    timeline.note(format!("{} hosts, voters 1..={}, snapshot every {snapshot_logs} entries", p.hosts, p.voters));
+
+    let cluster = Cluster::build(p.hosts, snapshot_logs);
+    cluster.form(p.voters).await;
+    let shared = Shared::new((1..=p.voters).collect(), start);
+    let handle = madsim::runtime::Handle::current();
+    let hosts: Vec<_> = (1..=3)
+        .map(|h| {
+            handle.create_node().name(format!("clients-{h}")).ip(format!("10.0.1.{h}").parse().expect("ip")).build()
+        })
+        .collect();
+    let clients: Vec<_> = (0..p.clients)
+        .map(|c| hosts[c as usize % hosts.len()].spawn(workload::client(c, rng.gen(), shared.clone())))
+        .collect();
+
+    let mut driver = Driver::new(cluster.clone(), shared.clone(), rng.gen(), timeline.clone());
+    driver.run(&rates, p.fault_time).await;
+    driver.heal().await;
+
+    let shared2 = shared.clone();
+    let live = hosts[0].spawn(async move { finale::liveness(&shared2).await }).await.expect("liveness task");
+    shared.stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        let _ = c.await;
+    }
+    let (cluster2, shared2) = (cluster.clone(), shared.clone());
+    let result = match live {
+        Ok(()) => hosts[0].spawn(async move { finish(&cluster2, &shared2).await }).await.expect("final task"),
+        Err(v) => Err(v),
+    };
+    let history = shared.history();
+    if let Ok(key) = std::env::var("SIM_DUMP_KEY") {
+        // Debugging aid: every operation on one key.
+        for op in history.for_key(&key) {
+            println!("{op}");
+        }
+    }
+    let result = result.and_then(|()| check_history(&history)).and_then(|()| lists::check(&history));
+    let result = result.and_then(|()| start_errors(&cluster));
+    match result {
+        Ok(()) => Ok(Summary {
+            timeline: timeline.to_string(),
+            ops: history.ops.len(),
+            ok: history.ops.iter().filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_))).count(),
+            virtual_secs: start.elapsed().as_secs_f64(),
+        }),
+        Err(violation) => Err(Box::new(Failure {
+            seed,
+            test: p.test,
+            rates: rates.to_string(),
+            timeline: timeline.to_string(),
+            violation,
+        })),
+    }
+}
+
+/// Once the clients have stopped: convergence and the final reads.
+async fn finish(cluster: &Cluster, shared: &Shared) -> Result<(), Violation> {
+    start_errors(cluster)?;
+    finale::convergence(cluster).await?;
+    finale::final_reads(shared).await
+}
+
+/// A node incarnation that could not start on its disk is a finding.
+fn start_errors(cluster: &Cluster) -> Result<(), Violation> {
+    let errors = cluster.start_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match errors.first() {
+        Some(e) => Err(Violation { property: "nodes restart", detail: e.clone(), ops: Vec::new() }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,260 @@
+//! The simulated cluster of the chaos scenario: `hosts` simulated hosts, each running a
+//! production node (`node::start_with_disk`) on a `SimDisk` the harness owns, so the disk
+//! outlives kill, crash and restart. Node 1 bootstraps; `form` makes the first `voters` hosts
+//! the voters; the others wait, unstarted as members, until a membership fault adds them.
+//! Also the harness's view of each host (up, down, paused) that the fault driver keeps.
+
+use madsim::runtime::{Handle, NodeHandle as SimNode};
+use raftis::config::Config;
+use raftis::disk::{CrashMode, SimDisk};
+use raftis::raft::node::Replica;
+use raftis::raft::NodeInfo;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Where a node's init closure publishes its current incarnation's Raft group.
+type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
+
+/// What the harness did to a host last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostState {
+    Up,
+    Down,
+    Paused,
+}
+
+/// The hosts of one run.
+pub struct Cluster {
+    handle: Handle,
+    hosts: Vec<SimNode>,
+    disks: Vec<SimDisk>,
+    slots: Vec<Slot>,
+    states: Mutex<Vec<HostState>>,
+    /// Start failures of node incarnations (a node that cannot open its disk is a finding).
+    pub start_errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// Host `id`'s IP.
+pub fn ip(id: u64) -> String {
+    format!("10.0.0.{id}")
+}
+
+/// Host `id`'s client (RESP) address.
+pub fn client_addr(id: u64) -> std::net::SocketAddr {
+    format!("{}:6379", ip(id)).parse().expect("addr")
+}
+
+/// How the other nodes reach node `id`.
+pub fn node_info(id: u64) -> NodeInfo {
+    NodeInfo { raft_addr: format!("{}:7000", ip(id)), client_addr: format!("{}:6379", ip(id)) }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cluster {
+    /// Creates `hosts` hosts (ids 1..=hosts); node 1 bootstraps a one-member cluster on its
+    /// first start. Every node builds a snapshot every `snapshot_logs` applied entries.
+    pub fn build(hosts: u64, snapshot_logs: u64) -> Arc<Cluster> {
+        let handle = Handle::current();
+        let start_errors = Arc::new(Mutex::new(Vec::new()));
+        let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
+        let slots: Vec<Slot> = (0..hosts).map(|_| Slot::default()).collect();
+        let nodes = (1..=hosts)
+            .map(|id| {
+                let (disk, slot) = (disks[id as usize - 1].clone(), slots[id as usize - 1].clone());
+                build_node(&handle, id, disk, slot, snapshot_logs, start_errors.clone())
+            })
+            .collect();
+        Arc::new(Cluster {
+            handle,
+            hosts: nodes,
+            disks,
+            slots,
+            states: Mutex::new(vec![HostState::Up; hosts as usize]),
+            start_errors,
+        })
+    }
+
+    /// All host ids.
+    pub fn ids(&self) -> Vec<u64> {
+        (1..=self.hosts.len() as u64).collect()
+    }
+
+    /// madsim's id of host `id` (for the network simulator).
+    pub fn sim_id(&self, id: u64) -> madsim::task::NodeId {
+        self.hosts[id as usize - 1].id()
+    }
+
+    /// The current incarnation's Raft group of node `id`, if it is running.
+    pub fn replica(&self, id: u64) -> Option<Arc<Replica>> {
+        lock(&self.slots[id as usize - 1]).clone()
+    }
+
+    /// What the harness did to host `id` last.
+    pub fn state(&self, id: u64) -> HostState {
+        lock(&self.states)[id as usize - 1]
+    }
+
+    fn set_state(&self, id: u64, s: HostState) {
+        lock(&self.states)[id as usize - 1] = s;
+    }
+
+    /// Hosts in state `s`.
+    pub fn in_state(&self, s: HostState) -> Vec<u64> {
+        self.ids().into_iter().filter(|&id| self.state(id) == s).collect()
+    }
+
+    /// The node that leads in the highest term among the running ones, as their own metrics say.
+    pub fn leader(&self) -> Option<u64> {
+        self.in_state(HostState::Up)
+            .into_iter()
+            .filter_map(|id| {
+                let st = self.replica(id)?.status();
+                st.is_leader().then_some((st.current_term, id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Members (voters and learners) as the leader sees them, or None without a leader.
+    pub fn members(&self) -> Option<(BTreeSet<u64>, BTreeSet<u64>)> {
+        let st = self.replica(self.leader()?)?.status();
+        let voters = st.members.iter().filter(|m| m.role == raftis::raft::membership::Role::Voter).map(|m| m.id);
+        Some((voters.collect(), st.members.iter().map(|m| m.id).collect()))
+    }
+
+    /// Makes hosts 1..=voters the voters (node 1 bootstrapped alone); panics if the healthy
+    /// fault-free start does not settle within a minute of virtual time.
+    pub async fn form(&self, voters: u64) {
+        wait_until("node 1 to lead", 60, || self.leader() == Some(1)).await;
+        let leader = self.replica(1).expect("node 1");
+        for id in 2..=voters {
+            wait_until("a node to start", 60, || self.replica(id).is_some()).await;
+            leader.add_learner(id, node_info(id)).await.expect("add learner");
+        }
+        leader.change_membership((1..=voters).collect(), false).await.expect("change membership");
+    }
+
+    /// Stops host `id` at once (its tasks vanish; its disk keeps unsynced writes).
+    pub fn kill(&self, id: u64) {
+        *lock(&self.slots[id as usize - 1]) = None;
+        self.handle.kill(self.sim_id(id));
+        self.set_state(id, HostState::Down);
+    }
+
+    /// Kills host `id` and cuts the power of its disk.
+    pub fn crash(&self, id: u64, mode: CrashMode) {
+        self.kill(id);
+        self.disks[id as usize - 1].crash(mode);
+    }
+
+    /// Makes the next `n` syncs of host `id`'s disk fail.
+    pub fn fail_syncs(&self, id: u64, n: u64) {
+        self.disks[id as usize - 1].fail_next_syncs(n);
+    }
+
+    /// Starts a new incarnation of host `id` on its disk.
+    pub fn restart(&self, id: u64) {
+        *lock(&self.slots[id as usize - 1]) = None;
+        // madsim's restart kills the old tasks but, unlike kill, does not close the host's
+        // sockets, so the new incarnation could find its ports still bound.
+        self.handle.kill(self.sim_id(id));
+        self.handle.restart(self.sim_id(id));
+        self.set_state(id, HostState::Up);
+    }
+
+    pub fn pause(&self, id: u64) {
+        self.handle.pause(self.sim_id(id));
+        self.set_state(id, HostState::Paused);
+    }
+
+    pub fn resume(&self, id: u64) {
+        self.handle.resume(self.sim_id(id));
+        self.set_state(id, HostState::Up);
+    }
+
+    /// Resumes paused hosts and restarts stopped ones (and nodes that stopped themselves on
+    /// a failed sync).
+    pub fn revive_all(&self) {
+        for id in self.ids() {
+            match self.state(id) {
+                HostState::Paused => self.resume(id),
+                HostState::Down => self.restart(id),
+                HostState::Up if self.replica(id).is_none_or(|r| r.has_failed()) => self.restart(id),
+                HostState::Up => {}
+            }
+        }
+    }
+}
+
+/// Builds node `id` on its host; every incarnation starts on (a clone of) `disk`.
+fn build_node(
+    handle: &Handle,
+    id: u64,
+    disk: SimDisk,
+    slot: Slot,
+    snapshot_logs: u64,
+    errors: Arc<Mutex<Vec<String>>>,
+) -> SimNode {
+    // Only the very first incarnation of node 1 may bootstrap.
+    let first = Arc::new(AtomicBool::new(id == 1));
+    handle
+        .create_node()
+        .name(format!("node-{id}"))
+        .ip(ip(id).parse().expect("ip"))
+        .init(move || {
+            let (disk, slot, errors) = (disk.clone(), slot.clone(), errors.clone());
+            let bootstrap = first.swap(false, Ordering::SeqCst);
+            async move {
+                let config = Config {
+                    bind: ip(id),
+                    port: 6379,
+                    node_id: id,
+                    seed: id,
+                    cluster_enabled: true,
+                    raft_addr: node_info(id).raft_addr,
+                    snapshot_logs,
+                    ..Config::default()
+                };
+                match start(config, disk, bootstrap).await {
+                    Ok(node) => {
+                        *lock(&slot) = Some(node.replica().clone());
+                        node.stopped().await;
+                        // Stopped on its own (a failed sync): the harness restarts it later.
+                        *lock(&slot) = None;
+                        node.shutdown().await;
+                    }
+                    Err(e) => lock(&errors).push(format!("node {id} failed to start: {e}")),
+                }
+            }
+        })
+        .build()
+}
+
+/// Starts the node, retrying for a while if its ports are still bound: the sockets of a killed
+/// incarnation are released when madsim drops its tasks, which may be a moment later.
+async fn start(config: Config, disk: SimDisk, bootstrap: bool) -> Result<raftis::node::NodeHandle, String> {
+    let mut tries = 0;
+    loop {
+        match raftis::node::start_with_disk(config.clone(), Arc::new(disk.clone()), bootstrap).await {
+            Ok(node) => return Ok(node),
+            Err(e) if tries < 50 && e.to_string().contains("in use") => tries += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `f` every 50 ms of virtual time until it holds; panics after `secs` virtual seconds.
+pub async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

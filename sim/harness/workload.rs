@@ -1,0 +1,226 @@
+//! The chaos workload: logical clients on their own simulated hosts send GET, SET, INCR, DEL,
+//! APPEND, RPUSH of unique values, LRANGE and single-key MULTI/EXEC to any node of the cluster
+//! over simulated TCP, one operation at a time each, and record every operation in the
+//! [`History`] with its invocation and completion (virtual) times and outcome.
+//!
+//! Outcomes follow the error contract of `src/raft/node.rs`: `-CLUSTERDOWN` (and EXECABORT, or
+//! a connection that never opened) mean not applied; `-TRYAGAIN`, a timeout or a lost
+//! connection mean unknown; an error the command itself produces (WRONGTYPE, not an integer)
+//! is an ordinary reply: the command ran and changed nothing.
+
+use super::nodes::client_addr;
+use crate::client::SimClient;
+use crate::history::{History, OpKind, Outcome, Reply};
+use raftis::protocol::Frame;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Keys holding integers: GET, SET of unique numbers, INCR, DEL.
+pub const COUNTERS: [&str; 3] = ["k0", "k1", "k2"];
+/// String keys grown by APPEND of unique tokens; GET, DEL.
+pub const STRINGS: [&str; 1] = ["a0"];
+/// List keys: RPUSH of unique values, LRANGE 0 -1 (never deleted).
+pub const LISTS: [&str; 2] = ["l0", "l1"];
+
+/// How long a client waits for a reply before giving up (outcome unknown). Longer than the
+/// server's own deadlines (5 s for a leader, 10 s for a write), so that the server's verdict,
+/// not the client's impatience, decides the outcome whenever the server gives one.
+const OP_TIMEOUT: Duration = Duration::from_secs(12);
+/// How long a client tries to open a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// What the clients share with the harness: the history, the nodes they may send to, and
+/// the stop flag.
+pub struct Shared {
+    history: Mutex<History>,
+    start: Instant,
+    /// Nodes the clients send to (the cluster's members as far as the harness knows).
+    pub targets: Mutex<Vec<u64>>,
+    pub stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Clients will send to `targets`; times are measured from `start`.
+    pub fn new(targets: Vec<u64>, start: Instant) -> Arc<Shared> {
+        Arc::new(Shared {
+            history: Mutex::new(History::default()),
+            start,
+            targets: Mutex::new(targets),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// Virtual nanoseconds since the run started.
+    pub fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// The nodes clients send to.
+    pub fn targets(&self) -> Vec<u64> {
+        lock(&self.targets).clone()
+    }
+
+    /// A copy of the history so far.
+    pub fn history(&self) -> History {
+        lock(&self.history).clone()
+    }
+
+    /// Runs `kind` on `conn` (to `node`) and records it; returns the outcome.
+    pub async fn run_op(&self, client: u32, node: u64, conn: &mut Option<SimClient>, kind: OpKind) -> Outcome {
+        let id = lock(&self.history).invoke(client, node, kind.clone(), self.now_ns());
+        if conn.is_none() {
+            match SimClient::connect(client_addr(node), CONNECT_TIMEOUT).await {
+                Ok(c) => *conn = Some(c),
+                Err(e) => {
+                    let outcome = Outcome::Failed(format!("connect: {e}"));
+                    lock(&self.history).complete(id, outcome.clone(), self.now_ns());
+                    return outcome;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected");
+        let (outcome, broken) = match tokio::time::timeout(OP_TIMEOUT, execute(c, &kind)).await {
+            Err(_) => (Outcome::Unknown("client timeout".into()), true),
+            Ok(Err(e)) => (Outcome::Unknown(format!("connection: {e}")), true),
+            Ok(Ok(outcome)) => (outcome, false),
+        };
+        if broken {
+            // A late reply must not be read as the next operation's.
+            *conn = None;
+        }
+        lock(&self.history).complete(id, outcome.clone(), self.now_ns());
+        outcome
+    }
+}
+
+/// One logical client: random operations to random target nodes until told to stop.
+pub async fn client(id: u32, seed: u64, shared: Arc<Shared>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut conns: BTreeMap<u64, Option<SimClient>> = BTreeMap::new();
+    let mut seq = 0u64;
+    while !shared.stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=30))).await;
+        let targets = lock(&shared.targets).clone();
+        if targets.is_empty() {
+            continue;
+        }
+        let node = targets[rng.gen_range(0..targets.len())];
+        seq += 1;
+        let kind = random_op(&mut rng, id, seq);
+        let conn = conns.entry(node).or_default();
+        if let Outcome::Failed(_) = shared.run_op(id, node, conn, kind).await {
+            // Connection refused or cluster down: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, keys: &[&'a str]) -> &'a str {
+    keys[rng.gen_range(0..keys.len())]
+}
+
+/// A random operation; values are unique in the run (client id and sequence number).
+pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
+    let unique = u64::from(client) * 1_000_000 + seq;
+    let roll = rng.gen_range(0..100);
+    let (c, s, l) = (pick(rng, &COUNTERS).to_string(), pick(rng, &STRINGS).to_string(), pick(rng, &LISTS).to_string());
+    match roll {
+        0..=11 => OpKind::Get { key: c },
+        12..=21 => OpKind::Set { key: c, value: unique.to_string() },
+        22..=33 => OpKind::Incr { key: c },
+        34..=36 => OpKind::Del { key: c },
+        37..=44 => OpKind::Append { key: s, value: format!("{unique},") },
+        45..=50 => OpKind::Get { key: s },
+        51..=52 => OpKind::Del { key: s },
+        53..=69 => OpKind::RPush { key: l, value: unique.to_string() },
+        70..=87 => OpKind::LRange { key: l },
+        88..=93 => OpKind::Multi(vec![OpKind::Incr { key: c.clone() }, OpKind::Get { key: c }]),
+        _ => {
+            OpKind::Multi(vec![OpKind::RPush { key: l.clone(), value: unique.to_string() }, OpKind::LRange { key: l }])
+        }
+    }
+}
+
+/// The command line of one (non-transaction) operation.
+fn args(kind: &OpKind) -> Vec<&[u8]> {
+    match kind {
+        OpKind::Get { key } => vec![b"GET", key.as_bytes()],
+        OpKind::Set { key, value } => vec![b"SET", key.as_bytes(), value.as_bytes()],
+        OpKind::Incr { key } => vec![b"INCR", key.as_bytes()],
+        OpKind::Del { key } => vec![b"DEL", key.as_bytes()],
+        OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
+        OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
+        OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
+        OpKind::Multi(_) => vec![b"PING"],
+    }
+}
+
+/// Sends the operation and turns the reply into an outcome.
+async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
+    let OpKind::Multi(cmds) = kind else {
+        return Ok(outcome(c.cmd(&args(kind)).await?));
+    };
+    let mut lines: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
+    lines.extend(cmds.iter().map(args));
+    lines.push(vec![b"EXEC"]);
+    let mut replies = c.pipeline(&lines).await?;
+    let exec = replies.pop().unwrap_or(Frame::Null);
+    // An error before EXEC (MULTI or a queued command refused) makes EXEC abort.
+    match exec {
+        Frame::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match outcome(item) {
+                    Outcome::Ok(r) => out.push(r),
+                    // An error of a command inside EXEC is its reply (the others still ran).
+                    Outcome::Failed(e) | Outcome::Unknown(e) => out.push(Reply::Error(e)),
+                }
+            }
+            Ok(Outcome::Ok(Reply::Multi(out)))
+        }
+        other => Ok(outcome(other)),
+    }
+}
+
+/// A reply frame as an outcome.
+fn outcome(frame: Frame) -> Outcome {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match frame {
+        Frame::Simple(_) => Outcome::Ok(Reply::Ok),
+        Frame::Bulk(b) => Outcome::Ok(Reply::Str(text(&b))),
+        Frame::Null | Frame::NullArray => Outcome::Ok(Reply::Nil),
+        Frame::Integer(n) => Outcome::Ok(Reply::Int(n)),
+        Frame::Array(items) => Outcome::Ok(Reply::List(
+            items
+                .into_iter()
+                .map(|f| match f {
+                    Frame::Bulk(b) => text(&b),
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+        )),
+        Frame::Error(e) => error_outcome(text(&e)),
+        other => Outcome::Unknown(format!("unexpected reply {other:?}")),
+    }
+}
+
+/// The error contract: which error replies mean "not applied" and which "unknown".
+fn error_outcome(e: String) -> Outcome {
+    let code = e.split(' ').next().unwrap_or("");
+    match code {
+        "CLUSTERDOWN" | "EXECABORT" => Outcome::Failed(e),
+        "WRONGTYPE" => Outcome::Ok(Reply::Error(e)),
+        "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),
+        // TRYAGAIN and anything unexpected: the write may or may not have happened.
+        _ => Outcome::Unknown(e),
+    }
+}
