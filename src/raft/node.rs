@@ -169,7 +169,8 @@ enum Refusal {
 impl Replica {
     /// Opens the group's storage under `raft/` on `disk`, starts Raft and its RPC server.
     pub async fn start(disk: Arc<dyn Disk>, cfg: ReplicaConfig) -> Result<Arc<Replica>, ReplicaError> {
-        let log = LogStore::open(disk.clone(), "raft/log").await?;
+        let mut log = LogStore::open(disk.clone(), "raft/log").await?;
+        log.raise_committed_to_membership().map_err(LogStoreError::Recovery)?;
         let sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
         let state = sm.shared();
         // Taken before the state machine moves into Raft: the RPC side receives snapshots

@@ -139,6 +139,34 @@ impl LogStore {
         Self::open_with(disk, dir, LogStoreOptions::default()).await
     }
 
+    /// Raises the committed log id to the older of the last two membership entries in the log
+    /// (in memory; the flusher persists it). openraft takes that entry as committed when it
+    /// starts (a membership change is proposed only once the previous one has committed), but
+    /// this store persists the committed id lazily, so after a restart it can lag behind that
+    /// entry; a follower whose log then conflicts with a snapshot trips openraft's check that
+    /// committed logs are never truncated (found by the chaos simulation). Call it before
+    /// handing the store to Raft.
+    pub fn raise_committed_to_membership(&mut self) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        let mut memberships = Vec::with_capacity(2);
+        for bytes in st.wal.entries().values().rev() {
+            let entry = decode(bytes)?;
+            if matches!(entry.payload, openraft::EntryPayload::Membership(_)) {
+                memberships.push(entry.log_id());
+                if memberships.len() == 2 {
+                    break;
+                }
+            }
+        }
+        if let [_, older] = memberships.as_slice() {
+            if st.committed.as_ref() < Some(older) {
+                tracing::info!(committed = ?st.committed, raised_to = %older, "committed id raised to a committed membership");
+                st.committed = Some(older.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Opens (recovering) or creates the log store in `dir`. A corrupt record in the middle of
     /// the log or a corrupt vote/purged/committed file stops start-up with an error naming it.
     /// Spawns the flusher task: call from inside the runtime.
