@@ -31,8 +31,8 @@ mod scenarios;
 /// Seeds of the chaos sweep `cargo test --features sim` runs (`SIM_SWEEP_SEEDS` overrides).
 #[cfg(not(madsim))]
 const SWEEP_SEEDS: u64 = 200;
-/// Every fault kind but a failed fsync (`FailSync`), for the CI sweep and the determinism
-/// check: a failed fsync makes a run diverge from its replay (a known issue, docs/SIMULATION.md).
+/// Every fault kind but a failed fsync (`FailSync`), for the determinism check: a failed fsync
+/// makes a run diverge from its replay (a known issue, docs/SIMULATION.md).
 #[cfg(not(madsim))]
 const WITHOUT_FAILED_SYNC: &str = "Partition,IsolateLeader,Bridge,Clog,Network,Kill,Pause,Crash,TornWrite,AddLearner,\
                                    Promote,RemoveVoter,TransferLeader,Snapshot,FullCrash";
@@ -83,9 +83,6 @@ fn madsim_suite() {
         ("MADSIM_TEST_JOBS", "2".to_string()),
         // A key whose linearizability search needs more is reported undecided, not judged.
         ("SIM_LIN_BUDGET", SWEEP_LIN_BUDGET.to_string()),
-        // Known issue: after a failed fsync a run neither replays exactly nor always recovers
-        // the stopped node in time (docs/SIMULATION.md); `cargo sim` still draws that fault.
-        ("SIM_FAULTS", WITHOUT_FAILED_SYNC.to_string()),
     ];
     run_madsim(&format!("chaos sweep of {seeds} seeds from 1000"), &sweep, &["chaos_run"]);
     for seed in DETERMINISM_SEEDS {

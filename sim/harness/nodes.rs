@@ -193,6 +193,15 @@ impl Cluster {
 }
 
 /// Builds node `id` on its host; every incarnation starts on (a clone of) `disk`.
+/// With `SIM_TRACE`, says why a node stopped on its own (Raft's fatal error).
+fn trace_stop(id: u64, node: &raftis::node::NodeHandle) {
+    if std::env::var_os("SIM_TRACE").is_some() {
+        use openraft::rt::watch::WatchReceiver;
+        let state = node.replica().raft().metrics().borrow_watched().running_state.clone();
+        eprintln!("node {id} stopped on its own: {state:?}");
+    }
+}
+
 fn build_node(
     handle: &Handle,
     id: u64,
@@ -225,6 +234,7 @@ fn build_node(
                     Ok(node) => {
                         *lock(&slot) = Some(node.replica().clone());
                         node.stopped().await;
+                        trace_stop(id, &node);
                         // Stopped on its own (a failed sync): the harness restarts it later.
                         *lock(&slot) = None;
                         node.shutdown().await;

@@ -201,6 +201,13 @@ impl RaftNetworkV2<TypeConfig> for RpcNetwork {
         };
         match result {
             Ok(resp) => Ok(resp),
+            // A newer snapshot replaced this one while it was being sent (publishing removes
+            // older ones): no storage failure, which would stop Raft. Replication starts over
+            // with the current snapshot (found by the chaos simulation, seed 1123).
+            Err(SendSnapshotError::Read(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(?signature, "the snapshot was replaced while being sent; replication starts over");
+                Err(StreamingError::Network(NetworkError::new(&e)))
+            }
             Err(SendSnapshotError::Read(e)) => Err(StreamingError::StorageError(StorageError::from_io_error(
                 ErrorSubject::Snapshot(Some(signature)),
                 ErrorVerb::Read,

@@ -161,7 +161,7 @@ impl LogStore {
         if let [_, older] = memberships.as_slice() {
             if st.committed.as_ref() < Some(older) {
                 tracing::info!(committed = ?st.committed, raised_to = %older, "committed id raised to a committed membership");
-                st.committed = Some(older.clone());
+                st.committed = Some(*older);
             }
         }
         Ok(())

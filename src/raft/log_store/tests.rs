@@ -355,3 +355,33 @@ async fn callbacks_fire_in_order_and_only_after_their_sync() {
         assert!(durable.windows(needle.len()).any(|w| w == needle), "entry {i} durable before its callback");
     }
 }
+
+#[tokio::test]
+async fn committed_is_raised_to_the_older_of_the_last_two_memberships() {
+    use openraft::{EntryPayload, Membership};
+    let membership = |voters: &[u64]| {
+        EntryPayload::Membership(Membership::new_with_defaults(vec![voters.iter().copied().collect()], []))
+    };
+    let disk: Arc<dyn Disk> = Arc::new(SimDisk::new());
+    let mut store = open(&disk).await;
+    let mut log = entries(1..=9);
+    log[2].payload = membership(&[1]);
+    log[5].payload = membership(&[1, 2]);
+    append_durable(&mut store, log.clone()).await;
+
+    // One membership entry only: nothing is known committed.
+    let other: Arc<dyn Disk> = Arc::new(SimDisk::new());
+    let mut alone = open(&other).await;
+    append_durable(&mut alone, log[..5].to_vec()).await;
+    alone.raise_committed_to_membership().expect("raise");
+    assert_eq!(alone.read_committed().await.unwrap(), None);
+
+    store.raise_committed_to_membership().expect("raise");
+    assert_eq!(store.read_committed().await.unwrap(), Some(log[2].log_id), "the older membership is committed");
+    // Never lowered.
+    store.save_committed(Some(log[7].log_id)).await.unwrap();
+    store.raise_committed_to_membership().expect("raise");
+    assert_eq!(store.read_committed().await.unwrap(), Some(log[7].log_id));
+    store.shutdown().await;
+    alone.shutdown().await;
+}
