@@ -34,6 +34,12 @@ impl SimClient {
         self.read_frame().await
     }
 
+    /// `SET key value`: true if it was acknowledged (`+OK`) within `deadline` of virtual time.
+    pub async fn set_acked(&mut self, key: &str, value: &str, deadline: Duration) -> bool {
+        let reply = tokio::time::timeout(deadline, self.cmd(&[b"SET", key.as_bytes(), value.as_bytes()])).await;
+        matches!(reply, Ok(Ok(ref f)) if *f == Frame::ok())
+    }
+
     /// Sends several commands at once (e.g. MULTI ... EXEC) and reads one reply for each.
     pub async fn pipeline(&mut self, cmds: &[Vec<&[u8]>]) -> std::io::Result<Vec<Frame>> {
         let mut out = Vec::new();

@@ -101,12 +101,7 @@ async fn writer(acked: Arc<Mutex<Vec<u64>>>, stop: Arc<AtomicBool>) {
             }
         }
         let ok = match conns[target].as_mut() {
-            Some(c) => {
-                let reply =
-                    tokio::time::timeout(Duration::from_secs(2), c.cmd(&[b"SET", key.as_bytes(), val.as_bytes()]))
-                        .await;
-                matches!(reply, Ok(Ok(ref f)) if *f == Frame::ok())
-            }
+            Some(c) => c.set_acked(&key, &val, Duration::from_secs(2)).await,
             None => false,
         };
         if ok {
