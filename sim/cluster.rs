@@ -142,17 +142,14 @@ async fn digests(conns: &mut [Option<SimClient>]) -> Option<Vec<Frame>> {
     Some(out)
 }
 
-#[madsim::test]
-async fn three_nodes_survive_a_clogged_leader_and_a_restarted_follower() {
-    let handle = Handle::current();
-    let net = madsim::net::NetSim::current();
+/// Starts nodes 1-3 on their own disks; node 1 bootstraps alone, 2 and 3 join as learners
+/// and are promoted. Returns the hosts and where each node publishes its Raft group.
+async fn three_node_cluster(handle: &Handle) -> (Vec<SimNode>, Vec<Slot>) {
     let disks: Vec<SimDisk> = (0..3).map(|_| SimDisk::new()).collect();
     let slots: Vec<Slot> = (0..3).map(|_| Slot::default()).collect();
     let hosts: Vec<SimNode> = (1..=3)
-        .map(|id| build_node(&handle, id, disks[id as usize - 1].clone(), slots[id as usize - 1].clone()))
+        .map(|id| build_node(handle, id, disks[id as usize - 1].clone(), slots[id as usize - 1].clone()))
         .collect();
-
-    // Node 1 bootstraps alone; 2 and 3 join as learners and are promoted.
     wait_until("node 1 to lead", 30, || leader_among(&slots, &[1]).is_some()).await;
     wait_until("nodes 2 and 3 to start", 30, || replica(&slots[1]).is_some() && replica(&slots[2]).is_some()).await;
     let raft = replica(&slots[0]).expect("node 1").raft().clone();
@@ -161,7 +158,56 @@ async fn three_nodes_survive_a_clogged_leader_and_a_restarted_follower() {
         raft.add_learner(id, info, true).await.expect("add learner");
     }
     raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
-    drop(raft);
+    (hosts, slots)
+}
+
+/// Many clients writing at once, to every node: each gets its own reply (the INCR replies are
+/// a permutation of 1..=N), and while the proposal slots are busy their writes share log
+/// entries (`raftis::raft::proposer`): fewer proposals than writes.
+#[madsim::test]
+async fn concurrent_clients_share_log_entries_and_each_get_their_own_reply() {
+    const CLIENTS: u64 = 16;
+    const INCRS: u64 = 30;
+    let handle = Handle::current();
+    let (_hosts, slots) = three_node_cluster(&handle).await;
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let ip = format!("10.0.1.{}", i + 1).parse().expect("ip");
+            let host = handle.create_node().name(format!("client-{i}")).ip(ip).build();
+            host.spawn(async move {
+                let mut c = SimClient::connect(client_addr(i % 3 + 1), Duration::from_secs(10)).await.expect("connect");
+                let mut seen = Vec::new();
+                for _ in 0..INCRS {
+                    match c.cmd(&[b"INCR", b"counter"]).await.expect("reply") {
+                        Frame::Integer(n) => seen.push(n),
+                        other => panic!("INCR replied {other:?}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let seen = task.await.expect("client task");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "one client's INCRs must increase: {seen:?}");
+        all.extend(seen);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=(CLIENTS * INCRS) as i64).collect::<Vec<_>>(), "every INCR got its own reply");
+    // Followers forward their clients' writes to the leader, which proposes them all.
+    let counts: Vec<_> = slots.iter().filter_map(replica).map(|r| r.proposal_counts()).collect();
+    let writes: u64 = counts.iter().map(|c| c.writes).sum();
+    let proposals: u64 = counts.iter().map(|c| c.proposals).sum();
+    assert_eq!(writes, CLIENTS * INCRS, "every write was proposed once, by the leader: {counts:?}");
+    assert!(proposals < writes, "no write shared an entry: {proposals} proposals for {writes} writes");
+}
+
+#[madsim::test]
+async fn three_nodes_survive_a_clogged_leader_and_a_restarted_follower() {
+    let handle = Handle::current();
+    let net = madsim::net::NetSim::current();
+    let (hosts, slots) = three_node_cluster(&handle).await;
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));

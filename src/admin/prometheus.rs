@@ -18,6 +18,9 @@ pub fn render(status: &RaftStatus, shared: &Shared) -> Result<String, std::fmt::
     let mut reg = Registry::with_prefix("raftis");
     raft_figures(&mut reg, status);
     server_figures(&mut reg, shared);
+    let proposed = shared.engine.replica().proposal_counts();
+    counter(&mut reg, "raft_proposals", "Log entries this node proposed for writes", proposed.proposals);
+    counter(&mut reg, "raft_proposed_writes", "Writes those entries carried (grouped)", proposed.writes);
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)

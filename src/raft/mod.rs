@@ -2,14 +2,16 @@
 //! log ([`wal`]) on the disk seam and openraft's log storage over it ([`log_store`]); the
 //! state machine ([`state_machine`]) with its streamed snapshots ([`snapshot`],
 //! [`snapshot_file`]); the internal binary RPC ([`rpc`]) and openraft's network over it
-//! ([`network`]); [`node`], which puts them together into one running Raft group (its linearizable reads share
-//! confirmation rounds through [`read_batch`]); and
-//! [`membership`]: cluster membership changes and the status figures operators see.
+//! ([`network`]); [`node`], which puts them together into one running Raft group (its
+//! linearizable reads share confirmation rounds through [`read_batch`], the writes of many
+//! clients share log entries through [`proposer`]); and [`membership`]: cluster membership
+//! changes and the status figures operators see.
 
 pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod proposer;
 pub mod read_batch;
 pub mod rpc;
 pub mod snapshot;

@@ -98,6 +98,9 @@ impl StateMachine {
         st.last_applied = Some(entry.log_id);
         Ok(match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
+            EntryPayload::Normal(Request::Group(batches)) => {
+                Frame::Array(batches.iter().map(|batch| crate::cmd::apply(&mut st.keyspace, batch)).collect())
+            }
             EntryPayload::Blank => Frame::ok(),
             EntryPayload::Membership(m) => {
                 st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -216,5 +219,41 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: SnapshotMeta { last_log_id: header.last_applied, last_membership: header.membership },
             snapshot: file,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::SimDisk;
+    use crate::store::WriteBatch;
+    use bytes::Bytes;
+    use openraft::alias::{CommittedLeaderIdOf, EntryOf};
+
+    fn batch(cmds: &[&[&str]], transaction: bool) -> WriteBatch {
+        let cmds = cmds.iter().map(|c| c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()).collect();
+        WriteBatch { db: 0, now_ms: 1_000, seed: 1, cmds, transaction: transaction.then(Vec::new) }
+    }
+
+    #[test]
+    fn a_group_applies_its_writes_in_order_and_replies_to_each() {
+        let sm = StateMachine::open(Arc::new(SimDisk::new()), "sm", 16).expect("open");
+        let group = Request::Group(vec![
+            batch(&[&["SET", "a", "1"]], false),
+            batch(&[&["INCR", "a"]], false),
+            batch(&[&["INCR", "a"], &["GET", "a"]], true),
+            batch(&[&["INCR", "a"], &["RPUSH", "l", "x"]], false),
+        ]);
+        let log_id = LogIdOf::<TypeConfig>::new(CommittedLeaderIdOf::<TypeConfig> { term: 1, node_id: 1 }, 7);
+        let entry = EntryOf::<TypeConfig> { log_id, payload: EntryPayload::Normal(group) };
+        let reply = sm.apply_one(&entry).expect("apply");
+        let expected = Frame::Array(vec![
+            Frame::ok(),
+            Frame::Integer(2),
+            Frame::Array(vec![Frame::Integer(3), Frame::Bulk(Bytes::from_static(b"3"))]),
+            Frame::Array(vec![Frame::Integer(4), Frame::Integer(1)]),
+        ]);
+        assert_eq!(reply, expected);
+        assert_eq!(lock(&sm.state).expect("lock").last_applied, Some(log_id));
     }
 }

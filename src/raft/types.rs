@@ -1,7 +1,7 @@
 //! The openraft type configuration of raftis: what a log entry carries ([`Request`]), what
-//! applying it returns (a RESP [`Frame`]), how nodes are identified and addressed
-//! ([`NodeInfo`]), and which async runtime drives Raft (`crate::rt::Runtime`: tokio, or madsim
-//! in simulation).
+//! applying it returns (a RESP [`Frame`]; for a group of writes, an array of their replies),
+//! how nodes are identified and addressed ([`NodeInfo`]), and which async runtime drives Raft
+//! (`crate::rt::Runtime`: tokio, or madsim in simulation).
 
 use crate::protocol::Frame;
 use crate::store::WriteBatch;
@@ -22,12 +22,16 @@ pub struct NodeInfo {
 pub enum Request {
     /// A write (or a MULTI/EXEC transaction) against the keyspace.
     Write(WriteBatch),
+    /// The writes of several clients proposed together (`super::proposer`), applied in
+    /// order; the entry's reply is an array holding each write's reply, in the same order.
+    Group(Vec<WriteBatch>),
 }
 
 impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Write(batch) => batch.fmt(f),
+            Request::Group(batches) => write!(f, "group of {} writes", batches.len()),
         }
     }
 }

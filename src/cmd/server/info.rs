@@ -227,7 +227,8 @@ fn host_port(addr: &str) -> (String, String) {
 /// Redis's replication fields from the Raft group: the leader is the master, every other
 /// node a replica of it. `master_repl_offset` and the offsets are Raft log indexes; a
 /// replica line's `lag` is in log entries behind the leader (Redis counts seconds there).
-/// The `raft_*` lines give the Raft figures themselves.
+/// The `raft_*` lines give the Raft figures themselves (`raft_proposed_writes` over
+/// `raft_proposals` is how many clients' writes shared a log entry, on average).
 fn replication(shared: &Shared) -> Vec<(String, String)> {
     let st = shared.engine.replica().status();
     let idx = |i: Option<u64>| i.unwrap_or(0).to_string();
@@ -281,6 +282,9 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
     put("raft_snapshot_index", idx(st.snapshot_index));
     put("raft_voters", st.voter_ids().len().to_string());
     put("raft_members", st.members.len().to_string());
+    let proposed = shared.engine.replica().proposal_counts();
+    put("raft_proposals", proposed.proposals.to_string());
+    put("raft_proposed_writes", proposed.writes.to_string());
     if let Some(repl) = &st.replication {
         let last = st.last_log_index.unwrap_or(0);
         for (id, matched) in repl.iter().filter(|(id, _)| **id != st.id) {

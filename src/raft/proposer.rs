@@ -1,0 +1,344 @@
+//! Gathers the writes of many connections into few Raft proposals (log entries).
+//!
+//! Every write a replica proposes goes through one [`Proposer`] queue. A task takes the first
+//! waiting write, lets the runtime run once more (so that the other connections woken at the
+//! same moment can queue theirs), then drains whatever is waiting, up to a size bound, and
+//! proposes it as ONE entry: [`Request::Write`] for a single write, [`Request::Group`] for
+//! several. One entry costs openraft one message, one append, one replication slot and one
+//! apply call, however many clients it serves; the WAL's group commit already shares the
+//! fsync, this shares the rest.
+//!
+//! Proposals do not wait for each other (up to [`MAX_IN_FLIGHT`] at once), so a lone client's
+//! write is proposed at once and a busy leader keeps its pipeline to the followers full. Each
+//! waiter gets the outcome of the proposal it was part of: its own reply (from the group's
+//! array of replies, one per write, in order), or the proposal's error, which it handles as
+//! if it had proposed alone (retry while no leader, forward, or report an unknown outcome).
+
+use super::{Request, TypeConfig};
+use crate::protocol::Frame;
+use crate::store::WriteBatch;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::Raft;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::state_machine::StateMachine;
+
+/// At most this many writes share one entry.
+pub const MAX_GROUP_WRITES: usize = 512;
+/// A group stops growing once its commands' arguments reach this many bytes (entries are
+/// replicated whole; a huge one would stall the followers' pipeline).
+pub const MAX_GROUP_BYTES: usize = 1 << 20;
+/// At most this many proposals are in flight at once; further writes wait and join the next
+/// group (that is where batching comes from when the log is the bottleneck).
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// What proposing a write gave: its reply once applied, or why Raft refused or lost it.
+pub type Proposed = Result<Frame, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>;
+
+/// Where proposals go: Raft itself, or a stand-in in tests.
+pub trait Propose: Clone + Send + Sync + 'static {
+    /// Proposes one entry and waits until it is applied (its reply) or refused.
+    fn propose(&self, request: Request) -> impl Future<Output = Proposed> + Send;
+}
+
+impl Propose for Raft<TypeConfig, StateMachine> {
+    async fn propose(&self, request: Request) -> Proposed {
+        self.client_write(request).await.map(|resp| resp.data)
+    }
+}
+
+/// A write waiting to be proposed, with where its outcome goes.
+struct Waiting {
+    batch: WriteBatch,
+    outcome: oneshot::Sender<Proposed>,
+}
+
+/// The queue of writes waiting to be proposed; cheap to clone.
+#[derive(Clone)]
+pub struct Proposer {
+    queue: mpsc::UnboundedSender<Waiting>,
+    counts: Arc<Counts>,
+}
+
+/// How much grouping happened: writes per proposal is `writes / proposals` (INFO
+/// `raft_proposals`, `raft_proposed_writes`; the same in /metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProposalCounts {
+    /// Entries proposed for writes since the node started.
+    pub proposals: u64,
+    /// Writes (single commands, pipelines' batches, transactions) they carried.
+    pub writes: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    proposals: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// Why a write could not even be queued or got no outcome: the proposer task is gone (the
+/// replica is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposerStopped;
+
+impl Proposer {
+    /// Starts the proposing task for `raft`; it ends when every `Proposer` clone is dropped.
+    pub fn start(raft: impl Propose) -> Proposer {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(run(raft, rx, counts.clone()));
+        Proposer { queue, counts }
+    }
+
+    /// Proposals and writes so far.
+    pub fn counts(&self) -> ProposalCounts {
+        ProposalCounts {
+            proposals: self.counts.proposals.load(Ordering::Relaxed),
+            writes: self.counts.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Proposes `batch` (alone or with others) and waits for its outcome.
+    pub async fn propose(&self, batch: WriteBatch) -> Result<Proposed, ProposerStopped> {
+        let (outcome, rx) = oneshot::channel();
+        self.queue.send(Waiting { batch, outcome }).map_err(|_| ProposerStopped)?;
+        rx.await.map_err(|_| ProposerStopped)
+    }
+}
+
+async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, counts: Arc<Counts>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Taken before draining: while every slot is busy, more writes queue up and join.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        tokio::task::yield_now().await;
+        let group = drain(first, &mut rx);
+        counts.proposals.fetch_add(1, Ordering::Relaxed);
+        counts.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose_group(&raft, group).await;
+            drop(slot);
+        });
+    }
+}
+
+/// `first` and whatever else is waiting, within the group bounds.
+fn drain(first: Waiting, rx: &mut mpsc::UnboundedReceiver<Waiting>) -> Vec<Waiting> {
+    let mut bytes = batch_bytes(&first.batch);
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP_WRITES && bytes < MAX_GROUP_BYTES {
+        let Ok(next) = rx.try_recv() else { break };
+        bytes += batch_bytes(&next.batch);
+        group.push(next);
+    }
+    group
+}
+
+fn batch_bytes(batch: &WriteBatch) -> usize {
+    batch.cmds.iter().flatten().map(|arg| arg.len()).sum()
+}
+
+async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>) {
+    if group.len() == 1 {
+        let Waiting { batch, outcome } = group.remove(0);
+        let _ = outcome.send(raft.propose(Request::Write(batch)).await);
+        return;
+    }
+    let (batches, outcomes): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.batch, w.outcome)).unzip();
+    let count = batches.len();
+    match raft.propose(Request::Group(batches)).await {
+        Ok(reply) => match reply {
+            Frame::Array(replies) if replies.len() == count => {
+                for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                    let _ = outcome.send(Ok(reply));
+                }
+            }
+            // Applying a group always yields one reply per write; anything else is a bug in
+            // the state machine. The writes were applied, so their replies are unknown.
+            other => {
+                tracing::error!(count, reply = ?other, "a group entry was applied with a malformed reply");
+                let msg = "TRYAGAIN the write was applied but its reply was lost; it may have been applied";
+                for outcome in outcomes {
+                    let _ = outcome.send(Ok(Frame::error(msg)));
+                }
+            }
+        },
+        Err(e) => {
+            for outcome in outcomes {
+                let _ = outcome.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn waiting(value_bytes: usize) -> (Waiting, oneshot::Receiver<Proposed>) {
+        let cmd = vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![b'v'; value_bytes])];
+        let batch = WriteBatch { db: 0, now_ms: 0, seed: 0, cmds: vec![cmd], transaction: None };
+        let (outcome, rx) = oneshot::channel();
+        (Waiting { batch, outcome }, rx)
+    }
+
+    fn queue_of(n: usize, value_bytes: usize) -> (mpsc::UnboundedReceiver<Waiting>, Vec<oneshot::Receiver<Proposed>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outcomes = (0..n)
+            .map(|_| {
+                let (w, outcome) = waiting(value_bytes);
+                tx.send(w).map_err(|_| "queue closed").expect("send");
+                outcome
+            })
+            .collect();
+        (rx, outcomes)
+    }
+
+    #[test]
+    fn a_group_takes_everything_waiting_up_to_the_write_bound() {
+        let (mut rx, _outcomes) = queue_of(MAX_GROUP_WRITES + 10, 1);
+        let first = rx.try_recv().expect("first");
+        assert_eq!(drain(first, &mut rx).len(), MAX_GROUP_WRITES);
+        let next = rx.try_recv().expect("the rest stays queued");
+        assert_eq!(drain(next, &mut rx).len(), 10);
+    }
+
+    #[test]
+    fn a_group_stops_growing_at_the_byte_bound() {
+        // Each write is SET k <value> with a quarter of the bound (plus 4 bytes of SET and k).
+        let (mut rx, _outcomes) = queue_of(10, MAX_GROUP_BYTES / 4);
+        let first = rx.try_recv().expect("first");
+        assert_eq!(drain(first, &mut rx).len(), 4, "the fourth write crosses the bound and ends the group");
+        // A single write larger than the bound is still proposed, alone.
+        let (mut rx, _outcomes) = queue_of(2, MAX_GROUP_BYTES * 2);
+        let first = rx.try_recv().expect("first");
+        assert_eq!(drain(first, &mut rx).len(), 1);
+    }
+
+    #[test]
+    fn a_lone_write_is_a_group_of_one() {
+        let (mut rx, _outcomes) = queue_of(1, 10);
+        let first = rx.try_recv().expect("first");
+        assert_eq!(drain(first, &mut rx).len(), 1);
+    }
+}
+
+/// The proposer against a stand-in for Raft whose proposals wait at a gate.
+#[cfg(test)]
+mod grouping_tests {
+    use super::*;
+    use bytes::Bytes;
+    use openraft::error::Fatal;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Replies to each write with its seed; records what was proposed; holds every proposal
+    /// until the gate opens; fails every proposal when `fail` is set.
+    #[derive(Clone)]
+    struct GatedRaft {
+        gate: Arc<Semaphore>,
+        proposed: Arc<Mutex<Vec<Request>>>,
+        fail: bool,
+    }
+
+    impl GatedRaft {
+        fn new(fail: bool) -> GatedRaft {
+            GatedRaft { gate: Arc::new(Semaphore::new(0)), proposed: Arc::default(), fail }
+        }
+    }
+
+    impl Propose for GatedRaft {
+        async fn propose(&self, request: Request) -> Proposed {
+            self.proposed.lock().expect("lock").push(request.clone());
+            let _pass = self.gate.acquire().await.expect("gate");
+            if self.fail {
+                return Err(RaftError::Fatal(Fatal::Stopped));
+            }
+            let seed = |b: &WriteBatch| Frame::Integer(b.seed as i64);
+            Ok(match &request {
+                Request::Write(b) => seed(b),
+                Request::Group(bs) => Frame::Array(bs.iter().map(seed).collect()),
+            })
+        }
+    }
+
+    fn write(seed: u64) -> WriteBatch {
+        let cmd = vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"k")];
+        WriteBatch { db: 0, now_ms: 0, seed, cmds: vec![cmd], transaction: None }
+    }
+
+    /// Lets the other tasks of this (single-threaded) runtime run until `cond` holds.
+    async fn run_others_until(what: &str, cond: impl Fn() -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while !cond() {
+                tokio::task::yield_now().await;
+            }
+        });
+        waited.await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+
+    fn spawn_writes(proposer: &Proposer, seeds: std::ops::Range<u64>) -> Vec<tokio::task::JoinHandle<Proposed>> {
+        seeds
+            .map(|seed| {
+                let proposer = proposer.clone();
+                tokio::spawn(async move { proposer.propose(write(seed)).await.expect("proposer running") })
+            })
+            .collect()
+    }
+
+    /// Proposes writes 0, 1, ... one at a time (each alone in its entry) until every slot is
+    /// busy at the gate.
+    async fn fill_every_slot(
+        proposer: &Proposer,
+        proposed: &Mutex<Vec<Request>>,
+    ) -> Vec<tokio::task::JoinHandle<Proposed>> {
+        let mut busy = Vec::new();
+        for seed in 0..MAX_IN_FLIGHT as u64 {
+            busy.extend(spawn_writes(proposer, seed..seed + 1));
+            let n = seed as usize + 1;
+            run_others_until("a proposal at the gate", || proposed.lock().expect("lock").len() == n).await;
+        }
+        busy
+    }
+
+    #[tokio::test]
+    async fn writes_queued_behind_busy_slots_share_one_entry_and_each_get_their_reply() {
+        let raft = GatedRaft::new(false);
+        let proposer = Proposer::start(raft.clone());
+        let proposed = raft.proposed.clone();
+        let busy = fill_every_slot(&proposer, &proposed).await;
+        // Every slot is taken: these queue up while the proposals above wait at the gate.
+        let queued = spawn_writes(&proposer, 100..120);
+        tokio::task::yield_now().await;
+        raft.gate.add_permits(1_000);
+        for (seed, task) in (0..MAX_IN_FLIGHT as u64).chain(100..120).zip(busy.into_iter().chain(queued)) {
+            assert_eq!(task.await.expect("task"), Ok(Frame::Integer(seed as i64)), "write {seed}'s reply");
+        }
+        let proposed = proposed.lock().expect("lock").clone();
+        assert_eq!(proposed.len(), MAX_IN_FLIGHT + 1, "{proposed:?}");
+        let Request::Group(group) = &proposed[MAX_IN_FLIGHT] else { panic!("not a group: {proposed:?}") };
+        assert_eq!(group.iter().map(|b| b.seed).collect::<Vec<_>>(), (100..120).collect::<Vec<_>>());
+        let counts = proposer.counts();
+        assert_eq!((counts.proposals, counts.writes), (MAX_IN_FLIGHT as u64 + 1, MAX_IN_FLIGHT as u64 + 20));
+    }
+
+    #[tokio::test]
+    async fn a_refused_group_refuses_each_of_its_writes() {
+        let raft = GatedRaft::new(true);
+        let proposer = Proposer::start(raft.clone());
+        let proposed = raft.proposed.clone();
+        let busy = fill_every_slot(&proposer, &proposed).await;
+        let queued = spawn_writes(&proposer, 100..105);
+        tokio::task::yield_now().await;
+        raft.gate.add_permits(1_000);
+        for task in busy.into_iter().chain(queued) {
+            assert_eq!(task.await.expect("task"), Err(RaftError::Fatal(Fatal::Stopped)));
+        }
+        assert!(matches!(proposed.lock().expect("lock").last(), Some(Request::Group(g)) if g.len() == 5));
+    }
+}
