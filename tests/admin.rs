@@ -80,22 +80,34 @@ fn init_twice_and_malformed_bodies_get_json_errors() {
     assert_json_error(status, &body, 409, "second init");
     assert!(body.contains("already initialized"), "{body}");
 
-    let cases: &[(&str, &str, &str)] = &[
-        ("/raft/init", "{not json", "broken JSON"),
-        ("/raft/init", r#"{"nodes": []}"#, "no members"),
-        ("/raft/init", r#"{"nodes": [[1, {"raft_addr": "no-port"}]]}"#, "address without a port"),
-        ("/raft/add_learner", r#"{"node_id": "four"}"#, "id of the wrong type"),
-        ("/raft/add_learner", r#"{"node_id": 4, "node": {"raft_addr": "127.0.0.1:0"}}"#, "port 0"),
-        ("/raft/change_membership", r#"{"members": []}"#, "empty voter set"),
-        ("/raft/change_membership", r#"{"members": [7], "extra": 1}"#, "unknown field"),
-        ("/raft/remove_node", r#"{"node_id": 99}"#, "removing a stranger"),
+    // (path, body, what the error says, the case). A body that is not the expected JSON is
+    // refused with axum's explanation after "bad request body: "; one that parses but makes no
+    // sense with the check's own message.
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("/raft/init", "{not json", "bad request body: Failed to parse", "broken JSON"),
+        ("/raft/init", r#"{"nodes": []}"#, "nodes must list at least this node", "no members"),
+        ("/raft/init", r#"{"nodes": [[1, {"raft_addr": "no-port"}]]}"#, "raft_addr must be host:port", "no port"),
+        ("/raft/add_learner", r#"{"node_id": "four"}"#, "bad request body: Failed to deserialize", "id's type"),
+        ("/raft/add_learner", r#"{"node_id": 4, "node": {"raft_addr": "127.0.0.1:0"}}"#, "host:port", "port 0"),
+        ("/raft/change_membership", r#"{"members": []}"#, "members cannot be empty", "empty voter set"),
+        ("/raft/change_membership", r#"{"members": [7], "extra": 1}"#, "unknown field `extra`", "unknown field"),
+        ("/raft/remove_node", "{}", "bad request body: Failed to deserialize", "no node_id"),
+        ("/raft/remove_node", r#"{"node_id": 99}"#, "99", "removing a stranger"),
     ];
-    for (path, body, what) in cases {
+    for (path, body, says, what) in cases {
         let (status, reply) = http(raft_port, "POST", path, body);
         assert_json_error(status, &reply, 400, what);
+        assert!(reply.contains(says), "{what}: the error does not say {says:?}: {reply}");
     }
+    let (status, reply) = http(raft_port, "POST", "/raft/change_membership", r#"{"members": []}"#);
+    assert_eq!(
+        (status, reply.as_str()),
+        (400, r#"{"error":"members cannot be empty"}"#),
+        "exactly the check's message"
+    );
     let (status, reply) = http_raw(raft_port, "POST", "/raft/init", "text/plain", "{}");
     assert_json_error(status, &reply, 400, "not declared as JSON");
+    assert!(reply.contains("bad request body: Expected request with `Content-Type: application/json`"), "{reply}");
     let (status, reply) = http(raft_port, "GET", "/raft/nothing", "");
     assert_json_error(status, &reply, 404, "unknown path");
     let (status, reply) = http(raft_port, "GET", "/raft/init", "");

@@ -23,6 +23,35 @@ fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) 
     rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
 }
 
+/// A runtime for the nodes of one test.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Three fresh nodes 1, 2 and 3 with data directories named after `tag`: node 1 bootstraps,
+/// nodes 2 and 3 wait to be joined ([`form_cluster`]). The directories must outlive the nodes.
+fn three_nodes(rt: &tokio::runtime::Runtime, tag: &str) -> (Vec<TempDir>, [NodeHandle; 3]) {
+    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
+    let nodes = std::array::from_fn(|i| start(rt, i as u64 + 1, &dirs[i], i == 0));
+    (dirs, nodes)
+}
+
+/// Forms the cluster of [`three_nodes`]: a first write on node 1 (it waits for node 1's
+/// election), then nodes 2 and 3 join through the Raft handle as voters. Returns the
+/// connection to node 1, which wrote `before` = `join`.
+fn form_cluster(rt: &tokio::runtime::Runtime, nodes: &[NodeHandle; 3]) -> Conn {
+    let mut c1 = Conn::try_connect(nodes[0].client_addr.port()).expect("connect");
+    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
+    let raft = nodes[0].replica().raft().clone();
+    let (i2, i3) = (nodes[1].replica().info().clone(), nodes[2].replica().info().clone());
+    rt.block_on(async {
+        raft.add_learner(2, i2, true).await.expect("add learner 2");
+        raft.add_learner(3, i3, true).await.expect("add learner 3");
+        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    });
+    c1
+}
+
 /// Polls `f` until it returns true, failing after `secs` seconds.
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -34,24 +63,11 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn three_nodes_replicate_writes_to_every_follower() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("cluster{i}"))).collect();
-    let n1 = start(&rt, 1, &dirs[0], true);
-    let n2 = start(&rt, 2, &dirs[1], false);
-    let n3 = start(&rt, 3, &dirs[2], false);
+    let rt = runtime();
+    let (_dirs, nodes) = three_nodes(&rt, "cluster");
+    let mut c1 = form_cluster(&rt, &nodes);
+    let [n1, n2, n3] = nodes;
     let port = |n: &NodeHandle| n.client_addr.port();
-
-    // A first write on node 1 (it waits for node 1's election).
-    let mut c1 = Conn::try_connect(port(&n1)).expect("connect");
-    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
-
-    let raft = n1.replica().raft().clone();
-    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
-    rt.block_on(async {
-        raft.add_learner(2, i2, true).await.expect("add learner 2");
-        raft.add_learner(3, i3, true).await.expect("add learner 3");
-        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
-    });
 
     for i in 0..200 {
         assert_eq!(c1.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]), Frame::ok());
@@ -120,19 +136,6 @@ fn follower_transactions_and_pipelines(c: &mut Conn, c1: &mut Conn, tag: &str) {
     assert_eq!(replies, [Frame::ok(), Frame::Integer(11), Frame::Integer(16), Frame::Bulk("16".into())]);
 }
 
-/// Forms a three-node cluster led by node 1 (which must be the first node given).
-fn form_cluster(rt: &tokio::runtime::Runtime, nodes: &[NodeHandle]) {
-    let mut c1 = Conn::try_connect(nodes[0].client_addr.port()).expect("connect");
-    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
-    let raft = nodes[0].replica().raft().clone();
-    let (i2, i3) = (nodes[1].replica().info().clone(), nodes[2].replica().info().clone());
-    rt.block_on(async {
-        raft.add_learner(2, i2, true).await.expect("add learner 2");
-        raft.add_learner(3, i3, true).await.expect("add learner 3");
-        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
-    });
-}
-
 fn int_of(f: &Frame) -> u64 {
     match f {
         Frame::Bulk(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).expect("a number"),
@@ -143,9 +146,8 @@ fn int_of(f: &Frame) -> u64 {
 
 #[test]
 fn batched_linearizable_reads_never_return_stale_values() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("reads{i}"))).collect();
-    let nodes: Vec<NodeHandle> = (1..=3).map(|i| start(&rt, i, &dirs[i as usize - 1], i == 1)).collect();
+    let rt = runtime();
+    let (_dirs, nodes) = three_nodes(&rt, "reads");
     form_cluster(&rt, &nodes);
     let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -200,7 +202,7 @@ fn batched_linearizable_reads_never_return_stale_values() {
 fn the_leader_wait_is_a_setting() {
     // A cluster node that was never joined has no leader: a write waits `raft-leader-wait-ms`
     // (here 300 ms instead of the default 5 s) and is refused.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = runtime();
     let dir = TempDir::new("leaderwait");
     let config = Config {
         port: 0,
@@ -222,7 +224,7 @@ fn the_leader_wait_is_a_setting() {
 
 #[test]
 fn a_failed_fsync_stops_the_node() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = runtime();
     let disk = Arc::new(raftis::disk::SimDisk::new());
     let config = Config { port: 0, seed: 1, ..Config::default() };
     let node = rt.block_on(start_with_disk(config, disk.clone(), true)).expect("start node");
@@ -240,20 +242,10 @@ fn a_failed_fsync_stops_the_node() {
 
 #[test]
 fn a_follower_takes_over_when_the_leader_stops() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("failover{i}"))).collect();
-    let n1 = start(&rt, 1, &dirs[0], true);
-    let n2 = start(&rt, 2, &dirs[1], false);
-    let n3 = start(&rt, 3, &dirs[2], false);
-    let mut c1 = Conn::try_connect(n1.client_addr.port()).expect("connect");
-    assert_eq!(c1.cmd(&["SET", "first", "1"]), Frame::ok());
-    let raft = n1.replica().raft().clone();
-    let (i2, i3) = (n2.replica().info().clone(), n3.replica().info().clone());
-    rt.block_on(async {
-        raft.add_learner(2, i2, true).await.expect("add learner 2");
-        raft.add_learner(3, i3, true).await.expect("add learner 3");
-        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
-    });
+    let rt = runtime();
+    let (_dirs, nodes) = three_nodes(&rt, "failover");
+    let mut c1 = form_cluster(&rt, &nodes);
+    let [n1, n2, n3] = nodes;
     // Active expiry runs on the leader only; its deletions reach the followers.
     assert_eq!(c1.cmd(&["SET", "short", "x", "PX", "200"]), Frame::ok());
     assert_eq!(c1.cmd(&["SET", "acked", "before-failover"]), Frame::ok());
@@ -269,7 +261,7 @@ fn a_follower_takes_over_when_the_leader_stops() {
     assert_eq!(c2.cmd(&["READWRITE"]), Frame::ok());
     assert_eq!(c2.cmd(&["GET", "acked"]), Frame::Bulk("before-failover".into()));
     assert_eq!(c2.cmd(&["GET", "after"]), Frame::Bulk("failover".into()));
-    assert_eq!(c3.cmd(&["GET", "first"]), Frame::Bulk("1".into()));
+    assert_eq!(c3.cmd(&["GET", "before"]), Frame::Bulk("join".into()));
     rt.block_on(async {
         n2.shutdown().await;
         n3.shutdown().await;

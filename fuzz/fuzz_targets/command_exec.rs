@@ -9,8 +9,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use raftis::cmd::{self, Kind};
 use raftis::protocol::{encode, parse_command, Frame, Limits, RespVersion};
-use raftis::store::{Keyspace, Rng, WriteBatch};
-use rand::SeedableRng;
+use raftis::store::{Keyspace, WriteBatch};
 
 /// Bounds the work per input, so slow inputs mean slow handlers, not long pipelines.
 const MAX_COMMANDS: usize = 64;
@@ -37,8 +36,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Kind::Read(f) => {
                 queued.push(argv.clone());
-                let mut rng = Rng::seed_from_u64(i as u64);
-                cmd::run_read(&ks, 0, now_ms, &mut rng, f, &argv)
+                cmd::run_read(&ks, 0, now_ms, i as u64, f, &argv)
             }
             Kind::Session if spec.name == "select" => {
                 queued.push(argv);

@@ -9,7 +9,8 @@
 //! - `GET /health`: 200 while Raft runs, 503 once it has stopped.
 //!
 //! Every error is a JSON object `{"error": "..."}` with a fitting status code; a malformed
-//! body is a 400 and never reaches Raft. The bodies and their checks are in [`body`].
+//! body is a 400 and never reaches Raft (the [`Valid`] extractor refuses it before the handler
+//! runs). The bodies and their checks are in [`body`].
 
 mod body;
 mod prometheus;
@@ -17,15 +18,17 @@ mod prometheus;
 use crate::raft::membership::{MembershipError, RaftStatus};
 use crate::raft::node::{HttpService, Replica};
 use crate::raft::rpc::server::SniffedStream;
+use crate::raft::{NodeId, NodeInfo};
 use crate::server::Shared;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use body::{AddLearnerBody, ChangeMembershipBody, InitBody, RemoveNodeBody};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -144,9 +147,57 @@ fn membership_reply(result: Result<(), MembershipError>, status: &RaftStatus) ->
     }
 }
 
-/// Turns a body that is not the expected JSON into a 400 with axum's explanation.
-fn parse<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Reply> {
-    body.map(|Json(b)| b).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text())))
+/// A POST body the admin API accepts: parsed as JSON, then checked (against this node where
+/// needed) into what the handler acts on.
+trait Checked: DeserializeOwned {
+    type Output;
+    /// What the handler acts on, or the operator's message for a body that parses but makes
+    /// no sense.
+    fn check(self, s: &AdminState) -> Result<Self::Output, String>;
+}
+
+impl Checked for InitBody {
+    type Output = BTreeMap<NodeId, NodeInfo>;
+    fn check(self, s: &AdminState) -> Result<Self::Output, String> {
+        self.members(s.replica.id(), s.replica.info())
+    }
+}
+
+impl Checked for AddLearnerBody {
+    type Output = (NodeId, NodeInfo);
+    fn check(self, _: &AdminState) -> Result<Self::Output, String> {
+        self.validated()
+    }
+}
+
+impl Checked for ChangeMembershipBody {
+    type Output = (BTreeSet<NodeId>, bool);
+    fn check(self, _: &AdminState) -> Result<Self::Output, String> {
+        self.validated()
+    }
+}
+
+impl Checked for RemoveNodeBody {
+    type Output = NodeId;
+    fn check(self, _: &AdminState) -> Result<NodeId, String> {
+        Ok(self.node_id)
+    }
+}
+
+/// The checked body of a POST endpoint. Extracting it is where every endpoint refuses a bad
+/// body, so none can forget to, and all refuse alike: a 400 with axum's explanation when the
+/// body is not the expected JSON, a 400 with the check's message when it makes no sense.
+struct Valid<T: Checked>(T::Output);
+
+impl<T: Checked> FromRequest<AdminState> for Valid<T> {
+    type Rejection = Reply;
+
+    async fn from_request(req: Request, s: &AdminState) -> Result<Self, Reply> {
+        let Json(body) = Json::<T>::from_request(req, s)
+            .await
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text())))?;
+        body.check(s).map(Valid).map_err(|msg| error(StatusCode::BAD_REQUEST, msg))
+    }
 }
 
 async fn leader(State(s): State<AdminState>) -> Reply {
@@ -167,20 +218,12 @@ async fn raft_metrics(State(s): State<AdminState>) -> Json<RaftStatus> {
     Json(s.replica.status())
 }
 
-async fn init(State(s): State<AdminState>, body: Result<Json<InitBody>, JsonRejection>) -> Reply {
-    let members = match parse(body).and_then(|b| b.members(s.replica.id(), s.replica.info()).map_err(bad)) {
-        Ok(m) => m,
-        Err(reply) => return reply,
-    };
+async fn init(State(s): State<AdminState>, Valid(members): Valid<InitBody>) -> Reply {
     let result = s.replica.initialize(members).await;
     membership_reply(result, &s.replica.status())
 }
 
-async fn add_learner(State(s): State<AdminState>, body: Result<Json<AddLearnerBody>, JsonRejection>) -> Reply {
-    let (id, node) = match parse(body).and_then(|b| b.validated().map_err(bad)) {
-        Ok(v) => v,
-        Err(reply) => return reply,
-    };
+async fn add_learner(State(s): State<AdminState>, Valid((id, node)): Valid<AddLearnerBody>) -> Reply {
     // Without a client address, ask the new node for it (as CLUSTER METARAFT ADDLEARNER does).
     let result = if node.client_addr.is_empty() {
         s.replica.add_learner_at(id, &node.raft_addr).await.map(|_| ())
@@ -190,29 +233,14 @@ async fn add_learner(State(s): State<AdminState>, body: Result<Json<AddLearnerBo
     membership_reply(result, &s.replica.status())
 }
 
-async fn change_membership(
-    State(s): State<AdminState>,
-    body: Result<Json<ChangeMembershipBody>, JsonRejection>,
-) -> Reply {
-    let (voters, retain) = match parse(body).and_then(|b| b.validated().map_err(bad)) {
-        Ok(v) => v,
-        Err(reply) => return reply,
-    };
+async fn change_membership(State(s): State<AdminState>, Valid((voters, retain)): Valid<ChangeMembershipBody>) -> Reply {
     let result = s.replica.change_membership(voters, retain).await;
     membership_reply(result, &s.replica.status())
 }
 
-async fn remove_node(State(s): State<AdminState>, body: Result<Json<RemoveNodeBody>, JsonRejection>) -> Reply {
-    let id = match parse(body) {
-        Ok(b) => b.node_id,
-        Err(reply) => return reply,
-    };
+async fn remove_node(State(s): State<AdminState>, Valid(id): Valid<RemoveNodeBody>) -> Reply {
     let result = s.replica.remove_node(id).await;
     membership_reply(result, &s.replica.status())
-}
-
-fn bad(msg: String) -> Reply {
-    error(StatusCode::BAD_REQUEST, msg)
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {

@@ -53,12 +53,11 @@ fn raft_figures(reg: &mut Registry, st: &RaftStatus) {
     if let Some(replication) = &st.replication {
         let matched = Family::<FollowerLabels, Gauge>::default();
         let lag = Family::<FollowerLabels, Gauge>::default();
-        let last = st.last_log_index.unwrap_or(0);
         for (id, index) in replication.iter().filter(|(id, _)| **id != st.id) {
             let labels = vec![("follower".to_string(), id.to_string())];
             let index = index.unwrap_or(0);
             matched.get_or_create(&labels).set(i64::try_from(index).unwrap_or(i64::MAX));
-            lag.get_or_create(&labels).set(i64::try_from(last.saturating_sub(index)).unwrap_or(i64::MAX));
+            lag.get_or_create(&labels).set(i64::try_from(st.lag_behind(index)).unwrap_or(i64::MAX));
         }
         reg.register("raft_follower_matched_index", "Last index each follower acknowledged (leader only)", matched);
         reg.register("raft_follower_lag", "Entries each follower is behind the leader's log (leader only)", lag);

@@ -1,6 +1,7 @@
 //! What a command handler sees: a read-only view of the keyspace ([`ReadCtx`]) or a mutable
-//! one ([`WriteCtx`]), each with the stamped time and a seeded random source. Typed accessors
-//! turn "wrong kind of value" into the WRONGTYPE reply once, for every family.
+//! one ([`WriteCtx`]), each with the stamped time and a seeded random source (for a read, a
+//! [`LazyRng`] seeded on its first draw). Typed accessors turn "wrong kind of value" into the
+//! WRONGTYPE reply once, for every family.
 
 use super::args::wrongtype;
 use crate::protocol::Frame;
@@ -10,13 +11,55 @@ use crate::store::set::SetValue;
 use crate::store::zset::ZSetValue;
 use crate::store::{Db, Entry, Keyspace, Rng, Value};
 use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
 
 /// Read access for commands flagged read-only. Never mutates: expired keys are invisible.
 pub struct ReadCtx<'a> {
     pub ks: &'a Keyspace,
     pub db: usize,
     pub now_ms: u64,
-    pub rng: &'a mut Rng,
+    /// A [`LazyRng`] for a read on its own ([`crate::cmd::run_read`]), the batch's [`Rng`]
+    /// for a read inside a write batch or [`WriteCtx::read`].
+    pub rng: &'a mut dyn RngCore,
+}
+
+/// The random source of a read: [`Rng::seed_from_u64`] of its seed, made on the first draw.
+/// Most reads draw nothing (only RANDOMKEY, SRANDMEMBER, HRANDFIELD and ZRANDMEMBER do), so
+/// they skip seeding a ChaCha generator; those that draw get exactly the numbers the eagerly
+/// seeded generator gave, so replies stay the same for the same seed.
+pub struct LazyRng {
+    seed: u64,
+    rng: Option<Rng>,
+}
+
+impl LazyRng {
+    pub fn new(seed: u64) -> Self {
+        LazyRng { seed, rng: None }
+    }
+
+    fn rng(&mut self) -> &mut Rng {
+        self.rng.get_or_insert_with(|| Rng::seed_from_u64(self.seed))
+    }
+}
+
+/// Every method goes to the same method of the generator: the block RNG's `next_u64` and
+/// `fill_bytes` do not just chain `next_u32`, so forwarding each keeps the draws identical.
+impl RngCore for LazyRng {
+    fn next_u32(&mut self) -> u32 {
+        self.rng().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.rng().fill_bytes(dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.rng().try_fill_bytes(dest)
+    }
 }
 
 /// Write access for commands flagged write. Every change stamps a fresh key version.

@@ -1,6 +1,7 @@
 //! Running commands against the keyspace: [`apply`] for writes (the state machine's apply
 //! step: deterministic given the batch) and [`run_read`] for reads.
 
+use super::ctx::LazyRng;
 use super::{lookup, unknown_command, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
 use crate::store::{Keyspace, Rng, WriteBatch};
@@ -59,9 +60,9 @@ fn select_in_batch(ks: &Keyspace, db: &mut usize, argv: &[Bytes]) -> Frame {
     }
 }
 
-/// Runs a read-only command.
-pub fn run_read(ks: &Keyspace, db: usize, now_ms: u64, rng: &mut Rng, f: super::ReadFn, argv: &[Bytes]) -> Frame {
-    f(&mut ReadCtx { ks, db, now_ms, rng }, argv)
+/// Runs a read-only command; its random choices, if it makes any, come from `seed`.
+pub fn run_read(ks: &Keyspace, db: usize, now_ms: u64, seed: u64, f: super::ReadFn, argv: &[Bytes]) -> Frame {
+    f(&mut ReadCtx { ks, db, now_ms, rng: &mut LazyRng::new(seed) }, argv)
 }
 
 #[cfg(test)]
@@ -86,5 +87,36 @@ mod tests {
         assert_eq!(replies[3], Frame::Integer(7));
         let one = WriteBatch { db: 0, now_ms: 1000, seed: 7, cmds: vec![argv("INCR k")], transaction: None };
         assert_eq!(apply(&mut ks, &one), Frame::Integer(8));
+    }
+
+    #[test]
+    fn a_read_draws_from_its_seed_as_an_eagerly_seeded_generator_would() {
+        let mut ks = Keyspace::new(16);
+        let fill =
+            ["MSET a 1 b 2 c 3 d 4", "SADD s 1 2 3 4 5 6", "HSET h f1 1 f2 2 f3 3 f4 4", "ZADD z 1 x 2 y 3 w 4 v"];
+        for line in fill {
+            let batch = WriteBatch { db: 0, now_ms: 1000, seed: 1, cmds: vec![argv(line)], transaction: None };
+            assert!(!matches!(apply(&mut ks, &batch), Frame::Error(_)), "{line}");
+        }
+        let reads = [
+            "RANDOMKEY",
+            "SRANDMEMBER s",
+            "SRANDMEMBER s 3",
+            "SRANDMEMBER s -9",
+            "HRANDFIELD h",
+            "HRANDFIELD h 2 WITHVALUES",
+            "HRANDFIELD h -7",
+            "ZRANDMEMBER z",
+            "ZRANDMEMBER z 2",
+            "ZRANDMEMBER z -7 WITHSCORES",
+        ];
+        for line in reads {
+            let argv = argv(line);
+            let Some(Kind::Read(f)) = lookup(&argv[0]).map(|spec| spec.kind) else { panic!("{line}: not a read") };
+            for seed in 0..32 {
+                let eager = f(&mut ReadCtx { ks: &ks, db: 0, now_ms: 1000, rng: &mut Rng::seed_from_u64(seed) }, &argv);
+                assert_eq!(run_read(&ks, 0, 1000, seed, f, &argv), eager, "{line} with seed {seed}");
+            }
+        }
     }
 }

@@ -212,6 +212,12 @@ impl RaftStatus {
     pub fn voter_ids(&self) -> BTreeSet<NodeId> {
         self.members.iter().filter(|m| m.role == Role::Voter).map(|m| m.id).collect()
     }
+
+    /// How many entries a follower that acknowledged index `matched` is behind this node's
+    /// log. The one definition of replication lag, so INFO replication and `/metrics` agree.
+    pub fn lag_behind(&self, matched: u64) -> u64 {
+        self.last_log_index.unwrap_or(0).saturating_sub(matched)
+    }
 }
 
 impl Replica {
@@ -518,5 +524,28 @@ mod tests {
         assert_eq!(to_ms(Duration::MAX), MAX_CATCH_UP.as_millis() as u64);
         let op = MembershipOp::Promote { voters: BTreeSet::from([1]), catch_up_ms: u64::MAX };
         assert!(op.deadline() <= MAX_CATCH_UP + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn lag_is_entries_behind_the_last_log_index() {
+        let mut st = RaftStatus {
+            id: 1,
+            state: "leader".into(),
+            current_term: 1,
+            current_leader: Some(1),
+            last_log_index: Some(10),
+            committed_index: Some(10),
+            last_applied_index: Some(10),
+            snapshot_index: None,
+            purged_index: None,
+            members: Vec::new(),
+            replication: None,
+            failed: false,
+        };
+        assert_eq!((st.lag_behind(0), st.lag_behind(7), st.lag_behind(10)), (10, 3, 0));
+        // Never negative, whatever the two figures say.
+        assert_eq!(st.lag_behind(12), 0);
+        st.last_log_index = None;
+        assert_eq!(st.lag_behind(0), 0);
     }
 }

@@ -336,10 +336,9 @@ impl Replica {
 
 impl Core {
     fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
-        let mut rng = Rng::seed_from_u64(seed);
         // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        crate::cmd::run_read(&st.keyspace, db, now_ms, &mut rng, f, argv)
+        crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv)
     }
 
     /// The leader Raft's metrics name, when it is another node whose address is known.

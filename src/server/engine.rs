@@ -61,6 +61,9 @@ impl Engine {
         stale_ok: bool,
         point: &mut ReadPoint,
     ) -> Frame {
+        // Drawn even for a read that makes no random choice: write batches draw from the same
+        // stream, so skipping it would change their seeds. Only seeding the read's own RNG
+        // waits for a first draw (see `cmd::run_read`).
         self.replica.read(db, now_ms, self.next_seed(), f, argv, stale_ok, point).await
     }
 

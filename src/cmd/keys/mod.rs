@@ -135,16 +135,15 @@ fn dbsize(ctx: &mut ReadCtx, _argv: &[Bytes]) -> Frame {
 pub(crate) mod tests {
     use crate::cmd::{apply, lookup, run_read, Kind};
     use crate::protocol::Frame;
-    use crate::store::{Keyspace, Rng, WriteBatch};
+    use crate::store::{Keyspace, WriteBatch};
     use bytes::Bytes;
-    use rand::SeedableRng;
 
     /// Runs one command line (space separated) at time `now` in database `db`.
     pub fn run(ks: &mut Keyspace, db: usize, now: u64, line: &str) -> Frame {
         let argv: Vec<Bytes> = line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         let spec = lookup(&argv[0]).expect("known command");
         match spec.kind {
-            Kind::Read(f) => run_read(ks, db, now, &mut Rng::seed_from_u64(7), f, &argv),
+            Kind::Read(f) => run_read(ks, db, now, 7, f, &argv),
             _ => apply(ks, &WriteBatch { db: db as u32, now_ms: now, seed: 7, cmds: vec![argv], transaction: None }),
         }
     }

@@ -239,13 +239,12 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
         put("role", "master".into());
         let followers: Vec<_> = st.members.iter().filter(|m| m.id != st.id).collect();
         put("connected_slaves", followers.len().to_string());
-        let last = st.last_log_index.unwrap_or(0);
         for (i, m) in followers.iter().enumerate() {
             let (host, port) = host_port(&m.client_addr);
             let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
             let state = if matched.is_some() { "online" } else { "wait_bgsave" };
             let offset = matched.unwrap_or(0);
-            let lag = last.saturating_sub(offset);
+            let lag = st.lag_behind(offset);
             put(&format!("slave{i}"), format!("ip={host},port={port},state={state},offset={offset},lag={lag}"));
         }
     } else {
@@ -286,9 +285,8 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
     put("raft_proposals", proposed.proposals.to_string());
     put("raft_proposed_writes", proposed.writes.to_string());
     if let Some(repl) = &st.replication {
-        let last = st.last_log_index.unwrap_or(0);
         for (id, matched) in repl.iter().filter(|(id, _)| **id != st.id) {
-            let lag = matched.map_or("-".into(), |m| last.saturating_sub(m).to_string());
+            let lag = matched.map_or("-".into(), |m| st.lag_behind(m).to_string());
             put(&format!("raft_follower_{id}"), format!("matched={},lag={lag}", idx(*matched)));
         }
     }

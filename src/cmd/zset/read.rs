@@ -123,7 +123,7 @@ fn zset_at<'k>(ks: &'k Keyspace, db: usize, now_ms: u64, key: &[u8]) -> Result<O
     }
 }
 
-fn random_members(z: &ZSetValue, count: i64, withscores: bool, rng: &mut crate::store::Rng) -> Frame {
+fn random_members(z: &ZSetValue, count: i64, withscores: bool, rng: &mut dyn rand::RngCore) -> Frame {
     let len = z.len();
     if count == 0 || len == 0 {
         return Frame::Array(Vec::new());

@@ -191,6 +191,11 @@ impl LogStore {
         }
     }
 
+    /// A reader of this store's log and vote.
+    fn reader(&self) -> LogReader {
+        LogReader { shared: self.shared.clone() }
+    }
+
     fn close(&self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
@@ -292,16 +297,18 @@ impl RaftLogReader<TypeConfig> for LogReader {
     }
 }
 
+/// The store reads as its readers do: through a [`LogReader`] over the same state (an `Arc`
+/// clone per call, nothing next to decoding the entries).
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
-        read_entries(&self.shared, range)
+        self.reader().try_get_log_entries(range).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.shared.lock().vote)
+        self.reader().read_vote().await
     }
 }
 
@@ -321,7 +328,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> LogReader {
-        LogReader { shared: self.shared.clone() }
+        self.reader()
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {

@@ -19,6 +19,26 @@ fn both(check: impl Fn(Arc<dyn Disk>)) {
     check(Arc::new(SimDisk::new()));
 }
 
+/// Writes entries `range` into a log at "log" opened with `opts`, syncs and closes it: the
+/// starting point of the reopen and recovery tests.
+fn synced_log(disk: &Arc<dyn Disk>, opts: WalOptions, range: std::ops::RangeInclusive<u64>) {
+    let mut wal = Wal::open(disk.clone(), "log", opts).unwrap();
+    wal.append(entries(range)).unwrap();
+    wal.sync().unwrap();
+}
+
+/// The first segment file of the log at "log".
+const FIRST_SEGMENT: &str = "log/00000000000000000001.wal";
+
+/// Entry `index` of [`entries`] encoded as the WAL writes it, to forge or locate records.
+fn encoded(index: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, payload) in entries(index..=index) {
+        Record::Entry { index, payload }.encode(&mut out);
+    }
+    out
+}
+
 /// Rewrites a file with one byte flipped.
 fn flip_byte(disk: &dyn Disk, path: &str, offset: usize) {
     let mut data = disk.read(path).unwrap();
@@ -32,10 +52,7 @@ fn flip_byte(disk: &dyn Disk, path: &str, offset: usize) {
 #[test]
 fn synced_entries_survive_reopen() {
     both(|disk| {
-        let mut wal = Wal::open(disk.clone(), "log", small()).unwrap();
-        wal.append(entries(1..=50)).unwrap();
-        wal.sync().unwrap();
-        drop(wal);
+        synced_log(&disk, small(), 1..=50);
         let wal = Wal::open(disk, "log", small()).unwrap();
         assert_eq!(wal.entries().len(), 50);
         assert_eq!(wal.entries()[&42], Bytes::from("entry-42"));
@@ -82,14 +99,10 @@ fn purge_deletes_old_segments() {
 #[test]
 fn torn_tail_is_cut_off() {
     both(|disk| {
-        let mut wal = Wal::open(disk.clone(), "log", WalOptions::default()).unwrap();
-        wal.append(entries(1..=5)).unwrap();
-        wal.sync().unwrap();
-        drop(wal);
+        synced_log(&disk, WalOptions::default(), 1..=5);
         // A half-written sixth record at the end.
-        let path = "log/00000000000000000001.wal";
-        let mut partial = Vec::new();
-        Record::Entry { index: 6, payload: Bytes::from("entry-6") }.encode(&mut partial);
+        let path = FIRST_SEGMENT;
+        let partial = encoded(6);
         let mut f = disk.open(path).unwrap();
         f.append(&partial[..partial.len() - 3]).unwrap();
         f.sync().unwrap();
@@ -108,13 +121,9 @@ fn torn_tail_is_cut_off() {
 #[test]
 fn corrupt_middle_record_is_refused_with_file_and_offset() {
     both(|disk| {
-        let mut wal = Wal::open(disk.clone(), "log", WalOptions::default()).unwrap();
-        wal.append(entries(1..=5)).unwrap();
-        wal.sync().unwrap();
-        drop(wal);
-        let path = "log/00000000000000000001.wal";
-        let mut first = Vec::new();
-        Record::Entry { index: 1, payload: Bytes::from("entry-1") }.encode(&mut first);
+        synced_log(&disk, WalOptions::default(), 1..=5);
+        let path = FIRST_SEGMENT;
+        let first = encoded(1);
         flip_byte(disk.as_ref(), path, first.len() + record::HEADER + 3);
         let err = Wal::open(disk, "log", WalOptions::default()).err().expect("must refuse");
         let msg = err.to_string();
