@@ -134,7 +134,7 @@ struct Core {
     id: NodeId,
     raft: Raft<TypeConfig, StateMachine>,
     /// Every write is proposed through it, grouped with other clients' writes.
-    proposer: Proposer,
+    proposer: Proposer<Raft<TypeConfig, StateMachine>>,
     state: SharedState,
     pool: RpcPool,
     rng: Arc<Mutex<Rng>>,

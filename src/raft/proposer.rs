@@ -1,15 +1,16 @@
 //! Gathers the writes of many connections into few Raft proposals (log entries).
 //!
-//! Every write a replica proposes goes through one [`Proposer`] queue. A task takes the first
-//! waiting write, lets the runtime run once more (so that the other connections woken at the
-//! same moment can queue theirs), then drains whatever is waiting, up to a size bound, and
-//! proposes it as ONE entry: [`Request::Write`] for a single write, [`Request::Group`] for
+//! Every write a replica proposes goes through one [`Proposer`]. When its proposal slots are
+//! all busy, writes queue; a task takes the first waiting write, waits for a slot, lets the
+//! runtime run once more (so that the other connections woken at the same moment can queue
+//! theirs), then drains whatever is waiting, up to a size bound, and proposes it as ONE entry: [`Request::Write`] for a single write, [`Request::Group`] for
 //! several. One entry costs openraft one message, one append, one replication slot and one
 //! apply call, however many clients it serves; the WAL's group commit already shares the
 //! fsync, this shares the rest.
 //!
-//! Proposals do not wait for each other (up to [`MAX_IN_FLIGHT`] at once), so a lone client's
-//! write is proposed at once and a busy leader keeps its pipeline to the followers full. Each
+//! Proposals do not wait for each other (up to [`MAX_IN_FLIGHT`] at once), and while a slot is
+//! free and nothing waits a write is proposed from its own task at once, so a lone client's
+//! write costs no extra hop and a busy leader keeps its pipeline to the followers full. Each
 //! waiter gets the outcome of the proposal it was part of: its own reply (from the group's
 //! array of replies, one per write, in order), or the proposal's error, which it handles as
 //! if it had proposed alone (retry while no leader, forward, or report an unknown outcome).
@@ -20,7 +21,7 @@ use crate::store::WriteBatch;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::Raft;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -56,11 +57,17 @@ struct Waiting {
     outcome: oneshot::Sender<Proposed>,
 }
 
-/// The queue of writes waiting to be proposed; cheap to clone.
-#[derive(Clone)]
-pub struct Proposer {
+/// The way into Raft for writes; cheap to clone.
+pub struct Proposer<P> {
+    raft: P,
     queue: mpsc::UnboundedSender<Waiting>,
-    counts: Arc<Counts>,
+    shared: Arc<Shared>,
+}
+
+impl<P: Clone> Clone for Proposer<P> {
+    fn clone(&self) -> Self {
+        Proposer { raft: self.raft.clone(), queue: self.queue.clone(), shared: self.shared.clone() }
+    }
 }
 
 /// How much grouping happened: writes per proposal is `writes / proposals` (INFO
@@ -73,10 +80,21 @@ pub struct ProposalCounts {
     pub writes: u64,
 }
 
-#[derive(Default)]
-struct Counts {
+/// What the proposing task and the writers share.
+struct Shared {
+    /// One permit per proposal in flight.
+    slots: Arc<Semaphore>,
+    /// Writes queued and not yet taken into a group.
+    queued: AtomicUsize,
     proposals: AtomicU64,
     writes: AtomicU64,
+}
+
+impl Shared {
+    fn count(&self, writes: usize) {
+        self.proposals.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+    }
 }
 
 /// Why a write could not even be queued or got no outcome: the proposer task is gone (the
@@ -84,40 +102,56 @@ struct Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProposerStopped;
 
-impl Proposer {
+impl<P: Propose> Proposer<P> {
     /// Starts the proposing task for `raft`; it ends when every `Proposer` clone is dropped.
-    pub fn start(raft: impl Propose) -> Proposer {
+    pub fn start(raft: P) -> Proposer<P> {
         let (queue, rx) = mpsc::unbounded_channel();
-        let counts = Arc::new(Counts::default());
-        tokio::spawn(run(raft, rx, counts.clone()));
-        Proposer { queue, counts }
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            queued: AtomicUsize::new(0),
+            proposals: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        });
+        tokio::spawn(run(raft.clone(), rx, shared.clone()));
+        Proposer { raft, queue, shared }
     }
 
     /// Proposals and writes so far.
     pub fn counts(&self) -> ProposalCounts {
         ProposalCounts {
-            proposals: self.counts.proposals.load(Ordering::Relaxed),
-            writes: self.counts.writes.load(Ordering::Relaxed),
+            proposals: self.shared.proposals.load(Ordering::Relaxed),
+            writes: self.shared.writes.load(Ordering::Relaxed),
         }
     }
 
     /// Proposes `batch` (alone or with others) and waits for its outcome.
     pub async fn propose(&self, batch: WriteBatch) -> Result<Proposed, ProposerStopped> {
+        // A free slot and nobody waiting: propose from this task, without the hops through the
+        // proposing task (a lone client's latency).
+        if self.shared.queued.load(Ordering::Acquire) == 0 {
+            if let Ok(_slot) = self.shared.slots.try_acquire() {
+                self.shared.count(1);
+                return Ok(self.raft.propose(Request::Write(batch)).await);
+            }
+        }
         let (outcome, rx) = oneshot::channel();
-        self.queue.send(Waiting { batch, outcome }).map_err(|_| ProposerStopped)?;
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        if self.queue.send(Waiting { batch, outcome }).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(ProposerStopped);
+        }
         rx.await.map_err(|_| ProposerStopped)
     }
 }
 
-async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, counts: Arc<Counts>) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, shared: Arc<Shared>) {
     while let Some(first) = rx.recv().await {
         // Taken before draining: while every slot is busy, more writes queue up and join.
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Ok(slot) = shared.slots.clone().acquire_owned().await else { return };
         tokio::task::yield_now().await;
         let group = drain(first, &mut rx);
-        counts.proposals.fetch_add(1, Ordering::Relaxed);
-        counts.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        shared.queued.fetch_sub(group.len(), Ordering::AcqRel);
+        shared.count(group.len());
         let raft = raft.clone();
         tokio::spawn(async move {
             propose_group(&raft, group).await;
@@ -282,7 +316,10 @@ mod grouping_tests {
         waited.await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
     }
 
-    fn spawn_writes(proposer: &Proposer, seeds: std::ops::Range<u64>) -> Vec<tokio::task::JoinHandle<Proposed>> {
+    fn spawn_writes(
+        proposer: &Proposer<GatedRaft>,
+        seeds: std::ops::Range<u64>,
+    ) -> Vec<tokio::task::JoinHandle<Proposed>> {
         seeds
             .map(|seed| {
                 let proposer = proposer.clone();
@@ -294,7 +331,7 @@ mod grouping_tests {
     /// Proposes writes 0, 1, ... one at a time (each alone in its entry) until every slot is
     /// busy at the gate.
     async fn fill_every_slot(
-        proposer: &Proposer,
+        proposer: &Proposer<GatedRaft>,
         proposed: &Mutex<Vec<Request>>,
     ) -> Vec<tokio::task::JoinHandle<Proposed>> {
         let mut busy = Vec::new();
