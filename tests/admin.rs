@@ -68,6 +68,9 @@ fn leader_metrics_health_and_prometheus() {
     assert!(text.contains("raftis_raft_is_leader 1"), "{text}");
     assert!(text.contains("raftis_raft_applied_index "), "{text}");
     assert!(text.contains("raftis_keys 1"), "{text}");
+    // The one SET was proposed alone.
+    assert!(text.contains("raftis_raft_proposals_total 1\n"), "{text}");
+    assert!(text.contains("raftis_raft_proposed_writes_total 1\n"), "{text}");
     assert!(text.contains("# TYPE raftis_commands_processed counter"), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }

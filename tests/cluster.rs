@@ -85,7 +85,8 @@ fn three_nodes_replicate_writes_to_every_follower() {
         let key = format!("via{}", port(n));
         assert_eq!(c.cmd(&["SET", &key, "forwarded"]), Frame::ok());
         assert_eq!(c1.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
-        // Without READONLY a follower's read is forwarded too, so it sees that write at once.
+        // Without READONLY a follower's read waits for the leader's read index, so it sees that
+        // write at once.
         assert_eq!(c.cmd(&["READWRITE"]), Frame::ok());
         assert_eq!(c.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
         assert_eq!(c.cmd(&["INCR", "shared-counter"]), Frame::Integer(if port(n) == port(&n2) { 1 } else { 2 }));

@@ -10,10 +10,12 @@
 //!   the leader and cannot forward (leader unknown), forwarding failed definitely, or Raft has
 //!   stopped.
 //!
-//! A follower forwards writes and linearizable reads to the leader over the RPC port: single
-//! commands as [`ForwardRequest`], a pipeline's batch of writes or a MULTI/EXEC transaction
-//! (with its WATCH versions) as [`ForwardBatch`]; the leader runs them with its own clock and
-//! seed and never forwards again.
+//! A follower forwards writes to the leader over the RPC port: single commands as
+//! [`ForwardRequest`], a pipeline's batch of writes or a MULTI/EXEC transaction (with its WATCH
+//! versions) as [`ForwardBatch`]; the leader runs them with its own clock and seed and never
+//! forwards again. A follower serves linearizable reads from its own copy once it has applied
+//! the leader's read index (asked for over the RPC port, one round for every read waiting);
+//! it forwards a read only when the leader gives no index or this node lags behind it.
 
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
@@ -53,6 +55,9 @@ use tokio::sync::watch;
 
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
+/// How long a follower's read waits for its state machine to reach the leader's read index
+/// before forwarding the read instead.
+const FOLLOWER_CATCH_UP: Duration = Duration::from_millis(500);
 /// How long a request refused for want of a leader pauses before asking Raft again.
 const LEADER_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
@@ -453,7 +458,7 @@ impl Core {
                         continue;
                     }
                     match (f.leader_id, f.leader_node) {
-                        (Some(id), Some(node)) if id != self.id => Refusal::Leader(node),
+                        (Some(id), Some(node)) if id != self.id => return self.follower_barrier(node, deadline).await,
                         (id, node) => Refusal::Reply(not_leader(id, node.as_ref())),
                     }
                 }
@@ -468,6 +473,47 @@ impl Core {
                 RaftError::APIError(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN {e}"))),
                 RaftError::Fatal(e) => Refusal::Reply(Frame::error(format!("CLUSTERDOWN raft stopped: {e}"))),
             });
+        }
+    }
+
+    /// A follower's read barrier (Raft's follower read): the leader confirms its leadership
+    /// and names a read index, then this node waits until its own state machine has applied
+    /// that far; its copy then holds every write acknowledged before the read began. When the
+    /// leader gives no index, or this node does not catch up within [`FOLLOWER_CATCH_UP`] (it
+    /// lags, or waits for a snapshot), the read is forwarded to the leader instead.
+    async fn follower_barrier(&self, leader: NodeInfo, deadline: tokio::time::Instant) -> Result<(), Refusal> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let index = match self.pool.get(&leader.raft_addr).read_index(GROUP, left).await {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::debug!("read index from the leader: {e}; forwarding the read");
+                return Err(Refusal::Leader(leader));
+            }
+        };
+        if bugs::enabled(Bug::ReadBeforeApply) {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).min(FOLLOWER_CATCH_UP);
+        match self.raft.wait(Some(left)).applied_index_at_least(Some(index), "the read index").await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Refusal::Leader(leader)),
+        }
+    }
+
+    /// On the leader, for a follower's read: confirms leadership with a quorum (one ReadIndex
+    /// round) and returns the index to have applied.
+    async fn leader_read_index(&self) -> Result<u64, HandlerError> {
+        if bugs::enabled(Bug::SkipReadIndex) && self.raft.current_leader().await == Some(self.id) {
+            use openraft::rt::watch::WatchReceiver;
+            // A (maybe deposed) leader's own applied index, unconfirmed.
+            let applied = self.raft.metrics().borrow_watched().last_applied.as_ref().map_or(0, |l| l.index);
+            return Ok(applied);
+        }
+        let linearizer = self.raft.get_read_linearizer(ReadPolicy::ReadIndex);
+        match tokio::time::timeout(self.timeouts.read, linearizer).await {
+            Ok(Ok(linearizer)) => Ok(linearizer.read_log_id().index()),
+            Ok(Err(e)) => Err(HandlerError::new(format!("no read index: {e}"))),
+            Err(_) => Err(HandlerError::new("no read index: timed out")),
         }
     }
 
@@ -654,6 +700,11 @@ impl RpcHandler for Handler {
     ) -> Result<Result<(), super::membership::MembershipError>, HandlerError> {
         check_group(group)?;
         Ok(super::membership::run_on_leader(&self.core.raft, &op).await)
+    }
+
+    async fn read_index(&self, group: u64) -> Result<u64, HandlerError> {
+        check_group(group)?;
+        self.core.leader_read_index().await
     }
 
     async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {

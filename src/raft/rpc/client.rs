@@ -287,6 +287,15 @@ impl RpcClient {
         }
     }
 
+    /// Asks the peer (the leader) for a read index: the log index to have applied before a
+    /// linearizable read of a local copy.
+    pub async fn read_index(&self, group: u64, timeout: Duration) -> Result<u64, RpcError> {
+        match self.call(group, &RpcRequest::ReadIndex, timeout).await? {
+            RpcResponse::ReadIndex { index } => Ok(index),
+            other => Err(self.unexpected("read_index", &other)),
+        }
+    }
+
     /// Runs a batch of writes (a pipeline's, or a transaction) on the peer (the leader) and
     /// returns its reply frame.
     pub async fn forward_batch(&self, group: u64, req: ForwardBatch, timeout: Duration) -> Result<Frame, RpcError> {

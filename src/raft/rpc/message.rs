@@ -50,6 +50,10 @@ pub enum RpcRequest {
     /// Several writes (a pipeline's, or a MULTI/EXEC transaction) forwarded to the leader;
     /// answered with [`RpcResponse::Forward`].
     ForwardBatch(ForwardBatch),
+    /// A follower's linearizable read: the leader confirms its leadership with a quorum and
+    /// answers with [`RpcResponse::ReadIndex`], the log index the follower must have applied
+    /// before reading its own copy (Raft's follower read, Ongaro's thesis 6.4).
+    ReadIndex,
 }
 
 impl RpcRequest {
@@ -67,6 +71,7 @@ impl RpcRequest {
             RpcRequest::Membership(_) => "membership",
             RpcRequest::NodeInfo => "node_info",
             RpcRequest::ForwardBatch(_) => "forward_batch",
+            RpcRequest::ReadIndex => "read_index",
         }
     }
 }
@@ -97,6 +102,10 @@ pub enum RpcResponse {
     },
     /// The request was received but could not be served.
     Error(RemoteError),
+    /// The read index of a [`RpcRequest::ReadIndex`].
+    ReadIndex {
+        index: u64,
+    },
 }
 
 /// A failure reported by the remote side.
@@ -244,6 +253,8 @@ mod tests {
             RpcResponse::NodeInfo { id: 7, info: got } => assert_eq!(got, info),
             other => panic!("{other:?}"),
         }
+        assert!(matches!(round_trip_req(RpcRequest::ReadIndex), RpcRequest::ReadIndex));
+        assert!(matches!(round_trip_resp(RpcResponse::ReadIndex { index: 42 }), RpcResponse::ReadIndex { index: 42 }));
         let batch = ForwardBatch {
             db: 1,
             cmds: vec![vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")]],

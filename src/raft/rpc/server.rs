@@ -125,6 +125,14 @@ pub trait RpcHandler: Send + Sync + 'static {
         async { Err(HandlerError::new("forwarded batches are not served here")) }
     }
 
+    /// Confirms this node's leadership with a quorum and returns the index a follower must
+    /// have applied to read linearizably (`Err` when this node is not the leader). The default
+    /// refuses.
+    fn read_index(&self, group: u64) -> impl Future<Output = Result<u64, HandlerError>> + Send {
+        let _ = group;
+        async { Err(HandlerError::new("read index is not served here")) }
+    }
+
     /// Serves a connection that speaks HTTP instead of the RPC protocol (the admin API shares
     /// the RPC port, see [`serve_rpc`]). `stream` still holds every byte received so far. The
     /// default closes the connection.
@@ -331,6 +339,7 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::Membership(op) => h.membership(group, op).await.map(RpcResponse::Membership),
         RpcRequest::NodeInfo => h.node_info(group).await.map(|(id, info)| RpcResponse::NodeInfo { id, info }),
         RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
+        RpcRequest::ReadIndex => h.read_index(group).await.map(|index| RpcResponse::ReadIndex { index }),
         RpcRequest::SnapshotBegin => return begin_transfer(ctx, group).await,
         RpcRequest::SnapshotChunk { transfer, offset, data } => {
             let written = ctx.inbox().chunk(group, transfer, offset, &data);
