@@ -125,6 +125,16 @@ fn follower_transactions_and_pipelines(c: &mut Conn, c1: &mut Conn, tag: &str) {
     assert_eq!(c.cmd(&["INCR", &counter]), queued);
     assert_eq!(c.cmd(&["EXEC"]), Frame::NullArray);
     assert_eq!(c1.cmd(&["GET", &counter]), Frame::Bulk("2".into()));
+    // A write acknowledged on the leader just before a WATCH on the follower is not a change
+    // made after the WATCH: EXEC runs (WATCH reads the key's version linearizably, not from a
+    // follower copy that may not have applied the write yet).
+    for i in 0..30 {
+        assert_eq!(c1.cmd(&["SET", &watched, &i.to_string()]), Frame::ok());
+        assert_eq!(c.cmd(&["WATCH", &watched]), Frame::ok());
+        assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+        assert_eq!(c.cmd(&["GET", &watched]), queued);
+        assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![Frame::Bulk(i.to_string().into())]), "round {i}");
+    }
 
     // A pipeline of writes and a read, sent to the follower in one go.
     let mut out = Vec::new();

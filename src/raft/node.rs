@@ -330,6 +330,13 @@ impl Replica {
         self.core.run_read(db, now_ms, seed, f, argv)
     }
 
+    /// Waits until this node's copy holds every write acknowledged before the call (the
+    /// barrier of a linearizable read, shared with the reads waiting now). False when that
+    /// could not be confirmed (no leader, leader unreachable, this node lagging).
+    pub async fn catch_up(&self) -> bool {
+        self.core.linearize().await.is_ok()
+    }
+
     /// Stops Raft (flushing the log) and the RPC server.
     pub async fn shutdown(&self) {
         if let Err(e) = self.core.raft.shutdown().await {

@@ -186,7 +186,7 @@ async fn run(
             "multi" => multi(client, handle),
             "exec" => exec(client, handle, shared).await,
             "discard" => discard(client, handle),
-            "watch" => watch(client, handle, shared, argv),
+            "watch" => watch(client, handle, shared, argv).await,
             "unwatch" => {
                 client.watched.clear();
                 handle.update(|i| i.watching = 0);
@@ -238,9 +238,15 @@ fn discard(client: &mut Client, handle: &ClientHandle) -> Frame {
     Frame::ok()
 }
 
-fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv: &[Bytes]) -> Frame {
+async fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv: &[Bytes]) -> Frame {
     if client.multi.is_some() {
         return Frame::error("ERR WATCH inside MULTI is not allowed");
+    }
+    // The versions must include every write acknowledged before the WATCH (a follower's copy
+    // may lag): else EXEC would fail for a change made before it. Unconfirmed (no leader),
+    // the local versions are kept: a stale one can only make EXEC fail, never run wrongly.
+    if !client.readonly {
+        shared.engine.replica().catch_up().await;
     }
     let (db, now) = (client.db, now_ms());
     shared.engine.with_keyspace(|ks| {
