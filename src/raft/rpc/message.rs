@@ -128,8 +128,8 @@ pub struct ForwardRequest {
 /// A write batch forwarded from a follower to the leader of a group: consecutive writes of one
 /// client's pipeline, or a MULTI/EXEC transaction with the versions of its WATCHed keys (read
 /// on the follower after a read barrier; were one stale it would only make EXEC fail, never
-/// succeed wrongly). The leader
-/// stamps its own time and seed, as for a write it accepted itself.
+/// succeed wrongly). The leader stamps its own time and seed, as for a write it accepted
+/// itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardBatch {
     /// The database selected when the batch starts.
