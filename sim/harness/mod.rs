@@ -6,6 +6,7 @@ pub mod faults;
 pub mod finale;
 pub mod lists;
 pub mod nodes;
+pub mod swizzle;
 pub mod workload;
 
 use crate::check::{check_history, Violation};
