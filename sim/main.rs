@@ -34,8 +34,8 @@ const SWEEP_SEEDS: u64 = 200;
 /// Every fault kind but a failed fsync (`FailSync`), for the determinism check: a failed fsync
 /// makes a run diverge from its replay (a known issue, docs/SIMULATION.md).
 #[cfg(not(madsim))]
-const WITHOUT_FAILED_SYNC: &str = "Partition,IsolateLeader,Bridge,Clog,Network,Kill,Pause,Crash,TornWrite,AddLearner,\
-                                   Promote,RemoveVoter,TransferLeader,Snapshot,FullCrash";
+const WITHOUT_FAILED_SYNC: &str = "Partition,IsolateLeader,Bridge,Clog,Swizzle,Network,Kill,Pause,Crash,TornWrite,\
+                                   AddLearner,Promote,RemoveVoter,TransferLeader,Snapshot,FullCrash";
 /// Search steps per key of the sweep's linearizability checks (the default is 1 000 000).
 #[cfg(not(madsim))]
 const SWEEP_LIN_BUDGET: u64 = 200_000;

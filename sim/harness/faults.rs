@@ -7,6 +7,7 @@
 //! into the [`Timeline`] printed with a failing seed.
 
 use super::nodes::{node_info, Cluster, HostState};
+use super::swizzle::{Step, Swizzle};
 use super::workload::Shared;
 use madsim::net::NetSim;
 use raftis::disk::CrashMode;
@@ -30,6 +31,9 @@ pub enum Kind {
     Bridge,
     /// One direction of one link dropped (NetSim `clog_link`).
     Clog,
+    /// FoundationDB's swizzle-clogging (`swizzle.rs`): a random subset of nodes clogged one
+    /// node at a time, then unclogged one at a time in another order.
+    Swizzle,
     /// Packet loss (retransmitted: TCP delays) and a wider latency range.
     Network,
     Kill,
@@ -52,11 +56,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Partition,
         Kind::IsolateLeader,
         Kind::Bridge,
         Kind::Clog,
+        Kind::Swizzle,
         Kind::Network,
         Kind::Kill,
         Kind::Pause,
@@ -186,6 +191,8 @@ enum Undo {
     /// A node whose sync was made to fail: crash it (its unsynced writes are gone) and restart.
     CrashRestart(u64),
     RestartAll(Vec<u64>),
+    /// Start the unclog phase of the swizzle with this id.
+    Swizzle(u32),
 }
 
 /// Injects and undoes faults on one cluster.
@@ -197,6 +204,10 @@ pub struct Driver {
     /// How many active faults clog each directed link.
     links: BTreeMap<(u64, u64), u32>,
     active: Vec<(Instant, Undo)>,
+    /// Swizzles in progress (clogging, holding or unclogging), in injection order.
+    swizzles: Vec<Swizzle>,
+    /// Swizzles injected so far (numbers them in the timeline).
+    swizzle_count: u32,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pub timeline: Timeline,
 }
@@ -213,6 +224,8 @@ impl Driver {
             rng: ChaCha8Rng::seed_from_u64(seed),
             links: BTreeMap::new(),
             active: Vec::new(),
+            swizzles: Vec::new(),
+            swizzle_count: 0,
             tasks: Vec::new(),
             timeline,
         }
@@ -223,7 +236,7 @@ impl Driver {
         let end = Instant::now() + duration;
         while Instant::now() < end {
             let gap = self.rng.gen_range(rates.gap_ms.0..=rates.gap_ms.1);
-            tokio::time::sleep(Duration::from_millis(gap)).await;
+            self.sleep_stepping(Instant::now() + Duration::from_millis(gap)).await;
             self.expire(false);
             if self.active.len() >= rates.max_active {
                 continue;
@@ -231,16 +244,77 @@ impl Driver {
             if let Some(kind) = rates.pick(&mut self.rng) {
                 let hold = Duration::from_millis(self.rng.gen_range(rates.hold_ms.0..=rates.hold_ms.1));
                 if let Some(undo) = self.inject(kind) {
-                    self.active.push((Instant::now() + hold, undo));
+                    let settle = self.settle_time(&undo);
+                    self.active.push((Instant::now() + settle + hold, undo));
                 }
             }
         }
+    }
+
+    /// Sleeps until `until`, performing the swizzle steps that fall due meanwhile at their
+    /// own times (their gaps are shorter than the pause between injections).
+    async fn sleep_stepping(&mut self, until: Instant) {
+        loop {
+            let next = self.swizzles.iter().filter_map(Swizzle::next_at).min();
+            let wake = next.map_or(until, |t| t.min(until));
+            tokio::time::sleep_until(wake).await;
+            self.step_swizzles();
+            if wake >= until {
+                return;
+            }
+        }
+    }
+
+    /// How long after its injection a fault is fully in place: the hold time counts from then.
+    fn settle_time(&self, undo: &Undo) -> Duration {
+        match undo {
+            Undo::Swizzle(id) => self.swizzles.iter().find(|s| s.id == *id).map_or(Duration::ZERO, Swizzle::clog_time),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Performs every swizzle step due now on the links, and drops the swizzles that are over.
+    fn step_swizzles(&mut self) {
+        let now = Instant::now();
+        let mut steps = Vec::new();
+        for s in &mut self.swizzles {
+            while let Some(step) = s.step(now) {
+                steps.push((s.id, step));
+            }
+        }
+        let ids = self.cluster.ids();
+        for (id, step) in steps {
+            let (node, clog) = match step {
+                Step::Clog(node) => (node, true),
+                Step::Unclog(node) => (node, false),
+            };
+            for &other in ids.iter().filter(|&&o| o != node) {
+                for (a, b) in [(node, other), (other, node)] {
+                    if clog {
+                        self.clog(a, b);
+                    } else {
+                        self.unclog(a, b);
+                    }
+                }
+            }
+            let what = if clog { "clog" } else { "unclog" };
+            self.timeline.note(format!("swizzle #{id}: {what} {node}"));
+        }
+        for s in self.swizzles.iter().filter(|s| s.done()) {
+            // Links that other faults hold stay clogged (reference counts).
+            self.timeline.note(format!("swizzle #{}: every node unclogged", s.id));
+        }
+        self.swizzles.retain(|s| !s.done());
     }
 
     /// Takes every fault back: links unclogged, network normal, every node running, and the
     /// membership tasks finished.
     pub async fn heal(&mut self) {
         self.expire(true);
+        // Swizzles still unclogging stop here: every link is unclogged at once below.
+        for s in std::mem::take(&mut self.swizzles) {
+            self.timeline.note(format!("swizzle #{}: unclog steps left {:?} dropped by the heal", s.id, s.orders().1));
+        }
         for (a, b) in std::mem::take(&mut self.links).into_keys() {
             self.net.unclog_link(self.cluster.sim_id(a), self.cluster.sim_id(b));
         }
@@ -295,6 +369,15 @@ impl Driver {
                     c.restart(id);
                 }
                 self.timeline.note("restart all");
+            }
+            Undo::Swizzle(id) => {
+                let now = Instant::now();
+                if let Some(s) = self.swizzles.iter_mut().find(|s| s.id == id) {
+                    s.release(now);
+                    self.timeline.note(format!("swizzle #{id}: unclogging in order {:?}", s.orders().1));
+                }
+                // The first unclog is due at once.
+                self.step_swizzles();
             }
             Undo::Restart(_) | Undo::Resume(_) => {}
         }
@@ -369,6 +452,20 @@ impl Driver {
                 self.timeline.note(format!("clog {a} -> {b}"));
                 self.clog(a, b);
                 Some(Undo::Links(vec![(a, b)]))
+            }
+            Kind::Swizzle => {
+                self.swizzle_count += 1;
+                let id = self.swizzle_count;
+                let s = Swizzle::plan(id, &ids, &mut self.rng, Instant::now());
+                let (order, release) = s.orders();
+                self.timeline.note(format!(
+                    "swizzle #{id}: clogging {order:?} one at a time over {:?}, unclogging later in order {release:?}",
+                    s.clog_time()
+                ));
+                self.swizzles.push(s);
+                // The first clog is due at once.
+                self.step_swizzles();
+                Some(Undo::Swizzle(id))
             }
             Kind::Network => {
                 let loss = self.rng.gen_range(0.0..0.05);

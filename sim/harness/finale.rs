@@ -108,6 +108,27 @@ pub async fn convergence(cluster: &Cluster) -> Result<(), Violation> {
     }
 }
 
+/// Deletes `key` through a member without recording it in the history: a hand-broken final
+/// state (`Params::erase_before_final_reads`), which the checkers must report as lost writes.
+pub async fn erase(shared: &Shared, key: &str) -> Result<(), Violation> {
+    let members = shared.targets();
+    let deadline = Instant::now() + LIVENESS_BOUND;
+    for attempt in 0usize.. {
+        let id = members[attempt % members.len()];
+        if let Ok(mut c) = SimClient::connect(client_addr(id), Duration::from_secs(1)).await {
+            let args: [&[u8]; 2] = [b"DEL", key.as_bytes()];
+            if let Ok(Ok(Frame::Integer(_))) = tokio::time::timeout(Duration::from_secs(5), c.cmd(&args)).await {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(violation("liveness", format!("DEL {key} before the final reads did not succeed within {LIVENESS_BOUND:?}")))
+}
+
 /// Reads every key of the workload once (through the members in turn, retrying), recording
 /// the reads in the history.
 pub async fn final_reads(shared: &Shared) -> Result<(), Violation> {

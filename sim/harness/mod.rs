@@ -6,9 +6,10 @@ pub mod faults;
 pub mod finale;
 pub mod lists;
 pub mod nodes;
+pub mod swizzle;
 pub mod workload;
 
-use crate::check::{check_history, Violation};
+use crate::check::{check_history, check_lost_writes, Violation};
 use faults::{Driver, Rates, Timeline};
 use nodes::Cluster;
 use raftis::rt::bugs::{self, Bug};
@@ -35,6 +36,10 @@ pub struct Params {
     pub rates: Option<Rates>,
     /// Planted bugs switched on for this run.
     pub bugs: Vec<Bug>,
+    /// A list key the harness deletes behind the history's back after healing, just before
+    /// the final reads: a hand-broken final state, for the test that the run reports the
+    /// lost writes. None in every real run.
+    pub erase_before_final_reads: Option<&'static str>,
 }
 
 impl Params {
@@ -48,6 +53,7 @@ impl Params {
             fault_time: Duration::from_secs(20),
             rates: None,
             bugs: Vec::new(),
+            erase_before_final_reads: None,
         }
     }
 }
@@ -124,9 +130,9 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     for c in clients {
         let _ = c.await;
     }
-    let (cluster2, shared2) = (cluster.clone(), shared.clone());
+    let (cluster2, shared2, erase) = (cluster.clone(), shared.clone(), p.erase_before_final_reads);
     let result = match live {
-        Ok(()) => hosts[0].spawn(async move { finish(&cluster2, &shared2).await }).await.expect("final task"),
+        Ok(()) => hosts[0].spawn(async move { finish(&cluster2, &shared2, erase).await }).await.expect("final task"),
         Err(v) => Err(v),
     };
     let history = shared.history();
@@ -136,7 +142,13 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
             println!("{op}");
         }
     }
-    let result = result.and_then(|()| check_history(&history)).and_then(|()| lists::check(&history));
+    // The lost-writes check first: it is cheap, and when the final state lacks an acknowledged
+    // write its report names that write and the final read, where the linearizability and list
+    // checks (which see the same reads) would report a less direct symptom.
+    let result = result
+        .and_then(|final_from_ns| check_lost_writes(&history, final_from_ns))
+        .and_then(|()| check_history(&history))
+        .and_then(|()| lists::check(&history));
     let result = result.and_then(|()| start_errors(&cluster));
     match result {
         Ok(()) => Ok(Summary {
@@ -155,11 +167,17 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     }
 }
 
-/// Once the clients have stopped: convergence and the final reads.
-async fn finish(cluster: &Cluster, shared: &Shared) -> Result<(), Violation> {
+/// Once the clients have stopped: convergence and the final reads. Returns the virtual time
+/// (ns since the start) the final reads began, for the lost-writes check.
+async fn finish(cluster: &Cluster, shared: &Shared, erase: Option<&'static str>) -> Result<u64, Violation> {
     start_errors(cluster)?;
     finale::convergence(cluster).await?;
-    finale::final_reads(shared).await
+    if let Some(key) = erase {
+        finale::erase(shared, key).await?;
+    }
+    let final_from_ns = shared.now_ns();
+    finale::final_reads(shared).await?;
+    Ok(final_from_ns)
 }
 
 /// A node incarnation that could not start on its disk is a finding.

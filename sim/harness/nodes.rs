@@ -6,7 +6,7 @@
 
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::config::Config;
-use raftis::disk::{CrashMode, SimDisk};
+use raftis::disk::{CrashMode, SimDisk, INJECTED_SYNC_FAILURE};
 use raftis::raft::node::Replica;
 use raftis::raft::NodeInfo;
 use std::collections::BTreeSet;
@@ -238,6 +238,14 @@ fn build_node(
                         // Stopped on its own (a failed sync): the harness restarts it later.
                         *lock(&slot) = None;
                         node.shutdown().await;
+                    }
+                    // The fault `FailSync` hit the sync a starting node makes of the log it
+                    // recovered: refusing to start is what it must do, and the fault's undo
+                    // (or the heal) restarts it on a crashed disk. Any other error is a finding.
+                    Err(e) if e.contains(INJECTED_SYNC_FAILURE) => {
+                        if std::env::var_os("SIM_TRACE").is_some() {
+                            eprintln!("node {id} refused to start on the injected sync failure: {e}");
+                        }
                     }
                     Err(e) => lock(&errors).push(format!("node {id} failed to start: {e}")),
                 }

@@ -13,7 +13,7 @@ mod real;
 mod sim;
 
 pub use real::RealDisk;
-pub use sim::{CrashMode, SimDisk};
+pub use sim::{CrashMode, SimDisk, INJECTED_SYNC_FAILURE};
 
 use std::io;
 

@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The message of an injected sync failure ([`SimDisk::fail_next_syncs`]), so a test can tell
+/// a node that stopped (or refused to start) on the injected failure from any other error.
+pub const INJECTED_SYNC_FAILURE: &str = "injected fsync failure";
+
 /// What a crash does to data written since the last sync.
 #[derive(Debug, Clone, Copy)]
 pub enum CrashMode {
@@ -233,7 +237,7 @@ impl DiskFile for SimFile {
         self.with(|st, id| {
             if st.failing_syncs > 0 {
                 st.failing_syncs -= 1;
-                return Err(io::Error::other("injected fsync failure"));
+                return Err(io::Error::other(INJECTED_SYNC_FAILURE));
             }
             let c = content(st, id)?;
             if c.appended_only {

@@ -227,6 +227,10 @@ fn recover(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<Stat
     let vote: Option<Vote> = meta::read(disk.as_ref(), dir, meta::VOTE)?;
     let committed: Option<LogId> = meta::read(disk.as_ref(), dir, meta::COMMITTED)?;
     let purged: Option<LogId> = meta::read(disk.as_ref(), dir, meta::PURGED)?;
+    // A state file renamed into place just before a process crash, without the directory sync
+    // that follows, reads back here but would not survive a power cut: make the names read
+    // durable before they are relied on (a vote taken back after a restart could vote twice).
+    disk.sync_dir(dir).map_err(|source| LogStoreError::Io { file: dir.to_string(), source })?;
     let mut wal = Wal::open(disk.clone(), &join(dir, "wal"), opts.wal)?;
     match (purged.as_ref(), wal.purged_up_to()) {
         // The purged id is written before the WAL is purged: finish an interrupted purge.

@@ -120,6 +120,34 @@ async fn vote_survives_a_crash_only_once_save_vote_returned() {
 }
 
 #[tokio::test]
+async fn a_vote_renamed_into_place_before_a_process_crash_is_made_durable_on_open() {
+    let sim = SimDisk::new();
+    let disk: Arc<dyn Disk> = Arc::new(sim.clone());
+    let mut store = open(&disk).await;
+    store.save_vote(&Vote::new(3, 1)).await.unwrap();
+    store.kill();
+    // A newer vote written like `write_atomic` does, and the process dies between the rename
+    // and the directory sync: the file is synced, its name is not.
+    let v2 = Vote::new(4, 2);
+    let body = postcard::to_allocvec(&v2).unwrap();
+    let mut data = crc32c::crc32c(&body).to_le_bytes().to_vec();
+    data.extend_from_slice(&body);
+    let mut f = disk.open("raft/vote.tmp").unwrap();
+    f.append(&data).unwrap();
+    f.sync().unwrap();
+    drop(f);
+    disk.rename("raft/vote.tmp", "raft/vote").unwrap();
+
+    // The restarted node reads (and may act on) the new vote; a power cut must not take it back.
+    let mut store = open(&disk).await;
+    assert_eq!(store.read_vote().await.unwrap(), Some(v2));
+    store.kill();
+    sim.crash(CrashMode::LoseUnsynced);
+    let mut store = open(&disk).await;
+    assert_eq!(store.read_vote().await.unwrap(), Some(v2));
+}
+
+#[tokio::test]
 async fn crash_loses_unsynced_appends_but_never_synced_ones() {
     for seed in 0..8 {
         let sim = SimDisk::new();

@@ -107,19 +107,17 @@ impl SnapshotDir {
         SnapshotFile { disk: self.disk.clone(), path }
     }
 
-    /// Removes temp files left by an interrupted build or receive (call at start only).
+    /// Removes temp files left by an interrupted build or receive, then makes the directory's
+    /// names durable (call at start only): a snapshot renamed into place just before a process
+    /// crash, without the directory sync that follows, is found by the restarted node, which
+    /// then relies on it (and purges its log), so its name must survive a later power cut.
     pub fn remove_temp_files(&self) -> io::Result<()> {
-        let mut removed = false;
         for name in self.disk.list(&self.dir)? {
             if name.ends_with(TMP_SUFFIX) {
                 self.disk.remove(&self.path(&name))?;
-                removed = true;
             }
         }
-        if removed {
-            self.disk.sync_dir(&self.dir)?;
-        }
-        Ok(())
+        self.disk.sync_dir(&self.dir)
     }
 
     /// The newest complete snapshot's path, if any (by name; its content is checked on load).
