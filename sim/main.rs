@@ -31,11 +31,6 @@ mod scenarios;
 /// Seeds of the chaos sweep `cargo test --features sim` runs (`SIM_SWEEP_SEEDS` overrides).
 #[cfg(not(madsim))]
 const SWEEP_SEEDS: u64 = 200;
-/// Every fault kind but a failed fsync (`FailSync`), for the determinism check: a failed fsync
-/// makes a run diverge from its replay (a known issue, docs/SIMULATION.md).
-#[cfg(not(madsim))]
-const WITHOUT_FAILED_SYNC: &str = "Partition,IsolateLeader,Bridge,Clog,Swizzle,Network,Kill,Pause,Crash,TornWrite,\
-                                   AddLearner,Promote,RemoveVoter,TransferLeader,Snapshot,FullCrash";
 /// Search steps per key of the sweep's linearizability checks (the default is 1 000 000).
 #[cfg(not(madsim))]
 const SWEEP_LIN_BUDGET: u64 = 200_000;
@@ -86,11 +81,7 @@ fn madsim_suite() {
     ];
     run_madsim(&format!("chaos sweep of {seeds} seeds from 1000"), &sweep, &["chaos_run"]);
     for seed in DETERMINISM_SEEDS {
-        let env = [
-            ("MADSIM_TEST_SEED", seed.to_string()),
-            ("MADSIM_TEST_CHECK_DETERMINISM", "1".to_string()),
-            ("SIM_FAULTS", WITHOUT_FAILED_SYNC.to_string()),
-        ];
+        let env = [("MADSIM_TEST_SEED", seed.to_string()), ("MADSIM_TEST_CHECK_DETERMINISM", "1".to_string())];
         run_madsim(&format!("determinism of chaos seed {seed}"), &env, &["chaos_run"]);
     }
 }

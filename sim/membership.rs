@@ -2,13 +2,18 @@
 //! and 3 join with `CLUSTER METARAFT` commands sent to different nodes (a follower and a
 //! learner hand them to the leader over the simulated RPC), a PROMOTE leaving out a voter is
 //! refused, and a voter removes itself; a client keeps writing throughout and every
-//! acknowledged write is readable at the end.
+//! acknowledged write is readable at the end. And a leader that has just removed itself,
+//! asked for more membership changes at once, refuses them instead of tripping openraft.
 
 use crate::client::SimClient;
 use madsim::runtime::Handle;
 use raftis::config::Config;
 use raftis::disk::SimDisk;
 use raftis::protocol::Frame;
+use raftis::raft::membership::MembershipError;
+use raftis::raft::node::Replica;
+use raftis::raft::NodeInfo;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,4 +162,114 @@ async fn a_cluster_forms_and_shrinks_through_metaraft_commands() {
         })
         .await
         .expect("admin client");
+}
+
+/// Where a node's init closure publishes its Raft group.
+type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
+
+fn info(id: u64) -> NodeInfo {
+    NodeInfo { raft_addr: raft_addr(id), client_addr: client_addr(id).to_string() }
+}
+
+/// Starts node `id` (node 1 bootstraps) and returns the slot its Raft group appears in.
+fn start_replica(handle: &Handle, id: u64) -> Slot {
+    let slot = Slot::default();
+    let published = slot.clone();
+    handle
+        .create_node()
+        .name(format!("node-{id}"))
+        .ip(ip(id).parse().expect("ip"))
+        .init(move || {
+            let slot = published.clone();
+            async move {
+                let config = Config {
+                    bind: ip(id),
+                    port: 6379,
+                    node_id: id,
+                    seed: id,
+                    raft_addr: raft_addr(id),
+                    ..Config::default()
+                };
+                match raftis::node::start_with_disk(config, Arc::new(SimDisk::new()), id == 1).await {
+                    Ok(node) => {
+                        *slot.lock().unwrap() = Some(node.replica().clone());
+                        node.stopped().await
+                    }
+                    Err(e) => panic!("node {id} failed to start: {e}"),
+                }
+            }
+        })
+        .build();
+    slot
+}
+
+async fn replica(slot: &Slot) -> Arc<Replica> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = slot.lock().unwrap().clone() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "a node did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Regression (chaos seed 1150): openraft keeps a leader that removed itself leading for a
+/// moment after the removal commits, and a membership change asked of it then tripped
+/// openraft's debug assertion "Only leader is allowed to call update_effective_membership()"
+/// (a panic: this test fails). Now such a node refuses as "not the leader" (or hands the
+/// change to the new leader it names), and the change succeeds through the new leader.
+#[madsim::test]
+async fn a_leader_that_removed_itself_refuses_membership_changes() {
+    let handle = Handle::current();
+    let slots: Vec<Slot> = (1..=4).map(|id| start_replica(&handle, id)).collect();
+    let admin = handle.create_node().name("admin").ip("10.0.3.1".parse().expect("ip")).build();
+    admin
+        .spawn(async move {
+            let mut replicas = Vec::new();
+            for slot in &slots {
+                replicas.push(replica(slot).await);
+            }
+            let r1 = replicas[0].clone();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !r1.status().is_leader() {
+                assert!(Instant::now() < deadline, "node 1 never led");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for id in [2, 3] {
+                r1.add_learner(id, info(id)).await.expect("add learner");
+            }
+            r1.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("three voters");
+
+            // The leader removes itself, then is asked for more changes straight away.
+            r1.remove_node(1).await.expect("leader removes itself");
+            let accepted_or_refused = |r: &Result<(), MembershipError>| {
+                matches!(r, Ok(()) | Err(MembershipError::NotLeader(_) | MembershipError::Forward(_)))
+            };
+            let added = r1.add_learner(4, info(4)).await;
+            assert!(accepted_or_refused(&added), "add learner on the removed leader: {added:?}");
+            let changed = r1.change_membership(BTreeSet::from([2, 3]), true).await;
+            assert!(accepted_or_refused(&changed), "change membership on the removed leader: {changed:?}");
+            assert!(!r1.has_failed(), "raft stopped on the removed leader");
+
+            // The change goes through the new leader (node 4 added as a learner, once).
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let leader = loop {
+                let leader = replicas[1..].iter().find(|r| r.status().is_leader());
+                if let Some(leader) = leader {
+                    match leader.add_learner(4, info(4)).await {
+                        Ok(()) => break leader.clone(),
+                        Err(e) => assert!(Instant::now() < deadline, "node 4 never added: {e}"),
+                    }
+                }
+                assert!(Instant::now() < deadline, "no new leader among nodes 2 and 3");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let st = leader.status();
+            assert_eq!(st.voter_ids(), BTreeSet::from([2, 3]));
+            let members: Vec<u64> = st.members.iter().map(|m| m.id).collect();
+            assert_eq!(members, vec![2, 3, 4]);
+        })
+        .await
+        .expect("admin");
 }

@@ -37,12 +37,7 @@ impl NodeHandle {
 
     /// Resolves when the node has been asked to stop (SHUTDOWN, signal, or `shutdown`).
     pub async fn stopped(&self) {
-        let mut rx = self.shared.shutdown_signal();
-        while !*rx.borrow_and_update() {
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
+        self.shared.shutdown_signal().wait().await;
     }
 }
 

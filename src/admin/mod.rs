@@ -34,7 +34,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// The admin API of one node. Holds weak references: the node owns the service, not the
 /// other way round.
@@ -71,7 +70,7 @@ impl HttpService for Admin {
 pub fn serve_extra(
     listener: TcpListener,
     admin: Arc<Admin>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: crate::rt::ShutdownSignal,
 ) -> Option<SocketAddr> {
     let addr = listener.local_addr().ok();
     tokio::spawn(async move {
@@ -79,7 +78,7 @@ pub fn serve_extra(
             // Biased: the outcome must not depend on a random pick between ready branches.
             let accepted = tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = shutdown.wait() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {

@@ -34,6 +34,7 @@ use crate::cmd::{Kind, ReadFn};
 use crate::disk::Disk;
 use crate::protocol::Frame;
 use crate::rt::bugs::{self, Bug};
+use crate::rt::Shutdown;
 use crate::store::{Rng, WriteBatch};
 use bytes::Bytes;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
@@ -51,7 +52,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// The only Raft group until multi-raft.
 const GROUP: u64 = 0;
@@ -128,7 +128,7 @@ type HttpSlot = Arc<OnceLock<Arc<dyn HttpService>>>;
 pub struct Replica {
     core: Core,
     info: NodeInfo,
-    stop_rpc: watch::Sender<bool>,
+    stop_rpc: Shutdown,
     http: HttpSlot,
 }
 
@@ -223,16 +223,11 @@ impl Replica {
             Core { id: cfg.id, raft, proposer, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 
         let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
-        let (stop_rpc, mut stop_rx) = watch::channel(false);
+        let stop_rpc = Shutdown::new();
+        let mut stop_rx = stop_rpc.subscribe();
         let http = HttpSlot::default();
         let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone(), http: http.clone() });
-        let shutdown = async move {
-            while !*stop_rx.borrow_and_update() {
-                if stop_rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        };
+        let shutdown = async move { stop_rx.wait().await };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
         Ok(Arc::new(Replica { core, info, stop_rpc, http }))
@@ -342,7 +337,7 @@ impl Replica {
         if let Err(e) = self.core.raft.shutdown().await {
             tracing::warn!("raft shutdown: {e}");
         }
-        self.stop_rpc.send_replace(true);
+        self.stop_rpc.trigger();
     }
 }
 

@@ -6,9 +6,11 @@ mod blocking;
 pub mod bugs;
 #[cfg(madsim)]
 mod madsim_runtime;
+mod shutdown;
 pub mod watch;
 
 pub use blocking::run_blocking;
+pub use shutdown::{Shutdown, ShutdownSignal};
 
 #[cfg(madsim)]
 pub use madsim_runtime::{MadsimRng, MadsimRuntime, MadsimTimeout};

@@ -73,7 +73,7 @@ async fn serve(
     let mut shutdown = shared.shutdown_signal();
     // These futures live as long as the connection: creating them per read would register
     // a timer and two waiters for every batch of commands.
-    let shutdown = shutdown.changed();
+    let shutdown = shutdown.wait();
     let kill = handle.kill.notified();
     let idle = tokio::time::sleep(IDLE_RECHECK);
     tokio::pin!(shutdown, kill, idle);

@@ -20,7 +20,7 @@ pub fn spawn_active_expiry(shared: Arc<Shared>) {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return,
+                _ = shutdown.wait() => return,
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
             expire_round(&shared).await;

@@ -23,7 +23,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let accepted = tokio::select! {
             biased;
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -5,10 +5,10 @@ use super::client::ClientHandle;
 use super::engine::Engine;
 use crate::config::Config;
 use crate::raft::node::Replica;
+use crate::rt::{Shutdown, ShutdownSignal};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::watch;
 
 /// Milliseconds since the Unix epoch (virtual time under madsim).
 pub fn now_ms() -> u64 {
@@ -63,7 +63,7 @@ pub struct Shared {
     pub started_ms: u64,
     /// Port the client listener is bound to (after binding port 0, the real one).
     pub port: u16,
-    shutdown: watch::Sender<bool>,
+    shutdown: Shutdown,
 }
 
 impl Shared {
@@ -78,7 +78,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
             port,
-            shutdown: watch::channel(false).0,
+            shutdown: Shutdown::new(),
         })
     }
 
@@ -96,16 +96,16 @@ impl Shared {
     }
 
     /// A receiver that changes once, when the node shuts down.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
         self.shutdown.subscribe()
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.is_triggered()
     }
 
     /// Asks the listener and every connection to stop.
     pub fn shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.trigger();
     }
 }
