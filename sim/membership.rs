@@ -32,6 +32,11 @@ fn raft_addr(id: u64) -> String {
     format!("{}:7000", ip(id))
 }
 
+/// Node `id`'s settings: client port 6379 and Raft port 7000 on its own address.
+fn node_config(id: u64) -> Config {
+    Config { bind: ip(id), port: 6379, node_id: id, seed: id, raft_addr: raft_addr(id), ..Config::default() }
+}
+
 fn start_host(handle: &Handle, id: u64) {
     let disk = SimDisk::new();
     handle
@@ -41,14 +46,7 @@ fn start_host(handle: &Handle, id: u64) {
         .init(move || {
             let disk = disk.clone();
             async move {
-                let config = Config {
-                    bind: ip(id),
-                    port: 6379,
-                    node_id: id,
-                    seed: id,
-                    raft_addr: raft_addr(id),
-                    ..Config::default()
-                };
+                let config = node_config(id);
                 match raftis::node::start_with_disk(config, Arc::new(disk), id == 1).await {
                     Ok(node) => node.stopped().await,
                     Err(e) => panic!("node {id} failed to start: {e}"),
@@ -182,14 +180,7 @@ fn start_replica(handle: &Handle, id: u64) -> Slot {
         .init(move || {
             let slot = published.clone();
             async move {
-                let config = Config {
-                    bind: ip(id),
-                    port: 6379,
-                    node_id: id,
-                    seed: id,
-                    raft_addr: raft_addr(id),
-                    ..Config::default()
-                };
+                let config = node_config(id);
                 match raftis::node::start_with_disk(config, Arc::new(SimDisk::new()), id == 1).await {
                     Ok(node) => {
                         *slot.lock().unwrap() = Some(node.replica().clone());

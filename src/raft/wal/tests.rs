@@ -142,18 +142,24 @@ fn failed_sync_poisons_the_log() {
     assert!(matches!(wal.sync(), Err(WalError::Poisoned)), "never retries");
 }
 
+/// A WAL with entries 1-20 synced and 21-40 written to its file but never synced.
+fn written_but_unsynced() -> (SimDisk, Arc<dyn Disk>, Wal) {
+    let sim = SimDisk::new();
+    let disk: Arc<dyn Disk> = Arc::new(sim.clone());
+    let mut wal = Wal::open(disk.clone(), "log", small()).unwrap();
+    wal.append(entries(1..=20)).unwrap();
+    wal.sync().unwrap();
+    wal.append(entries(21..=40)).unwrap();
+    // Unsynced appends reach the file only at sync; write them without syncing by hand.
+    let pending = std::mem::take(&mut wal.pending);
+    wal.active.as_mut().expect("no sync in flight").append(&pending).unwrap();
+    (sim, disk, wal)
+}
+
 #[test]
 fn crash_keeps_exactly_the_synced_entries() {
     for seed in 0..16 {
-        let sim = SimDisk::new();
-        let disk: Arc<dyn Disk> = Arc::new(sim.clone());
-        let mut wal = Wal::open(disk.clone(), "log", small()).unwrap();
-        wal.append(entries(1..=20)).unwrap();
-        wal.sync().unwrap();
-        wal.append(entries(21..=40)).unwrap();
-        // Unsynced appends reach the file only at sync; write them without syncing by hand.
-        let pending = std::mem::take(&mut wal.pending);
-        wal.active.as_mut().expect("no sync in flight").append(&pending).unwrap();
+        let (sim, disk, _wal) = written_but_unsynced();
         sim.crash(CrashMode::TearUnsynced { seed });
         let wal = Wal::open(disk, "log", small()).unwrap();
         let last = wal.last_index().unwrap();
@@ -164,16 +170,9 @@ fn crash_keeps_exactly_the_synced_entries() {
 
 #[test]
 fn entries_recovered_after_a_process_crash_are_made_durable() {
-    let sim = SimDisk::new();
-    let disk: Arc<dyn Disk> = Arc::new(sim.clone());
-    let mut wal = Wal::open(disk.clone(), "log", small()).unwrap();
-    wal.append(entries(1..=20)).unwrap();
-    wal.sync().unwrap();
-    wal.append(entries(21..=40)).unwrap();
     // Written, never synced (another segment among them): the process dies here, and the OS
     // still shows the bytes to the next incarnation.
-    let pending = std::mem::take(&mut wal.pending);
-    wal.active.as_mut().expect("no sync in flight").append(&pending).unwrap();
+    let (sim, disk, mut wal) = written_but_unsynced();
     wal.roll_segment().unwrap();
     let mut last = Vec::new();
     Record::Entry { index: 41, payload: Bytes::from("entry-41") }.encode(&mut last);
