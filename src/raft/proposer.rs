@@ -194,10 +194,10 @@ async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>) {
                 }
             }
             // Applying a group always yields one reply per write; anything else is a bug in
-            // the state machine. The writes were applied, so their replies are unknown.
+            // the state machine. The entry was applied, but which reply is whose is unknown.
             other => {
                 tracing::error!(count, reply = ?other, "a group entry was applied with a malformed reply");
-                let msg = "TRYAGAIN the write was applied but its reply was lost; it may have been applied";
+                let msg = "TRYAGAIN the write's reply was lost; it may or may not have been applied";
                 for outcome in outcomes {
                     let _ = outcome.send(Ok(Frame::error(msg)));
                 }
