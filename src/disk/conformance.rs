@@ -52,6 +52,26 @@ fn truncate_cuts_the_tail() {
 }
 
 #[test]
+fn allocate_grows_with_zeros_and_write_at_writes_in_place() {
+    both(|d| {
+        let mut f = d.open("w").unwrap();
+        f.append(b"head").unwrap();
+        f.allocate(16).unwrap();
+        assert_eq!(f.size().unwrap(), 16);
+        f.allocate(8).unwrap();
+        assert_eq!(f.size().unwrap(), 16, "allocate never shrinks");
+        f.write_at(4, b"body").unwrap();
+        assert_eq!(f.size().unwrap(), 16, "a write inside does not grow the file");
+        f.write_at(14, b"tail").unwrap();
+        assert_eq!(f.size().unwrap(), 18, "a write past the end grows it");
+        f.append(b"!").unwrap();
+        f.truncate(40).unwrap();
+        f.sync().unwrap();
+        assert_eq!(d.read("w").unwrap(), b"headbody\0\0\0\0\0\0tail!", "append goes to the end; truncate never grows");
+    });
+}
+
+#[test]
 fn list_rename_remove() {
     both(|d| {
         d.create_dir_all("dir/sub").unwrap();
@@ -137,4 +157,38 @@ fn sim_failed_sync_reports_an_error_and_keeps_nothing_new() {
     assert_eq!(d.durable_contents("f").unwrap(), b"");
     f.sync().unwrap();
     assert_eq!(d.durable_contents("f").unwrap(), b"a");
+}
+
+#[test]
+fn sim_torn_write_in_place_keeps_a_prefix_over_the_old_bytes() {
+    let mut kept = std::collections::BTreeSet::new();
+    for seed in 0..32 {
+        let d = SimDisk::new();
+        let mut f = d.open("f").unwrap();
+        d.sync_dir("").unwrap();
+        f.allocate(12).unwrap();
+        f.write_at(0, b"base").unwrap();
+        f.sync().unwrap();
+        f.write_at(4, b"NEWDATA").unwrap();
+        d.crash(CrashMode::TearUnsynced { seed });
+        let data = d.read("f").unwrap();
+        assert_eq!(data.len(), 12, "seed {seed}: the synced allocation stays");
+        let landed = data[4..].iter().take_while(|&&b| b != 0).count();
+        assert_eq!(&data[4..4 + landed], &b"NEWDATA"[..landed], "seed {seed}: {data:?}");
+        assert!(data[4 + landed..].iter().all(|&b| b == 0), "seed {seed}: only a prefix lands: {data:?}");
+        kept.insert(landed);
+    }
+    assert!(kept.len() > 3, "tears land at different points: {kept:?}");
+}
+
+#[test]
+fn sim_crash_undoes_an_unsynced_allocation() {
+    let d = SimDisk::new();
+    let mut f = d.open("f").unwrap();
+    d.sync_dir("").unwrap();
+    f.append(b"ab").unwrap();
+    f.sync().unwrap();
+    f.allocate(1 << 30).unwrap();
+    d.crash(CrashMode::LoseUnsynced);
+    assert_eq!(d.read("f").unwrap(), b"ab");
 }

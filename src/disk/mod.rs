@@ -9,6 +9,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod image;
 mod real;
 mod sim;
 
@@ -19,7 +20,7 @@ use std::io;
 
 /// A directory tree of files with explicit durability points.
 pub trait Disk: Send + Sync + 'static {
-    /// Opens `path` for reading and appending, creating it empty if missing. The new file's
+    /// Opens `path` for reading and writing, creating it empty if missing. The new file's
     /// name is durable only after [`Disk::sync_dir`] on its directory.
     fn open(&self, path: &str) -> io::Result<Box<dyn DiskFile>>;
     /// Whole contents of a file.
@@ -38,7 +39,7 @@ pub trait Disk: Send + Sync + 'static {
     fn exists(&self, path: &str) -> bool;
 }
 
-/// An open file: appends and positional reads, with explicit sync.
+/// An open file: appends, positional reads and writes, with explicit sync.
 pub trait DiskFile: Send {
     /// Current length, including unsynced bytes.
     fn size(&self) -> io::Result<u64>;
@@ -46,7 +47,14 @@ pub trait DiskFile: Send {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Appends `data` at the end (not durable until [`DiskFile::sync`]).
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
-    /// Cuts the file to `len` bytes (not durable until [`DiskFile::sync`]).
+    /// Writes `data` at `offset`, growing the file if it ends past the end (not durable
+    /// until [`DiskFile::sync`]).
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Grows the file to at least `len` bytes of zeros with their blocks allocated, so that
+    /// later writes inside it change no file size and their sync writes no metadata (not
+    /// durable until [`DiskFile::sync`]). Never shrinks the file.
+    fn allocate(&mut self, len: u64) -> io::Result<()>;
+    /// Cuts the file to `len` bytes; never grows it (not durable until [`DiskFile::sync`]).
     fn truncate(&mut self, len: u64) -> io::Result<()>;
     /// Makes the contents durable (`fdatasync`). An error means the data may be lost and the
     /// caller must stop: a failed fsync is never retried.

@@ -3,6 +3,7 @@
 use super::{Disk, DiskFile};
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
@@ -30,7 +31,8 @@ struct RealFile {
 
 impl Disk for RealDisk {
     fn open(&self, path: &str) -> io::Result<Box<dyn DiskFile>> {
-        let file = OpenOptions::new().read(true).append(true).create(true).open(self.path(path))?;
+        // Not O_APPEND: on Linux that makes positional writes append too.
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(self.path(path))?;
         Ok(Box::new(RealFile { file }))
     }
 
@@ -81,11 +83,32 @@ impl DiskFile for RealFile {
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        io::Write::write_all(&mut self.file, data)
+        let end = self.file.metadata()?.len();
+        self.file.write_all_at(data, end)
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(data, offset)
+    }
+
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        if len <= self.size()? {
+            return Ok(());
+        }
+        let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: posix_fallocate only reads its integer arguments; the descriptor is owned by
+        // `self.file` and open for writing.
+        match unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, len) } {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
+        if len < self.size()? {
+            self.file.set_len(len)?;
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {

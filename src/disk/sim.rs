@@ -4,6 +4,7 @@
 //! throws the unsynced state away (optionally tearing the last writes), and sync failures can
 //! be injected. Clones share the same storage: the harness keeps one while a node uses another.
 
+use super::image::{self, Dirty, Image};
 use super::{Disk, DiskFile};
 use rand::{Rng as _, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,16 +20,41 @@ pub const INJECTED_SYNC_FAILURE: &str = "injected fsync failure";
 pub enum CrashMode {
     /// All of it is lost.
     LoseUnsynced,
-    /// A random prefix of each file's unsynced appends survives (a torn write).
+    /// The writes since the last sync land in file order up to a random point of each file
+    /// (a torn write): a prefix of what was appended survives.
     TearUnsynced { seed: u64 },
 }
 
 #[derive(Default)]
 struct Content {
-    durable: Vec<u8>,
-    current: Vec<u8>,
-    /// Only appends since the last sync: `current` extends `durable`.
-    appended_only: bool,
+    /// What a power cut would leave.
+    durable: Image,
+    /// What reads see.
+    current: Image,
+    /// Bytes written since the last sync.
+    dirty: Dirty,
+}
+
+impl Content {
+    /// A sync: the durable image becomes the current one (copying only what changed).
+    fn settle(&mut self) {
+        self.durable.set_len(self.current.len());
+        if let Some(range) = self.dirty.take() {
+            self.durable.copy_from(&self.current, range);
+        }
+    }
+
+    /// A power cut: what was written since the last sync is lost, or torn by `rng`.
+    fn crash(&mut self, rng: Option<&mut rand_chacha::ChaCha8Rng>) {
+        self.current = match (rng, self.dirty.take()) {
+            (Some(rng), Some(range)) => {
+                let keep = rng.gen_range(range.start..=range.end);
+                image::torn(&self.durable, &self.current, range, keep)
+            }
+            _ => self.durable.clone(),
+        };
+        self.durable = self.current.clone();
+    }
 }
 
 #[derive(Default)]
@@ -83,16 +109,7 @@ impl SimDisk {
             CrashMode::LoseUnsynced => None,
         };
         for c in st.contents.values_mut() {
-            let torn_extra = match rng.as_mut() {
-                Some(r) if c.appended_only && c.current.len() > c.durable.len() => {
-                    r.gen_range(0..=c.current.len() - c.durable.len())
-                }
-                _ => 0,
-            };
-            let keep = c.durable.len() + torn_extra;
-            c.current.truncate(keep);
-            c.durable = c.current.clone();
-            c.appended_only = true;
+            c.crash(rng.as_mut());
         }
         let live: BTreeSet<u64> = st.names.values().copied().collect();
         st.contents.retain(|id, _| live.contains(id));
@@ -109,7 +126,7 @@ impl SimDisk {
     pub fn durable_contents(&self, path: &str) -> Option<Vec<u8>> {
         let st = self.lock();
         let id = st.durable_names.get(path)?;
-        st.contents.get(id).map(|c| c.durable.clone())
+        st.contents.get(id).map(|c| c.durable.to_vec())
     }
 }
 
@@ -125,7 +142,7 @@ impl Disk for SimDisk {
                 st.next_id += 1;
                 let id = st.next_id;
                 st.names.insert(path.to_string(), id);
-                st.contents.insert(id, Content { appended_only: true, ..Default::default() });
+                st.contents.insert(id, Content::default());
                 id
             }
         };
@@ -135,7 +152,7 @@ impl Disk for SimDisk {
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
         let st = self.lock();
         let id = st.names.get(path).ok_or_else(|| not_found(path))?;
-        Ok(st.contents.get(id).map(|c| c.current.clone()).unwrap_or_default())
+        Ok(st.contents.get(id).map(|c| c.current.to_vec()).unwrap_or_default())
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
@@ -206,28 +223,48 @@ impl DiskFile for SimFile {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.with(|st, id| {
-            let data = &content(st, id)?.current;
-            let start = (offset as usize).min(data.len());
-            let n = buf.len().min(data.len() - start);
-            buf[..n].copy_from_slice(&data[start..start + n]);
-            Ok(n)
-        })
+        self.with(|st, id| Ok(content(st, id)?.current.read_at(usize_of(offset)?, buf)))
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         self.with(|st, id| {
-            content(st, id)?.current.extend_from_slice(data);
+            let c = content(st, id)?;
+            let end = c.current.len();
+            c.current.write_at(end, data);
+            c.dirty.add(end..end + data.len());
+            Ok(())
+        })
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let offset = usize_of(offset)?;
+        self.with(|st, id| {
+            let c = content(st, id)?;
+            c.current.write_at(offset, data);
+            c.dirty.add(offset..offset + data.len());
+            Ok(())
+        })
+    }
+
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        let len = usize_of(len)?;
+        self.with(|st, id| {
+            let c = content(st, id)?;
+            if len > c.current.len() {
+                c.current.set_len(len);
+            }
             Ok(())
         })
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let len = usize_of(len)?;
         self.with(|st, id| {
             let c = content(st, id)?;
-            c.current.truncate(len as usize);
-            if c.current.len() < c.durable.len() {
-                c.appended_only = false;
+            let old = c.current.len();
+            if len < old {
+                c.current.set_len(len);
+                c.dirty.add(len..old);
             }
             Ok(())
         })
@@ -239,15 +276,13 @@ impl DiskFile for SimFile {
                 st.failing_syncs -= 1;
                 return Err(io::Error::other(INJECTED_SYNC_FAILURE));
             }
-            let c = content(st, id)?;
-            if c.appended_only {
-                let tail = c.current[c.durable.len()..].to_vec();
-                c.durable.extend_from_slice(&tail);
-            } else {
-                c.durable = c.current.clone();
-            }
-            c.appended_only = true;
+            content(st, id)?.settle();
             Ok(())
         })
     }
+}
+
+/// A file offset or length as an index into memory (a simulated file lives in memory).
+fn usize_of(n: u64) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond memory"))
 }

@@ -332,6 +332,12 @@ impl DiskFile for CountingFile {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         self.inner.append(data)
     }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.inner.write_at(offset, data)
+    }
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        self.inner.allocate(len)
+    }
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.inner.truncate(len)
     }

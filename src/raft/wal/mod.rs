@@ -4,6 +4,12 @@
 //! recovery that cuts a torn tail but refuses, naming file and offset, to start over a
 //! corrupt record in the middle. A failed sync poisons the log: it is never retried.
 //!
+//! Segments are PREALLOCATED (zero-filled to their full size when created) and written in
+//! place: a write inside the file changes no file size, so its fdatasync flushes only the data
+//! (on ext4 without a journal, a growing file costs a second, synchronous inode write per
+//! sync: measured 0.17 ms per sync in place against 0.24-0.49 ms appending). Recovery reads
+//! the zeros after the last record as the end of the log.
+//!
 //! Entries of the live (unpurged) log are also kept in memory: replication reads them from
 //! there, and compaction bounds their number.
 
@@ -65,13 +71,13 @@ pub struct Wal {
     segments: Vec<Segment>,
     /// `None` while a [`SyncJob`] holds it.
     active: Option<Box<dyn DiskFile>>,
+    /// Where the next record goes in the active segment: the end of its records, not of the
+    /// (preallocated) file.
     active_size: u64,
     pending: Vec<u8>,
     /// Highest entry index in `pending`: credited to the segment the bytes land in, which is
     /// only known when they are written (a roll may happen in between).
     pending_max: Option<u64>,
-    /// A new segment's name must be made durable by the next sync.
-    dir_dirty: bool,
     entries: BTreeMap<u64, Bytes>,
     purged_up_to: Option<u64>,
     poisoned: bool,
@@ -86,10 +92,12 @@ impl Wal {
         seqs.sort_unstable();
         let mut state = Replay::default();
         let mut segments = Vec::new();
+        let mut active_size = 0;
         for (i, &seq) in seqs.iter().enumerate() {
             let is_last = i + 1 == seqs.len();
-            let max_index = replay_segment(disk.as_ref(), dir, seq, is_last, &mut state)?;
+            let (max_index, end) = replay_segment(disk.as_ref(), dir, seq, is_last, &mut state)?;
             segments.push(Segment { seq, max_index });
+            active_size = end;
         }
         // What was just replayed is what the OS shows, which after a process crash includes
         // writes that were never synced (still in the page cache). Raft takes the recovered log
@@ -97,30 +105,34 @@ impl Wal {
         // again), so make it durable before anyone relies on it: otherwise a power loss after
         // the restart takes back entries acknowledged since (chaos seed 1006 of the swizzle
         // branch: "follower log reversion" after a kill, a restart and a torn-write crash).
-        for &seq in &seqs {
-            let path = join(dir, &segment_name(seq));
-            disk.open(&path).and_then(|mut f| f.sync()).map_err(io_err(&path))?;
-        }
-        if !seqs.is_empty() {
-            disk.sync_dir(dir).map_err(io_err(dir))?;
-        }
+        // The last (active) segment is also (re)allocated to full size here: a log written
+        // before preallocation, or cut after a torn write, is short.
         if segments.is_empty() {
             segments.push(Segment { seq: 1, max_index: None });
         }
-        let last = segments.last().map_or(1, |s| s.seq);
-        let path = join(dir, &segment_name(last));
-        let active = disk.open(&path).map_err(io_err(&path))?;
-        let active_size = active.size().map_err(io_err(&path))?;
+        let mut active = None;
+        for (i, segment) in segments.iter().enumerate() {
+            let path = join(dir, &segment_name(segment.seq));
+            let mut file = disk.open(&path).map_err(io_err(&path))?;
+            let is_last = i + 1 == segments.len();
+            if is_last {
+                file.allocate(opts.segment_bytes).map_err(io_err(&path))?;
+            }
+            file.sync().map_err(io_err(&path))?;
+            if is_last {
+                active = Some(file);
+            }
+        }
+        disk.sync_dir(dir).map_err(io_err(dir))?;
         Ok(Wal {
             disk,
             dir: dir.to_string(),
             opts,
             segments,
-            active: Some(active),
+            active,
             active_size,
             pending: Vec::new(),
             pending_max: None,
-            dir_dirty: seqs.is_empty(),
             entries: state.entries,
             purged_up_to: state.purged_up_to,
             poisoned: false,
@@ -214,14 +226,13 @@ impl Wal {
         self.check()?;
         let file = self.active.take().ok_or(WalError::SyncInProgress)?;
         let seq = self.segments.last().map_or(1, |s| s.seq);
-        let dir_dirty = std::mem::take(&mut self.dir_dirty);
         Ok(SyncJob {
             file,
             path: join(&self.dir, &segment_name(seq)),
             seq,
+            offset: self.active_size,
             data: std::mem::take(&mut self.pending),
             max_index: self.pending_max.take(),
-            dir: dir_dirty.then(|| (self.disk.clone(), self.dir.clone())),
         })
     }
 
@@ -248,7 +259,11 @@ impl Wal {
     fn roll_segment(&mut self) -> Result<(), WalError> {
         let seq = self.segments.last().map_or(0, |s| s.seq) + 1;
         let path = join(&self.dir, &segment_name(seq));
-        self.active = Some(self.disk.open(&path).map_err(io_err(&path))?);
+        let mut file = self.disk.open(&path).map_err(io_err(&path))?;
+        // Allocated and synced now, so that the first sync of records into it is as cheap as
+        // the others.
+        file.allocate(self.opts.segment_bytes).and_then(|()| file.sync()).map_err(io_err(&path))?;
+        self.active = Some(file);
         self.active_size = 0;
         self.segments.push(Segment { seq, max_index: None });
         self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))
@@ -260,30 +275,27 @@ pub struct SyncJob {
     file: Box<dyn DiskFile>,
     path: String,
     seq: u64,
+    /// Where `data` goes in the file.
+    offset: u64,
     data: Vec<u8>,
     max_index: Option<u64>,
-    /// Set when a new segment's name must be made durable too.
-    dir: Option<(Arc<dyn Disk>, String)>,
 }
 
 impl SyncJob {
     /// Whether there is nothing to write or sync.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.dir.is_none()
+        self.data.is_empty()
     }
 
     /// Writes the records and makes them durable with one fdatasync. This blocks on the disk:
     /// run it where blocking is allowed. Never retry after an error (the data may be lost).
     pub fn run(&mut self) -> Result<(), WalError> {
         if !self.data.is_empty() {
-            self.file.append(&self.data).map_err(io_err(&self.path))?;
+            self.file.write_at(self.offset, &self.data).map_err(io_err(&self.path))?;
             if let Err(e) = self.file.sync() {
                 tracing::error!(file = %self.path, error = %e, "fsync of the log failed; stopping");
                 return Err(WalError::Poisoned);
             }
-        }
-        if let Some((disk, dir)) = &self.dir {
-            disk.sync_dir(dir).map_err(io_err(dir))?;
         }
         Ok(())
     }
@@ -295,42 +307,68 @@ struct Replay {
     purged_up_to: Option<u64>,
 }
 
-/// Replays one segment into `state`; returns the highest entry index it holds. A bad record
-/// at the very end of the last segment is a torn write and is cut off; anywhere else the
-/// log is corrupt.
+/// Replays one segment into `state`; returns the highest entry index it holds and where its
+/// records end. Zeros after the last record are the preallocated rest of the segment. A bad
+/// record in the last segment that looks like a write that never fully reached the disk
+/// ([`looks_torn`]) is cut off; anywhere else the log is corrupt.
 fn replay_segment(
     disk: &dyn Disk,
     dir: &str,
     seq: u64,
     is_last: bool,
     state: &mut Replay,
-) -> Result<Option<u64>, WalError> {
+) -> Result<(Option<u64>, u64), WalError> {
     let path = join(dir, &segment_name(seq));
     let data = disk.read(&path).map_err(io_err(&path))?;
     let mut offset = 0;
     let mut max_index = None;
     while offset < data.len() {
-        match Record::decode(&data[offset..]) {
+        let (reason, end) = match Record::decode(&data[offset..]) {
             Decoded::Ok(record, len) => {
                 if let Record::Entry { index, .. } = &record {
                     max_index = Some(max_index.map_or(*index, |m: u64| m.max(*index)));
                 }
                 apply(record, state);
                 offset += len;
+                continue;
             }
-            Decoded::Incomplete if is_last => return cut_tail(disk, &path, offset, max_index),
-            Decoded::Corrupt { end, .. } if is_last && end >= data.len() => {
-                return cut_tail(disk, &path, offset, max_index);
-            }
-            Decoded::Incomplete => {
-                return Err(WalError::Corrupt { file: path, offset: offset as u64, reason: "truncated record" })
-            }
-            Decoded::Corrupt { reason, .. } => {
-                return Err(WalError::Corrupt { file: path, offset: offset as u64, reason })
-            }
+            Decoded::Incomplete => ("truncated record", data.len()),
+            Decoded::Corrupt { reason, end } => (reason, offset.saturating_add(end)),
+        };
+        if is_zero(&data[offset..]) {
+            break;
         }
+        if is_last && looks_torn(&data, offset, end) {
+            cut_tail(disk, &path, offset)?;
+            break;
+        }
+        return Err(WalError::Corrupt { file: path, offset: offset as u64, reason });
     }
-    Ok(max_index)
+    Ok((max_index, offset as u64))
+}
+
+/// Size of the unit a disk writes whole: a torn write leaves whole sectors unwritten.
+const SECTOR: usize = 512;
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// Whether the bad record at `offset`, which claims to end at `end`, looks like the last
+/// write of the log cut short by a crash rather than damage: it runs past the end of the file,
+/// or only zeros (preallocated space) follow it, or its header or a whole sector inside it is
+/// zeros (never written: sectors of one write can reach the disk in any order). A write that
+/// never completed was never synced, so nothing after it was acknowledged either.
+fn looks_torn(data: &[u8], offset: usize, end: usize) -> bool {
+    if end >= data.len() || is_zero(&data[end..]) {
+        return true;
+    }
+    let header_end = (offset + record::HEADER).min(data.len());
+    if is_zero(&data[offset..header_end]) {
+        return true;
+    }
+    let first_sector = offset.div_ceil(SECTOR) * SECTOR;
+    (first_sector..end.saturating_sub(SECTOR - 1)).step_by(SECTOR).any(|s| is_zero(&data[s..s + SECTOR]))
 }
 
 fn apply(record: Record, state: &mut Replay) {
@@ -350,12 +388,13 @@ fn apply(record: Record, state: &mut Replay) {
     }
 }
 
-fn cut_tail(disk: &dyn Disk, path: &str, offset: usize, max_index: Option<u64>) -> Result<Option<u64>, WalError> {
+/// Cuts a torn write off: everything from `offset` on goes (the segment is allocated again,
+/// zeros, when the log opens), so no piece of it can be read as a record later.
+fn cut_tail(disk: &dyn Disk, path: &str, offset: usize) -> Result<(), WalError> {
     tracing::warn!(file = %path, offset, "torn record at the end of the log; cutting it off");
     let mut f = disk.open(path).map_err(io_err(path))?;
     f.truncate(offset as u64).map_err(io_err(path))?;
-    f.sync().map_err(io_err(path))?;
-    Ok(max_index)
+    f.sync().map_err(io_err(path))
 }
 
 #[cfg(test)]

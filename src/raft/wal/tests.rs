@@ -11,6 +11,11 @@ fn small() -> WalOptions {
     WalOptions { segment_bytes: 256 }
 }
 
+/// Segments big enough for every test's records (the default 64 MiB would only be slow).
+fn one_segment() -> WalOptions {
+    WalOptions { segment_bytes: 64 * 1024 }
+}
+
 fn both(check: impl Fn(Arc<dyn Disk>)) {
     let dir = std::env::temp_dir().join(format!("raftis-wal-{}-{:?}", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -39,14 +44,22 @@ fn encoded(index: u64) -> Vec<u8> {
     out
 }
 
+/// Where the records of entries `range` ([`encoded`]) end in a segment holding just them.
+fn end_of(range: std::ops::RangeInclusive<u64>) -> u64 {
+    range.map(|i| encoded(i).len() as u64).sum()
+}
+
+/// Overwrites bytes of a file in place and syncs them.
+fn overwrite(disk: &dyn Disk, path: &str, offset: u64, bytes: &[u8]) {
+    let mut f = disk.open(path).unwrap();
+    f.write_at(offset, bytes).unwrap();
+    f.sync().unwrap();
+}
+
 /// Rewrites a file with one byte flipped.
 fn flip_byte(disk: &dyn Disk, path: &str, offset: usize) {
-    let mut data = disk.read(path).unwrap();
-    data[offset] ^= 0xff;
-    let mut f = disk.open(path).unwrap();
-    f.truncate(0).unwrap();
-    f.append(&data).unwrap();
-    f.sync().unwrap();
+    let byte = disk.read(path).unwrap()[offset] ^ 0xff;
+    overwrite(disk, path, offset as u64, &[byte]);
 }
 
 #[test]
@@ -97,35 +110,95 @@ fn purge_deletes_old_segments() {
 }
 
 #[test]
-fn torn_tail_is_cut_off() {
+fn segments_are_preallocated_and_written_in_place() {
     both(|disk| {
-        synced_log(&disk, WalOptions::default(), 1..=5);
-        // A half-written sixth record at the end.
-        let path = FIRST_SEGMENT;
-        let partial = encoded(6);
-        let mut f = disk.open(path).unwrap();
-        f.append(&partial[..partial.len() - 3]).unwrap();
-        f.sync().unwrap();
-        drop(f);
-        let size_before = disk.read(path).unwrap().len();
-        let mut wal = Wal::open(disk.clone(), "log", WalOptions::default()).unwrap();
+        synced_log(&disk, one_segment(), 1..=5);
+        let data = disk.read(FIRST_SEGMENT).unwrap();
+        assert_eq!(data.len() as u64, one_segment().segment_bytes, "allocated to full size");
+        let end = end_of(1..=5) as usize;
+        assert_eq!(&data[..end], &(1..=5).flat_map(encoded).collect::<Vec<u8>>()[..], "records from the start");
+        assert!(is_zero(&data[end..]), "zeros after the records");
+        // Reopened, the zeros are the end of the log and new records go right after it.
+        let mut wal = Wal::open(disk.clone(), "log", one_segment()).unwrap();
         assert_eq!(wal.last_index(), Some(5));
-        assert!(disk.read(path).unwrap().len() < size_before, "tail truncated on disk");
         wal.append(entries(6..=6)).unwrap();
         wal.sync().unwrap();
         drop(wal);
-        assert_eq!(Wal::open(disk, "log", WalOptions::default()).unwrap().last_index(), Some(6));
+        let data = disk.read(FIRST_SEGMENT).unwrap();
+        assert_eq!(data.len() as u64, one_segment().segment_bytes, "no growth");
+        assert_eq!(&data[end..end + encoded(6).len()], &encoded(6)[..]);
+        assert_eq!(Wal::open(disk, "log", one_segment()).unwrap().last_index(), Some(6));
+    });
+}
+
+#[test]
+fn a_log_written_without_preallocation_is_read_and_then_allocated() {
+    both(|disk| {
+        disk.create_dir_all("log").unwrap();
+        let mut f = disk.open(FIRST_SEGMENT).unwrap();
+        f.append(&(1..=3).flat_map(encoded).collect::<Vec<u8>>()).unwrap();
+        f.sync().unwrap();
+        let mut wal = Wal::open(disk.clone(), "log", one_segment()).unwrap();
+        assert_eq!(wal.last_index(), Some(3));
+        wal.append(entries(4..=4)).unwrap();
+        wal.sync().unwrap();
+        assert_eq!(disk.read(FIRST_SEGMENT).unwrap().len() as u64, one_segment().segment_bytes);
+        drop(wal);
+        assert_eq!(Wal::open(disk, "log", one_segment()).unwrap().entries().len(), 4);
+    });
+}
+
+/// Opens a log of entries 1-5 whose sixth record was written as `torn` (a copy of
+/// `encoded(6)` missing some bytes) and checks it is cut off: 1-5 remain, the torn bytes are
+/// gone from the file, and a new sixth entry is written and read back.
+fn assert_torn_sixth_record_is_cut(disk: Arc<dyn Disk>, torn: &[u8]) {
+    synced_log(&disk, one_segment(), 1..=5);
+    let end = end_of(1..=5);
+    overwrite(disk.as_ref(), FIRST_SEGMENT, end, torn);
+    let mut wal = Wal::open(disk.clone(), "log", one_segment()).unwrap();
+    assert_eq!(wal.last_index(), Some(5));
+    let data = disk.read(FIRST_SEGMENT).unwrap();
+    assert!(is_zero(&data[end as usize..]), "torn bytes cut off the file");
+    wal.append(vec![(6, Bytes::from("again"))]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let wal = Wal::open(disk, "log", one_segment()).unwrap();
+    assert_eq!(wal.entries().get(&6), Some(&Bytes::from("again")));
+}
+
+#[test]
+fn torn_tail_is_cut_off() {
+    both(|disk| {
+        let sixth = encoded(6);
+        assert_torn_sixth_record_is_cut(disk, &sixth[..sixth.len() - 3]);
+    });
+}
+
+#[test]
+fn torn_write_with_an_unwritten_sector_inside_is_cut_off() {
+    // A big sixth record whose second sector never reached the disk, while the sectors after
+    // it did (the rest of the record and a seventh): a crash in the middle of one write, not
+    // damage.
+    both(|disk| {
+        let payload = Bytes::from(vec![b'p'; 3 * SECTOR]);
+        let mut sixth = Vec::new();
+        Record::Entry { index: 6, payload }.encode(&mut sixth);
+        let start = end_of(1..=5) as usize;
+        let second_sector = (start / SECTOR + 1) * SECTOR - start;
+        sixth[second_sector..second_sector + SECTOR].fill(0);
+        sixth.extend(encoded(7));
+        assert_torn_sixth_record_is_cut(disk, &sixth);
     });
 }
 
 #[test]
 fn corrupt_middle_record_is_refused_with_file_and_offset() {
     both(|disk| {
-        synced_log(&disk, WalOptions::default(), 1..=5);
+        synced_log(&disk, one_segment(), 1..=5);
         let path = FIRST_SEGMENT;
         let first = encoded(1);
         flip_byte(disk.as_ref(), path, first.len() + record::HEADER + 3);
-        let err = Wal::open(disk, "log", WalOptions::default()).err().expect("must refuse");
+        let err = Wal::open(disk, "log", one_segment()).err().expect("must refuse");
         let msg = err.to_string();
         assert!(msg.contains(path) && msg.contains(&format!("offset {}", first.len())), "{msg}");
     });
@@ -134,7 +207,7 @@ fn corrupt_middle_record_is_refused_with_file_and_offset() {
 #[test]
 fn failed_sync_poisons_the_log() {
     let sim = SimDisk::new();
-    let mut wal = Wal::open(Arc::new(sim.clone()), "log", WalOptions::default()).unwrap();
+    let mut wal = Wal::open(Arc::new(sim.clone()), "log", one_segment()).unwrap();
     wal.append(entries(1..=3)).unwrap();
     sim.fail_next_syncs(1);
     assert!(matches!(wal.sync(), Err(WalError::Poisoned)));
@@ -150,10 +223,16 @@ fn written_but_unsynced() -> (SimDisk, Arc<dyn Disk>, Wal) {
     wal.append(entries(1..=20)).unwrap();
     wal.sync().unwrap();
     wal.append(entries(21..=40)).unwrap();
-    // Unsynced appends reach the file only at sync; write them without syncing by hand.
-    let pending = std::mem::take(&mut wal.pending);
-    wal.active.as_mut().expect("no sync in flight").append(&pending).unwrap();
+    write_unsynced(&mut wal);
     (sim, disk, wal)
+}
+
+/// Writes the buffered records to the file without syncing them (they reach the file only in
+/// a sync job otherwise).
+fn write_unsynced(wal: &mut Wal) {
+    let pending = std::mem::take(&mut wal.pending);
+    wal.active.as_mut().expect("no sync in flight").write_at(wal.active_size, &pending).unwrap();
+    wal.active_size += pending.len() as u64;
 }
 
 #[test]
@@ -174,9 +253,8 @@ fn entries_recovered_after_a_process_crash_are_made_durable() {
     // still shows the bytes to the next incarnation.
     let (sim, disk, mut wal) = written_but_unsynced();
     wal.roll_segment().unwrap();
-    let mut last = Vec::new();
-    Record::Entry { index: 41, payload: Bytes::from("entry-41") }.encode(&mut last);
-    wal.active.as_mut().expect("no sync in flight").append(&last).unwrap();
+    wal.append(entries(41..=41)).unwrap();
+    write_unsynced(&mut wal);
     drop(wal);
     let wal = Wal::open(disk.clone(), "log", small()).unwrap();
     assert_eq!(wal.last_index(), Some(41));
@@ -217,7 +295,7 @@ fn appends_during_a_sync_job_are_credited_to_the_segment_they_land_in() {
 #[test]
 fn a_failed_sync_job_poisons_the_log() {
     let sim = SimDisk::new();
-    let mut wal = Wal::open(Arc::new(sim.clone()), "log", WalOptions::default()).unwrap();
+    let mut wal = Wal::open(Arc::new(sim.clone()), "log", one_segment()).unwrap();
     wal.append(entries(1..=3)).unwrap();
     let mut job = wal.begin_sync().unwrap();
     sim.fail_next_syncs(1);
