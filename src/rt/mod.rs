@@ -1,6 +1,7 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
-//! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`]), and the
-//! async runtime openraft is given (`Runtime`), and the simulation-only planted bugs ([`bugs`]).
+//! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`], and
+//! [`spawn_worker`] for a loop of it), the async runtime openraft is given (`Runtime`), and the
+//! simulation-only planted bugs ([`bugs`]).
 
 mod blocking;
 pub mod bugs;
@@ -8,9 +9,11 @@ pub mod bugs;
 mod madsim_runtime;
 mod shutdown;
 pub mod watch;
+mod worker;
 
 pub use blocking::run_blocking;
 pub use shutdown::{Shutdown, ShutdownSignal};
+pub use worker::{spawn_worker, Step, Waker, WorkerHandle};
 
 #[cfg(madsim)]
 pub use madsim_runtime::{MadsimRng, MadsimRuntime, MadsimTimeout};

@@ -1,27 +1,29 @@
-//! The flusher task: the only task of a log store that touches the disk. Each round drains
+//! The flusher: the only part of a log store that touches the disk, a worker of its own
+//! ([`crate::rt::spawn_worker`]: a dedicated thread, a task under madsim). Each round drains
 //! the queue of pending writes, makes every append buffered so far durable with ONE WAL sync
 //! (group commit), fires the drained `IOFlushed` callbacks in order, then performs any barrier
-//! (vote, purge) and, when due, persists the committed log id. Blocking disk calls go through
-//! [`crate::rt::run_blocking`]; the shared lock is never held across an fsync of the log, so
-//! appends and replication reads go on while a sync is in flight.
+//! (vote, purge) and, when due, persists the committed log id. Rounds block on the disk; the
+//! shared lock is never held across an fsync of the log, so appends and replication reads go
+//! on while a sync is in flight, and the next round starts as soon as one ends.
 
 use super::{meta, Barrier, LogId, Op, Shared};
 use crate::raft::wal::WalError;
+use crate::rt::{Step, WorkerHandle};
 use std::io;
 use std::sync::Arc;
 
-/// Runs until the store is closed and its queue is empty (or the store has failed).
-/// `persisted` is the committed log id found on disk at open.
-pub(super) async fn run(shared: Arc<Shared>, mut persisted: Option<LogId>) {
-    loop {
+/// Starts the flusher; it runs until the store is closed and its queue is empty (or the store
+/// has failed). `persisted` is the committed log id found on disk at open.
+pub(super) fn spawn(shared: Arc<Shared>, mut persisted: Option<LogId>) -> io::Result<WorkerHandle> {
+    let waker = shared.wake.clone();
+    crate::rt::spawn_worker("raftis-log-flusher", &waker, move || {
         let closed = shared.lock().closed;
-        if !round(&shared, &mut persisted, closed).await {
-            if closed {
-                return;
-            }
-            shared.wake.notified().await;
+        match (round(&shared, &mut persisted, closed), closed) {
+            (true, _) => Step::Again,
+            (false, true) => Step::Exit,
+            (false, false) => Step::Idle,
         }
-    }
+    })
 }
 
 /// The committed log id to persist in this round, if one is due.
@@ -55,10 +57,14 @@ fn fail_ops(ops: Vec<Op>, msg: &str) {
     }
 }
 
-/// One flush; returns whether there was anything to do.
-async fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool) -> bool {
+/// One flush (blocking on the disk); returns whether there was anything to do.
+fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool) -> bool {
     let (ops, job, committed) = {
         let mut st = shared.lock();
+        #[cfg(test)]
+        if st.held {
+            return false;
+        }
         let ops = std::mem::take(&mut st.queue);
         if let Some(msg) = st.failed.clone() {
             drop(st);
@@ -85,21 +91,9 @@ async fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool
         }
     };
 
-    let synced = if job.is_empty() {
-        shared.lock().wal.finish_sync(job, Ok(()))
-    } else {
-        match crate::rt::run_blocking(move || {
-            let mut job = job;
-            let result = job.run();
-            (job, result)
-        })
-        .await
-        {
-            Ok((job, result)) => shared.lock().wal.finish_sync(job, result),
-            // The job (and the active file with it) is lost: the log cannot go on.
-            Err(e) => Err(WalError::Io { file: "log sync task".into(), source: e }),
-        }
-    };
+    let mut job = job;
+    let result = job.run();
+    let synced: Result<(), WalError> = shared.lock().wal.finish_sync(job, result);
     if let Err(e) = synced {
         let msg = e.to_string();
         set_failed(shared, &msg);
@@ -111,7 +105,7 @@ async fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool
         match op {
             Op::Flushed(cb) => cb.io_completed(Ok(())),
             Op::Barrier(barrier, done) => {
-                let result = do_barrier(shared, barrier).await;
+                let result = do_barrier(shared, barrier);
                 if let Err(e) = &result {
                     set_failed(shared, &e.to_string());
                 }
@@ -121,36 +115,33 @@ async fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool
     }
 
     if let Some(c) = committed {
-        let (disk, dir) = (shared.disk.clone(), shared.dir.clone());
-        match crate::rt::run_blocking(move || meta::write(disk.as_ref(), &dir, meta::COMMITTED, &c)).await {
-            Ok(Ok(())) => *persisted = Some(c),
-            Ok(Err(e)) | Err(e) => set_failed(shared, &format!("persisting the committed log id: {e}")),
+        match meta::write(shared.disk.as_ref(), &shared.dir, meta::COMMITTED, &c) {
+            Ok(()) => *persisted = Some(c),
+            Err(e) => set_failed(shared, &format!("persisting the committed log id: {e}")),
         }
     }
     true
 }
 
 /// A vote or purge, after every earlier append is durable. Durable when this returns `Ok`.
-async fn do_barrier(shared: &Arc<Shared>, barrier: Barrier) -> io::Result<()> {
+fn do_barrier(shared: &Shared, barrier: Barrier) -> io::Result<()> {
     if let Some(msg) = shared.lock().failed.clone() {
         return Err(super::failed_err(&msg));
     }
-    let sh = shared.clone();
-    crate::rt::run_blocking(move || match barrier {
+    match barrier {
         Barrier::Vote(vote) => {
-            meta::write(sh.disk.as_ref(), &sh.dir, meta::VOTE, &vote)?;
-            sh.lock().vote = Some(vote);
+            meta::write(shared.disk.as_ref(), &shared.dir, meta::VOTE, &vote)?;
+            shared.lock().vote = Some(vote);
             Ok(())
         }
         Barrier::Purge(log_id) => {
             // The purged id first: were the WAL purged first, a crash in between would lose
             // the log id (term) of the last purged entry.
-            meta::write(sh.disk.as_ref(), &sh.dir, meta::PURGED, &log_id)?;
-            let mut st = sh.lock();
+            meta::write(shared.disk.as_ref(), &shared.dir, meta::PURGED, &log_id)?;
+            let mut st = shared.lock();
             st.wal.purge_up_to(log_id.index).map_err(io::Error::other)?;
             st.purged = Some(log_id);
             Ok(())
         }
-    })
-    .await?
+    }
 }

@@ -10,8 +10,8 @@
 //!
 //! All write I/O is serialized through that one queue, as openraft requires: `save_vote` and
 //! `purge` enqueue a barrier and return once the flusher has synced every earlier append and
-//! then written their file. The flusher is the only task touching the disk; it does so via
-//! [`crate::rt::run_blocking`] (tokio's blocking pool in production, inline under madsim).
+//! then written their file. The flusher is the only part touching the disk after open: a
+//! thread of its own in production, a task under madsim ([`crate::rt::spawn_worker`]).
 //!
 //! A failed fsync (or any failed write) stops the node: the error goes to openraft (which then
 //! shuts Raft down), the WAL poisons itself, and every later call fails. Nothing is retried.
@@ -31,7 +31,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 /// A log entry of raftis.
 pub type Entry = EntryOf<TypeConfig>;
@@ -96,6 +96,9 @@ struct State {
     failed: Option<String>,
     /// The store was dropped: the flusher finishes the queue and exits.
     closed: bool,
+    /// Tests only: the flusher leaves the queue alone (a power cut that must hit queued work).
+    #[cfg(test)]
+    held: bool,
 }
 
 struct Shared {
@@ -103,7 +106,8 @@ struct Shared {
     dir: String,
     opts: LogStoreOptions,
     state: Mutex<State>,
-    wake: Notify,
+    /// Wakes the flusher when there is something to flush.
+    wake: crate::rt::Waker,
 }
 
 impl Shared {
@@ -124,7 +128,7 @@ fn wal_err(e: WalError) -> io::Error {
 /// The log storage handed to openraft.
 pub struct LogStore {
     shared: Arc<Shared>,
-    flusher: Option<tokio::task::JoinHandle<()>>,
+    flusher: Option<crate::rt::WorkerHandle>,
 }
 
 /// Reads the log for replication (entries come from the WAL's in-memory copy, never the disk).
@@ -169,16 +173,17 @@ impl LogStore {
 
     /// Opens (recovering) or creates the log store in `dir`. A corrupt record in the middle of
     /// the log or a corrupt vote/purged/committed file stops start-up with an error naming it.
-    /// Spawns the flusher task: call from inside the runtime.
+    /// Starts the flusher: call from inside the runtime.
     pub async fn open_with(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<LogStore, LogStoreError> {
         let recovered = {
             let (disk, dir) = (disk.clone(), dir.to_string());
             crate::rt::run_blocking(move || recover(disk, &dir, opts)).await.map_err(LogStoreError::Recovery)??
         };
         let persisted = recovered.committed;
-        let shared =
-            Arc::new(Shared { disk, dir: dir.to_string(), opts, state: Mutex::new(recovered), wake: Notify::new() });
-        let flusher = tokio::spawn(flusher::run(shared.clone(), persisted));
+        let state = Mutex::new(recovered);
+        let shared = Arc::new(Shared { disk, dir: dir.to_string(), opts, state, wake: Default::default() });
+        let flusher = flusher::spawn(shared.clone(), persisted)
+            .map_err(|source| LogStoreError::Io { file: format!("{dir} (starting the log flusher)"), source })?;
         Ok(LogStore { shared, flusher: Some(flusher) })
     }
 
@@ -187,7 +192,7 @@ impl LogStore {
     pub async fn shutdown(mut self) {
         self.close();
         if let Some(handle) = self.flusher.take() {
-            let _ = handle.await;
+            handle.join().await;
         }
     }
 
@@ -198,7 +203,7 @@ impl LogStore {
 
     fn close(&self) {
         self.shared.lock().closed = true;
-        self.shared.wake.notify_one();
+        self.shared.wake.wake();
     }
 
     /// Queues a barrier and waits until the flusher has done it.
@@ -211,7 +216,7 @@ impl LogStore {
             }
             st.queue.push(Op::Barrier(barrier, tx));
         }
-        self.shared.wake.notify_one();
+        self.shared.wake.wake();
         rx.await.map_err(|_| io::Error::other("log store flusher has stopped"))?
     }
 }
@@ -255,7 +260,17 @@ fn recover(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<Stat
             });
         }
     }
-    Ok(State { wal, vote, committed, purged, queue: Vec::new(), failed: None, closed: false })
+    Ok(State {
+        wal,
+        vote,
+        committed,
+        purged,
+        queue: Vec::new(),
+        failed: None,
+        closed: false,
+        #[cfg(test)]
+        held: false,
+    })
 }
 
 fn decode(bytes: &[u8]) -> io::Result<Entry> {
@@ -369,7 +384,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             if !early {
                 st.queue.push(Op::Flushed(callback));
                 drop(st);
-                self.shared.wake.notify_one();
+                self.shared.wake.wake();
                 return Ok(());
             }
         }

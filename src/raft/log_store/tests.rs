@@ -52,11 +52,24 @@ async fn all_entries(store: &mut LogStore) -> Vec<Entry> {
 }
 
 impl LogStore {
-    /// A power cut for this store: its flusher dies at once, whatever it had queued.
+    /// From now on the flusher leaves its queue alone (it finishes a round in progress): what
+    /// is queued after this stays unflushed, whatever the thread timing.
+    fn hold_flusher(&self) {
+        self.shared.lock().held = true;
+    }
+
+    /// A power cut for this store: its flusher stops touching the disk at once, and whatever
+    /// it had queued is dropped (call [`LogStore::hold_flusher`] before queuing what must
+    /// stay unflushed).
     fn kill(mut self) {
-        if let Some(handle) = self.flusher.take() {
-            handle.abort();
+        {
+            let mut st = self.shared.lock();
+            st.held = true;
+            st.closed = true;
+            st.queue.clear();
         }
+        self.shared.wake.wake();
+        self.flusher.take();
     }
 }
 
@@ -104,6 +117,7 @@ async fn vote_survives_a_crash_only_once_save_vote_returned() {
     let v1 = Vote::new(3, 1);
     store.save_vote(&v1).await.unwrap();
     // Queued but not yet done when the power goes.
+    store.hold_flusher();
     let pending = futures_util::FutureExt::now_or_never(store.save_vote(&Vote::new(4, 2)));
     assert!(pending.is_none(), "save_vote waits for the flusher");
     store.kill();
@@ -154,6 +168,7 @@ async fn crash_loses_unsynced_appends_but_never_synced_ones() {
         let disk: Arc<dyn Disk> = Arc::new(sim.clone());
         let mut store = open(&disk).await;
         append_durable(&mut store, entries(1..=10)).await;
+        store.hold_flusher();
         let _not_yet = append(&mut store, entries(11..=20)).await;
         assert_eq!(all_entries(&mut store).await.len(), 20, "readable before durable");
         store.kill();
