@@ -4,8 +4,7 @@
 use raftis::config::{self, ConfigError, Startup};
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let startup = match config::load(std::env::args_os()) {
         Ok(startup) => startup,
         // --help and --version exit 0; bad flags exit 2, with clap's message.
@@ -26,7 +25,18 @@ async fn main() -> ExitCode {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
     let to_file = startup.config.log_dir.is_some();
-    run(startup.config, to_file).await
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(startup.config.io_threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(startup.config, to_file))
 }
 
 /// Logs to standard error, or appended to `<log-dir>/raftis-node<id>.log` with `log-dir`.

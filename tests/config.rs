@@ -111,7 +111,7 @@ fn a_config_file_sets_port_node_id_and_data_dir() {
     let data = tmp.0.join("raft_data_7");
     let text = format!(
         "# a node\nport {port}\nbinding 127.0.0.1\nraft-node-id 7\nraft-addr 127.0.0.1:{raft_port}\n\
-         raft-data-dir {}\nmaxclients 50\n",
+         raft-data-dir {}\nmaxclients 50\nio-threads 3\n",
         data.display()
     );
     let conf = write_conf(&tmp.0, "node7.conf", &text);
@@ -122,6 +122,7 @@ fn a_config_file_sets_port_node_id_and_data_dir() {
     assert_eq!(config_get(&mut c, "raft-addr"), format!("127.0.0.1:{raft_port}"));
     assert_eq!(config_get(&mut c, "dir"), data.display().to_string());
     assert_eq!(config_get(&mut c, "maxclients"), "50");
+    assert_eq!(config_get(&mut c, "io-threads"), "3");
     // A single node (no cluster-enabled) bootstraps itself and takes writes, on that directory.
     assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Simple(Bytes::from_static(b"OK")));
     assert!(data.join("raft").join("log").is_dir(), "the data directory is {}", data.display());

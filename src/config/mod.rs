@@ -13,6 +13,12 @@ pub use settings::{Setting, SETTINGS};
 
 use std::path::PathBuf;
 
+/// Default of [`Config::io_threads`]. One, as in Redis: measured on a 2-core machine with a
+/// 50-client durable-SET benchmark sharing it (docs/PERFORMANCE.md), a second runtime thread
+/// added cross-thread wake-ups (context switches per write 0.52 against 0.35) and no
+/// throughput.
+pub const DEFAULT_IO_THREADS: usize = 1;
+
 /// A node's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,6 +36,9 @@ pub struct Config {
     pub timeout_secs: u64,
     /// Number of databases outside cluster mode.
     pub databases: usize,
+    /// Threads of the async runtime that serve clients and Raft (Redis's `io-threads`). The
+    /// log flusher has a thread of its own besides.
+    pub io_threads: usize,
     /// Largest bulk string a client may send.
     pub proto_max_bulk_len: i64,
     /// Redis Cluster face: DB 0 only, CLUSTER commands, `cluster_enabled:1`.
@@ -91,6 +100,7 @@ impl Default for Config {
             maxclients: 10000,
             timeout_secs: 0,
             databases: crate::store::DEFAULT_DATABASES,
+            io_threads: DEFAULT_IO_THREADS,
             proto_max_bulk_len: 512 * 1024 * 1024,
             cluster_enabled: false,
             seed: 0,

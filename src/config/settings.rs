@@ -371,6 +371,17 @@ pub static SETTINGS: &[Setting] = &[
         set: |c, v| put(&mut c.databases, int(v, 1, 65_536)),
     },
     Setting {
+        key: "io-threads",
+        aliases: &[],
+        flag: "io-threads",
+        value_name: "N",
+        help: "threads serving clients and Raft (the log flusher has its own besides)",
+        arity: Arity::One,
+        default_text: None,
+        get: |c| c.io_threads.to_string(),
+        set: |c, v| put(&mut c.io_threads, int(v, 1, 128)),
+    },
+    Setting {
         key: "proto-max-bulk-len",
         aliases: &[],
         flag: "proto-max-bulk-len",
@@ -526,6 +537,8 @@ mod tests {
         assert!(set("port", "65536").is_err());
         assert!(set("port", "-1").is_err());
         assert!(set("maxclients", "0").is_err());
+        assert!(set("io-threads", "0").is_err());
+        assert!(set("io-threads", "many").is_err());
         assert!(set("raft-addr", "127.0.0.1").is_err());
         assert!(set("raft-addr", "").is_ok());
         assert!(set("appendfsync", "sometimes").is_err());

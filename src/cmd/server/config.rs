@@ -177,6 +177,7 @@ static PARAMS: &[Param] = &[
         }),
     },
     Param { name: "databases", get: |c| c.databases.to_string(), access: Access::Immutable },
+    Param { name: "io-threads", get: |c| c.io_threads.to_string(), access: Access::Immutable },
     Param {
         name: "port",
         get: |c| c.port.to_string(),
