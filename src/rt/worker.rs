@@ -102,10 +102,10 @@ pub fn spawn_worker(
             // which this round clears only after it has looked for work.
             let _ = inner.thread.set(std::thread::current());
             loop {
-                inner.woken.store(false, Ordering::Release);
-                match round() {
+                match turn(&inner, &mut round) {
                     Step::Again => {}
                     Step::Exit => return,
+                    // A wake from now on unparks this thread (or leaves it the token).
                     Step::Idle => {
                         while !inner.woken.load(Ordering::Acquire) {
                             std::thread::park();
@@ -121,19 +121,25 @@ pub fn spawn_worker(
         let _ = name;
         let task = tokio::spawn(async move {
             loop {
-                inner.woken.store(false, Ordering::Release);
-                match round() {
+                match turn(&inner, &mut round) {
                     Step::Again => {}
                     Step::Exit => return,
-                    Step::Idle => {
-                        if !inner.woken.load(Ordering::Acquire) {
-                            inner.notify.notified().await;
-                        }
-                    }
+                    // A wake from now on leaves a permit if it comes before this waits.
+                    Step::Idle => inner.notify.notified().await,
                 }
             }
         });
         Ok(WorkerHandle { task })
+    }
+}
+
+/// One round of a worker: clears the wake flag first, so a wake during the round is seen
+/// after it ([`Step::Idle`] becomes [`Step::Again`] then).
+fn turn(inner: &Inner, round: &mut impl FnMut() -> Step) -> Step {
+    inner.woken.store(false, Ordering::Release);
+    match round() {
+        Step::Idle if inner.woken.load(Ordering::Acquire) => Step::Again,
+        step => step,
     }
 }
 
