@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{free_port, tempdir::TempDir, Conn, Server};
+use common::{tempdir::TempDir, Conn, Server};
 use raftis::protocol::Frame;
 
 fn bulk(s: &str) -> Frame {
@@ -22,7 +22,7 @@ fn acknowledged_writes_survive_kill_9() {
     let dir = TempDir::new("restart");
     // A low snapshot threshold: the restart loads a snapshot and replays the log after it.
     let flags = ["--snapshot-logs", "300"];
-    let node = Server::raftis_at(&dir.0, free_port(), &flags);
+    let node = Server::raftis_in(&dir.0, &flags);
     let mut c = node.conn();
     for i in 0..1000 {
         assert_eq!(c.cmd(&["SET", &format!("key:{i}"), &format!("value:{i}")]), Frame::ok());
@@ -38,7 +38,7 @@ fn acknowledged_writes_survive_kill_9() {
     let before_exact = digest(&mut c, "DIGEST-EXACT");
     node.kill9();
 
-    let node = Server::raftis_at(&dir.0, free_port(), &flags);
+    let node = Server::raftis_in(&dir.0, &flags);
     let mut c = node.conn();
     for i in 0..1000 {
         assert_eq!(c.cmd(&["GET", &format!("key:{i}")]), bulk(&format!("value:{i}")), "key:{i} lost");
@@ -55,7 +55,7 @@ fn acknowledged_writes_survive_kill_9() {
 #[test]
 fn a_pipeline_cut_by_kill_9_keeps_every_acknowledged_write() {
     let dir = TempDir::new("cut");
-    let node = Server::raftis_at(&dir.0, free_port(), &["--snapshot-logs", "500"]);
+    let node = Server::raftis_in(&dir.0, &["--snapshot-logs", "500"]);
     let mut c = node.conn();
     let total = 3000;
     let mut pipeline = Vec::new();
@@ -70,7 +70,7 @@ fn a_pipeline_cut_by_kill_9_keeps_every_acknowledged_write() {
     }
     node.kill9();
 
-    let node = Server::raftis_at(&dir.0, free_port(), &[]);
+    let node = Server::raftis_in(&dir.0, &[]);
     let mut c = node.conn();
     for i in 0..acked {
         assert_eq!(c.cmd(&["GET", &format!("k{i}")]), bulk(&format!("v{i}")), "acknowledged k{i} lost");

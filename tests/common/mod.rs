@@ -51,24 +51,37 @@ pub mod tempdir {
 impl Server {
     /// Starts the raftis binary with extra flags.
     pub fn raftis(extra: &[&str]) -> Server {
-        let port = free_port();
         let dir = tempdir::TempDir::new("node");
-        let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
-            .arg(&dir.0)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start raftis");
-        let s = Server { port, child, _dir: Some(dir) };
-        s.wait_ready();
+        let mut s = Self::raftis_in(&dir.0, extra);
+        s._dir = Some(dir);
         s
     }
 
-    /// Starts the raftis binary on `port` with its data in `dir` (kept by the caller, so a
-    /// test can restart a node on the same data).
+    /// Starts the raftis binary on a free port with its data in `dir` (kept by the caller, so
+    /// a test can restart a node on the same data). A free port can be taken by another
+    /// process before raftis binds it (another test's node picking its own Raft port): a
+    /// start that fails that way is retried on another port.
+    pub fn raftis_in(dir: &std::path::Path, extra: &[&str]) -> Server {
+        for _ in 0..5 {
+            let mut s = Self::spawn_raftis(dir, free_port(), extra);
+            if s.wait_ready().is_ok() {
+                return s;
+            }
+        }
+        panic!("raftis did not start on any of 5 free ports");
+    }
+
+    /// Starts the raftis binary on `port` with its data in `dir` (a restarted cluster member
+    /// keeps its port).
     pub fn raftis_at(dir: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+        let mut s = Self::spawn_raftis(dir, port, extra);
+        if let Err(e) = s.wait_ready() {
+            panic!("raftis on port {port}: {e}");
+        }
+        s
+    }
+
+    fn spawn_raftis(dir: &std::path::Path, port: u16, extra: &[&str]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(dir)
@@ -77,9 +90,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start raftis");
-        let s = Server { port, child, _dir: None };
-        s.wait_ready();
-        s
+        Server { port, child, _dir: None }
     }
 
     /// Kills the process with SIGKILL (no shutdown path runs) and reaps it.
@@ -108,25 +119,34 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server not found: install it (apt-get install redis-server); .ci/run does");
-        let s = Server { port, child, _dir: None };
-        s.wait_ready();
+        let mut s = Server { port, child, _dir: None };
+        if let Err(e) = s.wait_ready() {
+            panic!("redis-server on port {port}: {e}");
+        }
         s
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the server answers PING on its port. Fails if the process exits first (it
+    /// could not bind its port, say); a connection that closes without a reply (some other
+    /// process on the port) is not taken for readiness.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited before it was ready ({status})"));
+            }
             if let Ok(mut c) = Conn::try_connect(self.port) {
+                c.send_raw(&Conn::encode(&[b"PING"]));
                 // A server started with a password answers NOAUTH: it is up all the same.
-                let reply = c.cmd(&["PING"]);
-                let noauth = matches!(&reply, Frame::Error(e) if e.starts_with(b"NOAUTH"));
-                if reply == Frame::Simple(Bytes::from_static(b"PONG")) || noauth {
-                    return;
+                match c.read_frame() {
+                    Some(Frame::Simple(s)) if s == "PONG" => return Ok(()),
+                    Some(Frame::Error(e)) if e.starts_with(b"NOAUTH") => return Ok(()),
+                    _ => {}
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("server on port {} did not become ready", self.port);
+        Err("did not become ready in 20 s".into())
     }
 
     pub fn conn(&self) -> Conn {
