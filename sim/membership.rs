@@ -37,25 +37,6 @@ fn node_config(id: u64) -> Config {
     Config { bind: ip(id), port: 6379, node_id: id, seed: id, raft_addr: raft_addr(id), ..Config::default() }
 }
 
-fn start_host(handle: &Handle, id: u64) {
-    let disk = SimDisk::new();
-    handle
-        .create_node()
-        .name(format!("node-{id}"))
-        .ip(ip(id).parse().expect("ip"))
-        .init(move || {
-            let disk = disk.clone();
-            async move {
-                let config = node_config(id);
-                match raftis::node::start_with_disk(config, Arc::new(disk), id == 1).await {
-                    Ok(node) => node.stopped().await,
-                    Err(e) => panic!("node {id} failed to start: {e}"),
-                }
-            }
-        })
-        .build();
-}
-
 /// A command to node `id`, retried on connection trouble until `secs` of virtual time pass.
 async fn cmd(id: u64, args: &[&str], secs: u64) -> Frame {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -113,7 +94,7 @@ async fn writer(acked: Arc<Mutex<Vec<u64>>>, stop: Arc<AtomicBool>) {
 async fn a_cluster_forms_and_shrinks_through_metaraft_commands() {
     let handle = Handle::current();
     for id in 1..=3 {
-        start_host(&handle, id);
+        start_replica(&handle, id);
     }
     let client = handle.create_node().name("admin").ip("10.0.3.1".parse().expect("ip")).build();
     client

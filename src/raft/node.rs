@@ -433,7 +433,7 @@ impl Core {
     /// One ReadIndex round: leadership confirmed by a quorum, then the state machine caught up
     /// to the read index.
     async fn read_barrier(&self) -> Result<(), Refusal> {
-        if bugs::enabled(Bug::SkipReadIndex) && self.raft.current_leader().await == Some(self.id) {
+        if self.skips_read_index().await {
             return Ok(());
         }
         let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
@@ -502,10 +502,16 @@ impl Core {
         }
     }
 
+    /// The planted bug SkipReadIndex (simulation only): a node that believes it leads answers
+    /// reads without confirming its leadership with a quorum.
+    async fn skips_read_index(&self) -> bool {
+        bugs::enabled(Bug::SkipReadIndex) && self.raft.current_leader().await == Some(self.id)
+    }
+
     /// On the leader, for a follower's read: confirms leadership with a quorum (one ReadIndex
     /// round) and returns the index to have applied.
     async fn leader_read_index(&self) -> Result<u64, HandlerError> {
-        if bugs::enabled(Bug::SkipReadIndex) && self.raft.current_leader().await == Some(self.id) {
+        if self.skips_read_index().await {
             use openraft::rt::watch::WatchReceiver;
             // A (maybe deposed) leader's own applied index, unconfirmed.
             let applied = self.raft.metrics().borrow_watched().last_applied.as_ref().map_or(0, |l| l.index);

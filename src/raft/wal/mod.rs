@@ -282,11 +282,6 @@ pub struct SyncJob {
 }
 
 impl SyncJob {
-    /// Whether there is nothing to write or sync.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
     /// Writes the records and makes them durable with one fdatasync. This blocks on the disk:
     /// run it where blocking is allowed. Never retry after an error (the data may be lost).
     pub fn run(&mut self) -> Result<(), WalError> {
