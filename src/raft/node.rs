@@ -191,6 +191,7 @@ impl Replica {
         let raft_addr: SocketAddr =
             listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
 
+        let appends = log.appends();
         let config = openraft::Config {
             cluster_name: "raftis".into(),
             // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
@@ -218,7 +219,7 @@ impl Replica {
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
         // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
-        let proposer = Proposer::start(raft.clone());
+        let proposer = Proposer::start(raft.clone(), appends);
         let core =
             Core { id: cfg.id, raft, proposer, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 

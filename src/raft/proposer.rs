@@ -1,20 +1,27 @@
 //! Gathers the writes of many connections into few Raft proposals (log entries).
 //!
-//! Every write a replica proposes goes through one [`Proposer`]. When its proposal slots are
-//! all busy, writes queue; a task takes the first waiting write, waits for a slot, lets the
-//! runtime run once more (so that the other connections woken at the same moment can queue
-//! theirs), then drains whatever is waiting, up to a size bound, and proposes it as ONE entry: [`Request::Write`] for a single write, [`Request::Group`] for
-//! several. One entry costs openraft one message, one append, one replication slot and one
-//! apply call, however many clients it serves; the WAL's group commit already shares the
-//! fsync, this shares the rest.
+//! Every write a replica proposes goes through one [`Proposer`]. A write that finds nothing in
+//! flight is proposed at once from its own task (a lone client's write costs no extra hop).
+//! Otherwise it queues, and a task takes the first waiting write, lets the runtime run once
+//! more (so that the other connections woken at the same moment can queue theirs), then
+//! drains whatever is waiting, up to a size bound, and proposes it as ONE entry:
+//! [`Request::Write`] for a single write, [`Request::Group`] for several. One entry costs
+//! openraft one message, one append, one replication slot and one apply call, however many
+//! clients it serves; the WAL's group commit already shares the fsync, this shares the rest.
 //!
-//! Proposals do not wait for each other (up to [`MAX_IN_FLIGHT`] at once), and while a slot is
-//! free and nothing waits a write is proposed from its own task at once, so a lone client's
-//! write costs no extra hop and a busy leader keeps its pipeline to the followers full. Each
-//! waiter gets the outcome of the proposal it was part of: its own reply (from the group's
-//! array of replies, one per write, in order), or the proposal's error, which it handles as
-//! if it had proposed alone (retry while no leader, forward, or report an unknown outcome).
+//! Pacing: the task forms the next group as soon as the log store has taken the previous one
+//! (its [`Appends`] count moved) or that proposal ended without reaching it (refused), up to
+//! [`MAX_IN_FLIGHT`] proposals at once. So the writes that arrive while an entry travels
+//! from the proposer to the log share the next entry, and no group waits for earlier ones to
+//! be committed and applied: the flusher always has the next group to sync when a round ends.
+//! (Pacing on commits instead, with 2 slots, left the flusher idle ~40% of the time at 50
+//! clients: both entries in flight landed in one fsync, then nothing was appended until one
+//! was applied.) Each waiter gets the outcome of the proposal it was part of: its own reply
+//! (from the group's array of replies, one per write, in order), or the proposal's error,
+//! which it handles as if it had proposed alone (retry while no leader, forward, or report an
+//! unknown outcome).
 
+use super::log_store::Appends;
 use super::{Request, TypeConfig};
 use crate::protocol::Frame;
 use crate::store::WriteBatch;
@@ -32,11 +39,10 @@ pub const MAX_GROUP_WRITES: usize = 512;
 /// A group stops growing once its commands' arguments reach this many bytes (entries are
 /// replicated whole; a huge one would stall the followers' pipeline).
 pub const MAX_GROUP_BYTES: usize = 1 << 20;
-/// At most this many proposals are in flight at once; further writes wait and join the next
-/// group (that is where batching comes from when the log is the bottleneck). Two is classic
-/// group commit: one proposal being committed while the next gathers. Measured on one node with
-/// 50 clients (docs/PERFORMANCE.md), 2 slots gave ~31k durable SET/s and 8 slots ~28k.
-pub const MAX_IN_FLIGHT: usize = 2;
+/// At most this many proposals are in flight at once (proposed, not yet applied); beyond that
+/// writes wait and join the next group. The pacing on appends sets the batch; this only bounds
+/// the work queued in Raft when the log is slow.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 /// What proposing a write gave: its reply once applied, or why Raft refused or lost it.
 pub type Proposed = Result<Frame, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>;
@@ -105,8 +111,9 @@ impl Shared {
 pub struct ProposerStopped;
 
 impl<P: Propose> Proposer<P> {
-    /// Starts the proposing task for `raft`; it ends when every `Proposer` clone is dropped.
-    pub fn start(raft: P) -> Proposer<P> {
+    /// Starts the proposing task for `raft`, paced by `appends` (its log store's); it ends when
+    /// every `Proposer` clone is dropped.
+    pub fn start(raft: P, appends: Appends) -> Proposer<P> {
         let (queue, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
@@ -114,7 +121,7 @@ impl<P: Propose> Proposer<P> {
             proposals: AtomicU64::new(0),
             writes: AtomicU64::new(0),
         });
-        tokio::spawn(run(raft.clone(), rx, shared.clone()));
+        tokio::spawn(run(raft.clone(), rx, shared.clone(), appends));
         Proposer { raft, queue, shared }
     }
 
@@ -128,9 +135,11 @@ impl<P: Propose> Proposer<P> {
 
     /// Proposes `batch` (alone or with others) and waits for its outcome.
     pub async fn propose(&self, batch: WriteBatch) -> Result<Proposed, ProposerStopped> {
-        // A free slot and nobody waiting: propose from this task, without the hops through the
-        // proposing task (a lone client's latency).
-        if self.shared.queued.load(Ordering::Acquire) == 0 {
+        // Nothing in flight and nobody waiting: propose from this task, without the hop
+        // through the proposing task (a lone client's latency). With anything in flight the
+        // write queues, to share the next entry with the others arriving now.
+        let idle = self.shared.slots.available_permits() == MAX_IN_FLIGHT;
+        if idle && self.shared.queued.load(Ordering::Acquire) == 0 {
             if let Ok(_slot) = self.shared.slots.try_acquire() {
                 self.shared.count(1);
                 return Ok(self.raft.propose(Request::Write(batch)).await);
@@ -146,7 +155,7 @@ impl<P: Propose> Proposer<P> {
     }
 }
 
-async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, shared: Arc<Shared>) {
+async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, shared: Arc<Shared>, appends: Appends) {
     while let Some(first) = rx.recv().await {
         // Taken before draining: while every slot is busy, more writes queue up and join.
         let Ok(slot) = shared.slots.clone().acquire_owned().await else { return };
@@ -154,11 +163,18 @@ async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, share
         let group = drain(first, &mut rx);
         shared.queued.fetch_sub(group.len(), Ordering::AcqRel);
         shared.count(group.len());
+        let seen = appends.count();
         let raft = raft.clone();
-        tokio::spawn(async move {
+        let mut proposal = tokio::spawn(async move {
             propose_group(&raft, group).await;
             drop(slot);
         });
+        // Writes arriving until the log takes this entry queue for the next one.
+        tokio::select! {
+            biased;
+            _ = appends.past(seen) => {}
+            _ = &mut proposal => {}
+        }
     }
 }
 
@@ -273,24 +289,39 @@ mod grouping_tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    /// Replies to each write with its seed; records what was proposed; holds every proposal
-    /// until the gate opens; fails every proposal when `fail` is set.
+    /// Replies to each write with its seed; records what was proposed; counts an append for
+    /// each proposal it receives (unless `silent_log`); holds every proposal until the gate
+    /// opens; fails every proposal when `fail` is set.
     #[derive(Clone)]
     struct GatedRaft {
         gate: Arc<Semaphore>,
         proposed: Arc<Mutex<Vec<Request>>>,
+        appends: Appends,
+        silent_log: bool,
         fail: bool,
     }
 
     impl GatedRaft {
         fn new(fail: bool) -> GatedRaft {
-            GatedRaft { gate: Arc::new(Semaphore::new(0)), proposed: Arc::default(), fail }
+            let gate = Arc::new(Semaphore::new(0));
+            GatedRaft { gate, proposed: Arc::default(), appends: Appends::default(), silent_log: false, fail }
+        }
+
+        fn start(&self) -> Proposer<GatedRaft> {
+            Proposer::start(self.clone(), self.appends.clone())
+        }
+
+        fn proposed(&self) -> Vec<Request> {
+            self.proposed.lock().expect("lock").clone()
         }
     }
 
     impl Propose for GatedRaft {
         async fn propose(&self, request: Request) -> Proposed {
             self.proposed.lock().expect("lock").push(request.clone());
+            if !self.silent_log {
+                self.appends.bump();
+            }
             let _pass = self.gate.acquire().await.expect("gate");
             if self.fail {
                 return Err(RaftError::Fatal(Fatal::Stopped));
@@ -348,7 +379,7 @@ mod grouping_tests {
     #[tokio::test]
     async fn writes_queued_behind_busy_slots_share_one_entry_and_each_get_their_reply() {
         let raft = GatedRaft::new(false);
-        let proposer = Proposer::start(raft.clone());
+        let proposer = raft.start();
         let proposed = raft.proposed.clone();
         let busy = fill_every_slot(&proposer, &proposed).await;
         // Every slot is taken: these queue up while the proposals above wait at the gate.
@@ -369,7 +400,7 @@ mod grouping_tests {
     #[tokio::test]
     async fn a_refused_group_refuses_each_of_its_writes() {
         let raft = GatedRaft::new(true);
-        let proposer = Proposer::start(raft.clone());
+        let proposer = raft.start();
         let proposed = raft.proposed.clone();
         let busy = fill_every_slot(&proposer, &proposed).await;
         let queued = spawn_writes(&proposer, 100..105);
@@ -379,5 +410,57 @@ mod grouping_tests {
             assert_eq!(task.await.expect("task"), Err(RaftError::Fatal(Fatal::Stopped)));
         }
         assert!(matches!(proposed.lock().expect("lock").last(), Some(Request::Group(g)) if g.len() == 5));
+    }
+
+    fn seeds(request: &Request) -> Vec<u64> {
+        match request {
+            Request::Write(b) => vec![b.seed],
+            Request::Group(bs) => bs.iter().map(|b| b.seed).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_group_forms_only_once_the_log_has_taken_the_previous_one() {
+        let raft = GatedRaft { silent_log: true, ..GatedRaft::new(false) };
+        let proposer = raft.start();
+        // Write 0 finds nothing in flight and goes at once; write 1 queues behind it and is
+        // proposed by the proposing task, which then waits for the log to take it.
+        let mut tasks = spawn_writes(&proposer, 0..1);
+        run_others_until("write 0 proposed", || raft.proposed().len() == 1).await;
+        tasks.extend(spawn_writes(&proposer, 1..2));
+        run_others_until("write 1 proposed", || raft.proposed().len() == 2).await;
+        // Free slots, but the log has not taken write 1: these wait, together.
+        tasks.extend(spawn_writes(&proposer, 2..6));
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(raft.proposed().len(), 2, "proposed before the log took the previous entry");
+        raft.appends.bump();
+        run_others_until("the next group proposed", || raft.proposed().len() == 3).await;
+        let proposed = raft.proposed();
+        assert_eq!(proposed.iter().map(seeds).collect::<Vec<_>>(), vec![vec![0], vec![1], vec![2, 3, 4, 5]]);
+        raft.gate.add_permits(1_000);
+        for (seed, task) in (0..6).zip(tasks) {
+            assert_eq!(task.await.expect("task"), Ok(Frame::Integer(seed)), "write {seed}'s reply");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proposal_refused_before_the_log_does_not_hold_up_the_next() {
+        // Refused proposals never reach the log: the count never moves, yet writes go on.
+        let raft = GatedRaft { silent_log: true, ..GatedRaft::new(true) };
+        raft.gate.add_permits(1_000);
+        let proposer = raft.start();
+        let all = async {
+            for seed in 0..5 {
+                let outcome = proposer.propose(write(seed)).await.expect("proposer running");
+                assert_eq!(outcome, Err(RaftError::Fatal(Fatal::Stopped)));
+            }
+            for task in spawn_writes(&proposer, 10..30) {
+                assert_eq!(task.await.expect("task"), Err(RaftError::Fatal(Fatal::Stopped)));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), all).await.expect("every write refused, none stuck");
+        assert_eq!(proposer.counts().writes, 25);
     }
 }

@@ -16,8 +16,11 @@
 //! A failed fsync (or any failed write) stops the node: the error goes to openraft (which then
 //! shuts Raft down), the WAL poisons itself, and every later call fails. Nothing is retried.
 
+mod appends;
 mod flusher;
 mod meta;
+
+pub use appends::Appends;
 
 use crate::disk::{join, Disk};
 use crate::raft::wal::{Wal, WalError, WalOptions};
@@ -108,6 +111,8 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the flusher when there is something to flush.
     wake: crate::rt::Waker,
+    /// Counts `append` calls (for the proposer's pacing).
+    appends: Appends,
 }
 
 impl Shared {
@@ -138,6 +143,11 @@ pub struct LogReader {
 }
 
 impl LogStore {
+    /// The count of this store's appends, to wait on.
+    pub fn appends(&self) -> Appends {
+        self.shared.appends.clone()
+    }
+
     /// Opens (recovering) or creates the log store in `dir` with default options.
     pub async fn open(disk: Arc<dyn Disk>, dir: &str) -> Result<LogStore, LogStoreError> {
         Self::open_with(disk, dir, LogStoreOptions::default()).await
@@ -181,7 +191,14 @@ impl LogStore {
         };
         let persisted = recovered.committed;
         let state = Mutex::new(recovered);
-        let shared = Arc::new(Shared { disk, dir: dir.to_string(), opts, state, wake: Default::default() });
+        let shared = Arc::new(Shared {
+            disk,
+            dir: dir.to_string(),
+            opts,
+            state,
+            wake: Default::default(),
+            appends: Default::default(),
+        });
         let flusher = flusher::spawn(shared.clone(), persisted)
             .map_err(|source| LogStoreError::Io { file: format!("{dir} (starting the log flusher)"), source })?;
         Ok(LogStore { shared, flusher: Some(flusher) })
@@ -385,9 +402,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 st.queue.push(Op::Flushed(callback));
                 drop(st);
                 self.shared.wake.wake();
+                self.shared.appends.bump();
                 return Ok(());
             }
         }
+        self.shared.appends.bump();
         callback.io_completed(Ok(()));
         Ok(())
     }
