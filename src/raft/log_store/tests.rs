@@ -285,6 +285,8 @@ async fn committed_is_recovered_and_never_ahead_of_the_durable_log() {
                                                       // The flusher writes the committed id after firing that flush's callbacks; a vote is a
                                                       // barrier handled in a later round, so once it returns the committed id is on disk.
     store.save_vote(&Vote::new(1, 1)).await.unwrap();
+    // The flusher is a thread: held, it cannot sync 7..=8 (and persist 8) before the crash.
+    store.hold_flusher();
     let _lost = append(&mut store, entries(7..=8)).await;
     store.save_committed(Some(log_id(3, 2, 8))).await.unwrap();
     store.kill();
@@ -433,4 +435,27 @@ async fn committed_is_raised_to_the_older_of_the_last_two_memberships() {
     assert_eq!(store.read_committed().await.unwrap(), Some(log[7].log_id));
     store.shutdown().await;
     alone.shutdown().await;
+}
+
+/// Reads of recent entries come from the decoded copies `append` kept; they must always be the
+/// entries the WAL holds, across truncation, purge and reopening.
+#[tokio::test]
+async fn recent_entries_read_back_as_the_wal_holds_them() {
+    let disk: Arc<dyn Disk> = Arc::new(SimDisk::new());
+    let mut store = open(&disk).await;
+    append_durable(&mut store, entries(1..=8)).await;
+    assert_eq!(all_entries(&mut store).await, entries(1..=8));
+    // A new leader overwrites 6..=8 with entries of another term.
+    store.truncate_after(Some(entries(5..=5)[0].log_id)).await.unwrap();
+    let overwritten: Vec<Entry> = (6..=9).map(|i| Entry::new_blank(log_id(7, 1, i))).collect();
+    append_durable(&mut store, overwritten.clone()).await;
+    let expected: Vec<Entry> = entries(1..=5).into_iter().chain(overwritten.clone()).collect();
+    assert_eq!(all_entries(&mut store).await, expected);
+    assert_eq!(store.try_get_log_entries(7..9).await.unwrap(), overwritten[1..3].to_vec());
+    store.purge(log_id(7, 1, 6)).await.unwrap();
+    assert_eq!(all_entries(&mut store).await, overwritten[1..].to_vec());
+    store.shutdown().await;
+    let mut store = open(&disk).await;
+    assert_eq!(all_entries(&mut store).await, overwritten[1..].to_vec(), "decoded from the WAL");
+    store.shutdown().await;
 }
