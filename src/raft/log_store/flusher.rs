@@ -139,6 +139,7 @@ fn do_barrier(shared: &Shared, barrier: Barrier) -> io::Result<()> {
             // the log id (term) of the last purged entry.
             meta::write(shared.disk.as_ref(), &shared.dir, meta::PURGED, &log_id)?;
             let mut st = shared.lock();
+            st.recent.purge_up_to(log_id.index);
             st.wal.purge_up_to(log_id.index).map_err(io::Error::other)?;
             st.purged = Some(log_id);
             Ok(())

@@ -19,6 +19,7 @@
 mod appends;
 mod flusher;
 mod meta;
+mod recent;
 
 pub use appends::Appends;
 
@@ -30,6 +31,7 @@ use openraft::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
+use recent::Recent;
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -89,6 +91,8 @@ enum Barrier {
 /// State shared by the store, its readers and the flusher.
 struct State {
     wal: Wal,
+    /// The newest entries of `wal`, decoded; kept in step with it.
+    recent: Recent,
     vote: Option<Vote>,
     /// Last committed log id given to `save_committed` (maybe not yet persisted).
     committed: Option<LogId>,
@@ -279,6 +283,7 @@ fn recover(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<Stat
     }
     Ok(State {
         wal,
+        recent: Recent::default(),
         vote,
         committed,
         purged,
@@ -294,7 +299,8 @@ fn decode(bytes: &[u8]) -> io::Result<Entry> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("log entry: {e}")))
 }
 
-/// The entries with index in `range`, decoded outside the lock.
+/// The entries with index in `range`: the recent ones cloned, the others decoded outside the
+/// lock.
 fn read_entries<RB: RangeBounds<u64>>(shared: &Shared, range: RB) -> io::Result<Vec<Entry>> {
     let start = match range.start_bound() {
         Bound::Included(&s) => s,
@@ -312,12 +318,13 @@ fn read_entries<RB: RangeBounds<u64>>(shared: &Shared, range: RB) -> io::Result<
     if end.is_some_and(|e| e <= start) {
         return Ok(Vec::new());
     }
-    let raw: Vec<Bytes> = {
+    let found: Vec<Result<Entry, Bytes>> = {
         let st = shared.lock();
         let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
-        st.wal.entries().range((Bound::Included(start), upper)).map(|(_, b)| b.clone()).collect()
+        let in_wal = st.wal.entries().range((Bound::Included(start), upper));
+        in_wal.map(|(&index, bytes)| st.recent.get(index).cloned().ok_or_else(|| bytes.clone())).collect()
     };
-    raw.iter().map(|b| decode(b)).collect()
+    found.into_iter().map(|e| e.or_else(|bytes| decode(&bytes))).collect()
 }
 
 impl RaftLogReader<TypeConfig> for LogReader {
@@ -386,18 +393,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let encoded = entries
-            .into_iter()
-            .map(|e| Ok((e.index(), Bytes::from(postcard::to_allocvec(&e).map_err(io::Error::other)?))))
+            .iter()
+            .map(|e| Ok((e.index(), Bytes::from(postcard::to_allocvec(e).map_err(io::Error::other)?))))
             .collect::<io::Result<Vec<_>>>()?;
+        let sizes: Vec<usize> = encoded.iter().map(|(_, bytes)| bytes.len()).collect();
         // A planted bug (simulation only) acknowledges the entries before they are synced.
         let early = crate::rt::bugs::enabled(crate::rt::bugs::Bug::AckBeforeSync);
+        // Dropped after the lock is released.
+        let mut evicted = Vec::new();
         {
             let mut st = self.shared.lock();
             if let Some(msg) = &st.failed {
                 return Err(failed_err(msg));
             }
             st.wal.append(encoded).map_err(wal_err)?;
+            for (entry, size) in entries.into_iter().zip(sizes) {
+                st.recent.push(entry, size, &mut evicted);
+            }
             if !early {
                 st.queue.push(Op::Flushed(callback));
                 drop(st);
@@ -420,6 +434,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(msg) = &st.failed {
             return Err(failed_err(msg));
         }
+        st.recent.truncate_from(from);
         st.wal.truncate_from(from).map_err(wal_err)
     }
 
