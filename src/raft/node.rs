@@ -19,7 +19,7 @@
 
 use super::log_store::{LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
-use super::proposer::{ProposalCounts, Proposer, ProposerStopped};
+use super::proposer::{NoOutcome, ProposalCounts, Proposer};
 use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
 use super::rpc::{
@@ -386,16 +386,18 @@ impl Core {
         }
         let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
         loop {
-            let res = tokio::time::timeout(self.timeouts.write, self.proposer.propose(batch.clone())).await;
-            let err = match res {
-                Ok(Ok(Ok(reply))) => return reply,
-                Err(_) => return unknown_write("TRYAGAIN write timed out; it may or may not have been applied".into()),
-                Ok(Err(ProposerStopped)) => {
+            let deadline = tokio::time::Instant::now() + self.timeouts.write;
+            let err = match self.proposer.propose(batch.clone(), deadline).await {
+                Ok(Ok(reply)) => return reply,
+                Err(NoOutcome::TimedOut) => {
+                    return unknown_write("TRYAGAIN write timed out; it may or may not have been applied".into())
+                }
+                Err(NoOutcome::Stopped) => {
                     return unknown_write(
                         "TRYAGAIN the node is stopping; the write may or may not have been applied".into(),
                     )
                 }
-                Ok(Ok(Err(e))) => e,
+                Ok(Err(e)) => e,
             };
             match err {
                 RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {

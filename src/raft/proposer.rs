@@ -20,6 +20,10 @@
 //! (from the group's array of replies, one per write, in order), or the proposal's error,
 //! which it handles as if it had proposed alone (retry while no leader, forward, or report an
 //! unknown outcome).
+//!
+//! Deadlines: each write comes with one. A write still queued at its deadline is never
+//! proposed; a group's proposal is given up at the earliest deadline of its writes, and they
+//! all time out (their outcome unknown). One timer per proposal, not one per write.
 
 use super::log_store::Appends;
 use super::{Request, TypeConfig};
@@ -31,6 +35,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 
 use super::state_machine::StateMachine;
 
@@ -59,10 +64,11 @@ impl Propose for Raft<TypeConfig, StateMachine> {
     }
 }
 
-/// A write waiting to be proposed, with where its outcome goes.
+/// A write waiting to be proposed, with its deadline and where its outcome goes.
 struct Waiting {
     batch: WriteBatch,
-    outcome: oneshot::Sender<Proposed>,
+    deadline: Instant,
+    outcome: oneshot::Sender<Result<Proposed, NoOutcome>>,
 }
 
 /// The way into Raft for writes; cheap to clone.
@@ -105,10 +111,15 @@ impl Shared {
     }
 }
 
-/// Why a write could not even be queued or got no outcome: the proposer task is gone (the
-/// replica is shutting down).
+/// Why a write got no outcome from Raft.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProposerStopped;
+pub enum NoOutcome {
+    /// Its deadline passed: before it was proposed, or while its proposal was in flight (then
+    /// it may or may not be applied).
+    TimedOut,
+    /// The proposer task is gone (the replica is shutting down).
+    Stopped,
+}
 
 impl<P: Propose> Proposer<P> {
     /// Starts the proposing task for `raft`, paced by `appends` (its log store's); it ends when
@@ -133,8 +144,8 @@ impl<P: Propose> Proposer<P> {
         }
     }
 
-    /// Proposes `batch` (alone or with others) and waits for its outcome.
-    pub async fn propose(&self, batch: WriteBatch) -> Result<Proposed, ProposerStopped> {
+    /// Proposes `batch` (alone or with others) and waits for its outcome, until `deadline`.
+    pub async fn propose(&self, batch: WriteBatch, deadline: Instant) -> Result<Proposed, NoOutcome> {
         // Nothing in flight and nobody waiting: propose from this task, without the hop
         // through the proposing task (a lone client's latency). With anything in flight the
         // write queues, to share the next entry with the others arriving now.
@@ -142,16 +153,17 @@ impl<P: Propose> Proposer<P> {
         if idle && self.shared.queued.load(Ordering::Acquire) == 0 {
             if let Ok(_slot) = self.shared.slots.try_acquire() {
                 self.shared.count(1);
-                return Ok(self.raft.propose(Request::Write(batch)).await);
+                let proposal = self.raft.propose(Request::Write(batch));
+                return tokio::time::timeout_at(deadline, proposal).await.map_err(|_| NoOutcome::TimedOut);
             }
         }
         let (outcome, rx) = oneshot::channel();
         self.shared.queued.fetch_add(1, Ordering::AcqRel);
-        if self.queue.send(Waiting { batch, outcome }).is_err() {
+        if self.queue.send(Waiting { batch, deadline, outcome }).is_err() {
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(ProposerStopped);
+            return Err(NoOutcome::Stopped);
         }
-        rx.await.map_err(|_| ProposerStopped)
+        rx.await.unwrap_or(Err(NoOutcome::Stopped))
     }
 }
 
@@ -162,11 +174,12 @@ async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, share
         tokio::task::yield_now().await;
         let group = drain(first, &mut rx);
         shared.queued.fetch_sub(group.len(), Ordering::AcqRel);
+        let Some((group, deadline)) = unexpired(group) else { continue };
         shared.count(group.len());
         let seen = appends.count();
         let raft = raft.clone();
         let mut proposal = tokio::spawn(async move {
-            propose_group(&raft, group).await;
+            propose_group(&raft, group, deadline).await;
             drop(slot);
         });
         // Writes arriving until the log takes this entry queue for the next one.
@@ -190,23 +203,44 @@ fn drain(first: Waiting, rx: &mut mpsc::UnboundedReceiver<Waiting>) -> Vec<Waiti
     group
 }
 
+/// The writes of `group` whose deadline has not passed (the others time out here, never
+/// proposed), with the earliest of their deadlines; `None` if none is left.
+fn unexpired(mut group: Vec<Waiting>) -> Option<(Vec<Waiting>, Instant)> {
+    let now = Instant::now();
+    let (live, expired): (Vec<_>, Vec<_>) = group.drain(..).partition(|w| w.deadline > now);
+    for w in expired {
+        let _ = w.outcome.send(Err(NoOutcome::TimedOut));
+    }
+    let deadline = live.iter().map(|w| w.deadline).min()?;
+    Some((live, deadline))
+}
+
 fn batch_bytes(batch: &WriteBatch) -> usize {
     batch.cmds.iter().flatten().map(|arg| arg.len()).sum()
 }
 
-async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>) {
+/// Proposes `group` as one entry, given up at `deadline`, and hands each write its outcome.
+async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>, deadline: Instant) {
     if group.len() == 1 {
-        let Waiting { batch, outcome } = group.remove(0);
-        let _ = outcome.send(raft.propose(Request::Write(batch)).await);
+        let Waiting { batch, outcome, .. } = group.remove(0);
+        let proposal = raft.propose(Request::Write(batch));
+        let _ = outcome.send(tokio::time::timeout_at(deadline, proposal).await.map_err(|_| NoOutcome::TimedOut));
         return;
     }
     let (batches, outcomes): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.batch, w.outcome)).unzip();
     let count = batches.len();
-    match raft.propose(Request::Group(batches)).await {
+    let proposal = raft.propose(Request::Group(batches));
+    let Ok(proposed) = tokio::time::timeout_at(deadline, proposal).await else {
+        for outcome in outcomes {
+            let _ = outcome.send(Err(NoOutcome::TimedOut));
+        }
+        return;
+    };
+    match proposed {
         Ok(reply) => match reply {
             Frame::Array(replies) if replies.len() == count => {
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                    let _ = outcome.send(Ok(reply));
+                    let _ = outcome.send(Ok(Ok(reply)));
                 }
             }
             // Applying a group always yields one reply per write; anything else is a bug in
@@ -215,13 +249,13 @@ async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>) {
                 tracing::error!(count, reply = ?other, "a group entry was applied with a malformed reply");
                 let msg = "TRYAGAIN the write's reply was lost; it may or may not have been applied";
                 for outcome in outcomes {
-                    let _ = outcome.send(Ok(Frame::error(msg)));
+                    let _ = outcome.send(Ok(Ok(Frame::error(msg))));
                 }
             }
         },
         Err(e) => {
             for outcome in outcomes {
-                let _ = outcome.send(Err(e.clone()));
+                let _ = outcome.send(Ok(Err(e.clone())));
             }
         }
     }
@@ -232,14 +266,16 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn waiting(value_bytes: usize) -> (Waiting, oneshot::Receiver<Proposed>) {
+    type OutcomeRx = oneshot::Receiver<Result<Proposed, NoOutcome>>;
+
+    fn waiting(value_bytes: usize) -> (Waiting, OutcomeRx) {
         let cmd = vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![b'v'; value_bytes])];
         let batch = WriteBatch { db: 0, now_ms: 0, seed: 0, cmds: vec![cmd], transaction: None };
         let (outcome, rx) = oneshot::channel();
-        (Waiting { batch, outcome }, rx)
+        (Waiting { batch, deadline: Instant::now(), outcome }, rx)
     }
 
-    fn queue_of(n: usize, value_bytes: usize) -> (mpsc::UnboundedReceiver<Waiting>, Vec<oneshot::Receiver<Proposed>>) {
+    fn queue_of(n: usize, value_bytes: usize) -> (mpsc::UnboundedReceiver<Waiting>, Vec<OutcomeRx>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let outcomes = (0..n)
             .map(|_| {
@@ -349,15 +385,31 @@ mod grouping_tests {
         waited.await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
     }
 
+    /// A deadline no test reaches unless it means to.
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    fn spawn_writes_until(
+        proposer: &Proposer<GatedRaft>,
+        seeds: std::ops::Range<u64>,
+        deadline: Instant,
+    ) -> Vec<tokio::task::JoinHandle<Result<Proposed, NoOutcome>>> {
+        seeds
+            .map(|seed| {
+                let proposer = proposer.clone();
+                tokio::spawn(async move { proposer.propose(write(seed), deadline).await })
+            })
+            .collect()
+    }
+
     fn spawn_writes(
         proposer: &Proposer<GatedRaft>,
         seeds: std::ops::Range<u64>,
     ) -> Vec<tokio::task::JoinHandle<Proposed>> {
-        seeds
-            .map(|seed| {
-                let proposer = proposer.clone();
-                tokio::spawn(async move { proposer.propose(write(seed)).await.expect("proposer running") })
-            })
+        spawn_writes_until(proposer, seeds, far())
+            .into_iter()
+            .map(|task| tokio::spawn(async move { task.await.expect("task").expect("proposer running") }))
             .collect()
     }
 
@@ -453,7 +505,7 @@ mod grouping_tests {
         let proposer = raft.start();
         let all = async {
             for seed in 0..5 {
-                let outcome = proposer.propose(write(seed)).await.expect("proposer running");
+                let outcome = proposer.propose(write(seed), far()).await.expect("proposer running");
                 assert_eq!(outcome, Err(RaftError::Fatal(Fatal::Stopped)));
             }
             for task in spawn_writes(&proposer, 10..30) {
@@ -462,5 +514,43 @@ mod grouping_tests {
         };
         tokio::time::timeout(Duration::from_secs(10), all).await.expect("every write refused, none stuck");
         assert_eq!(proposer.counts().writes, 25);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_proposal_in_flight_at_its_deadline_times_out_each_of_its_writes() {
+        let raft = GatedRaft::new(false);
+        let proposer = raft.start();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Write 0 goes alone (nothing in flight); 1..4 queue behind it and share an entry.
+        let mut tasks = spawn_writes_until(&proposer, 0..1, deadline);
+        run_others_until("write 0 proposed", || raft.proposed().len() == 1).await;
+        tasks.extend(spawn_writes_until(&proposer, 1..4, deadline));
+        run_others_until("the group proposed", || raft.proposed().len() == 2).await;
+        // The gate never opens: (paused) time runs on to the deadline.
+        let outcomes = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(tasks));
+        for outcome in outcomes.await.expect("every write's outcome by its deadline") {
+            assert_eq!(outcome.expect("task"), Err(NoOutcome::TimedOut));
+        }
+        assert!(Instant::now() >= deadline);
+        assert_eq!(raft.proposed().iter().map(seeds).collect::<Vec<_>>(), vec![vec![0], vec![1, 2, 3]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_still_queued_at_its_deadline_is_never_proposed() {
+        let raft = GatedRaft::new(false);
+        let proposer = raft.start();
+        let busy = fill_every_slot(&proposer, &raft.proposed).await;
+        let soon = Instant::now() + Duration::from_secs(1);
+        let late = spawn_writes_until(&proposer, 100..101, soon);
+        let on_time = spawn_writes(&proposer, 200..201);
+        tokio::time::sleep_until(soon + Duration::from_millis(1)).await;
+        raft.gate.add_permits(1_000);
+        assert_eq!(late.into_iter().next().expect("task").await.expect("task"), Err(NoOutcome::TimedOut));
+        for task in busy.into_iter().chain(on_time) {
+            assert!(task.await.expect("task").is_ok());
+        }
+        let proposed: Vec<u64> = raft.proposed().iter().flat_map(seeds).collect();
+        assert!(!proposed.contains(&100), "the expired write was proposed: {proposed:?}");
+        assert!(proposed.contains(&200), "{proposed:?}");
     }
 }
