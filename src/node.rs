@@ -64,16 +64,20 @@ async fn bind_admin(addr: &str) -> Result<Option<TcpListener>, StartError> {
 
 /// A fatal Raft error (a failed fsync, a storage error) stops Raft; then the whole node stops,
 /// rather than answering every request with an error.
+///
+/// Waits for Raft's core to exit, seen as the close of its server-metrics channel (the core
+/// owns the sender). Those metrics change only with leadership and membership, so the wait
+/// costs nothing per write, unlike a wait on the full metrics, which change with every commit.
 fn spawn_stop_on_raft_failure(replica: Arc<Replica>, shared: Arc<Shared>) {
+    use openraft::rt::watch::WatchReceiver;
     tokio::spawn(async move {
-        let failed = replica.raft().wait(None).metrics(|m| m.running_state.is_err(), "raft failure").await;
+        let mut server_metrics = replica.raft().server_metrics();
+        while server_metrics.changed().await.is_ok() {}
         if shared.is_shutting_down() {
             return;
         }
-        match failed {
-            Ok(m) => tracing::error!("raft stopped: {:?}; shutting the node down", m.running_state),
-            Err(e) => tracing::error!("raft stopped ({e}); shutting the node down"),
-        }
+        let running_state = replica.raft().metrics().borrow_watched().running_state.clone();
+        tracing::error!("raft stopped: {running_state:?}; shutting the node down");
         shared.shutdown();
     });
 }
