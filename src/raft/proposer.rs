@@ -154,7 +154,7 @@ impl<P: Propose> Proposer<P> {
             if let Ok(_slot) = self.shared.slots.try_acquire() {
                 self.shared.count(1);
                 let proposal = self.raft.propose(Request::Write(batch));
-                return tokio::time::timeout_at(deadline, proposal).await.map_err(|_| NoOutcome::TimedOut);
+                return until(deadline, proposal).await;
             }
         }
         let (outcome, rx) = oneshot::channel();
@@ -203,6 +203,12 @@ fn drain(first: Waiting, rx: &mut mpsc::UnboundedReceiver<Waiting>) -> Vec<Waiti
     group
 }
 
+/// `future`, given up at `deadline` (madsim's tokio has no `timeout_at`).
+async fn until<F: Future>(deadline: Instant, future: F) -> Result<F::Output, NoOutcome> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, future).await.map_err(|_| NoOutcome::TimedOut)
+}
+
 /// The writes of `group` whose deadline has not passed (the others time out here, never
 /// proposed), with the earliest of their deadlines; `None` if none is left.
 fn unexpired(mut group: Vec<Waiting>) -> Option<(Vec<Waiting>, Instant)> {
@@ -224,13 +230,13 @@ async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>, deadline: I
     if group.len() == 1 {
         let Waiting { batch, outcome, .. } = group.remove(0);
         let proposal = raft.propose(Request::Write(batch));
-        let _ = outcome.send(tokio::time::timeout_at(deadline, proposal).await.map_err(|_| NoOutcome::TimedOut));
+        let _ = outcome.send(until(deadline, proposal).await);
         return;
     }
     let (batches, outcomes): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.batch, w.outcome)).unzip();
     let count = batches.len();
     let proposal = raft.propose(Request::Group(batches));
-    let Ok(proposed) = tokio::time::timeout_at(deadline, proposal).await else {
+    let Ok(proposed) = until(deadline, proposal).await else {
         for outcome in outcomes {
             let _ = outcome.send(Err(NoOutcome::TimedOut));
         }
