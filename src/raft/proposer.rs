@@ -194,7 +194,8 @@ async fn run(raft: impl Propose, mut rx: mpsc::UnboundedReceiver<Waiting>, share
 /// `first` and whatever else is waiting, within the group bounds.
 fn drain(first: Waiting, rx: &mut mpsc::UnboundedReceiver<Waiting>) -> Vec<Waiting> {
     let mut bytes = batch_bytes(&first.batch);
-    let mut group = vec![first];
+    let mut group = Vec::with_capacity((rx.len() + 1).min(MAX_GROUP_WRITES));
+    group.push(first);
     while group.len() < MAX_GROUP_WRITES && bytes < MAX_GROUP_BYTES {
         let Ok(next) = rx.try_recv() else { break };
         bytes += batch_bytes(&next.batch);
@@ -213,12 +214,15 @@ async fn until<F: Future>(deadline: Instant, future: F) -> Result<F::Output, NoO
 /// proposed), with the earliest of their deadlines; `None` if none is left.
 fn unexpired(mut group: Vec<Waiting>) -> Option<(Vec<Waiting>, Instant)> {
     let now = Instant::now();
-    let (live, expired): (Vec<_>, Vec<_>) = group.drain(..).partition(|w| w.deadline > now);
-    for w in expired {
-        let _ = w.outcome.send(Err(NoOutcome::TimedOut));
+    if group.iter().any(|w| w.deadline <= now) {
+        let (live, expired): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| w.deadline > now);
+        for w in expired {
+            let _ = w.outcome.send(Err(NoOutcome::TimedOut));
+        }
+        group = live;
     }
-    let deadline = live.iter().map(|w| w.deadline).min()?;
-    Some((live, deadline))
+    let deadline = group.iter().map(|w| w.deadline).min()?;
+    Some((group, deadline))
 }
 
 fn batch_bytes(batch: &WriteBatch) -> usize {
