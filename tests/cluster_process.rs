@@ -7,7 +7,7 @@
 mod common;
 
 use common::http::{http, json_u64};
-use common::{free_port, tempdir::TempDir, Conn, Server};
+use common::{free_port_block, tempdir::TempDir, Conn, Server};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -27,8 +27,11 @@ struct Node {
 }
 
 impl Node {
-    fn new(id: u64) -> Node {
-        Node { id, port: free_port(), raft_port: free_port(), dir: TempDir::new(&format!("proc{id}")), server: None }
+    /// Node `id` (1, 2, ...) of a cluster whose ports start at `ports` (see `free_port_block`).
+    fn new(id: u64, (base, raft_base): (u16, u16)) -> Node {
+        let offset = id as u16 - 1;
+        let (port, raft_port) = (base + offset, raft_base + offset);
+        Node { id, port, raft_port, dir: TempDir::new(&format!("proc{id}")), server: None }
     }
 
     fn start(&mut self) {
@@ -190,7 +193,8 @@ fn assert_all_present(node: &Node, prefix: &str, clients: usize, per_client: usi
 
 #[test]
 fn killing_the_leader_during_concurrent_writes_loses_no_acknowledged_write() {
-    let mut nodes: Vec<Node> = (1..=3).map(Node::new).collect();
+    let ports = free_port_block(3);
+    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, ports)).collect();
     for n in nodes.iter_mut() {
         n.start();
     }

@@ -5,28 +5,9 @@
 
 mod common;
 
-use common::tempdir::TempDir;
-use std::net::TcpListener;
+use common::{free_port_block, tempdir::TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// A base port such that base..base+n are free for both client and raft ports. Each call
-/// starts its search elsewhere: tests of this file run at once and must not pick one block.
-fn free_port_block(n: u16) -> (u16, u16) {
-    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let start = 20_000 + (std::process::id() % 500) as u16 * 20 + call * 5_000;
-    for base in (start..40_000).step_by(20) {
-        let raft = base + 10;
-        let all_free = (0..n).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok() && TcpListener::bind(("127.0.0.1", raft + i)).is_ok()
-        });
-        if all_free {
-            return (base, raft);
-        }
-    }
-    panic!("no free block of ports");
-}
 
 /// The scripts with the environment pointing at one scratch cluster.
 struct Cluster {

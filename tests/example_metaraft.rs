@@ -8,7 +8,7 @@ mod common;
 #[path = "../examples/metaraft.rs"]
 mod example;
 
-use common::{free_port, tempdir::TempDir, Conn};
+use common::{free_port_block, tempdir::TempDir, Conn};
 use raftis::cluster::{ClusterConfig, ClusterError, ClusterNode};
 use raftis::protocol::Frame;
 use raftis::raft::membership::{MembershipError, Role};
@@ -18,8 +18,9 @@ use std::time::Duration;
 fn the_seed_example_builds_a_three_voter_cluster() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = TempDir::new("example");
-    let clients = [free_port(), free_port(), free_port()];
-    let rafts = [free_port(), free_port(), free_port()];
+    let (client_base, raft_base) = free_port_block(3);
+    let clients = [client_base, client_base + 1, client_base + 2];
+    let rafts = [raft_base, raft_base + 1, raft_base + 2];
     let mut nodes = rt.block_on(example::run(&dir.0, clients, rafts)).expect("the example runs");
 
     let status = nodes[0].metrics();
@@ -86,7 +87,8 @@ fn cluster_node_refuses_misuse() {
 fn a_bootstrap_node_can_form_the_cluster_with_initial_members() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = TempDir::new("example-initial");
-    let rafts: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let (_, raft_base) = free_port_block(3);
+    let rafts: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", raft_base + i)).collect();
     let config = |id: u64| ClusterConfig {
         node_id: id,
         data_dir: dir.0.join(format!("n{id}")),

@@ -16,6 +16,31 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
+/// Ports for `n` nodes that must keep their ports across restarts (they are in the cluster's
+/// membership): `(base, raft_base)` such that `base..base + n` and `raft_base..raft_base + n`
+/// are free. Taken below Linux's ephemeral range (32768 and up), where the OS never hands out
+/// a port by itself (an outgoing connection's source port, a listener on port 0), so only
+/// another explicit bind can take one between this check and the node's own bind. Each call
+/// starts its search elsewhere: tests of one file run at once and must not pick one block.
+pub fn free_port_block(n: u16) -> (u16, u16) {
+    const FIRST: u32 = 16_000;
+    const BLOCK: u32 = 20;
+    const BLOCKS: u32 = (32_000 - FIRST) / BLOCK;
+    assert!(u32::from(n) <= BLOCK / 2, "a block holds at most {} nodes", BLOCK / 2);
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let first_block = (std::process::id().wrapping_mul(7).wrapping_add(call.wrapping_mul(97))) % BLOCKS;
+    for i in 0..BLOCKS {
+        let base = (FIRST + ((first_block + i) % BLOCKS) * BLOCK) as u16;
+        let raft = base + (BLOCK / 2) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if (0..n).all(|i| free(base + i) && free(raft + i)) {
+            return (base, raft);
+        }
+    }
+    panic!("no free block of {n} ports below 32000");
+}
+
 /// A server process killed (by pid) when dropped.
 pub struct Server {
     pub port: u16,
