@@ -4,7 +4,8 @@
 //! (group commit), fires the drained `IOFlushed` callbacks in order, then performs any barrier
 //! (vote, purge) and, when due, persists the committed log id. Rounds block on the disk; the
 //! shared lock is never held across an fsync of the log, so appends and replication reads go
-//! on while a sync is in flight, and the next round starts as soon as one ends.
+//! on while a sync is in flight, and the next round starts as soon as one ends. Rolling onto a
+//! new WAL segment (creating and syncing it) happens without the lock too.
 
 use super::{meta, Barrier, LogId, Op, Shared};
 use crate::raft::wal::WalError;
@@ -93,7 +94,18 @@ fn round(shared: &Arc<Shared>, persisted: &mut Option<LogId>, closed: bool) -> b
 
     let mut job = job;
     let result = job.run();
-    let synced: Result<(), WalError> = shared.lock().wal.finish_sync(job, result);
+    let (synced, roll) = {
+        let mut st = shared.lock();
+        let synced: Result<(), WalError> = st.wal.finish_sync(job, result);
+        (synced, st.wal.roll_due())
+    };
+    // The next segment is created without the lock (a few ms of allocation and syncs, every
+    // segment's worth of log), so appends go on meanwhile. Before the barriers: a purge syncs
+    // the WAL itself, which must find the new segment in place.
+    let synced = synced.and_then(|()| match roll {
+        Some(next) => next.create().map(|segment| shared.lock().wal.install_segment(segment)),
+        None => Ok(()),
+    });
     if let Err(e) = synced {
         let msg = e.to_string();
         set_failed(shared, &msg);

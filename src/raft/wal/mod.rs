@@ -211,11 +211,16 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes buffered records and makes them durable with one fdatasync.
+    /// Writes buffered records and makes them durable with one fdatasync; rolls onto a new
+    /// segment if that filled the active one.
     pub fn sync(&mut self) -> Result<(), WalError> {
         let mut job = self.begin_sync()?;
         let result = job.run();
-        self.finish_sync(job, result)
+        self.finish_sync(job, result)?;
+        if let Some(next) = self.roll_due() {
+            self.install_segment(next.create()?);
+        }
+        Ok(())
     }
 
     /// Takes the buffered records (and the active file) out of the log so that they can be
@@ -237,6 +242,7 @@ impl Wal {
     }
 
     /// Takes back a job with the outcome of its [`SyncJob::run`]. A failure poisons the log.
+    /// When the active segment is full, [`Wal::roll_due`] then names the next one to create.
     pub fn finish_sync(&mut self, job: SyncJob, result: Result<(), WalError>) -> Result<(), WalError> {
         self.active = Some(job.file);
         if let Err(e) = result {
@@ -250,23 +256,70 @@ impl Wal {
                 (a, b) => a.or(b),
             };
         }
-        if self.active_size >= self.opts.segment_bytes {
-            self.roll_segment()?;
-        }
         Ok(())
     }
 
-    fn roll_segment(&mut self) -> Result<(), WalError> {
-        let seq = self.segments.last().map_or(0, |s| s.seq) + 1;
-        let path = join(&self.dir, &segment_name(seq));
-        let mut file = self.disk.open(&path).map_err(io_err(&path))?;
-        // Allocated and synced now, so that the first sync of records into it is as cheap as
-        // the others.
-        file.allocate(self.opts.segment_bytes).and_then(|()| file.sync()).map_err(io_err(&path))?;
-        self.active = Some(file);
+    /// The segment to roll onto when the active one is full (and no sync job holds it). It is
+    /// created with [`SegmentToCreate::create`], which blocks on the disk and needs nothing of
+    /// the log, so the caller can release its lock meanwhile (appends go on into the buffer),
+    /// then installed with [`Wal::install_segment`] before the next sync.
+    pub fn roll_due(&self) -> Option<SegmentToCreate> {
+        if self.active.is_none() || self.active_size < self.opts.segment_bytes {
+            return None;
+        }
+        Some(self.next_segment())
+    }
+
+    fn next_segment(&self) -> SegmentToCreate {
+        SegmentToCreate {
+            disk: self.disk.clone(),
+            dir: self.dir.clone(),
+            seq: self.segments.last().map_or(0, |s| s.seq) + 1,
+            bytes: self.opts.segment_bytes,
+        }
+    }
+
+    /// Tests only: rolls onto a new segment now, full or not.
+    #[cfg(test)]
+    pub(crate) fn roll_segment(&mut self) -> Result<(), WalError> {
+        let segment = self.next_segment().create()?;
+        self.install_segment(segment);
+        Ok(())
+    }
+
+    /// Makes `segment` (from the last [`Wal::roll_due`]) the active one.
+    pub fn install_segment(&mut self, segment: NewSegment) {
+        debug_assert_eq!(Some(segment.seq), self.segments.last().map(|s| s.seq + 1));
+        self.active = Some(segment.file);
         self.active_size = 0;
-        self.segments.push(Segment { seq, max_index: None });
-        self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))
+        self.segments.push(Segment { seq: segment.seq, max_index: None });
+    }
+}
+
+/// The next segment of a log, still to create (see [`Wal::roll_due`]).
+pub struct SegmentToCreate {
+    disk: Arc<dyn Disk>,
+    dir: String,
+    seq: u64,
+    bytes: u64,
+}
+
+/// A segment created, preallocated and synced, and its name durable: ready to be installed.
+pub struct NewSegment {
+    file: Box<dyn DiskFile>,
+    seq: u64,
+}
+
+impl SegmentToCreate {
+    /// Creates the segment, allocated to full size and synced (so that the first sync of
+    /// records into it is as cheap as the others), then syncs the directory. Blocks on the
+    /// disk.
+    pub fn create(self) -> Result<NewSegment, WalError> {
+        let path = join(&self.dir, &segment_name(self.seq));
+        let mut file = self.disk.open(&path).map_err(io_err(&path))?;
+        file.allocate(self.bytes).and_then(|()| file.sync()).map_err(io_err(&path))?;
+        self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        Ok(NewSegment { file, seq: self.seq })
     }
 }
 

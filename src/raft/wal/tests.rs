@@ -279,6 +279,10 @@ fn appends_during_a_sync_job_are_credited_to_the_segment_they_land_in() {
         assert_eq!(wal.entries().len(), 22, "readable while the sync runs");
         let result = job.run();
         wal.finish_sync(job, result).unwrap();
+        // As the flusher does: the roll the job made due, before the next sync.
+        let next = wal.roll_due().expect("the job filled the segment");
+        wal.install_segment(next.create().unwrap());
+        assert!(wal.roll_due().is_none());
         wal.sync().unwrap();
         for i in 23..=40 {
             wal.append(entries(i..=i)).unwrap();
