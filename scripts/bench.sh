@@ -36,7 +36,13 @@ if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo bui
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+# Waits for the servers to exit before removing their files (a node still flushing its log
+# would otherwise race the rm).
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 wait_port() {

@@ -5,6 +5,7 @@
 //! the same digest and every acknowledged write is readable.
 
 use crate::client::SimClient;
+use crate::harness::nodes::sim_config;
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::config::Config;
 use raftis::disk::SimDisk;
@@ -37,15 +38,7 @@ fn build_node(handle: &Handle, id: u64, disk: SimDisk, slot: Slot) -> SimNode {
         .init(move || {
             let (disk, slot) = (disk.clone(), slot.clone());
             async move {
-                let config = Config {
-                    bind: ip(id),
-                    port: 6379,
-                    node_id: id,
-                    seed: id,
-                    cluster_enabled: true,
-                    raft_addr: format!("{}:7000", ip(id)),
-                    ..Config::default()
-                };
+                let config = Config { cluster_enabled: true, ..sim_config(&ip(id), id) };
                 match raftis::node::start_with_disk(config, Arc::new(disk), id == 1).await {
                     Ok(node) => {
                         *slot.lock().unwrap() = Some(node.replica().clone());

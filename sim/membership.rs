@@ -6,8 +6,8 @@
 //! asked for more membership changes at once, refuses them instead of tripping openraft.
 
 use crate::client::SimClient;
+use crate::harness::nodes::sim_config;
 use madsim::runtime::Handle;
-use raftis::config::Config;
 use raftis::disk::SimDisk;
 use raftis::protocol::Frame;
 use raftis::raft::membership::MembershipError;
@@ -30,11 +30,6 @@ fn client_addr(id: u64) -> SocketAddr {
 
 fn raft_addr(id: u64) -> String {
     format!("{}:7000", ip(id))
-}
-
-/// Node `id`'s settings: client port 6379 and Raft port 7000 on its own address.
-fn node_config(id: u64) -> Config {
-    Config { bind: ip(id), port: 6379, node_id: id, seed: id, raft_addr: raft_addr(id), ..Config::default() }
 }
 
 /// A command to node `id`, retried on connection trouble until `secs` of virtual time pass.
@@ -161,7 +156,7 @@ fn start_replica(handle: &Handle, id: u64) -> Slot {
         .init(move || {
             let slot = published.clone();
             async move {
-                let config = node_config(id);
+                let config = sim_config(&ip(id), id);
                 match raftis::node::start_with_disk(config, Arc::new(SimDisk::new()), id == 1).await {
                     Ok(node) => {
                         *slot.lock().unwrap() = Some(node.replica().clone());

@@ -47,6 +47,19 @@ pub fn client_addr(id: u64) -> std::net::SocketAddr {
     format!("{}:6379", ip(id)).parse().expect("addr")
 }
 
+/// The settings of simulated node `id` on host address `ip`: client port 6379, Raft port 7000,
+/// seeded with its id. The scenarios add what they need on top (`..sim_config(ip, id)`).
+pub fn sim_config(ip: &str, id: u64) -> Config {
+    Config {
+        bind: ip.to_string(),
+        port: 6379,
+        node_id: id,
+        seed: id,
+        raft_addr: format!("{ip}:7000"),
+        ..Config::default()
+    }
+}
+
 /// How the other nodes reach node `id`.
 pub fn node_info(id: u64) -> NodeInfo {
     NodeInfo { raft_addr: format!("{}:7000", ip(id)), client_addr: format!("{}:6379", ip(id)) }
@@ -220,16 +233,7 @@ fn build_node(
             let (disk, slot, errors) = (disk.clone(), slot.clone(), errors.clone());
             let bootstrap = first.swap(false, Ordering::SeqCst);
             async move {
-                let config = Config {
-                    bind: ip(id),
-                    port: 6379,
-                    node_id: id,
-                    seed: id,
-                    cluster_enabled: true,
-                    raft_addr: node_info(id).raft_addr,
-                    snapshot_logs,
-                    ..Config::default()
-                };
+                let config = Config { cluster_enabled: true, snapshot_logs, ..sim_config(&ip(id), id) };
                 match start(config, disk, bootstrap).await {
                     Ok(node) => {
                         *lock(&slot) = Some(node.replica().clone());
