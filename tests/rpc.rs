@@ -321,13 +321,16 @@ async fn an_oversized_append_goes_out_in_part_as_partial_success() {
     let entries: Vec<_> = (1..=10)
         .map(|i| Entry {
             log_id: log_id(i),
-            payload: EntryPayload::Normal(raftis::raft::Request::Write(raftis::store::WriteBatch {
-                db: 0,
-                now_ms: 0,
-                seed: 0,
-                cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from(vec![b'v'; 3000])]],
-                transaction: None,
-            })),
+            payload: EntryPayload::Normal(raftis::raft::Request::Write(
+                raftis::store::WriteBatch {
+                    db: 0,
+                    now_ms: 0,
+                    seed: 0,
+                    cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from(vec![b'v'; 3000])]],
+                    transaction: None,
+                }
+                .into(),
+            )),
         })
         .collect();
     let vote = VoteOf::<TypeConfig>::new_committed(2, 1);

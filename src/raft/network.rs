@@ -239,13 +239,16 @@ mod tests {
     fn request(n: u64, value_bytes: usize) -> AppendEntriesRequest<TypeConfig> {
         let entry = |i| Entry {
             log_id: log_id(i),
-            payload: EntryPayload::Normal(Request::Write(WriteBatch {
-                db: 0,
-                now_ms: 0,
-                seed: 0,
-                cmds: vec![vec![bytes::Bytes::from_static(b"SET"), bytes::Bytes::from(vec![b'v'; value_bytes])]],
-                transaction: None,
-            })),
+            payload: EntryPayload::Normal(Request::Write(
+                WriteBatch {
+                    db: 0,
+                    now_ms: 0,
+                    seed: 0,
+                    cmds: vec![vec![bytes::Bytes::from_static(b"SET"), bytes::Bytes::from(vec![b'v'; value_bytes])]],
+                    transaction: None,
+                }
+                .into(),
+            )),
         };
         AppendEntriesRequest {
             vote: VoteOf::<TypeConfig>::new_committed(2, 1),

@@ -385,6 +385,8 @@ impl Core {
             }
         }
         let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
+        // Shared with the proposal (a retry or a forward needs it after a refusal).
+        let batch = Arc::new(batch);
         loop {
             let deadline = tokio::time::Instant::now() + self.timeouts.write;
             let err = match self.proposer.propose(batch.clone(), deadline).await {
@@ -408,6 +410,8 @@ impl Core {
                     }
                     if let (true, Some(id), Some(node)) = (may_forward, f.leader_id, &f.leader_node) {
                         if id != self.id {
+                            // The refused proposal has let go of its share by now.
+                            let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                             return self.forward_write(node, batch).await;
                         }
                     }

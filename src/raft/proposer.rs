@@ -66,7 +66,7 @@ impl Propose for Raft<TypeConfig, StateMachine> {
 
 /// A write waiting to be proposed, with its deadline and where its outcome goes.
 struct Waiting {
-    batch: WriteBatch,
+    batch: Arc<WriteBatch>,
     deadline: Instant,
     outcome: oneshot::Sender<Result<Proposed, NoOutcome>>,
 }
@@ -145,7 +145,7 @@ impl<P: Propose> Proposer<P> {
     }
 
     /// Proposes `batch` (alone or with others) and waits for its outcome, until `deadline`.
-    pub async fn propose(&self, batch: WriteBatch, deadline: Instant) -> Result<Proposed, NoOutcome> {
+    pub async fn propose(&self, batch: Arc<WriteBatch>, deadline: Instant) -> Result<Proposed, NoOutcome> {
         // Nothing in flight and nobody waiting: propose from this task, without the hop
         // through the proposing task (a lone client's latency). With anything in flight the
         // write queues, to share the next entry with the others arriving now.
@@ -239,7 +239,7 @@ async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>, deadline: I
     }
     let (batches, outcomes): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.batch, w.outcome)).unzip();
     let count = batches.len();
-    let proposal = raft.propose(Request::Group(batches));
+    let proposal = raft.propose(Request::Group(batches.into()));
     let Ok(proposed) = until(deadline, proposal).await else {
         for outcome in outcomes {
             let _ = outcome.send(Err(NoOutcome::TimedOut));
@@ -282,7 +282,7 @@ mod tests {
         let cmd = vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![b'v'; value_bytes])];
         let batch = WriteBatch { db: 0, now_ms: 0, seed: 0, cmds: vec![cmd], transaction: None };
         let (outcome, rx) = oneshot::channel();
-        (Waiting { batch, deadline: Instant::now(), outcome }, rx)
+        (Waiting { batch: Arc::new(batch), deadline: Instant::now(), outcome }, rx)
     }
 
     fn queue_of(n: usize, value_bytes: usize) -> (mpsc::UnboundedReceiver<Waiting>, Vec<OutcomeRx>) {
@@ -375,14 +375,14 @@ mod grouping_tests {
             let seed = |b: &WriteBatch| Frame::Integer(b.seed as i64);
             Ok(match &request {
                 Request::Write(b) => seed(b),
-                Request::Group(bs) => Frame::Array(bs.iter().map(seed).collect()),
+                Request::Group(bs) => Frame::Array(bs.iter().map(|b| seed(b)).collect()),
             })
         }
     }
 
-    fn write(seed: u64) -> WriteBatch {
+    fn write(seed: u64) -> Arc<WriteBatch> {
         let cmd = vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"k")];
-        WriteBatch { db: 0, now_ms: 0, seed, cmds: vec![cmd], transaction: None }
+        Arc::new(WriteBatch { db: 0, now_ms: 0, seed, cmds: vec![cmd], transaction: None })
     }
 
     /// Lets the other tasks of this (single-threaded) runtime run until `cond` holds.

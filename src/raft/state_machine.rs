@@ -238,12 +238,13 @@ mod tests {
     #[test]
     fn a_group_applies_its_writes_in_order_and_replies_to_each() {
         let sm = StateMachine::open(Arc::new(SimDisk::new()), "sm", 16).expect("open");
-        let group = Request::Group(vec![
+        let writes = [
             batch(&[&["SET", "a", "1"]], false),
             batch(&[&["INCR", "a"]], false),
             batch(&[&["INCR", "a"], &["GET", "a"]], true),
             batch(&[&["INCR", "a"], &["RPUSH", "l", "x"]], false),
-        ]);
+        ];
+        let group = Request::Group(writes.into_iter().map(Arc::new).collect());
         let log_id = LogIdOf::<TypeConfig>::new(CommittedLeaderIdOf::<TypeConfig> { term: 1, node_id: 1 }, 7);
         let entry = EntryOf::<TypeConfig> { log_id, payload: EntryPayload::Normal(group) };
         let reply = sm.apply_one(&entry).expect("apply");

@@ -6,6 +6,7 @@
 use crate::protocol::Frame;
 use crate::store::WriteBatch;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A node's id (as in `--node-id`).
 pub type NodeId = u64;
@@ -19,12 +20,18 @@ pub struct NodeInfo {
 
 /// The application payload of a log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Shared, not owned: an entry is held by the client's write (for a retry or a forward after
+/// a refused proposal), the log store's decoded-entry cache and the state machine's apply at
+/// once, and each used to be a deep copy of every argument vector. `Arc` serializes as what it
+/// holds (serde's `rc`), so the encoding in the log and on the wire is that of plain
+/// `WriteBatch` / `Vec<WriteBatch>`.
 pub enum Request {
     /// A write (or a MULTI/EXEC transaction) against the keyspace.
-    Write(WriteBatch),
+    Write(Arc<WriteBatch>),
     /// The writes of several clients proposed together (`super::proposer`), applied in
     /// order; the entry's reply is an array holding each write's reply, in the same order.
-    Group(Vec<WriteBatch>),
+    Group(Arc<[Arc<WriteBatch>]>),
 }
 
 impl std::fmt::Display for Request {
@@ -50,17 +57,45 @@ openraft::declare_raft_types!(
 mod tests {
     use super::*;
 
-    #[test]
-    fn requests_round_trip_through_postcard() {
-        let req = Request::Write(WriteBatch {
+    fn batch(seed: u64) -> WriteBatch {
+        WriteBatch {
             db: 3,
             now_ms: 1_700_000_000_000,
-            seed: 42,
+            seed,
             cmds: vec![vec![bytes::Bytes::from_static(b"SET"), bytes::Bytes::from_static(b"k\0\r\n")]],
             transaction: None,
-        });
+        }
+    }
+
+    #[test]
+    fn requests_round_trip_through_postcard() {
+        let req = Request::Write(Arc::new(batch(42)));
         let bytes = postcard::to_allocvec(&req).expect("encode");
         assert_eq!(postcard::from_bytes::<Request>(&bytes).expect("decode"), req);
         assert_eq!(req.to_string(), "write(db=3, t=1700000000000, [SET])");
+    }
+
+    /// The shape `Request` had before its payloads were shared: logs written by it must still
+    /// decode, and new entries must encode the same.
+    #[derive(Serialize)]
+    enum OwnedRequest {
+        Write(WriteBatch),
+        Group(Vec<WriteBatch>),
+    }
+
+    #[test]
+    fn shared_payloads_encode_as_owned_ones() {
+        let cases = [
+            (Request::Write(Arc::new(batch(1))), OwnedRequest::Write(batch(1))),
+            (
+                Request::Group(vec![Arc::new(batch(1)), Arc::new(batch(2))].into()),
+                OwnedRequest::Group(vec![batch(1), batch(2)]),
+            ),
+        ];
+        for (shared, owned) in cases {
+            let owned_bytes = postcard::to_allocvec(&owned).expect("encode owned");
+            assert_eq!(postcard::to_allocvec(&shared).expect("encode shared"), owned_bytes);
+            assert_eq!(postcard::from_bytes::<Request>(&owned_bytes).expect("decode"), shared);
+        }
     }
 }

@@ -23,7 +23,7 @@ fn cmd(args: &[&str]) -> Vec<Bytes> {
 }
 
 fn write(db: u32, cmds: Vec<Vec<Bytes>>, transaction: bool) -> Request {
-    Request::Write(WriteBatch { db, now_ms: 1_000_000, seed: 9, cmds, transaction: transaction.then(Vec::new) })
+    Request::Write(WriteBatch { db, now_ms: 1_000_000, seed: 9, cmds, transaction: transaction.then(Vec::new) }.into())
 }
 
 /// Log entries exercising every value kind, both forms of hashes and sets, TTLs, several
