@@ -19,13 +19,13 @@ pub struct NodeInfo {
 }
 
 /// The application payload of a log entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 ///
 /// Shared, not owned: an entry is held by the client's write (for a retry or a forward after
 /// a refused proposal), the log store's decoded-entry cache and the state machine's apply at
 /// once, and each used to be a deep copy of every argument vector. `Arc` serializes as what it
 /// holds (serde's `rc`), so the encoding in the log and on the wire is that of plain
 /// `WriteBatch` / `Vec<WriteBatch>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// A write (or a MULTI/EXEC transaction) against the keyspace.
     Write(Arc<WriteBatch>),
