@@ -67,7 +67,10 @@ impl BitSet {
 
 /// The configurations seen: linearized known ops -> (model state, linearized unknown ops).
 struct Cache<S> {
-    seen: HashMap<BitSet, Vec<(S, BitSet)>>,
+    /// Linearized known ops -> model state -> the sets of linearized unknown ops seen with
+    /// them. Keyed by state too: a scan then compares only bit sets (comparing every cached
+    /// state against the new one made long histories quadratic in state comparisons).
+    seen: HashMap<BitSet, HashMap<S, Vec<BitSet>>>,
 }
 
 impl<S> Default for Cache<S> {
@@ -80,19 +83,20 @@ impl<S: Eq + Hash> Cache<S> {
     /// Records the configuration unless one seen before dominates it (same known ops and
     /// state, a subset of its unknown ops); returns whether it is new.
     fn try_insert(&mut self, known: &BitSet, state: S, unknown: &BitSet) -> bool {
-        let configs = match self.seen.get_mut(known) {
-            Some(configs) => configs,
+        let by_state = match self.seen.get_mut(known) {
+            Some(by_state) => by_state,
             None => self.seen.entry(known.clone()).or_default(),
         };
-        if configs.iter().any(|(s, u)| *s == state && u.is_subset_of(unknown)) {
+        let unknowns = by_state.entry(state).or_default();
+        if unknowns.iter().any(|u| u.is_subset_of(unknown)) {
             return false;
         }
-        configs.push((state, unknown.clone()));
+        unknowns.push(unknown.clone());
         true
     }
 
     fn len(&self) -> usize {
-        self.seen.values().map(Vec::len).sum()
+        self.seen.values().flat_map(HashMap::values).map(Vec::len).sum()
     }
 }
 
