@@ -5,14 +5,13 @@
 //! the same digest and every acknowledged write is readable.
 
 use crate::client::SimClient;
-use crate::harness::nodes::sim_config;
+use crate::harness::nodes::{client_addr, ip, sim_config};
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::config::Config;
 use raftis::disk::SimDisk;
 use raftis::protocol::Frame;
 use raftis::raft::node::Replica;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,14 +19,6 @@ use tokio::time::Instant;
 
 /// Where a node's init closure publishes its current incarnation's Raft group.
 type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
-
-fn ip(id: u64) -> String {
-    format!("10.0.0.{id}")
-}
-
-fn client_addr(id: u64) -> SocketAddr {
-    format!("{}:6379", ip(id)).parse().expect("addr")
-}
 
 /// Builds node `id` on its host; every incarnation starts on (a clone of) `disk`.
 fn build_node(handle: &Handle, id: u64, disk: SimDisk, slot: Slot) -> SimNode {

@@ -6,7 +6,7 @@
 //! asked for more membership changes at once, refuses them instead of tripping openraft.
 
 use crate::client::SimClient;
-use crate::harness::nodes::sim_config;
+use crate::harness::nodes::{sim_config, CLIENT_PORT, RAFT_PORT};
 use madsim::runtime::Handle;
 use raftis::disk::SimDisk;
 use raftis::protocol::Frame;
@@ -25,11 +25,11 @@ fn ip(id: u64) -> String {
 }
 
 fn client_addr(id: u64) -> SocketAddr {
-    format!("{}:6379", ip(id)).parse().expect("addr")
+    format!("{}:{CLIENT_PORT}", ip(id)).parse().expect("addr")
 }
 
 fn raft_addr(id: u64) -> String {
-    format!("{}:7000", ip(id))
+    format!("{}:{RAFT_PORT}", ip(id))
 }
 
 /// A command to node `id`, retried on connection trouble until `secs` of virtual time pass.

@@ -37,6 +37,10 @@ pub struct Cluster {
     pub start_errors: Arc<Mutex<Vec<String>>>,
 }
 
+/// Every simulated node's client (RESP) port and Raft (internal RPC) port, on its own host.
+pub const CLIENT_PORT: u16 = 6379;
+pub const RAFT_PORT: u16 = 7000;
+
 /// Host `id`'s IP.
 pub fn ip(id: u64) -> String {
     format!("10.0.0.{id}")
@@ -44,25 +48,25 @@ pub fn ip(id: u64) -> String {
 
 /// Host `id`'s client (RESP) address.
 pub fn client_addr(id: u64) -> std::net::SocketAddr {
-    format!("{}:6379", ip(id)).parse().expect("addr")
+    format!("{}:{CLIENT_PORT}", ip(id)).parse().expect("addr")
 }
 
-/// The settings of simulated node `id` on host address `ip`: client port 6379, Raft port 7000,
+/// The settings of simulated node `id` on host address `ip`: [`CLIENT_PORT`], [`RAFT_PORT`],
 /// seeded with its id. The scenarios add what they need on top (`..sim_config(ip, id)`).
 pub fn sim_config(ip: &str, id: u64) -> Config {
     Config {
         bind: ip.to_string(),
-        port: 6379,
+        port: CLIENT_PORT,
         node_id: id,
         seed: id,
-        raft_addr: format!("{ip}:7000"),
+        raft_addr: format!("{ip}:{RAFT_PORT}"),
         ..Config::default()
     }
 }
 
 /// How the other nodes reach node `id`.
 pub fn node_info(id: u64) -> NodeInfo {
-    NodeInfo { raft_addr: format!("{}:7000", ip(id)), client_addr: format!("{}:6379", ip(id)) }
+    NodeInfo { raft_addr: format!("{}:{RAFT_PORT}", ip(id)), client_addr: format!("{}:{CLIENT_PORT}", ip(id)) }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
