@@ -25,11 +25,8 @@ fn main() -> ExitCode {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
     let to_file = startup.config.log_dir.is_some();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(startup.config.io_threads)
-        .enable_all()
-        .build()
-    {
+    let mut builder = runtime_builder(startup.config.io_threads);
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -37,6 +34,21 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(startup.config, to_file))
+}
+
+/// One I/O thread (the default) is a current-thread runtime: every task on the main thread, as
+/// in Redis, which runs the log's syncs in its idle time while the node is alone in its group
+/// (`raftis::rt::on_runtime_idle`). More I/O threads are a multi-thread runtime.
+fn runtime_builder(io_threads: usize) -> tokio::runtime::Builder {
+    if io_threads <= 1 {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.on_thread_park(raftis::rt::on_runtime_idle);
+        builder
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(io_threads);
+        builder
+    }
 }
 
 /// Logs to standard error, or appended to `<log-dir>/raftis-node<id>.log` with `log-dir`.

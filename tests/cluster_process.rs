@@ -232,6 +232,9 @@ fn killing_the_leader_during_concurrent_writes_loses_no_acknowledged_write() {
     converged(&nodes);
     for n in nodes.iter().filter(|n| n.is_up()) {
         assert_all_present(n, "a", 10, 1_000);
+        // A node with peers syncs off its runtime thread, which must go on replicating.
+        let mut c = Conn::try_connect(n.port).expect("connect");
+        assert_eq!(c.log_idle_rounds(), 0, "node {} synced on its runtime thread", n.id);
     }
 
     // The killed node restarts on its data directory and catches up.

@@ -220,16 +220,6 @@ fn peers_asking_for_another_group_are_refused() {
     rt.block_on(n.shutdown());
 }
 
-/// The INFO field `name` (panics if absent).
-fn info_field(c: &mut Conn, section: &str, name: &str) -> String {
-    let text = match c.cmd(&["INFO", section]) {
-        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
-        other => panic!("INFO: {other:?}"),
-    };
-    let prefix = format!("{name}:");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name} in {text}")).to_string()
-}
-
 #[test]
 fn cluster_mode_shows_the_group_as_one_shard() {
     let rt = runtime();
@@ -282,21 +272,22 @@ fn cluster_mode_shows_the_group_as_one_shard() {
     assert!(matches!(c1.cmd(&["CLUSTER", "SHARDS"]), Frame::Array(s) if s.len() == 1));
 
     // INFO: Raft figures in the replication section; cluster_enabled in the cluster section.
-    assert_eq!(info_field(&mut c1, "replication", "role"), "master");
-    assert_eq!(info_field(&mut c2, "replication", "role"), "slave");
-    assert_eq!(info_field(&mut c2, "replication", "master_port"), p1.to_string());
-    assert_eq!(info_field(&mut c2, "replication", "raft_leader_id"), "1");
-    assert_eq!(info_field(&mut c1, "cluster", "cluster_enabled"), "1");
-    let term: u64 = info_field(&mut c1, "replication", "raft_term").parse().expect("term");
+    assert_eq!(c1.info_field("replication", "role"), "master");
+    assert_eq!(c2.info_field("replication", "role"), "slave");
+    assert_eq!(c2.info_field("replication", "master_port"), p1.to_string());
+    assert_eq!(c2.info_field("replication", "raft_leader_id"), "1");
+    assert_eq!(c1.info_field("cluster", "cluster_enabled"), "1");
+    let term: u64 = c1.info_field("replication", "raft_term").parse().expect("term");
     assert!(term >= 1);
-    let last: u64 = info_field(&mut c1, "replication", "raft_last_log_index").parse().expect("index");
+    let last: u64 = c1.info_field("replication", "raft_last_log_index").parse().expect("index");
     wait_until("node 2 to acknowledge everything", 20, || {
-        info_field(&mut c1, "replication", "raft_follower_2") == format!("matched={last},lag=0")
+        c1.info_field("replication", "raft_follower_2") == format!("matched={last},lag=0")
     });
-    let applied: u64 = info_field(&mut c1, "replication", "raft_applied_index").parse().expect("applied");
-    let commit: u64 = info_field(&mut c1, "replication", "raft_commit_index").parse().expect("commit");
+    let applied: u64 = c1.info_field("replication", "raft_applied_index").parse().expect("applied");
+    let commit: u64 = c1.info_field("replication", "raft_commit_index").parse().expect("commit");
     assert!(applied <= commit && commit <= last && applied > 0, "{applied} {commit} {last}");
-    assert!(info_field(&mut c1, "replication", "slave0")
+    assert!(c1
+        .info_field("replication", "slave0")
         .starts_with(&format!("ip=127.0.0.1,port={},state=online", n2.client_addr.port())));
 
     rt.block_on(async {

@@ -17,11 +17,23 @@ fn digest(c: &mut Conn, which: &str) -> Frame {
     d
 }
 
+/// The default single-threaded runtime syncs a lone node's log in its idle time; with more
+/// I/O threads the flusher thread does every sync. Both must keep what they acknowledged.
 #[test]
 fn acknowledged_writes_survive_kill_9() {
+    survives_kill_9(&[], true);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_with_two_io_threads() {
+    survives_kill_9(&["--io-threads", "2"], false);
+}
+
+fn survives_kill_9(extra_flags: &[&str], syncs_when_idle: bool) {
     let dir = TempDir::new("restart");
     // A low snapshot threshold: the restart loads a snapshot and replays the log after it.
-    let flags = ["--snapshot-logs", "300"];
+    let mut flags = vec!["--snapshot-logs", "300"];
+    flags.extend_from_slice(extra_flags);
     let node = Server::raftis_in(&dir.0, &flags);
     let mut c = node.conn();
     for i in 0..1000 {
@@ -36,6 +48,7 @@ fn acknowledged_writes_survive_kill_9() {
     assert_eq!(c.cmd(&["INCRBY", "counter", "42"]), Frame::Integer(42));
     let before = digest(&mut c, "DIGEST");
     let before_exact = digest(&mut c, "DIGEST-EXACT");
+    assert_eq!(c.log_idle_rounds() > 0, syncs_when_idle, "who synced the log");
     node.kill9();
 
     let node = Server::raftis_in(&dir.0, &flags);
@@ -50,6 +63,7 @@ fn acknowledged_writes_survive_kill_9() {
     assert_eq!(digest(&mut c, "DIGEST-EXACT"), before_exact);
     // And it keeps taking writes after the restart.
     assert_eq!(c.cmd(&["INCR", "counter"]), Frame::Integer(43));
+    assert_eq!(c.log_idle_rounds() > 0, syncs_when_idle, "who synced the log after the restart");
 }
 
 #[test]
@@ -68,6 +82,8 @@ fn a_pipeline_cut_by_kill_9_keeps_every_acknowledged_write() {
     for i in 0..acked {
         assert_eq!(c.read_frame(), Some(Frame::ok()), "reply {i}");
     }
+    let mut info = node.conn();
+    assert!(info.log_idle_rounds() > 0, "the lone node synced in its idle time");
     node.kill9();
 
     let node = Server::raftis_in(&dir.0, &[]);

@@ -21,6 +21,8 @@ pub fn render(status: &RaftStatus, shared: &Shared) -> Result<String, std::fmt::
     let proposed = shared.engine.replica().proposal_counts();
     counter(&mut reg, "raft_proposals", "Log entries this node proposed for writes", proposed.proposals);
     counter(&mut reg, "raft_proposed_writes", "Writes those entries carried (grouped)", proposed.writes);
+    let idle_rounds = shared.engine.replica().log_idle_rounds();
+    counter(&mut reg, "raft_log_idle_rounds", "Log flusher rounds run by the runtime thread when idle", idle_rounds);
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)

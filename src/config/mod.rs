@@ -37,7 +37,9 @@ pub struct Config {
     /// Number of databases outside cluster mode.
     pub databases: usize,
     /// Threads of the async runtime that serve clients and Raft (Redis's `io-threads`). The
-    /// log flusher has a thread of its own besides.
+    /// log flusher has a thread of its own besides. With one (the default) the runtime is
+    /// single-threaded and, while the node is alone in its group, syncs the log itself when idle
+    /// (`crate::rt::on_runtime_idle`).
     pub io_threads: usize,
     /// Largest bulk string a client may send.
     pub proto_max_bulk_len: i64,

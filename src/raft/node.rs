@@ -17,7 +17,7 @@
 //! the leader's read index (asked for over the RPC port, one round for every read waiting);
 //! it forwards a read only when the leader gives no index or this node lags behind it.
 
-use super::log_store::{LogStore, LogStoreError};
+use super::log_store::{IdleSync, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
 use super::read_batch::ReadBatcher;
@@ -130,6 +130,7 @@ pub struct Replica {
     info: NodeInfo,
     stop_rpc: Shutdown,
     http: HttpSlot,
+    idle_sync: IdleSync,
 }
 
 /// What the server side and the RPC handler share: the Raft handle, the state machine's data,
@@ -192,6 +193,7 @@ impl Replica {
             listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
 
         let appends = log.appends();
+        let idle_sync = log.idle_sync();
         let config = openraft::Config {
             cluster_name: "raftis".into(),
             // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
@@ -225,6 +227,7 @@ impl Replica {
         // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
         let proposer = Proposer::start(raft.clone(), appends);
+        spawn_sync_mode(raft.clone(), idle_sync.clone());
         let core =
             Core { id: cfg.id, raft, proposer, state, pool, rng, reads: Default::default(), timeouts: cfg.timeouts };
 
@@ -236,7 +239,7 @@ impl Replica {
         let shutdown = async move { stop_rx.wait().await };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc, http }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync }))
     }
 
     /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
@@ -285,6 +288,13 @@ impl Replica {
     /// How many writes this node proposed, in how many entries.
     pub fn proposal_counts(&self) -> ProposalCounts {
         self.core.proposer.counts()
+    }
+
+    /// Log flusher rounds the runtime thread ran in its idle time (INFO
+    /// `raft_log_idle_rounds`): counts while this node is alone in its group, on the default
+    /// single-threaded runtime.
+    pub fn log_idle_rounds(&self) -> u64 {
+        self.idle_sync.rounds()
     }
 
     /// Whether Raft has stopped on a fatal error (a failed fsync, a storage error).
@@ -605,6 +615,28 @@ impl Core {
 }
 
 /// The client's reply for a forwarding attempt: the leader's reply, or why there is none.
+/// Keeps the log syncing in the runtime's idle time exactly while this node is the only
+/// member (voter or learner) of its group: with peers, the runtime must go on replicating
+/// while a sync runs. Follows membership through the server metrics, which change only with
+/// leadership and membership (nothing per write); ends when Raft does.
+fn spawn_sync_mode(raft: Raft<TypeConfig, StateMachine>, idle_sync: IdleSync) {
+    use openraft::rt::watch::WatchReceiver;
+    tokio::spawn(async move {
+        let mut metrics = raft.server_metrics();
+        loop {
+            let alone = {
+                let m = metrics.borrow_watched();
+                m.membership_config.membership().nodes().map(|(id, _)| *id).eq([m.id])
+            };
+            idle_sync.set(alone);
+            if metrics.changed().await.is_err() {
+                idle_sync.set(false);
+                return;
+            }
+        }
+    });
+}
+
 fn forwarded_reply(res: Result<Frame, super::rpc::RpcError>, write: bool) -> Frame {
     match res {
         Ok(frame) => frame,

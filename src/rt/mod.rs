@@ -1,10 +1,12 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
 //! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`], and
-//! [`spawn_worker`] for a loop of it), the async runtime openraft is given (`Runtime`), and the
+//! [`spawn_worker`] for a loop of it, which [`on_runtime_idle`] may run on the runtime's thread), the async runtime openraft is given (`Runtime`), and the
 //! simulation-only planted bugs ([`bugs`]).
 
 mod blocking;
 pub mod bugs;
+#[cfg(not(madsim))]
+mod idle;
 #[cfg(madsim)]
 mod madsim_runtime;
 mod shutdown;
@@ -12,6 +14,8 @@ pub mod watch;
 mod worker;
 
 pub use blocking::run_blocking;
+#[cfg(not(madsim))]
+pub use idle::{on_runtime_idle, SLOW_PAUSE, SLOW_ROUND, SLOW_STREAK};
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use worker::{spawn_worker, Step, Waker, WorkerHandle};
 

@@ -6,6 +6,9 @@
 //! thread wake-ups per round (to the pool thread and back to the flusher task), measured at
 //! 130-180 us on top of a 220-300 us fsync. A thread that loops does the next round at once
 //! and sleeps only when there is nothing to do.
+//!
+//! On a current-thread runtime with the idle hook, a worker's owner may let the runtime's
+//! thread run its rounds when it goes idle instead ([`Waker::run_when_idle`], `super::idle`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,12 +30,14 @@ pub struct Waker {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     /// Set by [`Waker::wake`], cleared by the worker before each round: a wake that comes
     /// while a round runs makes the worker run another instead of sleeping.
     woken: AtomicBool,
     #[cfg(not(madsim))]
     thread: std::sync::OnceLock<std::thread::Thread>,
+    #[cfg(not(madsim))]
+    pub(super) idle: super::idle::IdleState,
     #[cfg(madsim)]
     notify: tokio::sync::Notify,
 }
@@ -44,6 +49,8 @@ impl Default for Waker {
                 woken: AtomicBool::new(false),
                 #[cfg(not(madsim))]
                 thread: std::sync::OnceLock::new(),
+                #[cfg(not(madsim))]
+                idle: Default::default(),
                 #[cfg(madsim)]
                 notify: tokio::sync::Notify::new(),
             }),
@@ -54,15 +61,54 @@ impl Default for Waker {
 impl Waker {
     /// Makes the worker run another round (soon, or right after the one it is running).
     pub fn wake(&self) {
-        if self.inner.woken.swap(true, Ordering::AcqRel) {
+        if self.inner.woken.swap(true, Ordering::SeqCst) {
             return;
         }
         #[cfg(not(madsim))]
-        if let Some(thread) = self.inner.thread.get() {
+        if super::idle::leave_to_hook(&self.inner) {
+            return;
+        }
+        self.inner.unpark();
+    }
+
+    /// Rounds run by the idle hook so far that did something.
+    pub fn rounds_when_idle(&self) -> u64 {
+        #[cfg(not(madsim))]
+        return self.inner.idle.rounds();
+        #[cfg(madsim)]
+        0
+    }
+
+    /// While `on`, a wake on a runtime thread that runs [`super::on_runtime_idle`] is left to
+    /// that hook: the round runs on the runtime thread when it has nothing else to do. Off (the
+    /// default), every round runs on the worker's own thread. Does nothing under madsim.
+    pub fn run_when_idle(&self, on: bool) {
+        #[cfg(not(madsim))]
+        if self.inner.idle.set_enabled(on) && !on && self.inner.woken.load(Ordering::SeqCst) {
+            // A wake left to the hook before this: the thread takes it now.
+            self.inner.wake_thread();
+        }
+        #[cfg(madsim)]
+        let _ = on;
+    }
+}
+
+impl Inner {
+    /// Makes the worker's thread (task) run a round, whoever was to run it.
+    #[cfg(not(madsim))]
+    pub(super) fn wake_thread(&self) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.unpark();
+    }
+
+    /// Makes the worker's thread (task) look at its wake flag.
+    fn unpark(&self) {
+        #[cfg(not(madsim))]
+        if let Some(thread) = self.thread.get() {
             thread.unpark();
         }
         #[cfg(madsim)]
-        self.inner.notify.notify_one();
+        self.notify.notify_one();
     }
 }
 
@@ -90,19 +136,21 @@ impl WorkerHandle {
 pub fn spawn_worker(
     name: &str,
     waker: &Waker,
-    mut round: impl FnMut() -> Step + Send + 'static,
+    round: impl FnMut() -> Step + Send + 'static,
 ) -> std::io::Result<WorkerHandle> {
     let inner = waker.inner.clone();
     #[cfg(not(madsim))]
     {
         let (tx, exited) = tokio::sync::oneshot::channel();
+        let round: super::idle::SharedRound = Arc::new(std::sync::Mutex::new(Box::new(round)));
+        super::idle::set_round(&inner, round.clone());
         std::thread::Builder::new().name(name.to_string()).spawn(move || {
             let _exit_signal = tx;
             // Before the first round: a wake that finds no thread to unpark has set `woken`,
             // which this round clears only after it has looked for work.
             let _ = inner.thread.set(std::thread::current());
             loop {
-                match turn(&inner, &mut round) {
+                match super::idle::locked_turn(&inner, &round) {
                     Step::Again => {}
                     Step::Exit => return,
                     // A wake from now on unparks this thread (or leaves it the token).
@@ -119,6 +167,7 @@ pub fn spawn_worker(
     #[cfg(madsim)]
     {
         let _ = name;
+        let mut round = round;
         let task = tokio::spawn(async move {
             loop {
                 match turn(&inner, &mut round) {
@@ -135,10 +184,10 @@ pub fn spawn_worker(
 
 /// One round of a worker: clears the wake flag first, so a wake during the round is seen
 /// after it ([`Step::Idle`] becomes [`Step::Again`] then).
-fn turn(inner: &Inner, round: &mut impl FnMut() -> Step) -> Step {
-    inner.woken.store(false, Ordering::Release);
+pub(super) fn turn(inner: &Inner, round: &mut (impl FnMut() -> Step + ?Sized)) -> Step {
+    inner.woken.store(false, Ordering::SeqCst);
     match round() {
-        Step::Idle if inner.woken.load(Ordering::Acquire) => Step::Again,
+        Step::Idle if inner.woken.load(Ordering::SeqCst) => Step::Again,
         step => step,
     }
 }

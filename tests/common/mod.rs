@@ -250,6 +250,21 @@ impl Conn {
         self.read_frame().expect("connection closed before reply")
     }
 
+    /// The INFO field `name` of `section` (panics if absent).
+    pub fn info_field(&mut self, section: &str, name: &str) -> String {
+        let text = match self.cmd(&["INFO", section]) {
+            Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("INFO: {other:?}"),
+        };
+        let prefix = format!("{name}:");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {name} in {text}")).to_string()
+    }
+
+    /// INFO's count of log syncs the node's runtime thread ran in its idle time.
+    pub fn log_idle_rounds(&mut self) -> u64 {
+        self.info_field("replication", "raft_log_idle_rounds").parse().expect("a count")
+    }
+
     /// True once the server has closed the connection.
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];

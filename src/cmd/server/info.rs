@@ -228,7 +228,8 @@ fn host_port(addr: &str) -> (String, String) {
 /// node a replica of it. `master_repl_offset` and the offsets are Raft log indexes; a
 /// replica line's `lag` is in log entries behind the leader (Redis counts seconds there).
 /// The `raft_*` lines give the Raft figures themselves (`raft_proposed_writes` over
-/// `raft_proposals` is how many clients' writes shared a log entry, on average).
+/// `raft_proposals` is how many clients' writes shared a log entry, on average;
+/// `raft_log_idle_rounds` counts the log syncs the runtime thread ran in its idle time).
 fn replication(shared: &Shared) -> Vec<(String, String)> {
     let st = shared.engine.replica().status();
     let idx = |i: Option<u64>| i.unwrap_or(0).to_string();
@@ -284,6 +285,7 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
     let proposed = shared.engine.replica().proposal_counts();
     put("raft_proposals", proposed.proposals.to_string());
     put("raft_proposed_writes", proposed.writes.to_string());
+    put("raft_log_idle_rounds", shared.engine.replica().log_idle_rounds().to_string());
     if let Some(repl) = &st.replication {
         for (id, matched) in repl.iter().filter(|(id, _)| **id != st.id) {
             let lag = matched.map_or("-".into(), |m| st.lag_behind(m).to_string());

@@ -140,6 +140,25 @@ pub struct LogStore {
     flusher: Option<crate::rt::WorkerHandle>,
 }
 
+/// Whether the log's flusher rounds may run on the runtime thread in its idle time
+/// ([`crate::rt::Waker::run_when_idle`]); for a node alone in its group: nothing then overlaps
+/// a sync, and blocking the runtime thread in it, as Redis does, batches more writes per sync
+/// at fewer wake-ups.
+#[derive(Clone)]
+pub struct IdleSync(crate::rt::Waker);
+
+impl IdleSync {
+    /// Turns syncing in the runtime's idle time on or off.
+    pub fn set(&self, on: bool) {
+        self.0.run_when_idle(on);
+    }
+
+    /// Rounds the runtime thread ran so far.
+    pub fn rounds(&self) -> u64 {
+        self.0.rounds_when_idle()
+    }
+}
+
 /// Reads the log for replication (entries come from the WAL's in-memory copy, never the disk).
 #[derive(Clone)]
 pub struct LogReader {
@@ -150,6 +169,11 @@ impl LogStore {
     /// The count of this store's appends, to wait on.
     pub fn appends(&self) -> Appends {
         self.shared.appends.clone()
+    }
+
+    /// The switch for syncing this log in the runtime's idle time.
+    pub fn idle_sync(&self) -> IdleSync {
+        IdleSync(self.shared.wake.clone())
     }
 
     /// Opens (recovering) or creates the log store in `dir` with default options.
