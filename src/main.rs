@@ -41,7 +41,10 @@ fn main() -> ExitCode {
 /// (`raftis::rt::on_runtime_idle`). More I/O threads are a multi-thread runtime.
 fn runtime_builder(io_threads: usize) -> tokio::runtime::Builder {
     if io_threads <= 1 {
+        #[cfg_attr(madsim, allow(unused_mut))]
         let mut builder = tokio::runtime::Builder::new_current_thread();
+        // The simulator's runtime has no park hook (and its disks never block).
+        #[cfg(not(madsim))]
         builder.on_thread_park(raftis::rt::on_runtime_idle);
         builder
     } else {
