@@ -614,7 +614,6 @@ impl Core {
     }
 }
 
-/// The client's reply for a forwarding attempt: the leader's reply, or why there is none.
 /// Keeps the log syncing in the runtime's idle time exactly while this node is the only
 /// member (voter or learner) of its group: with peers, the runtime must go on replicating
 /// while a sync runs. Follows membership through the server metrics, which change only with
@@ -637,6 +636,7 @@ fn spawn_sync_mode(raft: Raft<TypeConfig, StateMachine>, idle_sync: IdleSync) {
     });
 }
 
+/// The client's reply for a forwarding attempt: the leader's reply, or why there is none.
 fn forwarded_reply(res: Result<Frame, super::rpc::RpcError>, write: bool) -> Frame {
     match res {
         Ok(frame) => frame,

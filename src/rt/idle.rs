@@ -30,7 +30,7 @@ pub(super) type SharedRound = Arc<Mutex<Box<dyn FnMut() -> Step + Send>>>;
 pub const SLOW_ROUND: Duration = Duration::from_millis(10);
 /// This many slow rounds in a row pause rounds on the runtime thread.
 pub const SLOW_STREAK: u32 = 3;
-/// How long rounds stay on the worker's thread after a slow one.
+/// How long rounds stay on the worker's thread after a slow streak.
 pub const SLOW_PAUSE: Duration = Duration::from_secs(10);
 
 thread_local! {
@@ -189,7 +189,8 @@ mod tests {
     use std::thread::ThreadId;
 
     /// A worker that takes one queued item per round and records which thread ran it; an
-    /// item of `u64::MAX` ends it (and stays queued). Each round blocks for `round_time` (a disk's sync).
+    /// item of `u64::MAX` ends it (and stays queued). Each round blocks for `round_time` (a
+    /// disk's sync).
     struct Recorder {
         queue: Arc<Mutex<Vec<u64>>>,
         ran_on: Arc<Mutex<Vec<(u64, ThreadId)>>>,

@@ -15,7 +15,7 @@ mod worker;
 
 pub use blocking::run_blocking;
 #[cfg(not(madsim))]
-pub use idle::{on_runtime_idle, SLOW_PAUSE, SLOW_ROUND, SLOW_STREAK};
+pub use idle::on_runtime_idle;
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use worker::{spawn_worker, Step, Waker, WorkerHandle};
 
