@@ -5,7 +5,7 @@
 mod common;
 
 use common::http::{http, http_raw, json_u64};
-use common::{free_port, Server};
+use common::{free_port, Conn, Server};
 use raftis::protocol::Frame;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -155,10 +155,30 @@ fn admin_addr_serves_the_api_on_a_port_of_its_own() {
     assert_json_error(status, &body, 409, "init through the extra address");
 }
 
+/// Waits until a SET on `c` moves the node's count of log syncs run by its runtime thread when
+/// idle the way `grows` says (the switch follows membership through a task, a moment after a
+/// change), then checks that ten more SETs keep to it.
+fn until_idle_syncs(c: &mut Conn, grows: bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let moved = |c: &mut Conn| {
+        let before = c.log_idle_rounds();
+        assert_eq!(c.cmd(&["SET", "probe", "x"]), Frame::ok());
+        c.log_idle_rounds() > before
+    };
+    while moved(c) != grows {
+        assert!(Instant::now() < deadline, "idle syncs never turned {}", if grows { "on" } else { "off" });
+    }
+    for _ in 0..10 {
+        assert_eq!(moved(c), grows, "idle syncs turned {} again", if grows { "off" } else { "on" });
+    }
+}
+
 #[test]
 fn a_second_node_joins_is_promoted_and_removed_over_http() {
     let (leader, raft_port) = node();
     wait_leader(raft_port);
+    // Alone, the node syncs its log when its runtime is idle; with a peer, on its flusher thread.
+    until_idle_syncs(&mut leader.conn(), true);
     let joiner_raft = free_port();
     let joiner_addr = format!("127.0.0.1:{joiner_raft}");
     let joiner = Server::raftis(&["--node-id", "8", "--raft-addr", &joiner_addr, "--is-bootstrap=false"]);
@@ -174,6 +194,7 @@ fn a_second_node_joins_is_promoted_and_removed_over_http() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply.matches("\"role\":\"voter\"").count(), 2, "{reply}");
     let mut c = leader.conn();
+    until_idle_syncs(&mut c, false);
     assert_eq!(c.cmd(&["SET", "joined", "yes"]), Frame::ok());
     let deadline = Instant::now() + Duration::from_secs(20);
     while json_u64(&http(joiner_raft, "GET", "/raft/metrics", "").1, "current_leader") != Some(7) {
@@ -185,4 +206,5 @@ fn a_second_node_joins_is_promoted_and_removed_over_http() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply.matches("\"role\":").count(), 1, "{reply}");
     assert_eq!(c.cmd(&["GET", "joined"]), Frame::Bulk(bytes::Bytes::from_static(b"yes")));
+    until_idle_syncs(&mut c, true);
 }
