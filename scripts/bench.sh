@@ -3,13 +3,15 @@
 #
 #   scripts/bench.sh [--runs N] [--requests N] [--no-build] [--no-cluster]
 #
-# Each workload runs N times against each server (alternating, to share the machine's noise);
-# the median requests/s is reported with the ratio raftis/redis. Servers: redis-server with
-# appendfsync always, a single-node raftis, and (unless --no-cluster) a three-node raftis on
-# 127.0.0.1 formed over the HTTP admin API (POST /raft/init), measured on its leader for the
-# durable SET workloads. Only ratios from one run mean anything on a shared machine. Needs
-# redis-server, redis-benchmark (redis-tools) and curl. RAFTIS_BIN=path benchmarks another
-# raftis binary (e.g. one built from an older commit, for before/after figures).
+# Each workload runs N times against each server, alternating run by run (redis, raftis,
+# redis, ...) so both share the machine's noise; the median requests/s is reported with the
+# ratio raftis/redis. Every server first gets the same untimed warm-up (20000 SETs, 50
+# clients). Servers: redis-server with appendfsync always, a single-node raftis, and (unless
+# --no-cluster) a three-node raftis on 127.0.0.1 formed over the HTTP admin API (POST
+# /raft/init), measured on its leader for the durable SET workloads. Only ratios from one run
+# mean anything on a shared machine. Needs redis-server, redis-benchmark (redis-tools) and
+# curl. RAFTIS_BIN=path benchmarks another raftis binary (e.g. one built from an older
+# commit, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
         --requests) REQUESTS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-cluster) CLUSTER=0; shift ;;
-        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,15p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -82,24 +84,33 @@ if [ "$CLUSTER" = 1 ]; then
     [ -n "$CLUSTER_PORT" ] || { echo "the three-node cluster elected no leader" >&2; exit 1; }
 fi
 
-# Median requests/s of one workload against one port.
-measure() {
+# Requests/s of one run of a workload against one port.
+once() {
     local port=$1; shift
-    local results=()
-    for _ in $(seq 1 "$RUNS"); do
-        results+=("$(redis-benchmark -p "$port" -n "$REQUESTS" -q "$@" 2>/dev/null \
-            | tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2; exit}')")
-    done
-    printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+    redis-benchmark -p "$port" -n "$REQUESTS" -q "$@" 2>/dev/null \
+        | tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2; exit}'
 }
+
+median() {
+    printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+# The same warm-up for every server (first connections, the log's first segment, allocator).
+for port in $REDIS_PORT $RAFTIS_PORT $CLUSTER_PORT; do
+    redis-benchmark -p "$port" -n 20000 -c 50 -q -t set >/dev/null 2>&1
+done
 
 printf '%-34s %14s %14s %8s\n' workload "redis req/s" "raftis req/s" ratio
 # run NAME RAFTIS_PORT ARGS...: one line, redis against the raftis on that port.
 run() {
     local name=$1 port=$2; shift 2
-    local r a
-    r=$(measure $REDIS_PORT "$@")
-    a=$(measure "$port" "$@")
+    local redis=() raftis=() r a
+    for _ in $(seq 1 "$RUNS"); do
+        redis+=("$(once $REDIS_PORT "$@")")
+        raftis+=("$(once "$port" "$@")")
+    done
+    r=$(median "${redis[@]}")
+    a=$(median "${raftis[@]}")
     printf '%-34s %14s %14s %8s\n' "$name" "$r" "$a" "$(awk -v a="$a" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", a / r; else print "n/a" }')"
 }
 run "SET, 50 clients"            $RAFTIS_PORT -t set -c 50
