@@ -52,6 +52,9 @@ pub(super) struct IdleState {
     slow_streak: AtomicU32,
     /// Rounds the hook ran that did something.
     rounds: AtomicU64,
+    /// A wake is waiting for the hook: the worker's thread leaves it alone (it runs a round
+    /// only for a wake handed to it).
+    left: AtomicBool,
     round: OnceLock<SharedRound>,
 }
 
@@ -86,6 +89,16 @@ impl IdleState {
         self.paused_until_ms.store(since_epoch_ms().saturating_add(pause), Ordering::Relaxed);
     }
 
+    /// Whether the pending wake is the hook's, not the thread's.
+    pub(super) fn is_left_to_hook(&self) -> bool {
+        self.left.load(Ordering::SeqCst)
+    }
+
+    /// Hands the pending wake back from the hook (to the thread, or to the hook's own round).
+    pub(super) fn take_back(&self) {
+        self.left.store(false, Ordering::SeqCst);
+    }
+
     pub(super) fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Relaxed)
     }
@@ -115,6 +128,7 @@ pub(super) fn leave_to_hook(inner: &Arc<Inner>) -> bool {
     if !inner.idle.takes_wake_here() {
         return false;
     }
+    inner.idle.left.store(true, Ordering::SeqCst);
     LEFT_TO_HOOK.with(|left| left.borrow_mut().push(inner.clone()));
     true
 }
@@ -165,7 +179,12 @@ fn run_due_rounds(inner: &Inner) {
         return;
     }
     let Some(round) = inner.idle.round.get() else { return };
-    let Ok(mut round) = round.try_lock() else { return };
+    let Ok(mut round) = round.try_lock() else {
+        // The thread is in a round; it takes the wake after it.
+        inner.idle.take_back();
+        return;
+    };
+    inner.idle.take_back();
     loop {
         match timed_turn(inner, &mut **round) {
             Step::Again => {
@@ -196,14 +215,18 @@ mod tests {
         ran_on: Arc<Mutex<Vec<(u64, ThreadId)>>>,
         waker: Waker,
         handle: Option<WorkerHandle>,
+        /// Rounds started, by anyone (the thread runs one as it starts).
+        started: Arc<AtomicU64>,
     }
 
     impl Recorder {
         fn start(round_time: Duration) -> Recorder {
             let (queue, ran_on) = (Arc::new(Mutex::new(Vec::<u64>::new())), Arc::new(Mutex::new(Vec::new())));
             let waker = Waker::default();
-            let (q, r) = (queue.clone(), ran_on.clone());
+            let started = Arc::new(AtomicU64::new(0));
+            let (q, r, s) = (queue.clone(), ran_on.clone(), started.clone());
             let handle = spawn_worker("test-idle", &waker, move || {
+                s.fetch_add(1, Ordering::SeqCst);
                 let mut queue = q.lock().expect("queue");
                 // The end stays queued: every later round finds it too (as a closed store).
                 if queue.last() == Some(&u64::MAX) {
@@ -216,7 +239,20 @@ mod tests {
                 Step::Again
             })
             .expect("spawn");
-            Recorder { queue, ran_on, waker, handle: Some(handle) }
+            Recorder { queue, ran_on, waker, handle: Some(handle), started }
+        }
+
+        /// A recorder whose rounds may run in the idle hook, once its thread has run the round
+        /// it runs as it starts and the hook has marked this thread (on its first park).
+        async fn start_idle(round_time: Duration) -> Recorder {
+            let worker = Recorder::start(round_time);
+            worker.waker.run_when_idle(true);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while worker.started.load(Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "the worker's thread never ran its first round");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            worker
         }
 
         fn push(&self, item: u64) {
@@ -263,10 +299,7 @@ mod tests {
     #[test]
     fn rounds_woken_on_an_idle_current_thread_runtime_run_there() {
         runtime(true).block_on(async {
-            let worker = Recorder::start(Duration::ZERO);
-            worker.waker.run_when_idle(true);
-            // The hook marks the thread on its first park.
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let worker = Recorder::start_idle(Duration::ZERO).await;
             let here = std::thread::current().id();
             for item in 0..50 {
                 assert_eq!(worker.process(item).await, here, "round {item} ran off the runtime thread");
@@ -307,9 +340,7 @@ mod tests {
     #[test]
     fn turning_idle_rounds_off_hands_a_waiting_wake_to_the_thread() {
         runtime(true).block_on(async {
-            let worker = Recorder::start(Duration::ZERO);
-            worker.waker.run_when_idle(true);
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let worker = Recorder::start_idle(Duration::ZERO).await;
             // Left to the hook, which cannot run: this task does not yield until it is done.
             worker.push(7);
             worker.waker.run_when_idle(false);
@@ -327,9 +358,7 @@ mod tests {
     fn a_streak_of_slow_rounds_moves_rounds_to_the_worker_thread() {
         runtime(true).block_on(async {
             // Each round is as slow as a failing disk's sync.
-            let worker = Recorder::start(SLOW_ROUND + Duration::from_millis(2));
-            worker.waker.run_when_idle(true);
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let worker = Recorder::start_idle(SLOW_ROUND + Duration::from_millis(2)).await;
             let here = std::thread::current().id();
             for item in 0..u64::from(SLOW_STREAK) {
                 assert_eq!(worker.process(item).await, here);
@@ -345,9 +374,7 @@ mod tests {
     #[test]
     fn the_worker_exits_when_the_hook_finds_it_done() {
         runtime(true).block_on(async {
-            let worker = Recorder::start(Duration::ZERO);
-            worker.waker.run_when_idle(true);
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let worker = Recorder::start_idle(Duration::ZERO).await;
             worker.process(1).await;
             worker.exit().await;
         });

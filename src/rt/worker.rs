@@ -97,6 +97,7 @@ impl Inner {
     /// Makes the worker's thread (task) run a round, whoever was to run it.
     #[cfg(not(madsim))]
     pub(super) fn wake_thread(&self) {
+        self.idle.take_back();
         self.woken.store(true, Ordering::SeqCst);
         self.unpark();
     }
@@ -154,8 +155,9 @@ pub fn spawn_worker(
                     Step::Again => {}
                     Step::Exit => return,
                     // A wake from now on unparks this thread (or leaves it the token).
+                    // A wake left to the runtime's idle hook is not this thread's to take.
                     Step::Idle => {
-                        while !inner.woken.load(Ordering::Acquire) {
+                        while !inner.woken.load(Ordering::SeqCst) || inner.idle.is_left_to_hook() {
                             std::thread::park();
                         }
                     }
