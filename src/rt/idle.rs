@@ -16,6 +16,12 @@
 //! the committed id take up to a few tens of ms. A disk whose every round is slow (failing or
 //! overloaded) would stall every connection of the node: after [`SLOW_STREAK`] rounds in a row
 //! slower than [`SLOW_ROUND`], rounds go back to the worker's thread for [`SLOW_PAUSE`].
+//!
+//! The hook runs only when the runtime runs out of ready tasks. Under a saturating load (many
+//! clients pipelining reads as fast as the node answers) that may not happen for long, and a
+//! write would wait for it: a timer task hands every wake left to the hook for
+//! [`HOOK_FALLBACK`] to the worker's thread (measured before it: one client's SETs against 300
+//! clients pipelining GETs, 10 writes/s, against 65 with the flusher thread).
 
 use super::worker::{turn, Inner, Step};
 use std::cell::{Cell, RefCell};
@@ -32,6 +38,9 @@ pub const SLOW_ROUND: Duration = Duration::from_millis(10);
 pub const SLOW_STREAK: u32 = 3;
 /// How long rounds stay on the worker's thread after a slow streak.
 pub const SLOW_PAUSE: Duration = Duration::from_secs(10);
+/// A wake left to the hook for this long goes to the worker's thread: the runtime has had work
+/// ready all along (a saturating load) and has not gone idle.
+pub const HOOK_FALLBACK: Duration = Duration::from_millis(2);
 
 thread_local! {
     /// Whether this thread runs [`on_runtime_idle`] before it waits (set by the hook itself,
@@ -40,6 +49,8 @@ thread_local! {
     /// The workers woken on this thread and left to its hook. Per thread, so a runtime's hook
     /// only ever runs the rounds its own tasks asked for.
     static LEFT_TO_HOOK: RefCell<Vec<Arc<Inner>>> = const { RefCell::new(Vec::new()) };
+    /// Wakes this thread's fallback task ([`fallback`]) when a wake is left to the hook.
+    static FALLBACK: RefCell<Option<Arc<tokio::sync::Notify>>> = const { RefCell::new(None) };
 }
 
 /// Per worker: whether its rounds may run on the runtime thread, and the round itself.
@@ -55,6 +66,8 @@ pub(super) struct IdleState {
     /// A wake is waiting for the hook: the worker's thread leaves it alone (it runs a round
     /// only for a wake handed to it).
     left: AtomicBool,
+    /// When the waiting wake was left to the hook, in microseconds since [`epoch`].
+    left_at_us: AtomicU64,
     round: OnceLock<SharedRound>,
 }
 
@@ -117,6 +130,10 @@ fn since_epoch_ms() -> u64 {
     u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+fn since_epoch_us() -> u64 {
+    u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Makes `round` the worker's round, shared by its thread and the idle hook.
 pub(super) fn set_round(inner: &Inner, round: SharedRound) {
     let _ = inner.idle.round.set(round);
@@ -125,12 +142,54 @@ pub(super) fn set_round(inner: &Inner, round: SharedRound) {
 /// Leaves a fresh wake of `inner` to this thread's idle hook, if this thread has one and the
 /// worker allows it; returns whether it did.
 pub(super) fn leave_to_hook(inner: &Arc<Inner>) -> bool {
-    if !inner.idle.takes_wake_here() {
+    if !inner.idle.takes_wake_here() || !arm_fallback() {
         return false;
     }
+    inner.idle.left_at_us.store(since_epoch_us(), Ordering::SeqCst);
     inner.idle.left.store(true, Ordering::SeqCst);
     LEFT_TO_HOOK.with(|left| left.borrow_mut().push(inner.clone()));
     true
+}
+
+/// Makes this thread's fallback task look at the waiting wakes in [`HOOK_FALLBACK`], starting
+/// it on first use; false if there is no runtime to run it on (the wake then goes to the
+/// thread).
+fn arm_fallback() -> bool {
+    FALLBACK.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else { return false };
+            let notify = Arc::new(tokio::sync::Notify::new());
+            runtime.spawn(fallback(notify.clone()));
+            *slot = Some(notify);
+        }
+        if let Some(notify) = slot.as_ref() {
+            notify.notify_one();
+        }
+        true
+    })
+}
+
+/// Hands the worker threads every wake left to this thread's hook for [`HOOK_FALLBACK`] or
+/// more. The hook runs only when the runtime runs out of ready tasks, which a saturating load
+/// (clients pipelining reads as fast as the node answers) may put off indefinitely; timers
+/// still fire then, at every poll of the driver.
+async fn fallback(notify: Arc<tokio::sync::Notify>) {
+    loop {
+        notify.notified().await;
+        tokio::time::sleep(HOOK_FALLBACK).await;
+        let old = since_epoch_us().saturating_sub(u64::try_from(HOOK_FALLBACK.as_micros()).unwrap_or(0));
+        let stuck: Vec<Arc<Inner>> = LEFT_TO_HOOK.with(|left| {
+            let left = left.borrow();
+            left.iter()
+                .filter(|i| i.idle.is_left_to_hook() && i.idle.left_at_us.load(Ordering::SeqCst) <= old)
+                .cloned()
+                .collect()
+        });
+        for inner in stuck {
+            inner.wake_thread();
+        }
+    }
 }
 
 /// One round under the round's lock (waiting for the other side to finish its round), timed:
@@ -170,10 +229,15 @@ pub fn on_runtime_idle() {
     }
 }
 
-/// Rounds until the worker has nothing left; skipped if its thread is in a round (it looks at
-/// its wake flag again after that round), or if the worker has since turned idle rounds off
-/// (that woke its thread) or paused them (its thread takes every wake from then on).
+/// Rounds until the worker has nothing left; skipped if the wake was handed to its thread
+/// meanwhile, if its thread is in a round (it looks at its wake flag again after that round),
+/// or if the worker has since turned idle rounds off or paused them (its thread takes the wake
+/// then).
 fn run_due_rounds(inner: &Inner) {
+    if !inner.idle.is_left_to_hook() {
+        // Handed to the thread already (by the fallback, or a second entry of this worker).
+        return;
+    }
     if !inner.idle.enabled.load(Ordering::SeqCst) || inner.idle.paused() {
         inner.wake_thread();
         return;
@@ -367,6 +431,32 @@ mod tests {
             for item in 100..103 {
                 assert_ne!(worker.process(item).await, here);
             }
+            worker.exit().await;
+        });
+    }
+
+    #[test]
+    fn a_runtime_that_never_goes_idle_hands_its_waiting_wakes_to_the_thread() {
+        runtime(true).block_on(async {
+            let worker = Recorder::start_idle(Duration::ZERO).await;
+            // A task that always has more to do: the runtime never parks, so its hook never
+            // runs (timers still fire).
+            let busy = Arc::new(AtomicBool::new(true));
+            let spinning = busy.clone();
+            let spinner = tokio::spawn(async move {
+                while spinning.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+            });
+            let here = std::thread::current().id();
+            for item in 0..5 {
+                assert_ne!(worker.process(item).await, here, "round {item} ran in a hook that should never run");
+            }
+            assert_eq!(worker.waker.rounds_when_idle(), 0);
+            busy.store(false, Ordering::SeqCst);
+            spinner.await.expect("spinner");
+            // Idle again: the hook takes the rounds back.
+            assert_eq!(worker.process(9).await, here);
             worker.exit().await;
         });
     }
