@@ -71,6 +71,12 @@ impl Waker {
         self.inner.unpark();
     }
 
+    /// Makes every round count as fast for the idle hook's slow streak (tests).
+    #[cfg(all(test, not(madsim)))]
+    pub(super) fn ignore_slow_rounds(&self) {
+        self.inner.idle.ignore_slow_rounds();
+    }
+
     /// Rounds run by the idle hook so far that did something.
     pub fn rounds_when_idle(&self) -> u64 {
         #[cfg(not(madsim))]
@@ -94,6 +100,14 @@ impl Waker {
 }
 
 impl Inner {
+    /// Whether the pending wake waits for the runtime's idle hook (never under madsim).
+    fn is_left_to_hook(&self) -> bool {
+        #[cfg(not(madsim))]
+        return self.idle.is_left_to_hook();
+        #[cfg(madsim)]
+        false
+    }
+
     /// Makes the worker's thread (task) run a round, whoever was to run it.
     #[cfg(not(madsim))]
     pub(super) fn wake_thread(&self) {
@@ -157,7 +171,7 @@ pub fn spawn_worker(
                     // A wake from now on unparks this thread (or leaves it the token).
                     // A wake left to the runtime's idle hook is not this thread's to take.
                     Step::Idle => {
-                        while !inner.woken.load(Ordering::SeqCst) || inner.idle.is_left_to_hook() {
+                        while !inner.woken.load(Ordering::SeqCst) || inner.is_left_to_hook() {
                             std::thread::park();
                         }
                     }
@@ -185,11 +199,12 @@ pub fn spawn_worker(
 }
 
 /// One round of a worker: clears the wake flag first, so a wake during the round is seen
-/// after it ([`Step::Idle`] becomes [`Step::Again`] then).
+/// after it ([`Step::Idle`] becomes [`Step::Again`] then), unless that wake was left to the
+/// runtime's idle hook.
 pub(super) fn turn(inner: &Inner, round: &mut (impl FnMut() -> Step + ?Sized)) -> Step {
     inner.woken.store(false, Ordering::SeqCst);
     match round() {
-        Step::Idle if inner.woken.load(Ordering::SeqCst) => Step::Again,
+        Step::Idle if inner.woken.load(Ordering::SeqCst) && !inner.is_left_to_hook() => Step::Again,
         step => step,
     }
 }
