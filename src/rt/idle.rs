@@ -288,15 +288,15 @@ mod tests {
         waker: Waker,
         handle: Option<WorkerHandle>,
         /// Rounds done, by anyone (the thread runs one as it starts).
-        started: Arc<AtomicU64>,
+        rounds_done: Arc<AtomicU64>,
     }
 
     impl Recorder {
         fn start(round_time: Duration) -> Recorder {
             let (queue, ran_on) = (Arc::new(Mutex::new(Vec::<u64>::new())), Arc::new(Mutex::new(Vec::new())));
             let waker = Waker::default();
-            let started = Arc::new(AtomicU64::new(0));
-            let (q, r, s) = (queue.clone(), ran_on.clone(), started.clone());
+            let rounds_done = Arc::new(AtomicU64::new(0));
+            let (q, r, s) = (queue.clone(), ran_on.clone(), rounds_done.clone());
             let round = move || {
                 let mut queue = q.lock().expect("queue");
                 // The end stays queued: every later round finds it too (as a closed store).
@@ -315,7 +315,7 @@ mod tests {
                 step
             })
             .expect("spawn");
-            Recorder { queue, ran_on, waker, handle: Some(handle), started }
+            Recorder { queue, ran_on, waker, handle: Some(handle), rounds_done }
         }
 
         /// A recorder whose rounds may run in the idle hook, once its thread has done the round
@@ -328,7 +328,7 @@ mod tests {
             }
             worker.waker.run_when_idle(true);
             let deadline = Instant::now() + Duration::from_secs(10);
-            while worker.started.load(Ordering::SeqCst) == 0 {
+            while worker.rounds_done.load(Ordering::SeqCst) == 0 {
                 assert!(Instant::now() < deadline, "the worker's thread never ran its first round");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }

@@ -1,7 +1,8 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
 //! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`], and
-//! [`spawn_worker`] for a loop of it, which [`on_runtime_idle`] may run on the runtime's thread), the async runtime openraft is given (`Runtime`), and the
-//! simulation-only planted bugs ([`bugs`]).
+//! [`spawn_worker`] for a loop of it, whose rounds `on_runtime_idle` may run on the runtime's
+//! thread), the async runtime openraft is given (`Runtime`), and the simulation-only planted
+//! bugs ([`bugs`]).
 
 mod blocking;
 pub mod bugs;

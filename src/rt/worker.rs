@@ -90,7 +90,7 @@ impl Waker {
     /// default), every round runs on the worker's own thread. Does nothing under madsim.
     pub fn run_when_idle(&self, on: bool) {
         #[cfg(not(madsim))]
-        if self.inner.idle.set_enabled(on) && !on && self.inner.woken.load(Ordering::SeqCst) {
+        if self.inner.idle.set_enabled(on) && !on && self.inner.is_left_to_hook() {
             // A wake left to the hook before this: the thread takes it now.
             self.inner.wake_thread();
         }
