@@ -173,9 +173,9 @@ async fn run_buffered(
             pending.flush(&shared.engine, client.resp, wbuf).await;
         }
         match execute(client, handle, shared, &mut scratch.argv, &mut clock).await {
-            Outcome::Write(argv) => {
+            Outcome::Write { argv, now_ms } => {
                 let send = client.take_reply_allowed();
-                pending.push_write(client.db, argv, send);
+                pending.push_write(client.db, now_ms, argv, send);
             }
             Outcome::Reply(reply) => {
                 let send = client.take_reply_allowed();

@@ -75,8 +75,10 @@ pub enum Outcome {
     /// The reply, ready to send.
     Reply(Frame),
     /// A keyspace write that passed every check: the caller proposes it (together with the
-    /// writes next to it in the pipeline) and its reply comes from the engine.
-    Write(Vec<Bytes>),
+    /// writes next to it in the pipeline) and its reply comes from the engine. `now_ms` is the
+    /// time the command ran at (its batch's clock, as Redis caches the time per command): the
+    /// write is stamped with it.
+    Write { argv: Vec<Bytes>, now_ms: u64 },
 }
 
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
@@ -128,7 +130,7 @@ pub async fn execute(
         }
     }
     if let Kind::Write(_) = spec.kind {
-        return Outcome::Write(std::mem::take(argv));
+        return Outcome::Write { argv: std::mem::take(argv), now_ms: now };
     }
     Outcome::Reply(run(client, handle, shared, spec, argv, now, &mut clock.read_point).await)
 }
@@ -179,7 +181,7 @@ async fn run(
             shared.engine.read(client.db, now, f, argv, client.readonly, point).await
         }
         Kind::Write(_) => {
-            let replies = shared.engine.write_many(client.db, vec![std::mem::take(argv)]).await;
+            let replies = shared.engine.write_many(client.db, now, vec![std::mem::take(argv)]).await;
             replies.into_iter().next().unwrap_or(Frame::Null)
         }
         Kind::Session => match spec.name {

@@ -7,7 +7,6 @@
 use crate::cmd::ReadFn;
 use crate::protocol::Frame;
 use crate::raft::node::{ReadPoint, Replica};
-use crate::server::now_ms;
 use crate::store::{Keyspace, Rng, WriteBatch};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
@@ -41,11 +40,11 @@ impl Engine {
     }
 
     /// Proposes consecutive writes of one connection as one batch (one log entry, applied in
-    /// order) and returns one reply per command. An error for the whole batch (no leader,
-    /// outcome unknown) is every command's reply.
-    pub async fn write_many(&self, db: usize, cmds: Vec<Vec<Bytes>>) -> Vec<Frame> {
+    /// order, stamped with the time `now_ms`) and returns one reply per command. An error for
+    /// the whole batch (no leader, outcome unknown) is every command's reply.
+    pub async fn write_many(&self, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Vec<Frame> {
         let n = cmds.len();
-        let batch = WriteBatch { db: db as u32, now_ms: now_ms(), seed: self.next_seed(), cmds, transaction: None };
+        let batch = WriteBatch { db: db as u32, now_ms, seed: self.next_seed(), cmds, transaction: None };
         split_replies(self.replica.write(batch).await, n)
     }
 

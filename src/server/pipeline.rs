@@ -25,6 +25,8 @@ enum Slot {
 #[derive(Default)]
 pub struct PendingWrites {
     db: usize,
+    /// The time the batch's first write ran at; the batch is stamped with it.
+    now_ms: u64,
     cmds: Vec<Vec<Bytes>>,
     bytes: usize,
     slots: Vec<Slot>,
@@ -41,8 +43,12 @@ impl PendingWrites {
         self.cmds.is_empty() || (self.db == db && self.cmds.len() < MAX_CMDS && self.bytes < MAX_BYTES)
     }
 
-    /// Queues a write for database `db` (check [`accepts`](Self::accepts) first).
-    pub fn push_write(&mut self, db: usize, argv: Vec<Bytes>, send: bool) {
+    /// Queues a write for database `db`, run at `now_ms` (check [`accepts`](Self::accepts)
+    /// first).
+    pub fn push_write(&mut self, db: usize, now_ms: u64, argv: Vec<Bytes>, send: bool) {
+        if self.cmds.is_empty() {
+            self.now_ms = now_ms;
+        }
         self.db = db;
         self.bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         self.cmds.push(argv);
@@ -62,7 +68,7 @@ impl PendingWrites {
         }
         let cmds = std::mem::take(&mut self.cmds);
         self.bytes = 0;
-        let replies = if cmds.is_empty() { Vec::new() } else { engine.write_many(self.db, cmds).await };
+        let replies = if cmds.is_empty() { Vec::new() } else { engine.write_many(self.db, self.now_ms, cmds).await };
         let mut replies = replies.into_iter();
         for slot in self.slots.drain(..) {
             let (frame, send) = match slot {
@@ -84,16 +90,16 @@ mod tests {
     fn a_batch_holds_one_database_and_stops_growing_at_its_limits() {
         let mut p = PendingWrites::default();
         assert!(p.is_empty() && p.accepts(3));
-        p.push_write(3, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
+        p.push_write(3, 0, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
         assert!(!p.is_empty() && p.accepts(3));
         // Another database needs a batch of its own.
         assert!(!p.accepts(4));
         for _ in 1..MAX_CMDS {
-            p.push_write(3, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
+            p.push_write(3, 0, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
         }
         assert!(!p.accepts(3));
         let mut big = PendingWrites::default();
-        big.push_write(0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
+        big.push_write(0, 0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
         assert!(!big.accepts(0));
         // A ready reply alone is not a write: any database may follow it.
         let mut ready = PendingWrites::default();
