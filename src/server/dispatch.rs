@@ -32,8 +32,9 @@ fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> Cow<'static, str> {
 }
 
 /// The clock of one batch of pipelined commands. Consecutive reads share one reading (as
-/// Redis caches the time per event-loop iteration); any other command, and every 64th use,
-/// makes the next use read the clock again.
+/// Redis caches the time per event-loop iteration), renewed every 64th use; any other command
+/// reads the clock afresh (a write is stamped with that reading, so never with one cached
+/// across reads that waited for a read barrier) and makes the next use read it again.
 ///
 /// It also carries the batch's linearizable read point: consecutive reads of one batch (all
 /// received before the first of them ran) share one read barrier; any other command resets it.
@@ -57,6 +58,18 @@ impl BatchClock {
     pub fn invalidate(&mut self) {
         self.uses_left = 0;
         self.read_point.reset();
+    }
+
+    /// The time a command runs at: a read's may be the batch's cached reading; anything
+    /// else's is read afresh, and ends the run of reads (see [`BatchClock`]).
+    pub fn now_for(&mut self, is_read: bool) -> u64 {
+        if is_read {
+            return self.now();
+        }
+        self.invalidate();
+        let now = self.now();
+        self.invalidate();
+        now
     }
 }
 
@@ -102,13 +115,13 @@ pub async fn execute(
         client.multi_failed |= client.multi.is_some();
         return Outcome::Reply(cmd::unknown_command(argv));
     };
-    let now = clock.now();
+    let is_read = matches!(spec.kind, Kind::Read(_));
+    let now = clock.now_for(is_read);
     client.pending_info = Some((full_name(spec, argv), now));
-    if !matches!(spec.kind, Kind::Read(_)) {
+    if !is_read {
         // Reads only note the last command; the connection publishes it after the batch.
         // Anything else may look at client info (CLIENT LIST) or wait long: publish now.
         client.publish_info(handle);
-        clock.invalidate();
     }
     if !spec.arity_ok(argv.len()) {
         let msg = format!("wrong number of arguments for '{}' command", spec.name);
@@ -329,4 +342,21 @@ fn selected_db(argv: &[Bytes]) -> Option<usize> {
 fn merge_replies(local: Vec<Option<Frame>>, replies: Vec<Frame>) -> Frame {
     let mut replies = replies.into_iter();
     Frame::Array(local.into_iter().map(|l| l.unwrap_or_else(|| replies.next().unwrap_or(Frame::Null))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_share_the_batch_reading_and_anything_else_reads_the_clock() {
+        // A reading of 1 ms after the epoch stands for one cached before reads waited long.
+        let mut clock = BatchClock { now: 1, uses_left: 10, ..Default::default() };
+        assert_eq!(clock.now_for(true), 1, "a read shares the batch's reading");
+        let write = clock.now_for(false);
+        assert!(write > 1, "a write is stamped with a fresh reading, not the cached one");
+        clock.now = 1;
+        assert!(clock.now_for(true) >= write, "the read after a write reads the clock again");
+        assert_eq!(clock.now_for(true), clock.now, "and the reads after it share that reading");
+    }
 }
