@@ -138,6 +138,7 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
 struct Scratch {
     argv: Vec<Bytes>,
     spans: Vec<(usize, usize)>,
+    pending: PendingWrites,
 }
 
 /// Executes every complete command in `rbuf`, encoding replies into `wbuf`. Returns true
@@ -153,7 +154,8 @@ async fn run_buffered(
     shared: &Arc<Shared>,
 ) -> bool {
     let mut clock = BatchClock::default();
-    let mut pending = PendingWrites::default();
+    // Empty between calls (flushed before returning); kept for its buffers' capacity.
+    let pending = &mut scratch.pending;
     loop {
         match parse_command_into(rbuf, limits, &mut scratch.spans, &mut scratch.argv) {
             Ok(true) => {}

@@ -194,8 +194,8 @@ async fn run(
             shared.engine.read(client.db, now, f, argv, client.readonly, point).await
         }
         Kind::Write(_) => {
-            let replies = shared.engine.write_many(client.db, now, vec![std::mem::take(argv)]).await;
-            replies.into_iter().next().unwrap_or(Frame::Null)
+            let mut replies = shared.engine.write_many(client.db, now, vec![std::mem::take(argv)]).await;
+            replies.next().unwrap_or(Frame::Null)
         }
         Kind::Session => match spec.name {
             "multi" => multi(client, handle),

@@ -42,7 +42,7 @@ impl Engine {
     /// Proposes consecutive writes of one connection as one batch (one log entry, applied in
     /// order, stamped with the time `now_ms`) and returns one reply per command. An error for
     /// the whole batch (no leader, outcome unknown) is every command's reply.
-    pub async fn write_many(&self, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Vec<Frame> {
+    pub async fn write_many(&self, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Replies {
         let n = cmds.len();
         let batch = WriteBatch { db: db as u32, now_ms, seed: self.next_seed(), cmds, transaction: None };
         split_replies(self.replica.write(batch).await, n)
@@ -76,16 +76,44 @@ impl Engine {
     }
 }
 
+/// The replies of a write batch, one per command, in order (no allocation for the usual batch
+/// of one command).
+pub enum Replies {
+    One(std::option::IntoIter<Frame>),
+    Each(std::vec::IntoIter<Frame>),
+    Repeated(std::iter::RepeatN<Frame>),
+}
+
+impl Replies {
+    /// The replies of an empty batch.
+    pub fn none() -> Replies {
+        Replies::One(None.into_iter())
+    }
+}
+
+impl Iterator for Replies {
+    type Item = Frame;
+
+    fn next(&mut self) -> Option<Frame> {
+        match self {
+            Replies::One(reply) => reply.next(),
+            Replies::Each(replies) => replies.next(),
+            Replies::Repeated(reply) => reply.next(),
+        }
+    }
+}
+
 /// The replies of a batch of `n` commands: the reply itself for one command, the array's
 /// elements for several; an error for the whole batch is repeated for each.
-fn split_replies(reply: Frame, n: usize) -> Vec<Frame> {
+fn split_replies(reply: Frame, n: usize) -> Replies {
     match reply {
-        reply if n == 1 => vec![reply],
-        Frame::Array(replies) if replies.len() == n => replies,
-        Frame::Error(e) => vec![Frame::Error(e); n],
+        reply if n == 1 => Replies::One(Some(reply).into_iter()),
+        Frame::Array(replies) if replies.len() == n => Replies::Each(replies.into_iter()),
+        Frame::Error(e) => Replies::Repeated(std::iter::repeat_n(Frame::Error(e), n)),
         other => {
             tracing::error!(?other, n, "a write batch got a reply of the wrong shape");
-            vec![Frame::error("ERR internal error: unexpected reply to a write batch"); n]
+            let err = Frame::error("ERR internal error: unexpected reply to a write batch");
+            Replies::Repeated(std::iter::repeat_n(err, n))
         }
     }
 }
@@ -96,13 +124,15 @@ mod tests {
 
     #[test]
     fn batch_replies_are_split_per_command() {
+        let split = |reply: Frame, n| split_replies(reply, n).collect::<Vec<_>>();
         let one = Frame::Array(vec![Frame::Integer(1)]);
-        assert_eq!(split_replies(one.clone(), 1), vec![one]);
+        assert_eq!(split(one.clone(), 1), vec![one]);
         let two = Frame::Array(vec![Frame::ok(), Frame::Integer(2)]);
-        assert_eq!(split_replies(two, 2), vec![Frame::ok(), Frame::Integer(2)]);
+        assert_eq!(split(two, 2), vec![Frame::ok(), Frame::Integer(2)]);
         let err = Frame::error("TRYAGAIN x");
-        assert_eq!(split_replies(err.clone(), 3), vec![err.clone(), err.clone(), err]);
-        let wrong = split_replies(Frame::Array(vec![Frame::ok()]), 2);
+        assert_eq!(split(err.clone(), 3), vec![err.clone(), err.clone(), err]);
+        let wrong = split(Frame::Array(vec![Frame::ok()]), 2);
         assert!(wrong.iter().all(|f| matches!(f, Frame::Error(_))) && wrong.len() == 2);
+        assert_eq!(Replies::none().count(), 0);
     }
 }

@@ -3,7 +3,7 @@
 //! other. The connection flushes the pending writes before it runs anything else, so every
 //! command still sees the effects of the ones before it, and replies keep their order.
 
-use super::engine::Engine;
+use super::engine::{Engine, Replies};
 use crate::protocol::{encode, Frame, RespVersion};
 use bytes::{Bytes, BytesMut};
 
@@ -68,8 +68,8 @@ impl PendingWrites {
         }
         let cmds = std::mem::take(&mut self.cmds);
         self.bytes = 0;
-        let replies = if cmds.is_empty() { Vec::new() } else { engine.write_many(self.db, self.now_ms, cmds).await };
-        let mut replies = replies.into_iter();
+        let mut replies =
+            if cmds.is_empty() { Replies::none() } else { engine.write_many(self.db, self.now_ms, cmds).await };
         for slot in self.slots.drain(..) {
             let (frame, send) = match slot {
                 Slot::Write { send } => (replies.next().unwrap_or(Frame::Null), send),
