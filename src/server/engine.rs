@@ -79,8 +79,11 @@ impl Engine {
 /// The replies of a write batch, one per command, in order (no allocation for the usual batch
 /// of one command).
 pub enum Replies {
+    /// A batch of one command: the entry's reply is its reply.
     One(std::option::IntoIter<Frame>),
+    /// A batch of several: the elements of the entry's array reply.
     Each(std::vec::IntoIter<Frame>),
+    /// An error for the whole batch, once per command.
     Repeated(std::iter::RepeatN<Frame>),
 }
 
