@@ -67,9 +67,7 @@ impl BatchClock {
             return self.now();
         }
         self.invalidate();
-        let now = self.now();
-        self.invalidate();
-        now
+        now_ms()
     }
 }
 
@@ -89,8 +87,8 @@ pub enum Outcome {
     Reply(Frame),
     /// A keyspace write that passed every check: the caller proposes it (together with the
     /// writes next to it in the pipeline) and its reply comes from the engine. `now_ms` is the
-    /// time the command ran at (its batch's clock, as Redis caches the time per command): the
-    /// write is stamped with it.
+    /// time the command ran at (read afresh, see [`BatchClock::now_for`]): the write is stamped
+    /// with it.
     Write { argv: Vec<Bytes>, now_ms: u64 },
 }
 
