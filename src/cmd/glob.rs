@@ -1,126 +1,123 @@
-//! Redis's glob-style pattern matching (`stringmatchlen`), used by KEYS and the SCAN family:
-//! `*`, `?`, `[abc]`, `[^a-z]`, and `\` escapes, optionally case-insensitive.
+//! Redis's glob-style pattern matching (`stringmatchlen` of Redis 7.0.9+), used by KEYS, the
+//! SCAN family, CONFIG GET and COMMAND LIST: `*`, `?`, `[abc]`, `[^a-z]`, and `\` escapes,
+//! optionally case-insensitive.
+//!
+//! A port of Redis's algorithm, quirks included (an empty string matches no pattern, not even
+//! `*`, which callers special-case as Redis does; `[a-]` is a range up to `]`), with its bound
+//! on backtracking (CVE-2022-36021): when the rest of the pattern after a `*` matches at no
+//! position of the rest of the string, no earlier `*` can help by consuming more, so the whole
+//! match fails at once (`skip_longer`). That keeps patterns like `a*a*a*...*b` linear in
+//! practice instead of exponential.
+
+/// Deeper nesting of `*` than this gives "no match", as in Redis (protects the stack).
+const MAX_NESTING: usize = 1000;
 
 /// True if `s` matches `pattern`.
 pub fn matches(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    match_from(pattern, s, nocase, 0)
+    let mut skip_longer = false;
+    Matcher { nocase, skip_longer: &mut skip_longer }.run(pattern, s, 0)
 }
 
-fn eq(a: u8, b: u8, nocase: bool) -> bool {
-    if nocase {
-        a.eq_ignore_ascii_case(&b)
-    } else {
-        a == b
-    }
+struct Matcher<'a> {
+    nocase: bool,
+    /// Set once a `*` found no position where the rest of the pattern matches.
+    skip_longer: &'a mut bool,
 }
 
-fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
-    // Redis bounds recursion the same way, so pathological patterns cannot blow the stack.
-    if depth > 1000 {
-        return false;
+impl Matcher<'_> {
+    fn eq(&self, a: u8, b: u8) -> bool {
+        if self.nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
     }
-    while let Some(&pc) = p.first() {
-        match pc {
-            b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
+
+    fn run(&mut self, mut p: &[u8], mut s: &[u8], nesting: usize) -> bool {
+        if nesting > MAX_NESTING {
+            return false;
+        }
+        while !p.is_empty() && !s.is_empty() {
+            p = match p[0] {
+                b'*' => return self.star(p, s, nesting),
+                b'?' => &p[1..],
+                b'[' => {
+                    let (matched, rest) = self.class(p, s[0]);
+                    if !matched {
+                        return false;
+                    }
+                    rest
+                }
+                c => {
+                    let (lit, rest) = if c == b'\\' && p.len() >= 2 { (p[1], &p[2..]) } else { (c, &p[1..]) };
+                    if !self.eq(lit, s[0]) {
+                        return false;
+                    }
+                    rest
+                }
+            };
+            s = &s[1..];
+            if s.is_empty() {
+                while p.first() == Some(&b'*') {
                     p = &p[1..];
                 }
-                if p.len() == 1 {
-                    return true;
-                }
-                return (0..=s.len()).any(|i| match_from(&p[1..], &s[i..], nocase, depth + 1));
-            }
-            b'?' => {
-                if s.is_empty() {
-                    return false;
-                }
-                s = &s[1..];
-            }
-            b'[' => {
-                let Some((&c, rest)) = s.split_first() else { return false };
-                let (matched, after) = match_class(&p[1..], c, nocase);
-                if !matched {
-                    return false;
-                }
-                p = after;
-                s = rest;
-                continue;
-            }
-            b'\\' if p.len() >= 2 => {
-                p = &p[1..];
-                if s.is_empty() || !eq(p[0], s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
-            }
-            _ => {
-                if s.is_empty() || !eq(pc, s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
+                break;
             }
         }
-        p = &p[1..];
+        p.is_empty() && s.is_empty()
     }
-    s.is_empty()
-}
 
-/// Matches `c` against a class body (after `[`); returns the result and the pattern after `]`.
-fn match_class(mut p: &[u8], c: u8, nocase: bool) -> (bool, &[u8]) {
-    let not = p.first() == Some(&b'^');
-    if not {
-        p = &p[1..];
+    /// `p` starts with `*` and `s` is not empty.
+    fn star(&mut self, mut p: &[u8], mut s: &[u8], nesting: usize) -> bool {
+        while p.len() > 1 && p[1] == b'*' {
+            p = &p[1..];
+        }
+        if p.len() == 1 {
+            return true;
+        }
+        while !s.is_empty() {
+            if self.run(&p[1..], s, nesting + 1) {
+                return true;
+            }
+            if *self.skip_longer {
+                return false;
+            }
+            s = &s[1..];
+        }
+        *self.skip_longer = true;
+        false
     }
-    let mut matched = false;
-    loop {
-        match p {
-            [] => break,
-            [b']', rest @ ..] => {
-                p = rest;
-                return (matched != not, p);
-            }
-            [b'\\', x, rest @ ..] => {
-                matched |= eq(*x, c, nocase);
-                p = rest;
-            }
-            [a, b'-', z, rest @ ..] if *z != b']' => {
-                let (mut lo, mut hi) = (*a, *z);
-                if lo > hi {
-                    std::mem::swap(&mut lo, &mut hi);
+
+    /// Matches `c` against the class that starts `p` (at its `[`). Returns whether it matched
+    /// and the pattern after the class: after its `]`, or empty if the class is unterminated
+    /// (the end of the pattern closes it).
+    fn class<'p>(&self, p: &'p [u8], c: u8) -> (bool, &'p [u8]) {
+        let body = &p[1..];
+        let not = body.first() == Some(&b'^');
+        let mut i = usize::from(not);
+        let mut matched = false;
+        loop {
+            match body.get(i) {
+                Some(b'\\') if body.len() - i >= 2 => {
+                    i += 1;
+                    matched |= body[i] == c;
                 }
-                let cc = if nocase { c.to_ascii_lowercase() } else { c };
-                let (lo, hi) = if nocase { (lo.to_ascii_lowercase(), hi.to_ascii_lowercase()) } else { (lo, hi) };
-                matched |= cc >= lo && cc <= hi;
-                p = rest;
+                Some(b']') => return (matched != not, &body[i + 1..]),
+                None => return (matched != not, &[]),
+                Some(&a) if body.len() - i >= 3 && body[i + 1] == b'-' => {
+                    let (mut lo, mut hi, mut c) = (a.min(body[i + 2]), a.max(body[i + 2]), c);
+                    if self.nocase {
+                        (lo, hi, c) = (lo.to_ascii_lowercase(), hi.to_ascii_lowercase(), c.to_ascii_lowercase());
+                    }
+                    matched |= lo <= c && c <= hi;
+                    i += 2;
+                }
+                Some(&x) => matched |= self.eq(x, c),
             }
-            [x, rest @ ..] => {
-                matched |= eq(*x, c, nocase);
-                p = rest;
-            }
+            i += 1;
         }
     }
-    // Unterminated class: Redis treats the end of the pattern as the closing bracket.
-    (matched != not, p)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn glob_cases() {
-        assert!(matches(b"*", b"anything", false));
-        assert!(matches(b"h?llo", b"hello", false));
-        assert!(matches(b"h*llo", b"heeeello", false));
-        assert!(matches(b"h[ae]llo", b"hallo", false));
-        assert!(!matches(b"h[ae]llo", b"hillo", false));
-        assert!(matches(b"h[^e]llo", b"hallo", false));
-        assert!(!matches(b"h[^e]llo", b"hello", false));
-        assert!(matches(b"h[a-b]llo", b"hbllo", false));
-        assert!(matches(b"a\\*b", b"a*b", false));
-        assert!(!matches(b"a\\*b", b"axb", false));
-        assert!(matches(b"HELLO", b"hello", true));
-        assert!(!matches(b"abc", b"abcd", false));
-        assert!(matches(b"", b"", false));
-    }
-}
+mod tests;

@@ -17,9 +17,10 @@ pub struct ScanOptions {
 }
 
 impl ScanOptions {
-    /// Whether `item` passes MATCH.
+    /// Whether `item` passes MATCH (a lone `*` passes everything, the empty string included,
+    /// as in Redis).
     pub fn matches(&self, item: &[u8]) -> bool {
-        self.pattern.as_ref().is_none_or(|p| glob::matches(p, item, false))
+        self.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, item, false))
     }
 }
 
