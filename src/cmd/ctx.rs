@@ -153,6 +153,7 @@ impl WriteCtx<'_> {
     pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let version = self.ks.next_version();
         self.ks.dirty += 1;
+        self.signal_ready(key);
         let (db, now) = (self.db, self.now_ms);
         self.ks.db_mut(db).get_mut(key, now, version)
     }
@@ -161,8 +162,18 @@ impl WriteCtx<'_> {
     pub fn set(&mut self, key: Bytes, value: Value, expire_at: Option<u64>) {
         let version = self.ks.next_version();
         self.ks.dirty += 1;
+        self.signal_ready(&key);
         let db = self.db;
         self.ks.db_mut(db).insert(key, value, expire_at, version);
+    }
+
+    /// Tells the blocked clients waiting on `key` (if any) that it changed: they are retried
+    /// after the command (`super::blocking::serve_ready`). Redis's `signalKeyAsReady`.
+    #[inline]
+    fn signal_ready(&mut self, key: &[u8]) {
+        if !self.ks.blocked.is_empty() {
+            self.ks.blocked.signal(self.db as u32, key);
+        }
     }
 
     /// Deletes `key`; true if it was live.

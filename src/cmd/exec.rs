@@ -15,20 +15,39 @@ use rand::SeedableRng;
 pub fn apply(ks: &mut Keyspace, batch: &WriteBatch) -> Frame {
     let mut rng = Rng::seed_from_u64(batch.seed);
     let mut db = batch.db as usize;
+    let now = batch.now_ms;
     match &batch.transaction {
         None => match batch.cmds.as_slice() {
             [] => Frame::error("ERR empty write"),
-            [argv] => run_one(ks, &mut db, batch.now_ms, &mut rng, argv),
-            cmds => Frame::Array(cmds.iter().map(|argv| run_one(ks, &mut db, batch.now_ms, &mut rng, argv)).collect()),
+            [argv] => run_and_serve(ks, &mut db, now, &mut rng, argv),
+            cmds => Frame::Array(cmds.iter().map(|argv| run_and_serve(ks, &mut db, now, &mut rng, argv)).collect()),
         },
         Some(watched) => {
-            let changed = watched.iter().any(|w| ks.key_version(w.db as usize, &w.key, batch.now_ms) != w.version);
+            let changed = watched.iter().any(|w| ks.key_version(w.db as usize, &w.key, now) != w.version);
             if changed {
                 return Frame::NullArray;
             }
-            let replies = batch.cmds.iter().map(|argv| run_one(ks, &mut db, batch.now_ms, &mut rng, argv)).collect();
+            let replies = batch.cmds.iter().map(|argv| run_one(ks, &mut db, now, &mut rng, argv)).collect();
+            // Blocked clients are served after the whole transaction, as Redis serves them
+            // after EXEC: they never see it half done.
+            serve_blocked(ks, now, &mut rng);
             Frame::Array(replies)
         }
+    }
+}
+
+/// Runs one command of a pipeline batch, then serves the clients it unblocked.
+fn run_and_serve(ks: &mut Keyspace, db: &mut usize, now_ms: u64, rng: &mut Rng, argv: &[Bytes]) -> Frame {
+    let reply = run_one(ks, db, now_ms, rng, argv);
+    serve_blocked(ks, now_ms, rng);
+    reply
+}
+
+/// Serves the blocked clients of the keys the last command made ready, if it made any.
+#[inline]
+fn serve_blocked(ks: &mut Keyspace, now_ms: u64, rng: &mut Rng) {
+    if ks.blocked.has_ready() {
+        super::blocking::serve_ready(ks, now_ms, rng);
     }
 }
 

@@ -8,6 +8,7 @@
 //! and are carried out by `crate::server`.
 
 pub mod args;
+pub mod blocking;
 pub mod cluster;
 mod ctx;
 mod exec;
@@ -113,6 +114,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         zset::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
+        blocking::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -186,11 +188,12 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     let numkeys_at = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
+        "blmpop" | "bzmpop" => 2,
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
     let mut keys: Vec<usize> = (numkeys_at + 1..(numkeys_at + 1 + n).min(argv.len())).collect();
-    if numkeys_at == 2 {
+    if numkeys_at == 2 && !matches!(name, "blmpop" | "bzmpop") {
         keys.insert(0, 1);
     }
     Some(keys)

@@ -4,8 +4,9 @@
 //! [`snapshot_file`]); the internal binary RPC ([`rpc`]) and openraft's network over it
 //! ([`network`]); [`node`], which puts them together into one running Raft group (its
 //! linearizable reads share confirmation rounds through [`read_batch`], the writes of many
-//! clients share log entries through [`proposer`]); and [`membership`]: cluster membership
-//! changes and the status figures operators see.
+//! clients share log entries through [`proposer`]); [`membership`]: cluster membership
+//! changes and the status figures operators see; and [`waiters`]: this node's clients blocked
+//! in a group's replicated queue, and the delivery of their replies.
 
 pub mod log_store;
 pub mod membership;
@@ -18,6 +19,7 @@ pub mod snapshot;
 pub mod snapshot_file;
 pub mod state_machine;
 pub mod types;
+pub mod waiters;
 pub mod wal;
 
 pub use types::{NodeId, NodeInfo, Request, TypeConfig};

@@ -29,6 +29,7 @@ use super::rpc::{
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
 use super::state_machine::{SharedState, StateMachine};
+use super::waiters::Waiters;
 use super::{NodeId, NodeInfo, TypeConfig};
 use crate::cmd::{Kind, ReadFn};
 use crate::disk::Disk;
@@ -131,7 +132,11 @@ pub struct Replica {
     stop_rpc: Shutdown,
     http: HttpSlot,
     idle_sync: IdleSync,
+    waiters: Arc<Waiters>,
 }
+
+/// How often a node looks for its orphaned blocked commands (see [`spawn_reconcile`]).
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the server side and the RPC handler share: the Raft handle, the state machine's data,
 /// the connections to peers (for forwarding) and a seeded random source for forwarded writes.
@@ -183,7 +188,11 @@ impl Replica {
     pub async fn start(disk: Arc<dyn Disk>, cfg: ReplicaConfig) -> Result<Arc<Replica>, ReplicaError> {
         let mut log = LogStore::open(disk.clone(), "raft/log").await?;
         log.raise_committed_to_membership().map_err(LogStoreError::Recovery)?;
-        let sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
+        let mut sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
+        // This run of the node: its blocked commands are told apart from an earlier run's.
+        let boot = crate::server::now_ms();
+        let waiters = Arc::new(Waiters::new(cfg.id, boot));
+        sm.attach_waiters(waiters.clone());
         let state = sm.shared();
         // Taken before the state machine moves into Raft: the RPC side receives snapshots
         // into files of this directory.
@@ -242,8 +251,9 @@ impl Replica {
         let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone(), http: http.clone() });
         let shutdown = async move { stop_rx.wait().await };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
+        spawn_reconcile(core.clone(), waiters.clone(), stop_rpc.subscribe());
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters }))
     }
 
     /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
@@ -275,6 +285,11 @@ impl Replica {
     /// The state machine's data (this node's copy, not linearizable on its own).
     pub fn state(&self) -> &SharedState {
         &self.core.state
+    }
+
+    /// This node's clients blocked in the group's queue of waiters.
+    pub fn waiters(&self) -> &Arc<Waiters> {
+        &self.waiters
     }
 
     /// Makes this node a one-member cluster if it has never been part of one (empty log, no
@@ -638,6 +653,38 @@ fn spawn_sync_mode(raft: Raft<TypeConfig, StateMachine>, idle_sync: IdleSync) {
                 idle_sync.set(false);
                 return;
             }
+        }
+    });
+}
+
+/// Every [`RECONCILE_EVERY`], cancels through the log this node's waiters that no client here
+/// waits for any more: left by an earlier run of the node, or by a client that disconnected or
+/// gave up while the cluster could not confirm its timeout. Without it such a waiter could be
+/// served an element nobody receives. Ends with the node's RPC server.
+fn spawn_reconcile(core: Core, waiters: Arc<Waiters>, mut stop: crate::rt::ShutdownSignal) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait() => return,
+                _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            }
+            let held = {
+                let st = core.state.lock().unwrap_or_else(|p| p.into_inner());
+                if st.keyspace.blocked.is_empty() {
+                    continue;
+                }
+                st.keyspace.blocked.held_by(core.id)
+            };
+            let orphans = waiters.orphans(held);
+            if orphans.is_empty() {
+                continue;
+            }
+            let argv = crate::cmd::blocking::unblock_argv(crate::cmd::blocking::UnblockReason::Cancel, &orphans);
+            let seed = core.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
+            let batch = WriteBatch { db: 0, now_ms: crate::server::now_ms(), seed, cmds: vec![argv], transaction: None };
+            let reply = core.write(batch, true).await;
+            tracing::debug!(orphans = orphans.len(), ?reply, "cancelled orphaned blocked commands");
         }
     });
 }

@@ -11,6 +11,7 @@
 
 use super::snapshot::{self, Header, SnapshotDir, SnapshotError, WriteStats};
 use super::snapshot_file::SnapshotFile;
+use super::waiters::Waiters;
 use super::{Request, TypeConfig};
 use crate::disk::Disk;
 use crate::protocol::Frame;
@@ -46,6 +47,8 @@ pub fn lock(state: &SharedState) -> io::Result<MutexGuard<'_, SmState>> {
 pub struct StateMachine {
     state: SharedState,
     snapshots: SnapshotDir,
+    /// This node's blocked clients of the group: applied outcomes are delivered here.
+    waiters: Arc<Waiters>,
 }
 
 impl StateMachine {
@@ -69,7 +72,14 @@ impl StateMachine {
             snapshots.publish(&file, header.last_applied.as_ref())?;
             state = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
         }
-        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots })
+        // Until a replica attaches its own registry, outcomes go to nobody.
+        let waiters = Arc::new(Waiters::new(u64::MAX, 0));
+        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters })
+    }
+
+    /// Delivers the outcomes of blocked commands to `waiters` (this node's blocked clients).
+    pub fn attach_waiters(&mut self, waiters: Arc<Waiters>) {
+        self.waiters = waiters;
     }
 
     /// The shared state (for the read path).
@@ -92,11 +102,12 @@ impl StateMachine {
         SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
     }
 
-    /// Applies one entry under the lock and returns the reply for its client.
+    /// Applies one entry under the lock and returns the reply for its client; the blocked
+    /// clients it served (or removed) get their replies through the waiters.
     fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
         let mut st = lock(&self.state)?;
         st.last_applied = Some(entry.log_id);
-        Ok(match &entry.payload {
+        let reply = match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
             EntryPayload::Normal(Request::Group(batches)) => {
                 Frame::Array(batches.iter().map(|batch| crate::cmd::apply(&mut st.keyspace, batch)).collect())
@@ -104,9 +115,27 @@ impl StateMachine {
             EntryPayload::Blank => Frame::ok(),
             EntryPayload::Membership(m) => {
                 st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                drop_waiters_of_departed_nodes(&mut st.keyspace, m);
                 Frame::ok()
             }
-        })
+        };
+        let outcomes = st.keyspace.blocked.take_outcomes();
+        if !outcomes.is_empty() {
+            self.waiters.deliver(outcomes);
+        }
+        Ok(reply)
+    }
+}
+
+/// A node that left the group will never deliver to (or cancel) its blocked clients: their
+/// waiters go with it, deterministically, when the membership without it is applied.
+fn drop_waiters_of_departed_nodes(ks: &mut crate::store::Keyspace, m: &openraft::Membership<super::NodeId, super::NodeInfo>) {
+    if ks.blocked.is_empty() {
+        return;
+    }
+    let members: std::collections::BTreeSet<u64> = m.nodes().map(|(id, _)| *id).collect();
+    for id in ks.blocked.retain_holders(|node| members.contains(&node)) {
+        ks.blocked.push_outcome(id, Frame::error("UNBLOCKED this node left the cluster"));
     }
 }
 
@@ -208,7 +237,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
         let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
-        let old = std::mem::replace(&mut *lock(&self.state)?, new);
+        let old = {
+            let mut st = lock(&self.state)?;
+            self.waiters.after_snapshot(&new.keyspace.blocked);
+            std::mem::replace(&mut *st, new)
+        };
         // Freed after the lock is released.
         drop(old);
         Ok(())

@@ -30,6 +30,8 @@ pub struct ClientInfo {
     pub readonly: bool,
     pub no_evict: bool,
     pub no_touch: bool,
+    /// Waiting in a blocking command (flag 'b').
+    pub blocked: bool,
 }
 
 /// Registry entry of a connection.

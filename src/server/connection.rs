@@ -1,6 +1,7 @@
 //! One client connection: read, parse every complete command in the buffer, execute them in
 //! order, and write all their replies with a single flush (pipelining).
 
+use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
 use super::pipeline::PendingWrites;
@@ -58,6 +59,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         readonly: false,
         no_evict: false,
         no_touch: false,
+        blocked: false,
     }
 }
 
@@ -80,15 +82,29 @@ async fn serve(
     let mut last_activity = Instant::now();
     loop {
         let limits = Limits { max_bulk_len: shared.config().proto_max_bulk_len, ..Limits::default() };
-        let protocol_error = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
+        let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
         client.publish_info(handle);
-        if !wbuf.is_empty() {
-            Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
-            stream.write_all(&wbuf).await?;
-            stream.flush().await?;
-            wbuf.clear();
+        write_out(stream, &mut wbuf, shared).await?;
+        let req = match ended {
+            Ended::ProtocolError => return Ok(()),
+            Ended::Block(req) => Some(req),
+            Ended::Done => None,
+        };
+        if let Some(req) = req {
+            // Replies before the blocking command are out; the rest of the pipeline waits.
+            let io = ConnectionIo { stream, rbuf: &mut rbuf, kill: kill.as_mut(), shutdown: shutdown.as_mut() };
+            match blocked::run(shared, handle, req, io).await {
+                Waited::Closed => return Ok(()),
+                Waited::Reply(reply) => {
+                    if client.take_reply_allowed() {
+                        encode(&reply, client.resp, &mut wbuf);
+                    }
+                }
+            }
+            last_activity = Instant::now();
+            continue;
         }
-        if protocol_error || client.close_after_reply || shared.is_shutting_down() {
+        if client.close_after_reply || shared.is_shutting_down() {
             return Ok(());
         }
         let n = tokio::select! {
@@ -109,6 +125,27 @@ async fn serve(
         last_activity = Instant::now();
         Stats::add(&shared.stats.net_input_bytes, n as u64);
     }
+}
+
+/// Sends what `wbuf` holds, if anything.
+async fn write_out(stream: &mut TcpStream, wbuf: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
+    if !wbuf.is_empty() {
+        Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
+        stream.write_all(wbuf).await?;
+        stream.flush().await?;
+        wbuf.clear();
+    }
+    Ok(())
+}
+
+/// How a run over the buffered commands ended.
+enum Ended {
+    /// Every complete command ran (or the connection is to close after its reply).
+    Done,
+    /// A protocol error: its reply is queued, the connection must close.
+    ProtocolError,
+    /// A blocking command must run before the commands after it.
+    Block(BlockRequest),
 }
 
 /// How often an idle connection re-reads the `timeout` setting, so CONFIG SET timeout also
@@ -141,9 +178,10 @@ struct Scratch {
     pending: PendingWrites,
 }
 
-/// Executes every complete command in `rbuf`, encoding replies into `wbuf`. Returns true
-/// after a protocol error (its reply is queued; the connection must close). Consecutive writes
-/// are proposed together (see [`PendingWrites`]); anything else first flushes them.
+/// Executes every complete command in `rbuf`, encoding replies into `wbuf`, up to a protocol
+/// error (its reply is queued; the connection must close) or a blocking command (returned, to
+/// run before the rest). Consecutive writes are proposed together (see [`PendingWrites`]);
+/// anything else first flushes them.
 async fn run_buffered(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
@@ -152,7 +190,7 @@ async fn run_buffered(
     client: &mut Client,
     handle: &ClientHandle,
     shared: &Arc<Shared>,
-) -> bool {
+) -> Ended {
     let mut clock = BatchClock::default();
     // Empty between calls (flushed before returning); kept for its buffers' capacity.
     let pending = &mut scratch.pending;
@@ -164,7 +202,7 @@ async fn run_buffered(
                 pending.flush(&shared.engine, client.resp, wbuf).await;
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
-                return true;
+                return Ended::ProtocolError;
             }
         }
         if scratch.argv.is_empty() {
@@ -189,11 +227,13 @@ async fn run_buffered(
                     pending.push_ready(reply, send);
                 }
             }
+            // Not deferred, so nothing is pending.
+            Outcome::Block(req) => return Ended::Block(req),
         }
         if client.close_after_reply {
             break;
         }
     }
     pending.flush(&shared.engine, client.resp, wbuf).await;
-    false
+    Ended::Done
 }

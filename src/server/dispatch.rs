@@ -3,6 +3,7 @@
 //! consecutive writes of a pipeline as one [`WriteBatch`] (see `pipeline`); EXEC proposes its
 //! transaction as one batch itself.
 
+use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::shared::{now_ms, Shared, Stats};
 use crate::cmd::{self, args, CommandSpec, Kind};
@@ -90,13 +91,17 @@ pub enum Outcome {
     /// time the command ran at (read afresh, see [`BatchClock::now_for`]): the write is stamped
     /// with it.
     Write { argv: Vec<Bytes>, now_ms: u64 },
+    /// A blocking command that passed its checks outside MULTI: the connection runs it (see
+    /// `super::blocked`) before anything after it in the pipeline.
+    Block(BlockRequest),
 }
 
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
 /// that depends on no data: an arity or AUTH error), so it may join the pending writes of a
 /// pipeline without flushing them first.
 pub fn defers(client: &mut Client, argv: &[Bytes]) -> bool {
-    client.multi.is_none() && lookup(client, &argv[0]).is_some_and(|spec| matches!(spec.kind, Kind::Write(_)))
+    client.multi.is_none()
+        && lookup(client, &argv[0]).is_some_and(|spec| matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking"))
 }
 
 /// Runs `argv` for `client`. `argv` is left empty when the command keeps it (writes, queued
@@ -138,6 +143,18 @@ pub async fn execute(
             let queued = queue.len() as i64;
             handle.update(|i| i.multi = queued);
             return Outcome::Reply(Frame::simple("QUEUED"));
+        }
+    }
+    if spec.has_flag("blocking") {
+        if let Some(block) = cmd::blocking::spec(&argv[0]) {
+            match (block.timeout)(argv) {
+                Err(e) => return Outcome::Reply(e),
+                Ok(Some(timeout_ms)) => {
+                    return Outcome::Block(BlockRequest { argv: std::mem::take(argv), db: client.db, timeout_ms })
+                }
+                // This form does not block (XREAD without BLOCK): an ordinary command.
+                Ok(None) => {}
+            }
         }
     }
     if let Kind::Write(_) = spec.kind {
@@ -206,6 +223,12 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cmd::cluster::cluster(shared, argv).await,
+            "client" if argv.len() > 1 && args::is(&argv[1], "unblock") => {
+                match cmd::server::sub_arity("client", argv, -3) {
+                    Ok(()) => blocked::client_unblock(shared, argv).await,
+                    Err(e) => e,
+                }
+            }
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, argv),
         },
     }

@@ -116,10 +116,22 @@ impl Keyspace {
         self.dataset_digest(false)
     }
 
-    /// Like [`Keyspace::digest`] but also covering each key's exact expiry time, for comparing
-    /// replicas (Redis's own digest only records that a key has a TTL).
+    /// Like [`Keyspace::digest`] but also covering each key's exact expiry time and the queue
+    /// of blocked clients, for comparing replicas (Redis's own digest only records that a key
+    /// has a TTL).
     pub fn state_digest(&self) -> Digest {
-        self.dataset_digest(true)
+        let mut d = self.dataset_digest(true);
+        if !self.blocked.is_empty() {
+            // Waiters in arrival order, each as its id, database, deadline and command.
+            for (arrival, w) in self.blocked.iter() {
+                mix_digest(&mut d, &arrival.to_be_bytes());
+                for n in [w.id.node, w.id.boot, w.id.seq, u64::from(w.db), w.deadline_ms] {
+                    mix_digest(&mut d, &n.to_be_bytes());
+                }
+                w.argv.iter().for_each(|a| mix_digest(&mut d, a));
+            }
+        }
+        d
     }
 
     fn dataset_digest(&self, exact_ttl: bool) -> Digest {

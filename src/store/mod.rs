@@ -6,6 +6,7 @@
 //! is what lets the Raft log (and the simulator) replay it. Command semantics live in
 //! `crate::cmd`; this module holds the data and its invariants.
 
+pub mod blocked;
 mod db;
 pub mod digest;
 pub mod hash;
@@ -16,6 +17,7 @@ mod value;
 mod write;
 pub mod zset;
 
+pub use blocked::{BlockId, Blocked, Waiter};
 pub use db::{Db, Entry};
 pub use keymap::{key_hash, KeyMap};
 pub use value::Value;
@@ -27,13 +29,15 @@ pub type Rng = rand_chacha::ChaCha8Rng;
 /// Number of databases outside cluster mode (Redis's `databases` default).
 pub const DEFAULT_DATABASES: usize = 16;
 
-/// All databases plus the version counter that stamps every change (WATCH compares versions).
+/// All databases plus the version counter that stamps every change (WATCH compares versions),
+/// and the clients blocked on keys (replicated with the data, see [`blocked`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     dbs: Vec<Db>,
     version: u64,
     /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
     pub dirty: u64,
+    pub blocked: Blocked,
 }
 
 impl Default for Keyspace {
@@ -44,7 +48,12 @@ impl Default for Keyspace {
 
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
-        Keyspace { dbs: (0..databases.max(1)).map(|_| Db::default()).collect(), version: 0, dirty: 0 }
+        Keyspace {
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            version: 0,
+            dirty: 0,
+            blocked: Blocked::default(),
+        }
     }
 
     pub fn db_count(&self) -> usize {

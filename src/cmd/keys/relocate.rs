@@ -121,6 +121,12 @@ pub fn swapdb(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (Some(a), Some(b)) = (valid_db(ctx, a), valid_db(ctx, b)) else { return err(DB_RANGE) };
     ctx.ks.swap_dbs(a, b);
     ctx.ks.dirty += 1;
+    // Clients blocked on a key of either database may now find it filled (Redis's
+    // scanDatabaseForReadyKeys); they stay on their database number.
+    if !ctx.ks.blocked.is_empty() {
+        ctx.ks.blocked.signal_db(a as u32);
+        ctx.ks.blocked.signal_db(b as u32);
+    }
     Frame::ok()
 }
 

@@ -1,9 +1,14 @@
 //! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN, LRANGE, LINDEX, LSET,
-//! LINSERT, LREM, LTRIM here; LPOS in [`pos`]; LMOVE, RPOPLPUSH, LMPOP in [`moves`].
-//! No blocking variants. The value type lives in `crate::store::list`.
+//! LINSERT, LREM, LTRIM here; LPOS in [`pos`]; LMOVE, RPOPLPUSH, LMPOP in [`moves`]; the
+//! blocking forms (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP) in [`blocking`]. The value type
+//! lives in `crate::store::list`.
 
+mod blocking;
 mod moves;
 mod pos;
+
+pub(crate) use blocking::{all_but_last, last_arg_timeout, numkeys_keys};
+pub use blocking::BLOCKING;
 
 use super::args::{self, err, is, syntax, wrong_arity};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
@@ -16,6 +21,8 @@ const WD: &[&str] = &["write", "denyoom"];
 const W: &[&str] = &["write"];
 const RF: &[&str] = &["readonly", "fast"];
 const R: &[&str] = &["readonly"];
+const WNB: &[&str] = &["write", "noscript", "blocking"];
+const WDNB: &[&str] = &["write", "denyoom", "noscript", "blocking"];
 const K: (i32, i32, i32) = (1, 1, 1);
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -36,6 +43,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lmove", 5, WD, (1, 2, 1), Kind::Write(moves::lmove)),
     CommandSpec::new("rpoplpush", 3, WD, (1, 2, 1), Kind::Write(moves::rpoplpush)),
     CommandSpec::new("lmpop", -4, &["write", "movablekeys"], (0, 0, 0), Kind::Write(moves::lmpop)),
+    CommandSpec::new("blpop", -3, WNB, (1, -2, 1), Kind::Write(blocking::blpop)),
+    CommandSpec::new("brpop", -3, WNB, (1, -2, 1), Kind::Write(blocking::brpop)),
+    CommandSpec::new("brpoplpush", 4, WDNB, (1, 2, 1), Kind::Write(blocking::brpoplpush)),
+    CommandSpec::new("blmove", 6, WDNB, (1, 2, 1), Kind::Write(blocking::blmove)),
+    CommandSpec::new("blmpop", -5, &["write", "blocking", "movablekeys"], (0, 0, 0), Kind::Write(blocking::blmpop)),
 ];
 
 /// Turns a handler's `Result` into its reply (the error is a reply too).

@@ -1,5 +1,5 @@
 //! Commands that pop from one list and push to another or pop from the first non-empty of
-//! several: LMOVE, RPOPLPUSH, LMPOP (non-blocking forms only).
+//! several: LMOVE, RPOPLPUSH, LMPOP (their blocking forms are in `blocking`).
 
 use super::{reply, side};
 use crate::cmd::args::{self, err, is, syntax};
@@ -20,7 +20,7 @@ pub(super) fn rpoplpush(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 
 /// Pops one element from `src` and pushes it onto `dst` (which may be the same list: a
 /// rotation). Null when `src` is absent; WRONGTYPE when either key holds something else.
-fn move_one(ctx: &mut WriteCtx, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Result<Frame, Frame> {
+pub(super) fn move_one(ctx: &mut WriteCtx, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Result<Frame, Frame> {
     if ctx.get_list(src)?.is_none() {
         return Ok(Frame::Null);
     }
@@ -40,7 +40,15 @@ pub(super) fn lmpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     reply(lmpop_inner(ctx, argv))
 }
 
-fn lmpop_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
+/// What LMPOP's arguments ask for: the range of key arguments, the side, the count.
+pub(super) struct MpopArgs {
+    pub keys: std::ops::Range<usize>,
+    pub left: bool,
+    pub count: i64,
+}
+
+/// Parses `CMD numkeys key... LEFT|RIGHT [COUNT n]` (numkeys at `argv[1]`) in Redis's order.
+pub(super) fn lmpop_parse(argv: &[Bytes]) -> Result<MpopArgs, Frame> {
     let numkeys =
         args::int(&argv[1]).ok().filter(|n| *n >= 1).ok_or_else(|| err("ERR numkeys should be greater than 0"))?;
     let where_at = (numkeys as u64).saturating_add(2);
@@ -58,8 +66,12 @@ fn lmpop_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         }
         i += 2;
     }
-    let count = count.unwrap_or(1);
-    for key in &argv[2..where_at as usize] {
+    Ok(MpopArgs { keys: 2..where_at as usize, left, count: count.unwrap_or(1) })
+}
+
+pub(super) fn lmpop_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
+    let MpopArgs { keys, left, count } = lmpop_parse(argv)?;
+    for key in &argv[keys] {
         let len = match ctx.get_list(key)? {
             Some(l) if !l.is_empty() => l.len(),
             _ => continue,

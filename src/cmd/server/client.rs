@@ -36,6 +36,8 @@ const HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
@@ -128,6 +130,9 @@ pub fn client_line(i: &ClientInfo) -> String {
     let mut flags = String::new();
     if i.multi >= 0 {
         flags.push('x');
+    }
+    if i.blocked {
+        flags.push('b');
     }
     if i.readonly {
         flags.push('r');

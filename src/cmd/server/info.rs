@@ -113,7 +113,7 @@ fn clients(shared: &Shared) -> Lines {
         ("maxclients", max.to_string()),
         ("client_recent_max_input_buffer", "0".into()),
         ("client_recent_max_output_buffer", "0".into()),
-        ("blocked_clients", "0".into()),
+        ("blocked_clients", shared.engine.replica().waiters().blocked_count().to_string()),
         ("tracking_clients", "0".into()),
         ("clients_in_timeout_table", "0".into()),
     ]

@@ -27,6 +27,23 @@ pub struct F80 {
     exp: i64,
 }
 
+impl LongDouble {
+    /// The nearest double (what a timeout needs; infinities stay infinite).
+    pub fn to_f64(self) -> f64 {
+        match self {
+            LongDouble::Infinite => f64::INFINITY,
+            LongDouble::Finite(v) => {
+                let magnitude = v.mant as f64 * 2f64.powi(v.exp.clamp(-2000, 2000) as i32);
+                if v.neg {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }
+        }
+    }
+}
+
 impl F80 {
     const ZERO: F80 = F80 { neg: false, mant: 0, exp: 0 };
 

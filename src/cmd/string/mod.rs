@@ -5,7 +5,7 @@ mod bitfield;
 mod bits;
 mod counter;
 mod lcs;
-mod longdouble;
+pub(crate) mod longdouble;
 mod range;
 mod set;
 

@@ -1,7 +1,9 @@
 //! Sorted set commands: the table, and what the submodules share (score and range parsing,
 //! reply shapes). `write` holds ZADD and the removing commands, `read` the lookups, `range`
-//! the ZRANGE family, `combine` ZUNION / ZINTER / ZDIFF and their STORE forms.
+//! the ZRANGE family, `combine` ZUNION / ZINTER / ZDIFF and their STORE forms, `blocking`
+//! BZPOPMIN / BZPOPMAX / BZMPOP.
 
+mod blocking;
 mod combine;
 mod parse;
 mod range;
@@ -13,6 +15,7 @@ use crate::protocol::Frame;
 use crate::store::zset::ZSetValue;
 use bytes::Bytes;
 
+pub use blocking::BLOCKING;
 pub use parse::{parse_lex_range, parse_score, parse_score_range, LexBound, ScoreRange};
 
 const W: &[&str] = &["write", "denyoom", "fast"];
@@ -22,6 +25,7 @@ const WD: &[&str] = &["write", "denyoom"];
 const RF: &[&str] = &["readonly", "fast"];
 const R: &[&str] = &["readonly"];
 const RM: &[&str] = &["readonly", "movablekeys"];
+const WNFB: &[&str] = &["write", "noscript", "fast", "blocking"];
 
 /// The sorted set command table (arity, flags and key positions as Redis 7.0.15 reports them).
 pub static COMMANDS: &[CommandSpec] = &[
@@ -48,6 +52,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zpopmin", -2, WF, (1, 1, 1), Kind::Write(write::zpopmin)),
     CommandSpec::new("zpopmax", -2, WF, (1, 1, 1), Kind::Write(write::zpopmax)),
     CommandSpec::new("zmpop", -4, &["write", "movablekeys"], (0, 0, 0), Kind::Write(write::zmpop)),
+    CommandSpec::new("bzpopmin", -3, WNFB, (1, -2, 1), Kind::Write(blocking::bzpopmin)),
+    CommandSpec::new("bzpopmax", -3, WNFB, (1, -2, 1), Kind::Write(blocking::bzpopmax)),
+    CommandSpec::new("bzmpop", -5, &["write", "blocking", "movablekeys"], (0, 0, 0), Kind::Write(blocking::bzmpop)),
     CommandSpec::new("zrandmember", -2, R, (1, 1, 1), Kind::Read(read::zrandmember)),
     CommandSpec::new("zunion", -3, RM, (0, 0, 0), Kind::Read(combine::zunion)),
     CommandSpec::new("zinter", -3, RM, (0, 0, 0), Kind::Read(combine::zinter)),

@@ -214,7 +214,7 @@ pub fn zremrangebylex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 }
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
-fn pop(ctx: &mut WriteCtx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)> {
+pub(super) fn pop(ctx: &mut WriteCtx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)> {
     let len = ctx.get_zset(key).ok().flatten().map_or(0, ZSetValue::len);
     let n = count.min(len);
     let mut items = if max { remove_ranks(ctx, key, len - n, len) } else { remove_ranks(ctx, key, 0, n) };
@@ -259,17 +259,24 @@ fn pop_command(ctx: &mut WriteCtx, argv: &[Bytes], max: bool) -> Frame {
     }
 }
 
-/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`
-pub fn zmpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+/// What ZMPOP's arguments ask for: the key arguments, the end (max or min), the count.
+pub(super) struct ZmpopArgs {
+    pub keys: std::ops::Range<usize>,
+    pub max: bool,
+    pub count: usize,
+}
+
+/// Parses `CMD numkeys key... MIN|MAX [COUNT n]` (numkeys at `argv[1]`) in Redis's order.
+pub(super) fn zmpop_parse(argv: &[Bytes]) -> Result<ZmpopArgs, Frame> {
     let numkeys = match args::int(&argv[1]) {
         Ok(n) if n >= 1 => n as usize,
-        _ => return err("ERR numkeys should be greater than 0"),
+        _ => return Err(err("ERR numkeys should be greater than 0")),
     };
-    let Some(where_at) = numkeys.checked_add(2).filter(|&w| w < argv.len()) else { return syntax() };
+    let Some(where_at) = numkeys.checked_add(2).filter(|&w| w < argv.len()) else { return Err(syntax()) };
     let max = match &argv[where_at] {
         w if is(w, "min") => false,
         w if is(w, "max") => true,
-        _ => return syntax(),
+        _ => return Err(syntax()),
     };
     let mut count = None;
     let mut i = where_at + 1;
@@ -277,19 +284,33 @@ pub fn zmpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         match argv.get(i + 1) {
             Some(n) if count.is_none() && is(&argv[i], "count") => match args::int(n) {
                 Ok(n) if n >= 1 => count = Some(n as usize),
-                _ => return err("ERR count should be greater than 0"),
+                _ => return Err(err("ERR count should be greater than 0")),
             },
-            _ => return syntax(),
+            _ => return Err(syntax()),
         }
         i += 2;
     }
-    for key in &argv[2..where_at] {
+    Ok(ZmpopArgs { keys: 2..where_at, max, count: count.unwrap_or(1) })
+}
+
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`
+pub fn zmpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    match zmpop_parse(argv) {
+        Ok(parsed) => zmpop_from(ctx, &argv[parsed.keys.clone()], &parsed),
+        Err(e) => e,
+    }
+}
+
+/// Pops from the first non-empty sorted set of `keys`: `[key, [[member, score]...]]`, or a
+/// null array when all are empty.
+pub(super) fn zmpop_from(ctx: &mut WriteCtx, keys: &[Bytes], parsed: &ZmpopArgs) -> Frame {
+    for key in keys {
         match ctx.get_zset(key) {
             Err(e) => return e,
             Ok(None) => continue,
             Ok(Some(_)) => {}
         }
-        let items = pop(ctx, key, count.unwrap_or(1), max);
+        let items = pop(ctx, key, parsed.count, parsed.max);
         let pairs = items.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)])).collect();
         return Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(pairs)]);
     }

@@ -1,9 +1,12 @@
 //! The snapshot file format, written and read as a stream.
 //!
 //! ```text
-//! file   := magic "RAFTISNP" | format version (u32 LE) | frame(header) | frame(record)* | frame(end)
+//! file   := magic "RAFTISNP" | format version (u32 LE) | frame(header) | frame(blocked)?
+//!           | frame(record)* | frame(end)
 //! frame  := payload length (u64 LE) | crc32c of kind+payload (u32 LE) | kind (u8) | payload
 //! header := postcard(last applied log id, membership, keyspace version, dirty count, databases)
+//! blocked:= postcard(the queue of blocked clients, `store::blocked::BlockedImage`); only when
+//!           clients are blocked, at most once, anywhere before the end frame
 //! record := one key (see `codec`)
 //! end    := record count (u64 LE) | crc32c over every earlier frame's crc (u32 LE)
 //! ```
@@ -17,6 +20,7 @@
 use super::codec::{self, Record};
 use crate::disk::{Disk, DiskFile};
 use crate::raft::TypeConfig;
+use crate::store::blocked::BlockedImage;
 use crate::store::Entry;
 use openraft::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,7 @@ pub const FLUSH_BYTES: usize = 1024 * 1024;
 const KIND_HEADER: u8 = 1;
 const KIND_RECORD: u8 = 2;
 const KIND_END: u8 = 3;
+const KIND_BLOCKED: u8 = 4;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -105,6 +110,16 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the queue of blocked clients (call once, before the records; skip it when the
+    /// queue is empty, so such snapshots read as they always did).
+    pub fn blocked(&mut self, image: &BlockedImage) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_BLOCKED);
+        let payload = postcard::to_allocvec(image)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the blocked clients: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Writes the end frame, flushes and syncs the file.
     pub fn finish(mut self) -> Result<WriteStats, FormatError> {
         let start = self.begin_frame(KIND_END);
@@ -159,6 +174,8 @@ pub struct SnapshotReader {
     buf: Vec<u8>,
     pos: usize,
     header: Header,
+    /// The queue of blocked clients, once its frame has been read.
+    blocked: Option<BlockedImage>,
     records: u64,
     chain: u32,
     /// `chain` before the last frame read (the end frame records the chain up to itself).
@@ -187,6 +204,7 @@ impl SnapshotReader {
                 dirty: 0,
                 databases: 0,
             },
+            blocked: None,
             records: 0,
             chain: 0,
             chain_before_end: 0,
@@ -212,6 +230,12 @@ impl SnapshotReader {
         &self.header
     }
 
+    /// The queue of blocked clients the snapshot holds (empty when it has no such frame); read
+    /// it after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_blocked(&mut self) -> BlockedImage {
+        self.blocked.take().unwrap_or_default()
+    }
+
     /// The next key, or `None` after the end frame has been verified.
     pub fn next_record(&mut self) -> Result<Option<Record>, FormatError> {
         if self.done {
@@ -220,6 +244,12 @@ impl SnapshotReader {
         let at = self.offset();
         let (kind, payload) = self.frame()?;
         match kind {
+            KIND_BLOCKED if self.blocked.is_none() => {
+                let image = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt_at(at, &format!("bad blocked-clients frame: {e}")))?;
+                self.blocked = Some(image);
+                self.next_record()
+            }
             KIND_RECORD => {
                 self.records += 1;
                 let rec = codec::decode_record(&payload).map_err(|r| corrupt_at(at, r))?;

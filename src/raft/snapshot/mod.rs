@@ -165,6 +165,9 @@ impl SnapshotDir {
         }
         let bad = |e| SnapshotError::bad(&path, e);
         let mut w = SnapshotWriter::new(self.disk.open(&path)?, header).map_err(bad)?;
+        if !ks.blocked.is_empty() {
+            w.blocked(&ks.blocked.image()).map_err(bad)?;
+        }
         for (i, db) in ks.dbs().iter().enumerate() {
             for (key, entry) in db.iter() {
                 w.record(i as u32, key, entry).map_err(bad)?;
@@ -269,6 +272,9 @@ pub fn load(
         }
         ks.db_mut(rec.db as usize).insert(rec.key, rec.value, rec.expire_at, rec.version);
     }
+    let blocked = reader.take_blocked();
+    ks.blocked = crate::store::Blocked::from_image(blocked)
+        .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     Ok((header, ks))

@@ -59,6 +59,9 @@ fn entries() -> Vec<EntryOf<TypeConfig>> {
     let as_cmd = |v: &[String]| v.iter().map(|s| Bytes::from(s.clone())).collect::<Vec<_>>();
     reqs.push(write(1, vec![as_cmd(&big_hash)], false));
     reqs.push(write(1, vec![as_cmd(&big_set)], false));
+    // Clients blocked on empty keys: the queue of waiters is replicated state too.
+    reqs.push(write(0, vec![cmd(&["raftis.block", "1", "2", "3", "0", "BLPOP", "nolist", "0"])], false));
+    reqs.push(write(2, vec![cmd(&["raftis.block", "2", "5", "1", "1500", "BZPOPMIN", "z", "w", "1.5"])], false));
 
     let mut out = Vec::new();
     let voters = BTreeSet::from([1u64, 2, 3]);
@@ -114,7 +117,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, entries()).await;
     let expected = lock(&sm.shared()).expect("lock").clone();
-    assert_eq!(expected.last_applied, Some(log_id(2, 20)));
+    assert_eq!(expected.last_applied, Some(log_id(2, 22)));
     assert!(expected.membership.log_id().is_some());
     // The forms that only replaying the log would give survive the round trip.
     let ks = &expected.keyspace;
@@ -126,10 +129,11 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     assert_eq!(enc(0, "zsmall"), Some("listpack"));
     assert_eq!(enc(0, "zconv"), Some("skiplist"));
     assert!(ks.db(5).get(b"b", 0).is_some(), "SELECT inside the transaction");
+    assert_eq!(ks.blocked.len(), 2, "two clients blocked");
 
     let mut builder = sm.get_snapshot_builder().await;
     let snap = builder.build_snapshot().await.expect("build");
-    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 20)));
+    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 22)));
 
     // Apply is deterministic: the same entries give the same state.
     let (_, disk3) = sim();
@@ -152,7 +156,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     // The installed file is now the current snapshot, under its final name, alone.
     let current = fresh.get_current_snapshot().await.expect("current").expect("some");
     assert_eq!(current.meta, snap.meta);
-    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 20)))]);
+    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 22)))]);
 
     // And a restart loads it.
     let reopened = StateMachine::open(disk2, DIR, 16).expect("reopen");
