@@ -37,6 +37,20 @@ pub enum OpKind {
     },
     /// MULTI, these commands (all on one key), EXEC.
     Multi(Vec<OpKind>),
+    /// RPUSH of a value unique in the whole run onto a queue key (popped by [`OpKind::BPop`]).
+    QPush {
+        key: String,
+        value: String,
+    },
+    /// BLPOP on queue keys with a timeout in ms (0: forever); the reply is `[key, value]` or nil.
+    BPop {
+        keys: Vec<String>,
+        timeout_ms: u64,
+    },
+    /// LRANGE key 0 -1 of a queue key (the final reads).
+    QRange {
+        key: String,
+    },
 }
 
 impl OpKind {
@@ -49,7 +63,10 @@ impl OpKind {
             | OpKind::Del { key }
             | OpKind::Append { key, .. }
             | OpKind::RPush { key, .. }
-            | OpKind::LRange { key } => key,
+            | OpKind::LRange { key }
+            | OpKind::QPush { key, .. }
+            | OpKind::QRange { key } => key,
+            OpKind::BPop { keys, .. } => keys.first().map_or("", String::as_str),
             OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
         }
     }
@@ -57,7 +74,7 @@ impl OpKind {
     /// Whether the operation may change the keyspace.
     pub fn is_write(&self) -> bool {
         match self {
-            OpKind::Get { .. } | OpKind::LRange { .. } => false,
+            OpKind::Get { .. } | OpKind::LRange { .. } | OpKind::QRange { .. } => false,
             OpKind::Multi(ops) => ops.iter().any(OpKind::is_write),
             _ => true,
         }
@@ -73,7 +90,9 @@ impl fmt::Display for OpKind {
             OpKind::Del { key } => write!(f, "DEL {key}"),
             OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
             OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),
-            OpKind::LRange { key } => write!(f, "LRANGE {key} 0 -1"),
+            OpKind::LRange { key } | OpKind::QRange { key } => write!(f, "LRANGE {key} 0 -1"),
+            OpKind::QPush { key, value } => write!(f, "RPUSH {key} {value}"),
+            OpKind::BPop { keys, timeout_ms } => write!(f, "BLPOP {} {}", keys.join(" "), *timeout_ms as f64 / 1000.0),
             OpKind::Multi(ops) => {
                 write!(f, "MULTI")?;
                 for op in ops {

@@ -110,7 +110,10 @@ fn one_node_serves_blocked_clients_in_arrival_order() {
     wait_blocked(&mut admin, 1);
     assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &third_id, "ERROR"]), Frame::Integer(1));
     assert_eq!(third.read_frame(), Some(Frame::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")));
-    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &third_id, "maybe"]), Frame::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNBLOCK", &third_id, "maybe"]),
+        Frame::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    );
     rt.block_on(node.shutdown());
 }
 

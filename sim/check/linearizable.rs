@@ -49,10 +49,12 @@ pub fn check(history: &History, budget: u64) -> Result<Vec<Inconclusive>, Violat
     Ok(inconclusive)
 }
 
-/// Whether the op (or a command of the transaction) is a list command.
+/// Whether the op (or a command of the transaction) is a list command (lists and queues are
+/// checked by `lists.rs` and `queues.rs`).
 pub fn is_list_op(kind: &OpKind) -> bool {
     match kind {
         OpKind::RPush { .. } | OpKind::LRange { .. } => true,
+        OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => true,
         OpKind::Multi(cmds) => cmds.iter().any(is_list_op),
         _ => false,
     }
@@ -135,6 +137,7 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
         },
         // Lists and nested transactions are not register commands.
         OpKind::RPush { .. } | OpKind::LRange { .. } | OpKind::Multi(_) => return None,
+        OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => return None,
     };
     match reply {
         Some(r) if *r != expected => None,

@@ -1,12 +1,14 @@
 //! The checkers: each property of a run in a file of its own (linearizability of registers and
-//! counters, list appends, lost acknowledged writes, convergence, liveness). `check_history`
-//! runs every history property; the harness calls the cluster-state ones itself.
+//! counters, list appends, blocking pops on queues, lost acknowledged writes, convergence,
+//! liveness). `check_history` runs every history property; the harness calls the cluster-state
+//! ones itself.
 
 pub mod convergence;
 pub mod linearizable;
 pub mod lists;
 pub mod liveness;
 pub mod lost_writes;
+pub mod queues;
 #[cfg(test)]
 mod testutil;
 mod wgl;
@@ -52,6 +54,13 @@ pub fn check_history(history: &History) -> Result<(), Violation> {
 /// healing) must reflect every write acknowledged before them.
 pub fn check_lost_writes(history: &History, final_from_ns: u64) -> Result<(), Violation> {
     lost_writes::check(history, final_from_ns)
+}
+
+/// Blocking pops (`queues.rs`): every element popped at most once and only if pushed, none
+/// lost, first in first out, no timeout while an element waited; `final_from_ns` as for
+/// [`check_lost_writes`].
+pub fn check_queues(history: &History, final_from_ns: u64) -> Result<(), Violation> {
+    queues::check(history, final_from_ns)
 }
 
 /// Replicas converge: after healing, every node's digest of its own copy is the same.

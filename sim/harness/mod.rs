@@ -9,7 +9,7 @@ pub mod nodes;
 pub mod swizzle;
 pub mod workload;
 
-use crate::check::{check_history, check_lost_writes, Violation};
+use crate::check::{check_history, check_lost_writes, check_queues, Violation};
 use faults::{Driver, Rates, Timeline};
 use nodes::Cluster;
 use raftis::rt::bugs::{self, Bug};
@@ -146,7 +146,10 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     // write its report names that write and the final read, where the linearizability and list
     // checks (which see the same reads) would report a less direct symptom.
     let result = result
-        .and_then(|final_from_ns| check_lost_writes(&history, final_from_ns))
+        .and_then(|final_from_ns| {
+            check_lost_writes(&history, final_from_ns)?;
+            check_queues(&history, final_from_ns)
+        })
         .and_then(|()| check_history(&history))
         .and_then(|()| lists::check(&history));
     let result = result.and_then(|()| start_errors(&cluster));

@@ -1,7 +1,8 @@
 //! The chaos workload: logical clients on their own simulated hosts send GET, SET, INCR, DEL,
-//! APPEND, RPUSH of unique values, LRANGE and single-key MULTI/EXEC to any node of the cluster
-//! over simulated TCP, one operation at a time each, and record every operation in the
-//! [`History`] with its invocation and completion (virtual) times and outcome.
+//! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, and RPUSH / BLPOP on queue
+//! keys to any node of the cluster over simulated TCP, one operation at a time each, and record
+//! every operation in the [`History`] with its invocation and completion (virtual) times and
+//! outcome.
 //!
 //! Outcomes follow the error contract of `src/raft/node.rs`: `-CLUSTERDOWN` (and EXECABORT, or
 //! a connection that never opened) mean not applied; `-TRYAGAIN`, a timeout or a lost
@@ -26,6 +27,8 @@ pub const COUNTERS: [&str; 3] = ["k0", "k1", "k2"];
 pub const STRINGS: [&str; 1] = ["a0"];
 /// List keys: RPUSH of unique values, LRANGE 0 -1 (never deleted).
 pub const LISTS: [&str; 2] = ["l0", "l1"];
+/// Queue keys: RPUSH of unique values, BLPOP of one or both (checked by `check::queues`).
+pub const QUEUES: [&str; 2] = ["q0", "q1"];
 
 /// How long a client waits for a reply before giving up (outcome unknown). Longer than the
 /// server's own deadlines (5 s for a leader, 10 s for a write), so that the server's verdict,
@@ -131,7 +134,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, keys: &[&'a str]) -> &'a str {
 /// A random operation; values are unique in the run (client id and sequence number).
 pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     let unique = u64::from(client) * 1_000_000 + seq;
-    let roll = rng.gen_range(0..100);
+    let roll = rng.gen_range(0..118);
+    if roll >= 100 {
+        return queue_op(rng, roll - 100, unique);
+    }
     let (c, s, l) = (pick(rng, &COUNTERS).to_string(), pick(rng, &STRINGS).to_string(), pick(rng, &LISTS).to_string());
     match roll {
         0..=11 => OpKind::Get { key: c },
@@ -150,6 +156,35 @@ pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     }
 }
 
+/// A queue operation for `roll` in 0..18: pushes a little more often than pops, so pops find
+/// elements and block about as often; timeouts of 0 (forever: the client's own timeout ends
+/// it) to 3 s.
+fn queue_op(rng: &mut ChaCha8Rng, roll: u32, unique: u64) -> OpKind {
+    let key = pick(rng, &QUEUES).to_string();
+    if roll < 10 {
+        return OpKind::QPush { key, value: unique.to_string() };
+    }
+    let keys = if rng.gen_bool(0.3) { QUEUES.iter().map(|k| k.to_string()).collect() } else { vec![key] };
+    let timeout_ms = [0, 100, 500, 1500, 3000][rng.gen_range(0..5)];
+    OpKind::BPop { keys, timeout_ms }
+}
+
+/// The command line of a queue operation.
+fn queue_args(kind: &OpKind) -> Vec<Vec<u8>> {
+    let b = |s: &str| s.as_bytes().to_vec();
+    match kind {
+        OpKind::QPush { key, value } => vec![b("RPUSH"), b(key), b(value)],
+        OpKind::QRange { key } => vec![b("LRANGE"), b(key), b("0"), b("-1")],
+        OpKind::BPop { keys, timeout_ms } => {
+            let mut v = vec![b("BLPOP")];
+            v.extend(keys.iter().map(|k| b(k)));
+            v.push(b(&format!("{}.{:03}", timeout_ms / 1000, timeout_ms % 1000)));
+            v
+        }
+        _ => vec![b("PING")],
+    }
+}
+
 /// The command line of one (non-transaction) operation.
 fn args(kind: &OpKind) -> Vec<&[u8]> {
     match kind {
@@ -160,12 +195,17 @@ fn args(kind: &OpKind) -> Vec<&[u8]> {
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-        OpKind::Multi(_) => vec![b"PING"],
+        OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => vec![b"PING"],
     }
 }
 
 /// Sends the operation and turns the reply into an outcome.
 async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
+    if let OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } = kind {
+        let owned = queue_args(kind);
+        let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        return Ok(outcome(c.cmd(&args).await?));
+    }
     let OpKind::Multi(cmds) = kind else {
         return Ok(outcome(c.cmd(&args(kind)).await?));
     };

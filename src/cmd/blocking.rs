@@ -43,7 +43,8 @@ pub enum Attempt {
     Block(Option<Vec<Bytes>>),
 }
 
-/// How a blocking command blocks. One row per command, in [`SPECS`].
+/// How a blocking command blocks. One row per command, in its family's `BLOCKING` table
+/// (listed in [`specs`]).
 pub struct BlockingSpec {
     /// Lowercase command name.
     pub name: &'static str,
@@ -95,7 +96,7 @@ pub fn seconds_timeout(arg: &[u8]) -> Result<u64, Frame> {
         .ok_or_else(|| err("ERR timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).ceil();
     // Redis casts to a long long: anything beyond it (infinity included) comes out negative.
-    if ms.is_nan() || ms < 0.0 || ms >= 9.2e18 {
+    if !(0.0..9.2e18).contains(&ms) {
         return Err(err("ERR timeout is negative"));
     }
     Ok(ms as u64)

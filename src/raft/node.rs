@@ -682,7 +682,8 @@ fn spawn_reconcile(core: Core, waiters: Arc<Waiters>, mut stop: crate::rt::Shutd
             }
             let argv = crate::cmd::blocking::unblock_argv(crate::cmd::blocking::UnblockReason::Cancel, &orphans);
             let seed = core.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
-            let batch = WriteBatch { db: 0, now_ms: crate::server::now_ms(), seed, cmds: vec![argv], transaction: None };
+            let batch =
+                WriteBatch { db: 0, now_ms: crate::server::now_ms(), seed, cmds: vec![argv], transaction: None };
             let reply = core.write(batch, true).await;
             tracing::debug!(orphans = orphans.len(), ?reply, "cancelled orphaned blocked commands");
         }

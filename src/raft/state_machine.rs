@@ -129,7 +129,10 @@ impl StateMachine {
 
 /// A node that left the group will never deliver to (or cancel) its blocked clients: their
 /// waiters go with it, deterministically, when the membership without it is applied.
-fn drop_waiters_of_departed_nodes(ks: &mut crate::store::Keyspace, m: &openraft::Membership<super::NodeId, super::NodeInfo>) {
+fn drop_waiters_of_departed_nodes(
+    ks: &mut crate::store::Keyspace,
+    m: &openraft::Membership<super::NodeId, super::NodeInfo>,
+) {
     if ks.blocked.is_empty() {
         return;
     }

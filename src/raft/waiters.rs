@@ -119,7 +119,9 @@ impl Waiters {
     /// an earlier run of the node or by a client that stopped waiting.
     pub fn orphans(&self, held: Vec<BlockId>) -> Vec<BlockId> {
         let pending = self.pending();
-        held.into_iter().filter(|id| id.node == self.node && !(id.boot == self.boot && pending.contains_key(&id.seq))).collect()
+        held.into_iter()
+            .filter(|id| id.node == self.node && !(id.boot == self.boot && pending.contains_key(&id.seq)))
+            .collect()
     }
 }
 

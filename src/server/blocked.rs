@@ -52,12 +52,23 @@ const MAX_READ_WHILE_BLOCKED: usize = 1 << 20;
 
 /// Proposes one internal write and returns its reply.
 async fn propose(shared: &Shared, db: usize, argv: Vec<Bytes>) -> Frame {
-    let batch = WriteBatch { db: db as u32, now_ms: now_ms(), seed: shared.engine.next_seed(), cmds: vec![argv], transaction: None };
+    let batch = WriteBatch {
+        db: db as u32,
+        now_ms: now_ms(),
+        seed: shared.engine.next_seed(),
+        cmds: vec![argv],
+        transaction: None,
+    };
     shared.engine.write(batch).await
 }
 
 /// Runs `req` for connection `handle` until it is answered or the connection closes.
-pub async fn run<K, S>(shared: &Arc<Shared>, handle: &ClientHandle, req: BlockRequest, io: ConnectionIo<'_, K, S>) -> Waited
+pub async fn run<K, S>(
+    shared: &Arc<Shared>,
+    handle: &ClientHandle,
+    req: BlockRequest,
+    io: ConnectionIo<'_, K, S>,
+) -> Waited
 where
     K: Future<Output = ()>,
     S: Future<Output = ()>,

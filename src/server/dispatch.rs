@@ -101,7 +101,8 @@ pub enum Outcome {
 /// pipeline without flushing them first.
 pub fn defers(client: &mut Client, argv: &[Bytes]) -> bool {
     client.multi.is_none()
-        && lookup(client, &argv[0]).is_some_and(|spec| matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking"))
+        && lookup(client, &argv[0])
+            .is_some_and(|spec| matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking"))
 }
 
 /// Runs `argv` for `client`. `argv` is left empty when the command keeps it (writes, queued

@@ -134,7 +134,10 @@ fn zset_and_count_forms_serve_from_the_ready_key() {
     let outcomes = ks.blocked.take_outcomes();
     let score = |m: &str, s: f64| Frame::Array(vec![bulk(m), Frame::Double(s)]);
     assert_eq!(outcomes[0], (id(1), Frame::Array(vec![bulk("z2"), bulk("c"), Frame::Double(3.0)])));
-    assert_eq!(outcomes[1], (id(2), Frame::Array(vec![bulk("z2"), Frame::Array(vec![score("a", 1.0), score("b", 2.0)])])));
+    assert_eq!(
+        outcomes[1],
+        (id(2), Frame::Array(vec![bulk("z2"), Frame::Array(vec![score("a", 1.0), score("b", 2.0)])]))
+    );
     assert_eq!(outcomes[2], (id(3), Frame::Array(vec![bulk("l2"), Frame::Array(vec![bulk("z"), bulk("y")])])));
 }
 

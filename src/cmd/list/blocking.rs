@@ -181,8 +181,8 @@ fn blmpop_attempt(ctx: &mut WriteCtx, argv: &[Bytes], ready: Option<&[u8]>) -> A
             }
             // The same command with the ready key as its only key.
             let keys = numkeys_keys(argv);
-            lmpop_argv = [&argv[1..2], &[Bytes::from_static(b"1"), Bytes::copy_from_slice(key)], &argv[keys.end..]]
-                .concat();
+            lmpop_argv =
+                [&argv[1..2], &[Bytes::from_static(b"1"), Bytes::copy_from_slice(key)], &argv[keys.end..]].concat();
             &lmpop_argv
         }
     };

@@ -7,8 +7,8 @@ mod blocking;
 mod moves;
 mod pos;
 
-pub(crate) use blocking::{all_but_last, last_arg_timeout, numkeys_keys};
 pub use blocking::BLOCKING;
+pub(crate) use blocking::{all_but_last, last_arg_timeout, numkeys_keys};
 
 use super::args::{self, err, is, syntax, wrong_arity};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};

@@ -20,7 +20,13 @@ pub(super) fn rpoplpush(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 
 /// Pops one element from `src` and pushes it onto `dst` (which may be the same list: a
 /// rotation). Null when `src` is absent; WRONGTYPE when either key holds something else.
-pub(super) fn move_one(ctx: &mut WriteCtx, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Result<Frame, Frame> {
+pub(super) fn move_one(
+    ctx: &mut WriteCtx,
+    src: &Bytes,
+    dst: &Bytes,
+    from_left: bool,
+    to_left: bool,
+) -> Result<Frame, Frame> {
     if ctx.get_list(src)?.is_none() {
         return Ok(Frame::Null);
     }

@@ -96,6 +96,9 @@ fn categories(c: &CommandSpec) -> Vec<&'static str> {
     if c.has_flag("admin") {
         cats.push("@dangerous");
     }
+    if c.has_flag("blocking") {
+        cats.push("@blocking");
+    }
     match group {
         "connection" => cats.push("@connection"),
         "transactions" => cats.push("@transaction"),

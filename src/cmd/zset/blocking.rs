@@ -59,7 +59,7 @@ fn bzmpop_timeout(argv: &[Bytes]) -> Result<Option<u64>, Frame> {
 
 /// Whether `key` holds a sorted set (Redis never keeps an empty one).
 fn has_members(ctx: &WriteCtx, key: &[u8]) -> bool {
-    matches!(ctx.get_zset(key), Ok(Some(z)) if z.len() > 0)
+    matches!(ctx.get_zset(key), Ok(Some(z)) if !z.is_empty())
 }
 
 /// BZPOPMIN / BZPOPMAX: `[key, member, score]` from the first non-empty sorted set (or from
@@ -71,7 +71,7 @@ fn zpop_attempt(ctx: &mut WriteCtx, argv: &[Bytes], ready: Option<&[u8]>, max: b
         }
         match ctx.get_zset(key) {
             Err(e) if ready.is_none() => return Attempt::Done(e),
-            Ok(Some(z)) if z.len() > 0 => {}
+            Ok(Some(z)) if !z.is_empty() => {}
             _ => continue,
         }
         let Some((member, score)) = pop(ctx, key, 1, max).into_iter().next() else { continue };

@@ -25,7 +25,7 @@ const WD: &[&str] = &["write", "denyoom"];
 const RF: &[&str] = &["readonly", "fast"];
 const R: &[&str] = &["readonly"];
 const RM: &[&str] = &["readonly", "movablekeys"];
-const WNFB: &[&str] = &["write", "noscript", "fast", "blocking"];
+const WNFB: &[&str] = &["write", "noscript", "blocking", "fast"];
 
 /// The sorted set command table (arity, flags and key positions as Redis 7.0.15 reports them).
 pub static COMMANDS: &[CommandSpec] = &[

@@ -273,8 +273,8 @@ pub fn load(
         ks.db_mut(rec.db as usize).insert(rec.key, rec.value, rec.expire_at, rec.version);
     }
     let blocked = reader.take_blocked();
-    ks.blocked = crate::store::Blocked::from_image(blocked)
-        .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
+    ks.blocked =
+        crate::store::Blocked::from_image(blocked).map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     Ok((header, ks))

@@ -1,0 +1,82 @@
+//! What applications use, on three real `raftis` processes formed into a cluster over the
+//! HTTP admin API: a BLPOP on a follower woken by an LPUSH on the leader.
+
+mod common;
+
+use common::http::{http, json_u64};
+use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use raftis::protocol::Frame;
+use std::time::{Duration, Instant};
+
+/// Three processes, nodes 1-3, formed into one cluster; dropped, they are killed.
+struct Cluster {
+    servers: Vec<Server>,
+    raft_ports: Vec<u16>,
+    _dirs: Vec<TempDir>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let (base, raft_base) = free_port_block(3);
+        let (mut servers, mut members, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..3u16 {
+            let (port, raft_port) = (base + i, raft_base + i);
+            let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{raft_port}"));
+            let dir = TempDir::new(&format!("apps{id}"));
+            let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
+            servers.push(Server::raftis_at(&dir.0, port, &flags));
+            dirs.push(dir);
+            members.push(format!(r#"[{id}, {{"raft_addr": "{raft_addr}", "resp_addr": "127.0.0.1:{port}"}}]"#));
+        }
+        let raft_ports: Vec<u16> = (0..3).map(|i| raft_base + i).collect();
+        let init = format!(r#"{{"nodes": [{}]}}"#, members.join(","));
+        let (status, body) = http(raft_ports[0], "POST", "/raft/init", &init);
+        assert_eq!(status, 200, "init: {body}");
+        let cluster = Cluster { servers, raft_ports, _dirs: dirs };
+        wait_until("a leader", 30, || cluster.leader().is_some());
+        cluster
+    }
+
+    /// The index (0-2) of the node all three agree leads.
+    fn leader(&self) -> Option<usize> {
+        let seen: Vec<Option<u64>> = self
+            .raft_ports
+            .iter()
+            .map(|p| json_u64(&http(*p, "GET", "/raft/metrics", "").1, "current_leader"))
+            .collect();
+        let first = seen[0]?;
+        seen.iter().all(|s| *s == Some(first)).then_some(first as usize - 1)
+    }
+
+    fn conn(&self, i: usize) -> Conn {
+        self.servers[i].conn()
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+#[test]
+fn a_blpop_on_a_follower_is_woken_by_an_lpush_on_the_leader() {
+    let cluster = Cluster::start();
+    let leader = cluster.leader().expect("leader");
+    let follower = (leader + 1) % 3;
+    let mut waiting = cluster.conn(follower);
+    waiting.send_raw(&Conn::encode(&[b"BLPOP", b"jobs", b"0"]));
+    let mut f = cluster.conn(follower);
+    wait_until("the follower's client to block", 20, || f.info_field("clients", "blocked_clients") == "1");
+    let mut l = cluster.conn(leader);
+    assert_eq!(l.cmd(&["LPUSH", "jobs", "job-1"]), Frame::Integer(1));
+    assert_eq!(waiting.read_frame(), Some(Frame::Array(vec![bulk("jobs"), bulk("job-1")])));
+    assert_eq!(l.cmd(&["EXISTS", "jobs"]), Frame::Integer(0), "popped by the push's own entry");
+    assert_eq!(f.info_field("clients", "blocked_clients"), "0");
+}
