@@ -1,6 +1,8 @@
 //! Streams on a three-node cluster (real sockets, real files): ids made by `*` come from the
 //! write's stamped time carried in the log, so every replica holds the same entries with the
-//! same ids, whichever node took the XADD; XREAD's keys are the ones after STREAMS.
+//! same ids, whichever node took the XADD; XREAD's keys are the ones after STREAMS. Consumer
+//! groups read through any node deliver each entry to one consumer, and every replica holds
+//! the same pending entries with the same delivery times.
 
 mod common;
 
@@ -90,6 +92,65 @@ fn auto_ids_are_the_same_on_every_replica() {
     let one = c1.cmd(&["XREAD", "COUNT", "1", "STREAMS", "{s}1", "{s}2", "0", "0"]);
     let Frame::Array(streams) = one else { panic!("XREAD reply: {one:?}") };
     assert_eq!(streams.len(), 1);
+    rt.block_on(async {
+        for n in nodes {
+            n.shutdown().await;
+        }
+    });
+}
+
+/// The ids in an XREADGROUP reply (`[[key, [[id, fields], ...]]]`), none for a null reply.
+fn delivered_ids(reply: &Frame) -> Vec<String> {
+    let Frame::Array(streams) = reply else { return Vec::new() };
+    let mut ids = Vec::new();
+    for s in streams {
+        let Frame::Array(kv) = s else { panic!("stream reply {s:?}") };
+        let Some(Frame::Array(entries)) = kv.get(1) else { panic!("entries {kv:?}") };
+        for e in entries {
+            let Frame::Array(pair) = e else { panic!("entry {e:?}") };
+            ids.push(bulk_text(&pair[0]));
+        }
+    }
+    ids
+}
+
+#[test]
+fn group_deliveries_are_decided_once_for_every_replica() {
+    let rt = runtime();
+    let (_dirs, nodes, mut c1) = cluster(&rt, "groups");
+    let port = |n: &NodeHandle| n.client_addr.port();
+    let mut conns: Vec<Conn> = nodes.iter().map(|n| Conn::try_connect(port(n)).expect("connect")).collect();
+    assert_eq!(c1.cmd(&["XGROUP", "CREATE", "q", "workers", "$", "MKSTREAM"]), Frame::ok());
+    let mut added = Vec::new();
+    for i in 0..30 {
+        added.push(bulk_text(&c1.cmd(&["XADD", "q", "*", "job", &i.to_string()])));
+    }
+    // Three consumers, one per node, take two entries at a time until the stream is drained.
+    let mut delivered: Vec<String> = Vec::new();
+    for round in 0..40 {
+        let i = round % 3;
+        let name = format!("worker{i}");
+        let reply = conns[i].cmd(&["XREADGROUP", "GROUP", "workers", &name, "COUNT", "2", "STREAMS", "q", ">"]);
+        let ids = delivered_ids(&reply);
+        for id in &ids {
+            assert_eq!(conns[i].cmd(&["XACK", "q", "workers", id]), Frame::Integer(1), "acked once: {id}");
+        }
+        delivered.extend(ids);
+    }
+    delivered.sort();
+    let mut want = added.clone();
+    want.sort();
+    assert_eq!(delivered, want, "each entry delivered exactly once");
+    let summary = c1.cmd(&["XPENDING", "q", "workers"]);
+    assert_eq!(summary, Frame::Array(vec![Frame::Integer(0), Frame::Null, Frame::Null, Frame::NullArray]));
+    let want_digest = c1.cmd(&["DEBUG", "DIGEST-EXACT"]);
+    let want_info = c1.cmd(&["XINFO", "STREAM", "q", "FULL"]);
+    for n in &nodes[1..] {
+        let mut c = Conn::try_connect(port(n)).expect("connect");
+        assert_eq!(c.cmd(&["READONLY"]), Frame::ok());
+        wait_until("a follower to converge", 20, || c.cmd(&["DEBUG", "DIGEST-EXACT"]) == want_digest);
+        assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), want_info);
+    }
     rt.block_on(async {
         for n in nodes {
             n.shutdown().await;
