@@ -16,6 +16,7 @@ pub mod glob;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod scan;
 pub mod server;
 pub mod set;
@@ -117,6 +118,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         cluster::COMMANDS,
         blocking::COMMANDS,
         stream::COMMANDS,
+        pubsub::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -80,6 +80,8 @@ pub struct Client {
     /// The last command looked up: a pipeline repeats the same command, and comparing its
     /// name is cheaper than a table lookup.
     pub last_spec: Option<&'static CommandSpec>,
+    /// Pub/Sub subscriptions and mailbox, from the first (P|S)SUBSCRIBE on.
+    pub pubsub: Option<Box<super::pubsub::Subscriptions>>,
 }
 
 impl Client {
@@ -101,6 +103,7 @@ impl Client {
             no_touch: false,
             pending_info: None,
             last_spec: None,
+            pubsub: None,
         }
     }
 

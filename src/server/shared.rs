@@ -3,6 +3,7 @@
 
 use super::client::ClientHandle;
 use super::engine::Engine;
+use super::pubsub::PubSub;
 use crate::config::Config;
 use crate::raft::node::Replica;
 use crate::rt::{Shutdown, ShutdownSignal};
@@ -58,6 +59,8 @@ pub struct Shared {
     config: Mutex<Config>,
     pub engine: Engine,
     pub stats: Stats,
+    /// This node's Pub/Sub subscriptions.
+    pub pubsub: Arc<PubSub>,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -74,6 +77,7 @@ impl Shared {
             config: Mutex::new(config),
             engine,
             stats: Stats::default(),
+            pubsub: Arc::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
