@@ -16,8 +16,12 @@ pub enum OpKind {
         key: String,
         value: String,
     },
+    /// INCRBY of `by`: each client increments by its own power of two, so that concurrent
+    /// increments give replies that tell which client got which (a reply handed to the wrong
+    /// client is caught) and every set of them sums differently.
     Incr {
         key: String,
+        by: i64,
     },
     Del {
         key: String,
@@ -59,7 +63,7 @@ impl OpKind {
         match self {
             OpKind::Get { key }
             | OpKind::Set { key, .. }
-            | OpKind::Incr { key }
+            | OpKind::Incr { key, .. }
             | OpKind::Del { key }
             | OpKind::Append { key, .. }
             | OpKind::RPush { key, .. }
@@ -86,7 +90,7 @@ impl fmt::Display for OpKind {
         match self {
             OpKind::Get { key } => write!(f, "GET {key}"),
             OpKind::Set { key, value } => write!(f, "SET {key} {value}"),
-            OpKind::Incr { key } => write!(f, "INCR {key}"),
+            OpKind::Incr { key, by } => write!(f, "INCRBY {key} {by}"),
             OpKind::Del { key } => write!(f, "DEL {key}"),
             OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
             OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),

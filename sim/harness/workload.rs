@@ -142,18 +142,23 @@ pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     match roll {
         0..=11 => OpKind::Get { key: c },
         12..=21 => OpKind::Set { key: c, value: unique.to_string() },
-        22..=33 => OpKind::Incr { key: c },
+        22..=33 => OpKind::Incr { key: c, by: increment(client) },
         34..=36 => OpKind::Del { key: c },
         37..=44 => OpKind::Append { key: s, value: format!("{unique},") },
         45..=50 => OpKind::Get { key: s },
         51..=52 => OpKind::Del { key: s },
         53..=69 => OpKind::RPush { key: l, value: unique.to_string() },
         70..=87 => OpKind::LRange { key: l },
-        88..=93 => OpKind::Multi(vec![OpKind::Incr { key: c.clone() }, OpKind::Get { key: c }]),
+        88..=93 => OpKind::Multi(vec![OpKind::Incr { key: c.clone(), by: increment(client) }, OpKind::Get { key: c }]),
         _ => {
             OpKind::Multi(vec![OpKind::RPush { key: l.clone(), value: unique.to_string() }, OpKind::LRange { key: l }])
         }
     }
+}
+
+/// A client's INCRBY amount: its own power of two (see [`OpKind::Incr`]).
+fn increment(client: u32) -> i64 {
+    1 << (client % 16)
 }
 
 /// A queue operation for `roll` in 0..18: pushes a little more often than pops, so pops find
@@ -186,16 +191,26 @@ fn queue_args(kind: &OpKind) -> Vec<Vec<u8>> {
 }
 
 /// The command line of one (non-transaction) operation.
-fn args(kind: &OpKind) -> Vec<&[u8]> {
+fn args(kind: &OpKind) -> Vec<Vec<u8>> {
+    let owned = |v: Vec<&[u8]>| v.into_iter().map(<[u8]>::to_vec).collect();
+    match kind {
+        OpKind::Incr { key, by } => owned(vec![b"INCRBY", key.as_bytes(), by.to_string().as_bytes()]),
+        other => owned(borrowed_args(other)),
+    }
+}
+
+/// The command line of an operation whose arguments are all in `kind`.
+fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
     match kind {
         OpKind::Get { key } => vec![b"GET", key.as_bytes()],
         OpKind::Set { key, value } => vec![b"SET", key.as_bytes(), value.as_bytes()],
-        OpKind::Incr { key } => vec![b"INCR", key.as_bytes()],
         OpKind::Del { key } => vec![b"DEL", key.as_bytes()],
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-        OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => vec![b"PING"],
+        OpKind::Incr { .. } | OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => {
+            vec![b"PING"]
+        }
     }
 }
 
@@ -207,11 +222,13 @@ async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
         return Ok(outcome(c.cmd(&args).await?));
     }
     let OpKind::Multi(cmds) = kind else {
-        return Ok(outcome(c.cmd(&args(kind)).await?));
+        let owned = args(kind);
+        return Ok(outcome(c.cmd(&owned.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?));
     };
-    let mut lines: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
-    lines.extend(cmds.iter().map(args));
-    lines.push(vec![b"EXEC"]);
+    let mut owned: Vec<Vec<Vec<u8>>> = vec![vec![b"MULTI".to_vec()]];
+    owned.extend(cmds.iter().map(args));
+    owned.push(vec![b"EXEC".to_vec()]);
+    let lines: Vec<Vec<&[u8]>> = owned.iter().map(|l| l.iter().map(Vec::as_slice).collect()).collect();
     let mut replies = c.pipeline(&lines).await?;
     let exec = replies.pop().unwrap_or(Frame::Null);
     // An error before EXEC (MULTI or a queued command refused) makes EXEC abort.

@@ -20,6 +20,7 @@ pub mod pubsub;
 pub mod scan;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -116,6 +117,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         cluster::COMMANDS,
         blocking::COMMANDS,
+        stream::COMMANDS,
         pubsub::COMMANDS,
     ]
     .into_iter()
@@ -191,6 +193,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
         "blmpop" | "bzmpop" => 2,
+        "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;

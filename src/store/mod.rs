@@ -13,6 +13,7 @@ pub mod hash;
 mod keymap;
 pub mod list;
 pub mod set;
+pub mod stream;
 mod value;
 mod write;
 pub mod zset;
