@@ -156,6 +156,10 @@ pub async fn execute(
         }
     }
     if let Some(frames) = pubsub::run(client, shared, spec.name, argv) {
+        if let Some(subs) = &client.pubsub {
+            let counts = subs.counts();
+            handle.update(|i| i.subs = counts);
+        }
         return Outcome::Frames(frames);
     }
     if spec.has_flag("blocking") {
