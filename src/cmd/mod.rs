@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod scan;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -115,6 +116,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         cluster::COMMANDS,
         blocking::COMMANDS,
+        scripting::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -188,12 +190,12 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     let numkeys_at = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
-        "blmpop" | "bzmpop" => 2,
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => 2,
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
     let mut keys: Vec<usize> = (numkeys_at + 1..(numkeys_at + 1 + n).min(argv.len())).collect();
-    if numkeys_at == 2 && !matches!(name, "blmpop" | "bzmpop") {
+    if matches!(name, "zunionstore" | "zinterstore" | "zdiffstore") {
         keys.insert(0, 1);
     }
     Some(keys)

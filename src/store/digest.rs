@@ -117,7 +117,7 @@ impl Keyspace {
     }
 
     /// Like [`Keyspace::digest`] but also covering each key's exact expiry time and the queue
-    /// of blocked clients, for comparing replicas (Redis's own digest only records that a key
+    /// of blocked clients and the script cache, for comparing replicas (Redis's own digest only records that a key
     /// has a TTL).
     pub fn state_digest(&self) -> Digest {
         let mut d = self.dataset_digest(true);
@@ -129,6 +129,13 @@ impl Keyspace {
                     mix_digest(&mut d, &n.to_be_bytes());
                 }
                 w.argv.iter().for_each(|a| mix_digest(&mut d, a));
+            }
+        }
+        if !self.scripts.is_default() {
+            // The script cache (by SHA-1, in order) and the step budget.
+            mix_digest(&mut d, &self.scripts.max_steps.to_be_bytes());
+            for (sha, _) in self.scripts.image().bodies {
+                mix_digest(&mut d, &sha);
             }
         }
         d

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod hash;
 mod keymap;
 pub mod list;
+pub mod scripts;
 pub mod set;
 mod value;
 mod write;
@@ -20,6 +21,7 @@ pub mod zset;
 pub use blocked::{BlockId, Blocked, Waiter};
 pub use db::{Db, Entry};
 pub use keymap::{key_hash, KeyMap};
+pub use scripts::Scripts;
 pub use value::Value;
 pub use write::{WatchedKey, WriteBatch};
 
@@ -30,7 +32,8 @@ pub type Rng = rand_chacha::ChaCha8Rng;
 pub const DEFAULT_DATABASES: usize = 16;
 
 /// All databases plus the version counter that stamps every change (WATCH compares versions),
-/// and the clients blocked on keys (replicated with the data, see [`blocked`]).
+/// the clients blocked on keys (replicated with the data, see [`blocked`]), and the script
+/// cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     dbs: Vec<Db>,
@@ -38,6 +41,8 @@ pub struct Keyspace {
     /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
     pub dirty: u64,
     pub blocked: Blocked,
+    /// The script cache and step budget (replicated with the data, see [`scripts`]).
+    pub scripts: Scripts,
 }
 
 impl Default for Keyspace {
@@ -53,6 +58,7 @@ impl Keyspace {
             version: 0,
             dirty: 0,
             blocked: Blocked::default(),
+            scripts: Scripts::default(),
         }
     }
 
@@ -97,5 +103,12 @@ impl Keyspace {
 
     pub fn dbs(&self) -> &[Db] {
         &self.dbs
+    }
+
+    /// Puts back every database (a script's rollback after a whole-database command).
+    pub fn restore_dbs(&mut self, dbs: Vec<Db>) {
+        if dbs.len() == self.dbs.len() {
+            self.dbs = dbs;
+        }
     }
 }
