@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     if let Some(file) = &startup.config_file {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
-    let to_file = startup.config.log_dir.is_some();
+    let to_file = startup.config.log_dir.is_some() || !startup.config.logfile.is_empty();
     let mut builder = runtime_builder(startup.config.io_threads);
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -60,17 +60,17 @@ fn runtime_builder(io_threads: usize) -> tokio::runtime::Builder {
     }
 }
 
-/// Logs to standard error, or appended to `<log-dir>/raftis-node<id>.log` with `log-dir`.
+/// Logs to standard error, or appended to `logfile`, or to `<log-dir>/raftis-node<id>.log`
+/// with `log-dir`. Colour codes only on a terminal, never into a file or a pipe.
 fn init_logging(startup: &Startup) -> Result<(), String> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&startup.log_filter)
         .map_err(|e| format!("invalid --log-level '{}': {e}", startup.log_filter))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let Some(dir) = &startup.config.log_dir else {
-        builder.with_writer(std::io::stderr).init();
+    let Some(path) = log_path(&startup.config)? else {
+        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
         return Ok(());
     };
-    let path = dir.join(format!("raftis-node{}.log", startup.config.node_id));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log-dir {}: {e}", dir.display()))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -79,6 +79,16 @@ fn init_logging(startup: &Startup) -> Result<(), String> {
     // `&File` is a writer: each event is one append, no background thread needed.
     builder.with_ansi(false).with_writer(std::sync::Arc::new(file)).init();
     Ok(())
+}
+
+/// The log file, if logs go to one: `logfile`, else one per node under `log-dir` (created).
+fn log_path(config: &config::Config) -> Result<Option<std::path::PathBuf>, String> {
+    if !config.logfile.is_empty() {
+        return Ok(Some(config.logfile.clone().into()));
+    }
+    let Some(dir) = &config.log_dir else { return Ok(None) };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log-dir {}: {e}", dir.display()))?;
+    Ok(Some(dir.join(format!("raftis-node{}.log", config.node_id))))
 }
 
 /// Runs the node until a signal or SHUTDOWN. With logs in a file, a start-up failure is also

@@ -127,6 +127,7 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
         replica.bootstrap_single().await?;
     }
     let admin_listener = bind_admin(&config.admin_addr).await?;
+    let banner = Banner::of(&config, &replica);
     let shared = Shared::new(config, client_addr.port(), replica.clone());
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());
@@ -135,6 +136,38 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     spawn_stop_on_raft_failure(replica, shared.clone());
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));
-    tracing::info!(%client_addr, "raftis ready to accept connections");
+    banner.log(client_addr, admin_addr);
     Ok(NodeHandle { client_addr, admin_addr, shared, serve })
+}
+
+/// The start-up lines, as Redis's: what runs, where, with which data.
+struct Banner {
+    node_id: u64,
+    mode: &'static str,
+    raft_addr: String,
+    data_dir: String,
+}
+
+impl Banner {
+    fn of(config: &Config, replica: &Replica) -> Self {
+        Banner {
+            node_id: config.node_id,
+            mode: if config.cluster_enabled { "cluster" } else { "standalone" },
+            raft_addr: replica.info().raft_addr.clone(),
+            data_dir: config.data_dir.display().to_string(),
+        }
+    }
+
+    fn log(&self, client_addr: SocketAddr, admin_addr: Option<SocketAddr>) {
+        let version = env!("CARGO_PKG_VERSION");
+        tracing::info!(
+            "raftis {version} node {} in {} mode: clients on {client_addr}, Raft and HTTP admin on {}{}, data in {}, 1 Raft group",
+            self.node_id,
+            self.mode,
+            self.raft_addr,
+            admin_addr.map(|a| format!(", HTTP admin also on {a}")).unwrap_or_default(),
+            self.data_dir,
+        );
+        tracing::info!(%client_addr, "raftis ready to accept connections");
+    }
 }

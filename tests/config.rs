@@ -186,6 +186,51 @@ fn rocksdb_keys_warn_and_the_node_starts_logging_to_log_dir() {
 }
 
 #[test]
+fn logfile_gets_a_banner_and_no_openraft_chatter_or_colour() {
+    let tmp = TempDir::new("config-logfile");
+    let port = free_port();
+    let logfile = tmp.0.join("node.log");
+    let data = tmp.0.join("data");
+    let mut node = Node::spawn(&[
+        "--port",
+        &port.to_string(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--logfile",
+        logfile.to_str().unwrap(),
+    ]);
+    let mut c = node.wait_ready(port);
+    assert_eq!(config_get(&mut c, "logfile"), logfile.display().to_string());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "logfile", "x"]),
+        Frame::Error(Bytes::from_static(
+            b"ERR CONFIG SET failed (possibly related to argument 'logfile') - can't set immutable config"
+        ))
+    );
+    let log = wait_for_log(&logfile, "this node is now the leader");
+    assert!(log.contains("in standalone mode"), "{log}");
+    assert!(log.contains(&format!("data in {}", data.display())), "{log}");
+    assert!(log.contains("group membership") && log.contains("voters [1]"), "{log}");
+    // openraft's INFO lines (whole state structs) stay out at the default loglevel.
+    assert!(!log.contains(" openraft"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a file: {log}");
+}
+
+#[test]
+fn stderr_that_is_not_a_terminal_gets_no_colour_codes() {
+    let tmp = TempDir::new("config-stderr");
+    let port = free_port();
+    let mut node = Node::spawn(&["--port", &port.to_string(), "--data-dir", tmp.0.to_str().unwrap()]);
+    let mut c = node.wait_ready(port);
+    // SHUTDOWN closes the connection without a reply, as Redis.
+    c.send_raw(&Conn::encode(&[b"SHUTDOWN"]));
+    assert!(node.wait_exit().success());
+    let err = node.stderr();
+    assert!(err.contains("ready to accept connections"), "{err}");
+    assert!(!err.contains('\u{1b}'), "colour codes into a pipe: {err}");
+}
+
+#[test]
 fn is_bootstrap_no_waits_to_be_joined() {
     let tmp = TempDir::new("config-nobootstrap");
     let port = free_port();

@@ -15,7 +15,7 @@ pub struct Startup {
     pub config: Config,
     /// The config file read, if any.
     pub config_file: Option<PathBuf>,
-    /// The tracing filter: `--log-level`, else the one `loglevel` maps to.
+    /// The tracing filter: `--log-level`, else `RUST_LOG`, else the one `loglevel` maps to.
     pub log_filter: String,
     /// Warnings found while loading (ignored keys), to log once logging is set up.
     pub warnings: Vec<String>,
@@ -89,7 +89,11 @@ where
     config.validate().map_err(ConfigError::Invalid)?;
     let log_filter = match matches.get_one::<String>("log-level") {
         Some(filter) => filter.clone(),
-        None => tracing_filter(&config.loglevel).to_string(),
+        // RUST_LOG, when set, asks for a filter of its own (openraft's chatter included).
+        None => match std::env::var("RUST_LOG") {
+            Ok(filter) if !filter.is_empty() => filter,
+            _ => tracing_filter(&config.loglevel).to_string(),
+        },
     };
     Ok(Startup { config, config_file, log_filter, warnings })
 }

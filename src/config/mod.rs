@@ -62,6 +62,9 @@ pub struct Config {
     pub loglevel: String,
     /// Where the log file goes (`<log_dir>/raftis-node<id>.log`); `None` = standard error.
     pub log_dir: Option<PathBuf>,
+    /// Redis's `logfile`: the log file itself (appended); empty = `log_dir`, else standard
+    /// error. Wins over `log_dir`.
+    pub logfile: String,
     /// This node's Raft id (unique in its cluster).
     pub node_id: u64,
     /// Where the internal Raft RPC listens (`host:port`); empty means the client host with
@@ -113,6 +116,7 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             loglevel: "notice".into(),
             log_dir: None,
+            logfile: String::new(),
             node_id: 1,
             raft_addr: String::new(),
             raft_resp_addr: String::new(),
@@ -153,14 +157,16 @@ impl Config {
     }
 }
 
-/// The tracing level for a Redis `loglevel` word: `debug` is tracing's `trace` (everything),
-/// `verbose` its `debug`, `notice` its `info`, `warning` its `warn`.
+/// The tracing filter for a Redis `loglevel` word: `debug` is tracing's `trace` (everything),
+/// `verbose` its `debug`, `notice` its `info`, `warning` its `warn`. Below `debug`, openraft's
+/// own chatter (a line per election step, whole state structs) stays one level quieter than
+/// raftis's: at `notice`, the default, only its warnings show, as Redis logs only events.
 pub fn tracing_filter(loglevel: &str) -> &'static str {
     match loglevel {
         "debug" => "trace",
-        "verbose" => "debug",
+        "verbose" => "debug,openraft=info",
         "warning" => "warn",
-        _ => "info",
+        _ => "info,openraft=warn",
     }
 }
 

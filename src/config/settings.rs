@@ -476,6 +476,17 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "logfile",
+        aliases: &[],
+        flag: "logfile",
+        value_name: "FILE",
+        help: "append logs to FILE (wins over log-dir); empty: stderr",
+        arity: Arity::One,
+        default_text: Some("\"\""),
+        get: |c| c.logfile.clone(),
+        set: |c, v| put(&mut c.logfile, Ok(v.to_string())),
+    },
+    Setting {
         key: "seed",
         aliases: &[],
         flag: "seed",

@@ -5,9 +5,11 @@
 //! ([`network`]); [`node`], which puts them together into one running Raft group (its
 //! linearizable reads share confirmation rounds through [`read_batch`], the writes of many
 //! clients share log entries through [`proposer`]); [`membership`]: cluster membership
-//! changes and the status figures operators see; and [`waiters`]: this node's clients blocked
+//! changes and the status figures operators see; [`events`]: the log lines for leadership and
+//! membership changes; and [`waiters`]: this node's clients blocked
 //! in a group's replicated queue, and the delivery of their replies.
 
+pub mod events;
 pub mod log_store;
 pub mod membership;
 pub mod network;

@@ -240,6 +240,7 @@ impl Replica {
         let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
         let proposer = Proposer::start(raft.clone(), appends);
         spawn_sync_mode(raft.clone(), idle_sync.clone());
+        super::events::spawn_event_log(raft.clone());
         let metrics = raft.metrics();
         let reads = Default::default();
         let core = Core { id: cfg.id, raft, metrics, proposer, state, pool, rng, reads, timeouts: cfg.timeouts };

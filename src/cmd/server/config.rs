@@ -176,6 +176,7 @@ static PARAMS: &[Param] = &[
             Ok(())
         }),
     },
+    Param { name: "logfile", get: |c| c.logfile.clone(), access: Access::Immutable },
     Param { name: "databases", get: |c| c.databases.to_string(), access: Access::Immutable },
     Param { name: "io-threads", get: |c| c.io_threads.to_string(), access: Access::Immutable },
     Param {

@@ -177,6 +177,9 @@ impl RpcClient {
         };
         match result {
             Ok(stream) => {
+                if link.failures > 0 {
+                    tracing::info!(peer = %self.addr, "peer reachable again after {} failed connects", link.failures);
+                }
                 link.failures = 0;
                 link.retry_at = None;
                 let conn = Arc::new(Conn::start(stream, &self.addr, self.config.max_frame, self.config.queue));
@@ -188,7 +191,12 @@ impl RpcClient {
                 let exp = link.failures.saturating_sub(1).min(16);
                 let backoff = self.config.backoff_min.saturating_mul(1 << exp).min(self.config.backoff_max);
                 link.retry_at = Some(Instant::now() + backoff);
-                tracing::debug!(peer = %self.addr, "rpc connect failed ({reason}); retry in {backoff:?}");
+                // One line when a peer becomes unreachable, the retries only at debug.
+                if link.failures == 1 {
+                    tracing::warn!(peer = %self.addr, "peer unreachable: {reason}");
+                } else {
+                    tracing::debug!(peer = %self.addr, "rpc connect failed ({reason}); retry in {backoff:?}");
+                }
                 Err(self.unreachable(reason))
             }
         }
