@@ -8,6 +8,7 @@ use crate::protocol::Frame;
 use crate::store::hash::HashValue;
 use crate::store::list::ListValue;
 use crate::store::set::SetValue;
+use crate::store::stream::StreamValue;
 use crate::store::zset::ZSetValue;
 use crate::store::{Db, Entry, Keyspace, Rng, Value};
 use bytes::Bytes;
@@ -122,6 +123,7 @@ impl ReadCtx<'_> {
     typed_get!(get_hash, Hash, HashValue);
     typed_get!(get_set, Set, SetValue);
     typed_get!(get_zset, ZSet, ZSetValue);
+    typed_get!(get_stream, Stream, Box<StreamValue>);
 }
 
 impl WriteCtx<'_> {
@@ -148,6 +150,7 @@ impl WriteCtx<'_> {
     typed_get!(get_hash, Hash, HashValue);
     typed_get!(get_set, Set, SetValue);
     typed_get!(get_zset, ZSet, ZSetValue);
+    typed_get!(get_stream, Stream, Box<StreamValue>);
 
     /// The live value at `key`, for mutation (the key's version is bumped).
     pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
@@ -208,4 +211,5 @@ impl WriteCtx<'_> {
     typed_get_mut!(hash_mut, Hash, HashValue);
     typed_get_mut!(set_mut, Set, SetValue);
     typed_get_mut!(zset_mut, ZSet, ZSetValue);
+    typed_get_mut!(stream_mut, Stream, Box<StreamValue>);
 }

@@ -20,6 +20,7 @@ pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -117,6 +118,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         cluster::COMMANDS,
         blocking::COMMANDS,
         scripting::COMMANDS,
+        stream::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -191,6 +193,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => 2,
+        "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;

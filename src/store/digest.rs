@@ -15,6 +15,7 @@
 use super::db::Entry;
 use super::hash::HashValue;
 use super::set::SetValue;
+use super::stream::{StreamId, StreamValue};
 use super::zset::ZSetValue;
 use super::{Keyspace, Value};
 
@@ -46,6 +47,7 @@ fn type_id(v: &Value) -> u32 {
         Value::Set(_) => 2,
         Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
+        Value::Stream(_) => 6,
     }
 }
 
@@ -65,6 +67,7 @@ fn mix_object(d: &mut Digest, entry: &Entry) {
         Value::Set(s) => set_items(s, d),
         Value::Hash(h) => hash_items(h, d),
         Value::ZSet(z) => zset_items(z, d),
+        Value::Stream(s) => stream_items(s, d),
     }
     if entry.expire_at().is_some() {
         xor_digest(d, b"!!expire!!");
@@ -110,6 +113,47 @@ fn zset_items(z: &ZSetValue, d: &mut Digest) {
     xor_scored(d, z.iter());
 }
 
+/// Stream entries in order: each id as `ms.seq` (debug.c's format), then its fields and
+/// values. Consumer groups are not covered, as in Redis.
+fn stream_items(s: &StreamValue, d: &mut Digest) {
+    for entry in s.range(StreamId::MIN, StreamId::MAX) {
+        let id = entry.id();
+        mix_digest(d, format!("{}.{}", id.ms, id.seq).as_bytes());
+        for (field, value) in entry.pairs() {
+            mix_digest(d, field);
+            mix_digest(d, value);
+        }
+    }
+}
+
+/// What a stream holds beyond its entries, for comparing replicas: its metadata, node layout
+/// and consumer groups (pending entries with delivery times and counts, consumers).
+fn stream_state(s: &StreamValue, d: &mut Digest) {
+    let num = |d: &mut Digest, n: u64| mix_digest(d, &n.to_be_bytes());
+    for id in [s.last_id, s.first_id, s.max_deleted_id] {
+        num(d, id.ms);
+        num(d, id.seq);
+    }
+    num(d, s.entries_added);
+    s.nodes().for_each(|n| num(d, n.lp_bytes as u64 * 1000 + n.items.len() as u64));
+    for (name, g) in &s.groups {
+        mix_digest(d, name);
+        for n in [g.last_id.ms, g.last_id.seq, g.entries_read as u64] {
+            num(d, n);
+        }
+        for (id, p) in &g.pel {
+            for n in [id.ms, id.seq, p.delivery_time, p.delivery_count] {
+                num(d, n);
+            }
+            mix_digest(d, &p.consumer);
+        }
+        for (name, c) in &g.consumers {
+            mix_digest(d, name);
+            num(d, c.seen_time);
+        }
+    }
+}
+
 impl Keyspace {
     /// Redis's `DEBUG DIGEST`: all zeros for an empty keyspace.
     pub fn digest(&self) -> Digest {
@@ -152,6 +196,9 @@ impl Keyspace {
                 mix_object(&mut d, entry);
                 if let (true, Some(t)) = (exact_ttl, entry.expire_at()) {
                     mix_digest(&mut d, t.to_string().as_bytes());
+                }
+                if let (true, Value::Stream(s)) = (exact_ttl, &entry.value) {
+                    stream_state(s, &mut d);
                 }
                 xor_digest(&mut out, &d);
             }

@@ -14,6 +14,7 @@ mod keymap;
 pub mod list;
 pub mod scripts;
 pub mod set;
+pub mod stream;
 mod value;
 mod write;
 pub mod zset;

@@ -3,6 +3,7 @@
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::stream::StreamValue;
 use super::zset::ZSetValue;
 use bytes::Bytes;
 
@@ -14,6 +15,8 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// Boxed: a stream's metadata is large next to the other kinds.
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -25,6 +28,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -36,6 +40,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -47,6 +52,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // Redis keeps an empty stream (its last id and groups matter).
+            Value::Stream(_) => false,
         }
     }
 
@@ -58,6 +65,7 @@ impl Value {
             Value::Hash(h) => h.approx_size(),
             Value::Set(s) => s.approx_size(),
             Value::ZSet(z) => z.approx_size(),
+            Value::Stream(s) => s.approx_size(),
         }
     }
 }

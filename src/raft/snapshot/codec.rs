@@ -19,11 +19,14 @@ use crate::store::zset::ZSetValue;
 use crate::store::{Entry, KeyMap, Value};
 use bytes::Bytes;
 
+mod stream;
+
 const TAG_STR: u8 = 0;
 const TAG_LIST: u8 = 1;
 const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
+const TAG_STREAM: u8 = 5;
 
 /// Compact form (listpack / intset) vs big form (hashtable / skiplist).
 const ENC_COMPACT: u8 = 0;
@@ -89,6 +92,10 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
                 put_bytes(out, &member);
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
             }
+        }
+        Value::Stream(s) => {
+            out.push(TAG_STREAM);
+            stream::encode(out, s);
         }
     }
 }
@@ -168,6 +175,7 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
             }
             Value::ZSet(zset_from_entries(table, entries))
         }
+        TAG_STREAM => Value::Stream(Box::new(stream::decode(c)?)),
         _ => return Err("unknown value type"),
     };
     if value.is_empty_collection() {
@@ -319,6 +327,32 @@ mod tests {
         s.remove(b"x");
         assert_eq!(s.encoding(), "hashtable");
         roundtrip(Value::Set(s), None);
+    }
+
+    #[test]
+    fn streams_round_trip_with_nodes_tombstones_and_groups() {
+        use crate::store::stream::{Group, StreamId, StreamValue};
+        let mut s = StreamValue::default();
+        for i in 1..=150u64 {
+            let field = if i % 7 == 0 { b("other") } else { b("f") };
+            s.append(StreamId::new(i, i % 3), &[field, b(&i.to_string())]);
+        }
+        s.delete(StreamId::new(3, 0));
+        s.trim(crate::store::stream::Trim::MaxLen(140), false, 0);
+        let mut g = Group::new(StreamId::new(20, 2), 17);
+        g.create_consumer(&b("alice"), 5);
+        g.create_consumer(&b("bob"), 6);
+        g.deliver(StreamId::new(11, 2), &b("alice"), 1000);
+        g.deliver(StreamId::new(12, 0), &b("bob"), 1001);
+        s.groups.insert(b("g1"), g);
+        s.groups.insert(b("g0"), Group::new(StreamId::MIN, -1));
+        assert_eq!(s.node_count(), 2);
+        roundtrip(Value::Stream(Box::new(s)), None);
+        // An empty stream is kept (its last id and groups matter).
+        let mut e = StreamValue::default();
+        e.append(StreamId::new(1, 1), &[b("a"), b("b")]);
+        e.delete(StreamId::new(1, 1));
+        roundtrip(Value::Stream(Box::new(e)), Some(9));
     }
 
     #[test]
