@@ -19,6 +19,11 @@ pub enum OpKind {
     Incr {
         key: String,
     },
+    /// INCR done by a Lua script (GET, add one, SET: one log entry, so atomic on every
+    /// replica): checked as INCR.
+    ScriptIncr {
+        key: String,
+    },
     Del {
         key: String,
     },
@@ -60,6 +65,7 @@ impl OpKind {
             OpKind::Get { key }
             | OpKind::Set { key, .. }
             | OpKind::Incr { key }
+            | OpKind::ScriptIncr { key }
             | OpKind::Del { key }
             | OpKind::Append { key, .. }
             | OpKind::RPush { key, .. }
@@ -69,6 +75,11 @@ impl OpKind {
             OpKind::BPop { keys, .. } => keys.first().map_or("", String::as_str),
             OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
         }
+    }
+
+    /// Whether the operation increments its key (INCR, or the script doing it).
+    pub fn is_incr(&self) -> bool {
+        matches!(self, OpKind::Incr { .. } | OpKind::ScriptIncr { .. })
     }
 
     /// Whether the operation may change the keyspace.
@@ -87,6 +98,7 @@ impl fmt::Display for OpKind {
             OpKind::Get { key } => write!(f, "GET {key}"),
             OpKind::Set { key, value } => write!(f, "SET {key} {value}"),
             OpKind::Incr { key } => write!(f, "INCR {key}"),
+            OpKind::ScriptIncr { key } => write!(f, "EVAL <incr> 1 {key}"),
             OpKind::Del { key } => write!(f, "DEL {key}"),
             OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
             OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),

@@ -62,6 +62,7 @@ pub fn install<'scope, 'env: 'scope>(
         let f: Function = raw_lib.raw_get(name)?;
         raw_lib.raw_set(name, raising(lua, f)?)?;
     }
+    super::libs::install(lua)?;
     let (env, globals, run): (Table, Table, Function) = lua.load(SANDBOX).set_name("=raftis").call((
         raising(lua, call)?,
         pcall,
@@ -75,37 +76,39 @@ pub fn install<'scope, 'env: 'scope>(
     Ok(Env { env, globals, run })
 }
 
-/// `f`, which returns `(value, failed)`, as a C function that returns the value or raises it.
-/// A C function, as Redis's are: a script calling it in a tail position (`return
-/// redis.call(...)`) keeps its own frame, so the error handler still finds the script's line.
-fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
+/// `f`, which returns `(failed, values...)`, as a C function that returns the values or raises
+/// the first one. A C function, as Redis's are: a script calling it in a tail position
+/// (`return redis.call(...)`) keeps its own frame, so the error handler still finds the
+/// script's line.
+pub fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
     // SAFETY: `f` is the only value pushed; `lua_pushcclosure` pops it as the closure's one
     // upvalue and leaves the closure, the single result `exec_raw` returns.
     unsafe { lua.exec_raw(f, |state| ffi::lua_pushcclosure(state, raise_failure, 1)) }
 }
 
-/// Calls upvalue 1 with the arguments; raises its first result if its second is true.
+/// Calls upvalue 1 with the arguments; raises its second result if its first is true, else
+/// returns every result after the first.
 unsafe extern "C-unwind" fn raise_failure(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua as a C closure made by `raising`, so upvalue 1 is the function;
-    // `lua_call` leaves exactly its two results on the stack. Nothing here owns a Rust value,
-    // so Lua's error jumps cross no destructor.
+    // SAFETY: called by Lua as a C closure made by `raising`, so upvalue 1 is the function,
+    // which always returns the flag first. Nothing here owns a Rust value, so Lua's error
+    // jumps cross no destructor.
     unsafe {
         let nargs = ffi::lua_gettop(state);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
         ffi::lua_insert(state, 1);
-        ffi::lua_call(state, nargs, 2);
-        let failed = ffi::lua_toboolean(state, -1) != 0;
-        ffi::lua_settop(state, -2);
-        if failed {
+        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        if ffi::lua_toboolean(state, 1) != 0 {
+            ffi::lua_settop(state, 2);
             ffi::lua_error(state);
         }
-        1
+        ffi::lua_remove(state, 1);
+        ffi::lua_gettop(state)
     }
 }
 
-/// `(error table, true)`: a failure the Lua side raises.
-fn fail(lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
-    Ok((error_table(lua, &push_error_text(msg.as_bytes()))?, true))
+/// `(true, error table)`: a failure `raising` raises.
+fn fail(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
+    Ok((true, error_table(lua, &push_error_text(msg.as_bytes()))?))
 }
 
 /// The arguments of redis.call as a command line (Redis's `luaArgsToRedisArgv`): strings as
@@ -124,17 +127,17 @@ fn command_line(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
         .collect()
 }
 
-fn redis_call(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue, resp3: bool) -> mlua::Result<(Value, bool)> {
+fn redis_call(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue, resp3: bool) -> mlua::Result<(bool, Value)> {
     let argv = match command_line(&args) {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
     };
     drop(args);
     let reply = host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(argv);
-    Ok((reply_to_lua(lua, &reply, resp3)?, reply.is_error()))
+    Ok((reply.is_error(), reply_to_lua(lua, &reply, resp3)?))
 }
 
-fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     if args.len() != 1 {
         return fail(lua, "wrong number of arguments");
     }
@@ -143,10 +146,10 @@ fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
         None => Vec::new(),
     };
     let hex = crate::store::scripts::sha1_hex(&data);
-    Ok((Value::String(lua.create_string(hex)?), false))
+    Ok((false, Value::String(lua.create_string(hex)?)))
 }
 
-fn log(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+fn log(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     if args.len() < 2 {
         return fail(lua, "redis.log() requires two arguments or more.");
     }
@@ -169,10 +172,10 @@ fn log(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
         2 => tracing::info!(target: "raftis::script", "{text}"),
         _ => tracing::debug!(target: "raftis::script", "{text}"),
     }
-    Ok((Value::Nil, false))
+    Ok((false, Value::Nil))
 }
 
-fn setresp(lua: &Lua, args: MultiValue, resp3: &Cell<bool>) -> mlua::Result<(Value, bool)> {
+fn setresp(lua: &Lua, args: MultiValue, resp3: &Cell<bool>) -> mlua::Result<(bool, Value)> {
     if args.len() != 1 {
         return fail(lua, "redis.setresp() requires one argument.");
     }
@@ -181,10 +184,10 @@ fn setresp(lua: &Lua, args: MultiValue, resp3: &Cell<bool>) -> mlua::Result<(Val
         Some(3) => resp3.set(true),
         _ => return fail(lua, "RESP version must be 2 or 3."),
     }
-    Ok((Value::Nil, false))
+    Ok((false, Value::Nil))
 }
 
-fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     if args.len() != 1 {
         return fail(lua, "redis.set_repl() requires two arguments.");
     }
@@ -193,10 +196,10 @@ fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
         return fail(lua, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
     }
     // A script is replicated as itself (one log entry), never by its effects: nothing to set.
-    Ok((Value::Nil, false))
+    Ok((false, Value::Nil))
 }
 
-fn acl_check(lua: &Lua, args: MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(Value, bool)> {
+fn acl_check(lua: &Lua, args: MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
     let argv = match command_line(&args) {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
@@ -206,7 +209,7 @@ fn acl_check(lua: &Lua, args: MultiValue, host: &RefCell<&mut dyn Host>) -> mlua
         return fail(lua, "Invalid command passed to redis.acl_check_cmd()");
     }
     // No ACL users yet: the default user may run every command.
-    Ok((Value::Boolean(true), false))
+    Ok((false, Value::Boolean(true)))
 }
 
 /// `redis.error_reply(msg)`: `{err=msg}` with a code; a bad argument gives the error table of

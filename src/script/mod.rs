@@ -15,6 +15,7 @@
 
 mod convert;
 mod env;
+mod libs;
 mod rand48;
 
 pub use convert::{c_double_to_i64, lua_to_reply, push_error_text, reply_to_lua};

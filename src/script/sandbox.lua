@@ -110,10 +110,13 @@ math.randomseed = function(...)
 end
 
 -- The redis table. call_raw and the raw_lib functions that fail are C functions that raise
--- their error table (see `raising` in env.rs); pcall_raw returns (value, failed).
+-- their error table (see `raising` in env.rs); pcall_raw returns (failed, value).
 local redis = {}
 redis.call = call_raw
-redis.pcall = function(...) return (pcall_raw(...)) end
+redis.pcall = function(...)
+  local _, r = pcall_raw(...)
+  return r
+end
 for _, name in pairs({'sha1hex', 'log', 'setresp', 'set_repl', 'acl_check_cmd'}) do
   redis[name] = raw_lib[name]
 end
