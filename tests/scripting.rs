@@ -1,5 +1,5 @@
 //! Lua scripting over real sockets: on one node (the step budget, CONFIG, the cache across a
-//! restart) and on three real processes (EVALSHA on a new leader after a failover; a runaway
+//! restart) and on three real processes (EVALSHA and FCALL on a new leader after a failover; a runaway
 //! script aborted with the same reply and no trace on every replica). Conversions and error
 //! texts are compared with real Redis in tests/diff/scripting.txt.
 
@@ -130,6 +130,9 @@ fn evalsha_works_on_a_new_leader_after_a_failover() {
     let Frame::Bulk(sha) = l.cmd(&["SCRIPT", "LOAD", body]) else { panic!("SCRIPT LOAD") };
     let sha = String::from_utf8(sha.to_vec()).expect("hex");
     assert_eq!(l.cmd(&["EVALSHA", &sha, "1", "c"]), Frame::Integer(1));
+    let lib =
+        "#!lua name=failover\nredis.register_function('bump', function(k) return redis.call('incrby', k[1], 10) end)";
+    assert_eq!(l.cmd(&["FUNCTION", "LOAD", lib]), bulk("failover"));
     // The cache is replicated: a follower knows the script before any failover.
     let follower = (old + 1) % 3;
     let mut f = cluster.conn(follower);
@@ -140,6 +143,7 @@ fn evalsha_works_on_a_new_leader_after_a_failover() {
     let new = cluster.leader().expect("new leader");
     let mut n = cluster.conn(new);
     assert_eq!(n.cmd(&["EVALSHA", &sha, "1", "c"]), Frame::Integer(2));
+    assert_eq!(n.cmd(&["FCALL", "bump", "1", "c"]), Frame::Integer(12), "libraries are replicated too");
     assert!(n.cmd(&["EVALSHA_RO", &sha, "1", "c"]).is_error(), "a write in a read-only script");
 }
 

@@ -192,7 +192,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     let numkeys_at = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
-        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => 2,
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         _ => return None,
     };

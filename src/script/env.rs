@@ -23,6 +23,18 @@ pub struct Env {
     pub globals: Table,
     /// `run(f, ...)`: calls `f` under the error handler; returns ok and its result or error.
     pub run: Function,
+    /// The functions `redis.register_function` recorded: name -> {callback, flags, description}.
+    pub registered: Table,
+}
+
+/// Which environment to build: a script's (EVAL), a library being loaded (FUNCTION LOAD: only
+/// `redis.register_function`, `redis.log` and the constants), or a library whose function is
+/// called (FCALL: the whole `redis` table and `register_function`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Eval,
+    Load,
+    Fcall,
 }
 
 /// Builds the environment of one run in `lua`.
@@ -33,6 +45,7 @@ pub fn install<'scope, 'env: 'scope>(
     resp3: &'env Cell<bool>,
     budget: &'env Rc<Budget>,
     seed: u64,
+    mode: Mode,
 ) -> mlua::Result<Env> {
     let call = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
     let pcall = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
@@ -63,17 +76,16 @@ pub fn install<'scope, 'env: 'scope>(
         raw_lib.raw_set(name, raising(lua, f)?)?;
     }
     super::libs::install(lua)?;
-    let (env, globals, run): (Table, Table, Function) = lua.load(SANDBOX).set_name("=raftis").call((
-        raising(lua, call)?,
-        pcall,
-        raw_lib,
-        rand,
-        srand,
-        exhausted,
-        crate::REDIS_VERSION,
-        VERSION_NUM,
-    ))?;
-    Ok(Env { env, globals, run })
+    let mode = match mode {
+        Mode::Eval => "eval",
+        Mode::Load => "load",
+        Mode::Fcall => "fcall",
+    };
+    let (env, globals, run, registered): (Table, Table, Function, Table) = lua
+        .load(SANDBOX)
+        .set_name("=raftis")
+        .call((raising(lua, call)?, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode))?;
+    Ok(Env { env, globals, run, registered })
 }
 
 /// `f`, which returns `(failed, values...)`, as a C function that returns the values or raises

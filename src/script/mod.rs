@@ -15,10 +15,14 @@
 
 mod convert;
 mod env;
+mod function;
 mod libs;
 mod rand48;
 
 pub use convert::{c_double_to_i64, lua_to_reply, push_error_text, reply_to_lua};
+pub use function::{fcall, load_library, Call};
+
+use env::Mode;
 
 use crate::protocol::Frame;
 use bytes::Bytes;
@@ -73,40 +77,66 @@ pub enum Outcome {
 /// `ERR Error compiling script (new function): ...` if `body` is not a Lua chunk.
 pub fn check_compiles(body: &[u8]) -> Result<(), Frame> {
     let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(internal)?;
-    lua.load(body).set_name("@user_script").set_mode(ChunkMode::Text).into_function().map(drop).map_err(compile_error)
+    let loader = lua.load(body).set_name("@user_script").set_mode(ChunkMode::Text);
+    loader.into_function().map(drop).map_err(|e| compile_error(e, "Error compiling script (new function)"))
 }
 
 /// Runs `script` with `host` under `limits`.
 pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
-    let lua = match new_vm() {
-        Ok(lua) => lua,
-        Err(e) => return Outcome::Done(internal(e)),
-    };
+    let chunk =
+        Chunk { name: "@user_script", body: script.body, compile_error: "Error compiling script (new function)" };
+    let ran = in_vm(host, limits, Mode::Eval, &chunk, |lua, env, f, resp3| {
+        env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
+        env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
+        Ok(match env.run.call::<(bool, Value)>(f) {
+            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((false, err)) => error_reply(&err, script.name),
+            Err(e) => running_error(script.name, &e.to_string()),
+        })
+    });
+    match ran {
+        Ok(reply) => Outcome::Done(reply),
+        Err(outcome) => outcome,
+    }
+}
+
+/// The code a run compiles: its chunk name, and how its compile errors begin.
+struct Chunk<'a> {
+    name: &'a str,
+    body: &'a [u8],
+    compile_error: &'a str,
+}
+
+/// Compiles the chunk in a fresh interpreter set up for `mode` and hands it to
+/// `then`, which runs under the step budget. `Err` is the outcome when `then` could not run
+/// or was stopped: a compile error, the budget, an engine failure.
+fn in_vm<R>(
+    host: &mut dyn Host,
+    limits: Limits,
+    mode: Mode,
+    chunk: &Chunk,
+    then: impl FnOnce(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<R>,
+) -> Result<R, Outcome> {
+    let lua = new_vm().map_err(|e| Outcome::Done(internal(e)))?;
     let budget = Rc::new(Budget { max: limits.max_steps, steps: Cell::new(0), exhausted: Cell::new(false) });
     let host = RefCell::new(host);
     let resp3 = Cell::new(false);
     let result = lua.scope(|scope| {
-        let env = env::install(&lua, scope, &host, &resp3, &budget, limits.seed)?;
-        let f = match compile(&lua, script.body, &env.env) {
+        let env = env::install(&lua, scope, &host, &resp3, &budget, limits.seed, mode)?;
+        let f = match compile(&lua, chunk, &env.env) {
             Ok(f) => f,
-            Err(e) => return Ok(Outcome::CompileError(e)),
+            Err(e) => return Ok(Err(Outcome::CompileError(e))),
         };
-        env.globals.raw_set("KEYS", string_array(&lua, script.keys)?)?;
-        env.globals.raw_set("ARGV", string_array(&lua, script.args)?)?;
         let meter = Rc::clone(&budget);
         lua.set_global_hook(HookTriggers::new().every_nth_instruction(STEP_GRAIN), move |_, _| meter.step())?;
-        let ran = env.run.call::<(bool, Value)>(f);
+        let ran = then(&lua, &env, f, &resp3);
         lua.remove_global_hook();
         if budget.exhausted.get() {
-            return Ok(Outcome::Exhausted);
+            return Ok(Err(Outcome::Exhausted));
         }
-        Ok(Outcome::Done(match ran {
-            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
-            Ok((false, err)) => error_reply(&err, script.name),
-            Err(e) => running_error(script.name, &e.to_string()),
-        }))
+        ran.map(Ok)
     });
-    result.unwrap_or_else(|e| Outcome::Done(internal(e)))
+    result.unwrap_or_else(|e| Err(Outcome::Done(internal(e))))
 }
 
 /// The reply of a run the step budget stopped.
@@ -146,17 +176,17 @@ fn new_vm() -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-fn compile(lua: &Lua, body: &[u8], env: &Table) -> Result<Function, Frame> {
-    let chunk = lua.load(body).set_name("@user_script").set_mode(ChunkMode::Text);
-    chunk.set_environment(env.clone()).into_function().map_err(compile_error)
+fn compile(lua: &Lua, chunk: &Chunk, env: &Table) -> Result<Function, Frame> {
+    let loader = lua.load(chunk.body).set_name(chunk.name).set_mode(ChunkMode::Text);
+    loader.set_environment(env.clone()).into_function().map_err(|e| compile_error(e, chunk.compile_error))
 }
 
-fn compile_error(e: mlua::Error) -> Frame {
+fn compile_error(e: mlua::Error, what: &str) -> Frame {
     let msg = match e {
         mlua::Error::SyntaxError { message, .. } => message,
         other => other.to_string(),
     };
-    Frame::error(one_line(&format!("ERR Error compiling script (new function): {msg}")))
+    Frame::error(one_line(&format!("ERR {what}: {msg}")))
 }
 
 fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {

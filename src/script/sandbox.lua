@@ -2,7 +2,7 @@
 -- interpreter, as trusted code, before the script; `crate::script::env` passes in the Rust
 -- functions below. Every function defined here is skipped by the error handler, which reports
 -- the script's own line (as Redis's does for its C functions).
-local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num = ...
+local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num, mode = ...
 local G = _G
 local dbg = debug
 local type, error, tostring, select, setmetatable, getmetatable = type, error, tostring, select, setmetatable, getmetatable
@@ -129,7 +129,77 @@ redis.REDIS_VERSION = version
 redis.REDIS_VERSION_NUM = version_num
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-G.redis = redis
+
+-- Functions: redis.register_function records a library's functions (FUNCTION LOAD, and FCALL,
+-- which runs the library's code again to find its callbacks).
+local registered = {}
+local count = 0
+local FLAGS = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+               ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
+local function fail(msg) error({err = 'ERR ' .. msg}) end
+local function valid_name(n)
+  return type(n) == 'string' and #n > 0 and not n:find('[^%w_]')
+end
+local function register(...)
+  local n = select('#', ...)
+  local name, callback, flags, description
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in pairs(t) do
+      if k == 'function_name' then
+        if type(v) ~= 'string' then fail('function_name argument given to redis.register_function must be a string') end
+        name = v
+      elseif k == 'callback' then
+        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+        callback = v
+      elseif k == 'flags' then
+        if type(v) ~= 'table' then fail('flags argument to redis.register_function must be a table representing function flags') end
+        flags = v
+      elseif k == 'description' then
+        if type(v) ~= 'string' then fail('description argument given to redis.register_function must be a string') end
+        description = v
+      else
+        fail('unknown argument given to redis.register_function')
+      end
+    end
+    if not name then fail('redis.register_function must get a function name argument') end
+    if not callback then fail('redis.register_function must get a callback argument') end
+  elseif n == 2 then
+    name, callback = ...
+    if type(name) ~= 'string' then fail('first argument to redis.register_function must be a string') end
+    if type(callback) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+  else
+    fail('wrong number of arguments to redis.register_function')
+  end
+  local flag_list = {}
+  for _, f in pairs(flags or {}) do
+    if type(f) ~= 'string' or not FLAGS[f] then fail('unknown flag given') end
+    flag_list[#flag_list + 1] = f
+  end
+  -- Redis 7.0 names the library in this message, whatever was wrong.
+  if not valid_name(name) then
+    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if registered[name] then fail('Function already exists in the library') end
+  registered[name] = {callback = callback, flags = flag_list, description = description}
+  count = count + 1
+end
+
+if mode == 'load' then
+  -- What a library's code may use while FUNCTION LOAD runs it.
+  local load_redis = {register_function = register, log = redis.log, REDIS_VERSION = version,
+                      REDIS_VERSION_NUM = version_num, LOG_DEBUG = 0, LOG_VERBOSE = 1,
+                      LOG_NOTICE = 2, LOG_WARNING = 3}
+  G.redis = load_redis
+elseif mode == 'fcall' then
+  redis.register_function = register
+  G.redis = redis
+else
+  G.redis = redis
+end
 
 -- What Redis 7.0 does not offer, or raftis leaves out (loadstring and load: no code built at
 -- run time, so no bytecode either).
@@ -168,7 +238,7 @@ G.rawset = function(t, k, v)
 end
 for _, name in pairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'bit', 'struct', 'cmsgpack'}) do
   if rawget(G, name) then
-    rawset_orig(G, name, readonly(rawget(G, name), false))
+    rawset_orig(G, name, readonly(rawget(G, name), name == 'redis' and mode == 'load'))
   end
 end
 local env = readonly(G, true)
@@ -185,4 +255,4 @@ local function run(f, ...)
   return xpcall_orig(function() return f(unpack(args, 1, n)) end, handler)
 end
 
-return env, G, run
+return env, G, run, registered

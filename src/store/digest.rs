@@ -182,6 +182,9 @@ impl Keyspace {
                 mix_digest(&mut d, &sha);
             }
         }
+        for lib in self.functions.libraries() {
+            mix_digest(&mut d, &lib.code);
+        }
         d
     }
 

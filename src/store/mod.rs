@@ -9,6 +9,7 @@
 pub mod blocked;
 mod db;
 pub mod digest;
+pub mod functions;
 pub mod hash;
 mod keymap;
 pub mod list;
@@ -21,6 +22,7 @@ pub mod zset;
 
 pub use blocked::{BlockId, Blocked, Waiter};
 pub use db::{Db, Entry};
+pub use functions::Functions;
 pub use keymap::{key_hash, KeyMap};
 pub use scripts::Scripts;
 pub use value::Value;
@@ -44,6 +46,8 @@ pub struct Keyspace {
     pub blocked: Blocked,
     /// The script cache and step budget (replicated with the data, see [`scripts`]).
     pub scripts: Scripts,
+    /// The Functions libraries (replicated with the data, see [`functions`]).
+    pub functions: Functions,
 }
 
 impl Default for Keyspace {
@@ -60,6 +64,7 @@ impl Keyspace {
             dirty: 0,
             blocked: Blocked::default(),
             scripts: Scripts::default(),
+            functions: Functions::default(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: the command side of Lua scripting (the
-//! engine is `crate::script`).
+//! engine is `crate::script`); FUNCTION, FCALL and FCALL_RO in [`functions`].
 //!
 //! EVAL and EVALSHA are writes: the whole script is one log entry, run by every replica's
 //! apply with the entry's time and seed, so it is atomic and identical everywhere. Scripts
@@ -8,6 +8,7 @@
 //! run on the read path and may only read. The script cache is replicated state
 //! (`store::Scripts`): EVAL caches what compiles, SCRIPT LOAD / FLUSH change it through the log.
 
+mod functions;
 mod host;
 mod undo;
 
@@ -49,6 +50,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("eval_ro", -3, EVAL_RO_FLAGS, (0, 0, 0), Kind::Read(eval_ro)),
     CommandSpec::new("evalsha_ro", -3, EVAL_RO_FLAGS, (0, 0, 0), Kind::Read(evalsha_ro)),
     CommandSpec::new("script", -2, &["noscript"], (0, 0, 0), Kind::Write(script_cmd)),
+    CommandSpec::new("fcall", -3, EVAL_FLAGS, (0, 0, 0), Kind::Write(functions::fcall)),
+    CommandSpec::new("fcall_ro", -3, EVAL_RO_FLAGS, (0, 0, 0), Kind::Read(functions::fcall_ro)),
+    CommandSpec::new("function", -2, &["noscript"], (0, 0, 0), Kind::Write(functions::function)),
     CommandSpec::new(SET_MAX_STEPS, 2, &["write", "internal"], (0, 0, 0), Kind::Write(set_max_steps)),
 ];
 

@@ -124,3 +124,22 @@ fn math_random_follows_the_entry_seed() {
     assert_eq!(write(&mut a, 5, &["EVAL", body, "0"]), write(&mut b, 5, &["EVAL", body, "0"]));
     assert_ne!(write(&mut a, 5, &["EVAL", body, "0"]), write(&mut b, 6, &["EVAL", body, "0"]));
 }
+
+#[test]
+fn functions_load_call_and_roll_back_like_scripts() {
+    let mut ks = Keyspace::default();
+    let lib = "#!lua name=l\nredis.register_function('incr2', function(keys) redis.call('incr', keys[1]) \
+               return redis.call('incr', keys[1]) end)\nredis.register_function('spin', function(keys) \
+               redis.call('set', keys[1], 'x') while true do end end)";
+    assert_eq!(write(&mut ks, 1, &["FUNCTION", "LOAD", lib]), Frame::bulk("l"));
+    assert_eq!(write(&mut ks, 1, &["FCALL", "incr2", "1", "c"]), Frame::Integer(2));
+    write(&mut ks, 1, &["raftis.luasteps", "5000"]);
+    assert_eq!(write(&mut ks, 1, &["FCALL", "spin", "1", "c"]), crate::script::exhausted_reply(5000, true));
+    assert_eq!(write(&mut ks, 1, &["GET", "c"]), Frame::bulk("2"), "the SET before the loop was undone");
+    assert_eq!(
+        read(&ks, &["FCALL_RO", "incr2", "1", "c"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(write(&mut ks, 1, &["FUNCTION", "DELETE", "l"]), Frame::ok());
+    assert_eq!(write(&mut ks, 1, &["FCALL", "incr2", "1", "c"]), err("ERR Function not found"));
+}

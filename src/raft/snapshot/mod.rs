@@ -171,6 +171,9 @@ impl SnapshotDir {
         if !ks.scripts.is_default() {
             w.scripts(&ks.scripts.image()).map_err(bad)?;
         }
+        if !ks.functions.is_empty() {
+            w.functions(&ks.functions.image()).map_err(bad)?;
+        }
         for (i, db) in ks.dbs().iter().enumerate() {
             for (key, entry) in db.iter() {
                 w.record(i as u32, key, entry).map_err(bad)?;
@@ -282,6 +285,8 @@ pub fn load(
         ks.scripts = crate::store::Scripts::from_image(image)
             .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     }
+    ks.functions = crate::store::Functions::from_image(reader.take_functions())
+        .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     Ok((header, ks))
