@@ -16,13 +16,18 @@ pub enum OpKind {
         key: String,
         value: String,
     },
+    /// INCRBY of `by`: each client increments by its own power of two, so that concurrent
+    /// increments give replies that tell which client got which (a reply handed to the wrong
+    /// client is caught) and every set of them sums differently.
     Incr {
         key: String,
+        by: i64,
     },
-    /// INCR done by a Lua script (GET, add one, SET: one log entry, so atomic on every
-    /// replica): checked as INCR.
+    /// INCRBY done by a Lua script (GET, add, SET: one log entry, so atomic on every
+    /// replica): checked as INCRBY.
     ScriptIncr {
         key: String,
+        by: i64,
     },
     Del {
         key: String,
@@ -64,8 +69,8 @@ impl OpKind {
         match self {
             OpKind::Get { key }
             | OpKind::Set { key, .. }
-            | OpKind::Incr { key }
-            | OpKind::ScriptIncr { key }
+            | OpKind::Incr { key, .. }
+            | OpKind::ScriptIncr { key, .. }
             | OpKind::Del { key }
             | OpKind::Append { key, .. }
             | OpKind::RPush { key, .. }
@@ -97,8 +102,8 @@ impl fmt::Display for OpKind {
         match self {
             OpKind::Get { key } => write!(f, "GET {key}"),
             OpKind::Set { key, value } => write!(f, "SET {key} {value}"),
-            OpKind::Incr { key } => write!(f, "INCR {key}"),
-            OpKind::ScriptIncr { key } => write!(f, "EVAL <incr> 1 {key}"),
+            OpKind::Incr { key, by } => write!(f, "INCRBY {key} {by}"),
+            OpKind::ScriptIncr { key, by } => write!(f, "EVAL <incrby> 1 {key} {by}"),
             OpKind::Del { key } => write!(f, "DEL {key}"),
             OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
             OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),

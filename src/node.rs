@@ -129,6 +129,7 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     let admin_listener = bind_admin(&config.admin_addr).await?;
     let banner = Banner::of(&config, &replica);
     let shared = Shared::new(config, client_addr.port(), replica.clone());
+    replica.set_publish_sink(shared.pubsub.clone());
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());
     let admin_addr =

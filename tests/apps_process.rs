@@ -1,5 +1,6 @@
 //! What applications use, on three real `raftis` processes formed into a cluster over the
-//! HTTP admin API: a BLPOP on a follower woken by an LPUSH on the leader.
+//! HTTP admin API: a BLPOP on a follower woken by an LPUSH on the leader; PUBLISH on node 1
+//! received by SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE on node 3, in order.
 
 mod common;
 
@@ -79,4 +80,49 @@ fn a_blpop_on_a_follower_is_woken_by_an_lpush_on_the_leader() {
     assert_eq!(waiting.read_frame(), Some(Frame::Array(vec![bulk("jobs"), bulk("job-1")])));
     assert_eq!(l.cmd(&["EXISTS", "jobs"]), Frame::Integer(0), "popped by the push's own entry");
     assert_eq!(f.info_field("clients", "blocked_clients"), "0");
+}
+
+fn push(kind: &str, parts: &[&str]) -> Frame {
+    Frame::Array(std::iter::once(kind).chain(parts.iter().copied()).map(bulk).collect())
+}
+
+#[test]
+fn a_publish_on_node_1_reaches_the_subscribers_of_node_3_in_order() {
+    let cluster = Cluster::start();
+    let mut sub = cluster.conn(2);
+    assert_eq!(sub.cmd(&["SUBSCRIBE", "news"]), Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)]));
+    let mut psub = cluster.conn(2);
+    assert_eq!(psub.cmd(&["PSUBSCRIBE", "n*"]), Frame::Array(vec![bulk("psubscribe"), bulk("n*"), Frame::Integer(1)]));
+    let mut ssub = cluster.conn(2);
+    assert_eq!(
+        ssub.cmd(&["SSUBSCRIBE", "orders"]),
+        Frame::Array(vec![bulk("ssubscribe"), bulk("orders"), Frame::Integer(1)])
+    );
+    let mut publisher = cluster.conn(0);
+    // The reply counts node 1's own receivers: none.
+    assert_eq!(publisher.cmd(&["PUBLISH", "news", "m0"]), Frame::Integer(0));
+    assert_eq!(sub.read_frame(), Some(push("message", &["news", "m0"])));
+    assert_eq!(psub.read_frame(), Some(push("pmessage", &["n*", "news", "m0"])));
+    // A pipeline of messages from one publisher arrives whole and in order, once each.
+    let mut pipeline = Vec::new();
+    for i in 1..=300 {
+        pipeline.extend(Conn::encode(&[b"PUBLISH", b"news", format!("m{i}").as_bytes()]));
+    }
+    publisher.send_raw(&pipeline);
+    for _ in 1..=300 {
+        assert_eq!(publisher.read_frame(), Some(Frame::Integer(0)));
+    }
+    for i in 1..=300 {
+        assert_eq!(sub.read_frame(), Some(push("message", &["news", &format!("m{i}")])));
+        assert_eq!(psub.read_frame(), Some(push("pmessage", &["n*", "news", &format!("m{i}")])));
+    }
+    assert_eq!(publisher.cmd(&["SPUBLISH", "orders", "o1"]), Frame::Integer(0));
+    assert_eq!(ssub.read_frame(), Some(push("smessage", &["orders", "o1"])));
+    // Nothing else arrived: the next message is the next one published.
+    assert_eq!(cluster.conn(1).cmd(&["PUBLISH", "news", "last"]), Frame::Integer(0));
+    assert_eq!(sub.read_frame(), Some(push("message", &["news", "last"])));
+    let mut node3 = cluster.conn(2);
+    let numsub = node3.cmd(&["PUBSUB", "NUMSUB", "news"]);
+    assert_eq!(numsub, Frame::Array(vec![bulk("news"), Frame::Integer(1)]), "PUBSUB is about the node asked");
+    assert_eq!(node3.cmd(&["PUBLISH", "news", "local"]), Frame::Integer(2), "node 3 counts its own receivers");
 }

@@ -129,7 +129,7 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
             let r = Reply::Int(v.len() as i64);
             (Some(v), r)
         }
-        OpKind::Incr { .. } | OpKind::ScriptIncr { .. } => match incremented(state.as_deref()) {
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => match incremented(state.as_deref(), *by) {
             Some(n) => (Some(n.to_string()), Reply::Int(n)),
             // Not an integer (or overflow): Redis errors and changes nothing; a known reply
             // other than an error (handled above) is impossible.
@@ -145,15 +145,15 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
     }
 }
 
-/// INCR's result on a value (absent = 0), or `None` where Redis answers an error: not a
+/// INCRBY's result on a value (absent = 0), or `None` where Redis answers an error: not a
 /// canonical 64-bit integer (Redis rejects "+1", " 1", "01", "-0"), or overflow.
-fn incremented(value: Option<&str>) -> Option<i64> {
-    let Some(s) = value else { return Some(1) };
+fn incremented(value: Option<&str>, by: i64) -> Option<i64> {
+    let Some(s) = value else { return Some(by) };
     let n: i64 = s.parse().ok()?;
     if n.to_string() != s {
         return None;
     }
-    n.checked_add(1)
+    n.checked_add(by)
 }
 
 /// Checks one key's ops; `Ok(Some(n))` when the search over `n` events was inconclusive.

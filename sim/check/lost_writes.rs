@@ -13,8 +13,8 @@
 //! For a final read R of key k, an acknowledged write W of k that completed before R started is
 //! lost when:
 //! - list key: W is an RPUSH whose value is missing from R;
-//! - counter key (its writes are only INCRs): R's value is below the number of such
-//!   acknowledged INCRs (or above acknowledged + unknown ones: increments from nowhere);
+//! - counter key (its writes are only INCRBYs): R's value is below the sum of the
+//!   acknowledged increments (or above acknowledged + unknown ones: increments from nowhere);
 //! - register key (its writes are only SET and DEL): every write that could have produced R's
 //!   value (a SET of that value, or a DEL / no write at all for nil), acknowledged or unknown,
 //!   had finished before W was sent, so W overwrote it.
@@ -126,15 +126,26 @@ fn check_counter(key: &str, ops: &[&Op], read: &Op, reply: &Reply) -> Result<(),
         _ => return Ok(()),
     };
     let writes = writes(ops);
-    let acked: Vec<&Op> =
-        writes.iter().filter(|w| w.2 == Fate::Acked && w.0.complete_ns < read.invoke_ns).map(|w| w.0).collect();
-    let possible = writes.iter().filter(|w| w.2 != Fate::NotApplied && w.0.invoke_ns <= read.complete_ns).count();
-    if (value as i128) < acked.len() as i128 {
-        let what = format!("final value {value} but {} increments were acknowledged before the read", acked.len());
-        return Err(lost(key, what, acked.into_iter().chain([read]).cloned()));
+    let amount = |cmd: &OpKind| match cmd {
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => i128::from(*by),
+        _ => 0,
+    };
+    let acked: Vec<_> = writes.iter().filter(|w| w.2 == Fate::Acked && w.0.complete_ns < read.invoke_ns).collect();
+    let acked_sum: i128 = acked.iter().map(|w| amount(w.1)).sum();
+    let possible: i128 = writes
+        .iter()
+        .filter(|w| w.2 != Fate::NotApplied && w.0.invoke_ns <= read.complete_ns)
+        .map(|w| amount(w.1))
+        .sum();
+    if i128::from(value) < acked_sum {
+        let what = format!(
+            "final value {value} but {} increments summing to {acked_sum} were acknowledged before the read",
+            acked.len()
+        );
+        return Err(lost(key, what, acked.iter().map(|w| w.0).chain([read]).cloned()));
     }
-    if value as i128 > possible as i128 {
-        let what = format!("final value {value} but only {possible} increments may have happened");
+    if i128::from(value) > possible {
+        let what = format!("final value {value} but the increments that may have happened sum to only {possible}");
         return Err(lost(key, what, [read.clone()]));
     }
     Ok(())

@@ -9,7 +9,10 @@ pub fn set(k: &str, v: &str) -> OpKind {
     OpKind::Set { key: k.into(), value: v.into() }
 }
 pub fn incr(k: &str) -> OpKind {
-    OpKind::Incr { key: k.into() }
+    incrby(k, 1)
+}
+pub fn incrby(k: &str, by: i64) -> OpKind {
+    OpKind::Incr { key: k.into(), by }
 }
 pub fn del(k: &str) -> OpKind {
     OpKind::Del { key: k.into() }

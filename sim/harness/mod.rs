@@ -7,6 +7,7 @@ pub mod finale;
 pub mod lists;
 pub mod nodes;
 pub mod swizzle;
+pub mod tuning;
 pub mod workload;
 
 use crate::check::{check_history, check_lost_writes, check_queues, Violation};
@@ -18,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tuning::Tuning;
 use workload::Shared;
 
 /// What one run looks like.
@@ -34,6 +36,8 @@ pub struct Params {
     pub fault_time: Duration,
     /// The fault mix; None draws one from the seed.
     pub rates: Option<Rates>,
+    /// The nodes' settings; None draws them from the seed.
+    pub tuning: Option<Tuning>,
     /// Planted bugs switched on for this run.
     pub bugs: Vec<Bug>,
     /// A list key the harness deletes behind the history's back after healing, just before
@@ -52,6 +56,7 @@ impl Params {
             clients: 6,
             fault_time: Duration::from_secs(20),
             rates: None,
+            tuning: None,
             bugs: Vec::new(),
             erase_before_final_reads: None,
         }
@@ -73,6 +78,7 @@ pub struct Failure {
     pub seed: u64,
     pub test: &'static str,
     pub rates: String,
+    pub tuning: String,
     pub timeline: String,
     pub violation: Violation,
 }
@@ -85,6 +91,7 @@ impl fmt::Display for Failure {
             self.seed, self.seed, self.test
         )?;
         writeln!(f, "fault rates: {}", self.rates)?;
+        writeln!(f, "node settings: {}", self.tuning)?;
         writeln!(f, "fault timeline:\n{}", self.timeline)?;
         write!(f, "{}", self.violation)
     }
@@ -102,12 +109,12 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
             faults::Kind::ALL.into_iter().filter(|k| names.split(',').any(|n| n == format!("{k:?}"))).collect();
         rates = Rates::only(&kinds);
     }
-    let snapshot_logs = rng.gen_range(20..=200);
+    let tuning = p.tuning.clone().unwrap_or_else(|| Tuning::draw(&mut rng));
     let start = tokio::time::Instant::now();
     let timeline = Timeline::new(start);
-    timeline.note(format!("{} hosts, voters 1..={}, snapshot every {snapshot_logs} entries", p.hosts, p.voters));
+    timeline.note(format!("{} hosts, voters 1..={}, {tuning}", p.hosts, p.voters));
 
-    let cluster = Cluster::build(p.hosts, snapshot_logs);
+    let cluster = Cluster::build(p.hosts, tuning.clone());
     cluster.form(p.voters).await;
     let shared = Shared::new((1..=p.voters).collect(), start);
     let handle = madsim::runtime::Handle::current();
@@ -164,6 +171,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
             seed,
             test: p.test,
             rates: rates.to_string(),
+            tuning: tuning.to_string(),
             timeline: timeline.to_string(),
             violation,
         })),

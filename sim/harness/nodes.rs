@@ -4,6 +4,7 @@
 //! the voters; the others wait, unstarted as members, until a membership fault adds them.
 //! Also the harness's view of each host (up, down, paused) that the fault driver keeps.
 
+use super::tuning::Tuning;
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::config::Config;
 use raftis::disk::{CrashMode, SimDisk, INJECTED_SYNC_FAILURE};
@@ -75,8 +76,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Cluster {
     /// Creates `hosts` hosts (ids 1..=hosts); node 1 bootstraps a one-member cluster on its
-    /// first start. Every node builds a snapshot every `snapshot_logs` applied entries.
-    pub fn build(hosts: u64, snapshot_logs: u64) -> Arc<Cluster> {
+    /// first start. Every node runs with the settings of `tuning`.
+    pub fn build(hosts: u64, tuning: Tuning) -> Arc<Cluster> {
         let handle = Handle::current();
         let start_errors = Arc::new(Mutex::new(Vec::new()));
         let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
@@ -84,7 +85,7 @@ impl Cluster {
         let nodes = (1..=hosts)
             .map(|id| {
                 let (disk, slot) = (disks[id as usize - 1].clone(), slots[id as usize - 1].clone());
-                build_node(&handle, id, disk, slot, snapshot_logs, start_errors.clone())
+                build_node(&handle, id, disk, slot, tuning.clone(), start_errors.clone())
             })
             .collect();
         Arc::new(Cluster {
@@ -224,7 +225,7 @@ fn build_node(
     id: u64,
     disk: SimDisk,
     slot: Slot,
-    snapshot_logs: u64,
+    tuning: Tuning,
     errors: Arc<Mutex<Vec<String>>>,
 ) -> SimNode {
     // Only the very first incarnation of node 1 may bootstrap.
@@ -234,10 +235,10 @@ fn build_node(
         .name(format!("node-{id}"))
         .ip(ip(id).parse().expect("ip"))
         .init(move || {
-            let (disk, slot, errors) = (disk.clone(), slot.clone(), errors.clone());
+            let (disk, slot, errors, tuning) = (disk.clone(), slot.clone(), errors.clone(), tuning.clone());
             let bootstrap = first.swap(false, Ordering::SeqCst);
             async move {
-                let config = Config { cluster_enabled: true, snapshot_logs, ..sim_config(&ip(id), id) };
+                let config = tuning.apply(Config { cluster_enabled: true, ..sim_config(&ip(id), id) });
                 match start(config, disk, bootstrap).await {
                     Ok(node) => {
                         *lock(&slot) = Some(node.replica().clone());

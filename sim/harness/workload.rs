@@ -1,6 +1,6 @@
 //! The chaos workload: logical clients on their own simulated hosts send GET, SET, INCR, DEL,
 //! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
-//! and a Lua script that increments a counter with GET and SET (EVALSHA, EVAL when the cache
+//! and a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL when the cache
 //! lacks it) to any node of the cluster over simulated TCP, one operation at a time each, and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
@@ -137,7 +137,7 @@ pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     let unique = u64::from(client) * 1_000_000 + seq;
     let roll = rng.gen_range(0..126);
     if roll >= 118 {
-        return OpKind::ScriptIncr { key: pick(rng, &COUNTERS).to_string() };
+        return OpKind::ScriptIncr { key: pick(rng, &COUNTERS).to_string(), by: increment(client) };
     }
     if roll >= 100 {
         return queue_op(rng, roll - 100, unique);
@@ -146,18 +146,23 @@ pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     match roll {
         0..=11 => OpKind::Get { key: c },
         12..=21 => OpKind::Set { key: c, value: unique.to_string() },
-        22..=33 => OpKind::Incr { key: c },
+        22..=33 => OpKind::Incr { key: c, by: increment(client) },
         34..=36 => OpKind::Del { key: c },
         37..=44 => OpKind::Append { key: s, value: format!("{unique},") },
         45..=50 => OpKind::Get { key: s },
         51..=52 => OpKind::Del { key: s },
         53..=69 => OpKind::RPush { key: l, value: unique.to_string() },
         70..=87 => OpKind::LRange { key: l },
-        88..=93 => OpKind::Multi(vec![OpKind::Incr { key: c.clone() }, OpKind::Get { key: c }]),
+        88..=93 => OpKind::Multi(vec![OpKind::Incr { key: c.clone(), by: increment(client) }, OpKind::Get { key: c }]),
         _ => {
             OpKind::Multi(vec![OpKind::RPush { key: l.clone(), value: unique.to_string() }, OpKind::LRange { key: l }])
         }
     }
+}
+
+/// A client's INCRBY amount: its own power of two (see [`OpKind::Incr`]).
+fn increment(client: u32) -> i64 {
+    1 << (client % 16)
 }
 
 /// A queue operation for `roll` in 0..18: pushes a little more often than pops, so pops find
@@ -190,35 +195,45 @@ fn queue_args(kind: &OpKind) -> Vec<Vec<u8>> {
 }
 
 /// The command line of one (non-transaction) operation.
-fn args(kind: &OpKind) -> Vec<&[u8]> {
+fn args(kind: &OpKind) -> Vec<Vec<u8>> {
+    let owned = |v: Vec<&[u8]>| v.into_iter().map(<[u8]>::to_vec).collect();
+    match kind {
+        OpKind::Incr { key, by } => owned(vec![b"INCRBY", key.as_bytes(), by.to_string().as_bytes()]),
+        other => owned(borrowed_args(other)),
+    }
+}
+
+/// The command line of an operation whose arguments are all in `kind`.
+fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
     match kind {
         OpKind::Get { key } => vec![b"GET", key.as_bytes()],
         OpKind::Set { key, value } => vec![b"SET", key.as_bytes(), value.as_bytes()],
-        OpKind::Incr { key } => vec![b"INCR", key.as_bytes()],
         OpKind::Del { key } => vec![b"DEL", key.as_bytes()],
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-        OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => vec![b"PING"],
-        OpKind::ScriptIncr { .. } => vec![b"PING"],
+        OpKind::Incr { .. } | OpKind::ScriptIncr { .. } | OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => {
+            vec![b"PING"]
+        }
     }
 }
 
-/// INCR as a Lua script: read, add one, write. Only atomic (and only the same on every
+/// INCRBY as a Lua script: read, add ARGV[1], write. Only atomic (and only the same on every
 /// replica) if the whole script is one log entry applied alike everywhere, which the
-/// linearizability checker verifies by checking it as INCR.
+/// linearizability checker verifies by checking it as INCRBY.
 const INCR_SCRIPT: &str = "local n = tonumber(redis.call('get', KEYS[1]) or '0') \
     if not n then return redis.error_reply('ERR value is not an integer or out of range') end \
-    n = n + 1 redis.call('set', KEYS[1], n) return n";
+    n = n + tonumber(ARGV[1]) redis.call('set', KEYS[1], n) return n";
 
 /// Runs [`INCR_SCRIPT`] by its SHA-1, and by its body when the cache lacks it (as clients do):
 /// a NOSCRIPT reply means nothing ran.
-async fn script_incr(c: &mut SimClient, key: &str) -> std::io::Result<Frame> {
+async fn script_incr(c: &mut SimClient, key: &str, by: i64) -> std::io::Result<Frame> {
     let sha = raftis::store::scripts::sha1_hex(INCR_SCRIPT.as_bytes());
-    let reply = c.cmd(&[b"EVALSHA", sha.as_bytes(), b"1", key.as_bytes()]).await?;
+    let by = by.to_string();
+    let reply = c.cmd(&[b"EVALSHA", sha.as_bytes(), b"1", key.as_bytes(), by.as_bytes()]).await?;
     match reply {
         Frame::Error(e) if e.starts_with(b"NOSCRIPT") => {
-            c.cmd(&[b"EVAL", INCR_SCRIPT.as_bytes(), b"1", key.as_bytes()]).await
+            c.cmd(&[b"EVAL", INCR_SCRIPT.as_bytes(), b"1", key.as_bytes(), by.as_bytes()]).await
         }
         other => Ok(other),
     }
@@ -231,15 +246,17 @@ async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
         let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         return Ok(outcome(c.cmd(&args).await?));
     }
-    if let OpKind::ScriptIncr { key } = kind {
-        return Ok(outcome(script_incr(c, key).await?));
+    if let OpKind::ScriptIncr { key, by } = kind {
+        return Ok(outcome(script_incr(c, key, *by).await?));
     }
     let OpKind::Multi(cmds) = kind else {
-        return Ok(outcome(c.cmd(&args(kind)).await?));
+        let owned = args(kind);
+        return Ok(outcome(c.cmd(&owned.iter().map(Vec::as_slice).collect::<Vec<_>>()).await?));
     };
-    let mut lines: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
-    lines.extend(cmds.iter().map(args));
-    lines.push(vec![b"EXEC"]);
+    let mut owned: Vec<Vec<Vec<u8>>> = vec![vec![b"MULTI".to_vec()]];
+    owned.extend(cmds.iter().map(args));
+    owned.push(vec![b"EXEC".to_vec()]);
+    let lines: Vec<Vec<&[u8]>> = owned.iter().map(|l| l.iter().map(Vec::as_slice).collect()).collect();
     let mut replies = c.pipeline(&lines).await?;
     let exec = replies.pop().unwrap_or(Frame::Null);
     // An error before EXEC (MULTI or a queued command refused) makes EXEC abort.

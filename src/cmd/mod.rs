@@ -16,6 +16,7 @@ pub mod glob;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -119,6 +120,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         blocking::COMMANDS,
         scripting::COMMANDS,
         stream::COMMANDS,
+        pubsub::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -6,9 +6,11 @@
 //! linearizable reads share confirmation rounds through [`read_batch`], the writes of many
 //! clients share log entries through [`proposer`]); [`membership`]: cluster membership
 //! changes and the status figures operators see; [`events`]: the log lines for leadership and
-//! membership changes; and [`waiters`]: this node's clients blocked
-//! in a group's replicated queue, and the delivery of their replies.
+//! membership changes; [`waiters`]: this node's clients blocked in a group's replicated queue,
+//! and the delivery of their replies; and [`broadcast`]: Pub/Sub messages sent to the other
+//! nodes over the RPC port (not the log).
 
+pub mod broadcast;
 pub mod events;
 pub mod log_store;
 pub mod membership;

@@ -17,14 +17,15 @@
 //! the leader's read index (asked for over the RPC port, one round for every read waiting);
 //! it forwards a read only when the leader gives no index or this node lags behind it.
 
+use super::broadcast::{Broadcast, PublishSink};
 use super::log_store::{IdleSync, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
 use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
 use super::rpc::{
-    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, RpcClientConfig, RpcHandler, RpcPool,
-    RpcServerConfig,
+    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, PubMessage, RpcClientConfig, RpcHandler,
+    RpcPool, RpcServerConfig,
 };
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
@@ -133,6 +134,7 @@ pub struct Replica {
     http: HttpSlot,
     idle_sync: IdleSync,
     waiters: Arc<Waiters>,
+    broadcast: Arc<Broadcast>,
 }
 
 /// How often a node looks for its orphaned blocked commands (see [`spawn_reconcile`]).
@@ -249,18 +251,47 @@ impl Replica {
         let stop_rpc = Shutdown::new();
         let mut stop_rx = stop_rpc.subscribe();
         let http = HttpSlot::default();
-        let handler = Arc::new(Handler { core: core.clone(), snapshots, info: info.clone(), http: http.clone() });
+        let broadcast = Arc::new(Broadcast::new(GROUP, core.pool.clone()));
+        let handler = Arc::new(Handler {
+            core: core.clone(),
+            snapshots,
+            info: info.clone(),
+            http: http.clone(),
+            broadcast: broadcast.clone(),
+        });
         let shutdown = async move { stop_rx.wait().await };
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         spawn_reconcile(core.clone(), waiters.clone(), stop_rpc.subscribe());
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters, broadcast }))
     }
 
     /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
     /// Until then an HTTP connection is closed unanswered.
     pub fn set_http_service(&self, service: Arc<dyn HttpService>) {
         let _ = self.http.set(service);
+    }
+
+    /// Installs where Pub/Sub messages published on other nodes go (once).
+    pub fn set_publish_sink(&self, sink: Arc<dyn PublishSink>) {
+        self.broadcast.set_sink(sink);
+    }
+
+    /// Sends a Pub/Sub message to every other node of the group's membership (learners
+    /// included), at most once, in publishing order per peer (see [`Broadcast`]).
+    pub fn publish(&self, msg: &PubMessage) {
+        use openraft::rt::watch::WatchReceiver;
+        let peers: Vec<String> = {
+            let m = self.core.metrics.borrow_watched();
+            let members = m.membership_config.membership();
+            members.nodes().filter(|(id, _)| **id != self.core.id).map(|(_, n)| n.raft_addr.clone()).collect()
+        };
+        self.broadcast.send(peers.iter().map(String::as_str), msg);
+    }
+
+    /// Pub/Sub messages dropped on their way to other nodes.
+    pub fn publish_dropped(&self) -> u64 {
+        self.broadcast.dropped()
     }
 
     /// This node's id.
@@ -374,6 +405,7 @@ impl Replica {
             tracing::warn!("raft shutdown: {e}");
         }
         self.stop_rpc.trigger();
+        self.broadcast.stop();
     }
 }
 
@@ -731,6 +763,7 @@ struct Handler {
     /// This node's addresses, for [`RpcHandler::node_info`].
     info: NodeInfo,
     http: HttpSlot,
+    broadcast: Arc<Broadcast>,
 }
 
 fn check_group(group: u64) -> Result<(), HandlerError> {
@@ -822,6 +855,12 @@ impl RpcHandler for Handler {
     async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {
         check_group(group)?;
         self.core.serve_forwarded_batch(req).await
+    }
+
+    fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
+        if check_group(group).is_ok() {
+            self.broadcast.deliver(msgs);
+        }
     }
 
     async fn serve_http(&self, stream: SniffedStream) {

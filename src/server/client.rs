@@ -32,6 +32,8 @@ pub struct ClientInfo {
     pub no_touch: bool,
     /// Waiting in a blocking command (flag 'b').
     pub blocked: bool,
+    /// Pub/Sub subscriptions: channels, patterns, shard channels (flag 'P' when any).
+    pub subs: (usize, usize, usize),
 }
 
 /// Registry entry of a connection.
@@ -80,6 +82,8 @@ pub struct Client {
     /// The last command looked up: a pipeline repeats the same command, and comparing its
     /// name is cheaper than a table lookup.
     pub last_spec: Option<&'static CommandSpec>,
+    /// Pub/Sub subscriptions and mailbox, from the first (P|S)SUBSCRIBE on.
+    pub pubsub: Option<Box<super::pubsub::Subscriptions>>,
 }
 
 impl Client {
@@ -101,6 +105,7 @@ impl Client {
             no_touch: false,
             pending_info: None,
             last_spec: None,
+            pubsub: None,
         }
     }
 

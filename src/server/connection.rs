@@ -5,6 +5,7 @@ use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
 use super::pipeline::PendingWrites;
+use super::pubsub::{self, Mailbox};
 use super::shared::{now_ms, Shared, Stats};
 use crate::protocol::{encode, parse_command_into, Frame, Limits, ParseError};
 use bytes::{Bytes, BytesMut};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::time::{Instant, Sleep};
 
 /// Serves one connection until the client leaves, is killed, idles out, or the node stops.
@@ -39,6 +41,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     if let Err(e) = serve(&mut stream, &mut client, &handle, &shared).await {
         tracing::debug!(client = id, error = %e, "connection closed with error");
     }
+    pubsub::unsubscribe_all(&mut client, &shared);
     shared.clients().remove(&id);
 }
 
@@ -60,6 +63,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         no_evict: false,
         no_touch: false,
         blocked: false,
+        subs: (0, 0, 0),
     }
 }
 
@@ -84,7 +88,11 @@ async fn serve(
         let limits = Limits { max_bulk_len: shared.config().proto_max_bulk_len, ..Limits::default() };
         let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
         client.publish_info(handle);
-        write_out(stream, &mut wbuf, shared).await?;
+        let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
+        let drained = std::mem::take(&mut scratch.drained) + drain_mail(client, &mut wbuf);
+        if !send(stream, &mut wbuf, shared, kill.as_mut(), mailbox.as_deref(), drained).await? {
+            return Ok(());
+        }
         let req = match ended {
             Ended::ProtocolError => return Ok(()),
             Ended::Block(req) => Some(req),
@@ -107,11 +115,16 @@ async fn serve(
         if client.close_after_reply || shared.is_shutting_down() {
             return Ok(());
         }
+        if mailbox.as_ref().is_some_and(|m| m.has_queued()) {
+            continue;
+        }
         let n = tokio::select! {
             biased;
             n = stream.read_buf(&mut rbuf) => n?,
             _ = &mut kill => return Ok(()),
             _ = &mut shutdown => return Ok(()),
+            // A message for this subscriber: the loop writes it out.
+            _ = wait_mail(mailbox.as_deref()) => continue,
             _ = &mut idle => {
                 if idle_expired(shared, last_activity, idle.as_mut()) {
                     return Ok(());
@@ -124,6 +137,47 @@ async fn serve(
         }
         last_activity = Instant::now();
         Stats::add(&shared.stats.net_input_bytes, n as u64);
+    }
+}
+
+/// Sends what `wbuf` holds, of which `drained` bytes came from `mailbox`. False when the
+/// connection must close instead: the client was killed, or its mailbox overflowed (a
+/// subscriber that does not read blocks the write, and its messages pile up meanwhile).
+async fn send(
+    stream: &mut TcpStream,
+    wbuf: &mut BytesMut,
+    shared: &Shared,
+    mut kill: Pin<&mut Notified<'_>>,
+    mailbox: Option<&Mailbox>,
+    drained: usize,
+) -> std::io::Result<bool> {
+    let write = write_out(stream, wbuf, shared);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut kill => return Ok(false),
+            written = &mut write => {
+                written?;
+                break;
+            }
+            _ = wait_mail(mailbox) => {
+                if mailbox.is_some_and(|m| m.overflowed()) {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    let Some(mailbox) = mailbox else { return Ok(true) };
+    mailbox.sent(drained);
+    Ok(!mailbox.overflowed())
+}
+
+/// Resolves when `mailbox` gets a message (never without one).
+async fn wait_mail(mailbox: Option<&Mailbox>) {
+    match mailbox {
+        Some(m) => m.wait().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -176,6 +230,13 @@ struct Scratch {
     argv: Vec<Bytes>,
     spans: Vec<(usize, usize)>,
     pending: PendingWrites,
+    /// Bytes of Pub/Sub messages encoded into the output buffer and not written yet.
+    drained: usize,
+}
+
+/// Moves the messages waiting for a subscriber into its output buffer (see [`Mailbox`]).
+fn drain_mail(client: &Client, wbuf: &mut BytesMut) -> usize {
+    client.pubsub.as_ref().map_or(0, |s| s.mailbox.drain_into(client.resp, wbuf))
 }
 
 /// Executes every complete command in `rbuf`, encoding replies into `wbuf`, up to a protocol
@@ -229,6 +290,17 @@ async fn run_buffered(
             }
             // Not deferred, so nothing is pending.
             Outcome::Block(req) => return Ended::Block(req),
+            Outcome::Frames(frames) => {
+                // Messages already there go first (a PUBLISH to one's own channel: the
+                // message, then the count, as Redis writes them).
+                scratch.drained += drain_mail(client, wbuf);
+                if client.take_reply_allowed() {
+                    frames.iter().for_each(|f| encode(f, client.resp, wbuf));
+                }
+            }
+        }
+        if pending.is_empty() {
+            scratch.drained += drain_mail(client, wbuf);
         }
         if client.close_after_reply {
             break;

@@ -5,6 +5,7 @@
 
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
+use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
@@ -20,7 +21,8 @@ const TX_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "rese
 const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
 
 /// Commands whose first argument is a subcommand (CLIENT LIST shows `cmd=client|list`).
-const CONTAINERS: &[&str] = &["client", "config", "command", "object", "memory", "cluster", "script", "function"];
+const CONTAINERS: &[&str] =
+    &["client", "config", "command", "object", "memory", "cluster", "script", "function", "pubsub"];
 
 /// The name CLIENT LIST shows for the last command: `name` or `container|sub`.
 fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> Cow<'static, str> {
@@ -94,6 +96,8 @@ pub enum Outcome {
     /// A blocking command that passed its checks outside MULTI: the connection runs it (see
     /// `super::blocked`) before anything after it in the pipeline.
     Block(BlockRequest),
+    /// Several frames to send in order (a Pub/Sub command's pushes), ready now.
+    Frames(Vec<Frame>),
 }
 
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
@@ -134,6 +138,11 @@ pub async fn execute(
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
         return Outcome::Reply(reject(client, handle, spec, "NOAUTH Authentication required.".into()));
     }
+    if pubsub::in_subscribed_mode(client) {
+        if let Some(msg) = pubsub::refuse_in_subscribed_mode(client, argv, spec.name, &full_name(spec, argv)) {
+            return Outcome::Reply(reject(client, handle, spec, msg));
+        }
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -145,6 +154,13 @@ pub async fn execute(
             handle.update(|i| i.multi = queued);
             return Outcome::Reply(Frame::simple("QUEUED"));
         }
+    }
+    if let Some(frames) = pubsub::run(client, shared, spec.name, argv) {
+        if let Some(subs) = &client.pubsub {
+            let counts = subs.counts();
+            handle.update(|i| i.subs = counts);
+        }
+        return Outcome::Frames(frames);
     }
     if spec.has_flag("blocking") {
         if let Some(block) = cmd::blocking::spec(&argv[0]) {
@@ -330,6 +346,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     for argv in queue {
         match cmd::lookup(&argv[0]) {
             Some(spec) if spec.name == "cluster" => local.push(Some(cmd::cluster::cluster(shared, &argv).await)),
+            Some(spec) if spec.has_flag("pubsub") => local.push(Some(pubsub_in_exec(client, shared, spec, &argv))),
             Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {
                 let mut s = cmd::server::Session { client: &mut *client, handle, shared };
                 local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));
@@ -361,6 +378,20 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             merge_replies(local, replies)
         }
         other => other,
+    }
+}
+
+/// A Pub/Sub command queued in MULTI: its frame (several pushes, one per channel, become one
+/// array: Redis writes them all as if they were one element of EXEC's reply). SSUBSCRIBE is
+/// refused as in Redis.
+fn pubsub_in_exec(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    if spec.name == "ssubscribe" {
+        return Frame::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
+    let mut frames = pubsub::run(client, shared, spec.name, argv).unwrap_or_default();
+    match frames.len() {
+        1 => frames.pop().unwrap_or(Frame::Null),
+        _ => Frame::Array(frames),
     }
 }
 

@@ -8,6 +8,7 @@ mod dispatch;
 mod engine;
 mod expire;
 mod pipeline;
+pub mod pubsub;
 mod shared;
 
 pub use client::{Client, ClientHandle, ClientInfo};

@@ -109,6 +109,16 @@ fn check_lin_models_del_append_and_incr_errors() {
 }
 
 #[test]
+fn check_lin_rejects_replies_handed_to_the_wrong_client() {
+    // Two concurrent INCRBYs of 1 and 2 from 0: 1 then 3, or 2 then 3.
+    accepted(vec![ok(incrby("c", 1), 0, 10, Int(1)), ok(incrby("c", 2), 1, 11, Int(3))]);
+    accepted(vec![ok(incrby("c", 1), 0, 10, Int(3)), ok(incrby("c", 2), 1, 11, Int(2))]);
+    // Each got the other's reply: no order explains it (with INCR, both 1, it would pass).
+    rejected(vec![ok(incrby("c", 1), 0, 10, Int(2)), ok(incrby("c", 2), 1, 11, Int(1))]);
+    rejected(vec![ok(incrby("c", 1), 0, 10, Int(3)), ok(incrby("c", 2), 1, 11, Int(1))]);
+}
+
+#[test]
 fn check_lin_treats_multi_exec_as_one_atomic_op() {
     let multi = OpKind::Multi(vec![incr("c"), incr("c")]);
     let replies = Reply::Multi(vec![Int(1), Int(2)]);
@@ -186,7 +196,7 @@ fn sequential(state: &Option<String>, cmd: &OpKind) -> (Reply, Option<String>) {
         OpKind::Get { .. } => (state.clone().map_or(Nil, Reply::Str), state.clone()),
         OpKind::Set { value, .. } => (Reply::Ok, Some(value.clone())),
         OpKind::Del { .. } => (Int(i64::from(state.is_some())), None),
-        OpKind::Incr { .. } | OpKind::ScriptIncr { .. } => match incremented(state.as_deref()) {
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => match incremented(state.as_deref(), *by) {
             Some(n) => (Int(n), Some(n.to_string())),
             None => (Reply::Error("ERR value is not an integer".into()), state.clone()),
         },

@@ -71,6 +71,17 @@ fn check_lost_rejects_lost_increment() {
 }
 
 #[test]
+fn check_lost_sums_the_increments_of_each_client() {
+    let incrs =
+        || vec![ok(incrby("c", 1), 0, 10, Int(1)), ok(incrby("c", 4), 20, 30, Int(5)), unknown(incrby("c", 2), 40, 50)];
+    for (seen, good) in [(s("1"), false), (s("4"), false), (s("5"), true), (s("7"), true), (s("8"), false)] {
+        let mut ops = incrs();
+        ops.push(ok(get("c"), FINAL, FINAL + 1, seen.clone()));
+        assert_eq!(verdict(ops).is_ok(), good, "final read {seen:?}");
+    }
+}
+
+#[test]
 fn check_lost_rejects_lost_append() {
     rejected(
         vec![

@@ -169,6 +169,11 @@ static PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "client-output-buffer-limit",
+        get: |c| c.output_limits.to_string(),
+        access: Access::Mutable(|c, v| c.output_limits.set(v)),
+    },
+    Param {
         name: "loglevel",
         get: |c| c.loglevel.clone(),
         access: Access::Mutable(|c, v| {
@@ -300,7 +305,7 @@ fn set(s: &mut Session, pairs: &[Bytes]) -> Frame {
             return failed(param.name, &why);
         }
     }
-    *s.shared.config() = next;
+    s.shared.set_config(next);
     Frame::ok()
 }
 

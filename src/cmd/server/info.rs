@@ -209,8 +209,9 @@ fn stats(shared: &Shared) -> Lines {
         ("evicted_keys", "0".into()),
         ("keyspace_hits", g(&s.keyspace_hits)),
         ("keyspace_misses", g(&s.keyspace_misses)),
-        ("pubsub_channels", "0".into()),
-        ("pubsub_patterns", "0".into()),
+        ("pubsub_channels", shared.pubsub.channel_count().to_string()),
+        ("pubsub_patterns", shared.pubsub.pattern_count().to_string()),
+        ("pubsub_messages_dropped", shared.engine.replica().publish_dropped().to_string()),
         ("latest_fork_usec", "0".into()),
         ("total_forks", "0".into()),
     ]

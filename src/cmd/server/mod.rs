@@ -199,6 +199,7 @@ fn reset(s: &mut Session) -> Frame {
     c.no_evict = false;
     c.no_touch = false;
     c.authenticated = !needs_auth;
+    crate::server::pubsub::unsubscribe_all(c, s.shared);
     s.handle.update(|i| {
         i.db = 0;
         i.resp = RespVersion::Resp2;
@@ -208,6 +209,7 @@ fn reset(s: &mut Session) -> Frame {
         i.readonly = false;
         i.no_evict = false;
         i.no_touch = false;
+        i.subs = (0, 0, 0);
     });
     Frame::simple("RESET")
 }

@@ -1,5 +1,6 @@
 //! Stream commands: XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM, XSETID here, XREAD in
-//! [`read`]. The value type, its nodes and its groups live in `crate::store::stream`; id and
+//! [`read`], XREADGROUP in [`readgroup`], XGROUP and XACK in [`group`], XPENDING, XCLAIM and
+//! XAUTOCLAIM in [`pending`], XINFO in [`info`]. The value type, its nodes and its groups live in `crate::store::stream`; id and
 //! option parsing in [`parse`].
 //!
 //! Ids from `*` come from the write's stamped time (`ctx.now_ms`, fixed by the node that
@@ -7,14 +8,21 @@
 //! every replica assigns the same ids; the monotonic rule (a new id is above the last one)
 //! is Redis's `streamNextID`.
 
+mod blocking;
+mod group;
+mod info;
 pub mod parse;
+mod pending;
 mod read;
+mod readgroup;
 
 use super::args::{err, int, is, syntax, wrong_arity, NO_SUCH_KEY};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
 use crate::store::stream::{EntryRef, StreamId, StreamValue, LISTPACK_MAX_SIZE};
 use bytes::Bytes;
+
+pub use blocking::BLOCKING;
 
 const K: (i32, i32, i32) = (1, 1, 1);
 
@@ -27,6 +35,19 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xtrim", -4, &["write"], K, Kind::Write(xtrim)),
     CommandSpec::new("xsetid", -3, &["write", "denyoom", "fast"], K, Kind::Write(xsetid)),
     CommandSpec::new("xread", -4, &["readonly", "blocking", "movablekeys"], (0, 0, 0), Kind::Read(read::xread)),
+    CommandSpec::new(
+        "xreadgroup",
+        -7,
+        &["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        Kind::Write(readgroup::xreadgroup),
+    ),
+    CommandSpec::new("xgroup", -2, &[], (2, 2, 1), Kind::Write(group::xgroup)),
+    CommandSpec::new("xack", -4, &["write", "fast"], K, Kind::Write(group::xack)),
+    CommandSpec::new("xpending", -3, &["readonly"], K, Kind::Read(pending::xpending)),
+    CommandSpec::new("xclaim", -6, &["write", "fast"], K, Kind::Write(pending::xclaim)),
+    CommandSpec::new("xautoclaim", -6, &["write", "fast"], K, Kind::Write(pending::xautoclaim)),
+    CommandSpec::new("xinfo", -2, &[], (2, 2, 1), Kind::Read(info::xinfo)),
 ];
 
 /// Turns a handler's `Result` into its reply.

@@ -54,6 +54,18 @@ pub enum RpcRequest {
     /// answers with [`RpcResponse::ReadIndex`], the log index the follower must have applied
     /// before reading its own copy (Raft's follower read, Ongaro's thesis 6.4).
     ReadIndex,
+    /// Pub/Sub messages published on the sending node, in publishing order, for this node's
+    /// subscribers; answered with [`RpcResponse::Published`]. Never through the Raft log.
+    Publish(Vec<PubMessage>),
+}
+
+/// One Pub/Sub message carried between nodes (see `crate::raft::broadcast`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PubMessage {
+    /// SPUBLISH's shard channel rather than PUBLISH's channel.
+    pub shard: bool,
+    pub channel: Bytes,
+    pub payload: Bytes,
 }
 
 impl RpcRequest {
@@ -72,6 +84,7 @@ impl RpcRequest {
             RpcRequest::NodeInfo => "node_info",
             RpcRequest::ForwardBatch(_) => "forward_batch",
             RpcRequest::ReadIndex => "read_index",
+            RpcRequest::Publish(_) => "publish",
         }
     }
 }
@@ -106,6 +119,8 @@ pub enum RpcResponse {
     ReadIndex {
         index: u64,
     },
+    /// The messages of a [`RpcRequest::Publish`] were handed to this node's subscribers.
+    Published,
 }
 
 /// A failure reported by the remote side.
@@ -265,6 +280,13 @@ mod tests {
             RpcRequest::ForwardBatch(got) => assert_eq!(got, batch),
             other => panic!("{other:?}"),
         }
+        let msgs =
+            vec![PubMessage { shard: true, channel: Bytes::from_static(b"c"), payload: Bytes::from_static(b"\0m") }];
+        match round_trip_req(RpcRequest::Publish(msgs.clone())) {
+            RpcRequest::Publish(got) => assert_eq!(got, msgs),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(round_trip_resp(RpcResponse::Published), RpcResponse::Published));
         let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);
         match round_trip_resp(RpcResponse::Forward(reply.clone())) {
             RpcResponse::Forward(got) => assert_eq!(got, reply),

@@ -21,6 +21,6 @@ pub mod testing;
 pub mod wire;
 
 pub use client::{RpcClient, RpcClientConfig, RpcError, RpcPool};
-pub use message::{ForwardBatch, ForwardFlags, ForwardRequest, RemoteError, RpcRequest, RpcResponse};
+pub use message::{ForwardBatch, ForwardFlags, ForwardRequest, PubMessage, RemoteError, RpcRequest, RpcResponse};
 pub use server::{serve_rpc, HandlerError, RpcHandler, RpcServerConfig};
 pub use snapshot::{send_snapshot, InboxError, SendSnapshotError, SnapshotInbox};

@@ -8,7 +8,7 @@
 //! Snapshot chunks are assembled here (see [`SnapshotInbox`]); the handler only hands out the
 //! file to write into and installs the finished file.
 
-use super::message::{ForwardBatch, ForwardRequest, RemoteError, RpcRequest, RpcResponse};
+use super::message::{ForwardBatch, ForwardRequest, PubMessage, RemoteError, RpcRequest, RpcResponse};
 use super::snapshot::SnapshotInbox;
 use super::wire::{self, Header, Kind, WireError, DEFAULT_MAX_FRAME};
 use crate::protocol::Frame;
@@ -131,6 +131,12 @@ pub trait RpcHandler: Send + Sync + 'static {
     fn read_index(&self, group: u64) -> impl Future<Output = Result<u64, HandlerError>> + Send {
         let _ = group;
         async { Err(HandlerError::new("read index is not served here")) }
+    }
+
+    /// Hands Pub/Sub messages published on another node to this node's subscribers. The
+    /// default drops them.
+    fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
+        let _ = (group, msgs);
     }
 
     /// Serves a connection that speaks HTTP instead of the RPC protocol (the admin API shares
@@ -340,6 +346,10 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::NodeInfo => h.node_info(group).await.map(|(id, info)| RpcResponse::NodeInfo { id, info }),
         RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
         RpcRequest::ReadIndex => h.read_index(group).await.map(|index| RpcResponse::ReadIndex { index }),
+        RpcRequest::Publish(msgs) => {
+            h.publish(group, msgs);
+            Ok(RpcResponse::Published)
+        }
         RpcRequest::SnapshotBegin => return begin_transfer(ctx, group).await,
         RpcRequest::SnapshotChunk { transfer, offset, data } => {
             let written = ctx.inbox().chunk(group, transfer, offset, &data);

@@ -11,10 +11,11 @@
 //! its consumer groups ([`group`]).
 
 pub mod group;
+mod lag;
 pub mod listpack;
 mod node;
 
-pub use group::{Consumer, Group, Pending};
+pub use group::{Consumer, Group, Pending, ENTRIES_READ_UNKNOWN};
 pub use node::{Item, Node};
 
 use bytes::Bytes;
@@ -118,6 +119,26 @@ impl StreamValue {
     /// Number of nodes (XINFO's `radix-tree-keys`).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The node count of Redis's radix tree over the nodes' 16-byte big-endian keys (XINFO's
+    /// `radix-tree-nodes`): the compressed trie those keys make, as `rax.c` builds it.
+    pub fn radix_tree_nodes(&self) -> usize {
+        let keys: Vec<[u8; 16]> = self
+            .nodes
+            .keys()
+            .map(|id| {
+                let mut k = [0u8; 16];
+                k[..8].copy_from_slice(&id.ms.to_be_bytes());
+                k[8..].copy_from_slice(&id.seq.to_be_bytes());
+                k
+            })
+            .collect();
+        if keys.is_empty() {
+            1
+        } else {
+            trie_nodes(&keys, 0)
+        }
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
@@ -314,6 +335,28 @@ impl StreamValue {
     pub fn approx_size(&self) -> usize {
         self.nodes.values().map(|n| n.lp_bytes + 64).sum::<usize>() + self.groups.len() * 128
     }
+}
+
+/// Nodes of the compressed trie of sorted, distinct, equal-length `keys` below `depth`: a
+/// leaf at the end, a compressed node over a shared prefix, else a branching node with one
+/// subtree per next byte.
+fn trie_nodes(keys: &[[u8; 16]], depth: usize) -> usize {
+    if depth == 16 {
+        return 1;
+    }
+    let (first, last) = (&keys[0], &keys[keys.len() - 1]);
+    let shared = (depth..16).take_while(|&i| first[i] == last[i]).count();
+    if shared > 0 {
+        return 1 + trie_nodes(keys, depth + shared);
+    }
+    let mut total = 1;
+    let mut rest = keys;
+    while let Some(head) = rest.first() {
+        let n = rest.iter().take_while(|k| k[depth] == head[depth]).count();
+        total += trie_nodes(&rest[..n], depth + 1);
+        rest = &rest[n..];
+    }
+    total
 }
 
 #[cfg(test)]
