@@ -212,7 +212,12 @@ fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-        OpKind::Incr { .. } | OpKind::ScriptIncr { .. } | OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => {
+        OpKind::Incr { .. }
+        | OpKind::ScriptIncr { .. }
+        | OpKind::Multi(_)
+        | OpKind::QPush { .. }
+        | OpKind::BPop { .. }
+        | OpKind::QRange { .. } => {
             vec![b"PING"]
         }
     }
