@@ -240,6 +240,11 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cmd::cluster::cluster(shared, argv).await,
+            // MEMORY USAGE reads a key: behind the read barrier, as any read.
+            "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
+                let usage = cmd::server::memory_usage;
+                shared.engine.read(client.db, now, usage, argv, client.readonly, point).await
+            }
             "config" if cmd::scripting::max_steps_write(argv).is_some() => {
                 // lua-max-steps is replicated state: set through the log, like a write.
                 match cmd::scripting::max_steps_write(argv) {

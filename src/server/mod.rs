@@ -7,6 +7,7 @@ mod connection;
 mod dispatch;
 mod engine;
 mod expire;
+pub mod memory;
 mod output;
 mod pipeline;
 pub mod pubsub;
