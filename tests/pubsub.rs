@@ -40,6 +40,8 @@ fn messages_reach_channel_pattern_and_shard_subscribers_and_stop_after_unsubscri
     assert_eq!(sub.read_frame(), Some(notice("subscribe", "b", 2)));
     assert_eq!(sub.cmd(&["PSUBSCRIBE", "a*"]), notice("psubscribe", "a*", 3));
     assert_eq!(sub.cmd(&["SSUBSCRIBE", "a"]), notice("ssubscribe", "a", 1), "shard channels count apart");
+    let Frame::Bulk(list) = pub_.cmd(&["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+    assert!(String::from_utf8_lossy(&list).contains("flags=P db=0 sub=2 psub=1 ssub=1 "), "{list:?}");
     // One channel subscription and one matching pattern: two receivers.
     assert_eq!(pub_.cmd(&["PUBLISH", "a", "1"]), Frame::Integer(2));
     assert_eq!(sub.read_frame(), Some(push(&["message", "a", "1"])));
@@ -97,4 +99,50 @@ fn a_pattern_built_to_backtrack_does_not_stall_publish() {
     assert!(started.elapsed() < Duration::from_secs(5), "publish took {:?}", started.elapsed());
     let Some(Frame::Array(parts)) = sub.read_frame() else { panic!("no pmessage") };
     assert_eq!(parts[3], bulk("y"));
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number") * 1024
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_disconnected_and_memory_stays_bounded() {
+    let server = Server::raftis(&[]);
+    let mut admin = server.conn();
+    let set = ["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 0 0"];
+    assert_eq!(admin.cmd(&set), Frame::Simple("OK".into()));
+    let mut sub = server.conn();
+    assert_eq!(sub.cmd(&["SUBSCRIBE", "firehose"]), notice("subscribe", "firehose", 1));
+    let mut publisher = server.conn();
+    let before = rss(server.pid());
+    // 128 MiB published to a subscriber that reads nothing: without the limit all of it
+    // would wait in the node's memory.
+    let payload = vec![b'x'; 64 * 1024];
+    let batch: Vec<u8> = (0..16).flat_map(|_| Conn::encode(&[b"PUBLISH", b"firehose", &payload])).collect();
+    let mut delivered = 0;
+    for _ in 0..128 {
+        publisher.send_raw(&batch);
+        for _ in 0..16 {
+            let Some(Frame::Integer(n)) = publisher.read_frame() else { panic!("PUBLISH failed") };
+            delivered += n;
+        }
+    }
+    assert!(delivered > 0 && delivered < 128 * 16, "{delivered} deliveries: it was cut off part way");
+    let grew = rss(server.pid()).saturating_sub(before);
+    assert!(grew < 48 << 20, "the node grew by {} MiB", grew >> 20);
+    assert_eq!(admin.cmd(&["PUBSUB", "NUMSUB", "firehose"]), Frame::Array(vec![bulk("firehose"), Frame::Integer(0)]));
+    assert_eq!(admin.info_field("clients", "connected_clients"), "2", "the subscriber's connection is closed");
+    // What the subscriber gets: whole messages the kernel held, then the end of the stream.
+    let mut frames = 0;
+    while let Some(frame) = sub.read_frame() {
+        assert_eq!(frame, push(&["message", "firehose", &"x".repeat(64 * 1024)]));
+        frames += 1;
+    }
+    assert!(frames <= delivered, "{frames} frames read, {delivered} delivered");
+    let get = admin.cmd(&["CONFIG", "GET", "client-output-buffer-limit"]);
+    let want = "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 0 0";
+    assert_eq!(get, Frame::Array(vec![bulk("client-output-buffer-limit"), bulk(want)]));
 }

@@ -2,7 +2,9 @@
 //! write's stamped time carried in the log, so every replica holds the same entries with the
 //! same ids, whichever node took the XADD; XREAD's keys are the ones after STREAMS. Consumer
 //! groups read through any node deliver each entry to one consumer, and every replica holds
-//! the same pending entries with the same delivery times.
+//! the same pending entries with the same delivery times. XREAD / XREADGROUP with BLOCK wait
+//! on any node and are served by the write that fills the stream: a group entry goes to one
+//! blocked consumer only.
 
 mod common;
 
@@ -151,6 +153,68 @@ fn group_deliveries_are_decided_once_for_every_replica() {
         wait_until("a follower to converge", 20, || c.cmd(&["DEBUG", "DIGEST-EXACT"]) == want_digest);
         assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), want_info);
     }
+    rt.block_on(async {
+        for n in nodes {
+            n.shutdown().await;
+        }
+    });
+}
+
+fn send(c: &mut Conn, args: &[&str]) {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send_raw(&Conn::encode(&args));
+}
+
+/// Waits until `c`'s node counts `n` blocked clients.
+fn wait_blocked(c: &mut Conn, n: usize) {
+    wait_until(&format!("{n} blocked clients"), 20, || c.info_field("clients", "blocked_clients") == n.to_string());
+}
+
+#[test]
+fn blocked_readers_are_woken_by_the_write_that_fills_the_stream() {
+    let rt = runtime();
+    let (_dirs, nodes, mut c1) = cluster(&rt, "xblock");
+    let port = |n: &NodeHandle| n.client_addr.port();
+    let connect = |i: usize| Conn::try_connect(port(&nodes[i])).expect("connect");
+    assert_eq!(c1.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), Frame::ok());
+
+    // A plain reader on node 2, and two group consumers on nodes 1 and 3.
+    let (mut reader, mut admin2) = (connect(1), connect(1));
+    send(&mut reader, &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+    wait_blocked(&mut admin2, 1);
+    let mut consumers = [connect(0), connect(2)];
+    let mut admin3 = connect(2);
+    send(&mut consumers[0], &["XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut c1, 1);
+    send(&mut consumers[1], &["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut admin3, 1);
+
+    let first = bulk_text(&c1.cmd(&["XADD", "s", "*", "n", "1"]));
+    assert_eq!(delivered_ids(&reader.read_frame().expect("reader reply")), vec![first.clone()]);
+    // The group entry goes to the consumer that blocked first, the next one to the other.
+    assert_eq!(delivered_ids(&consumers[0].read_frame().expect("c1 reply")), vec![first.clone()]);
+    let second = bulk_text(&c1.cmd(&["XADD", "s", "*", "n", "2"]));
+    assert_eq!(delivered_ids(&consumers[1].read_frame().expect("c2 reply")), vec![second.clone()]);
+    let pending = c1.cmd(&["XPENDING", "s", "g"]);
+    let Frame::Array(summary) = pending else { panic!("XPENDING {pending:?}") };
+    assert_eq!(summary[0], Frame::Integer(2));
+    let per_consumer = |name: &str| Frame::Array(vec![Frame::Bulk(name.to_string().into()), Frame::Bulk("1".into())]);
+    assert_eq!(summary[3], Frame::Array(vec![per_consumer("c1"), per_consumer("c2")]));
+
+    // A timeout answers a null array; a destroyed group or a deleted stream answers an error.
+    let t = Instant::now();
+    assert_eq!(admin2.raw_cmd(&[b"XREAD", b"BLOCK", b"150", b"STREAMS", b"s", b"$"]).as_ref(), b"*-1\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(150), "answered before its timeout");
+    send(&mut consumers[0], &["XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut c1, 1);
+    assert_eq!(c1.cmd(&["XGROUP", "DESTROY", "s", "g"]), Frame::Integer(1));
+    let reply = consumers[0].read_frame();
+    assert_eq!(reply, Some(Frame::error("NOGROUP the consumer group this client was blocked on no longer exists")));
+    assert_eq!(c1.cmd(&["XGROUP", "CREATE", "s", "g", "$"]), Frame::ok());
+    send(&mut consumers[1], &["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut admin3, 1);
+    assert_eq!(c1.cmd(&["DEL", "s"]), Frame::Integer(1));
+    assert_eq!(consumers[1].read_frame(), Some(Frame::error("UNBLOCKED the stream key no longer exists")));
     rt.block_on(async {
         for n in nodes {
             n.shutdown().await;

@@ -68,7 +68,7 @@ pub struct BlockingSpec {
 
 /// Every blocking command.
 fn specs() -> impl Iterator<Item = &'static BlockingSpec> {
-    [super::list::BLOCKING, super::zset::BLOCKING].into_iter().flatten()
+    [super::list::BLOCKING, super::zset::BLOCKING, super::stream::BLOCKING].into_iter().flatten()
 }
 
 /// The blocking row of command `name`, if it can block.

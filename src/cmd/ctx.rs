@@ -179,8 +179,12 @@ impl WriteCtx<'_> {
         }
     }
 
-    /// Deletes `key`; true if it was live.
+    /// Deletes `key`; true if it was live. Deleting a stream wakes its XREADGROUP waiters
+    /// (they get an error), as Redis's `dbGenericDelete` signals it.
     pub fn delete(&mut self, key: &[u8]) -> bool {
+        if matches!(self.value(key), Some(Value::Stream(_))) {
+            self.signal_ready(key);
+        }
         let (db, now) = (self.db, self.now_ms);
         let removed = self.ks.db_mut(db).remove_live(key, now).is_some();
         if removed {

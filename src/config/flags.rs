@@ -151,7 +151,7 @@ mod tests {
         let d = Config::default();
         assert_eq!((s.config.port, s.config.bind.as_str(), s.config.node_id), (d.port, d.bind.as_str(), d.node_id));
         assert!(s.config.is_bootstrap());
-        assert_eq!(s.log_filter, "info");
+        assert_eq!(s.log_filter, "info,openraft=warn");
         assert!(s.config_file.is_none());
     }
 

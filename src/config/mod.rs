@@ -5,10 +5,12 @@
 
 pub mod file;
 pub mod flags;
+pub mod output_limits;
 pub mod settings;
 
 pub use file::{FileError, LineError};
 pub use flags::{load, load_file, Startup};
+pub use output_limits::{ClassLimit, OutputLimits};
 pub use settings::{Setting, SETTINGS};
 
 use std::path::PathBuf;
@@ -57,6 +59,8 @@ pub struct Config {
     pub maxmemory: u64,
     /// Redis's `maxmemory-policy`. Stored and reported only.
     pub maxmemory_policy: String,
+    /// Redis's `client-output-buffer-limit`; the pubsub class is enforced.
+    pub output_limits: OutputLimits,
     /// Redis's `loglevel`: sets the log level at start (see [`tracing_filter`]) unless
     /// `--log-level` is given. Changing it at run time is reported only.
     pub loglevel: String,
@@ -114,6 +118,7 @@ impl Default for Config {
             appendfsync: "everysec".into(),
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            output_limits: OutputLimits::default(),
             loglevel: "notice".into(),
             log_dir: None,
             logfile: String::new(),

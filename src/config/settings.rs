@@ -418,6 +418,17 @@ pub static SETTINGS: &[Setting] = &[
         set: |c, v| put(&mut c.maxmemory_policy, one_of(v, POLICIES)),
     },
     Setting {
+        key: "client-output-buffer-limit",
+        aliases: &[],
+        flag: "client-output-buffer-limit",
+        value_name: "\"CLASS HARD SOFT SECS ...\"",
+        help: "output limits per client class (normal, replica, pubsub); the pubsub class is enforced: a subscriber past its hard limit, or past its soft limit for longer than SECS, is disconnected. Each line or group sets one class",
+        arity: Arity::Rest,
+        default_text: None,
+        get: |c| c.output_limits.to_string(),
+        set: |c, v| c.output_limits.set(v),
+    },
+    Setting {
         key: "save",
         aliases: &[],
         flag: "save",

@@ -32,6 +32,8 @@ pub struct ClientInfo {
     pub no_touch: bool,
     /// Waiting in a blocking command (flag 'b').
     pub blocked: bool,
+    /// Pub/Sub subscriptions: channels, patterns, shard channels (flag 'P' when any).
+    pub subs: (usize, usize, usize),
 }
 
 /// Registry entry of a connection.

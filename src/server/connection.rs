@@ -63,6 +63,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         no_evict: false,
         no_touch: false,
         blocked: false,
+        subs: (0, 0, 0),
     }
 }
 

@@ -73,11 +73,12 @@ impl Shared {
     pub fn new(config: Config, port: u16, replica: Arc<Replica>) -> Arc<Self> {
         let seed = if config.seed == 0 { rand::random() } else { config.seed };
         let engine = Engine::new(replica, seed);
+        let pubsub_limit = config.output_limits.pubsub;
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,
             stats: Stats::default(),
-            pubsub: Arc::default(),
+            pubsub: Arc::new(PubSub::new(pubsub_limit)),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
@@ -89,6 +90,12 @@ impl Shared {
     /// The settings (CONFIG SET changes them at run time).
     pub fn config(&self) -> MutexGuard<'_, Config> {
         self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the settings (CONFIG SET) and hands the ones other parts keep to them.
+    pub fn set_config(&self, next: Config) {
+        self.pubsub.set_limit(next.output_limits.pubsub);
+        *self.config() = next;
     }
 
     pub fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientHandle>>> {

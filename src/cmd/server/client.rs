@@ -128,6 +128,10 @@ fn flag(
 /// One CLIENT LIST / CLIENT INFO line, fields as Redis 7.0 prints them (newline included).
 pub fn client_line(i: &ClientInfo) -> String {
     let mut flags = String::new();
+    let (sub, psub, ssub) = i.subs;
+    if sub + psub + ssub > 0 {
+        flags.push('P');
+    }
     if i.multi >= 0 {
         flags.push('x');
     }
@@ -148,7 +152,7 @@ pub fn client_line(i: &ClientInfo) -> String {
     }
     let resp = if i.resp == RespVersion::Resp3 { 3 } else { 2 };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={} \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
          cmd={} user=default redir=-1 resp={resp}\n",
         i.id,

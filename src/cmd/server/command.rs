@@ -85,6 +85,7 @@ fn categories(c: &CommandSpec) -> Vec<&'static str> {
         "list" => Some("@list"),
         "hash" => Some("@hash"),
         "string" => Some("@string"),
+        "stream" => Some("@stream"),
         _ => None,
     } {
         cats.push(cat);
@@ -109,13 +110,14 @@ fn categories(c: &CommandSpec) -> Vec<&'static str> {
 
 /// The documentation group of a command, from the family table it belongs to.
 fn group_of(name: &str) -> &'static str {
-    let families: [(&[CommandSpec], &str); 6] = [
+    let families: [(&[CommandSpec], &str); 7] = [
         (cmd::string::COMMANDS, "string"),
         (cmd::keys::COMMANDS, "generic"),
         (cmd::hash::COMMANDS, "hash"),
         (cmd::list::COMMANDS, "list"),
         (cmd::set::COMMANDS, "set"),
         (cmd::zset::COMMANDS, "sorted-set"),
+        (cmd::stream::COMMANDS, "stream"),
     ];
     if let Some((_, g)) = families.iter().find(|(t, _)| t.iter().any(|c| c.name == name)) {
         return g;

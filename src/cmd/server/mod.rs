@@ -209,6 +209,7 @@ fn reset(s: &mut Session) -> Frame {
         i.readonly = false;
         i.no_evict = false;
         i.no_touch = false;
+        i.subs = (0, 0, 0);
     });
     Frame::simple("RESET")
 }

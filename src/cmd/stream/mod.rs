@@ -8,6 +8,7 @@
 //! every replica assigns the same ids; the monotonic rule (a new id is above the last one)
 //! is Redis's `streamNextID`.
 
+mod blocking;
 mod group;
 mod info;
 pub mod parse;
@@ -20,6 +21,8 @@ use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
 use crate::store::stream::{EntryRef, StreamId, StreamValue, LISTPACK_MAX_SIZE};
 use bytes::Bytes;
+
+pub use blocking::BLOCKING;
 
 const K: (i32, i32, i32) = (1, 1, 1);
 

@@ -69,15 +69,11 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs, Fra
     Ok(a)
 }
 
-/// `XREAD [COUNT n] [BLOCK ms] STREAMS key... id...` without blocking: entries above each id.
+/// `XREAD [COUNT n] [BLOCK ms] STREAMS key... id...` without blocking (a BLOCK form outside
+/// MULTI never gets here: it blocks through `super::blocking`): entries above each id.
 pub fn xread(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     match xread_inner(ctx, argv) {
         Ok(Some(reply)) => reply,
-        // Until XREAD blocks through the replicated queue of waiters, say so rather than
-        // answer a timeout at once (which would make a client's BLOCK loop spin).
-        Ok(None) if parse_read_args(argv, false).is_ok_and(|a| a.block_ms.is_some()) => {
-            err("ERR XREAD with BLOCK is not supported yet when nothing can be served")
-        }
         Ok(None) => Frame::NullArray,
         Err(e) => e,
     }

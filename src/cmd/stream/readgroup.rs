@@ -88,7 +88,7 @@ fn touch_consumer(s: &mut StreamValue, group: &Bytes, consumer: &Bytes, now: u64
 }
 
 /// `>`: up to `count` (0: all) entries after the group's last id, recorded as delivered.
-fn deliver_new(
+pub(super) fn deliver_new(
     s: &mut StreamValue,
     group: &Bytes,
     consumer: &Bytes,

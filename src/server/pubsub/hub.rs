@@ -47,13 +47,12 @@ pub struct PubSub {
     limit: Mutex<Limit>,
 }
 
-impl Default for PubSub {
-    fn default() -> Self {
-        PubSub { registry: Mutex::default(), limit: Mutex::new(Limit::PUBSUB_DEFAULT) }
-    }
-}
-
 impl PubSub {
+    /// A registry whose subscribers are bounded by `limit`.
+    pub fn new(limit: Limit) -> PubSub {
+        PubSub { registry: Mutex::default(), limit: Mutex::new(limit) }
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -164,7 +163,7 @@ mod tests {
 
     #[test]
     fn publish_reaches_channels_and_matching_patterns_and_counts_each() {
-        let hub = PubSub::default();
+        let hub = PubSub::new(crate::config::OutputLimits::default().pubsub);
         let (a, b) = (Arc::new(Mailbox::default()), Arc::new(Mailbox::default()));
         hub.add(Space::Channels, &"news".into(), 1, &a);
         hub.add(Space::Patterns, &"n*".into(), 1, &a);

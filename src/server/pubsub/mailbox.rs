@@ -55,18 +55,8 @@ impl Message {
     }
 }
 
-/// One class of `client-output-buffer-limit`: bytes (0 = no limit) and seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub hard: u64,
-    pub soft: u64,
-    pub soft_secs: u64,
-}
-
-impl Limit {
-    /// Redis's default for the pubsub class: `pubsub 32mb 8mb 60`.
-    pub const PUBSUB_DEFAULT: Limit = Limit { hard: 32 << 20, soft: 8 << 20, soft_secs: 60 };
-}
+/// The `client-output-buffer-limit` of the pubsub class.
+pub type Limit = crate::config::ClassLimit;
 
 #[derive(Default)]
 struct State {

@@ -81,3 +81,32 @@ fn shared_field_names_and_parts_round_trip() {
     let nodes: Vec<Node> = s.nodes().cloned().collect();
     assert_eq!(StreamValue::from_parts(nodes, s.meta()), Some(s.clone()));
 }
+
+#[test]
+fn radix_tree_nodes_match_redis() {
+    // Values read from redis-server 7.0.15 holding the same streams.
+    assert_eq!(StreamValue::default().radix_tree_nodes(), 1);
+    assert_eq!(filled(3).radix_tree_nodes(), 2);
+    assert_eq!(filled(250).radix_tree_nodes(), 8);
+}
+
+#[test]
+fn lag_is_exact_until_a_deletion_lies_ahead() {
+    let mut s = filled(10);
+    let mut g = Group::new(StreamId::new(4, 0), 4);
+    assert_eq!(s.lag(&g), Some(6));
+    s.delete(StreamId::new(7, 0));
+    assert_eq!(s.lag(&g), None, "a tombstone after the group's position");
+    g.last_id = StreamId::new(10, 0);
+    g.entries_read = ENTRIES_READ_UNKNOWN;
+    assert_eq!(s.lag(&g), Some(0), "at the last id the counter is known again");
+    // Delivering moves the counter one by one while no tombstone lies ahead...
+    let mut t = filled(3);
+    t.groups.insert(b("g"), Group::new(StreamId::MIN, 0));
+    t.advance_group(b"g", StreamId::new(1, 0));
+    assert_eq!(t.groups[&b("g")].entries_read, 1);
+    // ... and is unknown past a deleted entry that is not at the head.
+    t.delete(StreamId::new(2, 0));
+    t.advance_group(b"g", StreamId::new(1, 1));
+    assert_eq!(t.groups[&b("g")].entries_read, ENTRIES_READ_UNKNOWN);
+}
