@@ -5,6 +5,7 @@
 
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
+use super::evict;
 use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
 use crate::cmd::{self, args, CommandSpec, Kind};
@@ -143,6 +144,10 @@ pub async fn execute(
             return Outcome::Reply(reject(client, handle, spec, msg));
         }
     }
+    // Past maxmemory, as Redis: refused (or room made by eviction) before running or queueing.
+    if spec.has_flag("denyoom") && !evict::admit_write(shared).await {
+        return Outcome::Reply(reject(client, handle, spec, evict::OOM.into()));
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -193,7 +198,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
         return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
     }
     client.multi_failed |= client.multi.is_some();
-    if msg.starts_with("NOAUTH") {
+    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") {
         Frame::error(msg)
     } else {
         Frame::error(format!("ERR {msg}"))

@@ -11,18 +11,43 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// that order).
 const STARTUP_ESTIMATE: u64 = 1024 * 1024;
 
-/// Memory figures kept across calls: the figure at start and the peak.
+/// Memory figures kept across calls: the figure at start, the peak, and what eviction freed
+/// that the allocator has not seen go yet.
 #[derive(Default)]
 pub struct MemoryTracker {
     startup: AtomicU64,
     peak: AtomicU64,
+    /// Estimated bytes of keys evicted since the log last shrank: their values stay shared
+    /// with the log's entries (and a snapshot being built) until the log is compacted, so
+    /// the allocator gives them back only then (Redis counts lazily freed memory alike).
+    evicted_pending: AtomicU64,
+    /// The log's memory when `evicted_pending` last grew: once the log is smaller, it was
+    /// compacted and the pending bytes were freed.
+    log_mark: AtomicU64,
+}
+
+impl MemoryTracker {
+    /// Notes `bytes` of keys evicted while the log held `log_bytes`.
+    pub fn evicted(&self, bytes: u64, log_bytes: u64) {
+        self.evicted_pending.fetch_add(bytes, Ordering::Relaxed);
+        self.log_mark.store(log_bytes, Ordering::Relaxed);
+    }
+
+    /// Evicted bytes not yet freed, given the log's memory now.
+    fn pending(&self, log_bytes: u64) -> u64 {
+        if log_bytes < self.log_mark.load(Ordering::Relaxed) {
+            self.evicted_pending.store(0, Ordering::Relaxed);
+            self.log_mark.store(log_bytes, Ordering::Relaxed);
+        }
+        self.evicted_pending.load(Ordering::Relaxed)
+    }
 }
 
 impl MemoryTracker {
     /// Records the memory in use when the node starts serving.
     pub fn new() -> Self {
         let startup = rt_memory::allocator_stats().map_or(STARTUP_ESTIMATE, |s| s.allocated);
-        MemoryTracker { startup: AtomicU64::new(startup), peak: AtomicU64::new(startup) }
+        MemoryTracker { startup: AtomicU64::new(startup), peak: AtomicU64::new(startup), ..Default::default() }
     }
 }
 
@@ -39,6 +64,8 @@ pub struct MemoryFigures {
     pub allocator: Option<AllocatorStats>,
     /// Keys in every database.
     pub keys: u64,
+    /// What `maxmemory` leaves out (the Raft log's memory).
+    pub not_counted: u64,
 }
 
 impl MemoryFigures {
@@ -53,15 +80,25 @@ impl MemoryFigures {
     }
 }
 
-/// Bytes in use now, as `maxmemory` sees them (Redis's `zmalloc_used_memory`); also moves the
-/// peak.
+/// Bytes in use now as `maxmemory` counts them: allocated, less what the Raft log holds in
+/// memory (as Redis leaves out its AOF and replication buffers: deleting keys cannot free it,
+/// a snapshot does) and less what evicted keys will free once the log is compacted. Also
+/// moves the peak.
 pub fn used_memory(shared: &Shared) -> u64 {
     let used = match rt_memory::allocator_stats() {
         Some(stats) => stats.allocated,
-        None => STARTUP_ESTIMATE + dataset_estimate(shared),
+        None => return STARTUP_ESTIMATE + dataset_estimate(shared),
     };
     shared.memory.peak.fetch_max(used, Ordering::Relaxed);
-    used
+    let log = shared.engine.replica().log_memory_bytes();
+    used.saturating_sub(log).saturating_sub(shared.memory.pending(log))
+}
+
+/// Notes keys worth `bytes` evicted (see [`MemoryTracker::evicted`]).
+pub fn note_evicted(shared: &Shared, bytes: u64) {
+    if rt_memory::allocator_stats().is_some() {
+        shared.memory.evicted(bytes, shared.engine.replica().log_memory_bytes());
+    }
 }
 
 /// A full reading (INFO memory, MEMORY STATS).
@@ -77,6 +114,7 @@ pub fn figures(shared: &Shared) -> MemoryFigures {
         startup: shared.memory.startup.load(Ordering::Relaxed),
         allocator,
         keys,
+        not_counted: allocator.map_or(0, |_| shared.engine.replica().log_memory_bytes()),
     }
 }
 

@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod dispatch;
 mod engine;
+mod evict;
 mod expire;
 pub mod memory;
 mod output;
@@ -15,6 +16,7 @@ mod shared;
 
 pub use client::{Client, ClientHandle, ClientInfo};
 pub use engine::Engine;
+pub use evict::EVICT_COMMAND;
 pub use expire::{spawn_active_expiry, EXPIRE_COMMAND};
 pub use shared::{now_ms, Shared, Stats};
 

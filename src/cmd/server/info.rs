@@ -184,6 +184,7 @@ fn memory(shared: &Shared) -> Lines {
         ("rss_overhead_bytes", diff(m.rss, a.resident)),
         ("mem_fragmentation_ratio", ratio(m.rss, m.used)),
         ("mem_fragmentation_bytes", diff(m.rss, m.used)),
+        ("mem_not_counted_for_evict", m.not_counted.to_string()),
         ("mem_allocator", crate::rt::memory::allocator_name()),
     ]
 }
@@ -219,7 +220,7 @@ fn stats(shared: &Shared) -> Lines {
         ("total_net_output_bytes", g(&s.net_output_bytes)),
         ("rejected_connections", g(&s.rejected_connections)),
         ("expired_keys", g(&s.expired_keys)),
-        ("evicted_keys", "0".into()),
+        ("evicted_keys", g(&s.evicted_keys)),
         ("keyspace_hits", g(&s.keyspace_hits)),
         ("keyspace_misses", g(&s.keyspace_misses)),
         ("pubsub_channels", shared.pubsub.channel_count().to_string()),

@@ -204,7 +204,7 @@ mod tests {
     use super::*;
 
     fn figures(used: u64, peak: u64, rss: u64) -> MemoryFigures {
-        MemoryFigures { used, rss, peak, startup: 1 << 20, allocator: None, keys: 10 }
+        MemoryFigures { used, rss, peak, startup: 1 << 20, allocator: None, keys: 10, not_counted: 0 }
     }
 
     #[test]
