@@ -95,6 +95,7 @@ impl Shared {
     /// Replaces the settings (CONFIG SET) and hands the ones other parts keep to them.
     pub fn set_config(&self, next: Config) {
         self.pubsub.set_limit(next.output_limits.pubsub);
+        self.engine.replica().set_notify_flags(next.notify_keyspace_events);
         *self.config() = next;
     }
 

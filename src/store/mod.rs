@@ -12,6 +12,7 @@ pub mod digest;
 pub mod hash;
 mod keymap;
 pub mod list;
+pub mod notify;
 pub mod set;
 pub mod stream;
 mod value;
@@ -39,6 +40,9 @@ pub struct Keyspace {
     /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
     pub dirty: u64,
     pub blocked: Blocked,
+    /// This node's notification flags and the events of the apply in progress (not
+    /// replicated: see [`notify`]).
+    pub notify: notify::Notifications,
 }
 
 impl Default for Keyspace {
@@ -54,6 +58,7 @@ impl Keyspace {
             version: 0,
             dirty: 0,
             blocked: Blocked::default(),
+            notify: notify::Notifications::default(),
         }
     }
 
