@@ -97,3 +97,20 @@ fn bad_settings_are_refused_with_redis_errors_and_change_nothing() {
     let get = c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]);
     assert_eq!(get, Frame::Array(vec![bulk(b"notify-keyspace-events"), bulk(b"AKE")]));
 }
+
+#[test]
+fn a_script_announces_its_writes_and_an_undone_script_announces_nothing() {
+    let server = Server::raftis(&["--notify-keyspace-events", "E$l"]);
+    let mut c = server.conn();
+    let mut sub = subscriber(&server, "__keyevent@0__:*");
+    let script = "redis.call('set', KEYS[1], 'v') redis.call('rpush', KEYS[2], 'x')";
+    assert_eq!(c.cmd(&["EVAL", script, "2", "k", "l"]), Frame::Null);
+    assert_eq!(sub.read_frame(), Some(pmessage("__keyevent@0__:*", b"__keyevent@0__:set", b"k")));
+    assert_eq!(sub.read_frame(), Some(pmessage("__keyevent@0__:*", b"__keyevent@0__:rpush", b"l")));
+    // Stopped by the step budget after two writes: they are rolled back, and unannounced.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "lua-max-steps", "200000"]), Frame::ok());
+    let runaway = format!("{script} while true do end");
+    let Frame::Error(_) = c.cmd(&["EVAL", &runaway, "2", "k2", "l2"]) else { panic!("not stopped") };
+    assert_eq!(c.cmd(&["SET", "after", "v"]), Frame::ok());
+    assert_eq!(sub.read_frame(), Some(pmessage("__keyevent@0__:*", b"__keyevent@0__:set", b"after")));
+}

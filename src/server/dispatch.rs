@@ -240,6 +240,17 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cmd::cluster::cluster(shared, argv).await,
+            "config" if cmd::scripting::max_steps_write(argv).is_some() => {
+                // lua-max-steps is replicated state: set through the log, like a write.
+                match cmd::scripting::max_steps_write(argv) {
+                    Some(Ok(write)) => {
+                        let mut replies = shared.engine.write_many(client.db, now, vec![write]).await;
+                        replies.next().unwrap_or(Frame::Null)
+                    }
+                    Some(Err(e)) => e,
+                    None => Frame::Null,
+                }
+            }
             "client" if argv.len() > 1 && args::is(&argv[1], "unblock") => {
                 match cmd::server::sub_arity("client", argv, -3) {
                     Ok(()) => blocked::client_unblock(shared, argv).await,

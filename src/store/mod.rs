@@ -9,10 +9,12 @@
 pub mod blocked;
 mod db;
 pub mod digest;
+pub mod functions;
 pub mod hash;
 mod keymap;
 pub mod list;
 pub mod notify;
+pub mod scripts;
 pub mod set;
 pub mod stream;
 mod value;
@@ -21,7 +23,9 @@ pub mod zset;
 
 pub use blocked::{BlockId, Blocked, Waiter};
 pub use db::{Db, Entry};
+pub use functions::Functions;
 pub use keymap::{key_hash, KeyMap};
+pub use scripts::Scripts;
 pub use value::Value;
 pub use write::{WatchedKey, WriteBatch};
 
@@ -32,7 +36,8 @@ pub type Rng = rand_chacha::ChaCha8Rng;
 pub const DEFAULT_DATABASES: usize = 16;
 
 /// All databases plus the version counter that stamps every change (WATCH compares versions),
-/// and the clients blocked on keys (replicated with the data, see [`blocked`]).
+/// the clients blocked on keys (replicated with the data, see [`blocked`]), and the script
+/// cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     dbs: Vec<Db>,
@@ -43,6 +48,10 @@ pub struct Keyspace {
     /// This node's notification flags and the events of the apply in progress (not
     /// replicated: see [`notify`]).
     pub notify: notify::Notifications,
+    /// The script cache and step budget (replicated with the data, see [`scripts`]).
+    pub scripts: Scripts,
+    /// The Functions libraries (replicated with the data, see [`functions`]).
+    pub functions: Functions,
 }
 
 impl Default for Keyspace {
@@ -59,6 +68,8 @@ impl Keyspace {
             dirty: 0,
             blocked: Blocked::default(),
             notify: notify::Notifications::default(),
+            scripts: Scripts::default(),
+            functions: Functions::default(),
         }
     }
 
@@ -103,5 +114,12 @@ impl Keyspace {
 
     pub fn dbs(&self) -> &[Db] {
         &self.dbs
+    }
+
+    /// Puts back every database (a script's rollback after a whole-database command).
+    pub fn restore_dbs(&mut self, dbs: Vec<Db>) {
+        if dbs.len() == self.dbs.len() {
+            self.dbs = dbs;
+        }
     }
 }

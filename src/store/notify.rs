@@ -116,6 +116,16 @@ impl Notifications {
         }
     }
 
+    /// How many events are recorded (a mark for [`Notifications::forget_after`]).
+    pub fn recorded(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Drops the events recorded after mark `n` (a script whose writes are undone).
+    pub fn forget_after(&mut self, n: usize) {
+        self.events.truncate(n);
+    }
+
     /// The events recorded since the last call.
     pub fn take(&mut self) -> Vec<KeyEvent> {
         std::mem::take(&mut self.events)
