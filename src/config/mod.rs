@@ -61,6 +61,8 @@ pub struct Config {
     pub maxmemory_policy: String,
     /// Redis's `client-output-buffer-limit`; the pubsub class is enforced.
     pub output_limits: OutputLimits,
+    /// Redis's `notify-keyspace-events` as flags (`store::notify`; 0: off).
+    pub notify_keyspace_events: u32,
     /// Redis's `loglevel`: sets the log level at start (see [`tracing_filter`]) unless
     /// `--log-level` is given. Changing it at run time is reported only.
     pub loglevel: String,
@@ -119,6 +121,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             output_limits: OutputLimits::default(),
+            notify_keyspace_events: 0,
             loglevel: "notice".into(),
             log_dir: None,
             logfile: String::new(),
