@@ -128,6 +128,7 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     }
     let admin_listener = bind_admin(&config.admin_addr).await?;
     let banner = Banner::of(&config, &replica);
+    replica.set_notify_flags(config.notify_keyspace_events);
     let shared = Shared::new(config, client_addr.port(), replica.clone());
     replica.set_publish_sink(shared.pubsub.clone());
     let admin = crate::admin::Admin::new(&replica, &shared);

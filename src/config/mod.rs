@@ -67,6 +67,8 @@ pub struct Config {
     pub maxmemory_samples: usize,
     /// Redis's `client-output-buffer-limit`; the normal and pubsub classes are enforced.
     pub output_limits: OutputLimits,
+    /// Redis's `notify-keyspace-events` as flags (`store::notify`; 0: off).
+    pub notify_keyspace_events: u32,
     /// Redis's `loglevel`: sets the log level at start (see [`tracing_filter`]) unless
     /// `--log-level` is given. Changing it at run time is reported only.
     pub loglevel: String,
@@ -127,6 +129,7 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
             output_limits: OutputLimits::default(),
+            notify_keyspace_events: 0,
             loglevel: "notice".into(),
             log_dir: None,
             logfile: String::new(),

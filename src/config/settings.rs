@@ -82,6 +82,11 @@ fn one_of(v: &str, allowed: &[&str]) -> Result<String, String> {
     Err(format!("must be one of: {}", allowed.join(", ")))
 }
 
+/// `notify-keyspace-events` letters, with Redis's error.
+pub fn notify_flags(v: &str) -> Result<u32, String> {
+    crate::store::notify::parse_flags(v).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
+}
+
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
@@ -452,6 +457,17 @@ pub static SETTINGS: &[Setting] = &[
         default_text: None,
         get: |c| c.output_limits.to_string(),
         set: |c, v| c.output_limits.set(v),
+    },
+    Setting {
+        key: "notify-keyspace-events",
+        aliases: &[],
+        flag: "notify-keyspace-events",
+        value_name: "CLASSES",
+        help: "keyspace notifications, Redis's letters (K E g $ l s h z x e t m d n A); empty = off",
+        arity: Arity::One,
+        default_text: Some("\"\""),
+        get: |c| crate::store::notify::flags_to_string(c.notify_keyspace_events),
+        set: |c, v| put(&mut c.notify_keyspace_events, notify_flags(v)),
     },
     Setting {
         key: "save",

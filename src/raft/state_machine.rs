@@ -9,6 +9,7 @@
 //! Durability comes from the log and the snapshots, not from the state machine: on start,
 //! [`StateMachine::open`] loads the newest snapshot and openraft replays the log after it.
 
+use super::notify::Notifier;
 use super::snapshot::{self, Header, SnapshotDir, SnapshotError, WriteStats};
 use super::snapshot_file::SnapshotFile;
 use super::waiters::Waiters;
@@ -49,6 +50,8 @@ pub struct StateMachine {
     snapshots: SnapshotDir,
     /// This node's blocked clients of the group: applied outcomes are delivered here.
     waiters: Arc<Waiters>,
+    /// Keyspace notifications of applied entries go to this node's subscribers here.
+    notifier: Arc<Notifier>,
 }
 
 impl StateMachine {
@@ -74,7 +77,13 @@ impl StateMachine {
         }
         // Until a replica attaches its own registry, outcomes go to nobody.
         let waiters = Arc::new(Waiters::new(u64::MAX, 0));
-        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters })
+        let notifier = Arc::new(Notifier::new(u64::MAX));
+        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, notifier })
+    }
+
+    /// Delivers the keyspace notifications of applied entries through `notifier`.
+    pub fn attach_notifier(&mut self, notifier: Arc<Notifier>) {
+        self.notifier = notifier;
     }
 
     /// Delivers the outcomes of blocked commands to `waiters` (this node's blocked clients).
@@ -107,6 +116,8 @@ impl StateMachine {
     fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
         let mut st = lock(&self.state)?;
         st.last_applied = Some(entry.log_id);
+        let flags = self.notifier.flags_for(entry.log_id.index);
+        st.keyspace.notify.flags = flags;
         let reply = match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
             EntryPayload::Normal(Request::Group(batches)) => {
@@ -122,6 +133,12 @@ impl StateMachine {
         let outcomes = st.keyspace.blocked.take_outcomes();
         if !outcomes.is_empty() {
             self.waiters.deliver(outcomes);
+        }
+        if flags != 0 {
+            let events = st.keyspace.notify.take();
+            if !events.is_empty() {
+                self.notifier.deliver(events, flags);
+            }
         }
         Ok(reply)
     }

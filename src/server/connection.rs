@@ -44,6 +44,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         tracing::debug!(client = id, error = %e, "connection closed with error");
     }
     pubsub::unsubscribe_all(&mut client, &shared);
+    super::monitor::stop(&mut client, &shared);
     shared.clients().remove(&id);
 }
 
@@ -66,6 +67,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         no_touch: false,
         blocked: false,
         subs: (0, 0, 0),
+        monitor: false,
     }
 }
 

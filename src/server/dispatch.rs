@@ -6,6 +6,7 @@
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::evict;
+use super::monitor;
 use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
 use crate::cmd::{self, args, CommandSpec, Kind};
@@ -144,6 +145,10 @@ pub async fn execute(
             return Outcome::Reply(reject(client, handle, spec, msg));
         }
     }
+    if client.monitor && !matches!(spec.kind, Kind::Session) {
+        // A monitor is a replica to Redis: it may not touch the keyspace.
+        return Outcome::Reply(reject(client, handle, spec, "Replica can't interact with the keyspace".into()));
+    }
     // Past maxmemory, as Redis: refused (or room made by eviction) before running or queueing.
     if spec.has_flag("denyoom") && !evict::admit_write(shared).await {
         return Outcome::Reply(reject(client, handle, spec, evict::OOM.into()));
@@ -159,6 +164,13 @@ pub async fn execute(
             handle.update(|i| i.multi = queued);
             return Outcome::Reply(Frame::simple("QUEUED"));
         }
+    }
+    let shown_after = matches!(spec.name, "exec" | "select" | "reset");
+    if !shown_after {
+        monitor::feed(shared, handle, client.db, spec, argv);
+    }
+    if spec.name == "monitor" {
+        return Outcome::Frames(monitor::start(client, handle, shared));
     }
     if let Some(frames) = pubsub::run(client, shared, spec.name, argv) {
         if let Some(subs) = &client.pubsub {
@@ -182,7 +194,13 @@ pub async fn execute(
     if let Kind::Write(_) = spec.kind {
         return Outcome::Write { argv: std::mem::take(argv), now_ms: now };
     }
-    Outcome::Reply(run(client, handle, shared, spec, argv, now, &mut clock.read_point).await)
+    let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point).await;
+    if shown_after {
+        // EXEC shows its commands first, SELECT the database it selected, and a monitor's
+        // RESET is no longer shown to itself.
+        monitor::feed(shared, handle, client.db, spec, argv);
+    }
+    Outcome::Reply(reply)
 }
 
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
@@ -350,6 +368,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     if failed {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
+    let shown = shared.monitors.any().then(|| queue.clone());
     let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
@@ -385,6 +404,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             }
             let db = client.db;
             handle.update(|i| i.db = db);
+            show_transaction(shared, handle, start_db, shown.unwrap_or_default());
             merge_replies(local, replies)
         }
         other => other,
@@ -402,6 +422,16 @@ fn pubsub_in_exec(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv
     match frames.len() {
         1 => frames.pop().unwrap_or(Frame::Null),
         _ => Frame::Array(frames),
+    }
+}
+
+/// Shows the commands of a transaction that ran to the node's monitors, in order, each with
+/// the database it ran in.
+fn show_transaction(shared: &Shared, handle: &ClientHandle, mut db: usize, queue: Vec<Vec<Bytes>>) {
+    for argv in queue {
+        let Some(spec) = cmd::lookup(&argv[0]) else { continue };
+        db = selected_db(&argv).filter(|n| *n < shared.config().databases).unwrap_or(db);
+        monitor::feed(shared, handle, db, spec, &argv);
     }
 }
 

@@ -9,6 +9,7 @@ mod engine;
 mod evict;
 mod expire;
 pub mod memory;
+pub mod monitor;
 mod output;
 mod pipeline;
 pub mod pubsub;

@@ -4,6 +4,7 @@
 use super::client::ClientHandle;
 use super::engine::Engine;
 use super::memory::MemoryTracker;
+use super::monitor::Monitors;
 use super::pubsub::PubSub;
 use crate::config::Config;
 use crate::raft::node::Replica;
@@ -66,6 +67,8 @@ pub struct Shared {
     pub pubsub: Arc<PubSub>,
     /// Memory at start and the peak (INFO memory, MEMORY STATS).
     pub memory: MemoryTracker,
+    /// The clients in MONITOR mode.
+    pub monitors: Monitors,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -85,6 +88,7 @@ impl Shared {
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
             memory: MemoryTracker::new(),
+            monitors: Monitors::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
@@ -101,6 +105,7 @@ impl Shared {
     /// Replaces the settings (CONFIG SET) and hands the ones other parts keep to them.
     pub fn set_config(&self, next: Config) {
         self.pubsub.set_limit(next.output_limits.pubsub);
+        self.engine.replica().set_notify_flags(next.notify_keyspace_events);
         *self.config() = next;
     }
 

@@ -194,6 +194,14 @@ static PARAMS: &[Param] = &[
         access: Access::Mutable(|c, v| c.output_limits.set(v)),
     },
     Param {
+        name: "notify-keyspace-events",
+        get: |c| crate::store::notify::flags_to_string(c.notify_keyspace_events),
+        access: Access::Mutable(|c, v| {
+            c.notify_keyspace_events = crate::config::settings::notify_flags(v)?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "loglevel",
         get: |c| c.loglevel.clone(),
         access: Access::Mutable(|c, v| {
