@@ -13,6 +13,24 @@
 //! runs). The bodies and their checks are in [`body`].
 
 mod body;
+
+/// The admin API's body checks for the fuzz targets, without making them public.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::body::{AddLearnerBody, ChangeMembershipBody, InitBody, RemoveNodeBody};
+    use crate::raft::NodeInfo;
+
+    /// Parses `data` as each POST endpoint's JSON body and runs its checks, as the endpoints
+    /// do: never a panic, whatever the bytes. Returns how many bodies were accepted.
+    pub fn bodies(data: &[u8]) -> usize {
+        let me = NodeInfo { raft_addr: "127.0.0.1:8001".into(), client_addr: "127.0.0.1:7379".into() };
+        let init = serde_json::from_slice::<InitBody>(data).ok().map(|b| b.members(1, &me).is_ok());
+        let learner = serde_json::from_slice::<AddLearnerBody>(data).ok().map(|b| b.validated().is_ok());
+        let change = serde_json::from_slice::<ChangeMembershipBody>(data).ok().map(|b| b.validated().is_ok());
+        let remove = serde_json::from_slice::<RemoveNodeBody>(data).ok().map(|_| true);
+        [init, learner, change, remove].into_iter().filter(|ok| *ok == Some(true)).count()
+    }
+}
 mod prometheus;
 
 use crate::raft::membership::{MembershipError, RaftStatus};
