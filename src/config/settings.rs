@@ -401,6 +401,20 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "client-query-buffer-limit",
+        aliases: &[],
+        flag: "client-query-buffer-limit",
+        value_name: "SIZE",
+        help: "a client whose incomplete command grows past SIZE is disconnected",
+        arity: Arity::One,
+        default_text: Some("1gb"),
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| match parse_size(v)? {
+            n if n < 1024 * 1024 || n > i64::MAX as u64 => Err("must be at least 1mb".into()),
+            n => put(&mut c.client_query_buffer_limit, Ok(n)),
+        },
+    },
+    Setting {
         key: "maxmemory",
         aliases: &["memory"],
         flag: "maxmemory",
@@ -582,6 +596,8 @@ mod tests {
         assert!(set("appendfsync", "sometimes").is_err());
         assert!(set("save", "900").is_err());
         assert!(set("proto-max-bulk-len", "1k").is_err());
+        assert!(set("client-query-buffer-limit", "1k").is_err());
+        assert!(set("client-query-buffer-limit", "2mb").is_ok());
         assert!(set("loglevel", "loud").is_err());
         assert!(set("dir", "").is_err());
         let mut c = Config::default();

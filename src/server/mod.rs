@@ -8,6 +8,7 @@ mod dispatch;
 mod engine;
 mod expire;
 pub mod monitor;
+mod output;
 mod pipeline;
 pub mod pubsub;
 mod shared;
