@@ -58,6 +58,8 @@ impl Stats {
 pub struct Shared {
     config: Mutex<Config>,
     pub engine: Engine,
+    /// The groups of a multi-raft cluster, the slot table and routing (`None` outside one).
+    pub cluster: Option<Arc<crate::cluster::Groups>>,
     pub stats: Stats,
     /// This node's Pub/Sub subscriptions.
     pub pubsub: Arc<PubSub>,
@@ -70,13 +72,21 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, port: u16, replica: Arc<Replica>) -> Arc<Self> {
+    /// The shared state of a node whose Raft groups are `groups` (group 0 first), routed by
+    /// `cluster` in a multi-raft cluster.
+    pub fn new(
+        config: Config,
+        port: u16,
+        groups: Vec<Arc<Replica>>,
+        cluster: Option<Arc<crate::cluster::Groups>>,
+    ) -> Arc<Self> {
         let seed = if config.seed == 0 { rand::random() } else { config.seed };
-        let engine = Engine::new(replica, seed);
+        let engine = Engine::new(groups, seed);
         let pubsub_limit = config.output_limits.pubsub;
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,
+            cluster,
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
             clients: Mutex::new(BTreeMap::new()),

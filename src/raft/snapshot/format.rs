@@ -7,6 +7,8 @@
 //! header := postcard(last applied log id, membership, keyspace version, dirty count, databases)
 //! blocked:= postcard(the queue of blocked clients, `store::blocked::BlockedImage`); only when
 //!           clients are blocked, at most once, anywhere before the end frame
+//! control:= postcard(the group's cluster-control state, `raft::control::ControlState`); only
+//!           when it holds something (multi-raft), at most once, anywhere before the end frame
 //! record := one key (see `codec`)
 //! end    := record count (u64 LE) | crc32c over every earlier frame's crc (u32 LE)
 //! ```
@@ -19,6 +21,7 @@
 
 use super::codec::{self, Record};
 use crate::disk::{Disk, DiskFile};
+use crate::raft::control::ControlState;
 use crate::raft::TypeConfig;
 use crate::store::blocked::BlockedImage;
 use crate::store::Entry;
@@ -37,6 +40,7 @@ const KIND_HEADER: u8 = 1;
 const KIND_RECORD: u8 = 2;
 const KIND_END: u8 = 3;
 const KIND_BLOCKED: u8 = 4;
+const KIND_CONTROL: u8 = 5;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -120,6 +124,16 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the group's cluster-control state (call once, before the records; skip it when
+    /// it is empty, so such snapshots read as they always did).
+    pub fn control(&mut self, state: &ControlState) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_CONTROL);
+        let payload = postcard::to_allocvec(state)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the control state: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Writes the end frame, flushes and syncs the file.
     pub fn finish(mut self) -> Result<WriteStats, FormatError> {
         let start = self.begin_frame(KIND_END);
@@ -176,6 +190,8 @@ pub struct SnapshotReader {
     header: Header,
     /// The queue of blocked clients, once its frame has been read.
     blocked: Option<BlockedImage>,
+    /// The cluster-control state, once its frame has been read.
+    control: Option<ControlState>,
     records: u64,
     chain: u32,
     /// `chain` before the last frame read (the end frame records the chain up to itself).
@@ -205,6 +221,7 @@ impl SnapshotReader {
                 databases: 0,
             },
             blocked: None,
+            control: None,
             records: 0,
             chain: 0,
             chain_before_end: 0,
@@ -236,6 +253,12 @@ impl SnapshotReader {
         self.blocked.take().unwrap_or_default()
     }
 
+    /// The cluster-control state the snapshot holds (empty when it has no such frame); read it
+    /// after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_control(&mut self) -> ControlState {
+        self.control.take().unwrap_or_default()
+    }
+
     /// The next key, or `None` after the end frame has been verified.
     pub fn next_record(&mut self) -> Result<Option<Record>, FormatError> {
         if self.done {
@@ -248,6 +271,12 @@ impl SnapshotReader {
                 let image = postcard::from_bytes(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad blocked-clients frame: {e}")))?;
                 self.blocked = Some(image);
+                self.next_record()
+            }
+            KIND_CONTROL if self.control.is_none() => {
+                let state = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt_at(at, &format!("bad control-state frame: {e}")))?;
+                self.control = Some(state);
                 self.next_record()
             }
             KIND_RECORD => {
