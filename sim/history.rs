@@ -23,6 +23,12 @@ pub enum OpKind {
         key: String,
         by: i64,
     },
+    /// INCRBY done by a Lua script (GET, add, SET: one log entry, so atomic on every
+    /// replica): checked as INCRBY.
+    ScriptIncr {
+        key: String,
+        by: i64,
+    },
     Del {
         key: String,
     },
@@ -64,6 +70,7 @@ impl OpKind {
             OpKind::Get { key }
             | OpKind::Set { key, .. }
             | OpKind::Incr { key, .. }
+            | OpKind::ScriptIncr { key, .. }
             | OpKind::Del { key }
             | OpKind::Append { key, .. }
             | OpKind::RPush { key, .. }
@@ -73,6 +80,11 @@ impl OpKind {
             OpKind::BPop { keys, .. } => keys.first().map_or("", String::as_str),
             OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
         }
+    }
+
+    /// Whether the operation increments its key (INCR, or the script doing it).
+    pub fn is_incr(&self) -> bool {
+        matches!(self, OpKind::Incr { .. } | OpKind::ScriptIncr { .. })
     }
 
     /// Whether the operation may change the keyspace.
@@ -91,6 +103,7 @@ impl fmt::Display for OpKind {
             OpKind::Get { key } => write!(f, "GET {key}"),
             OpKind::Set { key, value } => write!(f, "SET {key} {value}"),
             OpKind::Incr { key, by } => write!(f, "INCRBY {key} {by}"),
+            OpKind::ScriptIncr { key, by } => write!(f, "EVAL <incrby> 1 {key} {by}"),
             OpKind::Del { key } => write!(f, "DEL {key}"),
             OpKind::Append { key, value } => write!(f, "APPEND {key} {value}"),
             OpKind::RPush { key, value } => write!(f, "RPUSH {key} {value}"),

@@ -4,6 +4,7 @@
 //! - [`protocol`]: RESP2/RESP3 frames, incremental parser, encoder (no I/O).
 //! - [`store`]: the keyspace as a pure, deterministic state machine.
 //! - [`cmd`]: the command table and one module per command family.
+//! - [`script`]: the Lua engine of EVAL (Redis 7.0's environment; no keyspace, no I/O).
 //! - [`server`]: listener, connections, pipelining, client state, the engine seam.
 //! - [`config`]: every setting (default, config-file key, flag); the config file; the merge.
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
@@ -22,6 +23,7 @@ pub mod node;
 pub mod protocol;
 pub mod raft;
 pub mod rt;
+pub mod script;
 pub mod server;
 pub mod store;
 

@@ -129,7 +129,7 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
             let r = Reply::Int(v.len() as i64);
             (Some(v), r)
         }
-        OpKind::Incr { by, .. } => match incremented(state.as_deref(), *by) {
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => match incremented(state.as_deref(), *by) {
             Some(n) => (Some(n.to_string()), Reply::Int(n)),
             // Not an integer (or overflow): Redis errors and changes nothing; a known reply
             // other than an error (handled above) is impossible.

@@ -35,7 +35,7 @@ pub fn check(history: &History, final_from_ns: u64) -> Result<(), Violation> {
         let cmds: Vec<&OpKind> = ops.iter().flat_map(|op| commands(&op.kind)).collect();
         let is_list = cmds.iter().any(|c| matches!(c, OpKind::RPush { .. } | OpKind::LRange { .. }));
         let writes: Vec<&&OpKind> = cmds.iter().filter(|c| c.is_write()).collect();
-        let incrs = writes.iter().filter(|c| matches!(c, OpKind::Incr { .. })).count();
+        let incrs = writes.iter().filter(|c| c.is_incr()).count();
         let counter = incrs > 0 && incrs == writes.len();
         let register = writes.iter().all(|c| matches!(c, OpKind::Set { .. } | OpKind::Del { .. }));
         for read in ops.iter().filter(|op| op.invoke_ns >= final_from_ns) {
@@ -127,7 +127,7 @@ fn check_counter(key: &str, ops: &[&Op], read: &Op, reply: &Reply) -> Result<(),
     };
     let writes = writes(ops);
     let amount = |cmd: &OpKind| match cmd {
-        OpKind::Incr { by, .. } => i128::from(*by),
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => i128::from(*by),
         _ => 0,
     };
     let acked: Vec<_> = writes.iter().filter(|w| w.2 == Fate::Acked && w.0.complete_ns < read.invoke_ns).collect();

@@ -10,7 +10,7 @@ use super::nodes::{node_info, Cluster, HostState};
 use super::swizzle::{Step, Swizzle};
 use super::workload::Shared;
 use madsim::net::NetSim;
-use raftis::disk::CrashMode;
+use raftis::disk::{CrashMode, CrashPoint};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -53,10 +53,20 @@ pub enum Kind {
     Snapshot,
     /// Every node crashes (unsynced writes lost) and restarts.
     FullCrash,
+    /// The node's disk dies right after a drawn operation (a write, a file sync, a rename
+    /// before its directory sync, a directory sync), as if the power went at that instant;
+    /// later the node is crashed and restarted.
+    CrashPoint,
+    /// A crash, a restart, and a crash point armed to strike within the first few disk
+    /// operations of the new incarnation: during log replay, its recovery sync or a snapshot
+    /// install, before it acknowledges anything.
+    RecoveryCrash,
+    /// A kill and a restart, the restarted node cut off from every other node at once.
+    IsolateOnReturn,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Partition,
         Kind::IsolateLeader,
         Kind::Bridge,
@@ -74,6 +84,9 @@ impl Kind {
         Kind::TransferLeader,
         Kind::Snapshot,
         Kind::FullCrash,
+        Kind::CrashPoint,
+        Kind::RecoveryCrash,
+        Kind::IsolateOnReturn,
     ];
 }
 
@@ -360,9 +373,10 @@ impl Driver {
                 if c.state(id) == HostState::Paused {
                     c.resume(id);
                 }
+                let dead = if c.disk_is_dead(id) { "its disk had died" } else { "its disk still lived" };
                 c.crash(id, CrashMode::LoseUnsynced);
                 c.restart(id);
-                self.timeline.note(format!("crash and restart {id} after its sync failure"));
+                self.timeline.note(format!("crash and restart {id} ({dead})"));
             }
             Undo::RestartAll(ids) => {
                 for id in ids.into_iter().filter(|&id| c.state(id) == HostState::Down) {
@@ -516,6 +530,38 @@ impl Driver {
                 }
                 self.timeline.note(format!("full crash of {victims:?}"));
                 Some(Undo::RestartAll(victims))
+            }
+            Kind::CrashPoint => {
+                let id = self.up_node()?;
+                let (point, skip) = (*CrashPoint::ALL.choose(&mut self.rng)?, self.rng.gen_range(0..20));
+                c.crash_after(id, point, skip);
+                self.timeline.note(format!("disk of {id} dies after {} more {point:?}", skip + 1));
+                Some(Undo::CrashRestart(id))
+            }
+            Kind::RecoveryCrash => {
+                let id = self.up_node()?;
+                // A kill leaves the unsynced writes in the page cache for the next incarnation
+                // to replay: what it makes durable before relying on them is what is tested.
+                let how = if self.rng.gen_bool(0.5) {
+                    c.kill(id);
+                    "kill"
+                } else {
+                    c.crash(id, CrashMode::LoseUnsynced);
+                    "crash"
+                };
+                c.restart(id);
+                let (point, skip) = (*CrashPoint::ALL.choose(&mut self.rng)?, self.rng.gen_range(0..4));
+                c.crash_after(id, point, skip);
+                self.timeline.note(format!("{how} and restart {id}; its disk dies after {} more {point:?}", skip + 1));
+                Some(Undo::CrashRestart(id))
+            }
+            Kind::IsolateOnReturn => {
+                let id = self.up_node()?;
+                c.kill(id);
+                c.restart(id);
+                let others: Vec<u64> = ids.into_iter().filter(|&o| o != id).collect();
+                self.timeline.note(format!("kill and restart {id}, cut off as it returns"));
+                Some(self.cut(&[id], &others))
             }
             Kind::AddLearner | Kind::Promote | Kind::RemoveVoter | Kind::TransferLeader | Kind::Snapshot => {
                 self.request(kind);

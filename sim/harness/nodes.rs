@@ -7,7 +7,7 @@
 use super::tuning::Tuning;
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::config::Config;
-use raftis::disk::{CrashMode, SimDisk, INJECTED_SYNC_FAILURE};
+use raftis::disk::{CrashMode, CrashPoint, SimDisk, INJECTED_SYNC_FAILURE};
 use raftis::raft::node::Replica;
 use raftis::raft::NodeInfo;
 use std::collections::BTreeSet;
@@ -173,6 +173,16 @@ impl Cluster {
         self.disks[id as usize - 1].crash(mode);
     }
 
+    /// Arms a crash point on host `id`'s disk (see `SimDisk::crash_after`).
+    pub fn crash_after(&self, id: u64, point: CrashPoint, skip: u32) {
+        self.disks[id as usize - 1].crash_after(point, skip);
+    }
+
+    /// Whether host `id`'s disk died at a crash point.
+    pub fn disk_is_dead(&self, id: u64) -> bool {
+        self.disks[id as usize - 1].is_dead()
+    }
+
     /// Makes the next `n` syncs of host `id`'s disk fail.
     pub fn fail_syncs(&self, id: u64, n: u64) {
         self.disks[id as usize - 1].fail_next_syncs(n);
@@ -202,6 +212,12 @@ impl Cluster {
     /// a failed sync).
     pub fn revive_all(&self) {
         for id in self.ids() {
+            // A disk that died at a crash point comes back only through a crash.
+            if self.disks[id as usize - 1].is_dead() {
+                self.crash(id, CrashMode::LoseUnsynced);
+                self.restart(id);
+                continue;
+            }
             match self.state(id) {
                 HostState::Paused => self.resume(id),
                 HostState::Down => self.restart(id),

@@ -1,6 +1,7 @@
 //! The chaos workload: logical clients on their own simulated hosts send GET, SET, INCR, DEL,
-//! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, and RPUSH / BLPOP on queue
-//! keys to any node of the cluster over simulated TCP, one operation at a time each, and record
+//! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
+//! and a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL when the cache
+//! lacks it) to any node of the cluster over simulated TCP, one operation at a time each, and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
 //!
@@ -134,7 +135,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, keys: &[&'a str]) -> &'a str {
 /// A random operation; values are unique in the run (client id and sequence number).
 pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     let unique = u64::from(client) * 1_000_000 + seq;
-    let roll = rng.gen_range(0..118);
+    let roll = rng.gen_range(0..126);
+    if roll >= 118 {
+        return OpKind::ScriptIncr { key: pick(rng, &COUNTERS).to_string(), by: increment(client) };
+    }
     if roll >= 100 {
         return queue_op(rng, roll - 100, unique);
     }
@@ -208,9 +212,35 @@ fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-        OpKind::Incr { .. } | OpKind::Multi(_) | OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => {
+        OpKind::Incr { .. }
+        | OpKind::ScriptIncr { .. }
+        | OpKind::Multi(_)
+        | OpKind::QPush { .. }
+        | OpKind::BPop { .. }
+        | OpKind::QRange { .. } => {
             vec![b"PING"]
         }
+    }
+}
+
+/// INCRBY as a Lua script: read, add ARGV[1], write. Only atomic (and only the same on every
+/// replica) if the whole script is one log entry applied alike everywhere, which the
+/// linearizability checker verifies by checking it as INCRBY.
+const INCR_SCRIPT: &str = "local n = tonumber(redis.call('get', KEYS[1]) or '0') \
+    if not n then return redis.error_reply('ERR value is not an integer or out of range') end \
+    n = n + tonumber(ARGV[1]) redis.call('set', KEYS[1], n) return n";
+
+/// Runs [`INCR_SCRIPT`] by its SHA-1, and by its body when the cache lacks it (as clients do):
+/// a NOSCRIPT reply means nothing ran.
+async fn script_incr(c: &mut SimClient, key: &str, by: i64) -> std::io::Result<Frame> {
+    let sha = raftis::store::scripts::sha1_hex(INCR_SCRIPT.as_bytes());
+    let by = by.to_string();
+    let reply = c.cmd(&[b"EVALSHA", sha.as_bytes(), b"1", key.as_bytes(), by.as_bytes()]).await?;
+    match reply {
+        Frame::Error(e) if e.starts_with(b"NOSCRIPT") => {
+            c.cmd(&[b"EVAL", INCR_SCRIPT.as_bytes(), b"1", key.as_bytes(), by.as_bytes()]).await
+        }
+        other => Ok(other),
     }
 }
 
@@ -220,6 +250,9 @@ async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
         let owned = queue_args(kind);
         let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         return Ok(outcome(c.cmd(&args).await?));
+    }
+    if let OpKind::ScriptIncr { key, by } = kind {
+        return Ok(outcome(script_incr(c, key, *by).await?));
     }
     let OpKind::Multi(cmds) = kind else {
         let owned = args(kind);

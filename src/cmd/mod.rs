@@ -18,6 +18,7 @@ pub mod keys;
 pub mod list;
 pub mod pubsub;
 pub mod scan;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod stream;
@@ -117,6 +118,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         cluster::COMMANDS,
         blocking::COMMANDS,
+        scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,
     ]
@@ -192,13 +194,13 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     let numkeys_at = match name {
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
-        "blmpop" | "bzmpop" => 2,
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
     let mut keys: Vec<usize> = (numkeys_at + 1..(numkeys_at + 1 + n).min(argv.len())).collect();
-    if numkeys_at == 2 && !matches!(name, "blmpop" | "bzmpop") {
+    if matches!(name, "zunionstore" | "zinterstore" | "zdiffstore") {
         keys.insert(0, 1);
     }
     Some(keys)

@@ -2,7 +2,10 @@
 //! bytes a power cut would keep (synced) apart from the bytes written since (unsynced), and for
 //! every directory the durable name table apart from the current one. [`SimDisk::crash`]
 //! throws the unsynced state away (optionally tearing the last writes), and sync failures can
-//! be injected. Clones share the same storage: the harness keeps one while a node uses another.
+//! be injected. A crash point ([`SimDisk::crash_after`]) makes the disk die right after a
+//! chosen operation (between a rename and its directory sync, say): every later change fails,
+//! as on a machine that lost power there, until the harness crashes and restarts the node.
+//! Clones share the same storage: the harness keeps one while a node uses another.
 
 use super::image::{self, Dirty, Image};
 use super::{Disk, DiskFile};
@@ -14,6 +17,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// The message of an injected sync failure ([`SimDisk::fail_next_syncs`]), so a test can tell
 /// a node that stopped (or refused to start) on the injected failure from any other error.
 pub const INJECTED_SYNC_FAILURE: &str = "injected fsync failure";
+
+/// The operations a crash point can strike right after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// A file append or write.
+    Write,
+    /// A file sync.
+    FileSync,
+    /// A rename (before the directory sync that makes it durable).
+    Rename,
+    /// A directory sync.
+    DirSync,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 4] = [CrashPoint::Write, CrashPoint::FileSync, CrashPoint::Rename, CrashPoint::DirSync];
+}
 
 /// What a crash does to data written since the last sync.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +88,29 @@ struct State {
     generation: u64,
     /// Number of upcoming file syncs that fail.
     failing_syncs: u64,
+    /// An armed crash point: its operation and how many of them still pass first.
+    crash_point: Option<(CrashPoint, u32)>,
+    /// The crash point struck: every change fails until the next crash.
+    dead: bool,
+}
+
+impl State {
+    /// Fails once the disk is dead; otherwise counts `op` against the armed crash point (the
+    /// operation itself still happens: the disk dies right after it).
+    fn change(&mut self, op: CrashPoint) -> io::Result<()> {
+        if self.dead {
+            return Err(io::Error::other(format!("{INJECTED_SYNC_FAILURE}: the disk died at a crash point")));
+        }
+        match &mut self.crash_point {
+            Some((point, 0)) if *point == op => {
+                self.crash_point = None;
+                self.dead = true;
+            }
+            Some((point, left)) if *point == op => *left -= 1,
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// In-memory disk with crash semantics.
@@ -115,6 +158,19 @@ impl SimDisk {
         st.contents.retain(|id, _| live.contains(id));
         st.generation += 1;
         st.failing_syncs = 0;
+        st.crash_point = None;
+        st.dead = false;
+    }
+
+    /// Arms a crash point: the disk dies right after the `skip + 1`-th `point` operation from
+    /// now (that operation happens; every later change fails) until [`crash`](Self::crash).
+    pub fn crash_after(&self, point: CrashPoint, skip: u32) {
+        self.lock().crash_point = Some((point, skip));
+    }
+
+    /// Whether an armed crash point has struck.
+    pub fn is_dead(&self) -> bool {
+        self.lock().dead
     }
 
     /// Makes the next `n` file syncs fail with an I/O error.
@@ -139,6 +195,7 @@ impl Disk for SimDisk {
         let id = match st.names.get(path) {
             Some(&id) => id,
             None => {
+                st.change(CrashPoint::Write)?;
                 st.next_id += 1;
                 let id = st.next_id;
                 st.names.insert(path.to_string(), id);
@@ -170,17 +227,24 @@ impl Disk for SimDisk {
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut st = self.lock();
+        if !st.names.contains_key(from) {
+            return Err(not_found(from));
+        }
+        st.change(CrashPoint::Rename)?;
         let id = st.names.remove(from).ok_or_else(|| not_found(from))?;
         st.names.insert(to.to_string(), id);
         Ok(())
     }
 
     fn remove(&self, path: &str) -> io::Result<()> {
-        self.lock().names.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        let mut st = self.lock();
+        st.change(CrashPoint::Write)?;
+        st.names.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
     }
 
     fn create_dir_all(&self, dir: &str) -> io::Result<()> {
         let mut st = self.lock();
+        st.change(CrashPoint::Write)?;
         let mut acc = String::new();
         for part in dir.split('/').filter(|p| !p.is_empty()) {
             acc = super::join(&acc, part);
@@ -191,9 +255,17 @@ impl Disk for SimDisk {
 
     fn sync_dir(&self, dir: &str) -> io::Result<()> {
         let mut st = self.lock();
+        // The crash point strikes after the sync: its names are durable, later ones are not.
+        let dies = st.crash_point.is_some_and(|(p, left)| p == CrashPoint::DirSync && left == 0);
+        if !dies {
+            st.change(CrashPoint::DirSync)?;
+        }
         let State { names, durable_names, .. } = &mut *st;
         durable_names.retain(|p, _| parent(p) != dir);
         durable_names.extend(names.iter().filter(|(p, _)| parent(p) == dir).map(|(p, id)| (p.clone(), *id)));
+        if dies {
+            st.change(CrashPoint::DirSync)?;
+        }
         Ok(())
     }
 
@@ -228,6 +300,7 @@ impl DiskFile for SimFile {
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         self.with(|st, id| {
+            st.change(CrashPoint::Write)?;
             let c = content(st, id)?;
             let end = c.current.len();
             c.current.write_at(end, data);
@@ -239,6 +312,7 @@ impl DiskFile for SimFile {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let offset = usize_of(offset)?;
         self.with(|st, id| {
+            st.change(CrashPoint::Write)?;
             let c = content(st, id)?;
             c.current.write_at(offset, data);
             c.dirty.add(offset..offset + data.len());
@@ -249,6 +323,7 @@ impl DiskFile for SimFile {
     fn allocate(&mut self, len: u64) -> io::Result<()> {
         let len = usize_of(len)?;
         self.with(|st, id| {
+            st.change(CrashPoint::Write)?;
             let c = content(st, id)?;
             if len > c.current.len() {
                 c.current.set_len(len);
@@ -260,6 +335,7 @@ impl DiskFile for SimFile {
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         let len = usize_of(len)?;
         self.with(|st, id| {
+            st.change(CrashPoint::Write)?;
             let c = content(st, id)?;
             let old = c.current.len();
             if len < old {
@@ -276,7 +352,15 @@ impl DiskFile for SimFile {
                 st.failing_syncs -= 1;
                 return Err(io::Error::other(INJECTED_SYNC_FAILURE));
             }
+            // As for a directory sync, the crash point strikes after the sync is durable.
+            let dies = st.crash_point.is_some_and(|(p, left)| p == CrashPoint::FileSync && left == 0);
+            if !dies {
+                st.change(CrashPoint::FileSync)?;
+            }
             content(st, id)?.settle();
+            if dies {
+                st.change(CrashPoint::FileSync)?;
+            }
             Ok(())
         })
     }
@@ -285,4 +369,51 @@ impl DiskFile for SimFile {
 /// A file offset or length as an index into memory (a simulated file lives in memory).
 fn usize_of(n: u64) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond memory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_point_after_a_rename_loses_the_rename_and_fails_every_later_change() {
+        let disk = SimDisk::new();
+        disk.create_dir_all("d").expect("dir");
+        let mut a = disk.open("d/a").expect("open");
+        a.append(b"old").expect("append");
+        a.sync().expect("sync");
+        disk.sync_dir("d").expect("sync dir");
+        disk.crash_after(CrashPoint::Rename, 0);
+        let mut b = disk.open("d/b").expect("open");
+        b.append(b"new").expect("append");
+        b.sync().expect("sync");
+        assert!(!disk.is_dead());
+        disk.rename("d/b", "d/a").expect("the rename itself happens");
+        assert!(disk.is_dead());
+        assert!(disk.sync_dir("d").is_err(), "the directory sync after it fails");
+        assert!(b.append(b"more").is_err());
+        assert_eq!(disk.read("d/a").expect("read"), b"new", "reads still see the current state");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.read("d/a").expect("read"), b"old", "the rename was never made durable");
+        assert!(!disk.is_dead());
+        let mut a = disk.open("d/a").expect("open");
+        a.append(b"!").expect("a crashed disk works again");
+    }
+
+    #[test]
+    fn a_crash_point_after_a_sync_keeps_that_sync_and_counts_the_skipped_ones() {
+        let disk = SimDisk::new();
+        let mut f = disk.open("f").expect("open");
+        disk.sync_dir("").expect("sync dir");
+        disk.crash_after(CrashPoint::FileSync, 1);
+        f.append(b"1").expect("append");
+        f.sync().expect("first sync passes");
+        f.append(b"2").expect("append");
+        f.sync().expect("the second sync happens, then the disk dies");
+        assert!(disk.is_dead());
+        assert!(f.append(b"3").is_err());
+        assert!(f.sync().is_err());
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.durable_contents("f").expect("file"), b"12");
+    }
 }

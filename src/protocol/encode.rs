@@ -116,7 +116,7 @@ pub fn format_double(d: f64) -> String {
 
 /// C's `%.17g`: 17 significant digits, trailing zeros removed, exponent form when the
 /// exponent is below -4 or at least 17.
-fn format_g17(d: f64) -> String {
+pub fn format_g17(d: f64) -> String {
     let sci = format!("{:.16e}", d);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

@@ -6,6 +6,6 @@ mod frame;
 mod inline;
 mod parse;
 
-pub use encode::{encode, format_double};
+pub use encode::{encode, format_double, format_g17};
 pub use frame::{Frame, RespVersion};
 pub use parse::{parse_command, parse_command_into, parse_frame, parse_i64, Limits, ParseError};

@@ -281,6 +281,27 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cluster(shared, argv).await,
+            "config" if cmd::scripting::max_steps_write(argv).is_some() => {
+                // lua-max-steps is replicated state: set through the log, like a write.
+                match cmd::scripting::max_steps_write(argv) {
+                    Some(Ok(write)) => {
+                        // Every group that holds keys runs scripts: each gets the setting.
+                        let mut reply = Frame::Null;
+                        let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
+                        for group in groups {
+                            let cmds = vec![write.clone()];
+                            let mut replies = shared.engine.write_many_to(group, client.db, now, cmds).await;
+                            reply = replies.next().unwrap_or(Frame::Null);
+                            if matches!(reply, Frame::Error(_)) {
+                                break;
+                            }
+                        }
+                        reply
+                    }
+                    Some(Err(e)) => e,
+                    None => Frame::Null,
+                }
+            }
             "client" if argv.len() > 1 && args::is(&argv[1], "unblock") => {
                 match cmd::server::sub_arity("client", argv, -3) {
                     Ok(()) => blocked::client_unblock(shared, argv).await,

@@ -123,6 +123,13 @@ impl Engine {
         self.with_keyspace_of(0, f)
     }
 
+    /// [`with_keyspace`](Self::with_keyspace) of the first group that holds keys (group 0, or
+    /// data group 1 of a multi-raft node): for replicated settings every such group holds.
+    pub fn with_data_keyspace<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> R {
+        let group = self.keyspace_groups().next().map_or(0, |r| r.group());
+        self.with_keyspace_of(group, f)
+    }
+
     /// [`with_keyspace`](Self::with_keyspace) of group `group`.
     pub fn with_keyspace_of<R>(&self, group: u64, f: impl FnOnce(&Keyspace) -> R) -> R {
         // A panic while holding the lock would be a bug in a command; reading through keeps

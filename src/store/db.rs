@@ -83,6 +83,21 @@ impl Db {
         }
     }
 
+    /// The stored entry whatever its state (a script's undo log saves it before a change).
+    pub fn raw(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
+    /// Puts back an entry saved with [`Db::raw`], or removes the key when there was none.
+    pub fn restore(&mut self, key: Bytes, saved: Option<Entry>) {
+        match saved {
+            Some(e) => self.insert(key, e.value, e.expire_at, e.version),
+            None => {
+                self.remove(&key);
+            }
+        }
+    }
+
     /// Removes a key whatever its state; returns the entry if it was still live.
     pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         self.remove(key).filter(|e| !e.is_expired(now_ms))

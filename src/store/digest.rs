@@ -161,7 +161,7 @@ impl Keyspace {
     }
 
     /// Like [`Keyspace::digest`] but also covering each key's exact expiry time and the queue
-    /// of blocked clients, for comparing replicas (Redis's own digest only records that a key
+    /// of blocked clients and the script cache, for comparing replicas (Redis's own digest only records that a key
     /// has a TTL).
     pub fn state_digest(&self) -> Digest {
         let mut d = self.dataset_digest(true);
@@ -174,6 +174,16 @@ impl Keyspace {
                 }
                 w.argv.iter().for_each(|a| mix_digest(&mut d, a));
             }
+        }
+        if !self.scripts.is_default() {
+            // The script cache (by SHA-1, in order) and the step budget.
+            mix_digest(&mut d, &self.scripts.max_steps.to_be_bytes());
+            for (sha, _) in self.scripts.image().bodies {
+                mix_digest(&mut d, &sha);
+            }
+        }
+        for lib in self.functions.libraries() {
+            mix_digest(&mut d, &lib.code);
         }
         d
     }

@@ -9,9 +9,11 @@
 pub mod blocked;
 mod db;
 pub mod digest;
+pub mod functions;
 pub mod hash;
 mod keymap;
 pub mod list;
+pub mod scripts;
 pub mod set;
 pub mod stream;
 mod value;
@@ -20,7 +22,9 @@ pub mod zset;
 
 pub use blocked::{BlockId, Blocked, Waiter};
 pub use db::{Db, Entry};
+pub use functions::Functions;
 pub use keymap::{key_hash, KeyMap};
+pub use scripts::Scripts;
 pub use value::Value;
 pub use write::{WatchedKey, WriteBatch};
 
@@ -31,7 +35,8 @@ pub type Rng = rand_chacha::ChaCha8Rng;
 pub const DEFAULT_DATABASES: usize = 16;
 
 /// All databases plus the version counter that stamps every change (WATCH compares versions),
-/// and the clients blocked on keys (replicated with the data, see [`blocked`]).
+/// the clients blocked on keys (replicated with the data, see [`blocked`]), and the script
+/// cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     dbs: Vec<Db>,
@@ -39,6 +44,10 @@ pub struct Keyspace {
     /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
     pub dirty: u64,
     pub blocked: Blocked,
+    /// The script cache and step budget (replicated with the data, see [`scripts`]).
+    pub scripts: Scripts,
+    /// The Functions libraries (replicated with the data, see [`functions`]).
+    pub functions: Functions,
 }
 
 impl Default for Keyspace {
@@ -54,6 +63,8 @@ impl Keyspace {
             version: 0,
             dirty: 0,
             blocked: Blocked::default(),
+            scripts: Scripts::default(),
+            functions: Functions::default(),
         }
     }
 
@@ -98,5 +109,12 @@ impl Keyspace {
 
     pub fn dbs(&self) -> &[Db] {
         &self.dbs
+    }
+
+    /// Puts back every database (a script's rollback after a whole-database command).
+    pub fn restore_dbs(&mut self, dbs: Vec<Db>) {
+        if dbs.len() == self.dbs.len() {
+            self.dbs = dbs;
+        }
     }
 }

@@ -196,7 +196,7 @@ fn sequential(state: &Option<String>, cmd: &OpKind) -> (Reply, Option<String>) {
         OpKind::Get { .. } => (state.clone().map_or(Nil, Reply::Str), state.clone()),
         OpKind::Set { value, .. } => (Reply::Ok, Some(value.clone())),
         OpKind::Del { .. } => (Int(i64::from(state.is_some())), None),
-        OpKind::Incr { by, .. } => match incremented(state.as_deref(), *by) {
+        OpKind::Incr { by, .. } | OpKind::ScriptIncr { by, .. } => match incremented(state.as_deref(), *by) {
             Some(n) => (Int(n), Some(n.to_string())),
             None => (Reply::Error("ERR value is not an integer".into()), state.clone()),
         },

@@ -231,7 +231,10 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
         return e;
     }
     match sub.as_str() {
-        "get" => get(&s.shared.config(), &argv[2..]),
+        "get" => {
+            let steps = s.shared.engine.with_data_keyspace(|ks| ks.scripts.max_steps);
+            get(&s.shared.config(), &argv[2..], &[(crate::cmd::scripting::MAX_STEPS_PARAM, steps.to_string())])
+        }
         "set" => set(s, &argv[2..]),
         "resetstat" => {
             s.shared.stats.reset();
@@ -244,21 +247,24 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
 
 /// Parameters matching any pattern, each once, as name/value pairs (a map in RESP3). Like
 /// Redis, a pattern without glob characters is looked up exactly and echoed as given.
-fn get(c: &Config, patterns: &[Bytes]) -> Frame {
+/// `replicated` are the parameters kept in the replicated state (`lua-max-steps`).
+fn get(c: &Config, patterns: &[Bytes], replicated: &[(&'static str, String)]) -> Frame {
+    let params = PARAMS.iter().map(|p| (p.name, (p.get)(c))).chain(replicated.iter().cloned());
+    let params: Vec<(&str, String)> = params.collect();
     let mut pairs = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for pat in patterns {
         let is_glob = pat.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
-        for p in PARAMS {
-            if seen.contains(&p.name) {
+        for (name, value) in &params {
+            if seen.contains(name) {
                 continue;
             }
-            if is_glob && glob::matches(pat, p.name.as_bytes(), true) {
-                pairs.push((Frame::bulk(p.name), Frame::bulk((p.get)(c))));
-                seen.push(p.name);
-            } else if !is_glob && is(pat, p.name) {
-                pairs.push((Frame::Bulk(pat.clone()), Frame::bulk((p.get)(c))));
-                seen.push(p.name);
+            if is_glob && glob::matches(pat, name.as_bytes(), true) {
+                pairs.push((Frame::bulk(*name), Frame::bulk(value.clone())));
+                seen.push(name);
+            } else if !is_glob && is(pat, name) {
+                pairs.push((Frame::Bulk(pat.clone()), Frame::bulk(value.clone())));
+                seen.push(name);
             }
         }
     }
@@ -276,6 +282,10 @@ fn set(s: &mut Session, pairs: &[Bytes]) -> Frame {
     let mut next = s.shared.config().clone();
     let mut seen: Vec<&str> = Vec::new();
     for pair in pairs.chunks(2) {
+        if is(&pair[0], crate::cmd::scripting::MAX_STEPS_PARAM) {
+            // Replicated state, set through the log by dispatch when it is set on its own.
+            return failed(crate::cmd::scripting::MAX_STEPS_PARAM, "set it on its own (it goes through the Raft log)");
+        }
         let Some(param) = PARAMS.iter().find(|p| is(&pair[0], p.name)) else {
             return Frame::error(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
@@ -326,7 +336,7 @@ mod tests {
     #[test]
     fn get_matches_globs_case_insensitively() {
         let c = Config::default();
-        let Frame::Map(pairs) = get(&c, &[Bytes::from_static(b"MAXCLIENTS"), Bytes::from_static(b"max*")]) else {
+        let Frame::Map(pairs) = get(&c, &[Bytes::from_static(b"MAXCLIENTS"), Bytes::from_static(b"max*")], &[]) else {
             panic!("not a map")
         };
         let names: Vec<_> = pairs.iter().map(|(k, _)| k.clone()).collect();

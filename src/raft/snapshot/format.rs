@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! file   := magic "RAFTISNP" | format version (u32 LE) | frame(header) | frame(blocked)?
-//!           | frame(record)* | frame(end)
+//!           | frame(scripts)? | frame(functions)? | frame(record)* | frame(end)
 //! frame  := payload length (u64 LE) | crc32c of kind+payload (u32 LE) | kind (u8) | payload
 //! header := postcard(last applied log id, membership, keyspace version, dirty count, databases)
 //! blocked:= postcard(the queue of blocked clients, `store::blocked::BlockedImage`); only when
 //!           clients are blocked, at most once, anywhere before the end frame
+//! scripts:= postcard(the script cache and step budget, `store::scripts::ScriptsImage`); only
+//!           when they differ from a fresh keyspace's, at most once, anywhere before the end frame
+//! functions := postcard(the Functions libraries, `store::functions::FunctionsImage`); only
+//!           when there are libraries, at most once, anywhere before the end frame
 //! control:= postcard(the group's cluster-control state, `raft::control::ControlState`); only
 //!           when it holds something (multi-raft), at most once, anywhere before the end frame
 //! record := one key (see `codec`)
@@ -24,6 +28,8 @@ use crate::disk::{Disk, DiskFile};
 use crate::raft::control::ControlState;
 use crate::raft::TypeConfig;
 use crate::store::blocked::BlockedImage;
+use crate::store::functions::FunctionsImage;
+use crate::store::scripts::ScriptsImage;
 use crate::store::Entry;
 use openraft::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
@@ -40,7 +46,9 @@ const KIND_HEADER: u8 = 1;
 const KIND_RECORD: u8 = 2;
 const KIND_END: u8 = 3;
 const KIND_BLOCKED: u8 = 4;
-const KIND_CONTROL: u8 = 5;
+const KIND_SCRIPTS: u8 = 5;
+const KIND_FUNCTIONS: u8 = 6;
+const KIND_CONTROL: u8 = 7;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -124,6 +132,26 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the script cache (call once, before the records; skip it when it is a fresh
+    /// keyspace's, so such snapshots read as they always did).
+    pub fn scripts(&mut self, image: &ScriptsImage) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_SCRIPTS);
+        let payload = postcard::to_allocvec(image)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the script cache: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
+    /// Appends the Functions libraries (call once, before the records; skip it when there are
+    /// none).
+    pub fn functions(&mut self, image: &FunctionsImage) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_FUNCTIONS);
+        let payload = postcard::to_allocvec(image)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the function libraries: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Appends the group's cluster-control state (call once, before the records; skip it when
     /// it is empty, so such snapshots read as they always did).
     pub fn control(&mut self, state: &ControlState) -> Result<(), FormatError> {
@@ -190,6 +218,10 @@ pub struct SnapshotReader {
     header: Header,
     /// The queue of blocked clients, once its frame has been read.
     blocked: Option<BlockedImage>,
+    /// The script cache, once its frame has been read.
+    scripts: Option<ScriptsImage>,
+    /// The Functions libraries, once their frame has been read.
+    functions: Option<FunctionsImage>,
     /// The cluster-control state, once its frame has been read.
     control: Option<ControlState>,
     records: u64,
@@ -221,6 +253,8 @@ impl SnapshotReader {
                 databases: 0,
             },
             blocked: None,
+            scripts: None,
+            functions: None,
             control: None,
             records: 0,
             chain: 0,
@@ -253,6 +287,18 @@ impl SnapshotReader {
         self.blocked.take().unwrap_or_default()
     }
 
+    /// The script cache the snapshot holds (`None` when it has no such frame: a fresh
+    /// keyspace's); read it after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_scripts(&mut self) -> Option<ScriptsImage> {
+        self.scripts.take()
+    }
+
+    /// The Functions libraries the snapshot holds (empty when it has no such frame); read them
+    /// after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_functions(&mut self) -> FunctionsImage {
+        self.functions.take().unwrap_or_default()
+    }
+
     /// The cluster-control state the snapshot holds (empty when it has no such frame); read it
     /// after [`next_record`](Self::next_record) returned `None`.
     pub fn take_control(&mut self) -> ControlState {
@@ -271,6 +317,18 @@ impl SnapshotReader {
                 let image = postcard::from_bytes(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad blocked-clients frame: {e}")))?;
                 self.blocked = Some(image);
+                self.next_record()
+            }
+            KIND_SCRIPTS if self.scripts.is_none() => {
+                let image = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt_at(at, &format!("bad script cache frame: {e}")))?;
+                self.scripts = Some(image);
+                self.next_record()
+            }
+            KIND_FUNCTIONS if self.functions.is_none() => {
+                let image = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt_at(at, &format!("bad function libraries frame: {e}")))?;
+                self.functions = Some(image);
                 self.next_record()
             }
             KIND_CONTROL if self.control.is_none() => {

@@ -180,6 +180,12 @@ impl SnapshotDir {
         if !ks.blocked.is_empty() {
             w.blocked(&ks.blocked.image()).map_err(bad)?;
         }
+        if !ks.scripts.is_default() {
+            w.scripts(&ks.scripts.image()).map_err(bad)?;
+        }
+        if !ks.functions.is_empty() {
+            w.functions(&ks.functions.image()).map_err(bad)?;
+        }
         if !control.is_empty() {
             w.control(control).map_err(bad)?;
         }
@@ -298,6 +304,12 @@ pub fn load_with_control(
     let blocked = reader.take_blocked();
     ks.blocked =
         crate::store::Blocked::from_image(blocked).map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
+    if let Some(image) = reader.take_scripts() {
+        ks.scripts = crate::store::Scripts::from_image(image)
+            .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
+    }
+    ks.functions = crate::store::Functions::from_image(reader.take_functions())
+        .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     let control = reader.take_control();

@@ -62,6 +62,12 @@ fn entries() -> Vec<EntryOf<TypeConfig>> {
     // Clients blocked on empty keys: the queue of waiters is replicated state too.
     reqs.push(write(0, vec![cmd(&["raftis.block", "1", "2", "3", "0", "BLPOP", "nolist", "0"])], false));
     reqs.push(write(2, vec![cmd(&["raftis.block", "2", "5", "1", "1500", "BZPOPMIN", "z", "w", "1.5"])], false));
+    // The script cache and the step budget are replicated state too.
+    reqs.push(write(0, vec![cmd(&["SCRIPT", "LOAD", "return redis.call('get', KEYS[1])"])], false));
+    reqs.push(write(0, vec![cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "evalkey"])], false));
+    reqs.push(write(0, vec![cmd(&["raftis.luasteps", "54321"])], false));
+    let lib = "#!lua name=snaplib\nredis.register_function('snapf', function(k) return redis.call('get', k[1]) end)";
+    reqs.push(write(0, vec![cmd(&["FUNCTION", "LOAD", lib])], false));
 
     let mut out = Vec::new();
     let voters = BTreeSet::from([1u64, 2, 3]);
@@ -117,7 +123,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, entries()).await;
     let expected = lock(&sm.shared()).expect("lock").clone();
-    assert_eq!(expected.last_applied, Some(log_id(2, 22)));
+    assert_eq!(expected.last_applied, Some(log_id(2, 26)));
     assert!(expected.membership.log_id().is_some());
     // The forms that only replaying the log would give survive the round trip.
     let ks = &expected.keyspace;
@@ -130,10 +136,12 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     assert_eq!(enc(0, "zconv"), Some("skiplist"));
     assert!(ks.db(5).get(b"b", 0).is_some(), "SELECT inside the transaction");
     assert_eq!(ks.blocked.len(), 2, "two clients blocked");
+    assert_eq!((ks.scripts.len(), ks.scripts.max_steps), (2, 54321), "two cached scripts, a budget");
+    assert!(ks.functions.find("snapf").is_some(), "a function library");
 
     let mut builder = sm.get_snapshot_builder().await;
     let snap = builder.build_snapshot().await.expect("build");
-    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 22)));
+    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 26)));
 
     // Apply is deterministic: the same entries give the same state.
     let (_, disk3) = sim();
@@ -156,7 +164,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     // The installed file is now the current snapshot, under its final name, alone.
     let current = fresh.get_current_snapshot().await.expect("current").expect("some");
     assert_eq!(current.meta, snap.meta);
-    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 22)))]);
+    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 26)))]);
 
     // And a restart loads it.
     let reopened = StateMachine::open(disk2, DIR, 16).expect("reopen");
@@ -214,7 +222,7 @@ async fn a_damaged_snapshot_is_refused() {
     assert!(err.to_string().contains("format version 99"), "{err}");
     // A good file for another log position than the leader announced.
     let mut other = snap.meta.clone();
-    other.last_log_id = Some(log_id(2, 21));
+    other.last_log_id = Some(log_id(2, 25));
     let err = fresh.install_snapshot(&other, slot_with(&fresh, &good)).await.expect_err("mismatch");
     assert!(err.to_string().contains("expected"), "{err}");
 

@@ -1,0 +1,256 @@
+//! The Rust half of the sandbox: the functions behind `redis.*` and math.random, handed to
+//! `sandbox.lua`, which builds the environment a script sees. Functions that fail as Redis's C
+//! functions raise return `(error table, true)`; the Lua side raises it.
+
+use super::convert::{error_table, number_arg, push_error_text, reply_to_lua};
+use super::rand48::Rand48;
+use super::{Budget, Host};
+use bytes::Bytes;
+use mlua::{ffi, Function, Lua, MultiValue, Scope, Table, Value};
+use std::cell::{Cell, RefCell};
+use std::os::raw::c_int;
+use std::rc::Rc;
+
+const SANDBOX: &str = include_str!("sandbox.lua");
+/// Redis's `REDIS_VERSION_NUM` for [`crate::REDIS_VERSION`] (0x00MMmmpp).
+const VERSION_NUM: u32 = 0x07_00_0f;
+
+/// What the sandbox gives back.
+pub struct Env {
+    /// The read-only globals a script runs in.
+    pub env: Table,
+    /// The real globals (KEYS and ARGV go there).
+    pub globals: Table,
+    /// `run(f, ...)`: calls `f` under the error handler; returns ok and its result or error.
+    pub run: Function,
+    /// The functions `redis.register_function` recorded: name -> {callback, flags, description}.
+    pub registered: Table,
+}
+
+/// Which environment to build: a script's (EVAL), a library being loaded (FUNCTION LOAD: only
+/// `redis.register_function`, `redis.log` and the constants), or a library whose function is
+/// called (FCALL: the whole `redis` table and `register_function`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Eval,
+    Load,
+    Fcall,
+}
+
+/// Builds the environment of one run in `lua`.
+pub fn install<'scope, 'env: 'scope>(
+    lua: &Lua,
+    scope: &'scope Scope<'scope, 'env>,
+    host: &'env RefCell<&mut dyn Host>,
+    resp3: &'env Cell<bool>,
+    budget: &'env Rc<Budget>,
+    seed: u64,
+    mode: Mode,
+) -> mlua::Result<Env> {
+    let call = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
+    let pcall = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
+    let raw_lib = lua.create_table()?;
+    raw_lib.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
+    raw_lib.raw_set("log", lua.create_function(log)?)?;
+    raw_lib.raw_set("setresp", scope.create_function(move |lua, args: MultiValue| setresp(lua, args, resp3))?)?;
+    raw_lib.raw_set("set_repl", lua.create_function(set_repl)?)?;
+    raw_lib
+        .raw_set("acl_check_cmd", scope.create_function(move |lua, args: MultiValue| acl_check(lua, args, host))?)?;
+    raw_lib.raw_set("error_reply", lua.create_function(|lua, args: MultiValue| error_reply(lua, args))?)?;
+    raw_lib.raw_set("status_reply", lua.create_function(|lua, args: MultiValue| status_reply(lua, args))?)?;
+    let rng = Rc::new(Cell::new(Rand48::new(seed as i32)));
+    let draw = Rc::clone(&rng);
+    let rand = lua.create_function(move |_, ()| {
+        let mut r = draw.get();
+        let v = r.next();
+        draw.set(r);
+        Ok(f64::from(v))
+    })?;
+    let srand = lua.create_function(move |_, seed: f64| {
+        rng.set(Rand48::new(super::c_double_to_i64(seed) as i32));
+        Ok(())
+    })?;
+    let exhausted = scope.create_function(move |_, ()| Ok(budget.exhausted.get()))?;
+    for name in ["sha1hex", "log", "setresp", "set_repl", "acl_check_cmd"] {
+        let f: Function = raw_lib.raw_get(name)?;
+        raw_lib.raw_set(name, raising(lua, f)?)?;
+    }
+    super::libs::install(lua)?;
+    let mode = match mode {
+        Mode::Eval => "eval",
+        Mode::Load => "load",
+        Mode::Fcall => "fcall",
+    };
+    let (env, globals, run, registered): (Table, Table, Function, Table) = lua
+        .load(SANDBOX)
+        .set_name("=raftis")
+        .call((raising(lua, call)?, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode))?;
+    Ok(Env { env, globals, run, registered })
+}
+
+/// `f`, which returns `(failed, values...)`, as a C function that returns the values or raises
+/// the first one. A C function, as Redis's are: a script calling it in a tail position
+/// (`return redis.call(...)`) keeps its own frame, so the error handler still finds the
+/// script's line.
+pub fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    // SAFETY: `f` is the only value pushed; `lua_pushcclosure` pops it as the closure's one
+    // upvalue and leaves the closure, the single result `exec_raw` returns.
+    unsafe { lua.exec_raw(f, |state| ffi::lua_pushcclosure(state, raise_failure, 1)) }
+}
+
+/// Calls upvalue 1 with the arguments; raises its second result if its first is true, else
+/// returns every result after the first.
+unsafe extern "C-unwind" fn raise_failure(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C closure made by `raising`, so upvalue 1 is the function,
+    // which always returns the flag first. Nothing here owns a Rust value, so Lua's error
+    // jumps cross no destructor.
+    unsafe {
+        let nargs = ffi::lua_gettop(state);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        if ffi::lua_toboolean(state, 1) != 0 {
+            ffi::lua_settop(state, 2);
+            ffi::lua_error(state);
+        }
+        ffi::lua_remove(state, 1);
+        ffi::lua_gettop(state)
+    }
+}
+
+/// `(true, error table)`: a failure `raising` raises.
+fn fail(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
+    Ok((true, error_table(lua, &push_error_text(msg.as_bytes()))?))
+}
+
+/// The arguments of redis.call as a command line (Redis's `luaArgsToRedisArgv`): strings as
+/// they are, numbers as `%.17g`, anything else refused.
+fn command_line(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
+    if args.is_empty() {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    args.iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(n) => Ok(Bytes::from(number_arg(*n as f64))),
+            Value::Number(n) => Ok(Bytes::from(number_arg(*n))),
+            _ => Err("Lua redis lib command arguments must be strings or integers"),
+        })
+        .collect()
+}
+
+fn redis_call(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue, resp3: bool) -> mlua::Result<(bool, Value)> {
+    let argv = match command_line(&args) {
+        Ok(argv) => argv,
+        Err(msg) => return fail(lua, msg),
+    };
+    drop(args);
+    let reply = host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(argv);
+    Ok((reply.is_error(), reply_to_lua(lua, &reply, resp3)?))
+}
+
+fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return fail(lua, "wrong number of arguments");
+    }
+    let data = match lua.coerce_string(args[0].clone())? {
+        Some(s) => s.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    let hex = crate::store::scripts::sha1_hex(&data);
+    Ok((false, Value::String(lua.create_string(hex)?)))
+}
+
+fn log(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() < 2 {
+        return fail(lua, "redis.log() requires two arguments or more.");
+    }
+    let Some(level) = lua.coerce_number(args[0].clone())? else {
+        return fail(lua, "First argument must be a number (log level).");
+    };
+    let level = super::c_double_to_i64(level);
+    if !(0..=3).contains(&level) {
+        return fail(lua, "Invalid debug level.");
+    }
+    let mut parts = Vec::new();
+    for v in args.iter().skip(1) {
+        if let Some(s) = lua.coerce_string(v.clone())? {
+            parts.push(s.to_string_lossy());
+        }
+    }
+    let text = parts.join(" ");
+    match level {
+        3 => tracing::warn!(target: "raftis::script", "{text}"),
+        2 => tracing::info!(target: "raftis::script", "{text}"),
+        _ => tracing::debug!(target: "raftis::script", "{text}"),
+    }
+    Ok((false, Value::Nil))
+}
+
+fn setresp(lua: &Lua, args: MultiValue, resp3: &Cell<bool>) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return fail(lua, "redis.setresp() requires one argument.");
+    }
+    match lua.coerce_number(args[0].clone())?.map(super::c_double_to_i64) {
+        Some(2) => resp3.set(false),
+        Some(3) => resp3.set(true),
+        _ => return fail(lua, "RESP version must be 2 or 3."),
+    }
+    Ok((false, Value::Nil))
+}
+
+fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return fail(lua, "redis.set_repl() requires two arguments.");
+    }
+    let flags = lua.coerce_number(args[0].clone())?.map_or(0, super::c_double_to_i64);
+    if flags & !3 != 0 {
+        return fail(lua, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
+    }
+    // A script is replicated as itself (one log entry), never by its effects: nothing to set.
+    Ok((false, Value::Nil))
+}
+
+fn acl_check(lua: &Lua, args: MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
+    let argv = match command_line(&args) {
+        Ok(argv) => argv,
+        Err(msg) => return fail(lua, msg),
+    };
+    let known = host.try_borrow().map_err(|_| mlua::Error::RecursiveMutCallback)?.knows_command(&argv[0]);
+    if !known {
+        return fail(lua, "Invalid command passed to redis.acl_check_cmd()");
+    }
+    // No ACL users yet: the default user may run every command.
+    Ok((false, Value::Boolean(true)))
+}
+
+/// `redis.error_reply(msg)`: `{err=msg}` with a code; a bad argument gives the error table of
+/// that mistake (returned, not raised, as Redis does).
+fn error_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    match single_string(&args) {
+        Some(s) => {
+            let s = s.as_bytes();
+            let text = if s.first() == Some(&b'-') { s.to_vec() } else { [b"-", &s[..]].concat() };
+            error_table(lua, &push_error_text(&text))
+        }
+        None => error_table(lua, &push_error_text(b"wrong number or type of arguments")),
+    }
+}
+
+fn status_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    match single_string(&args) {
+        Some(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", s.clone())?;
+            Ok(Value::Table(t))
+        }
+        None => error_table(lua, &push_error_text(b"wrong number or type of arguments")),
+    }
+}
+
+fn single_string(args: &MultiValue) -> Option<&mlua::LuaString> {
+    match args.iter().collect::<Vec<_>>().as_slice() {
+        [Value::String(s)] => Some(s),
+        _ => None,
+    }
+}

@@ -1,0 +1,256 @@
+//! The Lua engine of EVAL (and FCALL): Redis 7.0's scripting environment on Lua 5.1 (mlua,
+//! vendored), with no I/O and nothing that differs between replicas.
+//!
+//! Each run gets a fresh interpreter: the sandbox (`sandbox.lua`: the `redis` table, Redis's
+//! pcall and error handler, read-only globals, math.random on redisLrand48) is installed, the
+//! script is compiled as `@user_script` and run under a step budget counted by an instruction
+//! hook. Commands reach the keyspace through a [`Host`], which the command layer implements
+//! over a write or a read context; this module knows neither the keyspace nor the log.
+//!
+//! Determinism: a script sees only its keys, arguments, the replies of its commands, the
+//! entry's seed (math.random) and its own instruction count, so every replica computes the
+//! same thing; `tostring` of a table or function names it by order of first use instead of
+//! its address. What remains (iteration order of tables keyed by tables or functions) is
+//! documented in docs/ARCHITECTURE.md.
+
+mod convert;
+mod env;
+mod function;
+mod libs;
+mod rand48;
+
+pub use convert::{c_double_to_i64, lua_to_reply, push_error_text, reply_to_lua};
+pub use function::{fcall, load_library, Call};
+
+use env::Mode;
+
+use crate::protocol::Frame;
+use bytes::Bytes;
+use mlua::chunk::ChunkMode;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// What a script's `redis.call` runs on.
+pub trait Host {
+    /// Runs one command (`argv[0]` is its name): its reply, or an error reply with Redis's
+    /// text for a command a script may not run.
+    fn call(&mut self, argv: Vec<Bytes>) -> Frame;
+    /// Whether `name` is a command (`redis.acl_check_cmd`).
+    fn knows_command(&self, name: &[u8]) -> bool;
+}
+
+/// The Lua memory one run may use (an allocation past it fails as Lua's "not enough memory").
+pub const MEMORY_LIMIT: usize = 256 << 20;
+/// The hook runs every this many VM instructions; the budget is counted in these units.
+const STEP_GRAIN: u32 = 100;
+
+/// The script to run.
+pub struct Script<'a> {
+    /// Its name in error replies: the SHA-1 for EVAL.
+    pub name: &'a str,
+    pub body: &'a [u8],
+    pub keys: &'a [Bytes],
+    pub args: &'a [Bytes],
+}
+
+/// What a run may use, fixed by the log entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Step budget (VM instructions).
+    pub max_steps: u64,
+    /// Seed of math.random.
+    pub seed: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The script did not compile; nothing ran.
+    CompileError(Frame),
+    /// It ran to its end (its reply may be an error reply).
+    Done(Frame),
+    /// The step budget stopped it: the caller rolls back its writes.
+    Exhausted,
+}
+
+/// `ERR Error compiling script (new function): ...` if `body` is not a Lua chunk.
+pub fn check_compiles(body: &[u8]) -> Result<(), Frame> {
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).map_err(internal)?;
+    let loader = lua.load(body).set_name("@user_script").set_mode(ChunkMode::Text);
+    loader.into_function().map(drop).map_err(|e| compile_error(e, "Error compiling script (new function)"))
+}
+
+/// Runs `script` with `host` under `limits`.
+pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
+    let chunk =
+        Chunk { name: "@user_script", body: script.body, compile_error: "Error compiling script (new function)" };
+    let ran = in_vm(host, limits, Mode::Eval, &chunk, |lua, env, f, resp3| {
+        env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
+        env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
+        Ok(match env.run.call::<(bool, Value)>(f) {
+            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((false, err)) => error_reply(&err, script.name),
+            Err(e) => running_error(script.name, &e.to_string()),
+        })
+    });
+    match ran {
+        Ok(reply) => Outcome::Done(reply),
+        Err(outcome) => outcome,
+    }
+}
+
+/// The code a run compiles: its chunk name, and how its compile errors begin.
+struct Chunk<'a> {
+    name: &'a str,
+    body: &'a [u8],
+    compile_error: &'a str,
+}
+
+/// Compiles the chunk in a fresh interpreter set up for `mode` and hands it to
+/// `then`, which runs under the step budget. `Err` is the outcome when `then` could not run
+/// or was stopped: a compile error, the budget, an engine failure.
+fn in_vm<R>(
+    host: &mut dyn Host,
+    limits: Limits,
+    mode: Mode,
+    chunk: &Chunk,
+    then: impl FnOnce(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<R>,
+) -> Result<R, Outcome> {
+    let lua = new_vm().map_err(|e| Outcome::Done(internal(e)))?;
+    let budget = Rc::new(Budget { max: limits.max_steps, steps: Cell::new(0), exhausted: Cell::new(false) });
+    let host = RefCell::new(host);
+    let resp3 = Cell::new(false);
+    let result = lua.scope(|scope| {
+        let env = env::install(&lua, scope, &host, &resp3, &budget, limits.seed, mode)?;
+        let f = match compile(&lua, chunk, &env.env) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(Outcome::CompileError(e))),
+        };
+        let meter = Rc::clone(&budget);
+        lua.set_global_hook(HookTriggers::new().every_nth_instruction(STEP_GRAIN), move |_, _| meter.step())?;
+        let ran = then(&lua, &env, f, &resp3);
+        lua.remove_global_hook();
+        if budget.exhausted.get() {
+            return Ok(Err(Outcome::Exhausted));
+        }
+        ran.map(Ok)
+    });
+    result.unwrap_or_else(|e| Err(Outcome::Done(internal(e))))
+}
+
+/// The reply of a run the step budget stopped.
+pub fn exhausted_reply(max_steps: u64, rolled_back: bool) -> Frame {
+    let writes = if rolled_back { "; its writes were rolled back" } else { "" };
+    Frame::error(format!("ERR Script aborted: it ran more than lua-max-steps ({max_steps}) instructions{writes}"))
+}
+
+/// The step budget, shared by the hook and the functions that must not swallow its error.
+struct Budget {
+    max: u64,
+    steps: Cell<u64>,
+    exhausted: Cell<bool>,
+}
+
+impl Budget {
+    fn step(&self) -> mlua::Result<VmState> {
+        let steps = self.steps.get() + u64::from(STEP_GRAIN);
+        self.steps.set(steps);
+        if steps > self.max {
+            self.exhausted.set(true);
+        }
+        if self.exhausted.get() {
+            return Err(mlua::Error::runtime("script step budget exhausted"));
+        }
+        Ok(VmState::Continue)
+    }
+}
+
+fn new_vm() -> mlua::Result<Lua> {
+    // The debug library is needed by the error handler only; the sandbox removes the global.
+    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+    // SAFETY: `unsafe_new_with` only allows loading the debug library, which the sandbox
+    // keeps as a local of its error handler and removes from the globals before any script runs.
+    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    Ok(lua)
+}
+
+fn compile(lua: &Lua, chunk: &Chunk, env: &Table) -> Result<Function, Frame> {
+    let loader = lua.load(chunk.body).set_name(chunk.name).set_mode(ChunkMode::Text);
+    loader.set_environment(env.clone()).into_function().map_err(|e| compile_error(e, chunk.compile_error))
+}
+
+fn compile_error(e: mlua::Error, what: &str) -> Frame {
+    let msg = match e {
+        mlua::Error::SyntaxError { message, .. } => message,
+        other => other.to_string(),
+    };
+    Frame::error(one_line(&format!("ERR {what}: {msg}")))
+}
+
+fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// The reply of an uncaught error (Redis's `luaCallFunction`): the error table's message, and
+/// where it was raised.
+fn error_reply(err: &Value, name: &str) -> Frame {
+    let Value::Table(t) = err else {
+        let msg = match err {
+            Value::String(s) => s.to_string_lossy(),
+            _ => "execution failure".to_string(),
+        };
+        return running_error(name, &msg);
+    };
+    let msg = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.as_bytes().to_vec(),
+        Ok(Value::Integer(n)) => n.to_string().into_bytes(),
+        Ok(Value::Number(n)) => convert_number(n).into_bytes(),
+        _ => b"ERR error object without an err field".to_vec(),
+    };
+    let mut out = msg;
+    let source = t.raw_get::<Value>("source");
+    let line = t.raw_get::<Value>("line");
+    if let (Ok(Value::String(source)), Ok(line)) = (source, line) {
+        let line = match line {
+            Value::Integer(n) => n.to_string(),
+            Value::Number(n) => convert_number(n),
+            _ => String::new(),
+        };
+        if !line.is_empty() {
+            out.extend_from_slice(format!(" script: {name}, on ").as_bytes());
+            out.extend_from_slice(&source.as_bytes());
+            out.extend_from_slice(format!(":{line}.").as_bytes());
+        }
+    }
+    Frame::Error(Bytes::from(
+        out.into_iter().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect::<Vec<_>>(),
+    ))
+}
+
+/// Lua's `%.14g` for numbers in messages.
+fn convert_number(n: f64) -> String {
+    if n == n.trunc() && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn running_error(name: &str, msg: &str) -> Frame {
+    let msg: String = msg.chars().take(100).collect();
+    Frame::error(one_line(&format!("ERR Error running script {name}, {msg}")))
+}
+
+fn internal(e: mlua::Error) -> Frame {
+    Frame::error(one_line(&format!("ERR scripting engine error: {e}")))
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
