@@ -11,6 +11,10 @@
 //!   state machine fences writes with.
 //! - **The founder** (the only voter the first map gives a group) initializes that group's
 //!   Raft when it has never been initialized.
+//! - **Leader balance**: a data group's leader hands leadership (`transfer_leader`) to the
+//!   group's preferred leader ([`ClusterMap::preferred_leaders`]: every node leads floor or
+//!   ceil of N/n groups) once that node is a voter and has acknowledged the whole log, so a
+//!   node that comes back after a crash gets its groups back within a few ticks.
 //!
 //! Each group has its own task, so a slow catch-up in one never delays another. The tasks
 //! look every [`TICK`]; every change they make goes through a log, so a controller that dies
@@ -25,7 +29,7 @@ use crate::raft::{Control, NodeId, NodeInfo};
 use crate::rt::ShutdownSignal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often each controller task looks at its group.
@@ -42,9 +46,10 @@ pub fn spawn(groups: Arc<Groups>, num_groups: u32, stop: &impl Fn() -> ShutdownS
     });
     for g in groups.data.keys().copied() {
         let groups = groups.clone();
+        let last_transfer = Arc::new(Mutex::new(None));
         every_tick(stop(), move || {
-            let groups = groups.clone();
-            async move { group_round(&groups, g).await }
+            let (groups, last_transfer) = (groups.clone(), last_transfer.clone());
+            async move { group_round(&groups, g, &last_transfer).await }
         });
     }
 }
@@ -112,8 +117,9 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
     }
 }
 
-/// Data group `g`: found it, or (on its leader) drive its voters and ownership to the map.
-async fn group_round(groups: &Groups, g: u64) {
+/// Data group `g`: found it, or (on its leader) drive its voters, ownership and leader to
+/// the map.
+async fn group_round(groups: &Groups, g: u64, last_transfer: &Mutex<Option<tokio::time::Instant>>) {
     let (Some(map), Some(replica)) = (groups.map(), groups.group(g)) else { return };
     let Some(placement) = map.groups.get(&g) else { return };
     if placement.voters.len() == 1 && placement.voters.contains(&groups.id) && !replica.is_member() {
@@ -132,6 +138,32 @@ async fn group_round(groups: &Groups, g: u64) {
             Ok(reply) => tracing::info!(group = g, epoch, ?reply, "slot ownership written"),
             Err(e) => tracing::debug!(group = g, "writing slot ownership: {e}"),
         }
+        return;
+    }
+    balance(replica, &map, g, last_transfer).await;
+}
+
+/// Least time between two leadership transfers of one group (a transfer takes an election).
+const TRANSFER_PAUSE: Duration = Duration::from_secs(2);
+
+/// On data group `g`'s leader: hands leadership to the group's preferred leader if that is
+/// another voter that has the whole log.
+async fn balance(replica: &Replica, map: &ClusterMap, g: u64, last_transfer: &Mutex<Option<tokio::time::Instant>>) {
+    let Some(&preferred) = map.preferred_leaders().get(&g) else { return };
+    if preferred == replica.id() || !replica.membership_ids().0.contains(&preferred) || !replica.caught_up(preferred) {
+        return;
+    }
+    let now = tokio::time::Instant::now();
+    {
+        let mut last = last_transfer.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| now.duration_since(t) < TRANSFER_PAUSE) {
+            return;
+        }
+        *last = Some(now);
+    }
+    match replica.transfer_leader(preferred).await {
+        Ok(()) => tracing::info!(group = g, to = preferred, "leadership handed to the preferred leader"),
+        Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
     }
 }
 

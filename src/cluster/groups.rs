@@ -66,6 +66,12 @@ impl Groups {
         self.data.get(&group)?.leader_info()
     }
 
+    /// The data groups this node leads.
+    pub fn led_groups(&self) -> Vec<u64> {
+        let led = self.data.iter().filter(|(_, r)| r.leader_info().is_some_and(|(id, _)| id == self.id));
+        led.map(|(g, _)| *g).collect()
+    }
+
     /// The group a keyless keyspace command runs on: the lowest data group this node leads,
     /// else group 1 (which forwards to its leader).
     pub fn keyless_group(&self) -> u64 {

@@ -89,6 +89,27 @@ impl ClusterMap {
         Some(next)
     }
 
+    /// The node that should lead each data group, so that every node leads floor(N/n) or
+    /// ceil(N/n) of the N groups among the n nodes (as far as the voters allow): groups in
+    /// order, each to the voter that leads the fewest so far (ties: the one after the previous
+    /// pick, so that equal placements spread). A pure function of the map.
+    pub fn preferred_leaders(&self) -> BTreeMap<u64, NodeId> {
+        let mut led: BTreeMap<NodeId, usize> = self.nodes.keys().map(|id| (*id, 0)).collect();
+        let order: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let mut out = BTreeMap::new();
+        for (i, (g, placement)) in self.groups.iter().enumerate() {
+            let rank = |id: &NodeId| {
+                let pos = order.iter().position(|o| o == id).unwrap_or(0);
+                (led.get(id).copied().unwrap_or(0), (pos + order.len() - i % order.len().max(1)) % order.len().max(1))
+            };
+            if let Some(pick) = placement.voters.iter().min_by_key(|id| rank(id)).copied() {
+                *led.entry(pick).or_default() += 1;
+                out.insert(*g, pick);
+            }
+        }
+        out
+    }
+
     /// The data group that owns `slot`.
     pub fn group_of(&self, slot: u16) -> Option<u64> {
         let i = self.slots.partition_point(|r| r.end < slot);
@@ -149,5 +170,29 @@ mod tests {
         assert_eq!(seconds, vec![2, 3, 2, 3]);
         assert_eq!(next.with_nodes(&nodes), None, "nothing more to change");
         assert_eq!(next.slots, map.slots, "placement never moves slots");
+    }
+
+    #[test]
+    fn preferred_leaders_spread_the_groups_evenly() {
+        let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
+        let map = ClusterMap::initial((1, info(1)), 4, 3).with_nodes(&nodes).expect("changed");
+        let leaders = map.preferred_leaders();
+        assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![1, 2, 3, 1]);
+        let eight = ClusterMap::initial((1, info(1)), 8, 3).with_nodes(&nodes).expect("changed");
+        let mut counts = BTreeMap::new();
+        for l in eight.preferred_leaders().values() {
+            *counts.entry(*l).or_insert(0) += 1;
+        }
+        assert!(counts.values().all(|c| (2..=3).contains(c)), "{counts:?}");
+        // With two voters per group out of four nodes, every node still leads one or two of six.
+        let four: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, info(i))).collect();
+        let six = ClusterMap::initial((1, info(1)), 6, 2).with_nodes(&four).expect("changed");
+        let mut counts = BTreeMap::new();
+        for (g, l) in six.preferred_leaders() {
+            assert!(six.groups[&g].voters.contains(&l));
+            *counts.entry(l).or_insert(0) += 1;
+        }
+        assert!(counts.len() == 4 && counts.values().all(|c| (1..=2).contains(c)), "{counts:?}");
+        assert!(map.preferred_leaders() == leaders, "deterministic");
     }
 }

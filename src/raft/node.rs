@@ -468,6 +468,22 @@ impl Replica {
         (membership.voter_ids().collect(), membership.nodes().map(|(id, _)| *id).collect())
     }
 
+    /// On the leader: whether member `id` has acknowledged everything in this node's log (a
+    /// leadership transfer to it then costs no catch-up).
+    pub fn caught_up(&self, id: NodeId) -> bool {
+        use openraft::rt::watch::WatchReceiver;
+        let m = self.core.metrics.borrow_watched();
+        let last = m.last_log_index;
+        let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned()).flatten().map(|l| l.index);
+        last.is_some() && matched >= last
+    }
+
+    /// On the leader: asks Raft to hand leadership to `to` (ignored if this node no longer
+    /// leads). The transfer happens asynchronously.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), String> {
+        self.core.raft.trigger().transfer_leader(to).await.map_err(|e| e.to_string())
+    }
+
     /// Proposes a cluster-control entry (this node must lead the group) and returns its
     /// reply once applied, or why it was not.
     pub async fn propose_control(&self, control: super::Control) -> Result<Frame, String> {

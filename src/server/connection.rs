@@ -269,7 +269,7 @@ async fn run_buffered(
         if scratch.argv.is_empty() {
             continue;
         }
-        let joins = dispatch::defers(client, &scratch.argv) && pending.accepts(client.db);
+        let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
             pending.flush(&shared.engine, client.resp, wbuf).await;
         }

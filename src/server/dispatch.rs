@@ -5,8 +5,8 @@
 
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
-use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
+use super::{fanout, pubsub};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::raft::node::ReadPoint;
@@ -103,10 +103,11 @@ pub enum Outcome {
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
 /// that depends on no data: an arity or AUTH error), so it may join the pending writes of a
 /// pipeline without flushing them first.
-pub fn defers(client: &mut Client, argv: &[Bytes]) -> bool {
+pub fn defers(client: &mut Client, shared: &Shared, argv: &[Bytes]) -> bool {
     client.multi.is_none()
-        && lookup(client, &argv[0])
-            .is_some_and(|spec| matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking"))
+        && lookup(client, &argv[0]).is_some_and(|spec| {
+            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec)
+        })
 }
 
 /// Runs `argv` for `client`. `argv` is left empty when the command keeps it (writes, queued
@@ -181,6 +182,9 @@ pub async fn execute(
                 Ok(None) => {}
             }
         }
+    }
+    if client.multi.is_none() && fanout::fans_out(shared, spec) {
+        return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
     if let Kind::Write(_) = spec.kind {
         return Outcome::Write { argv: std::mem::take(argv), now_ms: now, group };

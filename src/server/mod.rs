@@ -7,6 +7,7 @@ mod connection;
 mod dispatch;
 mod engine;
 mod expire;
+mod fanout;
 mod pipeline;
 pub mod pubsub;
 mod shared;
