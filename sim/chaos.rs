@@ -6,7 +6,37 @@ use crate::harness::{run, Params};
 
 #[madsim::test]
 async fn chaos_run() {
-    match run(Params::chaos("chaos_run")).await {
+    run_reporting("chaos_run").await
+}
+
+/// Seeds of the quick sweep a plain `cargo sim` runs (`SIM_QUICK_SEEDS` overrides; 0 skips).
+const QUICK_SEEDS: u64 = 32;
+
+/// A developer's `cargo sim` (no seed chosen) sweeps [`QUICK_SEEDS`] chaos seeds on two
+/// threads from a base seed taken from the clock (printed on failure with the command that
+/// replays it), so a quick run already meets the common classes of bug and every run explores
+/// new seeds. With `MADSIM_TEST_SEED` or `MADSIM_TEST_NUM` set, `chaos_run` runs exactly
+/// those seeds and this test does nothing; CI's suite sets `SIM_QUICK_SEEDS=0` (its own sweep
+/// covers a fixed range).
+#[test]
+fn chaos_quick_sweep() {
+    if std::env::var_os("MADSIM_TEST_SEED").is_some() || std::env::var_os("MADSIM_TEST_NUM").is_some() {
+        return;
+    }
+    let seeds = std::env::var("SIM_QUICK_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(QUICK_SEEDS);
+    if seeds == 0 {
+        return;
+    }
+    let mut builder = madsim::runtime::Builder::from_env();
+    builder.count = seeds;
+    builder.jobs = builder.jobs.max(2);
+    println!("chaos_quick_sweep: seeds {}..{}", builder.seed, builder.seed + seeds);
+    builder.run(|| run_reporting("chaos_run"));
+}
+
+/// One chaos run on the current seed; panics with the failure's report.
+async fn run_reporting(test: &'static str) {
+    match run(Params::chaos(test)).await {
         Ok(s) => {
             println!("chaos_run: {} ops ({} ok) in {:.1} s of virtual time", s.ops, s.ok, s.virtual_secs);
             if std::env::var_os("SIM_VERBOSE").is_some() {

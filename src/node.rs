@@ -140,9 +140,16 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     });
     let admin_listener = bind_admin(&config.admin_addr).await?;
     let banner = Banner::of(&config, &replica);
+    for group in &groups {
+        group.set_notify_flags(config.notify_keyspace_events);
+    }
     let num_groups = config.data_groups();
     let shared = Shared::new(config, client_addr.port(), groups.clone(), cluster.clone());
-    replica.set_publish_sink(shared.pubsub.clone());
+    // Every group's keyspace notifications reach this node's subscribers; Pub/Sub between
+    // nodes goes through group 0 (every node of the cluster is its member).
+    for group in &groups {
+        group.set_publish_sink(shared.pubsub.clone());
+    }
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());
     let admin_addr =

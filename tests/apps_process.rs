@@ -1,6 +1,8 @@
 //! What applications use, on three real `raftis` processes formed into a cluster over the
 //! HTTP admin API: a BLPOP on a follower woken by an LPUSH on the leader; PUBLISH on node 1
-//! received by SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE on node 3, in order.
+//! received by SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE on node 3, in order; keyspace
+//! notifications of writes sent to node 1 (and of keys the replicated expiry removes) seen
+//! once each and in order by subscribers of node 3 and of node 1.
 
 mod common;
 
@@ -125,4 +127,45 @@ fn a_publish_on_node_1_reaches_the_subscribers_of_node_3_in_order() {
     let numsub = node3.cmd(&["PUBSUB", "NUMSUB", "news"]);
     assert_eq!(numsub, Frame::Array(vec![bulk("news"), Frame::Integer(1)]), "PUBSUB is about the node asked");
     assert_eq!(node3.cmd(&["PUBLISH", "news", "local"]), Frame::Integer(2), "node 3 counts its own receivers");
+}
+
+#[test]
+fn keyspace_events_of_writes_on_node_1_reach_node_3_once_and_in_apply_order() {
+    let cluster = Cluster::start();
+    // Each node has its own setting: node 2 stays silent and must not make anyone hear twice.
+    for i in [0, 2] {
+        assert_eq!(cluster.conn(i).cmd(&["CONFIG", "SET", "notify-keyspace-events", "Egx$"]), Frame::ok());
+    }
+    let mut far = cluster.conn(2);
+    let mut near = cluster.conn(0);
+    for sub in [&mut far, &mut near] {
+        let reply = sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+        assert_eq!(reply, Frame::Array(vec![bulk("psubscribe"), bulk("__keyevent@0__:*"), Frame::Integer(1)]));
+    }
+    let mut writer = cluster.conn(0);
+    let mut pipeline = Vec::new();
+    for i in 0..100 {
+        pipeline.extend(Conn::encode(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+    }
+    // Removed by the active expiry: a replicated `raftis.expire` entry announces it.
+    pipeline.extend(Conn::encode(&[b"SET", b"short", b"v", b"PX", b"100"]));
+    writer.send_raw(&pipeline);
+    for _ in 0..101 {
+        assert_eq!(writer.read_frame(), Some(Frame::ok()));
+    }
+    let event = |name: &str, key: &str| push("pmessage", &["__keyevent@0__:*", &format!("__keyevent@0__:{name}"), key]);
+    for sub in [&mut far, &mut near] {
+        for i in 0..100 {
+            assert_eq!(sub.read_frame(), Some(event("set", &format!("k{i}"))));
+        }
+        assert_eq!(sub.read_frame(), Some(event("set", "short")));
+        assert_eq!(sub.read_frame(), Some(event("expire", "short")));
+        // The socket's read timeout (10 s) bounds the wait for the expiry.
+        assert_eq!(sub.read_frame(), Some(event("expired", "short")));
+    }
+    // Nothing was heard twice: the next event is the next write's (sent to node 2 this time).
+    assert_eq!(cluster.conn(1).cmd(&["DEL", "k0"]), Frame::Integer(1));
+    for sub in [&mut far, &mut near] {
+        assert_eq!(sub.read_frame(), Some(event("del", "k0")));
+    }
 }

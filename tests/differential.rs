@@ -10,6 +10,10 @@
 //! - `%CMD ...` compare with timing-dependent numbers masked: integers of 10^12 and more
 //!   (millisecond timestamps: stream delivery and seen times), the value after an `idle`
 //!   field (XINFO CONSUMERS) and the idle column of XPENDING's `[id, consumer, idle, count]`.
+//! - `@CMD ...` send on the script's second connection, the subscriber (opened on first
+//!   use), and compare its reply.
+//! - `@` alone: compare everything the subscriber has received since (keyspace events,
+//!   messages): PING it and read up to its subscribed-mode `pong` (RESP2).
 //!
 //! Each script runs on fresh connections after FLUSHALL on both servers.
 
@@ -94,8 +98,25 @@ fn mask(f: Frame) -> Frame {
     }
 }
 
+/// RESP2's reply to PING in subscribed mode: the end of a drain of the subscriber.
+const SUBSCRIBED_PONG: &[u8] = b"*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+
+/// Everything a subscriber received before its reply to a PING sent now.
+fn drain(sub: &mut Conn) -> Bytes {
+    sub.send_raw(&Conn::encode(&[b"PING"]));
+    let mut out = Vec::new();
+    loop {
+        let frame = sub.read_raw().expect("subscriber closed");
+        if frame.as_ref() == SUBSCRIBED_PONG {
+            return Bytes::from(out);
+        }
+        out.extend_from_slice(&frame);
+    }
+}
+
 fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<String> {
     let (mut a, mut b) = (redis.conn(), raftis.conn());
+    let mut subs: Option<(Conn, Conn)> = None;
     a.cmd(&["FLUSHALL"]);
     b.cmd(&["FLUSHALL"]);
     let mut failures = Vec::new();
@@ -105,12 +126,21 @@ fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<St
             continue;
         }
         let (mode, cmd) = match line.chars().next() {
-            Some(c @ ('~' | '!' | '?' | '%')) => (c, &line[1..]),
+            Some(c @ ('~' | '!' | '?' | '%' | '@')) => (c, &line[1..]),
             _ => ('=', line),
         };
         let args = split_line(cmd);
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-        let (ra, rb) = (a.raw_cmd(&args), b.raw_cmd(&args));
+        let (ra, rb) = match mode {
+            '@' => {
+                let (sa, sb) = subs.get_or_insert_with(|| (redis.conn(), raftis.conn()));
+                match args.is_empty() {
+                    true => (drain(sa), drain(sb)),
+                    false => (sa.raw_cmd(&args), sb.raw_cmd(&args)),
+                }
+            }
+            _ => (a.raw_cmd(&args), b.raw_cmd(&args)),
+        };
         let same = match mode {
             '!' => true,
             '~' => canonical(&ra) == canonical(&rb),

@@ -3,7 +3,9 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use raftis::protocol::{encode, parse_command, parse_frame, Frame, Limits, ParseError, RespVersion};
+use raftis::protocol::{
+    encode, parse_command, parse_command_into, parse_frame, CommandScan, Frame, Limits, ParseError, RespVersion,
+};
 
 /// One line of text (simple string, error): anything but CR and LF.
 fn line_text() -> impl Strategy<Value = Bytes> {
@@ -171,6 +173,9 @@ proptest! {
         let want: Vec<Vec<Bytes>> = cmds.iter().map(|(argv, _)| argv.clone()).collect();
         let stream: Vec<u8> = cmds.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let (mut buf, mut got, mut pos) = (BytesMut::new(), Vec::new(), 0);
+        // The server's way: one scan state kept across reads, so a request resumes where it
+        // stopped.
+        let (mut scan, mut argv) = (CommandScan::default(), Vec::new());
         for size in chunks.iter().cycle() {
             if pos >= stream.len() {
                 break;
@@ -178,7 +183,9 @@ proptest! {
             let end = (pos + size).min(stream.len());
             buf.extend_from_slice(&stream[pos..end]);
             pos = end;
-            drain(&mut buf, &mut got);
+            while parse_command_into(&mut buf, &Limits::default(), &mut scan, &mut argv).expect("valid stream") {
+                got.push(std::mem::take(&mut argv));
+            }
         }
         prop_assert_eq!(got, want);
     }

@@ -63,10 +63,14 @@ pub enum Kind {
     RecoveryCrash,
     /// A kill and a restart, the restarted node cut off from every other node at once.
     IsolateOnReturn,
+    /// Membership edges in one go: the leader removes itself (or, with three voters, hands
+    /// leadership away) while a leader transfer races it, then a new learner is added and
+    /// promoted at once, before it can have caught up.
+    MembershipChain,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Partition,
         Kind::IsolateLeader,
         Kind::Bridge,
@@ -87,6 +91,7 @@ impl Kind {
         Kind::CrashPoint,
         Kind::RecoveryCrash,
         Kind::IsolateOnReturn,
+        Kind::MembershipChain,
     ];
 }
 
@@ -563,7 +568,12 @@ impl Driver {
                 self.timeline.note(format!("kill and restart {id}, cut off as it returns"));
                 Some(self.cut(&[id], &others))
             }
-            Kind::AddLearner | Kind::Promote | Kind::RemoveVoter | Kind::TransferLeader | Kind::Snapshot => {
+            Kind::AddLearner
+            | Kind::Promote
+            | Kind::RemoveVoter
+            | Kind::TransferLeader
+            | Kind::Snapshot
+            | Kind::MembershipChain => {
                 self.request(kind);
                 None
             }
@@ -572,6 +582,98 @@ impl Driver {
 }
 
 type Request = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// The steps of [`Kind::MembershipChain`]: a newcomer added and promoted at once (a lagging
+/// learner made voter), then the leader removes itself while a leader transfer races it, then
+/// one more change goes to whoever leads by then. Each step goes to the node leading at that
+/// moment, retried briefly while leadership moves. Any step may fail under the other faults;
+/// that is part of the test (the checkers judge the data, the timeline says which step failed).
+async fn membership_chain(
+    c: Arc<Cluster>,
+    transfer_to: u64,
+    transfer_after: Duration,
+    newcomer: Option<u64>,
+) -> Result<String, String> {
+    let err = |e: raftis::raft::membership::MembershipError| e.to_string();
+    let mut done = Vec::new();
+    if let Some(id) = newcomer {
+        on_leader(&c, |r| async move { r.add_learner(id, node_info(id)).await.map_err(err) }).await?;
+        let mut voters = c.members().ok_or("no leader to ask for the voters")?.0;
+        if voters.len() < 5 {
+            voters.insert(id);
+            on_leader(&c, |r| {
+                let voters = voters.clone();
+                async move { r.change_membership(voters, true).await.map_err(err) }
+            })
+            .await?;
+            done.push(format!("promoted {id}"));
+        }
+    }
+    let leader = c.leader().ok_or("no leader")?;
+    let replica = c.replica(leader).ok_or("the leader is gone")?;
+    let voters = c.members().ok_or("no leader to ask for the voters")?.0;
+    let transfer = {
+        let r = replica.clone();
+        async move {
+            tokio::time::sleep(transfer_after).await;
+            r.raft().trigger().transfer_leader(transfer_to).await.map_err(|e| e.to_string())
+        }
+    };
+    let removal = async {
+        if voters.len() > 3 && voters.contains(&leader) {
+            replica.remove_node(leader).await.map_err(err).map(|()| true)
+        } else {
+            Ok(false)
+        }
+    };
+    // The transfer and the removal race: either may be refused (a leader handing over refuses
+    // changes), by design; the chain goes on after both.
+    let (removed, transferred) = tokio::join!(removal, transfer);
+    done.push(match transferred {
+        Ok(()) => format!("transfer to {transfer_to} started"),
+        Err(e) => format!("transfer to {transfer_to} refused ({e})"),
+    });
+    match removed {
+        Ok(true) => done.push(format!("{leader} removed itself")),
+        Ok(false) => {}
+        Err(e) => done.push(format!("{leader}'s self-removal refused ({e})")),
+    }
+    // A further change from the next leader: a learner left over made voter, if any.
+    let (voters, members) = c.members().ok_or("no leader after the removal")?;
+    if let Some(&learner) = members.difference(&voters).next() {
+        if voters.len() < 5 {
+            let mut new = voters;
+            new.insert(learner);
+            on_leader(&c, |r| {
+                let new = new.clone();
+                async move { r.change_membership(new, true).await.map_err(err) }
+            })
+            .await?;
+            done.push(format!("then promoted {learner}"));
+        }
+    }
+    Ok(done.join(", "))
+}
+
+/// Runs `step` on the node that leads now, again (up to 20 times, 100 ms apart) while it fails:
+/// leadership may be moving, and a node that just stopped leading refuses.
+async fn on_leader<F, Fut>(c: &Cluster, step: F) -> Result<(), String>
+where
+    F: Fn(Arc<raftis::raft::node::Replica>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut last = String::from("no leader");
+    for _ in 0..20 {
+        if let Some(r) = c.leader().and_then(|l| c.replica(l)) {
+            match step(r).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last)
+}
 
 impl Driver {
     /// Starts a membership change, leader transfer or snapshot as a task of its own: under the
@@ -627,6 +729,30 @@ impl Driver {
                 let to = *others.choose(&mut self.rng)?;
                 let fut = async move { replica.raft().trigger().transfer_leader(to).await.map_err(|e| e.to_string()) };
                 (format!("transfer leadership {leader} -> {to}"), Box::pin(fut))
+            }
+            Kind::MembershipChain => {
+                let transfer_to =
+                    *voters.iter().copied().filter(|&v| v != leader).collect::<Vec<_>>().choose(&mut self.rng)?;
+                let newcomer = outsiders.choose(&mut self.rng).copied();
+                let transfer_after = Duration::from_millis(self.rng.gen_range(0..=100));
+                if let Some(id) = newcomer {
+                    let mut targets = self.shared.targets.lock().unwrap_or_else(|p| p.into_inner());
+                    if !targets.contains(&id) {
+                        targets.push(id);
+                    }
+                }
+                let timeline = self.timeline.clone();
+                let what = format!(
+                    "membership chain from leader {leader} (transfer to {transfer_to} {} ms after the removal)",
+                    transfer_after.as_millis()
+                );
+                let note = what.clone();
+                let fut = async move {
+                    let steps = membership_chain(c, transfer_to, transfer_after, newcomer).await?;
+                    timeline.note(format!("{note}: {steps}"));
+                    Ok(())
+                };
+                (what, Box::pin(fut))
             }
             Kind::Snapshot => {
                 let id = self.up_node()?;

@@ -112,7 +112,10 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     let tuning = p.tuning.clone().unwrap_or_else(|| Tuning::draw(&mut rng));
     let start = tokio::time::Instant::now();
     let timeline = Timeline::new(start);
-    timeline.note(format!("{} hosts, voters 1..={}, {tuning}", p.hosts, p.voters));
+    // Simulated blocking work (snapshot builds, log flushes, recovery) takes virtual time up to
+    // a bound the seed picks (`raftis::rt` work time); printed with the node settings.
+    let settings = format!("{tuning}, blocking work up to {} us", raftis::rt::blocking_work_bound_us(seed));
+    timeline.note(format!("{} hosts, voters 1..={}, {settings}", p.hosts, p.voters));
 
     let cluster = Cluster::build(p.hosts, tuning.clone());
     cluster.form(p.voters).await;
@@ -171,7 +174,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
             seed,
             test: p.test,
             rates: rates.to_string(),
-            tuning: tuning.to_string(),
+            tuning: settings,
             timeline: timeline.to_string(),
             violation,
         })),

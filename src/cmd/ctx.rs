@@ -10,7 +10,7 @@ use crate::store::list::ListValue;
 use crate::store::set::SetValue;
 use crate::store::stream::StreamValue;
 use crate::store::zset::ZSetValue;
-use crate::store::{Db, Entry, Keyspace, Rng, Value};
+use crate::store::{notify, Db, Entry, Keyspace, Rng, Value};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
 
@@ -161,13 +161,26 @@ impl WriteCtx<'_> {
         self.ks.db_mut(db).get_mut(key, now, version)
     }
 
-    /// Replaces whatever is at `key` (value and TTL).
+    /// Replaces whatever is at `key` (value and TTL). A key that was not live is new (the
+    /// `new` event, Redis's `dbAdd`).
     pub fn set(&mut self, key: Bytes, value: Value, expire_at: Option<u64>) {
         let version = self.ks.next_version();
         self.ks.dirty += 1;
         self.signal_ready(&key);
+        if self.ks.notify.flags & notify::NEW != 0 && self.get(&key).is_none() {
+            self.notify(notify::NEW, "new", &key);
+        }
         let db = self.db;
         self.ks.db_mut(db).insert(key, value, expire_at, version);
+    }
+
+    /// Records the keyspace event `event` of `class` for `key` in this database (Redis's
+    /// `notifyKeyspaceEvent`); a no-op unless this node's flags select the class.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.ks.notify.flags != 0 {
+            self.ks.notify.emit(class, event, self.db, key);
+        }
     }
 
     /// Tells the blocked clients waiting on `key` (if any) that it changed: they are retried
@@ -179,9 +192,20 @@ impl WriteCtx<'_> {
         }
     }
 
-    /// Deletes `key`; true if it was live. Deleting a stream wakes its XREADGROUP waiters
-    /// (they get an error), as Redis's `dbGenericDelete` signals it.
+    /// Deletes `key` with the `del` event; true if it was live. (Every caller is a deletion
+    /// Redis announces as `del`: DEL, an emptied collection, an empty STORE result, ...)
     pub fn delete(&mut self, key: &[u8]) -> bool {
+        let removed = self.delete_quietly(key);
+        if removed {
+            self.notify(notify::GENERIC, "del", key);
+        }
+        removed
+    }
+
+    /// Deletes `key` without an event (a key replaced by another command's result); true if
+    /// it was live. Deleting a stream wakes its XREADGROUP waiters (they get an error), as
+    /// Redis's `dbGenericDelete` signals it.
+    pub fn delete_quietly(&mut self, key: &[u8]) -> bool {
         if matches!(self.value(key), Some(Value::Stream(_))) {
             self.signal_ready(key);
         }

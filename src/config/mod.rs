@@ -45,6 +45,9 @@ pub struct Config {
     pub io_threads: usize,
     /// Largest bulk string a client may send.
     pub proto_max_bulk_len: i64,
+    /// Redis's `client-query-buffer-limit`: a client whose unparsed input (an incomplete
+    /// command) grows past this many bytes is disconnected.
+    pub client_query_buffer_limit: u64,
     /// Redis Cluster face: DB 0 only, CLUSTER commands, `cluster_enabled:1`.
     pub cluster_enabled: bool,
     /// Seed of the node's random source (0 = draw one at start).
@@ -59,8 +62,10 @@ pub struct Config {
     pub maxmemory: u64,
     /// Redis's `maxmemory-policy`. Stored and reported only.
     pub maxmemory_policy: String,
-    /// Redis's `client-output-buffer-limit`; the pubsub class is enforced.
+    /// Redis's `client-output-buffer-limit`; the normal and pubsub classes are enforced.
     pub output_limits: OutputLimits,
+    /// Redis's `notify-keyspace-events` as flags (`store::notify`; 0: off).
+    pub notify_keyspace_events: u32,
     /// Redis's `loglevel`: sets the log level at start (see [`tracing_filter`]) unless
     /// `--log-level` is given. Changing it at run time is reported only.
     pub loglevel: String,
@@ -117,6 +122,7 @@ impl Default for Config {
             databases: crate::store::DEFAULT_DATABASES,
             io_threads: DEFAULT_IO_THREADS,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1 << 30,
             cluster_enabled: false,
             seed: 0,
             save: String::new(),
@@ -125,6 +131,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             output_limits: OutputLimits::default(),
+            notify_keyspace_events: 0,
             loglevel: "notice".into(),
             log_dir: None,
             logfile: String::new(),

@@ -82,6 +82,11 @@ fn one_of(v: &str, allowed: &[&str]) -> Result<String, String> {
     Err(format!("must be one of: {}", allowed.join(", ")))
 }
 
+/// `notify-keyspace-events` letters, with Redis's error.
+pub fn notify_flags(v: &str) -> Result<u32, String> {
+    crate::store::notify::parse_flags(v).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
+}
+
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
@@ -418,6 +423,20 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "client-query-buffer-limit",
+        aliases: &[],
+        flag: "client-query-buffer-limit",
+        value_name: "SIZE",
+        help: "a client whose incomplete command grows past SIZE is disconnected",
+        arity: Arity::One,
+        default_text: Some("1gb"),
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| match parse_size(v)? {
+            n if n < 1024 * 1024 || n > i64::MAX as u64 => Err("must be at least 1mb".into()),
+            n => put(&mut c.client_query_buffer_limit, Ok(n)),
+        },
+    },
+    Setting {
         key: "maxmemory",
         aliases: &["memory"],
         flag: "maxmemory",
@@ -449,6 +468,17 @@ pub static SETTINGS: &[Setting] = &[
         default_text: None,
         get: |c| c.output_limits.to_string(),
         set: |c, v| c.output_limits.set(v),
+    },
+    Setting {
+        key: "notify-keyspace-events",
+        aliases: &[],
+        flag: "notify-keyspace-events",
+        value_name: "CLASSES",
+        help: "keyspace notifications, Redis's letters (K E g $ l s h z x e t m d n A); empty = off",
+        arity: Arity::One,
+        default_text: Some("\"\""),
+        get: |c| crate::store::notify::flags_to_string(c.notify_keyspace_events),
+        set: |c, v| put(&mut c.notify_keyspace_events, notify_flags(v)),
     },
     Setting {
         key: "save",
@@ -588,6 +618,8 @@ mod tests {
         assert!(set("appendfsync", "sometimes").is_err());
         assert!(set("save", "900").is_err());
         assert!(set("proto-max-bulk-len", "1k").is_err());
+        assert!(set("client-query-buffer-limit", "1k").is_err());
+        assert!(set("client-query-buffer-limit", "2mb").is_ok());
         assert!(set("loglevel", "loud").is_err());
         assert!(set("dir", "").is_err());
         let mut c = Config::default();

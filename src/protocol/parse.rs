@@ -94,26 +94,52 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// `Ok(None)` means more bytes are needed. An empty command (blank inline line, `*0`) is
 /// consumed and returned as an empty vector.
 pub fn parse_command(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
-    let mut spans = Vec::new();
+    let mut scan = CommandScan::default();
     let mut argv = Vec::new();
-    Ok(parse_command_into(buf, limits, &mut spans, &mut argv)?.then_some(argv))
+    Ok(parse_command_into(buf, limits, &mut scan, &mut argv)?.then_some(argv))
+}
+
+/// How far the scan of an incomplete multibulk request got, so the next call resumes there
+/// instead of walking the arguments already seen again (a request of millions of small
+/// arguments arriving in many reads would otherwise cost time quadratic in its size). Valid
+/// only while the buffer it was made on is appended to and not consumed: [`parse_command_into`]
+/// resets it whenever it consumes bytes or fails.
+#[derive(Debug, Default)]
+pub struct CommandScan {
+    /// Byte spans of the arguments found so far.
+    spans: Vec<(usize, usize)>,
+    /// The request's argument count, once its header line was read.
+    count: Option<usize>,
+    /// Where the next argument's header starts.
+    pos: usize,
+}
+
+impl CommandScan {
+    fn reset(&mut self) {
+        self.spans.clear();
+        self.count = None;
+        self.pos = 0;
+    }
 }
 
 /// [`parse_command`] into caller-owned buffers, so a connection parsing a stream of commands
-/// allocates nothing per command: `argv` is cleared and receives the arguments; `spans` is
-/// scratch space. Returns `Ok(true)` when a complete command (possibly empty) was consumed,
-/// `Ok(false)` when more bytes are needed.
+/// allocates nothing per command: `argv` is cleared and receives the arguments; `scan` keeps
+/// the progress on an incomplete request between calls (pass the same one, with the same
+/// buffer, until a command completes). Returns `Ok(true)` when a complete command (possibly
+/// empty) was consumed, `Ok(false)` when more bytes are needed.
 pub fn parse_command_into(
     buf: &mut BytesMut,
     limits: &Limits,
-    spans: &mut Vec<(usize, usize)>,
+    scan: &mut CommandScan,
     argv: &mut Vec<Bytes>,
 ) -> Result<bool, ParseError> {
     argv.clear();
     if buf.is_empty() {
+        scan.reset();
         return Ok(false);
     }
     if buf[0] != b'*' {
+        scan.reset();
         return Ok(match parse_inline(buf, limits)? {
             Some(args) => {
                 argv.extend(args);
@@ -122,11 +148,10 @@ pub fn parse_command_into(
             None => false,
         });
     }
-    spans.clear();
-    match scan_multibulk(buf, limits, spans) {
+    match scan_multibulk(buf, limits, scan) {
         Ok(len) => {
             let mut frame = buf.split_to(len).freeze();
-            if let Some((&(last_start, last_end), rest)) = spans.split_last() {
+            if let Some((&(last_start, last_end), rest)) = scan.spans.split_last() {
                 argv.extend(rest.iter().map(|&(s, e)| frame.slice(s..e)));
                 // The last argument takes over the frame's own reference (one atomic
                 // increment fewer per command).
@@ -134,10 +159,14 @@ pub fn parse_command_into(
                 frame.advance(last_start);
                 argv.push(frame);
             }
+            scan.reset();
             Ok(true)
         }
         Err(ParseError::Incomplete) => Ok(false),
-        Err(e) => Err(e),
+        Err(e) => {
+            scan.reset();
+            Err(e)
+        }
     }
 }
 
@@ -156,22 +185,35 @@ fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>
     }
 }
 
-/// Validates a complete multibulk request and records each argument's byte span.
-/// Returns the frame's total length.
-fn scan_multibulk(buf: &[u8], limits: &Limits, spans: &mut Vec<(usize, usize)>) -> Result<usize, ParseError> {
+/// The argument count of a multibulk request whose header line ends at or after the start.
+fn multibulk_count(buf: &[u8], limits: &Limits) -> Result<(usize, usize), ParseError> {
     let Some(cr) = find_request_line(buf, 0) else {
         if buf.len() > limits.max_inline_len {
             return invalid("too big mbulk count string");
         }
         return Err(ParseError::Incomplete);
     };
-    let count = match parse_i64(&buf[1..cr]) {
-        Some(n) if n <= limits.max_multibulk_len => n,
-        _ => return invalid("invalid multibulk length"),
+    match parse_i64(&buf[1..cr]) {
+        Some(n) if n <= limits.max_multibulk_len => Ok((n.max(0) as usize, cr + 2)),
+        _ => invalid("invalid multibulk length"),
+    }
+}
+
+/// Validates a complete multibulk request and records each argument's byte span in `scan`,
+/// resuming where the last call stopped. Returns the frame's total length.
+fn scan_multibulk(buf: &[u8], limits: &Limits, scan: &mut CommandScan) -> Result<usize, ParseError> {
+    let count = match scan.count {
+        Some(n) => n,
+        None => {
+            let (n, pos) = multibulk_count(buf, limits)?;
+            // Never reserve what a client merely announces.
+            scan.spans.reserve(n.min(1024));
+            (scan.count, scan.pos) = (Some(n), pos);
+            n
+        }
     };
-    let mut pos = cr + 2;
-    spans.reserve(count.clamp(0, 1024) as usize);
-    for _ in 0..count.max(0) {
+    while scan.spans.len() < count {
+        let pos = scan.pos;
         let Some(cr) = find_request_line(buf, pos) else {
             if buf.len() - pos > limits.max_inline_len {
                 return invalid("too big bulk count string");
@@ -189,10 +231,10 @@ fn scan_multibulk(buf: &[u8], limits: &Limits, spans: &mut Vec<(usize, usize)>) 
         if buf.len() < start + len + 2 {
             return Err(ParseError::Incomplete);
         }
-        spans.push((start, start + len));
-        pos = start + len + 2;
+        scan.spans.push((start, start + len));
+        scan.pos = start + len + 2;
     }
-    Ok(pos)
+    Ok(scan.pos)
 }
 
 /// Parses one RESP2/RESP3 frame of any type from the front of `buf` (replies, pushes, and

@@ -7,8 +7,9 @@
 //! clients share log entries through [`proposer`]); [`membership`]: cluster membership
 //! changes and the status figures operators see; [`events`]: the log lines for leadership and
 //! membership changes; [`waiters`]: this node's clients blocked in a group's replicated queue,
-//! and the delivery of their replies; and [`broadcast`]: Pub/Sub messages sent to the other
-//! nodes over the RPC port (not the log).
+//! and the delivery of their replies; [`broadcast`]: Pub/Sub messages sent to the other
+//! nodes over the RPC port (not the log); and [`notify`]: keyspace notifications of applied
+//! entries, delivered to this node's subscribers.
 
 pub mod broadcast;
 pub mod events;
@@ -16,6 +17,7 @@ pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod notify;
 pub mod proposer;
 pub mod read_batch;
 pub mod rpc;

@@ -20,6 +20,7 @@
 use super::broadcast::{Broadcast, PublishSink};
 use super::log_store::{IdleSync, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
+use super::notify::Notifier;
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
 use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
@@ -190,6 +191,8 @@ pub struct Replica {
     idle_sync: IdleSync,
     waiters: Arc<Waiters>,
     broadcast: Arc<Broadcast>,
+    /// Keyspace notifications of applied entries (this node's subscribers only).
+    notifier: Arc<Notifier>,
 }
 
 /// How often a node looks for its orphaned blocked commands (see [`spawn_reconcile`]).
@@ -303,6 +306,13 @@ impl Replica {
         let boot = crate::server::now_ms();
         let waiters = Arc::new(Waiters::new(cfg.id, boot));
         sm.attach_waiters(waiters.clone());
+        // Entries already in the log were applied (and announced) before the restart.
+        let held = openraft::storage::RaftLogStorage::get_log_state(&mut log)
+            .await
+            .map_err(LogStoreError::Recovery)?
+            .last_log_id;
+        let notifier = Arc::new(Notifier::new(held.map_or(0, |id| id.index)));
+        sm.attach_notifier(notifier.clone());
         let state = sm.shared();
         // Taken before the state machine moves into Raft: the RPC side receives snapshots
         // into files of this directory.
@@ -338,7 +348,7 @@ impl Replica {
         });
         spawn_reconcile(core.clone(), waiters.clone(), shared.stop_rpc.subscribe());
         let (stop_rpc, http) = (shared.stop_rpc.clone(), shared.http.clone());
-        let replica = Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters, broadcast });
+        let replica = Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters, broadcast, notifier });
         Ok((replica, handler))
     }
 
@@ -355,7 +365,13 @@ impl Replica {
 
     /// Installs where Pub/Sub messages published on other nodes go (once).
     pub fn set_publish_sink(&self, sink: Arc<dyn PublishSink>) {
-        self.broadcast.set_sink(sink);
+        self.broadcast.set_sink(sink.clone());
+        self.notifier.set_sink(sink);
+    }
+
+    /// Sets this node's `notify-keyspace-events` flags (`store::notify`).
+    pub fn set_notify_flags(&self, flags: u32) {
+        self.notifier.set_flags(flags);
     }
 
     /// Sends a Pub/Sub message to every other node of the group's membership (learners

@@ -10,6 +10,7 @@
 //! [`StateMachine::open`] loads the newest snapshot and openraft replays the log after it.
 
 use super::control::ControlState;
+use super::notify::Notifier;
 use super::snapshot::{self, Header, SnapshotDir, SnapshotError, WriteStats};
 use super::snapshot_file::SnapshotFile;
 use super::waiters::Waiters;
@@ -54,6 +55,8 @@ pub struct StateMachine {
     waiters: Arc<Waiters>,
     /// A data group of a multi-raft cluster: refuse writes to slots it does not own.
     fenced: bool,
+    /// Keyspace notifications of applied entries go to this node's subscribers here.
+    notifier: Arc<Notifier>,
 }
 
 impl StateMachine {
@@ -79,7 +82,8 @@ impl StateMachine {
         }
         // Until a replica attaches its own registry, outcomes go to nobody.
         let waiters = Arc::new(Waiters::new(u64::MAX, 0));
-        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, fenced: false })
+        let notifier = Arc::new(Notifier::new(u64::MAX));
+        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, notifier, fenced: false })
     }
 
     /// Makes this the state machine of a data group of a multi-raft cluster: a write whose
@@ -87,6 +91,11 @@ impl StateMachine {
     /// apply. The fence is part of the group's definition, the same on every replica.
     pub fn fence(&mut self) {
         self.fenced = true;
+    }
+
+    /// Delivers the keyspace notifications of applied entries through `notifier`.
+    pub fn attach_notifier(&mut self, notifier: Arc<Notifier>) {
+        self.notifier = notifier;
     }
 
     /// Delivers the outcomes of blocked commands to `waiters` (this node's blocked clients).
@@ -119,6 +128,8 @@ impl StateMachine {
     fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
         let mut st = lock(&self.state)?;
         st.last_applied = Some(entry.log_id);
+        let flags = self.notifier.flags_for(entry.log_id.index);
+        st.keyspace.notify.flags = flags;
         let fenced = self.fenced;
         let st = &mut *st;
         let mut apply = |batch: &crate::store::WriteBatch| match fenced.then(|| st.control.refuse(batch)).flatten() {
@@ -139,6 +150,12 @@ impl StateMachine {
         let outcomes = st.keyspace.blocked.take_outcomes();
         if !outcomes.is_empty() {
             self.waiters.deliver(outcomes);
+        }
+        if flags != 0 {
+            let events = st.keyspace.notify.take();
+            if !events.is_empty() {
+                self.notifier.deliver(events, flags);
+            }
         }
         Ok(reply)
     }

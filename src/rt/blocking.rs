@@ -1,7 +1,8 @@
 //! Where blocking work (disk I/O: the Disk API is synchronous and `RealDisk` blocks on fsync)
 //! runs. On real tokio it goes to the blocking thread pool so that a slow fsync never stalls a
-//! runtime worker; under madsim there are no OS threads and simulated disks never block, so it
-//! runs inline. This function is the only place where the two differ.
+//! runtime worker; under madsim there are no OS threads: it runs inline, after and before a
+//! stretch of virtual time drawn from the seed (`madsim_runtime::work_time`), during which other
+//! tasks run. This function is the only place where the two differ.
 
 use std::io;
 
@@ -18,6 +19,11 @@ where
     }
     #[cfg(madsim)]
     {
-        Ok(f())
+        // Takes virtual time, so that other tasks run while it is in progress, as they would
+        // beside a real blocking-pool thread.
+        super::madsim_runtime::work_time::pass().await;
+        let out = f();
+        super::madsim_runtime::work_time::pass().await;
+        Ok(out)
     }
 }

@@ -21,7 +21,7 @@ pub use shutdown::{Shutdown, ShutdownSignal};
 pub use worker::{spawn_worker, Step, Waker, WorkerHandle};
 
 #[cfg(madsim)]
-pub use madsim_runtime::{MadsimRng, MadsimRuntime, MadsimTimeout};
+pub use madsim_runtime::{work_time::bound_us as blocking_work_bound_us, MadsimRng, MadsimRuntime, MadsimTimeout};
 pub use watch::{DetWatch, DetWatchReceiver, DetWatchSender};
 
 /// The `AsyncRuntime` for openraft's type config: tokio in production, the simulator under

@@ -186,6 +186,9 @@ pub fn spawn_worker(
         let mut round = round;
         let task = tokio::spawn(async move {
             loop {
+                // A round takes virtual time before it starts (the time a real thread's fsync
+                // of the round before, or its wake-up, takes): appends go on meanwhile.
+                super::madsim_runtime::work_time::pass().await;
                 match turn(&inner, &mut round) {
                     Step::Again => {}
                     Step::Exit => return,

@@ -34,6 +34,8 @@ pub struct ClientInfo {
     pub blocked: bool,
     /// Pub/Sub subscriptions: channels, patterns, shard channels (flag 'P' when any).
     pub subs: (usize, usize, usize),
+    /// In MONITOR mode (flag 'O').
+    pub monitor: bool,
 }
 
 /// Registry entry of a connection.
@@ -85,8 +87,10 @@ pub struct Client {
     /// The last command looked up: a pipeline repeats the same command, and comparing its
     /// name is cheaper than a table lookup.
     pub last_spec: Option<&'static CommandSpec>,
-    /// Pub/Sub subscriptions and mailbox, from the first (P|S)SUBSCRIBE on.
+    /// Pub/Sub subscriptions and mailbox, from the first (P|S)SUBSCRIBE (or MONITOR) on.
     pub pubsub: Option<Box<super::pubsub::Subscriptions>>,
+    /// In MONITOR mode: the mailbox gets the node's commands (`super::monitor`).
+    pub monitor: bool,
 }
 
 impl Client {
@@ -110,6 +114,7 @@ impl Client {
             pending_info: None,
             last_spec: None,
             pubsub: None,
+            monitor: false,
         }
     }
 

@@ -4,10 +4,12 @@
 use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
+use super::output::{self, PAUSE_AT};
 use super::pipeline::PendingWrites;
 use super::pubsub::{self, Mailbox};
 use super::shared::{now_ms, Shared, Stats};
-use crate::protocol::{encode, parse_command_into, Frame, Limits, ParseError};
+use crate::config::ClassLimit;
+use crate::protocol::{encode, parse_command_into, CommandScan, Frame, Limits, ParseError};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -42,6 +44,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         tracing::debug!(client = id, error = %e, "connection closed with error");
     }
     pubsub::unsubscribe_all(&mut client, &shared);
+    super::monitor::stop(&mut client, &shared);
     shared.clients().remove(&id);
 }
 
@@ -64,6 +67,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         no_touch: false,
         blocked: false,
         subs: (0, 0, 0),
+        monitor: false,
     }
 }
 
@@ -85,18 +89,31 @@ async fn serve(
     tokio::pin!(shutdown, kill, idle);
     let mut last_activity = Instant::now();
     loop {
-        let limits = Limits { max_bulk_len: shared.config().proto_max_bulk_len, ..Limits::default() };
+        let (limits, query_limit, normal) = {
+            let c = shared.config();
+            let limits = Limits { max_bulk_len: c.proto_max_bulk_len, ..Limits::default() };
+            (limits, c.client_query_buffer_limit, c.output_limits.normal)
+        };
         let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
         client.publish_info(handle);
         let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
+        // Subscribers are bounded by their own class, through their mailbox.
+        let normal = mailbox.is_none().then_some(normal);
+        if normal.is_some_and(|l| output::over_hard_limit(wbuf.len(), &l)) {
+            output::log_closed(Some(client.id), wbuf.len());
+            return Ok(());
+        }
         let drained = std::mem::take(&mut scratch.drained) + drain_mail(client, &mut wbuf);
-        if !send(stream, &mut wbuf, shared, kill.as_mut(), mailbox.as_deref(), drained).await? {
+        if !send(stream, &mut wbuf, shared, kill.as_mut(), mailbox.as_deref(), drained, normal).await? {
             return Ok(());
         }
         let req = match ended {
             Ended::ProtocolError => return Ok(()),
             Ended::Block(req) => Some(req),
             Ended::Done => None,
+            // The replies that made it pause are out: run the rest of the pipeline.
+            Ended::Paused if shared.is_shutting_down() => return Ok(()),
+            Ended::Paused => continue,
         };
         if let Some(req) = req {
             // Replies before the blocking command are out; the rest of the pipeline waits.
@@ -135,14 +152,24 @@ async fn serve(
         if n == 0 {
             return Ok(());
         }
+        if rbuf.len() as u64 > query_limit {
+            // As Redis: no reply, the client is closed and the node says why.
+            tracing::warn!(
+                client = client.id,
+                qbuf = rbuf.len(),
+                "closing client that reached max query buffer length"
+            );
+            return Ok(());
+        }
         last_activity = Instant::now();
         Stats::add(&shared.stats.net_input_bytes, n as u64);
     }
 }
 
 /// Sends what `wbuf` holds, of which `drained` bytes came from `mailbox`. False when the
-/// connection must close instead: the client was killed, or its mailbox overflowed (a
-/// subscriber that does not read blocks the write, and its messages pile up meanwhile).
+/// connection must close instead: the client was killed, its unsent replies stayed over the
+/// soft limit of `normal` too long, or its mailbox overflowed (a subscriber that does not
+/// read blocks the write, and its messages pile up meanwhile).
 async fn send(
     stream: &mut TcpStream,
     wbuf: &mut BytesMut,
@@ -150,15 +177,20 @@ async fn send(
     mut kill: Pin<&mut Notified<'_>>,
     mailbox: Option<&Mailbox>,
     drained: usize,
+    normal: Option<ClassLimit>,
 ) -> std::io::Result<bool> {
-    let write = write_out(stream, wbuf, shared);
+    let unsent = wbuf.len();
+    let write = output::write_out(stream, wbuf, shared, normal);
     tokio::pin!(write);
     loop {
         tokio::select! {
             biased;
             _ = &mut kill => return Ok(false),
             written = &mut write => {
-                written?;
+                if !written? {
+                    output::log_closed(None, unsent);
+                    return Ok(false);
+                }
                 break;
             }
             _ = wait_mail(mailbox) => {
@@ -181,17 +213,6 @@ async fn wait_mail(mailbox: Option<&Mailbox>) {
     }
 }
 
-/// Sends what `wbuf` holds, if anything.
-async fn write_out(stream: &mut TcpStream, wbuf: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
-    if !wbuf.is_empty() {
-        Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
-        stream.write_all(wbuf).await?;
-        stream.flush().await?;
-        wbuf.clear();
-    }
-    Ok(())
-}
-
 /// How a run over the buffered commands ended.
 enum Ended {
     /// Every complete command ran (or the connection is to close after its reply).
@@ -200,6 +221,9 @@ enum Ended {
     ProtocolError,
     /// A blocking command must run before the commands after it.
     Block(BlockRequest),
+    /// Replies worth [`PAUSE_AT`] bytes wait to be sent: send them before running the
+    /// commands still buffered.
+    Paused,
 }
 
 /// How often an idle connection re-reads the `timeout` setting, so CONFIG SET timeout also
@@ -228,7 +252,7 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
 #[derive(Default)]
 struct Scratch {
     argv: Vec<Bytes>,
-    spans: Vec<(usize, usize)>,
+    scan: CommandScan,
     pending: PendingWrites,
     /// Bytes of Pub/Sub messages encoded into the output buffer and not written yet.
     drained: usize,
@@ -256,7 +280,11 @@ async fn run_buffered(
     // Empty between calls (flushed before returning); kept for its buffers' capacity.
     let pending = &mut scratch.pending;
     loop {
-        match parse_command_into(rbuf, limits, &mut scratch.spans, &mut scratch.argv) {
+        if wbuf.len() >= PAUSE_AT && !rbuf.is_empty() {
+            pending.flush(&shared.engine, client.resp, wbuf).await;
+            return Ended::Paused;
+        }
+        match parse_command_into(rbuf, limits, &mut scratch.scan, &mut scratch.argv) {
             Ok(true) => {}
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {

@@ -6,7 +6,7 @@
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::shared::{now_ms, Shared, Stats};
-use super::{fanout, pubsub};
+use super::{fanout, monitor, pubsub};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::raft::node::ReadPoint;
@@ -144,6 +144,10 @@ pub async fn execute(
             return Outcome::Reply(reject(client, handle, spec, msg));
         }
     }
+    if client.monitor && !matches!(spec.kind, Kind::Session) {
+        // A monitor is a replica to Redis: it may not touch the keyspace.
+        return Outcome::Reply(reject(client, handle, spec, "Replica can't interact with the keyspace".into()));
+    }
     let group = match route(client, shared, spec, argv).await {
         Ok(group) => group,
         Err(reply) => {
@@ -162,6 +166,13 @@ pub async fn execute(
             handle.update(|i| i.multi = queued);
             return Outcome::Reply(Frame::simple("QUEUED"));
         }
+    }
+    let shown_after = matches!(spec.name, "exec" | "select" | "reset");
+    if !shown_after {
+        monitor::feed(shared, handle, client.db, spec, argv);
+    }
+    if spec.name == "monitor" {
+        return Outcome::Frames(monitor::start(client, handle, shared));
     }
     if let Some(frames) = pubsub::run(client, shared, spec.name, argv) {
         if let Some(subs) = &client.pubsub {
@@ -189,7 +200,13 @@ pub async fn execute(
     if let Kind::Write(_) = spec.kind {
         return Outcome::Write { argv: std::mem::take(argv), now_ms: now, group };
     }
-    Outcome::Reply(run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await)
+    let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await;
+    if shown_after {
+        // EXEC shows its commands first, SELECT the database it selected, and a monitor's
+        // RESET is no longer shown to itself.
+        monitor::feed(shared, handle, client.db, spec, argv);
+    }
+    Outcome::Reply(reply)
 }
 
 /// Multi-raft routing (see [`crate::cluster::Groups`]): the group `argv` runs on, or the reply
@@ -417,6 +434,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             Err(reply) => return reply,
         },
     };
+    let shown = shared.monitors.any().then(|| queue.clone());
     let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
@@ -452,6 +470,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             }
             let db = client.db;
             handle.update(|i| i.db = db);
+            show_transaction(shared, handle, start_db, shown.unwrap_or_default());
             merge_replies(local, replies)
         }
         other => other,
@@ -469,6 +488,16 @@ fn pubsub_in_exec(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv
     match frames.len() {
         1 => frames.pop().unwrap_or(Frame::Null),
         _ => Frame::Array(frames),
+    }
+}
+
+/// Shows the commands of a transaction that ran to the node's monitors, in order, each with
+/// the database it ran in.
+fn show_transaction(shared: &Shared, handle: &ClientHandle, mut db: usize, queue: Vec<Vec<Bytes>>) {
+    for argv in queue {
+        let Some(spec) = cmd::lookup(&argv[0]) else { continue };
+        db = selected_db(&argv).filter(|n| *n < shared.config().databases).unwrap_or(db);
+        monitor::feed(shared, handle, db, spec, &argv);
     }
 }
 

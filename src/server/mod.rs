@@ -8,6 +8,8 @@ mod dispatch;
 mod engine;
 mod expire;
 mod fanout;
+pub mod monitor;
+mod output;
 mod pipeline;
 pub mod pubsub;
 mod shared;

@@ -3,6 +3,7 @@
 
 use super::client::ClientHandle;
 use super::engine::Engine;
+use super::monitor::Monitors;
 use super::pubsub::PubSub;
 use crate::config::Config;
 use crate::raft::node::Replica;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub stats: Stats,
     /// This node's Pub/Sub subscriptions.
     pub pubsub: Arc<PubSub>,
+    /// The clients in MONITOR mode.
+    pub monitors: Monitors,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -89,6 +92,7 @@ impl Shared {
             cluster,
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
+            monitors: Monitors::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
@@ -105,6 +109,9 @@ impl Shared {
     /// Replaces the settings (CONFIG SET) and hands the ones other parts keep to them.
     pub fn set_config(&self, next: Config) {
         self.pubsub.set_limit(next.output_limits.pubsub);
+        for group in self.engine.groups().values() {
+            group.set_notify_flags(next.notify_keyspace_events);
+        }
         *self.config() = next;
     }
 

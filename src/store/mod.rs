@@ -13,6 +13,7 @@ pub mod functions;
 pub mod hash;
 mod keymap;
 pub mod list;
+pub mod notify;
 pub mod scripts;
 pub mod set;
 pub mod stream;
@@ -44,6 +45,9 @@ pub struct Keyspace {
     /// Changes applied since start (INFO's `rdb_changes_since_last_save`).
     pub dirty: u64,
     pub blocked: Blocked,
+    /// This node's notification flags and the events of the apply in progress (not
+    /// replicated: see [`notify`]).
+    pub notify: notify::Notifications,
     /// The script cache and step budget (replicated with the data, see [`scripts`]).
     pub scripts: Scripts,
     /// The Functions libraries (replicated with the data, see [`functions`]).
@@ -63,6 +67,7 @@ impl Keyspace {
             version: 0,
             dirty: 0,
             blocked: Blocked::default(),
+            notify: notify::Notifications::default(),
             scripts: Scripts::default(),
             functions: Functions::default(),
         }

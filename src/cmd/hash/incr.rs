@@ -4,6 +4,7 @@ use super::reply;
 use crate::cmd::args::{self, err};
 use crate::cmd::WriteCtx;
 use crate::protocol::{parse_i64, Frame};
+use crate::store::notify;
 use bytes::Bytes;
 
 /// The current value of `field` (None when the key or field is absent); WRONGTYPE as usual.
@@ -31,6 +32,7 @@ fn incr_int(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     };
     let new = old.checked_add(incr).ok_or_else(|| err(args::OVERFLOW))?;
     store(ctx, &argv[1], &argv[2], Bytes::from(new.to_string()))?;
+    ctx.notify(notify::HASH, "hincrby", &argv[1]);
     Ok(Frame::Integer(new))
 }
 
@@ -53,6 +55,7 @@ fn incr_float(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     }
     let text = Bytes::from(format_float(new));
     store(ctx, &argv[1], &argv[2], text.clone())?;
+    ctx.notify(notify::HASH, "hincrbyfloat", &argv[1]);
     Ok(Frame::Bulk(text))
 }
 

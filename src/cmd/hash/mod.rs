@@ -8,6 +8,7 @@ mod random;
 use super::args::wrong_arity;
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 const W: &[&str] = &["write", "denyoom", "fast"];
@@ -57,6 +58,7 @@ fn set_pairs(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<i64, Fram
     // Like hashTypeTryConversion: one long argument converts before anything is stored.
     h.prepare_for(argv[2..].iter().map(|a| a.len()));
     let added = argv[2..].chunks_exact(2).filter(|p| h.insert(p[0].clone(), p[1].clone())).count();
+    ctx.notify(notify::HASH, "hset", &argv[1]);
     Ok(added as i64)
 }
 
@@ -69,11 +71,13 @@ fn hsetnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(_) => {}
         Err(e) => return e,
     }
-    match ctx.hash_mut(key, true) {
-        Ok(Some(h)) => Frame::Integer(h.insert(field.clone(), value.clone()) as i64),
-        Ok(None) => Frame::Integer(0),
-        Err(e) => e,
-    }
+    let added = match ctx.hash_mut(key, true) {
+        Ok(Some(h)) => h.insert(field.clone(), value.clone()),
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return e,
+    };
+    ctx.notify(notify::HASH, "hset", key);
+    Frame::Integer(added as i64)
 }
 
 fn hget(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
@@ -104,6 +108,7 @@ fn hdel(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     }
     let Ok(Some(h)) = ctx.hash_mut(&argv[1], false) else { return Frame::Integer(0) };
     let removed = argv[2..].iter().filter(|f| h.remove(f)).count();
+    ctx.notify(notify::HASH, "hdel", &argv[1]);
     ctx.remove_if_empty(&argv[1]);
     Frame::Integer(removed as i64)
 }

@@ -5,6 +5,7 @@
 use super::super::args::{self, err};
 use super::super::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 /// The NX / XX / GT / LT conditions.
@@ -82,6 +83,7 @@ fn expire_generic(ctx: &mut WriteCtx, argv: &[Bytes], name: &str, seconds: bool,
         ctx.delete(key);
     } else {
         ctx.set_expire(key, Some(when as u64));
+        ctx.notify(notify::GENERIC, "expire", key);
     }
     Frame::Integer(1)
 }
@@ -132,6 +134,7 @@ pub fn persist(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let has_ttl = ctx.get(&argv[1]).is_some_and(|e| e.expire_at().is_some());
     if has_ttl {
         ctx.set_expire(&argv[1], None);
+        ctx.notify(notify::GENERIC, "persist", &argv[1]);
     }
     Frame::Integer(has_ttl as i64)
 }

@@ -10,7 +10,7 @@ mod relocate;
 use super::args::{self, err};
 use super::{scan, CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::store::Entry;
+use crate::store::{notify, Entry};
 use bytes::Bytes;
 use rand::Rng as _;
 
@@ -57,6 +57,7 @@ fn expire_due(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     for key in &argv[1..] {
         if ctx.ks.db_mut(db).remove_if_expired(key, now) {
             deleted += 1;
+            ctx.notify(notify::EXPIRED, "expired", key);
         }
     }
     ctx.ks.dirty += deleted;

@@ -6,6 +6,7 @@ use super::super::args::{self, err, is, syntax};
 use super::super::WriteCtx;
 use super::{db_index, take};
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
@@ -34,7 +35,11 @@ fn rename_generic(ctx: &mut WriteCtx, argv: &[Bytes], nx: bool) -> Frame {
     }
     let Some(entry) = take(ctx, src) else { return err(args::NO_SUCH_KEY) };
     let ttl = entry.expire_at();
+    // Redis deletes the destination first, so the renamed key is `new` there.
+    ctx.delete_quietly(dst);
     ctx.set(dst.clone(), entry.value, ttl);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         Frame::Integer(1)
     } else {
@@ -81,9 +86,10 @@ pub fn copy(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         if !replace {
             return Frame::Integer(0);
         }
-        target.delete(dst);
+        target.delete_quietly(dst);
     }
     target.set(dst.clone(), value, ttl);
+    target.notify(notify::GENERIC, "copy_to", dst);
     Frame::Integer(1)
 }
 
@@ -104,6 +110,8 @@ pub fn move_cmd(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let Some(entry) = take(ctx, key) else { return Frame::Integer(0) };
     let ttl = entry.expire_at();
     on_db(ctx, dst_db).set(key.clone(), entry.value, ttl);
+    ctx.notify(notify::GENERIC, "move_from", key);
+    on_db(ctx, dst_db).notify(notify::GENERIC, "move_to", key);
     Frame::Integer(1)
 }
 

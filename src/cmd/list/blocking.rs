@@ -9,6 +9,7 @@ use super::side;
 use crate::cmd::blocking::{run_nonblocking, seconds_timeout, Attempt, BlockingSpec};
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 use std::ops::Range;
 
@@ -132,6 +133,7 @@ fn pop_attempt(ctx: &mut WriteCtx, argv: &[Bytes], ready: Option<&[u8]>, left: b
         }
         let Ok(Some(l)) = ctx.list_mut(key, false) else { continue };
         let Some(item) = l.pop(left) else { continue };
+        ctx.notify(notify::LIST, if left { "lpop" } else { "rpop" }, key);
         ctx.remove_if_empty(key);
         return Attempt::Done(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Bulk(item)]));
     }

@@ -13,6 +13,7 @@ pub(crate) use blocking::{all_but_last, last_arg_timeout, numkeys_keys};
 use super::args::{self, err, is, syntax, wrong_arity};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 const WDF: &[&str] = &["write", "denyoom", "fast"];
@@ -93,7 +94,9 @@ fn push(ctx: &mut WriteCtx, argv: &[Bytes], left: bool, create: bool) -> Result<
     for item in &argv[2..] {
         l.push(left, item.clone());
     }
-    Ok(Frame::Integer(l.len() as i64))
+    let len = l.len();
+    ctx.notify(notify::LIST, if left { "lpush" } else { "rpush" }, &argv[1]);
+    Ok(Frame::Integer(len as i64))
 }
 
 fn lpop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
@@ -125,6 +128,7 @@ fn pop(ctx: &mut WriteCtx, argv: &[Bytes], left: bool) -> Result<Frame, Frame> {
     let n = count.map_or(1, |c| (c as u64).min(len as u64) as usize);
     let Some(l) = ctx.list_mut(&argv[1], false)? else { return Ok(Frame::Null) };
     let popped: Vec<Frame> = (0..n).filter_map(|_| l.pop(left)).map(Frame::Bulk).collect();
+    ctx.notify(notify::LIST, name, &argv[1]);
     ctx.remove_if_empty(&argv[1]);
     Ok(match count {
         Some(_) => Frame::Array(popped),
@@ -168,6 +172,7 @@ fn lset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         if let Some(slot) = ctx.list_mut(&argv[1], false)?.and_then(|l| l.items.get_mut(i)) {
             *slot = argv[3].clone();
         }
+        ctx.notify(notify::LIST, "lset", &argv[1]);
         Ok(Frame::ok())
     })())
 }
@@ -184,7 +189,9 @@ fn linsert(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         let Some(i) = l.items.iter().position(|x| *x == argv[3]) else { return Ok(Frame::Integer(-1)) };
         let Some(l) = ctx.list_mut(&argv[1], false)? else { return Ok(Frame::Integer(0)) };
         l.items.insert(i + after as usize, argv[4].clone());
-        Ok(Frame::Integer(l.len() as i64))
+        let len = l.len();
+        ctx.notify(notify::LIST, "linsert", &argv[1]);
+        Ok(Frame::Integer(len as i64))
     })())
 }
 
@@ -210,6 +217,7 @@ fn lrem(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
             i += 1;
             keep
         });
+        ctx.notify(notify::LIST, "lrem", &argv[1]);
         ctx.remove_if_empty(&argv[1]);
         Ok(Frame::Integer(hits.len() as i64))
     })())
@@ -230,6 +238,7 @@ fn ltrim(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
                 None => l.items.clear(),
             }
         }
+        ctx.notify(notify::LIST, "ltrim", &argv[1]);
         ctx.remove_if_empty(&argv[1]);
         Ok(Frame::ok())
     })())

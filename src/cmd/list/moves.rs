@@ -5,6 +5,7 @@ use super::{reply, side};
 use crate::cmd::args::{self, err, is, syntax};
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 pub(super) fn lmove(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
@@ -35,6 +36,9 @@ pub(super) fn move_one(
     if let Some(l) = ctx.list_mut(dst, true)? {
         l.push(to_left, item.clone());
     }
+    // Redis's order: the push, then the pop, then the source's deletion.
+    ctx.notify(notify::LIST, if to_left { "lpush" } else { "rpush" }, dst);
+    ctx.notify(notify::LIST, if from_left { "lpop" } else { "rpop" }, src);
     // After the push: when src == dst the list must not vanish in between.
     ctx.remove_if_empty(src);
     Ok(Frame::Bulk(item))
@@ -85,6 +89,7 @@ pub(super) fn lmpop_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, F
         let n = (count as u64).min(len as u64) as usize;
         let Some(l) = ctx.list_mut(key, false)? else { continue };
         let popped: Vec<Frame> = (0..n).filter_map(|_| l.pop(left)).map(Frame::Bulk).collect();
+        ctx.notify(notify::LIST, if left { "lpop" } else { "rpop" }, key);
         ctx.remove_if_empty(key);
         return Ok(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(popped)]));
     }

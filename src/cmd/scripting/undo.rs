@@ -16,11 +16,15 @@ pub struct Undo {
     seen: BTreeSet<(usize, Bytes)>,
     /// Every database, saved before the first whole-database command.
     all: Option<Vec<Db>>,
+    /// How many keyspace events were recorded before the script's first write: an undone
+    /// script announces nothing.
+    events_before: Option<usize>,
 }
 
 impl Undo {
     /// Saves what write command `argv` (run in database `db`) may change.
     pub fn before(&mut self, ks: &Keyspace, db: usize, spec: &CommandSpec, argv: &[Bytes]) {
+        self.events_before.get_or_insert(ks.notify.recorded());
         if self.all.is_some() {
             return;
         }
@@ -52,6 +56,9 @@ impl Undo {
 
     /// Puts everything saved back, newest first.
     pub fn rollback(self, ks: &mut Keyspace) {
+        if let Some(n) = self.events_before {
+            ks.notify.forget_after(n);
+        }
         if let Some(dbs) = self.all {
             ks.restore_dbs(dbs);
         }

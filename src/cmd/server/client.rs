@@ -129,6 +129,9 @@ fn flag(
 pub fn client_line(i: &ClientInfo) -> String {
     let mut flags = String::new();
     let (sub, psub, ssub) = i.subs;
+    if i.monitor {
+        flags.push('O');
+    }
     if sub + psub + ssub > 0 {
         flags.push('P');
     }

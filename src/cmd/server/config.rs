@@ -135,6 +135,18 @@ static PARAMS: &[Param] = &[
             Ok(())
         }),
     },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |c| c.client_query_buffer_limit.to_string(),
+        access: Access::Mutable(|c, v| {
+            let n = memory(v).ok_or("argument must be a memory value")?;
+            if n < 1024 * 1024 || n > i64::MAX as u64 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+            }
+            c.client_query_buffer_limit = n;
+            Ok(())
+        }),
+    },
     Param { name: "save", get: |c| c.save.clone(), access: Access::Mutable(set_save) },
     Param {
         name: "appendonly",
@@ -172,6 +184,14 @@ static PARAMS: &[Param] = &[
         name: "client-output-buffer-limit",
         get: |c| c.output_limits.to_string(),
         access: Access::Mutable(|c, v| c.output_limits.set(v)),
+    },
+    Param {
+        name: "notify-keyspace-events",
+        get: |c| crate::store::notify::flags_to_string(c.notify_keyspace_events),
+        access: Access::Mutable(|c, v| {
+            c.notify_keyspace_events = crate::config::settings::notify_flags(v)?;
+            Ok(())
+        }),
     },
     Param {
         name: "loglevel",

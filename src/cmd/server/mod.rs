@@ -42,6 +42,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lastsave", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), S),
     CommandSpec::new("bgsave", -1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), S),
+    CommandSpec::new("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), S),
     CommandSpec::new("readonly", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("readwrite", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new(
@@ -73,6 +74,8 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         "auth" => auth(s, argv),
         "hello" => hello(s, argv),
         "reset" => reset(s),
+        // Outside a transaction MONITOR is run by the dispatcher (`server::monitor`).
+        "monitor" => Frame::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
         "client" => client::client(s, argv),
         "command" => command::command(argv),
         "config" => config::config(s, argv),
@@ -200,6 +203,7 @@ fn reset(s: &mut Session) -> Frame {
     c.no_touch = false;
     c.authenticated = !needs_auth;
     crate::server::pubsub::unsubscribe_all(c, s.shared);
+    crate::server::monitor::stop(c, s.shared);
     s.handle.update(|i| {
         i.db = 0;
         i.resp = RespVersion::Resp2;
@@ -210,6 +214,7 @@ fn reset(s: &mut Session) -> Frame {
         i.no_evict = false;
         i.no_touch = false;
         i.subs = (0, 0, 0);
+        i.monitor = false;
     });
     Frame::simple("RESET")
 }

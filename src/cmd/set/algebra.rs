@@ -7,6 +7,7 @@ use super::{set_at, set_reply};
 use crate::cmd::args::{self, err, is, syntax};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::set::SetValue;
 use crate::store::{Keyspace, Value};
 use bytes::Bytes;
@@ -47,12 +48,13 @@ fn diff(sets: &[Option<&SetValue>]) -> SetValue {
 
 /// Stores `result` at `dst` (replacing any value and TTL) or deletes `dst` when it is empty;
 /// replies with the result's size.
-fn store(ctx: &mut WriteCtx, dst: &Bytes, result: SetValue) -> Frame {
+fn store(ctx: &mut WriteCtx, dst: &Bytes, result: SetValue, event: &'static str) -> Frame {
     let n = result.len();
     if n == 0 {
         ctx.delete(dst);
     } else {
         ctx.set(dst.clone(), Value::Set(result), None);
+        ctx.notify(notify::SET, event, dst);
     }
     Frame::Integer(n as i64)
 }
@@ -66,7 +68,7 @@ pub(super) fn sinter(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> 
 pub(super) fn sinterstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     let sets = gather(ctx.ks, ctx.db, ctx.now_ms, &argv[2..])?;
     let result = SetValue::from_members(inter(&sets, 0));
-    Ok(store(ctx, &argv[1], result))
+    Ok(store(ctx, &argv[1], result, "sinterstore"))
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
@@ -103,7 +105,7 @@ pub(super) fn sunion(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> 
 pub(super) fn sunionstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     let sets = gather(ctx.ks, ctx.db, ctx.now_ms, &argv[2..])?;
     let result = union(&sets);
-    Ok(store(ctx, &argv[1], result))
+    Ok(store(ctx, &argv[1], result, "sunionstore"))
 }
 
 pub(super) fn sdiff(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
@@ -114,7 +116,7 @@ pub(super) fn sdiff(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
 pub(super) fn sdiffstore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     let sets = gather(ctx.ks, ctx.db, ctx.now_ms, &argv[2..])?;
     let result = diff(&sets);
-    Ok(store(ctx, &argv[1], result))
+    Ok(store(ctx, &argv[1], result, "sdiffstore"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod random;
 use super::args::wrongtype;
 use super::{scan, CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::set::SetValue;
 use crate::store::{Keyspace, Value};
 use bytes::Bytes;
@@ -74,6 +75,7 @@ fn sadd(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     }
     let Some(set) = ctx.set_mut(key, true)? else { return Ok(Frame::Integer(0)) };
     let added = members.iter().filter(|m| set.insert((*m).clone())).count();
+    ctx.notify(notify::SET, "sadd", key);
     Ok(Frame::Integer(added as i64))
 }
 
@@ -86,6 +88,7 @@ fn srem(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     }
     let Some(set) = ctx.set_mut(key, false)? else { return Ok(Frame::Integer(0)) };
     let removed = members.iter().filter(|m| set.remove(m)).count();
+    ctx.notify(notify::SET, "srem", key);
     ctx.remove_if_empty(key);
     Ok(Frame::Integer(removed as i64))
 }
@@ -117,9 +120,12 @@ fn smove(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     if let Some(set) = ctx.set_mut(src, false)? {
         set.remove(member);
     }
+    ctx.notify(notify::SET, "srem", src);
     ctx.remove_if_empty(src);
     if let Some(set) = ctx.set_mut(dst, true)? {
-        set.insert(member.clone());
+        if set.insert(member.clone()) {
+            ctx.notify(notify::SET, "sadd", dst);
+        }
     }
     Ok(Frame::Integer(1))
 }

@@ -5,6 +5,7 @@ use super::{set_at, set_reply};
 use crate::cmd::args::{self, err, syntax};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use bytes::Bytes;
 
 /// Redis keeps popping one by one while the members left are more than this many times
@@ -34,6 +35,7 @@ pub(super) fn spop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         Some(0) => return Ok(set_reply([])),
         Some(n) if n >= len => {
             let all: Vec<Bytes> = set.iter().collect();
+            ctx.notify(notify::SET, "spop", key);
             ctx.delete(key);
             return Ok(set_reply(all));
         }
@@ -47,6 +49,7 @@ pub(super) fn spop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
             set.rebuild();
         }
     }
+    ctx.notify(notify::SET, "spop", key);
     ctx.remove_if_empty(key);
     Ok(match count {
         None => picked.into_iter().next().map_or(Frame::Null, Frame::Bulk),

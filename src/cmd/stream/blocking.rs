@@ -6,7 +6,7 @@
 
 use super::group::err_parts;
 use super::read::{parse_read_args, resolve_ids, xread_inner, ReadArgs};
-use super::readgroup::{deliver_new, xreadgroup_inner};
+use super::readgroup::{deliver_new, has_consumer, notify_new_consumer, xreadgroup_inner};
 use super::{entry_frame, parse};
 use crate::cmd::blocking::{Attempt, BlockingSpec};
 use crate::cmd::WriteCtx;
@@ -134,7 +134,9 @@ fn xreadgroup_attempt(ctx: &mut WriteCtx, argv: &[Bytes], ready: Option<&[u8]>) 
     }
     let now = ctx.now_ms;
     let count = if a.count == 0 { BLOCKED_DEFAULT_COUNT } else { a.count };
+    let had_consumer = has_consumer(ctx, key, &group, &consumer);
     let Ok(Some(s)) = ctx.stream_mut(key, false) else { return Attempt::Block(None) };
     let entries = deliver_new(s, &group, &consumer, count, a.noack, now);
+    notify_new_consumer(ctx, key, &group, &consumer, had_consumer);
     Attempt::Done(one_stream(key, entries))
 }

@@ -6,6 +6,7 @@ use super::super::args::{err, int, is, wrong_arity, wrongtype};
 use super::{parse, reply};
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::stream::{Group, StreamId, StreamValue, ENTRIES_READ_UNKNOWN};
 use crate::store::Value;
 use bytes::Bytes;
@@ -126,6 +127,7 @@ fn xgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<Frame,
             }
             let s = stream_mut(ctx, key)?;
             s.groups.insert(group.clone(), Group::new(id, entries_read));
+            ctx.notify(notify::STREAM, "xgroup-create", key);
             Ok(Frame::ok())
         }
         "setid" if argv.len() == 5 || argv.len() == 7 => {
@@ -134,10 +136,12 @@ fn xgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<Frame,
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
+            ctx.notify(notify::STREAM, "xgroup-setid", key);
             Ok(Frame::ok())
         }
         "destroy" if has_group => {
             stream_mut(ctx, key)?.groups.remove(group);
+            ctx.notify(notify::STREAM, "xgroup-destroy", key);
             Ok(Frame::Integer(1))
         }
         "destroy" => Ok(Frame::Integer(0)),
@@ -147,6 +151,9 @@ fn xgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<Frame,
                 return Ok(Frame::Integer(0));
             }
             let created = stream_mut(ctx, key)?.groups.get_mut(group).is_some_and(|g| g.create_consumer(&argv[4], now));
+            if created {
+                ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+            }
             Ok(Frame::Integer(created as i64))
         }
         "delconsumer" => {
@@ -155,6 +162,7 @@ fn xgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes], name: &str) -> Result<Frame,
                 return Ok(Frame::Integer(0));
             }
             let pending = stream_mut(ctx, key)?.groups.get_mut(group).and_then(|g| g.delete_consumer(&argv[4]));
+            ctx.notify(notify::STREAM, "xgroup-delconsumer", key);
             Ok(Frame::Integer(pending.unwrap_or(0) as i64))
         }
         _ => Err(subcommand_syntax(&argv[1], "XGROUP")),

@@ -19,6 +19,7 @@ mod readgroup;
 use super::args::{err, int, is, syntax, wrong_arity, NO_SUCH_KEY};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::stream::{EntryRef, StreamId, StreamValue, LISTPACK_MAX_SIZE};
 use bytes::Bytes;
 
@@ -115,8 +116,10 @@ fn xadd_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         return Err(err("ERR Elements are too large to be stored"));
     }
     s.append(id, fields);
-    if let Some(trim) = args.trim {
-        s.trim(trim, args.approx, args.limit);
+    let trimmed = args.trim.map_or(0, |trim| s.trim(trim, args.approx, args.limit));
+    ctx.notify(notify::STREAM, "xadd", &argv[1]);
+    if trimmed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", &argv[1]);
     }
     Ok(id_frame(id))
 }
@@ -204,7 +207,9 @@ fn xdel_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         return Ok(Frame::Integer(0));
     }
     let Some(s) = ctx.stream_mut(&argv[1], false)? else { return Ok(Frame::Integer(0)) };
-    Ok(Frame::Integer(ids.into_iter().filter(|id| s.delete(*id)).count() as i64))
+    let deleted = ids.into_iter().filter(|id| s.delete(*id)).count();
+    ctx.notify(notify::STREAM, "xdel", &argv[1]);
+    Ok(Frame::Integer(deleted as i64))
 }
 
 /// `XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]`
@@ -220,7 +225,11 @@ fn xtrim_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         return Ok(Frame::Integer(0));
     }
     let Some(s) = ctx.stream_mut(&argv[1], false)? else { return Ok(Frame::Integer(0)) };
-    Ok(Frame::Integer(s.trim(trim, args.approx, args.limit) as i64))
+    let trimmed = s.trim(trim, args.approx, args.limit);
+    if trimmed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", &argv[1]);
+    }
+    Ok(Frame::Integer(trimmed as i64))
 }
 
 /// `XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]`
@@ -267,5 +276,6 @@ fn xsetid_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     if max_deleted != StreamId::MIN {
         s.max_deleted_id = max_deleted;
     }
+    ctx.notify(notify::STREAM, "xsetid", &argv[1]);
     Ok(Frame::ok())
 }

@@ -4,6 +4,7 @@
 //! the same claims and records the same delivery times.
 
 use super::group::no_key_or_group;
+use super::readgroup::{has_consumer, notify_new_consumer};
 use super::{entry_frame, id_frame, parse, reply};
 use crate::cmd::args::{err, int, is, syntax};
 use crate::cmd::{ReadCtx, WriteCtx};
@@ -171,14 +172,33 @@ fn xclaim_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         _ => now as u64,
     };
     let (group, consumer) = (&argv[2], &argv[3]);
-    let Ok(Some(s)) = ctx.stream_mut(&argv[1], false) else { return Ok(Frame::Array(Vec::new())) };
+    let had_consumer = has_consumer(ctx, &argv[1], group, consumer);
+    let out = claim_ids(ctx, &argv[1], group, consumer, &ids, &o, min_idle, delivery_time);
+    notify_new_consumer(ctx, &argv[1], group, consumer, had_consumer);
+    Ok(Frame::Array(out))
+}
+
+/// XCLAIM's claims of `ids`, once the arguments are checked: the reply's elements.
+#[allow(clippy::too_many_arguments)]
+fn claim_ids(
+    ctx: &mut WriteCtx,
+    key: &[u8],
+    group: &Bytes,
+    consumer: &Bytes,
+    ids: &[StreamId],
+    o: &ClaimOptions,
+    min_idle: i64,
+    delivery_time: u64,
+) -> Vec<Frame> {
+    let now = ctx.now_ms as i64;
+    let Ok(Some(s)) = ctx.stream_mut(key, false) else { return Vec::new() };
     if let Some(g) = s.groups.get_mut(group) {
         if o.last_id > g.last_id {
             g.last_id = o.last_id;
         }
     }
     let mut out = Vec::new();
-    for id in ids {
+    for &id in ids {
         let exists = s.get(id).is_some();
         let Some(g) = s.groups.get_mut(group) else { break };
         if !exists {
@@ -196,7 +216,7 @@ fn xclaim_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
         claim_one(g, id, consumer, now as u64, delivery_time, o.retry_count, o.justid);
         out.push(if o.justid { id_frame(id) } else { entry_reply(s, id) });
     }
-    Ok(Frame::Array(out))
+    out
 }
 
 /// Gives pending `id` to `consumer` (created if needed) with a new delivery time, counting
@@ -255,8 +275,11 @@ fn xautoclaim_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> 
         return Err(no_key_or_group(&argv[1], &argv[2], ""));
     }
     let now = ctx.now_ms;
+    let had_consumer = has_consumer(ctx, &argv[1], &argv[2], &argv[3]);
     let Ok(Some(s)) = ctx.stream_mut(&argv[1], false) else { return Ok(Frame::Array(Vec::new())) };
-    Ok(autoclaim(s, &argv[2], &argv[3], min_idle, start, count, justid, now))
+    let reply = autoclaim(s, &argv[2], &argv[3], min_idle, start, count, justid, now);
+    notify_new_consumer(ctx, &argv[1], &argv[2], &argv[3], had_consumer);
+    Ok(reply)
 }
 
 /// The scan of XAUTOCLAIM: at most `count * 10` pending entries looked at, at most `count`

@@ -10,6 +10,7 @@ use super::{entry_frame, id_frame, parse, reply};
 use crate::cmd::args::err;
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::stream::{StreamId, StreamValue};
 use bytes::Bytes;
 
@@ -45,11 +46,13 @@ pub fn xreadgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Option<Fra
             continue;
         }
         let now = ctx.now_ms;
+        let had_consumer = has_consumer(ctx, key, &group, &consumer);
         let Ok(Some(s)) = ctx.stream_mut(key, false) else { continue };
         let entries = match from {
             From::New => deliver_new(s, &group, &consumer, a.count, a.noack, now),
             From::History(after) => replay_history(s, &group, &consumer, after, a.count, now),
         };
+        notify_new_consumer(ctx, key, &group, &consumer, had_consumer);
         out.push(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(entries)]));
     }
     Ok((!out.is_empty()).then_some(Frame::Array(out)))
@@ -73,6 +76,21 @@ fn resolve(ctx: &WriteCtx, argv: &[Bytes], a: &ReadArgs) -> Result<Vec<From>, Fr
         });
     }
     Ok(froms)
+}
+
+/// Whether the group `group` of the stream at `key` has `consumer` (before a command that
+/// may create it: see [`notify_new_consumer`]).
+pub(super) fn has_consumer(ctx: &WriteCtx, key: &[u8], group: &[u8], consumer: &[u8]) -> bool {
+    let group = ctx.get_stream(key).ok().flatten().and_then(|s| s.groups.get(group));
+    group.is_some_and(|g| g.consumers.contains_key(consumer))
+}
+
+/// Announces `consumer` as `xgroup-createconsumer` if the command created it (Redis's
+/// `streamCreateConsumer` notifies).
+pub(super) fn notify_new_consumer(ctx: &mut WriteCtx, key: &[u8], group: &[u8], consumer: &[u8], had: bool) {
+    if !had && has_consumer(ctx, key, group, consumer) {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+    }
 }
 
 /// Looks the consumer up (refreshing its seen time) or creates it.

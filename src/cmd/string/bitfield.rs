@@ -5,7 +5,7 @@ use super::{edit_string, MAX_STRING_LEN};
 use crate::cmd::args::{self, err, is, syntax};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::{parse_i64, Frame};
-use crate::store::Value;
+use crate::store::{notify, Value};
 use bytes::Bytes;
 
 const BAD_TYPE: &str =
@@ -193,6 +193,7 @@ pub(super) fn bitfield(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         }
         replies.extend(ops.iter().map(|op| write(buf, op)));
     });
+    ctx.notify(notify::STRING, "setbit", key);
     Frame::Array(replies)
 }
 

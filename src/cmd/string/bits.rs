@@ -5,7 +5,7 @@ use super::{clamp_range, edit_string, MAX_STRING_LEN};
 use crate::cmd::args::{self, err, is, syntax};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::{parse_i64, Frame};
-use crate::store::Value;
+use crate::store::{notify, Value};
 use bytes::Bytes;
 
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
@@ -59,6 +59,7 @@ pub(super) fn setbit(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         }
         old = set_bit(buf, offset, on);
     });
+    ctx.notify(notify::STRING, "setbit", &argv[1]);
     Frame::Integer(old as i64)
 }
 
@@ -251,6 +252,7 @@ pub(super) fn bitop(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         ctx.delete(&argv[2]);
     } else {
         ctx.set(argv[2].clone(), Value::Str(Bytes::from(result)), None);
+        ctx.notify(notify::STRING, "set", &argv[2]);
     }
     Frame::Integer(len)
 }

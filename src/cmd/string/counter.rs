@@ -8,6 +8,7 @@ use super::{longdouble, overwrite_string};
 use crate::cmd::args::{self, err, NOT_INTEGER, OVERFLOW};
 use crate::cmd::WriteCtx;
 use crate::protocol::{parse_i64, Frame};
+use crate::store::notify;
 use bytes::Bytes;
 
 const NOT_FLOAT: &str = "ERR value is not a valid float";
@@ -47,6 +48,7 @@ fn incr_by(ctx: &mut WriteCtx, key: &Bytes, delta: i64) -> Frame {
     };
     let Some(new) = old.checked_add(delta) else { return err(OVERFLOW) };
     overwrite_string(ctx, key, Bytes::from(new.to_string()));
+    ctx.notify(notify::STRING, "incrby", key);
     Frame::Integer(new)
 }
 
@@ -63,5 +65,6 @@ pub(super) fn incrbyfloat(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     };
     let text = Bytes::from(text);
     overwrite_string(ctx, &argv[1], text.clone());
+    ctx.notify(notify::STRING, "incrbyfloat", &argv[1]);
     Frame::Bulk(text)
 }

@@ -12,7 +12,7 @@ mod set;
 use super::args::err;
 use super::{CommandSpec, Kind, WriteCtx};
 use crate::protocol::Frame;
-use crate::store::Value;
+use crate::store::{notify, Value};
 use bytes::{Bytes, BytesMut};
 
 /// Largest string a command may build: Redis's default `proto-max-bulk-len` (512 MiB).
@@ -85,18 +85,19 @@ pub fn resolve_expire(unit: u8, amount: i64, now_ms: u64) -> Option<u64> {
 }
 
 /// Stores a string value with the given expiry (shared by SET, SETEX, GETSET, ...). A time
-/// already in the past deletes the key, as Redis does.
+/// already in the past stores a key that is expired at once, as Redis 7.0 does: invisible to
+/// reads, removed (with the `expired` event) by the active expiry.
 pub fn store_string(ctx: &mut WriteCtx, key: Bytes, value: Bytes, expiry: Expiry) {
     let expire_at = match expiry {
         Expiry::None => None,
         Expiry::Keep => ctx.get(&key).and_then(|e| e.expire_at()),
-        Expiry::At(t) if t <= ctx.now_ms => {
-            ctx.delete(&key);
-            return;
-        }
         Expiry::At(t) => Some(t),
     };
-    ctx.set(key, Value::Str(value), expire_at);
+    ctx.set(key.clone(), Value::Str(value), expire_at);
+    ctx.notify(notify::STRING, "set", &key);
+    if matches!(expiry, Expiry::At(_)) {
+        ctx.notify(notify::GENERIC, "expire", &key);
+    }
 }
 
 /// Replaces the string at `key` keeping its TTL (Redis's `dbOverwrite`), or creates it

@@ -5,7 +5,7 @@ use super::{check_length, clamp_range, edit_string};
 use crate::cmd::args::{self, err};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::store::Value;
+use crate::store::{notify, Value};
 use bytes::Bytes;
 
 /// APPEND: creates the key when absent; replies with the new length.
@@ -14,6 +14,7 @@ pub(super) fn append(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let old_len = match ctx.get_str(key) {
         Ok(None) => {
             ctx.set(key.clone(), Value::Str(tail.clone()), None);
+            ctx.notify(notify::STRING, "append", key);
             return Frame::Integer(tail.len() as i64);
         }
         Ok(Some(v)) => v.len(),
@@ -23,6 +24,7 @@ pub(super) fn append(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         return e;
     }
     let len = edit_string(ctx, key, |buf| buf.extend_from_slice(tail));
+    ctx.notify(notify::STRING, "append", key);
     Frame::Integer(len.unwrap_or(0) as i64)
 }
 
@@ -83,5 +85,6 @@ pub(super) fn setrange(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         }
         buf[from..to].copy_from_slice(patch);
     });
+    ctx.notify(notify::STRING, "setrange", key);
     Frame::Integer(len.unwrap_or(0) as i64)
 }

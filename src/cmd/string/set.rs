@@ -5,7 +5,7 @@ use super::{resolve_expire, store_string, Expiry};
 use crate::cmd::args::{self, err, is, syntax, wrong_arity};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::store::Value;
+use crate::store::{notify, Value};
 use bytes::Bytes;
 
 /// Expire units in keyword order: EX, PX, EXAT, PXAT.
@@ -161,9 +161,11 @@ pub(super) fn getex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
             ctx.delete(&argv[1]);
         } else {
             ctx.set_expire(&argv[1], Some(at));
+            ctx.notify(notify::GENERIC, "expire", &argv[1]);
         }
     } else if o.persist && ctx.get(&argv[1]).is_some_and(|e| e.expire_at().is_some()) {
         ctx.set_expire(&argv[1], None);
+        ctx.notify(notify::GENERIC, "persist", &argv[1]);
     }
     Frame::Bulk(value)
 }
@@ -222,5 +224,6 @@ pub(super) fn msetnx(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 fn set_pairs(ctx: &mut WriteCtx, pairs: &[Bytes]) {
     for pair in pairs.chunks_exact(2) {
         ctx.set(pair[0].clone(), Value::Str(pair[1].clone()), None);
+        ctx.notify(notify::STRING, "set", &pair[0]);
     }
 }

@@ -211,7 +211,12 @@ fn store_op(ctx: &mut WriteCtx, argv: &[Bytes], op: Op) -> Frame {
         Ok(req) => compute(op, req),
         Err(e) => return e,
     };
-    store_result(ctx, &argv[1], result)
+    let event = match op {
+        Op::Union => "zunionstore",
+        Op::Inter => "zinterstore",
+        Op::Diff => "zdiffstore",
+    };
+    store_result(ctx, &argv[1], result, event)
 }
 
 /// `ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`

@@ -7,6 +7,7 @@ use super::parse::{parse_lex_range, parse_score_range, LexBound, ScoreRange};
 use super::{lex_ranks, owned_reply, rank_range};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::zset::ZSetValue;
 use crate::store::Value;
 use bytes::Bytes;
@@ -177,16 +178,18 @@ pub fn zrangestore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         z.insert(m, s);
     }
     ctx.set(argv[1].clone(), Value::ZSet(z), None);
+    ctx.notify(notify::ZSET, "zrangestore", &argv[1]);
     Frame::Integer(n)
 }
 
 /// Stores a computed result at `dst` (deleting it when empty) and replies with its size.
-pub(super) fn store_result(ctx: &mut WriteCtx, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Frame {
+pub(super) fn store_result(ctx: &mut WriteCtx, dst: &Bytes, items: Vec<(Bytes, f64)>, event: &'static str) -> Frame {
     let n = items.len() as i64;
     if items.is_empty() {
         ctx.delete(dst);
     } else {
         ctx.set(dst.clone(), Value::ZSet(ZSetValue::from_entries(items)), None);
+        ctx.notify(notify::ZSET, event, dst);
     }
     Frame::Integer(n)
 }

@@ -7,6 +7,7 @@ use super::parse::{parse_lex_range, parse_score, parse_score_range};
 use super::{lex_ranks, owned_reply, rank_range};
 use crate::cmd::WriteCtx;
 use crate::protocol::Frame;
+use crate::store::notify;
 use crate::store::zset::ZSetValue;
 use bytes::Bytes;
 
@@ -133,6 +134,9 @@ fn add_generic(ctx: &mut WriteCtx, argv: &[Bytes], forced: AddFlags) -> Result<F
             }
         }
     }
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(add_reply(f, added, updated, newscore))
 }
 
@@ -156,12 +160,14 @@ pub fn zrem(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     if let Ok(Some(z)) = ctx.zset_mut(key, false) {
         removed = argv[2..].iter().filter(|m| z.remove(m).is_some()).count() as i64;
     }
+    ctx.notify(notify::ZSET, "zrem", key);
     ctx.remove_if_empty(key);
     Frame::Integer(removed)
 }
 
-/// Removes ranks `start..end` of the zset at `key` (if any) and deletes the key when emptied.
-fn remove_ranks(ctx: &mut WriteCtx, key: &[u8], start: usize, end: usize) -> Vec<(Bytes, f64)> {
+/// Removes ranks `start..end` of the zset at `key` (if any) with the keyspace event `event`
+/// and deletes the key when emptied.
+fn remove_ranks(ctx: &mut WriteCtx, key: &[u8], start: usize, end: usize, event: &'static str) -> Vec<(Bytes, f64)> {
     if start >= end {
         return Vec::new();
     }
@@ -169,19 +175,25 @@ fn remove_ranks(ctx: &mut WriteCtx, key: &[u8], start: usize, end: usize) -> Vec
         Ok(Some(z)) => z.remove_range(start, end),
         _ => Vec::new(),
     };
+    ctx.notify(notify::ZSET, event, key);
     ctx.remove_if_empty(key);
     removed
 }
 
 /// The shared shape of ZREMRANGEBY*: parse, look up (missing key: 0), find ranks, remove.
-fn remrange(ctx: &mut WriteCtx, key: &[u8], ranks: impl Fn(&ZSetValue) -> Option<(usize, usize)>) -> Frame {
+fn remrange(
+    ctx: &mut WriteCtx,
+    key: &[u8],
+    event: &'static str,
+    ranks: impl Fn(&ZSetValue) -> Option<(usize, usize)>,
+) -> Frame {
     let range = match ctx.get_zset(key) {
         Err(e) => return e,
         Ok(None) => return Frame::Integer(0),
         Ok(Some(z)) => ranks(z),
     };
     let Some((start, end)) = range else { return Frame::Integer(0) };
-    Frame::Integer(remove_ranks(ctx, key, start, end).len() as i64)
+    Frame::Integer(remove_ranks(ctx, key, start, end, event).len() as i64)
 }
 
 /// `ZREMRANGEBYRANK key start stop`
@@ -190,7 +202,7 @@ pub fn zremrangebyrank(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    remrange(ctx, &argv[1], |z| rank_range(start, end, z.len()))
+    remrange(ctx, &argv[1], "zremrangebyrank", |z| rank_range(start, end, z.len()))
 }
 
 /// `ZREMRANGEBYSCORE key min max`
@@ -199,7 +211,7 @@ pub fn zremrangebyscore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    remrange(ctx, &argv[1], |z| {
+    remrange(ctx, &argv[1], "zremrangebyscore", |z| {
         Some((z.partition_point(|_, s| r.below_min(s)), z.partition_point(|_, s| r.within_max(s))))
     })
 }
@@ -210,14 +222,15 @@ pub fn zremrangebylex(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(r) => r,
         Err(e) => return e,
     };
-    remrange(ctx, &argv[1], |z| Some(lex_ranks(z, &min, &max, false)))
+    remrange(ctx, &argv[1], "zremrangebylex", |z| Some(lex_ranks(z, &min, &max, false)))
 }
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
 pub(super) fn pop(ctx: &mut WriteCtx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)> {
     let len = ctx.get_zset(key).ok().flatten().map_or(0, ZSetValue::len);
     let n = count.min(len);
-    let mut items = if max { remove_ranks(ctx, key, len - n, len) } else { remove_ranks(ctx, key, 0, n) };
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    let mut items = if max { remove_ranks(ctx, key, len - n, len, event) } else { remove_ranks(ctx, key, 0, n, event) };
     if max {
         items.reverse();
     }

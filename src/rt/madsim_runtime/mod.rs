@@ -5,6 +5,7 @@
 
 mod rng;
 mod timeout;
+pub mod work_time;
 
 use std::future::Future;
 use std::io;
@@ -93,14 +94,20 @@ impl AsyncRuntime for MadsimRuntime {
 
     /// The default starts an OS thread, which madsim forbids (and whose timing it could not
     /// control). The closure runs on a simulated task instead: like a thread it runs even if
-    /// the returned future is dropped, and it blocks the simulation while it runs, which is
-    /// what a simulation wants anyway (virtual time does not pass during it).
+    /// the returned future is dropped. It takes virtual time drawn from the seed before it
+    /// starts and before its result is seen ([`work_time`]), so other tasks run meanwhile as
+    /// they would beside a real thread.
     fn spawn_blocking<F, T>(f: F) -> impl Future<Output = Result<T, io::Error>> + Send
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = madsim::task::spawn(async move { f() });
+        let task = madsim::task::spawn(async move {
+            work_time::pass().await;
+            let out = f();
+            work_time::pass().await;
+            out
+        });
         async move { task.await.map_err(io::Error::from) }
     }
 }

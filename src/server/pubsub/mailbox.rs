@@ -22,6 +22,8 @@ pub enum Message {
     Pattern { pattern: Bytes, channel: Bytes, payload: Bytes },
     /// `smessage <shardchannel> <payload>` (SPUBLISH).
     Shard { channel: Bytes, payload: Bytes },
+    /// A MONITOR line (`crate::server::monitor`), sent as a simple string.
+    Monitor(Bytes),
 }
 
 impl Message {
@@ -41,6 +43,7 @@ impl Message {
             Message::Shard { channel, payload } => {
                 Frame::Push(vec![b("smessage"), Frame::Bulk(channel.clone()), Frame::Bulk(payload.clone())])
             }
+            Message::Monitor(line) => Frame::Simple(line.clone()),
         }
     }
 
@@ -51,6 +54,7 @@ impl Message {
                 channel.len() + payload.len() + 48
             }
             Message::Pattern { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 64,
+            Message::Monitor(line) => line.len() + 3,
         }
     }
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Mutation test of the simulation (docs/SIMULATION.md, "Mutation test"): applies each planted
+# bug of sim/mutants/*.patch on its own to a scratch worktree of HEAD, runs the chaos sweep CI
+# runs (seeds 1000.., two jobs, SIM_LIN_BUDGET=200000) and reports per bug whether the sweep
+# caught it, with the seed and the check (property or panic) that did.
+#
+#   scripts/mutation-test.sh                 # every mutant, CI's 200 seeds
+#   SEEDS=50 scripts/mutation-test.sh 03 12  # mutants whose file name contains 03 or 12
+#
+# A caught mutant stops at its first failing seed; a survivor runs every seed. The mutants are
+# built in `cargo sim`'s target directory (MUTANT_TARGET_DIR, default target/madsim): the
+# dependencies are shared, the scratch copy of raftis is a package of its own there, so the
+# tree's own build is left alone. Results go to stdout and to target/mutation-report.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+seeds=${SEEDS:-200}
+base=${SEED_BASE:-1000}
+target=${MUTANT_TARGET_DIR:-$repo/target/madsim}
+mkdir -p "$target"
+report="$repo/target/mutation-report.txt"
+
+work=$(mktemp -d /tmp/raftis-mutants.XXXXXX)
+cleanup() {
+    git -C "$repo" worktree remove --force "$work/tree" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+git worktree add --detach -q "$work/tree" HEAD
+
+patches=()
+for p in sim/mutants/*.patch; do
+    if [ $# -eq 0 ]; then
+        patches+=("$p")
+    else
+        for want in "$@"; do
+            case "$p" in *"$want"*) patches+=("$p") ;; esac
+        done
+    fi
+done
+
+printf 'mutation test of %s, %d seeds from %d\n' "$(git rev-parse --short HEAD)" "$seeds" "$base" | tee "$report"
+caught=0
+total=0
+for p in "${patches[@]}"; do
+    name=$(basename "$p" .patch)
+    total=$((total + 1))
+    git -C "$work/tree" checkout -q -- .
+    git -C "$work/tree" apply "$repo/$p"
+    log="$work/$name.log"
+    started=$(date +%s)
+    set +e
+    (cd "$work/tree" && MADSIM_TEST_SEED=$base MADSIM_TEST_NUM=$seeds MADSIM_TEST_JOBS=2 SIM_LIN_BUDGET=200000 \
+        cargo test --profile sim --features sim --test sim --target-dir "$target" \
+        --config "build.rustflags=['--cfg','madsim']" -- chaos_run) >"$log" 2>&1
+    status=$?
+    set -e
+    secs=$(($(date +%s) - started))
+    if grep -q "could not compile\|error\[E" "$log"; then
+        verdict="DID NOT BUILD"
+    elif [ $status -eq 0 ]; then
+        verdict="survived"
+    else
+        caught=$((caught + 1))
+        seed=$(grep -o 'MADSIM_TEST_SEED=[0-9]*' "$log" | head -1 | cut -d= -f2)
+        why=$(grep -o 'property violated: [^:]*' "$log" | head -1 | sed 's/property violated: //')
+        if [ -z "$why" ]; then
+            why="panic: $(grep -m1 -A1 "panicked at" "$log" | tail -1 | cut -c1-100)"
+        fi
+        settings=$(grep -m1 '^node settings:' "$log" | cut -c16-200 || true)
+        verdict="caught on seed ${seed:-?} by ${why}${settings:+ (settings: $settings)}"
+    fi
+    printf '%-40s %s [%ss]\n' "$name" "$verdict" "$secs" | tee -a "$report"
+done
+printf 'caught %d of %d\n' "$caught" "$total" | tee -a "$report"

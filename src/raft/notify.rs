@@ -1,0 +1,95 @@
+//! Delivery of keyspace notifications (`notify-keyspace-events`) to this node's subscribers.
+//!
+//! Events are recorded by the apply of each log entry (`store::notify`) and handed here right
+//! after it, still under the state machine's lock, to the node's own Pub/Sub registry only:
+//! never to the broadcast of PUBLISH. Every node applies every entry exactly once and in log
+//! order, so a subscriber on any node gets each event once, in apply order, as a subscriber on
+//! a Redis replica does. Two exceptions keep that "once": entries a restarted node re-applies
+//! from its own log (up to the last index it held at start) emit nothing, since its
+//! subscribers connected after they were first applied; and a snapshot install emits nothing
+//! (the entries it skips are not replayed, as Redis emits nothing when loading an RDB).
+
+use super::broadcast::PublishSink;
+use super::rpc::PubMessage;
+use crate::store::notify::KeyEvent;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The node's flags and where events go.
+pub struct Notifier {
+    /// `notify-keyspace-events` (0: off).
+    flags: AtomicU32,
+    sink: OnceLock<Arc<dyn PublishSink>>,
+    /// Entries up to this index were in the log when the node started: replays, no events.
+    replayed_until: u64,
+}
+
+impl Notifier {
+    /// A notifier that stays silent for the entries up to `replayed_until`.
+    pub fn new(replayed_until: u64) -> Notifier {
+        Notifier { flags: AtomicU32::new(0), sink: OnceLock::new(), replayed_until }
+    }
+
+    pub fn set_flags(&self, flags: u32) {
+        self.flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// Installs this node's Pub/Sub registry (once).
+    pub fn set_sink(&self, sink: Arc<dyn PublishSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// The flags the apply of the entry at `index` records events under: 0 (nothing recorded)
+    /// for a replayed entry or before the registry is installed.
+    pub fn flags_for(&self, index: u64) -> u32 {
+        if index <= self.replayed_until || self.sink.get().is_none() {
+            return 0;
+        }
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Publishes `events`, recorded under `flags`, to this node's subscribers, in order.
+    pub fn deliver(&self, events: Vec<KeyEvent>, flags: u32) {
+        let Some(sink) = self.sink.get() else { return };
+        let msgs = events
+            .iter()
+            .flat_map(|e| e.messages(flags))
+            .map(|(channel, payload)| PubMessage { shard: false, channel, payload })
+            .collect();
+        sink.deliver(msgs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<PubMessage>>);
+
+    impl PublishSink for Collect {
+        fn deliver(&self, msgs: Vec<PubMessage>) {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(msgs);
+        }
+    }
+
+    #[test]
+    fn replayed_entries_and_a_missing_registry_record_nothing() {
+        let n = Notifier::new(10);
+        n.set_flags(crate::store::notify::parse_flags("KEA").unwrap_or(0));
+        assert_eq!(n.flags_for(11), 0, "no registry yet");
+        let sink = Arc::new(Collect::default());
+        n.set_sink(sink.clone());
+        assert_eq!(n.flags_for(10), 0, "held in the log at start: a replay");
+        let flags = n.flags_for(11);
+        assert_ne!(flags, 0);
+        let event = KeyEvent { db: 2, event: "del", key: Bytes::from("k") };
+        n.deliver(vec![event], flags);
+        let got = sink.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let channels: Vec<Bytes> = got.iter().map(|m| m.channel.clone()).collect();
+        assert_eq!(channels, vec![Bytes::from("__keyspace@2__:k"), Bytes::from("__keyevent@2__:del")]);
+        assert!(got.iter().all(|m| !m.shard));
+    }
+}
