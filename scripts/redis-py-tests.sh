@@ -3,7 +3,9 @@
 # server on 127.0.0.1:PORT, to measure how much of a real client's test suite passes.
 #
 #   scripts/redis-py-tests.sh PORT [extra pytest args...]
+#   REDIS_PY_TESTS="test_pubsub.py test_scripting.py" scripts/redis-py-tests.sh PORT
 #
+# REDIS_PY_TESTS names the test files of redis-py's tests/ to run (default test_commands.py).
 # The venv and the unpacked sdist are cached under $REDIS_PY_CACHE (default
 # target/redis-py-venv). REDIS_PY_VERSION picks the redis-py release (default 8.1.0, the one
 # the figures in docs/COMPATIBILITY.md were measured with). Needs network access once.
@@ -43,5 +45,7 @@ fi
 cd "$src"
 # --tb=line: with a hundred failures pytest's full tracebacks of this 6000-line file take
 # minutes to format, long enough to trip pytest-timeout inside the reporting itself.
-exec "$venv/bin/python" -m pytest tests/test_commands.py \
+files=()
+for f in ${REDIS_PY_TESTS:-test_commands.py}; do files+=("tests/$f"); done
+exec "$venv/bin/python" -m pytest "${files[@]}" \
     --redis-url="redis://127.0.0.1:$port" -m "not onlycluster" -q -p no:cacheprovider --timeout=60 --tb=line "$@"

@@ -61,6 +61,35 @@ pub enum OpKind {
     QRange {
         key: String,
     },
+    /// XADD key * v value, the value unique in the run; the reply is the new id.
+    XAdd {
+        key: String,
+        value: String,
+    },
+    /// XGROUP CREATE key g 0 MKSTREAM (BUSYGROUP once the group exists).
+    XGroupCreate {
+        key: String,
+    },
+    /// XREADGROUP GROUP g consumer COUNT 1 [BLOCK ms] STREAMS key >: the reply is `[id, value]`
+    /// of the delivered entry, or nil.
+    XReadGroup {
+        key: String,
+        consumer: String,
+        block_ms: Option<u64>,
+    },
+    /// XACK key g id of an entry the client was delivered.
+    XAck {
+        key: String,
+        id: String,
+    },
+    /// XRANGE key - + (final read): the reply is `[id, value, id, value, ...]`.
+    XRangeAll {
+        key: String,
+    },
+    /// XPENDING key g - + 1000000 (final read): the reply is `[id, consumer, ...]`.
+    XPendingAll {
+        key: String,
+    },
 }
 
 impl OpKind {
@@ -76,7 +105,13 @@ impl OpKind {
             | OpKind::RPush { key, .. }
             | OpKind::LRange { key }
             | OpKind::QPush { key, .. }
-            | OpKind::QRange { key } => key,
+            | OpKind::QRange { key }
+            | OpKind::XAdd { key, .. }
+            | OpKind::XGroupCreate { key }
+            | OpKind::XReadGroup { key, .. }
+            | OpKind::XAck { key, .. }
+            | OpKind::XRangeAll { key }
+            | OpKind::XPendingAll { key } => key,
             OpKind::BPop { keys, .. } => keys.first().map_or("", String::as_str),
             OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
         }
@@ -90,7 +125,11 @@ impl OpKind {
     /// Whether the operation may change the keyspace.
     pub fn is_write(&self) -> bool {
         match self {
-            OpKind::Get { .. } | OpKind::LRange { .. } | OpKind::QRange { .. } => false,
+            OpKind::Get { .. }
+            | OpKind::LRange { .. }
+            | OpKind::QRange { .. }
+            | OpKind::XRangeAll { .. }
+            | OpKind::XPendingAll { .. } => false,
             OpKind::Multi(ops) => ops.iter().any(OpKind::is_write),
             _ => true,
         }
@@ -110,6 +149,15 @@ impl fmt::Display for OpKind {
             OpKind::LRange { key } | OpKind::QRange { key } => write!(f, "LRANGE {key} 0 -1"),
             OpKind::QPush { key, value } => write!(f, "RPUSH {key} {value}"),
             OpKind::BPop { keys, timeout_ms } => write!(f, "BLPOP {} {}", keys.join(" "), *timeout_ms as f64 / 1000.0),
+            OpKind::XAdd { key, value } => write!(f, "XADD {key} * v {value}"),
+            OpKind::XGroupCreate { key } => write!(f, "XGROUP CREATE {key} g 0 MKSTREAM"),
+            OpKind::XReadGroup { key, consumer, block_ms } => match block_ms {
+                Some(ms) => write!(f, "XREADGROUP GROUP g {consumer} COUNT 1 BLOCK {ms} STREAMS {key} >"),
+                None => write!(f, "XREADGROUP GROUP g {consumer} COUNT 1 STREAMS {key} >"),
+            },
+            OpKind::XAck { key, id } => write!(f, "XACK {key} g {id}"),
+            OpKind::XRangeAll { key } => write!(f, "XRANGE {key} - +"),
+            OpKind::XPendingAll { key } => write!(f, "XPENDING {key} g - + 1000000"),
             OpKind::Multi(ops) => {
                 write!(f, "MULTI")?;
                 for op in ops {

@@ -49,12 +49,18 @@ pub fn check(history: &History, budget: u64) -> Result<Vec<Inconclusive>, Violat
     Ok(inconclusive)
 }
 
-/// Whether the op (or a command of the transaction) is a list command (lists and queues are
-/// checked by `lists.rs` and `queues.rs`).
+/// Whether the op (or a command of the transaction) is a list command (lists, queues and
+/// streams are checked by `lists.rs`, `queues.rs` and `streams.rs`).
 pub fn is_list_op(kind: &OpKind) -> bool {
     match kind {
         OpKind::RPush { .. } | OpKind::LRange { .. } => true,
         OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => true,
+        OpKind::XAdd { .. }
+        | OpKind::XGroupCreate { .. }
+        | OpKind::XReadGroup { .. }
+        | OpKind::XAck { .. }
+        | OpKind::XRangeAll { .. }
+        | OpKind::XPendingAll { .. } => true,
         OpKind::Multi(cmds) => cmds.iter().any(is_list_op),
         _ => false,
     }
@@ -138,6 +144,12 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
         // Lists and nested transactions are not register commands.
         OpKind::RPush { .. } | OpKind::LRange { .. } | OpKind::Multi(_) => return None,
         OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } => return None,
+        OpKind::XAdd { .. }
+        | OpKind::XGroupCreate { .. }
+        | OpKind::XReadGroup { .. }
+        | OpKind::XAck { .. }
+        | OpKind::XRangeAll { .. }
+        | OpKind::XPendingAll { .. } => return None,
     };
     match reply {
         Some(r) if *r != expected => None,

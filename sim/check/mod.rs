@@ -1,6 +1,6 @@
 //! The checkers: each property of a run in a file of its own (linearizability of registers and
-//! counters, list appends, blocking pops on queues, lost acknowledged writes, convergence,
-//! liveness). `check_history` runs every history property; the harness calls the cluster-state
+//! counters, list appends, blocking pops on queues, stream consumer groups, lost acknowledged
+//! writes, convergence, liveness). `check_history` runs every history property; the harness calls the cluster-state
 //! ones itself.
 
 pub mod convergence;
@@ -9,6 +9,7 @@ pub mod lists;
 pub mod liveness;
 pub mod lost_writes;
 pub mod queues;
+pub mod streams;
 #[cfg(test)]
 mod testutil;
 mod wgl;
@@ -61,6 +62,13 @@ pub fn check_lost_writes(history: &History, final_from_ns: u64) -> Result<(), Vi
 /// [`check_lost_writes`].
 pub fn check_queues(history: &History, final_from_ns: u64) -> Result<(), Violation> {
     queues::check(history, final_from_ns)
+}
+
+/// Stream consumer groups (`streams.rs`): each entry delivered at most once, acknowledged
+/// only if delivered, none lost, pending lists as deliveries and acknowledgements left them;
+/// `final_from_ns` as for [`check_lost_writes`].
+pub fn check_streams(history: &History, final_from_ns: u64) -> Result<(), Violation> {
+    streams::check(history, final_from_ns)
 }
 
 /// Replicas converge: after healing, every node's digest of its own copy is the same.

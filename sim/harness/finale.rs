@@ -4,7 +4,7 @@
 //! what survived).
 
 use super::nodes::{client_addr, Cluster};
-use super::workload::{Shared, COUNTERS, LISTS, QUEUES, STRINGS};
+use super::workload::{Shared, COUNTERS, LISTS, QUEUES, STREAMS, STRINGS};
 use crate::check::{check_convergence, Violation};
 use crate::client::SimClient;
 use crate::history::{OpKind, Outcome};
@@ -137,6 +137,8 @@ pub async fn final_reads(shared: &Shared) -> Result<(), Violation> {
         COUNTERS.iter().chain(STRINGS.iter()).map(|k| OpKind::Get { key: k.to_string() }).collect();
     kinds.extend(LISTS.iter().map(|k| OpKind::LRange { key: k.to_string() }));
     kinds.extend(QUEUES.iter().map(|k| OpKind::QRange { key: k.to_string() }));
+    kinds.extend(STREAMS.iter().map(|k| OpKind::XRangeAll { key: k.to_string() }));
+    kinds.extend(STREAMS.iter().map(|k| OpKind::XPendingAll { key: k.to_string() }));
     let mut conns: Vec<Option<SimClient>> = members.iter().map(|_| None).collect();
     for kind in kinds {
         let deadline = Instant::now() + LIVENESS_BOUND;

@@ -10,7 +10,7 @@ pub mod swizzle;
 pub mod tuning;
 pub mod workload;
 
-use crate::check::{check_history, check_lost_writes, check_queues, Violation};
+use crate::check::{check_history, check_lost_writes, check_queues, check_streams, Violation};
 use faults::{Driver, Rates, Timeline};
 use nodes::Cluster;
 use raftis::rt::bugs::{self, Bug};
@@ -158,7 +158,8 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     let result = result
         .and_then(|final_from_ns| {
             check_lost_writes(&history, final_from_ns)?;
-            check_queues(&history, final_from_ns)
+            check_queues(&history, final_from_ns)?;
+            check_streams(&history, final_from_ns)
         })
         .and_then(|()| check_history(&history))
         .and_then(|()| lists::check(&history));

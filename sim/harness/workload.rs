@@ -1,7 +1,9 @@
 //! The chaos workload: logical clients on their own simulated hosts send GET, SET, INCR, DEL,
 //! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
-//! and a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL when the cache
-//! lacks it) to any node of the cluster over simulated TCP, one operation at a time each, and record
+//! a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL
+//! when the cache lacks it), and XADD / XREADGROUP (blocking or not) / XACK on a stream with a
+//! consumer group, to any node of the cluster over simulated TCP, one operation at a time each,
+//! and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
 //!
@@ -30,6 +32,9 @@ pub const STRINGS: [&str; 1] = ["a0"];
 pub const LISTS: [&str; 2] = ["l0", "l1"];
 /// Queue keys: RPUSH of unique values, BLPOP of one or both (checked by `check::queues`).
 pub const QUEUES: [&str; 2] = ["q0", "q1"];
+/// Stream keys: XADD of unique values, read by consumers of group `g` (checked by
+/// `check::streams`).
+pub const STREAMS: [&str; 1] = ["x0"];
 
 /// How long a client waits for a reply before giving up (outcome unknown). Longer than the
 /// server's own deadlines (5 s for a leader, 10 s for a write), so that the server's verdict,
@@ -111,6 +116,8 @@ pub async fn client(id: u32, seed: u64, shared: Arc<Shared>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut conns: BTreeMap<u64, Option<SimClient>> = BTreeMap::new();
     let mut seq = 0u64;
+    // Ids this client was delivered and has not acknowledged yet (XACK sends the oldest).
+    let mut unacked: Vec<String> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=30))).await;
         let targets = lock(&shared.targets).clone();
@@ -119,9 +126,20 @@ pub async fn client(id: u32, seed: u64, shared: Arc<Shared>) {
         }
         let node = targets[rng.gen_range(0..targets.len())];
         seq += 1;
-        let kind = random_op(&mut rng, id, seq);
+        let kind = match random_op(&mut rng, id, seq) {
+            // An acknowledgement needs a delivered id: without one, read instead.
+            OpKind::XAck { key, .. } if unacked.is_empty() => {
+                OpKind::XReadGroup { key, consumer: consumer(id), block_ms: None }
+            }
+            OpKind::XAck { key, .. } => OpKind::XAck { key, id: unacked.remove(0) },
+            other => other,
+        };
         let conn = conns.entry(node).or_default();
-        if let Outcome::Failed(_) = shared.run_op(id, node, conn, kind).await {
+        let outcome = shared.run_op(id, node, conn, kind.clone()).await;
+        if let (OpKind::XReadGroup { .. }, Outcome::Ok(Reply::List(entry))) = (&kind, &outcome) {
+            unacked.extend(entry.first().cloned());
+        }
+        if let Outcome::Failed(_) = outcome {
             // Connection refused or cluster down: do not spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -135,7 +153,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, keys: &[&'a str]) -> &'a str {
 /// A random operation; values are unique in the run (client id and sequence number).
 pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     let unique = u64::from(client) * 1_000_000 + seq;
-    let roll = rng.gen_range(0..126);
+    let roll = rng.gen_range(0..138);
+    if roll >= 126 {
+        return stream_op(rng, roll - 126, client, unique);
+    }
     if roll >= 118 {
         return OpKind::ScriptIncr { key: pick(rng, &COUNTERS).to_string(), by: increment(client) };
     }
@@ -178,6 +199,102 @@ fn queue_op(rng: &mut ChaCha8Rng, roll: u32, unique: u64) -> OpKind {
     OpKind::BPop { keys, timeout_ms }
 }
 
+/// A client's consumer name in group `g` (three consumers, shared by the clients).
+fn consumer(client: u32) -> String {
+    format!("c{}", client % 3)
+}
+
+/// A stream operation for `roll` in 0..12: adds, reads (half of them blocking, up to 1.5 s),
+/// acknowledgements (the client fills in the id), and now and then the group's creation.
+fn stream_op(rng: &mut ChaCha8Rng, roll: u32, client: u32, unique: u64) -> OpKind {
+    let key = pick(rng, &STREAMS).to_string();
+    match roll {
+        0..=4 => OpKind::XAdd { key, value: unique.to_string() },
+        5..=7 => {
+            let block_ms = [None, None, Some(100), Some(1500)][rng.gen_range(0..4)];
+            OpKind::XReadGroup { key, consumer: consumer(client), block_ms }
+        }
+        8..=10 => OpKind::XAck { key, id: String::new() },
+        _ => OpKind::XGroupCreate { key },
+    }
+}
+
+/// The command line of a stream operation.
+fn stream_args(kind: &OpKind) -> Vec<String> {
+    let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    match kind {
+        OpKind::XAdd { key, value } => words(&format!("XADD {key} * v {value}")),
+        OpKind::XGroupCreate { key } => words(&format!("XGROUP CREATE {key} g 0 MKSTREAM")),
+        OpKind::XReadGroup { key, consumer, block_ms } => {
+            let block = block_ms.map(|ms| format!("BLOCK {ms} ")).unwrap_or_default();
+            words(&format!("XREADGROUP GROUP g {consumer} COUNT 1 {block}STREAMS {key} >"))
+        }
+        OpKind::XAck { key, id } => words(&format!("XACK {key} g {id}")),
+        OpKind::XRangeAll { key } => words(&format!("XRANGE {key} - +")),
+        OpKind::XPendingAll { key } => words(&format!("XPENDING {key} g - + 1000000")),
+        _ => words("PING"),
+    }
+}
+
+fn is_stream_op(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::XAdd { .. }
+            | OpKind::XGroupCreate { .. }
+            | OpKind::XReadGroup { .. }
+            | OpKind::XAck { .. }
+            | OpKind::XRangeAll { .. }
+            | OpKind::XPendingAll { .. }
+    )
+}
+
+/// A stream reply as an outcome: XREADGROUP's `[[key, [[id, [v, value]]]]]` becomes
+/// `[id, value]`, XRANGE's entries `[id, value, ...]`, XPENDING's `[id, consumer, ...]`.
+fn stream_outcome(kind: &OpKind, frame: Frame) -> Outcome {
+    let text = |f: &Frame| match f {
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    // An entry `[id, [field, value]]` as its id and value.
+    let entry = |f: &Frame| match f {
+        Frame::Array(pair) if pair.len() == 2 => {
+            let value = match &pair[1] {
+                Frame::Array(fv) if fv.len() == 2 => text(&fv[1]),
+                other => format!("{other:?}"),
+            };
+            vec![text(&pair[0]), value]
+        }
+        other => vec![format!("{other:?}")],
+    };
+    match (kind, frame) {
+        (OpKind::XReadGroup { .. }, Frame::Array(streams)) => {
+            let entries: Vec<String> = streams
+                .iter()
+                .flat_map(|s| match s {
+                    Frame::Array(kv) if kv.len() == 2 => match &kv[1] {
+                        Frame::Array(es) => es.iter().flat_map(entry).collect(),
+                        other => vec![format!("{other:?}")],
+                    },
+                    other => vec![format!("{other:?}")],
+                })
+                .collect();
+            Outcome::Ok(Reply::List(entries))
+        }
+        (OpKind::XRangeAll { .. }, Frame::Array(entries)) => {
+            Outcome::Ok(Reply::List(entries.iter().flat_map(entry).collect()))
+        }
+        (OpKind::XPendingAll { .. }, Frame::Array(rows)) => Outcome::Ok(Reply::List(
+            rows.iter()
+                .flat_map(|r| match r {
+                    Frame::Array(cols) if cols.len() == 4 => vec![text(&cols[0]), text(&cols[1])],
+                    other => vec![format!("{other:?}")],
+                })
+                .collect(),
+        )),
+        (_, frame) => outcome(frame),
+    }
+}
+
 /// The command line of a queue operation.
 fn queue_args(kind: &OpKind) -> Vec<Vec<u8>> {
     let b = |s: &str| s.as_bytes().to_vec();
@@ -217,7 +334,13 @@ fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
         | OpKind::Multi(_)
         | OpKind::QPush { .. }
         | OpKind::BPop { .. }
-        | OpKind::QRange { .. } => {
+        | OpKind::QRange { .. }
+        | OpKind::XAdd { .. }
+        | OpKind::XGroupCreate { .. }
+        | OpKind::XReadGroup { .. }
+        | OpKind::XAck { .. }
+        | OpKind::XRangeAll { .. }
+        | OpKind::XPendingAll { .. } => {
             vec![b"PING"]
         }
     }
@@ -246,6 +369,11 @@ async fn script_incr(c: &mut SimClient, key: &str, by: i64) -> std::io::Result<F
 
 /// Sends the operation and turns the reply into an outcome.
 async fn execute(c: &mut SimClient, kind: &OpKind) -> std::io::Result<Outcome> {
+    if is_stream_op(kind) {
+        let owned = stream_args(kind);
+        let args: Vec<&[u8]> = owned.iter().map(|a| a.as_bytes()).collect();
+        return Ok(stream_outcome(kind, c.cmd(&args).await?));
+    }
     if let OpKind::QPush { .. } | OpKind::BPop { .. } | OpKind::QRange { .. } = kind {
         let owned = queue_args(kind);
         let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
@@ -308,7 +436,8 @@ fn error_outcome(e: String) -> Outcome {
     let code = e.split(' ').next().unwrap_or("");
     match code {
         "CLUSTERDOWN" | "EXECABORT" => Outcome::Failed(e),
-        "WRONGTYPE" => Outcome::Ok(Reply::Error(e)),
+        // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
+        "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),
         // TRYAGAIN and anything unexpected: the write may or may not have happened.
         _ => Outcome::Unknown(e),

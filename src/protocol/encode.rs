@@ -29,6 +29,16 @@ pub fn encode(frame: &Frame, ver: RespVersion, out: &mut BytesMut) {
                 encode(v, ver, out);
             }
         }
+        Frame::PairsMap(pairs) => {
+            int_line(out, if v3 { b'%' } else { b'*' }, pairs.len() as i64);
+            for (k, v) in pairs {
+                if !v3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(k, ver, out);
+                encode(v, ver, out);
+            }
+        }
         Frame::Pairs(pairs) => {
             int_line(out, b'*', if v3 { pairs.len() } else { 2 * pairs.len() } as i64);
             for (a, b) in pairs {
@@ -181,6 +191,9 @@ mod tests {
         let pairs = Frame::Pairs(vec![(Frame::bulk("a"), Frame::Double(1.0))]);
         assert_eq!(enc(&pairs, RespVersion::Resp2), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
         assert_eq!(enc(&pairs, RespVersion::Resp3), "*1\r\n*2\r\n$1\r\na\r\n,1\r\n");
+        let streams = Frame::PairsMap(vec![(Frame::bulk("s"), Frame::Array(vec![]))]);
+        assert_eq!(enc(&streams, RespVersion::Resp2), "*1\r\n*2\r\n$1\r\ns\r\n*0\r\n");
+        assert_eq!(enc(&streams, RespVersion::Resp3), "%1\r\n$1\r\ns\r\n*0\r\n");
         let p = Frame::Push(vec![Frame::Integer(1)]);
         assert_eq!(enc(&p, RespVersion::Resp3), ">1\r\n:1\r\n");
         let b = Frame::BigNumber(Bytes::from_static(b"123"));

@@ -46,6 +46,9 @@ pub enum Frame {
     /// A reply-only shape: a list of pairs, sent as an array of 2-element arrays in RESP3
     /// and as one flat array in RESP2 (Redis 7's `WITHSCORES` / `WITHVALUES` replies).
     Pairs(Vec<(Frame, Frame)>),
+    /// A reply-only shape: `%N` in RESP3, an array of N 2-element arrays in RESP2 (XREAD and
+    /// XREADGROUP's streams, as Redis 7 replies them).
+    PairsMap(Vec<(Frame, Frame)>),
 }
 
 impl Frame {

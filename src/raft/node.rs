@@ -18,7 +18,7 @@
 //! it forwards a read only when the leader gives no index or this node lags behind it.
 
 use super::broadcast::{Broadcast, PublishSink};
-use super::log_store::{IdleSync, LogStore, LogStoreError};
+use super::log_store::{IdleSync, LogMemory, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::notify::Notifier;
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
@@ -189,6 +189,7 @@ pub struct Replica {
     stop_rpc: Arc<Shutdown>,
     http: HttpSlot,
     idle_sync: IdleSync,
+    log_memory: LogMemory,
     waiters: Arc<Waiters>,
     broadcast: Arc<Broadcast>,
     /// Keyspace notifications of applied entries (this node's subscribers only).
@@ -320,6 +321,7 @@ impl Replica {
 
         let appends = log.appends();
         let idle_sync = log.idle_sync();
+        let log_memory = log.memory();
         let config = raft_config(cfg)?;
         let pool = shared.pool.clone();
         let network = RpcNetworkFactory::new(cfg.id, spec.id, pool.clone(), NetworkConfig::default());
@@ -348,7 +350,8 @@ impl Replica {
         });
         spawn_reconcile(core.clone(), waiters.clone(), shared.stop_rpc.subscribe());
         let (stop_rpc, http) = (shared.stop_rpc.clone(), shared.http.clone());
-        let replica = Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters, broadcast, notifier });
+        let replica =
+            Arc::new(Replica { core, info, stop_rpc, http, idle_sync, log_memory, waiters, broadcast, notifier });
         Ok((replica, handler))
     }
 
@@ -443,6 +446,11 @@ impl Replica {
     /// single-threaded runtime.
     pub fn log_idle_rounds(&self) -> u64 {
         self.idle_sync.rounds()
+    }
+
+    /// Bytes the Raft log holds in memory (left out of `maxmemory`'s count).
+    pub fn log_memory_bytes(&self) -> u64 {
+        self.log_memory.bytes()
     }
 
     /// Whether Raft has stopped on a fatal error (a failed fsync, a storage error).

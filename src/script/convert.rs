@@ -39,7 +39,14 @@ pub fn reply_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Result<Value
             }
             single_field(lua, "map", Value::Table(map))?
         }
-        Frame::Pairs(pairs) => {
+        Frame::PairsMap(pairs) if resp3 => {
+            let map = lua.create_table()?;
+            for (k, v) in pairs {
+                map.raw_set(reply_to_lua(lua, k, resp3)?, reply_to_lua(lua, v, resp3)?)?;
+            }
+            single_field(lua, "map", Value::Table(map))?
+        }
+        Frame::Pairs(pairs) | Frame::PairsMap(pairs) => {
             let t = lua.create_table()?;
             for (i, (k, v)) in pairs.iter().enumerate() {
                 let pair = lua.create_table()?;

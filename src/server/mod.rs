@@ -6,8 +6,10 @@ mod client;
 mod connection;
 mod dispatch;
 mod engine;
+mod evict;
 mod expire;
 mod fanout;
+pub mod memory;
 pub mod monitor;
 mod output;
 mod pipeline;
@@ -16,6 +18,7 @@ mod shared;
 
 pub use client::{Client, ClientHandle, ClientInfo};
 pub use engine::Engine;
+pub use evict::EVICT_COMMAND;
 pub use expire::{spawn_active_expiry, EXPIRE_COMMAND};
 pub use shared::{now_ms, Shared, Stats};
 

@@ -80,7 +80,7 @@ fn xread_attempt(ctx: &mut WriteCtx, argv: &[Bytes], ready: Option<&[u8]>) -> At
 
 /// `[[key, entries]]`: a waiter is served from the one stream that woke it.
 fn one_stream(key: &[u8], entries: Vec<Frame>) -> Frame {
-    Frame::Array(vec![Frame::Array(vec![Frame::Bulk(Bytes::copy_from_slice(key)), Frame::Array(entries)])])
+    Frame::PairsMap(vec![(Frame::Bulk(Bytes::copy_from_slice(key)), Frame::Array(entries))])
 }
 
 /// The first try: served like XREAD; otherwise the waiter keeps a form with `$` replaced by

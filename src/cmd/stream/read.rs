@@ -94,9 +94,9 @@ pub fn xread_inner(ctx: &mut ReadCtx, argv: &[Bytes]) -> Result<Option<Frame>, F
         let Some(start) = after.next() else { continue };
         let limit = if a.count == 0 { usize::MAX } else { a.count };
         let entries: Vec<Frame> = s.range(start, StreamId::MAX).take(limit).map(|e| entry_frame(&e)).collect();
-        out.push(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(entries)]));
+        out.push((Frame::Bulk(key.clone()), Frame::Array(entries)));
     }
-    Ok((!out.is_empty()).then_some(Frame::Array(out)))
+    Ok((!out.is_empty()).then_some(Frame::PairsMap(out)))
 }
 
 /// The id after which each stream is read: `$` is the stream's last id (0-0 when absent).

@@ -53,9 +53,9 @@ pub fn xreadgroup_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Option<Fra
             From::History(after) => replay_history(s, &group, &consumer, after, a.count, now),
         };
         notify_new_consumer(ctx, key, &group, &consumer, had_consumer);
-        out.push(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(entries)]));
+        out.push((Frame::Bulk(key.clone()), Frame::Array(entries)));
     }
-    Ok((!out.is_empty()).then_some(Frame::Array(out)))
+    Ok((!out.is_empty()).then_some(Frame::PairsMap(out)))
 }
 
 /// Checks every key (type, group) and id in Redis's order.
