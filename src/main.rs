@@ -11,6 +11,9 @@ use std::process::ExitCode;
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // INFO memory, MEMORY STATS and maxmemory read jemalloc's own figures.
+    #[cfg(not(madsim))]
+    raftis::rt::memory::use_jemalloc_stats();
     let startup = match config::load(std::env::args_os()) {
         Ok(startup) => startup,
         // --help and --version exit 0; bad flags exit 2, with clap's message.

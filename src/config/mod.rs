@@ -58,10 +58,13 @@ pub struct Config {
     pub appendonly: bool,
     /// Redis's `appendfsync`. Stored and reported only.
     pub appendfsync: String,
-    /// Redis's `maxmemory` in bytes (0 = none). Stored and reported only: no eviction yet.
+    /// Redis's `maxmemory` in bytes (0 = none): past it, writes that grow memory are refused
+    /// with `-OOM` or make the leader evict keys, per `maxmemory_policy`.
     pub maxmemory: u64,
-    /// Redis's `maxmemory-policy`. Stored and reported only.
+    /// Redis's `maxmemory-policy`: `noeviction` or one of the seven eviction policies.
     pub maxmemory_policy: String,
+    /// Redis's `maxmemory-samples`: keys sampled per victim by the LRU, LFU and TTL policies.
+    pub maxmemory_samples: usize,
     /// Redis's `client-output-buffer-limit`; the normal and pubsub classes are enforced.
     pub output_limits: OutputLimits,
     /// Redis's `notify-keyspace-events` as flags (`store::notify`; 0: off).
@@ -124,6 +127,7 @@ impl Default for Config {
             appendfsync: "everysec".into(),
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
             output_limits: OutputLimits::default(),
             notify_keyspace_events: 0,
             loglevel: "notice".into(),

@@ -18,7 +18,7 @@
 //! it forwards a read only when the leader gives no index or this node lags behind it.
 
 use super::broadcast::{Broadcast, PublishSink};
-use super::log_store::{IdleSync, LogStore, LogStoreError};
+use super::log_store::{IdleSync, LogMemory, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::notify::Notifier;
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
@@ -134,6 +134,7 @@ pub struct Replica {
     stop_rpc: Shutdown,
     http: HttpSlot,
     idle_sync: IdleSync,
+    log_memory: LogMemory,
     waiters: Arc<Waiters>,
     broadcast: Arc<Broadcast>,
     /// Keyspace notifications of applied entries (this node's subscribers only).
@@ -218,6 +219,7 @@ impl Replica {
 
         let appends = log.appends();
         let idle_sync = log.idle_sync();
+        let log_memory = log.memory();
         let config = openraft::Config {
             cluster_name: "raftis".into(),
             // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
@@ -273,7 +275,7 @@ impl Replica {
         tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
         spawn_reconcile(core.clone(), waiters.clone(), stop_rpc.subscribe());
         tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, waiters, broadcast, notifier }))
+        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, log_memory, waiters, broadcast, notifier }))
     }
 
     /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
@@ -362,6 +364,11 @@ impl Replica {
     /// single-threaded runtime.
     pub fn log_idle_rounds(&self) -> u64 {
         self.idle_sync.rounds()
+    }
+
+    /// Bytes the Raft log holds in memory (left out of `maxmemory`'s count).
+    pub fn log_memory_bytes(&self) -> u64 {
+        self.log_memory.bytes()
     }
 
     /// Whether Raft has stopped on a fatal error (a failed fsync, a storage error).

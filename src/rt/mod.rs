@@ -10,6 +10,7 @@ pub mod bugs;
 mod idle;
 #[cfg(madsim)]
 mod madsim_runtime;
+pub mod memory;
 mod shutdown;
 pub mod watch;
 mod worker;

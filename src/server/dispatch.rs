@@ -5,6 +5,7 @@
 
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
+use super::evict;
 use super::monitor;
 use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
@@ -148,6 +149,10 @@ pub async fn execute(
         // A monitor is a replica to Redis: it may not touch the keyspace.
         return Outcome::Reply(reject(client, handle, spec, "Replica can't interact with the keyspace".into()));
     }
+    // Past maxmemory, as Redis: refused (or room made by eviction) before running or queueing.
+    if spec.has_flag("denyoom") && !evict::admit_write(shared).await {
+        return Outcome::Reply(reject(client, handle, spec, evict::OOM.into()));
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -211,7 +216,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
         return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
     }
     client.multi_failed |= client.multi.is_some();
-    if msg.starts_with("NOAUTH") {
+    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") {
         Frame::error(msg)
     } else {
         Frame::error(format!("ERR {msg}"))
@@ -258,6 +263,11 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cmd::cluster::cluster(shared, argv).await,
+            // MEMORY USAGE reads a key: behind the read barrier, as any read.
+            "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
+                let usage = cmd::server::memory_usage;
+                shared.engine.read(client.db, now, usage, argv, client.readonly, point).await
+            }
             "config" if cmd::scripting::max_steps_write(argv).is_some() => {
                 // lua-max-steps is replicated state: set through the log, like a write.
                 match cmd::scripting::max_steps_write(argv) {

@@ -24,6 +24,7 @@ pub fn spawn_active_expiry(shared: Arc<Shared>) {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
             expire_round(&shared).await;
+            super::evict::background_round(&shared).await;
         }
     });
 }

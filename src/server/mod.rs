@@ -6,7 +6,9 @@ mod client;
 mod connection;
 mod dispatch;
 mod engine;
+mod evict;
 mod expire;
+pub mod memory;
 pub mod monitor;
 mod output;
 mod pipeline;
@@ -15,6 +17,7 @@ mod shared;
 
 pub use client::{Client, ClientHandle, ClientInfo};
 pub use engine::Engine;
+pub use evict::EVICT_COMMAND;
 pub use expire::{spawn_active_expiry, EXPIRE_COMMAND};
 pub use shared::{now_ms, Shared, Stats};
 

@@ -3,6 +3,7 @@
 
 use super::client::ClientHandle;
 use super::engine::Engine;
+use super::memory::MemoryTracker;
 use super::monitor::Monitors;
 use super::pubsub::PubSub;
 use crate::config::Config;
@@ -26,6 +27,7 @@ pub struct Stats {
     pub keyspace_hits: AtomicU64,
     pub keyspace_misses: AtomicU64,
     pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
 }
@@ -47,6 +49,7 @@ impl Stats {
             &self.keyspace_hits,
             &self.keyspace_misses,
             &self.expired_keys,
+            &self.evicted_keys,
             &self.net_input_bytes,
             &self.net_output_bytes,
         ] {
@@ -62,6 +65,8 @@ pub struct Shared {
     pub stats: Stats,
     /// This node's Pub/Sub subscriptions.
     pub pubsub: Arc<PubSub>,
+    /// Memory at start and the peak (INFO memory, MEMORY STATS).
+    pub memory: MemoryTracker,
     /// The clients in MONITOR mode.
     pub monitors: Monitors,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
@@ -82,6 +87,7 @@ impl Shared {
             engine,
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
+            memory: MemoryTracker::new(),
             monitors: Monitors::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

@@ -172,6 +172,24 @@ impl Db {
         self.iter_live(now_ms).map(|(k, _)| k).next()
     }
 
+    /// A key with a TTL near `point` in expiry-time order (a random one for a random `point`
+    /// between the earliest and the latest expiry), or `None` without such keys.
+    pub fn pick_volatile(&self, point: u64) -> Option<&Bytes> {
+        let (first, last) = (self.expiries.first()?.0, self.expiries.last()?.0);
+        let at = first + point % (last - first + 1);
+        self.expiries.range((at, Bytes::new())..).next().or(self.expiries.first()).map(|(_, k)| k)
+    }
+
+    /// Keys with a TTL, the one that ends first first.
+    pub fn soonest_expiring(&self) -> impl Iterator<Item = &Bytes> {
+        self.expiries.iter().map(|(_, k)| k)
+    }
+
+    /// The entry of `key`, expired or not.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
     pub fn clear(&mut self) {
         self.keys.clear();
         self.expiries.clear();

@@ -57,6 +57,13 @@ impl Value {
         }
     }
 
+    /// Estimated bytes a key holding this value costs: its name, the value and a per-key
+    /// overhead (the entry, its hash-table slot, the key's header). MEMORY USAGE answers it.
+    pub fn footprint(&self, key: &[u8]) -> usize {
+        const PER_KEY: usize = 56;
+        key.len() + self.approx_size() + PER_KEY
+    }
+
     /// Rough memory footprint in bytes, for INFO and MEMORY USAGE.
     pub fn approx_size(&self) -> usize {
         match self {

@@ -48,9 +48,28 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("object", -2, &[], (0, 0, 0), Kind::Read(object::object)),
     CommandSpec::new("debug", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), Kind::Read(object::debug)),
     CommandSpec::new(crate::server::EXPIRE_COMMAND, -2, &["write", "internal"], (1, -1, 1), Kind::Write(expire_due)),
+    CommandSpec::new(crate::server::EVICT_COMMAND, -3, &["write", "internal"], (1, -1, 2), Kind::Write(evict_victims)),
 ];
 
 /// Internal (active expiry): deletes each listed key that is expired at the batch's time.
+/// The internal command of eviction (`raftis.evict key version ...`): deletes each listed key
+/// whose version is still the one the leader saw when it chose it as a victim, so a key
+/// written in between survives; every replica sees the same versions, so deletes the same keys.
+fn evict_victims(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
+    let db = ctx.db;
+    let mut deleted = 0;
+    for pair in argv[1..].chunks(2) {
+        let [key, version] = pair else { continue };
+        let chosen = std::str::from_utf8(version).ok().and_then(|v| v.parse::<u64>().ok());
+        if chosen.is_some() && ctx.ks.db(db).entry(key).map(|e| e.version()) == chosen {
+            ctx.ks.db_mut(db).remove(key);
+            deleted += 1;
+        }
+    }
+    ctx.ks.dirty += deleted;
+    Frame::Integer(deleted as i64)
+}
+
 fn expire_due(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (db, now) = (ctx.db, ctx.now_ms);
     let mut deleted = 0;
@@ -155,6 +174,21 @@ pub(crate) mod tests {
 
     pub fn bulk(s: &str) -> Frame {
         Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn evict_deletes_only_keys_still_at_the_chosen_version() {
+        let mut ks = Keyspace::default();
+        run(&mut ks, 0, 1, "set a 1");
+        run(&mut ks, 0, 1, "set b 1");
+        let version = |ks: &Keyspace, k: &str| ks.db(0).entry(k.as_bytes()).map(|e| e.version()).unwrap();
+        let (va, vb) = (version(&ks, "a"), version(&ks, "b"));
+        // b is written again after it was chosen: it stays.
+        run(&mut ks, 0, 1, "set b 2");
+        let evict = format!("{} a {va} b {vb} missing 1 a notanumber", crate::server::EVICT_COMMAND);
+        assert_eq!(run(&mut ks, 0, 1, &evict), int(1));
+        assert_eq!(run(&mut ks, 0, 1, "exists a"), int(0));
+        assert_eq!(run(&mut ks, 0, 1, "get b"), bulk("2"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! CONFIG GET / SET / RESETSTAT / REWRITE / HELP over the node's [`Config`]. Each parameter
 //! has a getter and (when mutable) a validating setter with Redis's error texts. Some are
-//! stored and reported only (save, appendonly, maxmemory, ...) so client probes work.
+//! stored and reported only (save, appendonly, appendfsync, ...) so client probes work.
 
 use super::{help_reply, sub_arity, Session};
 use crate::cmd::args::{self, is};
@@ -177,6 +177,14 @@ static PARAMS: &[Param] = &[
         get: |c| c.maxmemory_policy.clone(),
         access: Access::Mutable(|c, v| {
             c.maxmemory_policy = one_of(v, POLICIES)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "maxmemory-samples",
+        get: |c| c.maxmemory_samples.to_string(),
+        access: Access::Mutable(|c, v| {
+            c.maxmemory_samples = int_in(v, 1, 2147483647)? as usize;
             Ok(())
         }),
     },

@@ -2,6 +2,8 @@
 //! figures where raftis has them and Redis's neutral values where it has no equivalent.
 
 use super::{secs_since, Session};
+use crate::rt::memory::AllocatorStats;
+use crate::server::memory::figures;
 use crate::server::{Shared, Stats};
 use bytes::Bytes;
 use std::fmt::Write;
@@ -119,18 +121,6 @@ fn clients(shared: &Shared) -> Lines {
     ]
 }
 
-/// Approximate bytes held by keys and values (plus a per-entry overhead).
-fn dataset_bytes(shared: &Shared) -> u64 {
-    const PER_ENTRY: usize = 56;
-    shared.engine.with_keyspace(|ks| {
-        ks.dbs()
-            .iter()
-            .flat_map(|db| db.iter())
-            .map(|(k, e)| (k.len() + e.value.approx_size() + PER_ENTRY) as u64)
-            .sum()
-    })
-}
-
 /// Redis's `bytesToHuman`.
 fn human(n: u64) -> String {
     let f = n as f64;
@@ -142,37 +132,61 @@ fn human(n: u64) -> String {
     }
 }
 
+/// Redis's ratios are C floats shown with two decimals.
+fn ratio(a: u64, b: u64) -> String {
+    format!("{:.2}", a as f32 / b.max(1) as f32)
+}
+
+/// Signed difference, as Redis prints its `*_bytes` overheads.
+fn diff(a: u64, b: u64) -> String {
+    (a as i128 - b as i128).to_string()
+}
+
 fn memory(shared: &Shared) -> Lines {
-    const STARTUP: u64 = 1024 * 1024;
-    let dataset = dataset_bytes(shared);
-    let used = STARTUP + dataset;
-    let rss = rss_bytes().unwrap_or(used);
+    let m = figures(shared);
+    // Without the allocator's figures (tests in one process, the simulator) the estimate
+    // stands in for them.
+    let a = m.allocator.unwrap_or(AllocatorStats {
+        allocated: m.used,
+        active: m.used,
+        resident: m.rss,
+        mapped: m.rss,
+        retained: 0,
+    });
     let (maxmemory, policy) = {
         let c = shared.config();
         (c.maxmemory, c.maxmemory_policy.clone())
     };
+    let net = m.used.saturating_sub(m.startup).max(1);
     vec![
-        ("used_memory", used.to_string()),
-        ("used_memory_human", human(used)),
-        ("used_memory_rss", rss.to_string()),
-        ("used_memory_rss_human", human(rss)),
-        ("used_memory_peak", used.to_string()),
-        ("used_memory_peak_human", human(used)),
-        ("used_memory_startup", STARTUP.to_string()),
-        ("used_memory_dataset", dataset.to_string()),
+        ("used_memory", m.used.to_string()),
+        ("used_memory_human", human(m.used)),
+        ("used_memory_rss", m.rss.to_string()),
+        ("used_memory_rss_human", human(m.rss)),
+        ("used_memory_peak", m.peak.to_string()),
+        ("used_memory_peak_human", human(m.peak)),
+        ("used_memory_peak_perc", format!("{:.2}%", m.used as f32 * 100.0 / m.peak.max(1) as f32)),
+        ("used_memory_overhead", m.startup.to_string()),
+        ("used_memory_startup", m.startup.to_string()),
+        ("used_memory_dataset", m.dataset().to_string()),
+        ("used_memory_dataset_perc", format!("{:.2}%", m.dataset() as f32 * 100.0 / net as f32)),
+        ("allocator_allocated", a.allocated.to_string()),
+        ("allocator_active", a.active.to_string()),
+        ("allocator_resident", a.resident.to_string()),
         ("maxmemory", maxmemory.to_string()),
         ("maxmemory_human", human(maxmemory)),
         ("maxmemory_policy", policy),
-        ("mem_fragmentation_ratio", format!("{:.2}", rss as f64 / used.max(1) as f64)),
-        ("mem_allocator", "rust".into()),
+        ("allocator_frag_ratio", ratio(a.active, a.allocated)),
+        ("allocator_frag_bytes", diff(a.active, a.allocated)),
+        ("allocator_rss_ratio", ratio(a.resident, a.active)),
+        ("allocator_rss_bytes", diff(a.resident, a.active)),
+        ("rss_overhead_ratio", ratio(m.rss, a.resident)),
+        ("rss_overhead_bytes", diff(m.rss, a.resident)),
+        ("mem_fragmentation_ratio", ratio(m.rss, m.used)),
+        ("mem_fragmentation_bytes", diff(m.rss, m.used)),
+        ("mem_not_counted_for_evict", m.not_counted.to_string()),
+        ("mem_allocator", crate::rt::memory::allocator_name()),
     ]
-}
-
-/// Resident set size from /proc (Linux), if available.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 fn persistence(shared: &Shared) -> Lines {
@@ -206,7 +220,7 @@ fn stats(shared: &Shared) -> Lines {
         ("total_net_output_bytes", g(&s.net_output_bytes)),
         ("rejected_connections", g(&s.rejected_connections)),
         ("expired_keys", g(&s.expired_keys)),
-        ("evicted_keys", "0".into()),
+        ("evicted_keys", g(&s.evicted_keys)),
         ("keyspace_hits", g(&s.keyspace_hits)),
         ("keyspace_misses", g(&s.keyspace_misses)),
         ("pubsub_channels", shared.pubsub.channel_count().to_string()),

@@ -7,6 +7,9 @@ mod client;
 mod command;
 mod config;
 mod info;
+mod memory;
+
+pub use memory::usage as memory_usage;
 
 use super::args::{self, is};
 use super::{CommandSpec, Kind};
@@ -38,6 +41,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("command", -1, &["loading", "stale"], (0, 0, 0), S),
     CommandSpec::new("config", -2, &[], (0, 0, 0), S),
     CommandSpec::new("info", -1, &["loading", "stale"], (0, 0, 0), S),
+    CommandSpec::new("memory", -2, &[], (0, 0, 0), S),
     CommandSpec::new("time", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("lastsave", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), S),
@@ -80,6 +84,7 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         "command" => command::command(argv),
         "config" => config::config(s, argv),
         "info" => info::info(s, argv),
+        "memory" => memory::memory(s, argv),
         "time" => time(),
         "lastsave" => Frame::Integer((s.shared.started_ms / 1000) as i64),
         // raftis keeps its data through the replicated log, not RDB files: a save has

@@ -159,6 +159,19 @@ impl IdleSync {
     }
 }
 
+/// What the log holds in memory: the WAL's live entries and the decoded recent ones. Like
+/// Redis's AOF and replication buffers, `maxmemory` leaves it out (INFO
+/// `mem_not_counted_for_evict`): it is freed by snapshots, not by deleting keys.
+#[derive(Clone)]
+pub struct LogMemory(Arc<Shared>);
+
+impl LogMemory {
+    pub fn bytes(&self) -> u64 {
+        let st = self.0.lock();
+        (st.wal.entry_bytes() + st.recent.bytes()) as u64
+    }
+}
+
 /// Reads the log for replication (entries come from the WAL's in-memory copy, never the disk).
 #[derive(Clone)]
 pub struct LogReader {
@@ -169,6 +182,11 @@ impl LogStore {
     /// The count of this store's appends, to wait on.
     pub fn appends(&self) -> Appends {
         self.shared.appends.clone()
+    }
+
+    /// The gauge of the log's memory.
+    pub fn memory(&self) -> LogMemory {
+        LogMemory(self.shared.clone())
     }
 
     /// The switch for syncing this log in the runtime's idle time.

@@ -23,6 +23,11 @@ pub(super) struct Recent {
 }
 
 impl Recent {
+    /// The encoded size of the entries kept (a rough measure of their memory).
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Keeps `entry` (encoded in `size` bytes) as the newest; the oldest beyond the bounds go
     /// to `evicted` (for the caller to drop after releasing its lock: freeing an entry's
     /// arguments is most of the cost). An entry that does not follow the newest one starts the

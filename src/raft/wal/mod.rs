@@ -79,6 +79,8 @@ pub struct Wal {
     /// only known when they are written (a roll may happen in between).
     pending_max: Option<u64>,
     entries: BTreeMap<u64, Bytes>,
+    /// Sum of the payload sizes in `entries` (INFO's `mem_not_counted_for_evict`).
+    entry_bytes: usize,
     purged_up_to: Option<u64>,
     poisoned: bool,
 }
@@ -133,6 +135,7 @@ impl Wal {
             active_size,
             pending: Vec::new(),
             pending_max: None,
+            entry_bytes: state.entries.values().map(Bytes::len).sum(),
             entries: state.entries,
             purged_up_to: state.purged_up_to,
             poisoned: false,
@@ -142,6 +145,11 @@ impl Wal {
     /// The live entries, by index.
     pub fn entries(&self) -> &BTreeMap<u64, Bytes> {
         &self.entries
+    }
+
+    /// Bytes of the live entries' payloads held in memory.
+    pub fn entry_bytes(&self) -> usize {
+        self.entry_bytes
     }
 
     /// The highest index purged into a snapshot, if any.
@@ -168,7 +176,10 @@ impl Wal {
     pub fn append(&mut self, entries: impl IntoIterator<Item = (u64, Bytes)>) -> Result<(), WalError> {
         self.check()?;
         for (index, payload) in entries {
-            self.entries.insert(index, payload.clone());
+            self.entry_bytes += payload.len();
+            if let Some(old) = self.entries.insert(index, payload.clone()) {
+                self.entry_bytes -= old.len();
+            }
             self.push(Record::Entry { index, payload });
             self.pending_max = Some(self.pending_max.map_or(index, |m| m.max(index)));
         }
@@ -178,7 +189,8 @@ impl Wal {
     /// Removes every entry at or after `index`.
     pub fn truncate_from(&mut self, index: u64) -> Result<(), WalError> {
         self.check()?;
-        self.entries.split_off(&index);
+        let gone = self.entries.split_off(&index);
+        self.entry_bytes -= gone.values().map(Bytes::len).sum::<usize>();
         self.push(Record::TruncateFrom { index });
         Ok(())
     }
@@ -188,6 +200,7 @@ impl Wal {
         self.check()?;
         let keep = self.entries.split_off(&(index.saturating_add(1)));
         self.entries = keep;
+        self.entry_bytes = self.entries.values().map(Bytes::len).sum();
         self.purged_up_to = Some(self.purged_up_to.map_or(index, |p| p.max(index)));
         self.push(Record::PurgeUpTo { index });
         self.sync()?;

@@ -1,0 +1,157 @@
+//! `maxmemory` on real processes: under `noeviction` a write past the limit gets Redis's
+//! `-OOM` (reads and deletes still run, a transaction with such a write is aborted); with an
+//! eviction policy on a three-node cluster the leader evicts keys through the log and every
+//! replica ends with the same data (DEBUG DIGEST-EXACT equal on the three).
+
+mod common;
+
+use common::http::{http, json_u64};
+use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use raftis::protocol::Frame;
+use std::time::{Duration, Instant};
+
+const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}
+
+fn used_memory(c: &mut Conn) -> u64 {
+    c.info_field("memory", "used_memory").parse().expect("a number")
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn noeviction_refuses_writes_past_the_limit_with_redis_oom() {
+    let server = Server::raftis(&[]);
+    let mut c = server.conn();
+    let limit = used_memory(&mut c) + (16 << 20);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]), ok());
+    let value = "v".repeat(1 << 20);
+    let mut refused = None;
+    for i in 0..200 {
+        match c.cmd(&["SET", &format!("k{i}"), &value]) {
+            Frame::Simple(_) => {}
+            Frame::Error(e) => {
+                refused = Some((i, e));
+                break;
+            }
+            other => panic!("SET: {other:?}"),
+        }
+    }
+    let (stored, error) = refused.expect("a write past the limit is refused");
+    assert_eq!(error, OOM);
+    assert!(stored > 0, "writes under the limit succeed");
+    assert!(used_memory(&mut c) > limit, "refused only past the limit");
+    // Reads, deletes and other commands that free memory still run.
+    assert_eq!(c.cmd(&["STRLEN", "k0"]), Frame::Integer(1 << 20));
+    assert_eq!(c.cmd(&["SET", "more", "x"]), Frame::Error(OOM.into()));
+    assert_eq!(c.cmd(&["MULTI"]), ok());
+    assert_eq!(c.cmd(&["INCR", "n"]), Frame::Error(OOM.into()));
+    let abort = "EXECABORT Transaction discarded because of previous errors.";
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Error(abort.into()));
+    let keys: Vec<String> = (0..stored).map(|i| format!("k{i}")).collect();
+    let mut del = vec!["DEL"];
+    del.extend(keys.iter().map(String::as_str));
+    assert_eq!(c.cmd(&del), Frame::Integer(stored as i64));
+    // Without a limit, writes run again.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), ok());
+    assert_eq!(c.cmd(&["SET", "more", "x"]), ok());
+    let policy = c.cmd(&["CONFIG", "GET", "maxmemory-policy"]);
+    let bulk = |s: &str| Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()));
+    assert_eq!(policy, Frame::Array(vec![bulk("maxmemory-policy"), bulk("noeviction")]));
+}
+
+/// Three processes formed into one cluster; dropped, they are killed.
+struct Cluster {
+    servers: Vec<Server>,
+    raft_ports: Vec<u16>,
+    _dirs: Vec<TempDir>,
+}
+
+impl Cluster {
+    fn start(extra: &[&str]) -> Cluster {
+        let (base, raft_base) = free_port_block(3);
+        let (mut servers, mut members, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..3u16 {
+            let (port, raft_port) = (base + i, raft_base + i);
+            let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{raft_port}"));
+            let dir = TempDir::new(&format!("maxmem{id}"));
+            let mut flags = vec!["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
+            flags.extend_from_slice(extra);
+            servers.push(Server::raftis_at(&dir.0, port, &flags));
+            dirs.push(dir);
+            members.push(format!(r#"[{id}, {{"raft_addr": "{raft_addr}", "resp_addr": "127.0.0.1:{port}"}}]"#));
+        }
+        let raft_ports: Vec<u16> = (0..3).map(|i| raft_base + i).collect();
+        let init = format!(r#"{{"nodes": [{}]}}"#, members.join(","));
+        let (status, body) = http(raft_ports[0], "POST", "/raft/init", &init);
+        assert_eq!(status, 200, "init: {body}");
+        let cluster = Cluster { servers, raft_ports, _dirs: dirs };
+        wait_until("a leader", 30, || cluster.leader().is_some());
+        cluster
+    }
+
+    /// The index (0-2) of the node all three agree leads.
+    fn leader(&self) -> Option<usize> {
+        let seen: Vec<Option<u64>> = self
+            .raft_ports
+            .iter()
+            .map(|p| json_u64(&http(*p, "GET", "/raft/metrics", "").1, "current_leader"))
+            .collect();
+        let first = seen[0]?;
+        seen.iter().all(|s| *s == Some(first)).then_some(first as usize - 1)
+    }
+}
+
+#[test]
+fn eviction_by_the_leader_keeps_every_replica_identical() {
+    // The log's entries share their values with the keyspace until a snapshot compacts the
+    // log: frequent snapshots let evictions free memory promptly.
+    let cluster = Cluster::start(&["--snapshot-logs", "64"]);
+    let leader = cluster.leader().expect("a leader");
+    let mut c = cluster.servers[leader].conn();
+    let limit = used_memory(&mut c) + (32 << 20);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), ok());
+    // 80 MiB written into a 32 MiB budget: the leader evicts to make room, and the writes
+    // succeed.
+    let value = vec![b'v'; 32 << 10];
+    const KEYS: usize = 2560;
+    let mut refused = 0;
+    for batch in 0..KEYS / 64 {
+        let keys: Vec<String> = (batch * 64..(batch + 1) * 64).map(|i| format!("k{i}")).collect();
+        let pipeline: Vec<u8> = keys.iter().flat_map(|k| Conn::encode(&[b"SET", k.as_bytes(), &value])).collect();
+        c.send_raw(&pipeline);
+        for k in &keys {
+            match c.read_frame() {
+                Some(Frame::Simple(s)) if s == "OK" => {}
+                Some(Frame::Error(e)) if e == OOM => refused += 1,
+                other => panic!("SET {k}: {other:?}"),
+            }
+        }
+    }
+    let evicted: u64 = c.info_field("stats", "evicted_keys").parse().unwrap();
+    let Frame::Integer(left) = c.cmd(&["DBSIZE"]) else { panic!("DBSIZE") };
+    assert!(evicted > 0 && (left as usize) < KEYS, "{evicted} evicted, {left} left, {refused} refused");
+    assert_eq!(refused, 0, "writes refused with -OOM");
+    assert_eq!(evicted + left as u64, KEYS as u64, "each key is either there or was evicted");
+    let newest = format!("k{}", KEYS - 1);
+    assert_eq!(c.cmd(&["EXISTS", &newest]), Frame::Integer(1), "the newest key stays");
+    let digests =
+        || -> Vec<Frame> { cluster.servers.iter().map(|s| s.conn().cmd(&["DEBUG", "DIGEST-EXACT"])).collect() };
+    wait_until("the replicas to apply the evictions", 30, || {
+        let d = digests();
+        d.iter().all(|x| *x == d[0])
+    });
+    for (i, s) in cluster.servers.iter().enumerate() {
+        assert_eq!(s.conn().cmd(&["DBSIZE"]), Frame::Integer(left), "node {}", i + 1);
+    }
+}
