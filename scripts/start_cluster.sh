@@ -4,13 +4,18 @@
 # release binary and starts every node that is not already running, recording pid files.
 # The nodes wait to be joined: form the cluster with init_cluster.sh.
 #
-#   start_cluster.sh [--nodes N] [--no-build] [--clean]
+#   start_cluster.sh [--nodes N] [--groups G] [--no-build] [--clean]
+#
+# --groups G: G data Raft groups besides MetaRaft (multi-raft; slots split evenly among them).
+# The default, 0, is the single-group cluster (one Raft group holds every slot), which
+# test_raft_sync.sh checks (it does not follow MOVED yet).
 #
 # Running it again restarts the nodes that are down (their data is kept).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/cluster_common.sh"
 
 nodes=3
+groups=0
 build=1
 clean=0
 while [ $# -gt 0 ]; do
@@ -21,9 +26,15 @@ while [ $# -gt 0 ]; do
             shift 2
             ;;
         --nodes=*) nodes="${1#--nodes=}"; shift ;;
+        --groups)
+            [ $# -ge 2 ] || { echo "--groups needs a number" >&2; exit 2; }
+            groups="$2"
+            shift 2
+            ;;
+        --groups=*) groups="${1#--groups=}"; shift ;;
         --no-build) build=0; shift ;;
         --clean) clean=1; shift ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -31,6 +42,9 @@ case "$nodes" in
     ''|*[!0-9]*) echo "--nodes must be a positive number, got '$nodes'" >&2; exit 2 ;;
 esac
 [ "$nodes" -ge 1 ] || { echo "--nodes must be at least 1" >&2; exit 2; }
+case "$groups" in
+    ''|*[!0-9]*) echo "--groups must be a number, got '$groups'" >&2; exit 2 ;;
+esac
 
 if [ "$clean" = 1 ]; then
     "$SCRIPT_DIR/clean_cluster.sh" --stop --force
@@ -63,6 +77,8 @@ raft-resp-addr $HOST:$(client_port "$i")
 is-bootstrap no
 # Cluster mode: READONLY lets test_raft_sync.sh read a follower's own copy.
 cluster-enabled yes
+# Data Raft groups besides MetaRaft (0: one group holds every slot).
+num-groups $groups
 
 # Logging
 log-dir ./cluster_logs

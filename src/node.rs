@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::disk::Disk;
-use crate::raft::node::{Replica, ReplicaConfig, ReplicaError, Timeouts};
+use crate::raft::node::{GroupSpec, Replica, ReplicaConfig, ReplicaError, Timeouts};
 use crate::server::{self, Shared};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,11 +28,13 @@ impl NodeHandle {
     }
 
     /// Stops accepting, closes connections, waits for the listener to finish, then stops Raft
-    /// (which flushes the log).
+    /// (which flushes the log), every group of the node.
     pub async fn shutdown(self) {
         self.shared.shutdown();
         let _ = self.serve.await;
-        self.shared.engine.replica().shutdown().await;
+        for replica in self.shared.engine.groups().values() {
+            replica.shutdown().await;
+        }
     }
 
     /// Resolves when the node has been asked to stop (SHUTDOWN, signal, or `shutdown`).
@@ -100,42 +102,64 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     let client_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
     let raft_addr = if config.raft_addr.is_empty() { format!("{}:0", config.bind) } else { config.raft_addr.clone() };
-    let replica = Replica::start(
-        disk,
-        ReplicaConfig {
-            id: config.node_id,
-            raft_addr,
-            client_addr: if config.raft_resp_addr.is_empty() {
-                client_addr.to_string()
-            } else {
-                config.raft_resp_addr.clone()
-            },
-            databases: config.databases,
-            snapshot_logs: config.snapshot_logs,
-            heartbeat_ms: config.raft_heartbeat_ms,
-            election_timeout_min_ms: config.raft_election_timeout_min_ms,
-            election_timeout_max_ms: config.raft_election_timeout_max_ms,
-            timeouts: Timeouts {
-                leader_wait: Duration::from_millis(config.raft_leader_wait_ms),
-                write: Duration::from_millis(config.raft_write_timeout_ms),
-                read: Duration::from_millis(config.raft_read_timeout_ms),
-            },
+    let replica_config = ReplicaConfig {
+        id: config.node_id,
+        raft_addr,
+        client_addr: if config.raft_resp_addr.is_empty() {
+            client_addr.to_string()
+        } else {
+            config.raft_resp_addr.clone()
         },
-    )
-    .await?;
+        databases: config.databases,
+        snapshot_logs: config.snapshot_logs,
+        heartbeat_ms: config.raft_heartbeat_ms,
+        election_timeout_min_ms: config.raft_election_timeout_min_ms,
+        election_timeout_max_ms: config.raft_election_timeout_max_ms,
+        timeouts: Timeouts {
+            leader_wait: Duration::from_millis(config.raft_leader_wait_ms),
+            write: Duration::from_millis(config.raft_write_timeout_ms),
+            read: Duration::from_millis(config.raft_read_timeout_ms),
+        },
+    };
+    // Group 0 (MetaRaft, or the only group), then the data groups of a multi-raft cluster.
+    let specs: Vec<GroupSpec> = std::iter::once(GroupSpec { id: 0, fenced: false })
+        .chain((1..=u64::from(config.data_groups())).map(|id| GroupSpec { id, fenced: true }))
+        .collect();
+    let groups = Replica::start_groups(disk, replica_config, &specs).await?;
+    let replica = groups[0].clone();
     if bootstrap {
         replica.bootstrap_single().await?;
     }
+    let cluster = (groups.len() > 1).then(|| {
+        Arc::new(crate::cluster::Groups::new(
+            replica.clone(),
+            groups[1..].to_vec(),
+            config.group_replicas,
+            Duration::from_millis(config.raft_leader_wait_ms),
+        ))
+    });
     let admin_listener = bind_admin(&config.admin_addr).await?;
     let banner = Banner::of(&config, &replica);
-    replica.set_notify_flags(config.notify_keyspace_events);
-    let shared = Shared::new(config, client_addr.port(), replica.clone());
-    replica.set_publish_sink(shared.pubsub.clone());
+    for group in &groups {
+        group.set_notify_flags(config.notify_keyspace_events);
+    }
+    let num_groups = config.data_groups();
+    let shared = Shared::new(config, client_addr.port(), groups.clone(), cluster.clone());
+    // Every group's keyspace notifications reach this node's subscribers; Pub/Sub between
+    // nodes goes through group 0 (every node of the cluster is its member).
+    for group in &groups {
+        group.set_publish_sink(shared.pubsub.clone());
+    }
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());
     let admin_addr =
         admin_listener.and_then(|listener| crate::admin::serve_extra(listener, admin, shared.shutdown_signal()));
-    spawn_stop_on_raft_failure(replica, shared.clone());
+    for group in &groups {
+        spawn_stop_on_raft_failure(group.clone(), shared.clone());
+    }
+    if let Some(cluster) = cluster {
+        crate::cluster::controller::spawn(cluster, num_groups, &|| shared.shutdown_signal());
+    }
     crate::server::spawn_active_expiry(shared.clone());
     let serve = tokio::spawn(server::serve(listener, shared.clone()));
     banner.log(client_addr, admin_addr);
@@ -148,6 +172,7 @@ struct Banner {
     mode: &'static str,
     raft_addr: String,
     data_dir: String,
+    groups: u32,
 }
 
 impl Banner {
@@ -157,18 +182,21 @@ impl Banner {
             mode: if config.cluster_enabled { "cluster" } else { "standalone" },
             raft_addr: replica.info().raft_addr.clone(),
             data_dir: config.data_dir.display().to_string(),
+            groups: 1 + config.data_groups(),
         }
     }
 
     fn log(&self, client_addr: SocketAddr, admin_addr: Option<SocketAddr>) {
         let version = env!("CARGO_PKG_VERSION");
         tracing::info!(
-            "raftis {version} node {} in {} mode: clients on {client_addr}, Raft and HTTP admin on {}{}, data in {}, 1 Raft group",
+            "raftis {version} node {} in {} mode: clients on {client_addr}, Raft and HTTP admin on {}{}, data in {}, {} Raft group{}",
             self.node_id,
             self.mode,
             self.raft_addr,
             admin_addr.map(|a| format!(", HTTP admin also on {a}")).unwrap_or_default(),
             self.data_dir,
+            self.groups,
+            if self.groups == 1 { "" } else { "s" },
         );
         tracing::info!(%client_addr, "raftis ready to accept connections");
     }

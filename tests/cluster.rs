@@ -17,8 +17,15 @@ use std::time::{Duration, Instant};
 
 fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) -> NodeHandle {
     // Cluster mode: READONLY (stale reads from a follower's copy) exists only there.
-    let config =
-        Config { port: 0, node_id: id, seed: id, cluster_enabled: true, data_dir: dir.0.clone(), ..Config::default() };
+    let config = Config {
+        port: 0,
+        node_id: id,
+        seed: id,
+        cluster_enabled: true,
+        num_groups: 0,
+        data_dir: dir.0.clone(),
+        ..Config::default()
+    };
     let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
     rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
 }
@@ -220,6 +227,7 @@ fn the_leader_wait_is_a_setting() {
         node_id: 7,
         seed: 7,
         cluster_enabled: true,
+        num_groups: 0,
         data_dir: dir.0.clone(),
         raft_leader_wait_ms: 300,
         ..Config::default()

@@ -44,6 +44,9 @@ impl Node {
             "--raft-addr",
             &raft_addr,
             "--cluster-enabled",
+            // The single-group cluster (group 0 holds the data): the test checks one log.
+            "--num-groups",
+            "0",
             "--is-bootstrap=false",
             "--snapshot-logs",
             SNAPSHOT_LOGS,

@@ -41,14 +41,33 @@ fn the_seed_example_builds_a_three_voter_cluster() {
             other => panic!("{other:?}"),
         }
     });
-    let mut c = Conn::try_connect(clients[2]).expect("connect");
-    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::ok());
-    assert_eq!(Conn::try_connect(clients[0]).expect("connect").cmd(&["GET", "k"]), Frame::Bulk("v".into()));
+    // The example's cluster is sharded (num_groups 4): a client follows -MOVED to the leader
+    // of the key's group, and waits while the groups form (-CLUSTERDOWN).
+    assert_eq!(cluster_cmd(clients[2], &["SET", "k", "v"]), Frame::ok());
+    assert_eq!(cluster_cmd(clients[0], &["GET", "k"]), Frame::Bulk("v".into()));
     rt.block_on(async {
         for n in &mut nodes {
             n.shutdown().await;
         }
     });
+}
+
+/// Sends `args` to the node on `port` as a Redis Cluster client: follows `-MOVED`, retries
+/// `-CLUSTERDOWN` for up to 20 s.
+fn cluster_cmd(mut port: u16, args: &[&str]) -> Frame {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = Conn::try_connect(port).expect("connect").cmd(args);
+        let Frame::Error(e) = &reply else { return reply };
+        let e = String::from_utf8_lossy(e).into_owned();
+        if let Some(addr) = e.strip_prefix("MOVED ").and_then(|rest| rest.split(' ').nth(1)) {
+            port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("a port");
+        } else if !e.starts_with("CLUSTERDOWN") || std::time::Instant::now() > deadline {
+            return reply;
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[test]

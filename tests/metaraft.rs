@@ -25,6 +25,8 @@ fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool, 
         node_id: id,
         seed: id,
         cluster_enabled: cluster,
+        // One group: these tests are about MetaRaft membership (group 0 holds the data).
+        num_groups: 0,
         data_dir: dir.0.clone(),
         ..Config::default()
     };

@@ -18,8 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) -> NodeHandle {
-    let config =
-        Config { port: 0, node_id: id, seed: id, cluster_enabled: true, data_dir: dir.0.clone(), ..Config::default() };
+    let config = Config {
+        port: 0,
+        node_id: id,
+        seed: id,
+        cluster_enabled: true,
+        num_groups: 0,
+        data_dir: dir.0.clone(),
+        ..Config::default()
+    };
     let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
     rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
 }

@@ -61,6 +61,8 @@ pub fn sim_config(ip: &str, id: u64) -> Config {
         node_id: id,
         seed: id,
         raft_addr: format!("{ip}:{RAFT_PORT}"),
+        // The scenarios run the single-group cluster (group 0 holds every slot).
+        num_groups: 0,
         ..Config::default()
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! - `GET /raft/leader`: who leads, as this node sees it;
 //! - `GET /raft/metrics`: this node's Raft figures ([`RaftStatus`]) as JSON;
+//!   both take `?group=N` on a multi-raft node (group 0, MetaRaft, by default);
+//! - `GET /cluster/groups`, `GET /cluster/slots`: the data groups and the slot table of a
+//!   multi-raft cluster as this node sees them (404 on a node without data groups);
 //! - `POST /raft/init`: forms a cluster of the listed nodes (once);
 //! - `POST /raft/add_learner`, `POST /raft/change_membership`, `POST /raft/remove_node`;
 //! - `GET /metrics`: Raft and server figures in Prometheus's text format ([`prometheus`]);
@@ -39,7 +42,7 @@ use crate::raft::rpc::server::SniffedStream;
 use crate::raft::{NodeId, NodeInfo};
 use crate::server::Shared;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -125,6 +128,8 @@ fn router(state: AdminState) -> Router {
     Router::new()
         .route("/raft/leader", get(leader))
         .route("/raft/metrics", get(raft_metrics))
+        .route("/cluster/groups", get(cluster_groups))
+        .route("/cluster/slots", get(cluster_slots))
         .route("/raft/init", post(init))
         .route("/raft/add_learner", post(add_learner))
         .route("/raft/change_membership", post(change_membership))
@@ -217,8 +222,40 @@ impl<T: Checked> FromRequest<AdminState> for Valid<T> {
     }
 }
 
-async fn leader(State(s): State<AdminState>) -> Reply {
-    let st = s.replica.status();
+/// `?group=N`: which Raft group of the node a request is about (group 0 by default); a value
+/// that is not a group number is a 400.
+fn group_query(uri: &Uri) -> Result<Option<u64>, Reply> {
+    let Some(query) = uri.query() else { return Ok(None) };
+    let mut group = None;
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("group=") {
+            let n = v.parse::<u64>().map_err(|_| {
+                let shown: String = v.chars().take(32).collect();
+                error(StatusCode::BAD_REQUEST, format!("bad query: group must be a group number, got {shown:?}"))
+            })?;
+            group = Some(n);
+        }
+    }
+    Ok(group)
+}
+
+/// The replica of the group `?group=N` names, or the 404 for a group this node does not run.
+fn group_param(s: &AdminState, uri: &Uri) -> Result<Arc<Replica>, Reply> {
+    match group_query(uri)? {
+        None | Some(0) => Ok(s.replica.clone()),
+        Some(g) => s.shared.engine.groups().get(&g).cloned().ok_or_else(|| {
+            let groups: Vec<&u64> = s.shared.engine.groups().keys().collect();
+            error(StatusCode::NOT_FOUND, format!("unknown raft group {g}: this node runs groups {groups:?}"))
+        }),
+    }
+}
+
+async fn leader(State(s): State<AdminState>, uri: Uri) -> Reply {
+    let replica = match group_param(&s, &uri) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let st = replica.status();
     let leader = st.current_leader.and_then(|id| st.members.iter().find(|m| m.id == id));
     ok(json!({
         "leader_id": st.current_leader,
@@ -231,8 +268,77 @@ async fn leader(State(s): State<AdminState>) -> Reply {
 
 /// The fields in [`RaftStatus`]'s order (the node's own `id` first, `members` after the
 /// figures), which flat readers such as the cluster scripts rely on.
-async fn raft_metrics(State(s): State<AdminState>) -> Json<RaftStatus> {
-    Json(s.replica.status())
+async fn raft_metrics(State(s): State<AdminState>, uri: Uri) -> Response {
+    match group_param(&s, &uri) {
+        Ok(replica) => Json(replica.status()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The multi-raft groups of this node, or the 404 of a node without data groups.
+fn multi_raft(s: &AdminState) -> Result<(Arc<crate::cluster::Groups>, Arc<crate::cluster::ClusterMap>), Reply> {
+    let Some(groups) = s.shared.cluster.clone() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "this node runs no data groups (cluster-enabled no, or num-groups 0)",
+        ));
+    };
+    let Some(map) = groups.map() else {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "the cluster is not formed yet: no cluster map"));
+    };
+    Ok((groups, map))
+}
+
+/// `GET /cluster/groups`: every data group: its slots, the voters the map gives it, its leader
+/// and Raft figures as this node sees them.
+async fn cluster_groups(State(s): State<AdminState>) -> Reply {
+    let (groups, map) = match multi_raft(&s) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let preferred = map.preferred_leaders();
+    let list: Vec<Value> = map
+        .groups
+        .iter()
+        .map(|(g, placement)| {
+            let st = groups.group(*g).map(|r| r.status());
+            let owned = groups.group(*g).and_then(|r| r.control().owned);
+            json!({
+                "group": g,
+                "slots": map.ranges_of(*g),
+                "voters": placement.voters,
+                "preferred_leader": preferred.get(g),
+                "leader_id": st.as_ref().and_then(|st| st.current_leader),
+                "term": st.as_ref().map(|st| st.current_term),
+                "last_applied_index": st.as_ref().and_then(|st| st.last_applied_index),
+                "owned_epoch": owned.map(|o| o.epoch),
+            })
+        })
+        .collect();
+    ok(json!({ "epoch": map.epoch, "node_id": groups.id, "groups": list }))
+}
+
+/// `GET /cluster/slots`: the slot table: each range, its group and the group's leader.
+async fn cluster_slots(State(s): State<AdminState>) -> Reply {
+    let (groups, map) = match multi_raft(&s) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let list: Vec<Value> = map
+        .slots
+        .iter()
+        .map(|r| {
+            let leader = groups.leader_of(r.group);
+            json!({
+                "start": r.start,
+                "end": r.end,
+                "group": r.group,
+                "leader_id": leader.as_ref().map(|(id, _)| id),
+                "leader": leader.map(|(_, n)| n.client_addr),
+            })
+        })
+        .collect();
+    ok(json!({ "epoch": map.epoch, "slots": list }))
 }
 
 async fn init(State(s): State<AdminState>, Valid(members): Valid<InitBody>) -> Reply {

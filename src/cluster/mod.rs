@@ -3,8 +3,24 @@
 //! `add_meta_learner`, `promote_meta_voter`, `change_meta_membership` and `remove_meta_node`,
 //! from any member (a follower hands changes to the leader).
 //!
-//! Multi-raft is not there yet: the one Raft group of a node is the MetaRaft group and also
-//! holds the data; `num_groups` is accepted and reserved for the data groups to come.
+//! Multi-raft (`num_groups` > 0, cluster mode): a node runs MetaRaft (group 0) and the data
+//! groups 1..=num_groups over one Raft port. [`map`]: the cluster map MetaRaft replicates
+//! (nodes, groups and their voters, slot table, config epoch); [`groups`]: the groups of a node
+//! and routing (slot -> group -> leader: `-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`);
+//! [`controller`]: placement (the map follows MetaRaft's voters, each group follows the map,
+//! each group's log records the slots it owns). With `num_groups` 0 the one group of a node is
+//! MetaRaft and also holds the data and every slot, as before multi-raft.
+//!
+//! Layers: `server` asks this module where a command goes; this module drives `raft`; `cmd`
+//! knows nothing of groups.
+
+pub mod controller;
+pub mod face;
+pub mod groups;
+pub mod map;
+
+pub use groups::Groups;
+pub use map::ClusterMap;
 
 use crate::config::Config;
 use crate::node::{NodeHandle, StartError};
@@ -26,8 +42,7 @@ pub struct ClusterConfig {
     pub bind_address: String,
     /// Internal Raft RPC address, `host:port`; port 0 picks a free one.
     pub raft_address: String,
-    /// Number of data Raft groups. Reserved for multi-raft: only group 0 exists today, and
-    /// any value is accepted.
+    /// Number of data Raft groups besides MetaRaft (0: group 0 holds the data and every slot).
     pub num_groups: u32,
     /// Whether this node forms the cluster (with `initial_members`) when its log is empty.
     pub is_bootstrap: bool,
@@ -92,6 +107,7 @@ impl ClusterNode {
             data_dir: c.data_dir.clone(),
             raft_addr: c.raft_address.clone(),
             cluster_enabled: true,
+            num_groups: c.num_groups,
             // With other initial members the cluster is formed below, with all of them.
             is_bootstrap: Some(c.is_bootstrap && others.is_empty()),
             ..Config::default()

@@ -105,6 +105,12 @@ pub struct Config {
     pub raft_write_timeout_ms: u64,
     /// Deadline of a linearizable read barrier before `-CLUSTERDOWN`, in ms.
     pub raft_read_timeout_ms: u64,
+    /// Data Raft groups of a cluster (`cluster_enabled` only): MetaRaft (group 0) plus this many
+    /// data groups sharing the 16384 slots. 0 keeps the single-group cluster (group 0 holds
+    /// the data and every slot), as before multi-raft.
+    pub num_groups: u32,
+    /// Voters of each data group (capped by the number of nodes).
+    pub group_replicas: u32,
 }
 
 impl Default for Config {
@@ -145,6 +151,8 @@ impl Default for Config {
             raft_leader_wait_ms: 5_000,
             raft_write_timeout_ms: 10_000,
             raft_read_timeout_ms: 5_000,
+            num_groups: 4,
+            group_replicas: 3,
         }
     }
 }
@@ -155,6 +163,15 @@ impl Config {
     /// to be joined, e.g. by `POST /raft/init` or `add_learner` on a member).
     pub fn is_bootstrap(&self) -> bool {
         self.is_bootstrap.unwrap_or(!self.cluster_enabled)
+    }
+
+    /// The data groups this node runs: `num_groups` in cluster mode, none otherwise.
+    pub fn data_groups(&self) -> u32 {
+        if self.cluster_enabled {
+            self.num_groups
+        } else {
+            0
+        }
     }
 
     /// Checks what single values cannot: the Raft timers must be ordered as openraft needs.

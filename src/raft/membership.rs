@@ -34,8 +34,6 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 /// Deadline of asking a node for its addresses ([`Replica::probe_node`]).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// The only Raft group until multi-raft.
-const GROUP: u64 = 0;
 /// How many times the leader checks and proposes an operation that a concurrent membership
 /// change got ahead of (nothing was written; it is checked again against the new membership).
 const ATTEMPTS: u32 = 3;
@@ -285,7 +283,7 @@ impl Replica {
 
     /// Asks the node at `raft_addr` for its id and addresses (deadline [`PROBE_TIMEOUT`]).
     pub async fn probe_node(&self, raft_addr: &str) -> Result<(NodeId, NodeInfo), super::rpc::RpcError> {
-        self.pool().get(raft_addr).node_info(GROUP, PROBE_TIMEOUT).await
+        self.pool().get(raft_addr).node_info(self.group(), PROBE_TIMEOUT).await
     }
 
     /// Makes exactly `voters` the voting members (joint consensus), after waiting (up to
@@ -328,7 +326,7 @@ impl Replica {
             return Err(MembershipError::NotLeader(Some(leader)));
         };
         let deadline = op.deadline();
-        match self.pool().get(&addr).membership(GROUP, op, deadline).await {
+        match self.pool().get(&addr).membership(self.group(), op, deadline).await {
             Ok(outcome) => outcome,
             Err(e) if e.outcome_unknown() => Err(MembershipError::Timeout(format!(
                 "handed to the leader (node {leader}) but no answer came ({e}); the change may or may not take effect"

@@ -28,4 +28,6 @@ pub mod types;
 pub mod waiters;
 pub mod wal;
 
-pub use types::{NodeId, NodeInfo, Request, TypeConfig};
+pub mod control;
+
+pub use types::{Control, NodeId, NodeInfo, Request, TypeConfig};

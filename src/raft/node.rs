@@ -25,8 +25,8 @@ use super::proposer::{NoOutcome, ProposalCounts, Proposer};
 use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
 use super::rpc::{
-    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, HandlerError, PubMessage, RpcClientConfig, RpcHandler,
-    RpcPool, RpcServerConfig,
+    serve_rpc, ForwardBatch, ForwardFlags, ForwardRequest, GroupRouter, HandlerError, PubMessage, RpcClientConfig,
+    RpcHandler, RpcPool, RpcServerConfig,
 };
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
@@ -56,8 +56,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// The only Raft group until multi-raft.
-const GROUP: u64 = 0;
 /// How long a follower's read waits for its state machine to reach the leader's read index
 /// before forwarding the read instead.
 const FOLLOWER_CATCH_UP: Duration = Duration::from_millis(500);
@@ -127,11 +125,68 @@ pub trait HttpService: Send + Sync + 'static {
 /// Where the node installs its HTTP service once everything it reports on exists.
 type HttpSlot = Arc<OnceLock<Arc<dyn HttpService>>>;
 
+/// One Raft group of a node: its id, and whether it is a data group of a multi-raft cluster
+/// (fenced: it refuses writes to slots it does not own).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSpec {
+    pub id: u64,
+    pub fenced: bool,
+}
+
+/// Where group `id` keeps its log and snapshots: `raft` for group 0 (the only group of a
+/// node before multi-raft, so older data directories keep working), `raft/group-<id>` for
+/// the others.
+pub fn group_dir(id: u64) -> String {
+    if id == 0 {
+        "raft".to_string()
+    } else {
+        format!("raft/group-{id}")
+    }
+}
+
+/// What the groups of one node share: its addresses, the connections to peers, the RPC
+/// server's stop signal and the HTTP service.
+struct NodeShared {
+    info: NodeInfo,
+    pool: RpcPool,
+    stop_rpc: Arc<Shutdown>,
+    http: HttpSlot,
+}
+
+/// openraft's settings for every group of a node.
+fn raft_config(cfg: &ReplicaConfig) -> Result<openraft::Config, ReplicaError> {
+    openraft::Config {
+        cluster_name: "raftis".into(),
+        // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
+        // second.
+        heartbeat_interval: cfg.heartbeat_ms,
+        election_timeout_min: cfg.election_timeout_min_ms,
+        election_timeout_max: cfg.election_timeout_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
+        // Purge the log right after a snapshot covers it.
+        max_in_snapshot_log_to_keep: 0,
+        // A restarted leader must win an election again. Restoring leadership at once
+        // (openraft's default) is unsafe here: an entry can commit on the followers' acks
+        // before the leader's own sync, a crash then loses it from the leader's log, and
+        // the restored leader would reuse its index in the same term (found by the chaos
+        // simulation: a stale read, then diverging replicas).
+        enable_leader_restore: Some(false),
+        // The leader hands new entries to the replication streams as soon as its log store
+        // has taken them (not at the end of the core's loop), so the followers' fsyncs start
+        // sooner; Raft still counts the leader only once its own flush is done. Three nodes
+        // at 50 clients: ahead in 6 of 6 A/B pairs, +2% to +43% (docs/PERFORMANCE.md).
+        broadcast_submitted_on_append: Some(true),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| ReplicaError::Raft(e.to_string()))
+}
+
 /// A running Raft group of this node.
 pub struct Replica {
     core: Core,
     info: NodeInfo,
-    stop_rpc: Shutdown,
+    stop_rpc: Arc<Shutdown>,
     http: HttpSlot,
     idle_sync: IdleSync,
     log_memory: LogMemory,
@@ -149,6 +204,8 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 struct Core {
     id: NodeId,
+    /// The Raft group (0: MetaRaft, or the only group).
+    group: u64,
     raft: Raft<TypeConfig, StateMachine>,
     /// Raft's metrics, subscribed once (each write looks up the leader here; subscribing per
     /// write cost a clone and a drop of the receiver).
@@ -192,9 +249,60 @@ enum Refusal {
 impl Replica {
     /// Opens the group's storage under `raft/` on `disk`, starts Raft and its RPC server.
     pub async fn start(disk: Arc<dyn Disk>, cfg: ReplicaConfig) -> Result<Arc<Replica>, ReplicaError> {
-        let mut log = LogStore::open(disk.clone(), "raft/log").await?;
+        let groups = Self::start_groups(disk, cfg, &[GroupSpec { id: 0, fenced: false }]).await?;
+        groups.into_iter().next().ok_or_else(|| ReplicaError::Raft("no group started".into()))
+    }
+
+    /// Starts the Raft groups `specs` of one node (multi-raft): each with its own log and
+    /// snapshots ([`group_dir`]) and its own `openraft::Raft`, all sharing one RPC listener, one
+    /// connection per peer (requests carry their group's id) and the HTTP service. Each request
+    /// runs in a task of its own, so one group's slow snapshot install never holds up another
+    /// group's appends. Returned in the order of `specs`.
+    pub async fn start_groups(
+        disk: Arc<dyn Disk>,
+        cfg: ReplicaConfig,
+        specs: &[GroupSpec],
+    ) -> Result<Vec<Arc<Replica>>, ReplicaError> {
+        let listener = TcpListener::bind(&cfg.raft_addr)
+            .await
+            .map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+        let raft_addr: SocketAddr =
+            listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
+        let shared = NodeShared {
+            info: NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr.clone() },
+            pool: RpcPool::new(RpcClientConfig::default()),
+            stop_rpc: Arc::new(Shutdown::new()),
+            http: HttpSlot::default(),
+        };
+        let mut handlers = BTreeMap::new();
+        let mut replicas = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (replica, handler) = Self::open_group(disk.clone(), &cfg, spec, &shared).await?;
+            handlers.insert(spec.id, handler);
+            replicas.push(replica);
+        }
+        let mut stop_rx = shared.stop_rpc.subscribe();
+        let shutdown = async move { stop_rx.wait().await };
+        let router = Arc::new(GroupRouter { handlers });
+        tokio::spawn(serve_rpc(listener, router, RpcServerConfig::default(), shutdown));
+        tracing::info!(id = cfg.id, %raft_addr, groups = specs.len(), "raft groups started");
+        Ok(replicas)
+    }
+
+    /// Opens one group's storage and starts its Raft; returns it with its RPC handler.
+    async fn open_group(
+        disk: Arc<dyn Disk>,
+        cfg: &ReplicaConfig,
+        spec: &GroupSpec,
+        shared: &NodeShared,
+    ) -> Result<(Arc<Replica>, Arc<Handler>), ReplicaError> {
+        let dir = group_dir(spec.id);
+        let mut log = LogStore::open(disk.clone(), &format!("{dir}/log")).await?;
         log.raise_committed_to_membership().map_err(LogStoreError::Recovery)?;
-        let mut sm = StateMachine::open(disk, "raft/snapshots", cfg.databases)?;
+        let mut sm = StateMachine::open(disk, &format!("{dir}/snapshots"), cfg.databases)?;
+        if spec.fenced {
+            sm.fence();
+        }
         // This run of the node: its blocked commands are told apart from an earlier run's.
         let boot = crate::server::now_ms();
         let waiters = Arc::new(Waiters::new(cfg.id, boot));
@@ -211,71 +319,45 @@ impl Replica {
         // into files of this directory.
         let snapshots = sm.snapshot_dir();
 
-        let listener = TcpListener::bind(&cfg.raft_addr)
-            .await
-            .map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
-        let raft_addr: SocketAddr =
-            listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
-
         let appends = log.appends();
         let idle_sync = log.idle_sync();
         let log_memory = log.memory();
-        let config = openraft::Config {
-            cluster_name: "raftis".into(),
-            // Defaults (50, 300-600 ms) suit loopback and LAN: elections settle in well under a
-            // second.
-            heartbeat_interval: cfg.heartbeat_ms,
-            election_timeout_min: cfg.election_timeout_min_ms,
-            election_timeout_max: cfg.election_timeout_max_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs.max(1)),
-            // Purge the log right after a snapshot covers it.
-            max_in_snapshot_log_to_keep: 0,
-            // A restarted leader must win an election again. Restoring leadership at once
-            // (openraft's default) is unsafe here: an entry can commit on the followers' acks
-            // before the leader's own sync, a crash then loses it from the leader's log, and
-            // the restored leader would reuse its index in the same term (found by the chaos
-            // simulation: a stale read, then diverging replicas).
-            enable_leader_restore: Some(false),
-            // The leader hands new entries to the replication streams as soon as its log store
-            // has taken them (not at the end of the core's loop), so the followers' fsyncs start
-            // sooner; Raft still counts the leader only once its own flush is done. Three nodes
-            // at 50 clients: ahead in 6 of 6 A/B pairs, +2% to +43% (docs/PERFORMANCE.md).
-            broadcast_submitted_on_append: Some(true),
-            ..Default::default()
-        }
-        .validate()
-        .map_err(|e| ReplicaError::Raft(e.to_string()))?;
-        let pool = RpcPool::new(RpcClientConfig::default());
-        let network = RpcNetworkFactory::new(cfg.id, GROUP, pool.clone(), NetworkConfig::default());
+        let config = raft_config(cfg)?;
+        let pool = shared.pool.clone();
+        let network = RpcNetworkFactory::new(cfg.id, spec.id, pool.clone(), NetworkConfig::default());
         let raft = Raft::new(cfg.id, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
-        // Forwarded writes draw their seeds here; seeded by the node id for reproducibility.
-        let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973)));
+        // Forwarded writes draw their seeds here; seeded by the node id (and the group) for
+        // reproducibility.
+        let rng = Arc::new(Mutex::new(Rng::seed_from_u64(cfg.id ^ 0x7261_6674_6973 ^ spec.id.rotate_left(32))));
         let proposer = Proposer::start(raft.clone(), appends);
         spawn_sync_mode(raft.clone(), idle_sync.clone());
         super::events::spawn_event_log(raft.clone());
         let metrics = raft.metrics();
         let reads = Default::default();
-        let core = Core { id: cfg.id, raft, metrics, proposer, state, pool, rng, reads, timeouts: cfg.timeouts };
+        let timeouts = cfg.timeouts;
+        let core = Core { id: cfg.id, group: spec.id, raft, metrics, proposer, state, pool, rng, reads, timeouts };
 
-        let info = NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr };
-        let stop_rpc = Shutdown::new();
-        let mut stop_rx = stop_rpc.subscribe();
-        let http = HttpSlot::default();
-        let broadcast = Arc::new(Broadcast::new(GROUP, core.pool.clone()));
+        let info = shared.info.clone();
+        let broadcast = Arc::new(Broadcast::new(spec.id, core.pool.clone()));
         let handler = Arc::new(Handler {
             core: core.clone(),
             snapshots,
             info: info.clone(),
-            http: http.clone(),
+            http: shared.http.clone(),
             broadcast: broadcast.clone(),
         });
-        let shutdown = async move { stop_rx.wait().await };
-        tokio::spawn(serve_rpc(listener, handler, RpcServerConfig::default(), shutdown));
-        spawn_reconcile(core.clone(), waiters.clone(), stop_rpc.subscribe());
-        tracing::info!(id = cfg.id, %raft_addr, "raft group started");
-        Ok(Arc::new(Replica { core, info, stop_rpc, http, idle_sync, log_memory, waiters, broadcast, notifier }))
+        spawn_reconcile(core.clone(), waiters.clone(), shared.stop_rpc.subscribe());
+        let (stop_rpc, http) = (shared.stop_rpc.clone(), shared.http.clone());
+        let replica =
+            Arc::new(Replica { core, info, stop_rpc, http, idle_sync, log_memory, waiters, broadcast, notifier });
+        Ok((replica, handler))
+    }
+
+    /// The Raft group this replica runs (0: MetaRaft, or the only group).
+    pub fn group(&self) -> u64 {
+        self.core.group
     }
 
     /// Installs the service that answers HTTP on the RPC port (once; later calls are ignored).
@@ -375,6 +457,71 @@ impl Replica {
     pub fn has_failed(&self) -> bool {
         use openraft::rt::watch::WatchReceiver;
         self.core.metrics.borrow_watched().running_state.is_err()
+    }
+
+    /// The leader this node's metrics name (itself included) and how to reach it; `None`
+    /// while no leader is known. Cheap: no call into Raft's core.
+    pub fn leader_info(&self) -> Option<(NodeId, NodeInfo)> {
+        use openraft::rt::watch::WatchReceiver;
+        let m = self.core.metrics.borrow_watched();
+        let leader = m.current_leader?;
+        if leader == self.core.id {
+            return Some((leader, self.info.clone()));
+        }
+        m.membership_config.membership().get_node(&leader).map(|n| (leader, n.clone()))
+    }
+
+    /// Waits up to `timeout` for a leader to be known; false if none was.
+    pub async fn await_leader(&self, timeout: Duration) -> bool {
+        self.core.raft.wait(Some(timeout)).metrics(|m| m.current_leader.is_some(), "a leader").await.is_ok()
+    }
+
+    /// Whether this node is a member (voter or learner) of the group, as far as it knows.
+    pub fn is_member(&self) -> bool {
+        use openraft::rt::watch::WatchReceiver;
+        let m = self.core.metrics.borrow_watched();
+        let member = m.membership_config.membership().get_node(&self.core.id).is_some();
+        member
+    }
+
+    /// The voters of the group's membership as this node knows it, and every member.
+    pub fn membership_ids(&self) -> (std::collections::BTreeSet<NodeId>, std::collections::BTreeSet<NodeId>) {
+        use openraft::rt::watch::WatchReceiver;
+        let m = self.core.metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        (membership.voter_ids().collect(), membership.nodes().map(|(id, _)| *id).collect())
+    }
+
+    /// On the leader: whether member `id` has acknowledged everything in this node's log (a
+    /// leadership transfer to it then costs no catch-up).
+    pub fn caught_up(&self, id: NodeId) -> bool {
+        use openraft::rt::watch::WatchReceiver;
+        let m = self.core.metrics.borrow_watched();
+        let last = m.last_log_index;
+        let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned()).flatten().map(|l| l.index);
+        last.is_some() && matched >= last
+    }
+
+    /// On the leader: asks Raft to hand leadership to `to` (ignored if this node no longer
+    /// leads). The transfer happens asynchronously.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), String> {
+        self.core.raft.trigger().transfer_leader(to).await.map_err(|e| e.to_string())
+    }
+
+    /// Proposes a cluster-control entry (this node must lead the group) and returns its
+    /// reply once applied, or why it was not.
+    pub async fn propose_control(&self, control: super::Control) -> Result<Frame, String> {
+        let proposal = self.core.raft.client_write(super::Request::Control(Arc::new(control)));
+        match tokio::time::timeout(self.core.timeouts.write, proposal).await {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        }
+    }
+
+    /// The group's cluster-control state (this node's copy).
+    pub fn control(&self) -> super::control::ControlState {
+        self.core.state.lock().unwrap_or_else(|p| p.into_inner()).control.clone()
     }
 
     /// Whether this node currently believes it is the leader.
@@ -584,7 +731,7 @@ impl Core {
     /// lags, or waits for a snapshot), the read is forwarded to the leader instead.
     async fn follower_barrier(&self, leader: NodeInfo, deadline: tokio::time::Instant) -> Result<(), Refusal> {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let index = match self.pool.get(&leader.raft_addr).read_index(GROUP, left).await {
+        let index = match self.pool.get(&leader.raft_addr).read_index(self.group, left).await {
             Ok(index) => index,
             Err(e) => {
                 tracing::debug!("read index from the leader: {e}; forwarding the read");
@@ -628,7 +775,7 @@ impl Core {
     async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
         let write = req.flags.is_write();
         let client = self.pool.get(&leader.raft_addr);
-        forwarded_reply(client.forward(GROUP, req, self.timeouts.write).await, write)
+        forwarded_reply(client.forward(self.group, req, self.timeouts.write).await, write)
     }
 
     /// Sends a write batch to the leader and relays its reply: a single command as a plain
@@ -641,7 +788,7 @@ impl Core {
         }
         let client = self.pool.get(&leader.raft_addr);
         forwarded_reply(
-            client.forward_batch(GROUP, ForwardBatch { db, cmds, transaction }, self.timeouts.write).await,
+            client.forward_batch(self.group, ForwardBatch { db, cmds, transaction }, self.timeouts.write).await,
             true,
         )
     }
@@ -789,11 +936,13 @@ struct Handler {
     broadcast: Arc<Broadcast>,
 }
 
-fn check_group(group: u64) -> Result<(), HandlerError> {
-    if group == GROUP {
-        Ok(())
-    } else {
-        Err(HandlerError::new(format!("unknown raft group {group}")))
+impl Handler {
+    fn check_group(&self, group: u64) -> Result<(), HandlerError> {
+        if group == self.core.group {
+            Ok(())
+        } else {
+            Err(HandlerError::new(format!("unknown raft group {group}")))
+        }
     }
 }
 
@@ -807,12 +956,12 @@ impl RpcHandler for Handler {
         group: u64,
         req: AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendEntriesResponse<TypeConfig>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.raft.append_entries(req).await.map_err(raft_err)
     }
 
     async fn vote(&self, group: u64, req: VoteRequest<TypeConfig>) -> Result<VoteResponse<TypeConfig>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.raft.vote(req).await.map_err(raft_err)
     }
 
@@ -821,7 +970,7 @@ impl RpcHandler for Handler {
         group: u64,
         req: VoteRequest<TypeConfig>,
     ) -> Result<VoteResponse<TypeConfig>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.raft.pre_vote(req).await.map_err(raft_err)
     }
 
@@ -830,12 +979,12 @@ impl RpcHandler for Handler {
         group: u64,
         req: TransferLeaderRequest<TypeConfig>,
     ) -> Result<TransferLeaderResponse<TypeConfig>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.raft.handle_transfer_leader(req).await.map_err(raft_err)
     }
 
     async fn begin_snapshot(&self, group: u64) -> Result<SnapshotFile, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.snapshots.begin_receiving().map_err(raft_err)
     }
 
@@ -846,13 +995,13 @@ impl RpcHandler for Handler {
         meta: SnapshotMetaOf<TypeConfig>,
         file: SnapshotFile,
     ) -> Result<SnapshotResponse<TypeConfig>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         let snapshot = openraft::storage::Snapshot { meta, snapshot: file };
         self.core.raft.install_full_snapshot(vote, snapshot).await.map_err(raft_err)
     }
 
     async fn forward(&self, group: u64, req: ForwardRequest) -> Result<Frame, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.serve_forwarded(req).await
     }
 
@@ -861,27 +1010,27 @@ impl RpcHandler for Handler {
         group: u64,
         op: super::membership::MembershipOp,
     ) -> Result<Result<(), super::membership::MembershipError>, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         Ok(super::membership::run_on_leader(&self.core.raft, &op).await)
     }
 
     async fn read_index(&self, group: u64) -> Result<u64, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.leader_read_index().await
     }
 
     async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         Ok((self.core.id, self.info.clone()))
     }
 
     async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {
-        check_group(group)?;
+        self.check_group(group)?;
         self.core.serve_forwarded_batch(req).await
     }
 
     fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
-        if check_group(group).is_ok() {
+        if self.check_group(group).is_ok() {
             self.broadcast.deliver(msgs);
         }
     }

@@ -380,6 +380,7 @@ mod grouping_tests {
             Ok(match &request {
                 Request::Write(b) => seed(b),
                 Request::Group(bs) => Frame::Array(bs.iter().map(|b| seed(b)).collect()),
+                Request::Control(_) => Frame::ok(),
             })
         }
     }
@@ -482,6 +483,7 @@ mod grouping_tests {
         match request {
             Request::Write(b) => vec![b.seed],
             Request::Group(bs) => bs.iter().map(|b| b.seed).collect(),
+            Request::Control(_) => vec![],
         }
     }
 

@@ -9,6 +9,7 @@
 //! Durability comes from the log and the snapshots, not from the state machine: on start,
 //! [`StateMachine::open`] loads the newest snapshot and openraft replays the log after it.
 
+use super::control::ControlState;
 use super::notify::Notifier;
 use super::snapshot::{self, Header, SnapshotDir, SnapshotError, WriteStats};
 use super::snapshot_file::SnapshotFile;
@@ -33,6 +34,8 @@ pub struct SmState {
     pub last_applied: Option<LogIdOf<TypeConfig>>,
     /// The last membership applied.
     pub membership: StoredMembershipOf<TypeConfig>,
+    /// Cluster control (multi-raft): the cluster map of MetaRaft, a data group's slots.
+    pub control: ControlState,
 }
 
 /// The state machine's data, shared with the read path. Lock briefly; never across an await.
@@ -50,6 +53,8 @@ pub struct StateMachine {
     snapshots: SnapshotDir,
     /// This node's blocked clients of the group: applied outcomes are delivered here.
     waiters: Arc<Waiters>,
+    /// A data group of a multi-raft cluster: refuse writes to slots it does not own.
+    fenced: bool,
     /// Keyspace notifications of applied entries go to this node's subscribers here.
     notifier: Arc<Notifier>,
 }
@@ -65,7 +70,7 @@ impl StateMachine {
         let mut state = SmState { keyspace: Keyspace::new(databases), ..SmState::default() };
         if let Some(path) = snapshots.newest()? {
             let file = SnapshotFile { disk: snapshots.disk().clone(), path };
-            let (header, keyspace) = snapshot::load(&file, None)?;
+            let (header, keyspace, control) = snapshot::load_with_control(&file, None)?;
             if file.path != snapshots.path(&snapshot::file_name(header.last_applied.as_ref())) {
                 let reason = format!("holds log id {:?}, not the one its name says", header.last_applied);
                 let source = snapshot::FormatError::Corrupt { offset: 0, reason };
@@ -73,12 +78,19 @@ impl StateMachine {
             }
             // Drops any older snapshot a crash left behind.
             snapshots.publish(&file, header.last_applied.as_ref())?;
-            state = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
+            state = SmState { keyspace, last_applied: header.last_applied, membership: header.membership, control };
         }
         // Until a replica attaches its own registry, outcomes go to nobody.
         let waiters = Arc::new(Waiters::new(u64::MAX, 0));
         let notifier = Arc::new(Notifier::new(u64::MAX));
-        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, notifier })
+        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, notifier, fenced: false })
+    }
+
+    /// Makes this the state machine of a data group of a multi-raft cluster: a write whose
+    /// keys hash to a slot the group does not own (see [`ControlState::refuse`]) is refused at
+    /// apply. The fence is part of the group's definition, the same on every replica.
+    pub fn fence(&mut self) {
+        self.fenced = true;
     }
 
     /// Delivers the keyspace notifications of applied entries through `notifier`.
@@ -118,11 +130,16 @@ impl StateMachine {
         st.last_applied = Some(entry.log_id);
         let flags = self.notifier.flags_for(entry.log_id.index);
         st.keyspace.notify.flags = flags;
+        let fenced = self.fenced;
+        let st = &mut *st;
+        let mut apply = |batch: &crate::store::WriteBatch| match fenced.then(|| st.control.refuse(batch)).flatten() {
+            Some(refusal) => refusal,
+            None => crate::cmd::apply(&mut st.keyspace, batch),
+        };
         let reply = match &entry.payload {
-            EntryPayload::Normal(Request::Write(batch)) => crate::cmd::apply(&mut st.keyspace, batch),
-            EntryPayload::Normal(Request::Group(batches)) => {
-                Frame::Array(batches.iter().map(|batch| crate::cmd::apply(&mut st.keyspace, batch)).collect())
-            }
+            EntryPayload::Normal(Request::Write(batch)) => apply(batch),
+            EntryPayload::Normal(Request::Group(batches)) => Frame::Array(batches.iter().map(|b| apply(b)).collect()),
+            EntryPayload::Normal(Request::Control(control)) => st.control.apply(control),
             EntryPayload::Blank => Frame::ok(),
             EntryPayload::Membership(m) => {
                 st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -186,7 +203,7 @@ impl SnapshotBuilder {
             dirty: view.keyspace.dirty,
             databases: view.keyspace.db_count() as u32,
         };
-        let (tmp, stats) = self.snapshots.write_temp(&header, &view.keyspace)?;
+        let (tmp, stats) = self.snapshots.write_temp_with(&header, &view.keyspace, &view.control)?;
         drop(view);
         let file = self.snapshots.publish(&tmp, header.last_applied.as_ref())?;
         tracing::info!(path = %file.path, records = stats.records, bytes = stats.bytes, "snapshot built");
@@ -241,13 +258,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), io::Error> {
         let (file, expected, dir) = (snapshot.clone(), meta.clone(), self.snapshots.clone());
         let loaded = blocking(move || {
-            let (header, keyspace) = snapshot::load(&file, Some(&expected))?;
+            let (header, keyspace, control) = snapshot::load_with_control(&file, Some(&expected))?;
             // Durable before the state changes: openraft purges the log once this returns.
             dir.publish(&file, header.last_applied.as_ref())?;
-            Ok((header, keyspace))
+            Ok((header, keyspace, control))
         })
         .await;
-        let (header, keyspace) = match loaded {
+        let (header, keyspace, control) = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 // A refused download is garbage; the current snapshot is never removed here.
@@ -256,7 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         };
         tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
-        let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership };
+        let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership, control };
         let old = {
             let mut st = lock(&self.state)?;
             self.waiters.after_snapshot(&new.keyspace.blocked);

@@ -32,6 +32,22 @@ pub enum Request {
     /// The writes of several clients proposed together (`super::proposer`), applied in
     /// order; the entry's reply is an array holding each write's reply, in the same order.
     Group(Arc<[Arc<WriteBatch>]>),
+    /// Cluster control (multi-raft): the MetaRaft group's cluster map, a data group's slot
+    /// ownership. Added after the others, so logs written before it still decode.
+    Control(Arc<Control>),
+}
+
+/// A control entry (see [`Request::Control`]). Its reply is `+OK` when it took effect, an
+/// error when it did not (an epoch that is not the expected one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// MetaRaft: replace the cluster map with `map` (encoded by `crate::cluster`, opaque here)
+    /// at config epoch `epoch`, if the current map's epoch is `expect` (compare and set, so
+    /// two controllers never overwrite each other's change unseen).
+    SetMap { expect: u64, epoch: u64, map: bytes::Bytes },
+    /// A data group: from config epoch `epoch` on, the group owns exactly the slots of
+    /// `ranges` (inclusive). Ignored unless `epoch` is newer than the ownership it has.
+    Own { epoch: u64, ranges: Vec<(u16, u16)> },
 }
 
 impl std::fmt::Display for Request {
@@ -39,6 +55,12 @@ impl std::fmt::Display for Request {
         match self {
             Request::Write(batch) => batch.fmt(f),
             Request::Group(batches) => write!(f, "group of {} writes", batches.len()),
+            Request::Control(c) => match &**c {
+                Control::SetMap { epoch, .. } => write!(f, "cluster map at epoch {epoch}"),
+                Control::Own { epoch, ranges } => {
+                    write!(f, "ownership of {} slot ranges at epoch {epoch}", ranges.len())
+                }
+            },
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct BlockRequest {
     pub db: usize,
     /// 0: wait forever.
     pub timeout_ms: u64,
+    /// The Raft group of its keys (multi-raft; else 0).
+    pub group: u64,
 }
 
 /// How the wait ended.
@@ -50,8 +52,8 @@ pub struct ConnectionIo<'a, K, S> {
 /// until the command is answered).
 const MAX_READ_WHILE_BLOCKED: usize = 1 << 20;
 
-/// Proposes one internal write and returns its reply.
-async fn propose(shared: &Shared, db: usize, argv: Vec<Bytes>) -> Frame {
+/// Proposes one internal write to `group` and returns its reply.
+async fn propose(shared: &Shared, group: u64, db: usize, argv: Vec<Bytes>) -> Frame {
     let batch = WriteBatch {
         db: db as u32,
         now_ms: now_ms(),
@@ -59,7 +61,7 @@ async fn propose(shared: &Shared, db: usize, argv: Vec<Bytes>) -> Frame {
         cmds: vec![argv],
         transaction: None,
     };
-    shared.engine.write(batch).await
+    shared.engine.write_to(group, batch).await
 }
 
 /// Runs `req` for connection `handle` until it is answered or the connection closes.
@@ -73,10 +75,10 @@ where
     K: Future<Output = ()>,
     S: Future<Output = ()>,
 {
-    let waiters = shared.engine.replica().waiters().clone();
+    let waiters = shared.engine.group(req.group).waiters().clone();
     let client = handle.info().id;
     let (id, mut outcome) = waiters.register(client);
-    let reply = propose(shared, req.db, block_argv(id, req.timeout_ms, &req.argv)).await;
+    let reply = propose(shared, req.group, req.db, block_argv(id, req.timeout_ms, &req.argv)).await;
     if reply != Frame::simple(BLOCKED_REPLY) {
         // Served at once (this is its reply), or not proposed / outcome unknown.
         waiters.forget(&id);
@@ -87,7 +89,7 @@ where
     let waited = wait(shared, id, &mut outcome, &req, io).await;
     handle.update(|i| i.blocked = false);
     if let Waited::Closed = waited {
-        cancel(shared, id);
+        cancel(shared, req.group, id);
     }
     waited
 }
@@ -136,8 +138,8 @@ where
 /// Removes command `id` at its timeout. Returns the client's reply unless the command was
 /// served first (its outcome then arrives as usual).
 async fn time_out(shared: &Shared, id: BlockId, req: &BlockRequest) -> Option<Frame> {
-    let reply = propose(shared, req.db, unblock_argv(UnblockReason::Timeout, &[id])).await;
-    let waiters = shared.engine.replica().waiters();
+    let reply = propose(shared, req.group, req.db, unblock_argv(UnblockReason::Timeout, &[id])).await;
+    let waiters = shared.engine.group(req.group).waiters();
     match reply {
         Frame::Integer(1) => {
             waiters.forget(&id);
@@ -156,11 +158,11 @@ async fn time_out(shared: &Shared, id: BlockId, req: &BlockRequest) -> Option<Fr
 
 /// The client of command `id` is gone: nobody takes its outcome, and the command leaves the
 /// queue (best effort: the node's reconcile task catches what this misses).
-fn cancel(shared: &Arc<Shared>, id: BlockId) {
-    shared.engine.replica().waiters().forget(&id);
+fn cancel(shared: &Arc<Shared>, group: u64, id: BlockId) {
+    shared.engine.group(group).waiters().forget(&id);
     let shared = shared.clone();
     tokio::spawn(async move {
-        let reply = propose(&shared, 0, unblock_argv(UnblockReason::Cancel, &[id])).await;
+        let reply = propose(&shared, group, 0, unblock_argv(UnblockReason::Cancel, &[id])).await;
         tracing::debug!(?reply, "cancelled the blocked command of a closed connection");
     });
 }
@@ -181,9 +183,12 @@ pub async fn client_unblock(shared: &Shared, argv: &[Bytes]) -> Frame {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let blocked = u64::try_from(client).ok().and_then(|c| shared.engine.replica().waiters().blocked_command_of(c));
-    let Some(id) = blocked else { return Frame::Integer(0) };
-    match propose(shared, 0, unblock_argv(reason, &[id])).await {
+    let blocked = u64::try_from(client).ok().and_then(|c| {
+        let mut groups = shared.engine.groups().iter();
+        groups.find_map(|(g, r)| r.waiters().blocked_command_of(c).map(|id| (*g, id)))
+    });
+    let Some((group, id)) = blocked else { return Frame::Integer(0) };
+    match propose(shared, group, 0, unblock_argv(reason, &[id])).await {
         Frame::Integer(n) => Frame::Integer(n.min(1)),
         other => other,
     }

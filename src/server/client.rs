@@ -67,6 +67,9 @@ pub struct Client {
     /// A command failed to queue: EXEC will refuse the transaction.
     pub multi_failed: bool,
     pub watched: Vec<WatchedKey>,
+    /// Multi-raft: the slot of the keys of the open transaction and the WATCHed keys (they
+    /// must all share it, as in Redis Cluster).
+    pub tx_slot: Option<u16>,
     /// READONLY: reads may be served from this node's possibly stale copy.
     pub readonly: bool,
     /// Close the connection once the pending replies are written (QUIT, CLIENT KILL).
@@ -101,6 +104,7 @@ impl Client {
             multi: None,
             multi_failed: false,
             watched: Vec::new(),
+            tx_slot: None,
             readonly: false,
             close_after_reply: false,
             reply_off: false,
@@ -139,5 +143,6 @@ impl Client {
         self.multi = None;
         self.multi_failed = false;
         self.watched.clear();
+        self.tx_slot = None;
     }
 }

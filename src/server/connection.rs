@@ -297,14 +297,17 @@ async fn run_buffered(
         if scratch.argv.is_empty() {
             continue;
         }
-        let joins = dispatch::defers(client, &scratch.argv) && pending.accepts(client.db);
+        let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
             pending.flush(&shared.engine, client.resp, wbuf).await;
         }
         match execute(client, handle, shared, &mut scratch.argv, &mut clock).await {
-            Outcome::Write { argv, now_ms } => {
+            Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
-                pending.push_write(client.db, now_ms, argv, send);
+                if !pending.accepts_group(group) {
+                    pending.flush(&shared.engine, client.resp, wbuf).await;
+                }
+                pending.push_write(client.db, group, now_ms, argv, send);
             }
             Outcome::Reply(reply) => {
                 let send = client.take_reply_allowed();

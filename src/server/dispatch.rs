@@ -6,9 +6,8 @@
 use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::evict;
-use super::monitor;
-use super::pubsub;
 use super::shared::{now_ms, Shared, Stats};
+use super::{fanout, monitor, pubsub};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::raft::node::ReadPoint;
@@ -94,7 +93,7 @@ pub enum Outcome {
     /// writes next to it in the pipeline) and its reply comes from the engine. `now_ms` is the
     /// time the command ran at (read afresh, see [`BatchClock::now_for`]): the write is stamped
     /// with it.
-    Write { argv: Vec<Bytes>, now_ms: u64 },
+    Write { argv: Vec<Bytes>, now_ms: u64, group: u64 },
     /// A blocking command that passed its checks outside MULTI: the connection runs it (see
     /// `super::blocked`) before anything after it in the pipeline.
     Block(BlockRequest),
@@ -105,10 +104,11 @@ pub enum Outcome {
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
 /// that depends on no data: an arity or AUTH error), so it may join the pending writes of a
 /// pipeline without flushing them first.
-pub fn defers(client: &mut Client, argv: &[Bytes]) -> bool {
+pub fn defers(client: &mut Client, shared: &Shared, argv: &[Bytes]) -> bool {
     client.multi.is_none()
-        && lookup(client, &argv[0])
-            .is_some_and(|spec| matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking"))
+        && lookup(client, &argv[0]).is_some_and(|spec| {
+            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec)
+        })
 }
 
 /// Runs `argv` for `client`. `argv` is left empty when the command keeps it (writes, queued
@@ -153,6 +153,13 @@ pub async fn execute(
     if spec.has_flag("denyoom") && !evict::admit_write(shared).await {
         return Outcome::Reply(reject(client, handle, spec, evict::OOM.into()));
     }
+    let group = match route(client, shared, spec, argv).await {
+        Ok(group) => group,
+        Err(reply) => {
+            client.multi_failed |= client.multi.is_some();
+            return Outcome::Reply(reply);
+        }
+    };
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -184,23 +191,53 @@ pub async fn execute(
             match (block.timeout)(argv) {
                 Err(e) => return Outcome::Reply(e),
                 Ok(Some(timeout_ms)) => {
-                    return Outcome::Block(BlockRequest { argv: std::mem::take(argv), db: client.db, timeout_ms })
+                    let argv = std::mem::take(argv);
+                    return Outcome::Block(BlockRequest { argv, db: client.db, timeout_ms, group });
                 }
                 // This form does not block (XREAD without BLOCK): an ordinary command.
                 Ok(None) => {}
             }
         }
     }
-    if let Kind::Write(_) = spec.kind {
-        return Outcome::Write { argv: std::mem::take(argv), now_ms: now };
+    if client.multi.is_none() && fanout::fans_out(shared, spec) {
+        return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
-    let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point).await;
+    if let Kind::Write(_) = spec.kind {
+        return Outcome::Write { argv: std::mem::take(argv), now_ms: now, group };
+    }
+    let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await;
     if shown_after {
         // EXEC shows its commands first, SELECT the database it selected, and a monitor's
         // RESET is no longer shown to itself.
         monitor::feed(shared, handle, client.db, spec, argv);
     }
     Outcome::Reply(reply)
+}
+
+/// Multi-raft routing (see [`crate::cluster::Groups`]): the group `argv` runs on, or the reply
+/// that sends the client elsewhere (`-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`). Keys of a
+/// transaction and of WATCH must share one slot. Keyless commands run on the lowest data
+/// group this node leads. Outside a multi-raft cluster everything runs on group 0.
+async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Result<u64, Frame> {
+    let Some(cluster) = &shared.cluster else { return Ok(0) };
+    if matches!(spec.kind, Kind::Session) && spec.name != "watch" {
+        return Ok(0);
+    }
+    let slot = crate::cluster::Groups::slot_of(spec, argv)?;
+    let in_tx = client.multi.is_some() || !client.watched.is_empty() || spec.name == "watch";
+    let slot = match (slot, client.tx_slot.filter(|_| in_tx)) {
+        (Some(s), Some(t)) if s != t => return Err(Frame::error(crate::cluster::groups::CROSSSLOT)),
+        (Some(s), _) => {
+            if in_tx {
+                client.tx_slot = Some(s);
+            }
+            s
+        }
+        (None, Some(t)) => t,
+        (None, None) => return Ok(cluster.keyless_group()),
+    };
+    let stale_ok = client.readonly && matches!(spec.kind, Kind::Read(_));
+    cluster.route(slot, stale_ok).await
 }
 
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
@@ -223,7 +260,9 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
     }
 }
 
-/// Runs a read or session command (writes left [`execute`] as [`Outcome::Write`]).
+/// Runs a read or session command (writes left [`execute`] as [`Outcome::Write`]) on
+/// `group` (see [`route`]).
+#[allow(clippy::too_many_arguments)]
 async fn run(
     client: &mut Client,
     handle: &ClientHandle,
@@ -232,48 +271,63 @@ async fn run(
     argv: &mut Vec<Bytes>,
     now: u64,
     point: &mut ReadPoint,
+    group: u64,
 ) -> Frame {
+    let engine = &shared.engine;
     match spec.kind {
         Kind::Read(f) if spec.name == "get" => {
             // GET's reply tells a hit from a miss: no second lookup of the key.
-            let reply = shared.engine.read(client.db, now, f, argv, client.readonly, point).await;
+            let reply = engine.read_on(group, client.db, now, f, argv, client.readonly, point).await;
             match reply {
                 Frame::Bulk(_) => Stats::add(&shared.stats.keyspace_hits, 1),
                 Frame::Null => Stats::add(&shared.stats.keyspace_misses, 1),
-                _ => count_lookups(shared, client.db, now, spec, argv),
+                _ => count_lookups(shared, group, client.db, now, spec, argv),
             }
             reply
         }
         Kind::Read(f) => {
-            count_lookups(shared, client.db, now, spec, argv);
-            shared.engine.read(client.db, now, f, argv, client.readonly, point).await
+            count_lookups(shared, group, client.db, now, spec, argv);
+            engine.read_on(group, client.db, now, f, argv, client.readonly, point).await
         }
         Kind::Write(_) => {
-            let mut replies = shared.engine.write_many(client.db, now, vec![std::mem::take(argv)]).await;
+            let mut replies = engine.write_many_to(group, client.db, now, vec![std::mem::take(argv)]).await;
             replies.next().unwrap_or(Frame::Null)
         }
         Kind::Session => match spec.name {
             "multi" => multi(client, handle),
             "exec" => exec(client, handle, shared).await,
             "discard" => discard(client, handle),
-            "watch" => watch(client, handle, shared, argv).await,
+            "watch" => watch(client, handle, shared, argv, group).await,
             "unwatch" => {
                 client.watched.clear();
+                if client.multi.is_none() {
+                    client.tx_slot = None;
+                }
                 handle.update(|i| i.watching = 0);
                 Frame::ok()
             }
-            "cluster" => cmd::cluster::cluster(shared, argv).await,
+            "cluster" => cluster(shared, argv).await,
             // MEMORY USAGE reads a key: behind the read barrier, as any read.
             "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
                 let usage = cmd::server::memory_usage;
-                shared.engine.read(client.db, now, usage, argv, client.readonly, point).await
+                shared.engine.read_on(group, client.db, now, usage, argv, client.readonly, point).await
             }
             "config" if cmd::scripting::max_steps_write(argv).is_some() => {
                 // lua-max-steps is replicated state: set through the log, like a write.
                 match cmd::scripting::max_steps_write(argv) {
                     Some(Ok(write)) => {
-                        let mut replies = shared.engine.write_many(client.db, now, vec![write]).await;
-                        replies.next().unwrap_or(Frame::Null)
+                        // Every group that holds keys runs scripts: each gets the setting.
+                        let mut reply = Frame::Null;
+                        let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
+                        for group in groups {
+                            let cmds = vec![write.clone()];
+                            let mut replies = shared.engine.write_many_to(group, client.db, now, cmds).await;
+                            reply = replies.next().unwrap_or(Frame::Null);
+                            if matches!(reply, Frame::Error(_)) {
+                                break;
+                            }
+                        }
+                        reply
                     }
                     Some(Err(e)) => e,
                     None => Frame::Null,
@@ -290,15 +344,26 @@ async fn run(
     }
 }
 
+/// CLUSTER: a multi-raft node answers the Redis Cluster subcommands from its groups
+/// (`crate::cluster::face`); the rest (METARAFT, KEYSLOT, HELP) as any node.
+async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
+    if let Some(groups) = &shared.cluster {
+        if let Some(reply) = crate::cluster::face::command(groups, argv, now_ms()) {
+            return reply;
+        }
+    }
+    cmd::cluster::cluster(shared, argv).await
+}
+
 /// INFO's keyspace_hits / keyspace_misses: one per key a read command names, as Redis
 /// counts its read lookups.
-fn count_lookups(shared: &Shared, db: usize, now: u64, spec: &CommandSpec, argv: &[Bytes]) {
+fn count_lookups(shared: &Shared, group: u64, db: usize, now: u64, spec: &CommandSpec, argv: &[Bytes]) {
     let mut keys = 0;
     cmd::for_each_key_index(spec, argv, |_| keys += 1);
     if keys == 0 {
         return;
     }
-    let hits = shared.engine.with_keyspace(|ks| {
+    let hits = shared.engine.with_keyspace_of(group, |ks| {
         let mut hits = 0;
         cmd::for_each_key_index(spec, argv, |i| {
             hits += argv.get(i).is_some_and(|k| ks.db(db).get(k, now).is_some()) as u64;
@@ -330,7 +395,7 @@ fn discard(client: &mut Client, handle: &ClientHandle) -> Frame {
     Frame::ok()
 }
 
-async fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv: &[Bytes]) -> Frame {
+async fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv: &[Bytes], group: u64) -> Frame {
     if client.multi.is_some() {
         return Frame::error("ERR WATCH inside MULTI is not allowed");
     }
@@ -338,10 +403,10 @@ async fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv
     // may lag): else EXEC would fail for a change made before it. Unconfirmed (no leader),
     // the local versions are kept: a stale one can only make EXEC fail, never run wrongly.
     if !client.readonly {
-        shared.engine.replica().catch_up().await;
+        shared.engine.group(group).catch_up().await;
     }
     let (db, now) = (client.db, now_ms());
-    shared.engine.with_keyspace(|ks| {
+    shared.engine.with_keyspace_of(group, |ks| {
         for key in &argv[1..] {
             let version = ks.key_version(db, key, now);
             client.watched.push(WatchedKey { db: db as u32, key: key.clone(), version });
@@ -360,6 +425,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     };
     let failed = client.multi_failed;
     let watched = std::mem::take(&mut client.watched);
+    let tx_slot = client.tx_slot;
     client.end_transaction();
     handle.update(|i| {
         i.multi = -1;
@@ -368,13 +434,23 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     if failed {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
+    // Multi-raft: the group of the transaction's slot (its leader may have moved since the
+    // commands were queued).
+    let group = match (&shared.cluster, tx_slot) {
+        (None, _) => 0,
+        (Some(cluster), None) => cluster.keyless_group(),
+        (Some(cluster), Some(slot)) => match cluster.route(slot, false).await {
+            Ok(group) => group,
+            Err(reply) => return reply,
+        },
+    };
     let shown = shared.monitors.any().then(|| queue.clone());
     let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
     for argv in queue {
         match cmd::lookup(&argv[0]) {
-            Some(spec) if spec.name == "cluster" => local.push(Some(cmd::cluster::cluster(shared, &argv).await)),
+            Some(spec) if spec.name == "cluster" => local.push(Some(cluster(shared, &argv).await)),
             Some(spec) if spec.has_flag("pubsub") => local.push(Some(pubsub_in_exec(client, shared, spec, &argv))),
             Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {
                 let mut s = cmd::server::Session { client: &mut *client, handle, shared };
@@ -394,7 +470,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         cmds: batch_cmds,
         transaction: Some(watched),
     };
-    match shared.engine.write(batch).await {
+    match shared.engine.write_to(group, batch).await {
         Frame::Array(replies) => {
             // A SELECT that succeeded inside the transaction stays in effect after EXEC.
             for (db, reply) in selects.iter().zip(&replies) {

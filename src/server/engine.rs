@@ -3,6 +3,10 @@
 //! node's Raft group and answered once applied; reads wait for a linearizable read point
 //! (ReadIndex) and then run on the state machine's keyspace, unless the client opted into
 //! possibly stale reads with READONLY.
+//!
+//! A node of a multi-raft cluster runs several groups: the `_on`/`_to` forms take the group a
+//! command was routed to (`crate::cluster`); the plain forms use group 0 (the only group of
+//! a node outside multi-raft).
 
 use crate::cmd::ReadFn;
 use crate::protocol::Frame;
@@ -10,22 +14,44 @@ use crate::raft::node::{ReadPoint, Replica};
 use crate::store::{Keyspace, Rng, WriteBatch};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The node's Raft group as seen by the server, and the node's seeded random source.
+/// The node's Raft groups as seen by the server, and the node's seeded random source.
 pub struct Engine {
     replica: Arc<Replica>,
+    /// Every group of the node by id (group 0 included).
+    groups: BTreeMap<u64, Arc<Replica>>,
     rng: Mutex<Rng>,
 }
 
 impl Engine {
-    pub fn new(replica: Arc<Replica>, seed: u64) -> Self {
-        Engine { replica, rng: Mutex::new(Rng::seed_from_u64(seed)) }
+    /// The engine of a node whose groups are `groups` (group 0 first).
+    pub fn new(groups: Vec<Arc<Replica>>, seed: u64) -> Self {
+        let groups: BTreeMap<u64, Arc<Replica>> = groups.into_iter().map(|r| (r.group(), r)).collect();
+        let replica = groups.values().next().cloned().expect("a node runs at least one Raft group");
+        Engine { replica, groups, rng: Mutex::new(Rng::seed_from_u64(seed)) }
     }
 
-    /// The Raft group behind the engine.
+    /// Group 0: the only group, or MetaRaft in a multi-raft cluster.
     pub fn replica(&self) -> &Arc<Replica> {
         &self.replica
+    }
+
+    /// Group `group` of this node (group 0 if it runs no such group).
+    pub fn group(&self, group: u64) -> &Arc<Replica> {
+        self.groups.get(&group).unwrap_or(&self.replica)
+    }
+
+    /// Every group of this node, by id.
+    pub fn groups(&self) -> &BTreeMap<u64, Arc<Replica>> {
+        &self.groups
+    }
+
+    /// The groups that hold keys: the data groups in a multi-raft cluster, else group 0.
+    pub fn keyspace_groups(&self) -> impl Iterator<Item = &Arc<Replica>> {
+        let multi = self.groups.len() > 1;
+        self.groups.values().filter(move |r| !multi || r.group() != 0)
     }
 
     /// A fresh seed for a write batch or a read's random choices.
@@ -39,18 +65,43 @@ impl Engine {
         self.replica.write(batch).await
     }
 
+    /// [`write`](Self::write) on group `group`.
+    pub async fn write_to(&self, group: u64, batch: WriteBatch) -> Frame {
+        self.group(group).write(batch).await
+    }
+
     /// Proposes consecutive writes of one connection as one batch (one log entry, applied in
     /// order, stamped with the time `now_ms`) and returns one reply per command. An error for
     /// the whole batch (no leader, outcome unknown) is every command's reply.
     pub async fn write_many(&self, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Replies {
+        self.write_many_to(0, db, now_ms, cmds).await
+    }
+
+    /// [`write_many`](Self::write_many) on group `group`.
+    pub async fn write_many_to(&self, group: u64, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Replies {
         let n = cmds.len();
         let batch = WriteBatch { db: db as u32, now_ms, seed: self.next_seed(), cmds, transaction: None };
-        split_replies(self.replica.write(batch).await, n)
+        split_replies(self.group(group).write(batch).await, n)
     }
 
     /// Runs a read-only command at time `now_ms`; `stale_ok` (READONLY clients) skips the
     /// linearizable read barrier and reads this node's copy as it is. `point` is the read point
     /// of the connection's batch of pipelined commands (see [`ReadPoint`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_on(
+        &self,
+        group: u64,
+        db: usize,
+        now_ms: u64,
+        f: ReadFn,
+        argv: &[Bytes],
+        stale_ok: bool,
+        point: &mut ReadPoint,
+    ) -> Frame {
+        self.group(group).read(db, now_ms, self.next_seed(), f, argv, stale_ok, point).await
+    }
+
+    /// [`read_on`](Self::read_on) group 0.
     pub async fn read(
         &self,
         db: usize,
@@ -69,9 +120,21 @@ impl Engine {
     /// Direct read access to this node's copy for server-level figures (INFO, WATCH versions,
     /// active expiry). Not linearizable.
     pub fn with_keyspace<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> R {
+        self.with_keyspace_of(0, f)
+    }
+
+    /// [`with_keyspace`](Self::with_keyspace) of the first group that holds keys (group 0, or
+    /// data group 1 of a multi-raft node): for replicated settings every such group holds.
+    pub fn with_data_keyspace<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> R {
+        let group = self.keyspace_groups().next().map_or(0, |r| r.group());
+        self.with_keyspace_of(group, f)
+    }
+
+    /// [`with_keyspace`](Self::with_keyspace) of group `group`.
+    pub fn with_keyspace_of<R>(&self, group: u64, f: impl FnOnce(&Keyspace) -> R) -> R {
         // A panic while holding the lock would be a bug in a command; reading through keeps
         // INFO and friends available (writes stop: the state machine reports the poison).
-        let st = self.replica.state().lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.group(group).state().lock().unwrap_or_else(|p| p.into_inner());
         f(&st.keyspace)
     }
 }

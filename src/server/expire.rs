@@ -30,12 +30,20 @@ pub fn spawn_active_expiry(shared: Arc<Shared>) {
 }
 
 async fn expire_round(shared: &Shared) {
+    let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
+    for group in groups {
+        expire_group(shared, group).await;
+    }
+}
+
+/// One round of group `group` (every group that holds keys expires its own).
+async fn expire_group(shared: &Shared, group: u64) {
     // Only the leader proposes deletions: followers apply them from the log.
-    if !shared.engine.replica().is_leader().await {
+    if !shared.engine.group(group).is_leader().await {
         return;
     }
     let now = now_ms();
-    let due: Vec<(usize, Vec<Bytes>)> = shared.engine.with_keyspace(|ks| {
+    let due: Vec<(usize, Vec<Bytes>)> = shared.engine.with_keyspace_of(group, |ks| {
         ks.dbs()
             .iter()
             .enumerate()
@@ -47,7 +55,7 @@ async fn expire_round(shared: &Shared) {
         let mut argv = vec![Bytes::from_static(EXPIRE_COMMAND.as_bytes())];
         argv.extend(keys);
         let batch = WriteBatch { db: db as u32, now_ms: now, seed: 0, cmds: vec![argv], transaction: None };
-        if let crate::protocol::Frame::Integer(n) = shared.engine.write(batch).await {
+        if let crate::protocol::Frame::Integer(n) = shared.engine.write_to(group, batch).await {
             Stats::add(&shared.stats.expired_keys, n as u64);
         }
     }

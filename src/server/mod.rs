@@ -8,6 +8,7 @@ mod dispatch;
 mod engine;
 mod evict;
 mod expire;
+mod fanout;
 pub mod memory;
 pub mod monitor;
 mod output;

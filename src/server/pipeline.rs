@@ -25,6 +25,8 @@ enum Slot {
 #[derive(Default)]
 pub struct PendingWrites {
     db: usize,
+    /// The Raft group the batch goes to (multi-raft; else 0).
+    group: u64,
     /// The time the batch's first write ran at; the batch is stamped with it.
     now_ms: u64,
     cmds: Vec<Vec<Bytes>>,
@@ -43,13 +45,19 @@ impl PendingWrites {
         self.cmds.is_empty() || (self.db == db && self.cmds.len() < MAX_CMDS && self.bytes < MAX_BYTES)
     }
 
-    /// Queues a write for database `db`, run at `now_ms` (check [`accepts`](Self::accepts)
-    /// first).
-    pub fn push_write(&mut self, db: usize, now_ms: u64, argv: Vec<Bytes>, send: bool) {
+    /// Whether a write routed to Raft group `group` can join the batch (else flush first).
+    pub fn accepts_group(&self, group: u64) -> bool {
+        self.cmds.is_empty() || self.group == group
+    }
+
+    /// Queues a write for database `db` of group `group`, run at `now_ms` (check
+    /// [`accepts`](Self::accepts) and [`accepts_group`](Self::accepts_group) first).
+    pub fn push_write(&mut self, db: usize, group: u64, now_ms: u64, argv: Vec<Bytes>, send: bool) {
         if self.cmds.is_empty() {
             self.now_ms = now_ms;
         }
         self.db = db;
+        self.group = group;
         self.bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         self.cmds.push(argv);
         self.slots.push(Slot::Write { send });
@@ -68,8 +76,11 @@ impl PendingWrites {
         }
         let cmds = std::mem::take(&mut self.cmds);
         self.bytes = 0;
-        let mut replies =
-            if cmds.is_empty() { Replies::none() } else { engine.write_many(self.db, self.now_ms, cmds).await };
+        let mut replies = if cmds.is_empty() {
+            Replies::none()
+        } else {
+            engine.write_many_to(self.group, self.db, self.now_ms, cmds).await
+        };
         for slot in self.slots.drain(..) {
             let (frame, send) = match slot {
                 Slot::Write { send } => (replies.next().unwrap_or(Frame::Null), send),
@@ -90,16 +101,16 @@ mod tests {
     fn a_batch_holds_one_database_and_stops_growing_at_its_limits() {
         let mut p = PendingWrites::default();
         assert!(p.is_empty() && p.accepts(3));
-        p.push_write(3, 0, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
+        p.push_write(3, 0, 0, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
         assert!(!p.is_empty() && p.accepts(3));
         // Another database needs a batch of its own.
         assert!(!p.accepts(4));
         for _ in 1..MAX_CMDS {
-            p.push_write(3, 0, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
+            p.push_write(3, 0, 0, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
         }
         assert!(!p.accepts(3));
         let mut big = PendingWrites::default();
-        big.push_write(0, 0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
+        big.push_write(0, 0, 0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
         assert!(!big.accepts(0));
         // A ready reply alone is not a write: any database may follow it.
         let mut ready = PendingWrites::default();

@@ -62,6 +62,8 @@ impl Stats {
 pub struct Shared {
     config: Mutex<Config>,
     pub engine: Engine,
+    /// The groups of a multi-raft cluster, the slot table and routing (`None` outside one).
+    pub cluster: Option<Arc<crate::cluster::Groups>>,
     pub stats: Stats,
     /// This node's Pub/Sub subscriptions.
     pub pubsub: Arc<PubSub>,
@@ -78,13 +80,21 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, port: u16, replica: Arc<Replica>) -> Arc<Self> {
+    /// The shared state of a node whose Raft groups are `groups` (group 0 first), routed by
+    /// `cluster` in a multi-raft cluster.
+    pub fn new(
+        config: Config,
+        port: u16,
+        groups: Vec<Arc<Replica>>,
+        cluster: Option<Arc<crate::cluster::Groups>>,
+    ) -> Arc<Self> {
         let seed = if config.seed == 0 { rand::random() } else { config.seed };
-        let engine = Engine::new(replica, seed);
+        let engine = Engine::new(groups, seed);
         let pubsub_limit = config.output_limits.pubsub;
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,
+            cluster,
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
             memory: MemoryTracker::new(),
@@ -105,7 +115,9 @@ impl Shared {
     /// Replaces the settings (CONFIG SET) and hands the ones other parts keep to them.
     pub fn set_config(&self, next: Config) {
         self.pubsub.set_limit(next.output_limits.pubsub);
-        self.engine.replica().set_notify_flags(next.notify_keyspace_events);
+        for group in self.engine.groups().values() {
+            group.set_notify_flags(next.notify_keyspace_events);
+        }
         *self.config() = next;
     }
 

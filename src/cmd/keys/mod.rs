@@ -64,6 +64,7 @@ fn evict_victims(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         if chosen.is_some() && ctx.ks.db(db).entry(key).map(|e| e.version()) == chosen {
             ctx.ks.db_mut(db).remove(key);
             deleted += 1;
+            ctx.notify(notify::EVICTED, "evicted", key);
         }
     }
     ctx.ks.dirty += deleted;
@@ -186,7 +187,10 @@ pub(crate) mod tests {
         // b is written again after it was chosen: it stays.
         run(&mut ks, 0, 1, "set b 2");
         let evict = format!("{} a {va} b {vb} missing 1 a notanumber", crate::server::EVICT_COMMAND);
+        ks.notify.flags = crate::store::notify::parse_flags("Ee").unwrap_or(0);
         assert_eq!(run(&mut ks, 0, 1, &evict), int(1));
+        let events: Vec<_> = ks.notify.take().into_iter().map(|e| (e.event, e.key)).collect();
+        assert_eq!(events, vec![("evicted", Bytes::from("a"))], "only the key evicted is announced");
         assert_eq!(run(&mut ks, 0, 1, "exists a"), int(0));
         assert_eq!(run(&mut ks, 0, 1, "get b"), bulk("2"));
     }

@@ -260,7 +260,7 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
     }
     match sub.as_str() {
         "get" => {
-            let steps = s.shared.engine.with_keyspace(|ks| ks.scripts.max_steps);
+            let steps = s.shared.engine.with_data_keyspace(|ks| ks.scripts.max_steps);
             get(&s.shared.config(), &argv[2..], &[(crate::cmd::scripting::MAX_STEPS_PARAM, steps.to_string())])
         }
         "set" => set(s, &argv[2..]),

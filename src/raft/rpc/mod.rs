@@ -6,6 +6,7 @@
 //! - [`client`]: [`RpcClient`] (one multiplexed connection per peer, reconnect with backoff,
 //!   a deadline on every call) and [`RpcPool`].
 //! - [`server`]: [`serve_rpc`] and the [`RpcHandler`] trait the node implements.
+//! - [`router`]: [`GroupRouter`], which hands each request to its Raft group's handler.
 //! - [`snapshot`]: streaming a `SnapshotFile` out in chunks, and assembling one on receipt.
 //!
 //! Runs unchanged on madsim: every batch of frames is flushed (simulated TCP sends only on
@@ -15,6 +16,7 @@
 pub mod client;
 mod conn;
 pub mod message;
+pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod testing;
@@ -22,5 +24,6 @@ pub mod wire;
 
 pub use client::{RpcClient, RpcClientConfig, RpcError, RpcPool};
 pub use message::{ForwardBatch, ForwardFlags, ForwardRequest, PubMessage, RemoteError, RpcRequest, RpcResponse};
+pub use router::GroupRouter;
 pub use server::{serve_rpc, HandlerError, RpcHandler, RpcServerConfig};
 pub use snapshot::{send_snapshot, InboxError, SendSnapshotError, SnapshotInbox};

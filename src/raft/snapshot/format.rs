@@ -11,6 +11,8 @@
 //!           when they differ from a fresh keyspace's, at most once, anywhere before the end frame
 //! functions := postcard(the Functions libraries, `store::functions::FunctionsImage`); only
 //!           when there are libraries, at most once, anywhere before the end frame
+//! control:= postcard(the group's cluster-control state, `raft::control::ControlState`); only
+//!           when it holds something (multi-raft), at most once, anywhere before the end frame
 //! record := one key (see `codec`)
 //! end    := record count (u64 LE) | crc32c over every earlier frame's crc (u32 LE)
 //! ```
@@ -23,6 +25,7 @@
 
 use super::codec::{self, Record};
 use crate::disk::{Disk, DiskFile};
+use crate::raft::control::ControlState;
 use crate::raft::TypeConfig;
 use crate::store::blocked::BlockedImage;
 use crate::store::functions::FunctionsImage;
@@ -45,6 +48,7 @@ const KIND_END: u8 = 3;
 const KIND_BLOCKED: u8 = 4;
 const KIND_SCRIPTS: u8 = 5;
 const KIND_FUNCTIONS: u8 = 6;
+const KIND_CONTROL: u8 = 7;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -148,6 +152,16 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the group's cluster-control state (call once, before the records; skip it when
+    /// it is empty, so such snapshots read as they always did).
+    pub fn control(&mut self, state: &ControlState) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_CONTROL);
+        let payload = postcard::to_allocvec(state)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the control state: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Writes the end frame, flushes and syncs the file.
     pub fn finish(mut self) -> Result<WriteStats, FormatError> {
         let start = self.begin_frame(KIND_END);
@@ -208,6 +222,8 @@ pub struct SnapshotReader {
     scripts: Option<ScriptsImage>,
     /// The Functions libraries, once their frame has been read.
     functions: Option<FunctionsImage>,
+    /// The cluster-control state, once its frame has been read.
+    control: Option<ControlState>,
     records: u64,
     chain: u32,
     /// `chain` before the last frame read (the end frame records the chain up to itself).
@@ -239,6 +255,7 @@ impl SnapshotReader {
             blocked: None,
             scripts: None,
             functions: None,
+            control: None,
             records: 0,
             chain: 0,
             chain_before_end: 0,
@@ -282,6 +299,12 @@ impl SnapshotReader {
         self.functions.take().unwrap_or_default()
     }
 
+    /// The cluster-control state the snapshot holds (empty when it has no such frame); read it
+    /// after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_control(&mut self) -> ControlState {
+        self.control.take().unwrap_or_default()
+    }
+
     /// The next key, or `None` after the end frame has been verified.
     pub fn next_record(&mut self) -> Result<Option<Record>, FormatError> {
         if self.done {
@@ -306,6 +329,12 @@ impl SnapshotReader {
                 let image = postcard::from_bytes(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad function libraries frame: {e}")))?;
                 self.functions = Some(image);
+                self.next_record()
+            }
+            KIND_CONTROL if self.control.is_none() => {
+                let state = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt_at(at, &format!("bad control-state frame: {e}")))?;
+                self.control = Some(state);
                 self.next_record()
             }
             KIND_RECORD => {

@@ -46,6 +46,7 @@ pub mod fuzzing {
 }
 pub use format::{FormatError, Header, SnapshotReader, SnapshotWriter, WriteStats, FORMAT_VERSION};
 
+use super::control::ControlState;
 use super::snapshot_file::SnapshotFile;
 use super::TypeConfig;
 use crate::disk::{join, Disk};
@@ -185,6 +186,17 @@ impl SnapshotDir {
     /// Writes a snapshot of `ks` (with `header`) to a temp file, streamed and synced. It is not
     /// a snapshot until [`SnapshotDir::publish`]ed.
     pub fn write_temp(&self, header: &Header, ks: &Keyspace) -> Result<(SnapshotFile, WriteStats), SnapshotError> {
+        self.write_temp_with(header, ks, &ControlState::default())
+    }
+
+    /// [`write_temp`](Self::write_temp) with the group's cluster-control state (a frame of its
+    /// own, written only when there is some).
+    pub fn write_temp_with(
+        &self,
+        header: &Header,
+        ks: &Keyspace,
+        control: &ControlState,
+    ) -> Result<(SnapshotFile, WriteStats), SnapshotError> {
         let name = format!("build-{}{TMP_SUFFIX}", file_name(header.last_applied.as_ref()));
         let path = self.path(&name);
         if self.disk.exists(&path) {
@@ -200,6 +212,9 @@ impl SnapshotDir {
         }
         if !ks.functions.is_empty() {
             w.functions(&ks.functions.image()).map_err(bad)?;
+        }
+        if !control.is_empty() {
+            w.control(control).map_err(bad)?;
         }
         for (i, db) in ks.dbs().iter().enumerate() {
             for (key, entry) in db.iter() {
@@ -280,6 +295,14 @@ pub fn load(
     file: &SnapshotFile,
     expected: Option<&SnapshotMetaOf<TypeConfig>>,
 ) -> Result<(Header, Keyspace), SnapshotError> {
+    load_with_control(file, expected).map(|(header, ks, _)| (header, ks))
+}
+
+/// [`load`], also returning the group's cluster-control state (empty when the file has none).
+pub fn load_with_control(
+    file: &SnapshotFile,
+    expected: Option<&SnapshotMetaOf<TypeConfig>>,
+) -> Result<(Header, Keyspace, ControlState), SnapshotError> {
     let path = file.path.as_str();
     let bad = |e| SnapshotError::bad(path, e);
     let mut reader = SnapshotReader::open(file.disk.as_ref(), path).map_err(bad)?;
@@ -316,5 +339,6 @@ pub fn load(
         .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
-    Ok((header, ks))
+    let control = reader.take_control();
+    Ok((header, ks, control))
 }

@@ -1,0 +1,149 @@
+//! The Raft groups of one node of a multi-raft cluster ([`Groups`]): MetaRaft (group 0) and
+//! the data groups 1..=N, the committed cluster map as this node's MetaRaft copy holds it,
+//! and routing: key slot -> group -> that group's leader, as Redis Cluster routes
+//! (`-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`). The server asks here where a command goes; the
+//! fencing below the log (`raft::control`) makes a wrong answer harmless.
+
+use super::map::ClusterMap;
+use crate::cmd::cluster::slot::key_slot;
+use crate::cmd::CommandSpec;
+use crate::protocol::Frame;
+use crate::raft::node::Replica;
+use crate::raft::{NodeId, NodeInfo};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Redis's reply to keys in different slots.
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/// The groups of this node.
+pub struct Groups {
+    /// This node's id.
+    pub id: NodeId,
+    /// MetaRaft.
+    pub meta: Arc<Replica>,
+    /// The data groups, by id.
+    pub data: BTreeMap<u64, Arc<Replica>>,
+    /// Voters per data group asked for (`group-replicas`).
+    pub replicas: u32,
+    /// How long a command waits for its group to elect a leader before `-CLUSTERDOWN`.
+    pub leader_wait: Duration,
+    /// The last map decoded, by epoch (decoding on every command would cost).
+    cache: Mutex<Option<Arc<ClusterMap>>>,
+}
+
+impl Groups {
+    pub fn new(meta: Arc<Replica>, data: Vec<Arc<Replica>>, replicas: u32, leader_wait: Duration) -> Groups {
+        let data = data.into_iter().map(|r| (r.group(), r)).collect();
+        Groups { id: meta.id(), meta, data, replicas, leader_wait, cache: Mutex::new(None) }
+    }
+
+    /// The committed cluster map of this node's MetaRaft copy (`None` before the first one).
+    pub fn map(&self) -> Option<Arc<ClusterMap>> {
+        let (epoch, bytes) = {
+            let st = self.meta.state().lock().unwrap_or_else(|p| p.into_inner());
+            (st.control.map_epoch, st.control.map.clone())
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = cache.as_ref().filter(|m| m.epoch == epoch) {
+            return Some(map.clone());
+        }
+        let map = Arc::new(ClusterMap::decode(&bytes?)?);
+        *cache = Some(map.clone());
+        Some(map)
+    }
+
+    /// Data group `group` of this node.
+    pub fn group(&self, group: u64) -> Option<&Arc<Replica>> {
+        self.data.get(&group)
+    }
+
+    /// The leader of data group `group` and how to reach it: from this node's replica of the
+    /// group; `None` while it knows none.
+    pub fn leader_of(&self, group: u64) -> Option<(NodeId, NodeInfo)> {
+        self.data.get(&group)?.leader_info()
+    }
+
+    /// The data groups this node leads.
+    pub fn led_groups(&self) -> Vec<u64> {
+        let led = self.data.iter().filter(|(_, r)| r.leader_info().is_some_and(|(id, _)| id == self.id));
+        led.map(|(g, _)| *g).collect()
+    }
+
+    /// The group a keyless keyspace command runs on: the lowest data group this node leads,
+    /// else group 1 (which forwards to its leader).
+    pub fn keyless_group(&self) -> u64 {
+        let led = self.data.iter().find(|(_, r)| r.leader_info().is_some_and(|(id, _)| id == self.id));
+        led.map_or_else(|| self.data.keys().next().copied().unwrap_or(0), |(g, _)| *g)
+    }
+
+    /// The one slot of the keys `spec` names in `argv`: `Ok(None)` for a keyless command,
+    /// `Err(CROSSSLOT)` for keys in different slots.
+    pub fn slot_of(spec: &CommandSpec, argv: &[Bytes]) -> Result<Option<u16>, Frame> {
+        let mut slot = None;
+        let mut cross = false;
+        crate::cmd::for_each_key_index(spec, argv, |i| {
+            if let Some(key) = argv.get(i) {
+                let s = key_slot(key);
+                cross |= slot.is_some_and(|prev| prev != s);
+                slot = Some(s);
+            }
+        });
+        if cross {
+            return Err(Frame::error(CROSSSLOT));
+        }
+        Ok(slot)
+    }
+
+    /// Routes `slot`: the data group to run on here, or the reply (`-MOVED slot host:port`
+    /// to the group's leader, `-CLUSTERDOWN` when the group has no leader within the leader
+    /// wait or the slot is not served). `stale_ok` (a READONLY read) lets any member of the
+    /// group answer from its own copy.
+    pub async fn route(&self, slot: u16, stale_ok: bool) -> Result<u64, Frame> {
+        let Some(map) = self.map() else {
+            return Err(Frame::error("CLUSTERDOWN The cluster is not formed yet: no slot table"));
+        };
+        let Some(group) = map.group_of(slot) else {
+            return Err(Frame::error("CLUSTERDOWN Hash slot not served"));
+        };
+        let Some(replica) = self.data.get(&group) else {
+            return Err(Frame::error(format!("CLUSTERDOWN Hash slot {slot} belongs to group {group}, unknown here")));
+        };
+        if stale_ok && replica.is_member() {
+            return Ok(group);
+        }
+        let mut leader = replica.leader_info();
+        if leader.is_none() && replica.is_member() {
+            replica.await_leader(self.leader_wait).await;
+            leader = replica.leader_info();
+        }
+        match leader {
+            Some((id, _)) if id == self.id => Ok(group),
+            Some((_, info)) => Err(moved(slot, &info.client_addr)),
+            // Not a member of the group: send the client to one of its voters, which knows
+            // (and redirects again to) the leader.
+            None => match map.groups.get(&group).and_then(|g| g.voters.iter().find(|v| **v != self.id)) {
+                Some(v) if !replica.is_member() => match map.nodes.get(v) {
+                    Some(info) => Err(moved(slot, &info.client_addr)),
+                    None => Err(no_leader(group)),
+                },
+                _ => Err(no_leader(group)),
+            },
+        }
+    }
+
+    /// Whether every data group has a leader this node knows (CLUSTER INFO's `cluster_state`).
+    pub fn all_led(&self) -> bool {
+        self.map().is_some() && self.data.keys().all(|g| self.leader_of(*g).is_some())
+    }
+}
+
+fn moved(slot: u16, addr: &str) -> Frame {
+    Frame::error(format!("MOVED {slot} {addr}"))
+}
+
+fn no_leader(group: u64) -> Frame {
+    Frame::error(format!("CLUSTERDOWN The cluster is down: Raft group {group} has no leader"))
+}

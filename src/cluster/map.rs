@@ -1,0 +1,198 @@
+//! The cluster map that MetaRaft (group 0) replicates: the nodes, the data groups with their
+//! voters, the slot table (slot -> group) and the config epoch, bumped by every change. It is
+//! changed only through MetaRaft's log (a compare-and-set control entry, see
+//! `raft::Control::SetMap`); this module builds, changes and encodes it, with no I/O.
+//!
+//! Placement (which nodes are a group's voters) is a pure function of the map and the
+//! MetaRaft members ([`ClusterMap::with_nodes`]): the same inputs give the same map on any node.
+
+use crate::cmd::cluster::slot::SLOTS;
+use crate::raft::{NodeId, NodeInfo};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A data group as the map describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPlacement {
+    /// The voters the group should have (its leader drives its Raft membership there).
+    pub voters: BTreeSet<NodeId>,
+}
+
+/// Slots `start..=end` belong to data group `group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRange {
+    pub start: u16,
+    pub end: u16,
+    pub group: u64,
+}
+
+/// The whole map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMap {
+    /// The config epoch: 1 for the first map, +1 per change.
+    pub epoch: u64,
+    /// Every node of the cluster (the MetaRaft voters) and how to reach it.
+    pub nodes: BTreeMap<NodeId, NodeInfo>,
+    /// The data groups (ids 1..=num_groups).
+    pub groups: BTreeMap<u64, GroupPlacement>,
+    /// The slot table, ordered by slot, covering every slot once.
+    pub slots: Vec<SlotRange>,
+    /// Voters per data group asked for (`group-replicas`; capped by the node count).
+    pub replicas: u32,
+}
+
+impl ClusterMap {
+    /// The first map: `num_groups` data groups of `founder` alone (it initializes them; the
+    /// other nodes join through [`with_nodes`](Self::with_nodes)), and the slots split in even
+    /// contiguous ranges, group 1 first.
+    pub fn initial(founder: (NodeId, NodeInfo), num_groups: u32, replicas: u32) -> ClusterMap {
+        let n = u64::from(num_groups.max(1));
+        let slots = (1..=n)
+            .map(|g| SlotRange {
+                start: ((g - 1) * u64::from(SLOTS) / n) as u16,
+                end: (g * u64::from(SLOTS) / n - 1) as u16,
+                group: g,
+            })
+            .collect();
+        let groups = (1..=n).map(|g| (g, GroupPlacement { voters: BTreeSet::from([founder.0]) })).collect();
+        ClusterMap { epoch: 1, nodes: BTreeMap::from([founder]), groups, slots, replicas: replicas.max(1) }
+    }
+
+    /// The map for the MetaRaft voters `nodes`, or `None` if it would not change: nodes are
+    /// added (and their addresses updated), and each data group with fewer voters than asked
+    /// for gets the nodes that are voters of the fewest groups (ties: lowest id). Voters are
+    /// never taken away here. The epoch grows by one.
+    pub fn with_nodes(&self, nodes: &BTreeMap<NodeId, NodeInfo>) -> Option<ClusterMap> {
+        let mut next = self.clone();
+        for (id, info) in nodes {
+            next.nodes.insert(*id, info.clone());
+        }
+        let want = (next.replicas as usize).min(next.nodes.len());
+        let mut load: BTreeMap<NodeId, usize> = next.nodes.keys().map(|id| (*id, 0)).collect();
+        for g in next.groups.values() {
+            for v in &g.voters {
+                *load.entry(*v).or_default() += 1;
+            }
+        }
+        for g in next.groups.values_mut() {
+            while g.voters.len() < want {
+                let pick = load.iter().filter(|(id, _)| !g.voters.contains(id)).min_by_key(|(id, n)| (**n, **id));
+                let Some((&id, _)) = pick else { break };
+                g.voters.insert(id);
+                *load.entry(id).or_default() += 1;
+            }
+        }
+        if next == *self {
+            return None;
+        }
+        next.epoch = self.epoch + 1;
+        Some(next)
+    }
+
+    /// The node that should lead each data group, so that every node leads floor(N/n) or
+    /// ceil(N/n) of the N groups among the n nodes (as far as the voters allow): groups in
+    /// order, each to the voter that leads the fewest so far (ties: the one after the previous
+    /// pick, so that equal placements spread). A pure function of the map.
+    pub fn preferred_leaders(&self) -> BTreeMap<u64, NodeId> {
+        let mut led: BTreeMap<NodeId, usize> = self.nodes.keys().map(|id| (*id, 0)).collect();
+        let order: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let mut out = BTreeMap::new();
+        for (i, (g, placement)) in self.groups.iter().enumerate() {
+            let rank = |id: &NodeId| {
+                let pos = order.iter().position(|o| o == id).unwrap_or(0);
+                (led.get(id).copied().unwrap_or(0), (pos + order.len() - i % order.len().max(1)) % order.len().max(1))
+            };
+            if let Some(pick) = placement.voters.iter().min_by_key(|id| rank(id)).copied() {
+                *led.entry(pick).or_default() += 1;
+                out.insert(*g, pick);
+            }
+        }
+        out
+    }
+
+    /// The data group that owns `slot`.
+    pub fn group_of(&self, slot: u16) -> Option<u64> {
+        let i = self.slots.partition_point(|r| r.end < slot);
+        self.slots.get(i).filter(|r| r.start <= slot).map(|r| r.group)
+    }
+
+    /// The slot ranges of data group `group`, as inclusive pairs.
+    pub fn ranges_of(&self, group: u64) -> Vec<(u16, u16)> {
+        self.slots.iter().filter(|r| r.group == group).map(|r| (r.start, r.end)).collect()
+    }
+
+    /// The encoding kept in MetaRaft's state machine.
+    pub fn encode(&self) -> bytes::Bytes {
+        postcard::to_allocvec(self).map(bytes::Bytes::from).unwrap_or_default()
+    }
+
+    /// Decodes a map kept by MetaRaft (`None` if it is not one).
+    pub fn decode(bytes: &[u8]) -> Option<ClusterMap> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: NodeId) -> NodeInfo {
+        NodeInfo { raft_addr: format!("127.0.0.1:{}", 8000 + id), client_addr: format!("127.0.0.1:{}", 7000 + id) }
+    }
+
+    #[test]
+    fn the_first_map_splits_the_slots_evenly_among_the_founders_groups() {
+        let map = ClusterMap::initial((1, info(1)), 4, 3);
+        assert_eq!(map.epoch, 1);
+        assert_eq!(map.ranges_of(1), vec![(0, 4095)]);
+        assert_eq!(map.ranges_of(4), vec![(12288, 16383)]);
+        assert_eq!(map.group_of(0), Some(1));
+        assert_eq!(map.group_of(4096), Some(2));
+        assert_eq!(map.group_of(16383), Some(4));
+        assert_eq!(map.group_of(16384), None);
+        let three = ClusterMap::initial((1, info(1)), 3, 3);
+        let covered: u32 = three.slots.iter().map(|r| u32::from(r.end - r.start) + 1).sum();
+        assert_eq!(covered, 16384);
+        assert!(map.groups.values().all(|g| g.voters == BTreeSet::from([1])));
+        assert_eq!(ClusterMap::decode(&map.encode()), Some(map));
+    }
+
+    #[test]
+    fn joining_nodes_fill_the_groups_up_to_the_replica_count_evenly() {
+        let map = ClusterMap::initial((1, info(1)), 4, 2);
+        let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
+        let next = map.with_nodes(&nodes).expect("changed");
+        assert_eq!(next.epoch, 2);
+        assert_eq!(next.nodes.len(), 3);
+        // Every group keeps node 1 and gets one more voter, nodes 2 and 3 taking turns.
+        let seconds: Vec<NodeId> =
+            next.groups.values().map(|g| *g.voters.iter().find(|v| **v != 1).expect("two voters")).collect();
+        assert_eq!(seconds, vec![2, 3, 2, 3]);
+        assert_eq!(next.with_nodes(&nodes), None, "nothing more to change");
+        assert_eq!(next.slots, map.slots, "placement never moves slots");
+    }
+
+    #[test]
+    fn preferred_leaders_spread_the_groups_evenly() {
+        let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
+        let map = ClusterMap::initial((1, info(1)), 4, 3).with_nodes(&nodes).expect("changed");
+        let leaders = map.preferred_leaders();
+        assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![1, 2, 3, 1]);
+        let eight = ClusterMap::initial((1, info(1)), 8, 3).with_nodes(&nodes).expect("changed");
+        let mut counts = BTreeMap::new();
+        for l in eight.preferred_leaders().values() {
+            *counts.entry(*l).or_insert(0) += 1;
+        }
+        assert!(counts.values().all(|c| (2..=3).contains(c)), "{counts:?}");
+        // With two voters per group out of four nodes, every node still leads one or two of six.
+        let four: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, info(i))).collect();
+        let six = ClusterMap::initial((1, info(1)), 6, 2).with_nodes(&four).expect("changed");
+        let mut counts = BTreeMap::new();
+        for (g, l) in six.preferred_leaders() {
+            assert!(six.groups[&g].voters.contains(&l));
+            *counts.entry(l).or_insert(0) += 1;
+        }
+        assert!(counts.len() == 4 && counts.values().all(|c| (1..=2).contains(c)), "{counts:?}");
+        assert!(map.preferred_leaders() == leaders, "deterministic");
+    }
+}

@@ -1,0 +1,315 @@
+//! Multi-raft sharding with real processes: three `raftis` nodes with `--num-groups 4` formed
+//! through `CLUSTER METARAFT` (node 1 bootstraps MetaRaft and founds the four data groups;
+//! nodes 2 and 3 join and the placement controller adds them to every group). Then: CLUSTER
+//! SLOTS / SHARDS / INFO describe four shards; leadership spreads so that every node leads one
+//! or two groups and `redis-cli --cluster check` passes with three masters; a slot-aware
+//! client (following `-MOVED`) writes keys of every group and reads them back through every
+//! node; keys in different slots get `-CROSSSLOT`, in commands and in MULTI/EXEC; the HTTP
+//! API shows the groups and the slot table; a node killed with SIGKILL and restarted gets its
+//! share of leaders back, and no acknowledged write is lost; DBSIZE and FLUSHALL act on the
+//! groups a node leads. In one process: a data group
+//! refuses, at apply, a write for a slot it does not own (the fence below the routing).
+
+mod common;
+
+use common::http::http;
+use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use raftis::config::Config;
+use raftis::disk::RealDisk;
+use raftis::node::start_with_disk;
+use raftis::protocol::Frame;
+use raftis::store::WriteBatch;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn text(f: &Frame) -> String {
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) | Frame::Error(b) | Frame::Verbatim(_, b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// A three-node cluster with four data groups.
+struct Cluster {
+    servers: Vec<Option<Server>>,
+    ports: Vec<u16>,
+    raft_ports: Vec<u16>,
+    dirs: Vec<TempDir>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let (base, raft_base) = free_port_block(3);
+        let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("multiraft{i}"))).collect();
+        let ports = (0..3).map(|i| base + i).collect();
+        let raft_ports = (0..3).map(|i| raft_base + i).collect();
+        let mut cluster = Cluster { servers: vec![None, None, None], ports, raft_ports, dirs };
+        for i in 0..3 {
+            cluster.start_node(i);
+        }
+        let mut c1 = cluster.conn(0);
+        for i in 2..=3u16 {
+            let addr = format!("127.0.0.1:{}", raft_base + i - 1);
+            wait_until("node 1 to add a learner", 20, || {
+                c1.cmd(&["CLUSTER", "METARAFT", "ADDLEARNER", &i.to_string(), &addr]) == Frame::ok()
+            });
+        }
+        assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "2", "3"]), Frame::ok());
+        cluster
+    }
+
+    /// Starts node `i` (0-based) on its ports and data (node 1 bootstraps on an empty log).
+    fn start_node(&mut self, i: usize) {
+        let id = (i + 1).to_string();
+        let raft_addr = format!("127.0.0.1:{}", self.raft_ports[i]);
+        let bootstrap = if i == 0 { "--is-bootstrap=true" } else { "--is-bootstrap=false" };
+        let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--cluster-enabled", bootstrap, "--num-groups", "4"];
+        self.servers[i] = Some(Server::raftis_at(&self.dirs[i].0, self.ports[i], &flags));
+    }
+
+    /// The number of data groups each node leads, as node `i`'s CLUSTER NODES shows (the
+    /// masters' slot ranges: one per group).
+    fn led_groups(&self, i: usize) -> Vec<usize> {
+        let nodes = text(&self.conn(i).cmd(&["CLUSTER", "NODES"]));
+        let mut led = vec![0; 3];
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let port = fields.get(1).and_then(|a| a.split('@').next()).and_then(|a| a.rsplit_once(':'));
+            let Some(n) = port.and_then(|(_, p)| self.ports.iter().position(|q| q.to_string() == p)) else { continue };
+            led[n] = fields.len().saturating_sub(8);
+        }
+        led
+    }
+
+    /// Waits until every running node sees every node leading one or two of the four groups.
+    fn wait_balanced(&self, secs: u64) {
+        wait_until("every node to lead one or two groups", secs, || {
+            (0..3).all(|i| {
+                let led = self.led_groups(i);
+                led.iter().sum::<usize>() == 4 && led.iter().all(|n| (1..=2).contains(n))
+            })
+        });
+    }
+
+    fn conn(&self, i: usize) -> Conn {
+        Conn::try_connect(self.ports[i]).expect("connect")
+    }
+
+    /// Sends `args` to node `start`, following `-MOVED` redirects as a cluster client does;
+    /// returns the reply, the redirects followed and the port that answered. A node that
+    /// cannot be reached, or `-CLUSTERDOWN` (a group electing a leader), starts over from
+    /// `start` after a pause, for up to 20 s.
+    fn routed(&self, start: usize, args: &[&str]) -> (Frame, usize, u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut port = self.ports[start];
+        let mut hops = 0;
+        loop {
+            let reply = match Conn::try_connect(port) {
+                Ok(mut c) => c.cmd(args),
+                Err(_) if Instant::now() < deadline => {
+                    (port, hops) = (self.ports[start], 0);
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Err(e) => panic!("node on port {port}: {e}"),
+            };
+            let msg = text(&reply);
+            match reply {
+                Frame::Error(_) if msg.starts_with("MOVED ") && hops < 5 => {
+                    let addr = msg.split(' ').nth(2).expect("MOVED slot host:port");
+                    port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("port");
+                    hops += 1;
+                }
+                Frame::Error(_) if msg.starts_with("CLUSTERDOWN") && Instant::now() < deadline => {
+                    (port, hops) = (self.ports[start], 0);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => return (other, hops, port),
+            }
+        }
+    }
+}
+
+/// The shards of CLUSTER SHARDS as (slot ranges, node count with a master).
+fn shards(c: &mut Conn) -> Vec<(Vec<i64>, usize, bool)> {
+    let Frame::Array(shards) = c.cmd(&["CLUSTER", "SHARDS"]) else { panic!("CLUSTER SHARDS is an array") };
+    shards
+        .iter()
+        .map(|s| {
+            // RESP2: a map is an array of name, value, name, value...
+            let Frame::Array(fields) = s else { panic!("a shard is a map: {s:?}") };
+            let get = |k: &str| fields.chunks(2).find(|kv| text(&kv[0]) == k).map(|kv| kv[1].clone());
+            let Some(Frame::Array(slots)) = get("slots") else { panic!("slots") };
+            let Some(Frame::Array(nodes)) = get("nodes") else { panic!("nodes") };
+            let slots = slots.iter().map(|s| if let Frame::Integer(n) = s { *n } else { -1 }).collect();
+            let has_master = nodes.iter().any(|n| format!("{n:?}").contains("master"));
+            (slots, nodes.len(), has_master)
+        })
+        .collect()
+}
+
+#[test]
+fn three_nodes_serve_four_groups_through_moved_redirects() {
+    let mut cluster = Cluster::start();
+    // Every node sees four shards of three voters, each with a master, and leadership spreads:
+    // every node leads one or two groups.
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        wait_until("four shards of three nodes with a leader", 60, || {
+            let s = shards(&mut c);
+            s.len() == 4 && s.iter().all(|(_, nodes, master)| *nodes == 3 && *master)
+        });
+    }
+    cluster.wait_balanced(30);
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        // A leadership transfer leaves a group without a leader for a moment.
+        let mut info = String::new();
+        wait_until("cluster_state:ok", 10, || {
+            info = text(&c.cmd(&["CLUSTER", "INFO"]));
+            info.contains("cluster_state:ok\r\n")
+        });
+        assert!(info.contains("cluster_size:4\r\n") && info.contains("cluster_known_nodes:3\r\n"), "{info}");
+    }
+    let ranges: Vec<Vec<i64>> = shards(&mut cluster.conn(1)).into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(ranges, vec![vec![0, 4095], vec![4096, 8191], vec![8192, 12287], vec![12288, 16383]]);
+    let Frame::Array(slots) = cluster.conn(2).cmd(&["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
+    assert_eq!(slots.len(), 4, "one range per data group: {slots:?}");
+
+    // redis-cli agrees: three masters, every slot covered.
+    let check = std::process::Command::new("redis-cli")
+        .args(["--cluster", "check", &format!("127.0.0.1:{}", cluster.ports[1])])
+        .output()
+        .expect("redis-cli is installed");
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "redis-cli --cluster check failed:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("M: ")).count(), 3, "three masters:\n{out}");
+    assert!(out.contains("All 16384 slots covered"), "{out}");
+
+    // Writes through a slot-aware client land, from whichever node it starts at.
+    let mut groups_hit = BTreeSet::new();
+    let mut redirected = 0;
+    for n in 0..120 {
+        let key = format!("key:{n}");
+        let (reply, hops, _) = cluster.routed(n % 3, &["SET", &key, &format!("v{n}")]);
+        assert_eq!(reply, Frame::ok(), "SET {key}");
+        redirected += hops;
+        let Frame::Integer(slot) = cluster.conn(0).cmd(&["CLUSTER", "KEYSLOT", &key]) else { panic!("KEYSLOT") };
+        groups_hit.insert(slot / 4096);
+    }
+    assert_eq!(groups_hit.len(), 4, "the keys cover every group");
+    assert!(redirected > 0, "some writes started at a node that does not lead their group");
+    for n in 0..120 {
+        let key = format!("key:{n}");
+        for start in 0..3 {
+            let (reply, _, _) = cluster.routed(start, &["GET", &key]);
+            assert_eq!(reply, Frame::Bulk(format!("v{n}").into()), "GET {key} from node {}", start + 1);
+        }
+    }
+
+    // A node that does not lead a key's group redirects to the one that does.
+    let (reply, _, leader_port) = cluster.routed(0, &["INCR", "{tag}counter"]);
+    assert_eq!(reply, Frame::Integer(1));
+    for (i, port) in cluster.ports.iter().enumerate() {
+        let reply = cluster.conn(i).cmd(&["GET", "{tag}counter"]);
+        if *port == leader_port {
+            assert_eq!(reply, Frame::Bulk("1".into()));
+        } else {
+            assert!(text(&reply).starts_with("MOVED "), "{reply:?}");
+        }
+    }
+
+    // Keys in different slots: CROSSSLOT, for one command and for a transaction.
+    let crossslot = Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into());
+    assert_eq!(cluster.conn(0).cmd(&["MSET", "a", "1", "b", "2"]), crossslot);
+    let (same_slot, _, _) = cluster.routed(0, &["MSET", "{u}a", "1", "{u}b", "2"]);
+    assert_eq!(same_slot, Frame::ok());
+    let mut c = cluster.conn(0);
+    assert_eq!(c.cmd(&["MULTI"]), Frame::ok());
+    let first = c.cmd(&["SET", "{u}a", "x"]);
+    let second = c.cmd(&["SET", "{v}b", "y"]);
+    let exec = text(&c.cmd(&["EXEC"]));
+    assert!(exec.starts_with("EXECABORT"), "{first:?} {second:?} {exec}");
+    assert!(second == crossslot || text(&second).starts_with("MOVED"), "{second:?}");
+
+    // The HTTP admin API: the groups, the slot table, and one group's Raft figures.
+    let raft = cluster.raft_ports[2];
+    let (status, groups) = http(raft, "GET", "/cluster/groups", "");
+    assert_eq!(status, 200, "{groups}");
+    assert_eq!(groups.matches("\"group\":").count(), 4, "{groups}");
+    assert!(groups.contains("\"voters\":[1,2,3]"), "{groups}");
+    let (status, slots) = http(raft, "GET", "/cluster/slots", "");
+    assert_eq!(status, 200, "{slots}");
+    assert!(slots.contains("{\"end\":16383,\"group\":4,\"leader\":"), "{slots}");
+    assert!(slots.contains("\"start\":12288}"), "{slots}");
+    let (status, leader) = http(raft, "GET", "/raft/leader?group=3", "");
+    assert!(status == 200 && leader.contains("\"leader_id\":"), "{leader}");
+    let (status, metrics) = http(raft, "GET", "/raft/metrics?group=4", "");
+    assert!(status == 200 && metrics.contains("\"members\""), "{metrics}");
+    assert_eq!(http(raft, "GET", "/raft/metrics?group=9", "").0, 404);
+    assert_eq!(http(raft, "GET", "/raft/leader?group=x", "").0, 400);
+
+    // Node 2 killed with SIGKILL: its groups elect other leaders, it restarts on its data and
+    // gets its share back; every acknowledged write is still there.
+    cluster.servers[1].take().expect("node 2 runs").kill9();
+    let (reply, _, _) = cluster.routed(0, &["SET", "after:kill", "1"]);
+    assert_eq!(reply, Frame::ok(), "writes go on while node 2 is down");
+    cluster.start_node(1);
+    cluster.wait_balanced(40);
+    for n in (0..120).step_by(7) {
+        let key = format!("key:{n}");
+        let (reply, _, _) = cluster.routed(1, &["GET", &key]);
+        assert_eq!(reply, Frame::Bulk(format!("v{n}").into()), "GET {key} after the restart");
+    }
+
+    // Keyless commands answer for the groups a node leads: DBSIZE summed over the nodes counts
+    // every key once (120 keys, the counter, {u}a and {u}b, after:kill); FLUSHALL on every
+    // node empties every group.
+    let dbsize_sum = |c: &Cluster| -> i64 {
+        (0..3).map(|i| if let Frame::Integer(n) = c.conn(i).cmd(&["DBSIZE"]) { n } else { -1000 }).sum()
+    };
+    wait_until("DBSIZE over the nodes to count every key", 20, || dbsize_sum(&cluster) == 124);
+    for i in 0..3 {
+        assert_eq!(cluster.conn(i).cmd(&["FLUSHALL"]), Frame::ok());
+    }
+    wait_until("every group to be empty", 20, || dbsize_sum(&cluster) == 0);
+    drop(cluster.servers);
+}
+
+#[test]
+fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("fence");
+    let config = Config { port: 0, cluster_enabled: true, num_groups: 4, data_dir: dir.0.clone(), ..Config::default() };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    let node = rt.block_on(start_with_disk(config, disk, true)).expect("start");
+    let cluster = node.shared.cluster.clone().expect("a multi-raft node");
+    wait_until("every group to own its slots", 30, || {
+        (1..=4).all(|g| cluster.group(g).is_some_and(|r| r.control().owned.is_some()))
+    });
+    // "foo" hashes to slot 12182: group 3's (8192-12287). Group 1 refuses it below the log.
+    let batch = |key: &str| WriteBatch {
+        db: 0,
+        now_ms: 1,
+        seed: 1,
+        cmds: vec![vec!["SET".into(), key.to_string().into(), "v".into()]],
+        transaction: None,
+    };
+    let refused = rt.block_on(node.shared.engine.write_to(1, batch("foo")));
+    assert!(text(&refused).starts_with("CLUSTERDOWN Hash slot 12182 is not served by this Raft group"), "{refused:?}");
+    assert_eq!(rt.block_on(node.shared.engine.write_to(3, batch("foo"))), Frame::ok());
+    let in_group_1 = node.shared.engine.with_keyspace_of(1, |ks| ks.db(0).len());
+    assert_eq!(in_group_1, 0, "the refused write changed nothing");
+    rt.block_on(node.shutdown());
+}
