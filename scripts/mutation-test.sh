@@ -66,10 +66,11 @@ for p in "${patches[@]}"; do
         verdict="survived"
     else
         caught=$((caught + 1))
-        seed=$(grep -o 'MADSIM_TEST_SEED=[0-9]*' "$log" | head -1 | cut -d= -f2)
-        why=$(grep -o 'property violated: [^:]*' "$log" | head -1 | sed 's/property violated: //')
+        # `|| true`: under pipefail a report without one of these lines must not end the run.
+        seed=$(grep -o 'MADSIM_TEST_SEED=[0-9]*' "$log" | head -1 | cut -d= -f2 || true)
+        why=$(grep -o 'property violated: [^:]*' "$log" | head -1 | sed 's/property violated: //' || true)
         if [ -z "$why" ]; then
-            why="panic: $(grep -m1 -A1 "panicked at" "$log" | tail -1 | cut -c1-100)"
+            why="panic: $(grep -m1 -A1 "panicked at" "$log" | tail -1 | cut -c1-100 || true)"
         fi
         settings=$(grep -m1 '^node settings:' "$log" | cut -c16-200 || true)
         verdict="caught on seed ${seed:-?} by ${why}${settings:+ (settings: $settings)}"
