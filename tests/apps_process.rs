@@ -6,63 +6,9 @@
 
 mod common;
 
-use common::http::{http, json_u64};
-use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use common::cluster::ThreeNodes;
+use common::{wait_until, Conn};
 use raftis::protocol::Frame;
-use std::time::{Duration, Instant};
-
-/// Three processes, nodes 1-3, formed into one cluster; dropped, they are killed.
-struct Cluster {
-    servers: Vec<Server>,
-    raft_ports: Vec<u16>,
-    _dirs: Vec<TempDir>,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let (base, raft_base) = free_port_block(3);
-        let (mut servers, mut members, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..3u16 {
-            let (port, raft_port) = (base + i, raft_base + i);
-            let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{raft_port}"));
-            let dir = TempDir::new(&format!("apps{id}"));
-            let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
-            servers.push(Server::raftis_at(&dir.0, port, &flags));
-            dirs.push(dir);
-            members.push(format!(r#"[{id}, {{"raft_addr": "{raft_addr}", "resp_addr": "127.0.0.1:{port}"}}]"#));
-        }
-        let raft_ports: Vec<u16> = (0..3).map(|i| raft_base + i).collect();
-        let init = format!(r#"{{"nodes": [{}]}}"#, members.join(","));
-        let (status, body) = http(raft_ports[0], "POST", "/raft/init", &init);
-        assert_eq!(status, 200, "init: {body}");
-        let cluster = Cluster { servers, raft_ports, _dirs: dirs };
-        wait_until("a leader", 30, || cluster.leader().is_some());
-        cluster
-    }
-
-    /// The index (0-2) of the node all three agree leads.
-    fn leader(&self) -> Option<usize> {
-        let seen: Vec<Option<u64>> = self
-            .raft_ports
-            .iter()
-            .map(|p| json_u64(&http(*p, "GET", "/raft/metrics", "").1, "current_leader"))
-            .collect();
-        let first = seen[0]?;
-        seen.iter().all(|s| *s == Some(first)).then_some(first as usize - 1)
-    }
-
-    fn conn(&self, i: usize) -> Conn {
-        self.servers[i].conn()
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn bulk(s: &str) -> Frame {
     Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
@@ -70,7 +16,7 @@ fn bulk(s: &str) -> Frame {
 
 #[test]
 fn a_blpop_on_a_follower_is_woken_by_an_lpush_on_the_leader() {
-    let cluster = Cluster::start();
+    let cluster = ThreeNodes::start("apps", &[]);
     let leader = cluster.leader().expect("leader");
     let follower = (leader + 1) % 3;
     let mut waiting = cluster.conn(follower);
@@ -90,7 +36,7 @@ fn push(kind: &str, parts: &[&str]) -> Frame {
 
 #[test]
 fn a_publish_on_node_1_reaches_the_subscribers_of_node_3_in_order() {
-    let cluster = Cluster::start();
+    let cluster = ThreeNodes::start("apps", &[]);
     let mut sub = cluster.conn(2);
     assert_eq!(sub.cmd(&["SUBSCRIBE", "news"]), Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)]));
     let mut psub = cluster.conn(2);
@@ -131,7 +77,7 @@ fn a_publish_on_node_1_reaches_the_subscribers_of_node_3_in_order() {
 
 #[test]
 fn keyspace_events_of_writes_on_node_1_reach_node_3_once_and_in_apply_order() {
-    let cluster = Cluster::start();
+    let cluster = ThreeNodes::start("apps", &[]);
     // Each node has its own setting: node 2 stays silent and must not make anyone hear twice.
     for i in [0, 2] {
         assert_eq!(cluster.conn(i).cmd(&["CONFIG", "SET", "notify-keyspace-events", "Egx$"]), Frame::ok());

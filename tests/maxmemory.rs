@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::http::{http, json_u64};
-use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use common::cluster::ThreeNodes;
+use common::{wait_until, Conn, Server};
 use raftis::protocol::Frame;
-use std::time::{Duration, Instant};
 
 const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -18,14 +17,6 @@ fn ok() -> Frame {
 
 fn used_memory(c: &mut Conn) -> u64 {
     c.info_field("memory", "used_memory").parse().expect("a number")
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -70,54 +61,13 @@ fn noeviction_refuses_writes_past_the_limit_with_redis_oom() {
 }
 
 /// Three processes formed into one cluster; dropped, they are killed.
-struct Cluster {
-    servers: Vec<Server>,
-    raft_ports: Vec<u16>,
-    _dirs: Vec<TempDir>,
-}
-
-impl Cluster {
-    fn start(extra: &[&str]) -> Cluster {
-        let (base, raft_base) = free_port_block(3);
-        let (mut servers, mut members, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..3u16 {
-            let (port, raft_port) = (base + i, raft_base + i);
-            let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{raft_port}"));
-            let dir = TempDir::new(&format!("maxmem{id}"));
-            let mut flags = vec!["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
-            flags.extend_from_slice(extra);
-            servers.push(Server::raftis_at(&dir.0, port, &flags));
-            dirs.push(dir);
-            members.push(format!(r#"[{id}, {{"raft_addr": "{raft_addr}", "resp_addr": "127.0.0.1:{port}"}}]"#));
-        }
-        let raft_ports: Vec<u16> = (0..3).map(|i| raft_base + i).collect();
-        let init = format!(r#"{{"nodes": [{}]}}"#, members.join(","));
-        let (status, body) = http(raft_ports[0], "POST", "/raft/init", &init);
-        assert_eq!(status, 200, "init: {body}");
-        let cluster = Cluster { servers, raft_ports, _dirs: dirs };
-        wait_until("a leader", 30, || cluster.leader().is_some());
-        cluster
-    }
-
-    /// The index (0-2) of the node all three agree leads.
-    fn leader(&self) -> Option<usize> {
-        let seen: Vec<Option<u64>> = self
-            .raft_ports
-            .iter()
-            .map(|p| json_u64(&http(*p, "GET", "/raft/metrics", "").1, "current_leader"))
-            .collect();
-        let first = seen[0]?;
-        seen.iter().all(|s| *s == Some(first)).then_some(first as usize - 1)
-    }
-}
-
 #[test]
 fn eviction_by_the_leader_keeps_every_replica_identical() {
     // The log's entries share their values with the keyspace until a snapshot compacts the
     // log: frequent snapshots let evictions free memory promptly.
-    let cluster = Cluster::start(&["--snapshot-logs", "64"]);
+    let cluster = ThreeNodes::start("maxmem", &["--snapshot-logs", "64"]);
     let leader = cluster.leader().expect("a leader");
-    let mut c = cluster.servers[leader].conn();
+    let mut c = cluster.conn(leader);
     let limit = used_memory(&mut c) + (32 << 20);
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]), ok());
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), ok());
@@ -145,13 +95,14 @@ fn eviction_by_the_leader_keeps_every_replica_identical() {
     assert_eq!(evicted + left as u64, KEYS as u64, "each key is either there or was evicted");
     let newest = format!("k{}", KEYS - 1);
     assert_eq!(c.cmd(&["EXISTS", &newest]), Frame::Integer(1), "the newest key stays");
-    let digests =
-        || -> Vec<Frame> { cluster.servers.iter().map(|s| s.conn().cmd(&["DEBUG", "DIGEST-EXACT"])).collect() };
+    let digests = || -> Vec<Frame> {
+        cluster.servers.iter().flatten().map(|s| s.conn().cmd(&["DEBUG", "DIGEST-EXACT"])).collect()
+    };
     wait_until("the replicas to apply the evictions", 30, || {
         let d = digests();
         d.iter().all(|x| *x == d[0])
     });
-    for (i, s) in cluster.servers.iter().enumerate() {
+    for (i, s) in cluster.servers.iter().flatten().enumerate() {
         assert_eq!(s.conn().cmd(&["DBSIZE"]), Frame::Integer(left), "node {}", i + 1);
     }
 }

@@ -5,21 +5,12 @@
 
 mod common;
 
-use common::http::{http, json_u64};
-use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use common::cluster::ThreeNodes;
+use common::{tempdir::TempDir, wait_until, Conn, Server};
 use raftis::protocol::Frame;
-use std::time::{Duration, Instant};
 
 fn bulk(s: &str) -> Frame {
     Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 const RUNAWAY: &str = "redis.call('set', KEYS[1], 'new') redis.call('rpush', KEYS[2], 'x') \
@@ -77,53 +68,9 @@ fn the_script_cache_survives_a_restart_and_scripts_pipeline() {
 }
 
 /// Three processes, nodes 1-3, formed into one cluster; dropped, they are killed.
-struct Cluster {
-    servers: Vec<Option<Server>>,
-    raft_ports: Vec<u16>,
-    _dirs: Vec<TempDir>,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let (base, raft_base) = free_port_block(3);
-        let (mut servers, mut members, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..3u16 {
-            let (port, raft_port) = (base + i, raft_base + i);
-            let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{raft_port}"));
-            let dir = TempDir::new(&format!("lua{id}"));
-            let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
-            servers.push(Some(Server::raftis_at(&dir.0, port, &flags)));
-            dirs.push(dir);
-            members.push(format!(r#"[{id}, {{"raft_addr": "{raft_addr}", "resp_addr": "127.0.0.1:{port}"}}]"#));
-        }
-        let raft_ports: Vec<u16> = (0..3).map(|i| raft_base + i).collect();
-        let init = format!(r#"{{"nodes": [{}]}}"#, members.join(","));
-        let (status, body) = http(raft_ports[0], "POST", "/raft/init", &init);
-        assert_eq!(status, 200, "init: {body}");
-        let cluster = Cluster { servers, raft_ports, _dirs: dirs };
-        wait_until("a leader", 30, || cluster.leader().is_some());
-        cluster
-    }
-
-    /// The index (0-2) of the node every live node agrees leads.
-    fn leader(&self) -> Option<usize> {
-        let live = (0..3).filter(|i| self.servers[*i].is_some());
-        let seen: Vec<Option<u64>> =
-            live.map(|i| json_u64(&http(self.raft_ports[i], "GET", "/raft/metrics", "").1, "current_leader")).collect();
-        let first = seen[0]?;
-        let agreed = seen.iter().all(|s| *s == Some(first));
-        let index = first as usize - 1;
-        (agreed && self.servers[index].is_some()).then_some(index)
-    }
-
-    fn conn(&self, i: usize) -> Conn {
-        self.servers[i].as_ref().expect("live node").conn()
-    }
-}
-
 #[test]
 fn evalsha_works_on_a_new_leader_after_a_failover() {
-    let mut cluster = Cluster::start();
+    let mut cluster = ThreeNodes::start("lua", &[]);
     let old = cluster.leader().expect("leader");
     let mut l = cluster.conn(old);
     let body = "return redis.call('incr', KEYS[1])";
@@ -149,7 +96,7 @@ fn evalsha_works_on_a_new_leader_after_a_failover() {
 
 #[test]
 fn a_runaway_script_is_aborted_alike_on_every_replica() {
-    let cluster = Cluster::start();
+    let cluster = ThreeNodes::start("lua", &[]);
     let leader = cluster.leader().expect("leader");
     let mut l = cluster.conn(leader);
     assert_eq!(l.cmd(&["CONFIG", "SET", "lua-max-steps", "300000"]), Frame::ok());

@@ -2,6 +2,7 @@
 //! `redis-server` on a free loopback port, stop it by pid, and talk raw RESP to it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod http;
 
 use bytes::{Bytes, BytesMut};
@@ -269,5 +270,14 @@ impl Conn {
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.stream.read(&mut b), Ok(0))
+    }
+}
+
+/// Polls `f` every 20 ms until it holds; fails the test after `secs` seconds, naming `what`.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
