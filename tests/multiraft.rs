@@ -6,8 +6,9 @@
 //! client (following `-MOVED`) writes keys of every group and reads them back through every
 //! node; keys in different slots get `-CROSSSLOT`, in commands and in MULTI/EXEC; the HTTP
 //! API shows the groups and the slot table; a node killed with SIGKILL and restarted gets its
-//! share of leaders back, and no acknowledged write is lost; DBSIZE and FLUSHALL act on the
-//! groups a node leads. In one process: a data group
+//! share of leaders back, and no acknowledged write is lost; DBSIZE, FLUSHALL and SCAN act on
+//! the groups a node leads; SCRIPT LOAD and FUNCTION LOAD (and their FLUSH / DELETE) reach
+//! every group, so EVALSHA and FCALL run on keys of every group. In one process: a data group
 //! refuses, at apply, a write for a slot it does not own (the fence below the routing).
 
 mod common;
@@ -260,6 +261,9 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     assert_eq!(http(raft, "GET", "/raft/metrics?group=9", "").0, 404);
     assert_eq!(http(raft, "GET", "/raft/leader?group=x", "").0, 400);
 
+    scripts_and_functions_reach_every_group(&cluster);
+    scan_walks_the_groups_each_node_leads(&cluster);
+
     // Node 2 killed with SIGKILL: its groups elect other leaders, it restarts on its data and
     // gets its share back; every acknowledged write is still there.
     cluster.servers[1].take().expect("node 2 runs").kill9();
@@ -285,6 +289,71 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     }
     wait_until("every group to be empty", 20, || dbsize_sum(&cluster) == 0);
     drop(cluster.servers);
+}
+
+/// One key of each data group (slots 0-4095 are group 1's, ...), among `key:0..120`.
+fn key_per_group(cluster: &Cluster) -> Vec<String> {
+    let mut keys: Vec<Option<String>> = vec![None; 4];
+    for n in 0..120 {
+        let key = format!("key:{n}");
+        let Frame::Integer(slot) = cluster.conn(0).cmd(&["CLUSTER", "KEYSLOT", &key]) else { panic!("KEYSLOT") };
+        keys[slot as usize / 4096].get_or_insert(key);
+    }
+    keys.into_iter().map(|k| k.expect("a key in every group")).collect()
+}
+
+/// SCRIPT LOAD and FUNCTION LOAD sent to one node reach every data group: EVALSHA and FCALL
+/// run on keys of every group, whichever node the client starts at; SCRIPT FLUSH and FUNCTION
+/// DELETE reach them all too.
+fn scripts_and_functions_reach_every_group(cluster: &Cluster) {
+    let sha = text(&cluster.conn(0).cmd(&["SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"]));
+    assert_eq!(sha.len(), 40, "{sha}");
+    let lib =
+        "#!lua name=mylib\nredis.register_function('getit', function(keys) return redis.call('GET', keys[1]) end)";
+    assert_eq!(cluster.conn(1).cmd(&["FUNCTION", "LOAD", lib]), Frame::Bulk("mylib".into()));
+    for (i, key) in key_per_group(cluster).iter().enumerate() {
+        let want = Frame::Bulk(format!("v{}", &key[4..]).into());
+        let (reply, _, _) = cluster.routed(i % 3, &["EVALSHA", &sha, "1", key]);
+        assert_eq!(reply, want, "EVALSHA on {key} (group {})", i + 1);
+        let (reply, _, _) = cluster.routed((i + 1) % 3, &["FCALL", "getit", "1", key]);
+        assert_eq!(reply, want, "FCALL on {key} (group {})", i + 1);
+    }
+    assert_eq!(cluster.conn(2).cmd(&["SCRIPT", "FLUSH"]), Frame::ok());
+    assert_eq!(cluster.conn(2).cmd(&["FUNCTION", "DELETE", "mylib"]), Frame::ok());
+    assert_eq!(text(&cluster.conn(2).cmd(&["FUNCTION", "DELETE", "mylib"])), "ERR Library not found");
+    for key in key_per_group(cluster) {
+        let (reply, _, _) = cluster.routed(0, &["EVALSHA", &sha, "1", &key]);
+        assert!(text(&reply).starts_with("NOSCRIPT"), "EVALSHA on {key} after SCRIPT FLUSH: {reply:?}");
+        let (reply, _, _) = cluster.routed(0, &["FCALL", "getit", "1", &key]);
+        assert!(text(&reply).contains("Function not found"), "FCALL on {key} after FUNCTION DELETE: {reply:?}");
+    }
+}
+
+/// SCAN with a small COUNT on every node: together the nodes return every key (each node
+/// walks the groups it leads, its cursor naming the group); a cursor naming no group is
+/// refused.
+fn scan_walks_the_groups_each_node_leads(cluster: &Cluster) {
+    let mut want: BTreeSet<String> = (0..120).map(|n| format!("key:{n}")).collect();
+    want.extend(["{tag}counter", "{u}a", "{u}b"].map(String::from));
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        let mut cursor = "0".to_string();
+        for calls in 0.. {
+            assert!(calls < 1000, "SCAN on node {} never ends", i + 1);
+            let Frame::Array(parts) = c.cmd(&["SCAN", &cursor, "COUNT", "7"]) else { panic!("SCAN reply") };
+            let Frame::Array(keys) = &parts[1] else { panic!("SCAN keys") };
+            seen.extend(keys.iter().map(text));
+            cursor = text(&parts[0]);
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, want, "SCAN over every node returns every key");
+    let no_group = ((99u64 << 48) | 5).to_string();
+    assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", &no_group])), "ERR invalid cursor");
+    assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", "0", "COUNT", "0"])), "ERR syntax error");
 }
 
 #[test]

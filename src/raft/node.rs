@@ -535,6 +535,13 @@ impl Replica {
         self.core.write(batch, true).await
     }
 
+    /// Sends `batch` to member `node` of the group, which proposes it if it leads the group
+    /// and answers `-CLUSTERDOWN not the leader ...` otherwise (it never forwards again): how a
+    /// node that is not a member of the group writes to it.
+    pub async fn write_at(&self, node: &NodeInfo, batch: WriteBatch) -> Frame {
+        self.core.forward_write(node, batch).await
+    }
+
     /// Runs the read `f` linearizably (ReadIndex on the leader; a follower forwards it), or on
     /// this node's copy as it is with `stale_ok` (READONLY clients). A read point that is
     /// already confirmed lets the read skip the barrier.
