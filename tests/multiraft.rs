@@ -259,6 +259,14 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     let (status, metrics) = http(raft, "GET", "/raft/metrics?group=4", "");
     assert!(status == 200 && metrics.contains("\"members\""), "{metrics}");
     assert_eq!(http(raft, "GET", "/raft/metrics?group=9", "").0, 404);
+    let (status, prom) = http(raft, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{prom}");
+    for g in 0..=4 {
+        assert!(prom.contains(&format!("raftis_raft_group_applied_index{{group=\"{g}\"}}")), "group {g}:\n{prom}");
+    }
+    let led: usize =
+        (0..=4).filter(|g| prom.contains(&format!("raftis_raft_group_is_leader{{group=\"{g}\"}} 1"))).count();
+    assert!(led >= 1, "node 3 leads some group:\n{prom}");
     assert_eq!(http(raft, "GET", "/raft/leader?group=x", "").0, 400);
 
     scripts_and_functions_reach_every_group(&cluster);
@@ -354,6 +362,54 @@ fn scan_walks_the_groups_each_node_leads(cluster: &Cluster) {
     let no_group = ((99u64 << 48) | 5).to_string();
     assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", &no_group])), "ERR invalid cursor");
     assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", "0", "COUNT", "0"])), "ERR syntax error");
+}
+
+/// A node started with another `num-groups` than the cluster's is refused when it is added
+/// (it could not serve the groups it lacks), with the setting to use; one with the same
+/// number joins. Also CLUSTER MYSHARDID, CLUSTER LINKS and the per-group INFO lines.
+#[test]
+fn a_node_with_another_num_groups_is_refused_at_addlearner() {
+    let (base, raft_base) = free_port_block(4);
+    let dirs: Vec<TempDir> = (1..=4).map(|i| TempDir::new(&format!("numgroups{i}"))).collect();
+    let node = |i: u16, groups: &str, bootstrap: bool| {
+        let (id, raft) = ((i + 1).to_string(), format!("127.0.0.1:{}", raft_base + i));
+        let bootstrap = if bootstrap { "--is-bootstrap=true" } else { "--is-bootstrap=false" };
+        let flags = ["--node-id", &id, "--raft-addr", &raft, "--cluster-enabled", bootstrap, "--num-groups", groups];
+        Server::raftis_at(&dirs[usize::from(i)].0, base + i, &flags)
+    };
+    let _servers = [node(0, "3", true), node(1, "2", false), node(2, "5", false), node(3, "3", false)];
+    let mut c1 = Conn::try_connect(base).expect("connect");
+    wait_until("node 1 to lead MetaRaft", 20, || c1.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]) != Frame::Array(vec![]));
+    let add = |c: &mut Conn, i: u16| {
+        c.cmd(&["CLUSTER", "METARAFT", "ADDLEARNER", &(i + 1).to_string(), &format!("127.0.0.1:{}", raft_base + i)])
+    };
+    let fewer = text(&add(&mut c1, 1));
+    assert!(fewer.contains("started with fewer data groups than this cluster's 3"), "{fewer}");
+    assert!(fewer.contains("--num-groups 3"), "{fewer}");
+    let more = text(&add(&mut c1, 2));
+    assert!(more.contains("started with more data groups than this cluster's 3"), "{more}");
+    let Frame::Array(members) = c1.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]) else { panic!("MEMBERS") };
+    assert_eq!(members.len(), 1, "the refused nodes were not added: {members:?}");
+    assert_eq!(add(&mut c1, 3), Frame::ok(), "a node with the same num-groups joins");
+    assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "4"]), Frame::ok());
+
+    // MYSHARDID: the shard of a group node 1 leads; LINKS: one link each way to node 4.
+    let shard = text(&c1.cmd(&["CLUSTER", "MYSHARDID"]));
+    assert!(shard.len() == 40 && shard.bytes().all(|b| b.is_ascii_hexdigit()), "{shard}");
+    // The controller puts node 4 into the cluster map a tick after the promotion.
+    let mut links = Vec::new();
+    wait_until("CLUSTER LINKS to show node 4", 20, || {
+        let Frame::Array(l) = c1.cmd(&["CLUSTER", "LINKS"]) else { panic!("LINKS") };
+        links = l;
+        links.len() == 2
+    });
+    assert!(format!("{links:?}").contains(&format!("{:040x}", 4)), "{links:?}");
+    // INFO cluster: one line per group of the node (MetaRaft and the three data groups).
+    let info = text(&c1.cmd(&["INFO", "cluster"]));
+    for g in 0..=3 {
+        assert!(info.contains(&format!("raft_group_{g}:state=")), "{info}");
+    }
+    assert!(!info.contains("raft_group_4:"), "{info}");
 }
 
 #[test]
