@@ -10,6 +10,7 @@ mod evict;
 mod expire;
 mod fanout;
 pub mod memory;
+mod migrate;
 pub mod monitor;
 mod output;
 mod pipeline;
