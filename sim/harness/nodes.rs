@@ -21,6 +21,8 @@ use tokio::time::Instant;
 /// in a sharded run, its groups.
 type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
 type GroupsSlot = Arc<Mutex<Option<Arc<Groups>>>>;
+/// Where node incarnations report what the harness turns into violations.
+type Findings = Arc<Mutex<Vec<String>>>;
 
 /// What the harness did to a host last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,9 @@ pub struct Cluster {
     states: Mutex<Vec<HostState>>,
     /// Start failures of node incarnations (a node that cannot open its disk is a finding).
     pub start_errors: Arc<Mutex<Vec<String>>>,
+    /// State a started incarnation found only in the page cache and did not make durable
+    /// (recovery must sync what it replays before relying on it).
+    pub unsynced_after_start: Arc<Mutex<Vec<String>>>,
 }
 
 /// Every simulated node's client (RESP) port and Raft (internal RPC) port, on its own host.
@@ -90,6 +95,7 @@ impl Cluster {
     pub fn build(hosts: u64, tuning: Tuning, num_groups: u32) -> Arc<Cluster> {
         let handle = Handle::current();
         let start_errors = Arc::new(Mutex::new(Vec::new()));
+        let unsynced_after_start = Arc::new(Mutex::new(Vec::new()));
         let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
         let slots: Vec<Slot> = (0..hosts).map(|_| Slot::default()).collect();
         let groups: Vec<GroupsSlot> = (0..hosts).map(|_| GroupsSlot::default()).collect();
@@ -97,8 +103,8 @@ impl Cluster {
             .map(|id| {
                 let i = id as usize - 1;
                 let slots = (slots[i].clone(), groups[i].clone());
-                let tuning = tuning.clone();
-                build_node(&handle, id, disks[i].clone(), slots, (tuning, num_groups), start_errors.clone())
+                let findings = (start_errors.clone(), unsynced_after_start.clone());
+                build_node(&handle, id, disks[i].clone(), slots, (tuning.clone(), num_groups), findings)
             })
             .collect();
         Arc::new(Cluster {
@@ -110,6 +116,7 @@ impl Cluster {
             num_groups,
             states: Mutex::new(vec![HostState::Up; hosts as usize]),
             start_errors,
+            unsynced_after_start,
         })
     }
 
@@ -212,6 +219,13 @@ impl Cluster {
         self.disks[id as usize - 1].crash_after(point, skip);
     }
 
+    /// Kills host `id` as if only its process had died at the disk's crash point: the machine
+    /// stays up, so its page cache keeps every write made before that point.
+    pub fn kill_at_crash_point(&self, id: u64) {
+        self.kill(id);
+        self.disks[id as usize - 1].revive();
+    }
+
     /// Whether host `id`'s disk died at a crash point.
     pub fn disk_is_dead(&self, id: u64) -> bool {
         self.disks[id as usize - 1].is_dead()
@@ -279,7 +293,7 @@ fn build_node(
     disk: SimDisk,
     (slot, groups_slot): (Slot, GroupsSlot),
     (tuning, num_groups): (Tuning, u32),
-    errors: Arc<Mutex<Vec<String>>>,
+    (errors, unsynced): (Findings, Findings),
 ) -> SimNode {
     // Only the very first incarnation of node 1 may bootstrap.
     let first = Arc::new(AtomicBool::new(id == 1));
@@ -289,13 +303,21 @@ fn build_node(
         .ip(ip(id).parse().expect("ip"))
         .init(move || {
             let (disk, slot, errors, tuning) = (disk.clone(), slot.clone(), errors.clone(), tuning.clone());
-            let groups_slot = groups_slot.clone();
+            let (groups_slot, unsynced) = (groups_slot.clone(), unsynced.clone());
             let bootstrap = first.swap(false, Ordering::SeqCst);
             async move {
                 let base = Config { cluster_enabled: true, num_groups, group_replicas: 3, ..sim_config(&ip(id), id) };
                 let config = tuning.apply(base);
-                match start(config, disk, bootstrap).await {
+                // What a killed incarnation left only in the page cache: once started, the node
+                // may rely on it, so recovery must have made it durable (else a power cut now
+                // takes back what it acknowledged or voted for).
+                let left_over = disk.unsynced();
+                match start(config, disk.clone(), bootstrap).await {
                     Ok(node) => {
+                        let relied = disk.still_unsynced(&left_over);
+                        if !relied.is_empty() {
+                            lock(&unsynced).push(format!("node {id} started on unsynced state: {}", relied.join("; ")));
+                        }
                         *lock(&slot) = Some(node.replica().clone());
                         *lock(&groups_slot) = node.shared.cluster.clone();
                         node.stopped().await;

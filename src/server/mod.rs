@@ -11,6 +11,7 @@ mod evict;
 mod expire;
 mod fanout;
 pub mod memory;
+mod migrate;
 pub mod monitor;
 mod output;
 mod pipeline;
