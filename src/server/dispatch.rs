@@ -97,8 +97,11 @@ pub enum Outcome {
     /// A blocking command that passed its checks outside MULTI: the connection runs it (see
     /// `super::blocked`) before anything after it in the pipeline.
     Block(BlockRequest),
-    /// Several frames to send in order (a Pub/Sub command's pushes), ready now.
+    /// Several frames to send in order (MONITOR's: none when already monitoring), ready now.
     Frames(Vec<Frame>),
+    /// A Pub/Sub command's confirmations, ready now: sent even under CLIENT REPLY OFF, as
+    /// Redis sends them (they are pushes in RESP3).
+    Pushes(Vec<Frame>),
 }
 
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
@@ -184,7 +187,7 @@ pub async fn execute(
             let counts = subs.counts();
             handle.update(|i| i.subs = counts);
         }
-        return Outcome::Frames(frames);
+        return Outcome::Pushes(frames);
     }
     if spec.has_flag("blocking") {
         if let Some(block) = cmd::blocking::spec(&argv[0]) {
