@@ -372,6 +372,16 @@ impl Replica {
         self.notifier.set_sink(sink);
     }
 
+    /// Where the commands scripts run are shown (this node's MONITOR clients).
+    pub fn set_monitor_sink(&self, sink: Arc<dyn super::notify::MonitorSink>) {
+        self.notifier.set_monitor_sink(sink);
+    }
+
+    /// Whether this node has MONITOR clients (scripts then record their commands).
+    pub fn set_monitoring(&self, on: bool) {
+        self.notifier.set_monitoring(on);
+    }
+
     /// Sets this node's `notify-keyspace-events` flags (`store::notify`).
     pub fn set_notify_flags(&self, flags: u32) {
         self.notifier.set_flags(flags);

@@ -130,6 +130,8 @@ impl StateMachine {
         st.last_applied = Some(entry.log_id);
         let flags = self.notifier.flags_for(entry.log_id.index);
         st.keyspace.notify.flags = flags;
+        let monitoring = self.notifier.monitoring_for(entry.log_id.index);
+        st.keyspace.notify.monitoring = monitoring;
         let fenced = self.fenced;
         let st = &mut *st;
         let mut apply = |batch: &crate::store::WriteBatch| match fenced.then(|| st.control.refuse(batch)).flatten() {
@@ -155,6 +157,12 @@ impl StateMachine {
             let events = st.keyspace.notify.take();
             if !events.is_empty() {
                 self.notifier.deliver(events, flags);
+            }
+        }
+        if monitoring {
+            let calls = st.keyspace.notify.take_script_calls();
+            if !calls.is_empty() {
+                self.notifier.deliver_script_calls(calls);
             }
         }
         Ok(reply)
