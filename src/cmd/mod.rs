@@ -198,6 +198,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
+        "migrate" => return Some(migrate_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
@@ -206,6 +207,15 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         keys.insert(0, 1);
     }
     Some(keys)
+}
+
+/// MIGRATE's keys: the key argument, or with an empty one, every argument after `KEYS`.
+fn migrate_keys(argv: &[Bytes]) -> Vec<usize> {
+    let keys_at = argv.iter().skip(6).position(|a| args::is(a, "keys")).map(|i| i + 6);
+    match keys_at {
+        Some(i) if argv.get(3).is_some_and(|k| k.is_empty()) => (i + 1..argv.len()).collect(),
+        _ => vec![3],
+    }
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` exactly as Redis 7.0 builds

@@ -107,7 +107,7 @@ pub enum Outcome {
 pub fn defers(client: &mut Client, shared: &Shared, argv: &[Bytes]) -> bool {
     client.multi.is_none()
         && lookup(client, &argv[0]).is_some_and(|spec| {
-            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec)
+            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec, argv)
         })
 }
 
@@ -199,7 +199,7 @@ pub async fn execute(
             }
         }
     }
-    if client.multi.is_none() && fanout::fans_out(shared, spec) {
+    if client.multi.is_none() && fanout::fans_out(shared, spec, argv) {
         return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
     if let Kind::Write(_) = spec.kind {
@@ -220,7 +220,7 @@ pub async fn execute(
 /// group this node leads. Outside a multi-raft cluster everything runs on group 0.
 async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Result<u64, Frame> {
     let Some(cluster) = &shared.cluster else { return Ok(0) };
-    if matches!(spec.kind, Kind::Session) && spec.name != "watch" {
+    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate") {
         return Ok(0);
     }
     let slot = crate::cluster::Groups::slot_of(spec, argv)?;
@@ -307,6 +307,7 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cluster(shared, argv).await,
+            "migrate" => super::migrate::run(&shared.engine, group, client.db, now, argv, point).await,
             // MEMORY USAGE reads a key: behind the read barrier, as any read.
             "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
                 let usage = cmd::server::memory_usage;

@@ -3,6 +3,7 @@
 
 mod blocked;
 mod client;
+mod cluster_scan;
 mod connection;
 mod dispatch;
 mod engine;
@@ -10,6 +11,7 @@ mod evict;
 mod expire;
 mod fanout;
 pub mod memory;
+mod migrate;
 pub mod monitor;
 mod output;
 mod pipeline;

@@ -14,6 +14,7 @@ pub mod hash;
 mod keymap;
 pub mod list;
 pub mod notify;
+pub mod rdb;
 pub mod scripts;
 pub mod set;
 pub mod stream;

@@ -1,11 +1,13 @@
 //! Generic key commands, the ones that work on a key whatever its type: existence and
 //! deletion (DEL, UNLINK, EXISTS, TOUCH, TYPE), enumeration (KEYS, SCAN, RANDOMKEY, DBSIZE),
 //! and, in submodules, expiry (`expire`), moving keys and databases (`relocate`), and
-//! introspection (`object`: OBJECT, DEBUG DIGEST).
+//! introspection (`object`: OBJECT, DEBUG DIGEST), serialized values (`serialize`: DUMP,
+//! RESTORE).
 
 mod expire;
 mod object;
 mod relocate;
+pub mod serialize;
 
 use super::args::{self, err};
 use super::{scan, CommandSpec, Kind, ReadCtx, WriteCtx};
@@ -18,6 +20,11 @@ const R: &[&str] = &["readonly"];
 const RF: &[&str] = &["readonly", "fast"];
 const W: &[&str] = &["write"];
 const WF: &[&str] = &["write", "fast"];
+
+/// MIGRATE's internal read (see [`serialize::dump_for_migrate`]).
+pub const MIGRATE_DUMP: &str = "raftis.migrate-dump";
+/// MIGRATE's internal delete (see [`serialize::delete_migrated`]).
+pub const MIGRATE_DELETE: &str = "raftis.migrated";
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, W, (1, -1, 1), Kind::Write(del)),
@@ -45,9 +52,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("swapdb", 3, WF, (0, 0, 0), Kind::Write(relocate::swapdb)),
     CommandSpec::new("flushdb", -1, W, (0, 0, 0), Kind::Write(relocate::flushdb)),
     CommandSpec::new("flushall", -1, W, (0, 0, 0), Kind::Write(relocate::flushall)),
+    CommandSpec::new("dump", 2, R, (1, 1, 1), Kind::Read(serialize::dump)),
+    CommandSpec::new("restore", -4, &["write", "denyoom"], (1, 1, 1), Kind::Write(serialize::restore)),
+    CommandSpec::new("restore-asking", -4, &["write", "denyoom", "asking"], (1, 1, 1), Kind::Write(serialize::restore)),
+    CommandSpec::new("migrate", -6, &["write"], (3, 3, 1), Kind::Session),
     CommandSpec::new("object", -2, &[], (0, 0, 0), Kind::Read(object::object)),
     CommandSpec::new("debug", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), Kind::Read(object::debug)),
     CommandSpec::new(crate::server::EXPIRE_COMMAND, -2, &["write", "internal"], (1, -1, 1), Kind::Write(expire_due)),
+    CommandSpec::new(MIGRATE_DUMP, -2, &["readonly", "internal"], (1, -1, 1), Kind::Read(serialize::dump_for_migrate)),
+    CommandSpec::new(MIGRATE_DELETE, -3, &["write", "internal"], (1, -1, 2), Kind::Write(serialize::delete_migrated)),
     CommandSpec::new(crate::server::EVICT_COMMAND, -3, &["write", "internal"], (1, -1, 2), Kind::Write(evict_victims)),
 ];
 

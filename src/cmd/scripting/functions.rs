@@ -154,8 +154,17 @@ pub fn function(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         checked(2, &|| stats(&ctx.ks.functions))
     } else if is(sub, "kill") {
         checked(2, &|| Frame::error("NOTBUSY No scripts in execution right now."))
-    } else if is(sub, "dump") || is(sub, "restore") {
-        Frame::error("ERR FUNCTION DUMP and RESTORE are not supported by raftis")
+    } else if is(sub, "dump") {
+        checked(2, &|| super::payload::dump(&ctx.ks.functions))
+    } else if is(sub, "restore") {
+        match arity(-3) {
+            Ok(()) if argv.len() > 4 => Frame::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)])
+            )),
+            Ok(()) => super::payload::restore(ctx, argv),
+            Err(e) => e,
+        }
     } else if is(sub, "help") && argv.len() == 2 {
         help_reply("FUNCTION", FUNCTION_HELP)
     } else {

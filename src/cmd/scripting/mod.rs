@@ -1,5 +1,6 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: the command side of Lua scripting (the
-//! engine is `crate::script`); FUNCTION, FCALL and FCALL_RO in [`functions`].
+//! engine is `crate::script`); FUNCTION, FCALL and FCALL_RO in [`functions`], FUNCTION DUMP and
+//! RESTORE in [`payload`].
 //!
 //! EVAL and EVALSHA are writes: the whole script is one log entry, run by every replica's
 //! apply with the entry's time and seed, so it is atomic and identical everywhere. Scripts
@@ -10,6 +11,7 @@
 
 mod functions;
 mod host;
+mod payload;
 mod undo;
 
 use super::args::{self, is};

@@ -30,7 +30,7 @@ fn backlen_len(l: usize) -> usize {
 }
 
 /// `lpStringToInt64`: strict decimal (no `+`, no leading zeros, no `-0`), fits in an i64.
-fn string_to_i64(s: &[u8]) -> Option<i64> {
+pub fn string_to_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() >= 21 {
         return None;
     }

@@ -1,8 +1,9 @@
 //! One stream node: the entries Redis keeps in one listpack of its radix tree. Entries are
 //! stored with their own values; an entry whose field names are those of the node's first
 //! entry (the "master fields") shares them instead of holding its own copy, as Redis's
-//! `SAMEFIELDS` flag does. A deleted entry stays as a tombstone (its id only) until its whole
-//! node goes, because tombstones count towards the node's size limits as they do in Redis.
+//! `SAMEFIELDS` flag does. A deleted entry stays as a tombstone (flagged, its data kept, as in
+//! Redis's listpack) until its whole node goes, because tombstones count towards the node's
+//! size limits as they do in Redis.
 
 use super::listpack::{int_len, str_len, EMPTY_BYTES};
 use super::StreamId;
@@ -18,7 +19,7 @@ pub struct Item {
     pub deleted: bool,
     /// `None` when the field names are the node's master fields.
     pub fields: Option<Vec<Bytes>>,
-    /// Values in field order; emptied when the entry is deleted.
+    /// Values in field order (kept when the entry is deleted, as Redis keeps them).
     pub values: Vec<Bytes>,
 }
 
@@ -97,9 +98,8 @@ impl Node {
         if item.deleted {
             return false;
         }
+        // The entry's data stays, as in Redis's listpack: DUMP writes tombstones whole.
         item.deleted = true;
-        item.values = Vec::new();
-        item.fields = None;
         let dead = self.items.len() - self.live;
         // The master entry's live and deleted counters change size past 127.
         self.lp_bytes = self.lp_bytes + int_len(self.live as i64 - 1) + int_len(dead as i64 + 1)
