@@ -154,7 +154,7 @@ fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String
         .into_iter()
         .map(|id| {
             let r = replica(id).ok_or(format!("member {id} not running"))?;
-            let st = r.state().lock().unwrap_or_else(|p| p.into_inner());
+            let st = r.state().read().unwrap_or_else(|p| p.into_inner());
             Ok((id, raftis::store::digest::to_hex(&st.keyspace.state_digest())))
         })
         .collect()
@@ -174,7 +174,7 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
                 continue;
             }
             let owned = r.control().owned.map(|o| (o.epoch, o.ranges));
-            let st = r.state().lock().unwrap_or_else(|p| p.into_inner());
+            let st = r.state().read().unwrap_or_else(|p| p.into_inner());
             let keys = st.keyspace.dbs().iter().flat_map(|db| db.iter().map(|(k, _)| k.to_vec())).collect();
             copies.push(GroupCopy { node: *id, group: *g, owned, keys });
         }
