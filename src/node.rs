@@ -138,6 +138,10 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
             Duration::from_millis(config.raft_leader_wait_ms),
         ))
     });
+    if cluster.is_some() {
+        // A node joining MetaRaft must run the same data groups.
+        replica.set_joiner_groups(u64::from(config.data_groups()));
+    }
     let admin_listener = bind_admin(&config.admin_addr).await?;
     let banner = Banner::of(&config, &replica);
     for group in &groups {

@@ -166,3 +166,36 @@ fn the_scripts_refuse_bad_arguments() {
     assert!(!out.status.success(), "sync without an initialized cluster must fail");
     c.ok("stop_cluster.sh", &[]);
 }
+
+/// A sharded cluster through the scripts: `start_cluster.sh --groups 2`, `init_cluster.sh`,
+/// then `cluster_status.sh` shows both data groups on every node, each with one leader and
+/// every replica caught up (lag 0) once the cluster is idle.
+#[test]
+fn cluster_status_shows_every_data_group_of_a_sharded_cluster() {
+    let c = Cluster::new();
+    c.ok("start_cluster.sh", &["--nodes", "3", "--groups", "2", "--no-build"]);
+    c.ok("init_cluster.sh", &["3"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut status = String::new();
+    let settled = |status: &str| {
+        let rows: Vec<Vec<&str>> = status
+            .lines()
+            .skip_while(|l| !l.starts_with("group "))
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<&str>>())
+            .take_while(|r| r.len() == 7)
+            .collect();
+        (1..=2).all(|g| {
+            let of_group: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == g.to_string()).collect();
+            of_group.len() == 3
+                && of_group.iter().filter(|r| r[2] == "leader").count() == 1
+                && of_group.iter().all(|r| r.get(6) == Some(&"0"))
+        })
+    };
+    while !settled(&status) {
+        assert!(std::time::Instant::now() < deadline, "cluster_status.sh never showed both groups settled:\n{status}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        status = c.ok("cluster_status.sh", &[]);
+    }
+    c.ok("stop_cluster.sh", &[]);
+}

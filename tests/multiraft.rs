@@ -6,8 +6,9 @@
 //! client (following `-MOVED`) writes keys of every group and reads them back through every
 //! node; keys in different slots get `-CROSSSLOT`, in commands and in MULTI/EXEC; the HTTP
 //! API shows the groups and the slot table; a node killed with SIGKILL and restarted gets its
-//! share of leaders back, and no acknowledged write is lost; DBSIZE and FLUSHALL act on the
-//! groups a node leads. In one process: a data group
+//! share of leaders back, and no acknowledged write is lost; DBSIZE, FLUSHALL and SCAN act on
+//! the groups a node leads; SCRIPT LOAD and FUNCTION LOAD (and their FLUSH / DELETE) reach
+//! every group, so EVALSHA and FCALL run on keys of every group. In one process: a data group
 //! refuses, at apply, a write for a slot it does not own (the fence below the routing).
 
 mod common;
@@ -258,7 +259,18 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     let (status, metrics) = http(raft, "GET", "/raft/metrics?group=4", "");
     assert!(status == 200 && metrics.contains("\"members\""), "{metrics}");
     assert_eq!(http(raft, "GET", "/raft/metrics?group=9", "").0, 404);
+    let (status, prom) = http(raft, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{prom}");
+    for g in 0..=4 {
+        assert!(prom.contains(&format!("raftis_raft_group_applied_index{{group=\"{g}\"}}")), "group {g}:\n{prom}");
+    }
+    let led: usize =
+        (0..=4).filter(|g| prom.contains(&format!("raftis_raft_group_is_leader{{group=\"{g}\"}} 1"))).count();
+    assert!(led >= 1, "node 3 leads some group:\n{prom}");
     assert_eq!(http(raft, "GET", "/raft/leader?group=x", "").0, 400);
+
+    scripts_and_functions_reach_every_group(&cluster);
+    scan_walks_the_groups_each_node_leads(&cluster);
 
     // Node 2 killed with SIGKILL: its groups elect other leaders, it restarts on its data and
     // gets its share back; every acknowledged write is still there.
@@ -285,6 +297,119 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     }
     wait_until("every group to be empty", 20, || dbsize_sum(&cluster) == 0);
     drop(cluster.servers);
+}
+
+/// One key of each data group (slots 0-4095 are group 1's, ...), among `key:0..120`.
+fn key_per_group(cluster: &Cluster) -> Vec<String> {
+    let mut keys: Vec<Option<String>> = vec![None; 4];
+    for n in 0..120 {
+        let key = format!("key:{n}");
+        let Frame::Integer(slot) = cluster.conn(0).cmd(&["CLUSTER", "KEYSLOT", &key]) else { panic!("KEYSLOT") };
+        keys[slot as usize / 4096].get_or_insert(key);
+    }
+    keys.into_iter().map(|k| k.expect("a key in every group")).collect()
+}
+
+/// SCRIPT LOAD and FUNCTION LOAD sent to one node reach every data group: EVALSHA and FCALL
+/// run on keys of every group, whichever node the client starts at; SCRIPT FLUSH and FUNCTION
+/// DELETE reach them all too.
+fn scripts_and_functions_reach_every_group(cluster: &Cluster) {
+    let sha = text(&cluster.conn(0).cmd(&["SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"]));
+    assert_eq!(sha.len(), 40, "{sha}");
+    let lib =
+        "#!lua name=mylib\nredis.register_function('getit', function(keys) return redis.call('GET', keys[1]) end)";
+    assert_eq!(cluster.conn(1).cmd(&["FUNCTION", "LOAD", lib]), Frame::Bulk("mylib".into()));
+    for (i, key) in key_per_group(cluster).iter().enumerate() {
+        let want = Frame::Bulk(format!("v{}", &key[4..]).into());
+        let (reply, _, _) = cluster.routed(i % 3, &["EVALSHA", &sha, "1", key]);
+        assert_eq!(reply, want, "EVALSHA on {key} (group {})", i + 1);
+        let (reply, _, _) = cluster.routed((i + 1) % 3, &["FCALL", "getit", "1", key]);
+        assert_eq!(reply, want, "FCALL on {key} (group {})", i + 1);
+    }
+    assert_eq!(cluster.conn(2).cmd(&["SCRIPT", "FLUSH"]), Frame::ok());
+    assert_eq!(cluster.conn(2).cmd(&["FUNCTION", "DELETE", "mylib"]), Frame::ok());
+    assert_eq!(text(&cluster.conn(2).cmd(&["FUNCTION", "DELETE", "mylib"])), "ERR Library not found");
+    for key in key_per_group(cluster) {
+        let (reply, _, _) = cluster.routed(0, &["EVALSHA", &sha, "1", &key]);
+        assert!(text(&reply).starts_with("NOSCRIPT"), "EVALSHA on {key} after SCRIPT FLUSH: {reply:?}");
+        let (reply, _, _) = cluster.routed(0, &["FCALL", "getit", "1", &key]);
+        assert!(text(&reply).contains("Function not found"), "FCALL on {key} after FUNCTION DELETE: {reply:?}");
+    }
+}
+
+/// SCAN with a small COUNT on every node: together the nodes return every key (each node
+/// walks the groups it leads, its cursor naming the group); a cursor naming no group is
+/// refused.
+fn scan_walks_the_groups_each_node_leads(cluster: &Cluster) {
+    let mut want: BTreeSet<String> = (0..120).map(|n| format!("key:{n}")).collect();
+    want.extend(["{tag}counter", "{u}a", "{u}b"].map(String::from));
+    let mut seen = BTreeSet::new();
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        let mut cursor = "0".to_string();
+        for calls in 0.. {
+            assert!(calls < 1000, "SCAN on node {} never ends", i + 1);
+            let Frame::Array(parts) = c.cmd(&["SCAN", &cursor, "COUNT", "7"]) else { panic!("SCAN reply") };
+            let Frame::Array(keys) = &parts[1] else { panic!("SCAN keys") };
+            seen.extend(keys.iter().map(text));
+            cursor = text(&parts[0]);
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, want, "SCAN over every node returns every key");
+    let no_group = ((99u64 << 48) | 5).to_string();
+    assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", &no_group])), "ERR invalid cursor");
+    assert_eq!(text(&cluster.conn(0).cmd(&["SCAN", "0", "COUNT", "0"])), "ERR syntax error");
+}
+
+/// A node started with another `num-groups` than the cluster's is refused when it is added
+/// (it could not serve the groups it lacks), with the setting to use; one with the same
+/// number joins. Also CLUSTER MYSHARDID, CLUSTER LINKS and the per-group INFO lines.
+#[test]
+fn a_node_with_another_num_groups_is_refused_at_addlearner() {
+    let (base, raft_base) = free_port_block(4);
+    let dirs: Vec<TempDir> = (1..=4).map(|i| TempDir::new(&format!("numgroups{i}"))).collect();
+    let node = |i: u16, groups: &str, bootstrap: bool| {
+        let (id, raft) = ((i + 1).to_string(), format!("127.0.0.1:{}", raft_base + i));
+        let bootstrap = if bootstrap { "--is-bootstrap=true" } else { "--is-bootstrap=false" };
+        let flags = ["--node-id", &id, "--raft-addr", &raft, "--cluster-enabled", bootstrap, "--num-groups", groups];
+        Server::raftis_at(&dirs[usize::from(i)].0, base + i, &flags)
+    };
+    let _servers = [node(0, "3", true), node(1, "2", false), node(2, "5", false), node(3, "3", false)];
+    let mut c1 = Conn::try_connect(base).expect("connect");
+    wait_until("node 1 to lead MetaRaft", 20, || c1.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]) != Frame::Array(vec![]));
+    let add = |c: &mut Conn, i: u16| {
+        c.cmd(&["CLUSTER", "METARAFT", "ADDLEARNER", &(i + 1).to_string(), &format!("127.0.0.1:{}", raft_base + i)])
+    };
+    let fewer = text(&add(&mut c1, 1));
+    assert!(fewer.contains("started with fewer data groups than this cluster's 3"), "{fewer}");
+    assert!(fewer.contains("--num-groups 3"), "{fewer}");
+    let more = text(&add(&mut c1, 2));
+    assert!(more.contains("started with more data groups than this cluster's 3"), "{more}");
+    let Frame::Array(members) = c1.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]) else { panic!("MEMBERS") };
+    assert_eq!(members.len(), 1, "the refused nodes were not added: {members:?}");
+    assert_eq!(add(&mut c1, 3), Frame::ok(), "a node with the same num-groups joins");
+    assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "4"]), Frame::ok());
+
+    // MYSHARDID: the shard of a group node 1 leads; LINKS: one link each way to node 4.
+    let shard = text(&c1.cmd(&["CLUSTER", "MYSHARDID"]));
+    assert!(shard.len() == 40 && shard.bytes().all(|b| b.is_ascii_hexdigit()), "{shard}");
+    // The controller puts node 4 into the cluster map a tick after the promotion.
+    let mut links = Vec::new();
+    wait_until("CLUSTER LINKS to show node 4", 20, || {
+        let Frame::Array(l) = c1.cmd(&["CLUSTER", "LINKS"]) else { panic!("LINKS") };
+        links = l;
+        links.len() == 2
+    });
+    assert!(format!("{links:?}").contains(&format!("{:040x}", 4)), "{links:?}");
+    // INFO cluster: one line per group of the node (MetaRaft and the three data groups).
+    let info = text(&c1.cmd(&["INFO", "cluster"]));
+    for g in 0..=3 {
+        assert!(info.contains(&format!("raft_group_{g}:state=")), "{info}");
+    }
+    assert!(!info.contains("raft_group_4:"), "{info}");
 }
 
 #[test]

@@ -208,6 +208,13 @@ enum Undo {
     Resume(u64),
     /// A node whose sync was made to fail: crash it (its unsynced writes are gone) and restart.
     CrashRestart(u64),
+    /// A node whose disk has a crash point armed: stop it there by a power cut (unsynced
+    /// writes lost) or, with `power_cut` false, by a process kill (the page cache keeps them,
+    /// for the next incarnation to find), then restart it.
+    StopAtCrashPoint {
+        id: u64,
+        power_cut: bool,
+    },
     RestartAll(Vec<u64>),
     /// Start the unclog phase of the swizzle with this id.
     Swizzle(u32),
@@ -383,6 +390,21 @@ impl Driver {
                 c.restart(id);
                 self.timeline.note(format!("crash and restart {id} ({dead})"));
             }
+            Undo::StopAtCrashPoint { id, power_cut } => {
+                if c.state(id) == HostState::Paused {
+                    c.resume(id);
+                }
+                let dead = if c.disk_is_dead(id) { "its disk had died" } else { "its disk still lived" };
+                let how = if power_cut {
+                    c.crash(id, CrashMode::LoseUnsynced);
+                    "crash"
+                } else {
+                    c.kill_at_crash_point(id);
+                    "kill"
+                };
+                c.restart(id);
+                self.timeline.note(format!("{how} and restart {id} ({dead})"));
+            }
             Undo::RestartAll(ids) => {
                 for id in ids.into_iter().filter(|&id| c.state(id) == HostState::Down) {
                     c.restart(id);
@@ -540,8 +562,10 @@ impl Driver {
                 let id = self.up_node()?;
                 let (point, skip) = (*CrashPoint::ALL.choose(&mut self.rng)?, self.rng.gen_range(0..20));
                 c.crash_after(id, point, skip);
-                self.timeline.note(format!("disk of {id} dies after {} more {point:?}", skip + 1));
-                Some(Undo::CrashRestart(id))
+                let power_cut = self.rng.gen_bool(0.5);
+                let then = if power_cut { "power cut" } else { "process killed" };
+                self.timeline.note(format!("disk of {id} dies after {} more {point:?} ({then} there)", skip + 1));
+                Some(Undo::StopAtCrashPoint { id, power_cut })
             }
             Kind::RecoveryCrash => {
                 let id = self.up_node()?;
@@ -557,8 +581,13 @@ impl Driver {
                 c.restart(id);
                 let (point, skip) = (*CrashPoint::ALL.choose(&mut self.rng)?, self.rng.gen_range(0..4));
                 c.crash_after(id, point, skip);
-                self.timeline.note(format!("{how} and restart {id}; its disk dies after {} more {point:?}", skip + 1));
-                Some(Undo::CrashRestart(id))
+                let power_cut = self.rng.gen_bool(0.5);
+                let then = if power_cut { "power cut" } else { "process killed" };
+                self.timeline.note(format!(
+                    "{how} and restart {id}; its disk dies after {} more {point:?} ({then} there)",
+                    skip + 1
+                ));
+                Some(Undo::StopAtCrashPoint { id, power_cut })
             }
             Kind::IsolateOnReturn => {
                 let id = self.up_node()?;

@@ -198,8 +198,14 @@ async fn finish(cluster: &Cluster, shared: &Shared, erase: Option<&'static str>)
 /// A node incarnation that could not start on its disk is a finding.
 fn start_errors(cluster: &Cluster) -> Result<(), Violation> {
     let errors = cluster.start_errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match errors.first() {
-        Some(e) => Err(Violation { property: "nodes restart", detail: e.clone(), ops: Vec::new() }),
+    if let Some(e) = errors.first() {
+        return Err(Violation { property: "nodes restart", detail: e.clone(), ops: Vec::new() });
+    }
+    let unsynced = cluster.unsynced_after_start.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match unsynced.first() {
+        Some(e) => {
+            Err(Violation { property: "recovery makes durable what it relies on", detail: e.clone(), ops: Vec::new() })
+        }
         None => Ok(()),
     }
 }

@@ -36,6 +36,9 @@ pub struct Cluster {
     states: Mutex<Vec<HostState>>,
     /// Start failures of node incarnations (a node that cannot open its disk is a finding).
     pub start_errors: Arc<Mutex<Vec<String>>>,
+    /// State a started incarnation found only in the page cache and did not make durable
+    /// (recovery must sync what it replays before relying on it).
+    pub unsynced_after_start: Arc<Mutex<Vec<String>>>,
 }
 
 /// Every simulated node's client (RESP) port and Raft (internal RPC) port, on its own host.
@@ -82,12 +85,14 @@ impl Cluster {
     pub fn build(hosts: u64, tuning: Tuning) -> Arc<Cluster> {
         let handle = Handle::current();
         let start_errors = Arc::new(Mutex::new(Vec::new()));
+        let unsynced_after_start = Arc::new(Mutex::new(Vec::new()));
         let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
         let slots: Vec<Slot> = (0..hosts).map(|_| Slot::default()).collect();
         let nodes = (1..=hosts)
             .map(|id| {
                 let (disk, slot) = (disks[id as usize - 1].clone(), slots[id as usize - 1].clone());
-                build_node(&handle, id, disk, slot, tuning.clone(), start_errors.clone())
+                let findings = (start_errors.clone(), unsynced_after_start.clone());
+                build_node(&handle, id, disk, slot, tuning.clone(), findings)
             })
             .collect();
         Arc::new(Cluster {
@@ -97,6 +102,7 @@ impl Cluster {
             slots,
             states: Mutex::new(vec![HostState::Up; hosts as usize]),
             start_errors,
+            unsynced_after_start,
         })
     }
 
@@ -178,6 +184,13 @@ impl Cluster {
         self.disks[id as usize - 1].crash_after(point, skip);
     }
 
+    /// Kills host `id` as if only its process had died at the disk's crash point: the machine
+    /// stays up, so its page cache keeps every write made before that point.
+    pub fn kill_at_crash_point(&self, id: u64) {
+        self.kill(id);
+        self.disks[id as usize - 1].revive();
+    }
+
     /// Whether host `id`'s disk died at a crash point.
     pub fn disk_is_dead(&self, id: u64) -> bool {
         self.disks[id as usize - 1].is_dead()
@@ -244,7 +257,7 @@ fn build_node(
     disk: SimDisk,
     slot: Slot,
     tuning: Tuning,
-    errors: Arc<Mutex<Vec<String>>>,
+    (errors, unsynced): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>),
 ) -> SimNode {
     // Only the very first incarnation of node 1 may bootstrap.
     let first = Arc::new(AtomicBool::new(id == 1));
@@ -254,11 +267,20 @@ fn build_node(
         .ip(ip(id).parse().expect("ip"))
         .init(move || {
             let (disk, slot, errors, tuning) = (disk.clone(), slot.clone(), errors.clone(), tuning.clone());
+            let unsynced = unsynced.clone();
             let bootstrap = first.swap(false, Ordering::SeqCst);
             async move {
                 let config = tuning.apply(Config { cluster_enabled: true, ..sim_config(&ip(id), id) });
-                match start(config, disk, bootstrap).await {
+                // What a killed incarnation left only in the page cache: once started, the node
+                // may rely on it, so recovery must have made it durable (else a power cut now
+                // takes back what it acknowledged or voted for).
+                let left_over = disk.unsynced();
+                match start(config, disk.clone(), bootstrap).await {
                     Ok(node) => {
+                        let relied = disk.still_unsynced(&left_over);
+                        if !relied.is_empty() {
+                            lock(&unsynced).push(format!("node {id} started on unsynced state: {}", relied.join("; ")));
+                        }
                         *lock(&slot) = Some(node.replica().clone());
                         node.stopped().await;
                         trace_stop(id, &node);

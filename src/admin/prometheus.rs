@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-/// Labels of the per-follower replication figures.
+/// Labels of the per-follower and per-group figures.
 type FollowerLabels = Vec<(String, String)>;
 
 /// Renders every figure of the node as OpenMetrics text.
@@ -23,6 +23,9 @@ pub fn render(status: &RaftStatus, shared: &Shared) -> Result<String, std::fmt::
     counter(&mut reg, "raft_proposed_writes", "Writes those entries carried (grouped)", proposed.writes);
     let idle_rounds = shared.engine.replica().log_idle_rounds();
     counter(&mut reg, "raft_log_idle_rounds", "Log flusher rounds run by the runtime thread when idle", idle_rounds);
+    if shared.cluster.is_some() {
+        group_figures(&mut reg, shared);
+    }
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)
@@ -64,6 +67,32 @@ fn raft_figures(reg: &mut Registry, st: &RaftStatus) {
         reg.register("raft_follower_matched_index", "Last index each follower acknowledged (leader only)", matched);
         reg.register("raft_follower_lag", "Entries each follower is behind the leader's log (leader only)", lag);
     }
+}
+
+/// Multi-raft: each Raft group's figures, labelled `group` (0 is MetaRaft).
+fn group_figures(reg: &mut Registry, shared: &Shared) {
+    let family = || Family::<FollowerLabels, Gauge>::default();
+    let (leader, term, commit, applied, last, keys) = (family(), family(), family(), family(), family(), family());
+    let set = |f: &Family<FollowerLabels, Gauge>, labels: &FollowerLabels, v: u64| {
+        f.get_or_create(labels).set(i64::try_from(v).unwrap_or(i64::MAX));
+    };
+    for (g, replica) in shared.engine.groups() {
+        let st = replica.status();
+        let labels = vec![("group".to_string(), g.to_string())];
+        set(&leader, &labels, u64::from(st.is_leader()));
+        set(&term, &labels, st.current_term);
+        set(&commit, &labels, st.committed_index.unwrap_or(0));
+        set(&applied, &labels, st.last_applied_index.unwrap_or(0));
+        set(&last, &labels, st.last_log_index.unwrap_or(0));
+        let n: usize = shared.engine.with_keyspace_of(*g, |ks| ks.dbs().iter().map(|db| db.len()).sum());
+        set(&keys, &labels, n as u64);
+    }
+    reg.register("raft_group_is_leader", "1 if this node leads the Raft group", leader);
+    reg.register("raft_group_term", "Current term of the Raft group", term);
+    reg.register("raft_group_committed_index", "Highest index of the group known committed", commit);
+    reg.register("raft_group_applied_index", "Last applied index of the group", applied);
+    reg.register("raft_group_last_log_index", "Last log index of the group", last);
+    reg.register("raft_group_keys", "Keys in this node's copy of the group", keys);
 }
 
 fn server_figures(reg: &mut Registry, shared: &Shared) {

@@ -1,5 +1,6 @@
 //! The Redis Cluster face of a multi-raft cluster: `CLUSTER SLOTS / SHARDS / NODES / INFO /
-//! MYID / KEYSLOT / COUNTKEYSINSLOT / GETKEYSINSLOT` describe the real groups. Each data
+//! MYID / MYSHARDID / LINKS / KEYSLOT / COUNTKEYSINSLOT / GETKEYSINSLOT` describe the real
+//! groups. Each data
 //! group is a shard: its leader is the master, its other voters the replicas. In `CLUSTER
 //! NODES` a node is a master with the slots of the groups it leads; a node that leads none is
 //! shown as a replica of the leader of its first group. Epochs are the map's config epoch.
@@ -7,7 +8,7 @@
 
 use super::groups::Groups;
 use super::map::ClusterMap;
-use crate::cmd::cluster::face::node_name;
+use crate::cmd::cluster::face::{links, node_name, shard_name};
 use crate::cmd::cluster::slot::{self, SLOTS};
 use crate::protocol::Frame;
 use crate::raft::{NodeId, NodeInfo};
@@ -58,7 +59,7 @@ fn node_of(map: &ClusterMap, id: NodeId) -> NodeInfo {
 pub fn command(groups: &Groups, argv: &[Bytes], now_ms: u64) -> Option<Frame> {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let arity = match sub.as_str() {
-        "info" | "myid" | "nodes" | "slots" | "shards" => 2,
+        "info" | "myid" | "myshardid" | "links" | "nodes" | "slots" | "shards" => 2,
         "countkeysinslot" => 3,
         "getkeysinslot" => 4,
         _ => return None,
@@ -69,6 +70,11 @@ pub fn command(groups: &Groups, argv: &[Bytes], now_ms: u64) -> Option<Frame> {
     let map = groups.map();
     Some(match (sub.as_str(), map) {
         ("myid", _) => Frame::bulk(node_name(groups.id)),
+        ("myshardid", map) => Frame::bulk(shard_name(my_shard(groups, map.as_deref()))),
+        ("links", map) => {
+            let peers: Vec<NodeId> = map.map(|m| m.nodes.keys().copied().collect()).unwrap_or_default();
+            links(groups.id, &peers)
+        }
         ("countkeysinslot", map) => {
             in_slot_group(groups, map.as_deref(), &argv[2], |ks| slot::countkeysinslot(ks, now_ms, argv))
         }
@@ -104,6 +110,13 @@ fn in_slot_group(
         // Out of range or not an integer: the slot functions give the error reply.
         None => f(&crate::store::Keyspace::new(1)),
     }
+}
+
+/// The shard CLUSTER MYSHARDID names: the first data group this node leads, else the first
+/// whose voters include it, else group 1 (a node that serves no group yet).
+fn my_shard(groups: &Groups, map: Option<&ClusterMap>) -> u64 {
+    let voter_of = || map?.groups.iter().find(|(_, p)| p.voters.contains(&groups.id)).map(|(g, _)| *g);
+    groups.led_groups().first().copied().or_else(voter_of).unwrap_or(1)
 }
 
 /// CLUSTER INFO

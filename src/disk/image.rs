@@ -100,6 +100,10 @@ impl Dirty {
     pub fn take(&mut self) -> Option<Range<usize>> {
         self.0.take()
     }
+
+    pub fn peek(&self) -> Option<Range<usize>> {
+        self.0.clone()
+    }
 }
 
 /// What a torn write leaves: the writes since the last sync landed in file order up to

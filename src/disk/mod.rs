@@ -14,7 +14,7 @@ mod real;
 mod sim;
 
 pub use real::RealDisk;
-pub use sim::{CrashMode, CrashPoint, SimDisk, INJECTED_SYNC_FAILURE};
+pub use sim::{CrashMode, CrashPoint, SimDisk, Unsynced, INJECTED_SYNC_FAILURE};
 
 use std::io;
 

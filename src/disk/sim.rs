@@ -113,6 +113,26 @@ impl State {
     }
 }
 
+/// The suffix of temporary files, which nothing reads back (see [`SimDisk::still_unsynced`]).
+const TMP_SUFFIX: &str = ".tmp";
+
+/// What a power cut would undo on a disk at one moment ([`SimDisk::unsynced`]).
+#[derive(Debug, Default)]
+pub struct Unsynced {
+    /// A name and the file it points to now (`None`: removed, the removal not yet durable).
+    names: Vec<(String, Option<u64>)>,
+    bytes: Vec<UnsyncedBytes>,
+}
+
+/// File bytes written since the file's last sync, as they read then.
+#[derive(Debug)]
+struct UnsyncedBytes {
+    path: String,
+    id: u64,
+    at: usize,
+    seen: Vec<u8>,
+}
+
 /// In-memory disk with crash semantics.
 #[derive(Clone, Default)]
 pub struct SimDisk {
@@ -176,6 +196,72 @@ impl SimDisk {
     /// Makes the next `n` file syncs fail with an I/O error.
     pub fn fail_next_syncs(&self, n: u64) {
         self.lock().failing_syncs = n;
+    }
+
+    /// The process died at the armed crash point but the machine did not: the page cache keeps
+    /// every write made before it, the disk works again for the next incarnation, and handles
+    /// of the dead process fail. (A power cut there is [`crash`](Self::crash) instead.)
+    pub fn revive(&self) {
+        let mut st = self.lock();
+        st.generation += 1;
+        st.failing_syncs = 0;
+        st.crash_point = None;
+        st.dead = false;
+    }
+
+    /// What a power cut would undo now: names whose creation, rename or removal is not durable,
+    /// and file bytes written since their last sync. Taken as a new incarnation starts, it is
+    /// what that incarnation may find only in the page cache.
+    pub fn unsynced(&self) -> Unsynced {
+        let st = self.lock();
+        let mut names: Vec<(String, Option<u64>)> = st
+            .names
+            .iter()
+            .filter(|(p, id)| st.durable_names.get(*p) != Some(id))
+            .map(|(p, id)| (p.clone(), Some(*id)))
+            .collect();
+        names.extend(st.durable_names.keys().filter(|p| !st.names.contains_key(*p)).map(|p| (p.clone(), None)));
+        let mut bytes = Vec::new();
+        for (path, id) in &st.names {
+            let Some(c) = st.contents.get(id) else { continue };
+            let Some(range) = c.dirty.peek() else { continue };
+            let mut seen = vec![0; range.len()];
+            let n = c.current.read_at(range.start, &mut seen);
+            seen.truncate(n);
+            bytes.push(UnsyncedBytes { path: path.clone(), id: *id, at: range.start, seen });
+        }
+        Unsynced { names, bytes }
+    }
+
+    /// Which of `before` (taken by [`unsynced`](Self::unsynced)) is still exactly as it was
+    /// and still not durable: state a node kept relying on without making it survive a power
+    /// cut. What it rewrote, removed or renamed since is not reported.
+    /// Temporary files (`*.tmp`, written and renamed into place by `write_atomic` and the
+    /// snapshot writer) are nothing anyone relies on and are left out.
+    pub fn still_unsynced(&self, before: &Unsynced) -> Vec<String> {
+        let st = self.lock();
+        let mut left = Vec::new();
+        for (path, id) in before.names.iter().filter(|(p, _)| !p.ends_with(TMP_SUFFIX)) {
+            let now = st.names.get(path).copied();
+            if now == *id && st.durable_names.get(path).copied() != now {
+                let what = if id.is_some() { "its name" } else { "its removal" };
+                left.push(format!("{path}: {what} is not durable"));
+            }
+        }
+        for b in before.bytes.iter().filter(|b| !b.path.ends_with(TMP_SUFFIX)) {
+            let Some(c) = st.contents.get(&b.id).filter(|_| st.names.get(&b.path) == Some(&b.id)) else { continue };
+            let mut now = vec![0; b.seen.len()];
+            let n = c.current.read_at(b.at, &mut now);
+            if n != b.seen.len() || now != b.seen {
+                continue;
+            }
+            let mut durable = vec![0; b.seen.len()];
+            let n = c.durable.read_at(b.at, &mut durable);
+            if n != b.seen.len() || durable != b.seen {
+                left.push(format!("{}: bytes {}..{} read back but not durable", b.path, b.at, b.at + b.seen.len()));
+            }
+        }
+        left
     }
 
     /// Bytes of `path` that would survive a crash now (for tests).
@@ -415,5 +501,52 @@ mod tests {
         assert!(f.sync().is_err());
         disk.crash(CrashMode::LoseUnsynced);
         assert_eq!(disk.durable_contents("f").expect("file"), b"12");
+    }
+
+    #[test]
+    fn unsynced_state_left_by_a_kill_is_reported_until_synced_rewritten_or_renamed() {
+        let disk = SimDisk::new();
+        disk.create_dir_all("d").expect("dir");
+        let mut log = disk.open("d/log").expect("open");
+        log.append(b"durable").expect("append");
+        log.sync().expect("sync");
+        disk.sync_dir("d").expect("sync dir");
+        log.append(b"+cached").expect("append");
+        let mut vote = disk.open("d/vote.tmp").expect("open");
+        vote.append(b"v").expect("append");
+        vote.sync().expect("sync");
+        disk.rename("d/vote.tmp", "d/vote").expect("rename");
+        let mut tmp = disk.open("d/other.tmp").expect("open");
+        tmp.append(b"scratch").expect("append");
+        drop((log, vote, tmp));
+
+        let before = disk.unsynced();
+        let left = disk.still_unsynced(&before);
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left[0].starts_with("d/vote: its name"), "{left:?}");
+        assert!(left[1].starts_with("d/log: bytes 7..14"), "{left:?}");
+
+        disk.open("d/log").expect("open").sync().expect("sync");
+        assert_eq!(disk.still_unsynced(&before).len(), 1, "the synced bytes are no longer reported");
+        disk.sync_dir("d").expect("sync dir");
+        assert!(disk.still_unsynced(&before).is_empty());
+    }
+
+    #[test]
+    fn a_revived_disk_keeps_its_page_cache_and_works_again() {
+        let disk = SimDisk::new();
+        let mut f = disk.open("f").expect("open");
+        disk.sync_dir("").expect("sync dir");
+        disk.crash_after(CrashPoint::Write, 0);
+        f.append(b"cached").expect("the write itself happens");
+        assert!(disk.is_dead());
+        disk.revive();
+        assert!(!disk.is_dead());
+        assert!(f.append(b"x").is_err(), "handles of the dead process fail");
+        let mut f = disk.open("f").expect("open");
+        f.append(b"!").expect("the disk works again");
+        assert_eq!(disk.read("f").expect("read"), b"cached!");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.read("f").expect("read"), b"", "nothing was synced");
     }
 }

@@ -12,6 +12,7 @@
 //! dead learner is refused instead of stalling the cluster in a joint configuration.
 
 use super::node::Replica;
+use super::rpc::RpcError;
 use super::state_machine::StateMachine;
 use super::{NodeId, NodeInfo, TypeConfig};
 use openraft::alias::LogIdOf;
@@ -266,7 +267,10 @@ impl Replica {
             Ok((got, _)) if got != id => {
                 return Err(MembershipError::Invalid(format!("the node at {raft_addr} is node {got}, not node {id}")))
             }
-            Ok((_, info)) => info.client_addr,
+            Ok((_, info)) => {
+                self.check_joiner_groups(raft_addr).await?;
+                info.client_addr
+            }
             Err(e) => {
                 tracing::warn!(
                     id,
@@ -281,8 +285,38 @@ impl Replica {
         Ok(node)
     }
 
+    /// A multi-raft cluster's MetaRaft refuses a node that runs another number of data groups
+    /// (it could not serve the groups it lacks): the node must answer for group `n` and not for
+    /// group `n + 1`, `n` being [`Replica::joiner_groups`].
+    async fn check_joiner_groups(&self, raft_addr: &str) -> Result<(), MembershipError> {
+        let n = self.joiner_groups();
+        if n == 0 {
+            return Ok(());
+        }
+        let pool = self.pool();
+        let runs = |g| {
+            let client = pool.get(raft_addr);
+            async move { client.node_info(g, PROBE_TIMEOUT).await }
+        };
+        let refuse = |what: &str| {
+            MembershipError::Invalid(format!(
+                "the node at {raft_addr} was started with {what} data groups than this cluster's {n}: restart it \
+                 with --num-groups {n} (and an empty data directory)"
+            ))
+        };
+        match runs(n).await {
+            Err(RpcError::Failed { .. }) => return Err(refuse("fewer")),
+            Err(e) => return Err(MembershipError::Invalid(format!("cannot ask the node at {raft_addr}: {e}"))),
+            Ok(_) => {}
+        }
+        match runs(n + 1).await {
+            Ok(_) => Err(refuse("more")),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Asks the node at `raft_addr` for its id and addresses (deadline [`PROBE_TIMEOUT`]).
-    pub async fn probe_node(&self, raft_addr: &str) -> Result<(NodeId, NodeInfo), super::rpc::RpcError> {
+    pub async fn probe_node(&self, raft_addr: &str) -> Result<(NodeId, NodeInfo), RpcError> {
         self.pool().get(raft_addr).node_info(self.group(), PROBE_TIMEOUT).await
     }
 

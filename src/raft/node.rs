@@ -194,6 +194,9 @@ pub struct Replica {
     broadcast: Arc<Broadcast>,
     /// Keyspace notifications of applied entries (this node's subscribers only).
     notifier: Arc<Notifier>,
+    /// Data groups a node must run to join this group (MetaRaft of a multi-raft cluster);
+    /// 0: no check (see `membership::Replica::add_learner_at`).
+    joiner_groups: std::sync::atomic::AtomicU64,
 }
 
 /// How often a node looks for its orphaned blocked commands (see [`spawn_reconcile`]).
@@ -350,8 +353,18 @@ impl Replica {
         });
         spawn_reconcile(core.clone(), waiters.clone(), shared.stop_rpc.subscribe());
         let (stop_rpc, http) = (shared.stop_rpc.clone(), shared.http.clone());
-        let replica =
-            Arc::new(Replica { core, info, stop_rpc, http, idle_sync, log_memory, waiters, broadcast, notifier });
+        let replica = Arc::new(Replica {
+            core,
+            info,
+            stop_rpc,
+            http,
+            idle_sync,
+            log_memory,
+            waiters,
+            broadcast,
+            notifier,
+            joiner_groups: Default::default(),
+        });
         Ok((replica, handler))
     }
 
@@ -370,6 +383,17 @@ impl Replica {
     pub fn set_publish_sink(&self, sink: Arc<dyn PublishSink>) {
         self.broadcast.set_sink(sink.clone());
         self.notifier.set_sink(sink);
+    }
+
+    /// Makes [`add_learner_at`](Self::add_learner_at) refuse a node that does not run exactly
+    /// data groups 1..=`n` (a node started with another `num-groups` than its cluster's).
+    pub fn set_joiner_groups(&self, n: u64) {
+        self.joiner_groups.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// See [`set_joiner_groups`](Self::set_joiner_groups).
+    pub fn joiner_groups(&self) -> u64 {
+        self.joiner_groups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sets this node's `notify-keyspace-events` flags (`store::notify`).
@@ -533,6 +557,13 @@ impl Replica {
     /// a single command (not a transaction) is forwarded to the leader.
     pub async fn write(&self, batch: WriteBatch) -> Frame {
         self.core.write(batch, true).await
+    }
+
+    /// Sends `batch` to member `node` of the group, which proposes it if it leads the group
+    /// and answers `-CLUSTERDOWN not the leader ...` otherwise (it never forwards again): how a
+    /// node that is not a member of the group writes to it.
+    pub async fn write_at(&self, node: &NodeInfo, batch: WriteBatch) -> Frame {
+        self.core.forward_write(node, batch).await
     }
 
     /// Runs the read `f` linearizably (ReadIndex on the leader; a follower forwards it), or on

@@ -191,11 +191,21 @@ pub struct SnapshotBuilder {
 }
 
 impl SnapshotBuilder {
-    /// Builds and publishes a snapshot, returning it with the writer's figures. The state is
-    /// cloned under the lock (values hold `Bytes`, so the clone shares their payloads) and
-    /// written after the lock is released, so applies continue meanwhile.
+    /// Builds and publishes a snapshot, returning it with the writer's figures.
     pub fn build(&self) -> Result<(SnapshotOf<TypeConfig, SnapshotFile>, WriteStats), SnapshotError> {
-        let view = lock(&self.state)?.clone();
+        let view = self.view()?;
+        self.write(view)
+    }
+
+    /// The state as applied now, cloned under the lock (values hold `Bytes`, so the clone
+    /// shares their payloads): what the snapshot will hold, whatever is applied later.
+    fn view(&self) -> Result<SmState, SnapshotError> {
+        Ok(lock(&self.state)?.clone())
+    }
+
+    /// Writes `view` out and publishes it: long disk work, done after the lock is released so
+    /// applies continue meanwhile. Everything the snapshot claims comes from `view`.
+    fn write(&self, view: SmState) -> Result<(SnapshotOf<TypeConfig, SnapshotFile>, WriteStats), SnapshotError> {
         let header = Header {
             last_applied: view.last_applied,
             membership: view.membership.clone(),
@@ -216,9 +226,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
-        // Writing a whole dataset is long blocking disk work: off the async workers.
+        // The view is taken here, when openraft asks, so the snapshot holds exactly what had
+        // been applied then; writing a whole dataset is long blocking disk work, off the async
+        // workers, while applies go on (in the simulation too: blocking work takes virtual
+        // time, so applies interleave with the writer as they do with a real thread).
+        let view = self.view()?;
         let this = SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() };
-        Ok(blocking(move || this.build()).await?.0)
+        Ok(blocking(move || this.write(view)).await?.0)
     }
 }
 

@@ -107,7 +107,7 @@ pub enum Outcome {
 pub fn defers(client: &mut Client, shared: &Shared, argv: &[Bytes]) -> bool {
     client.multi.is_none()
         && lookup(client, &argv[0]).is_some_and(|spec| {
-            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec)
+            matches!(spec.kind, Kind::Write(_)) && !spec.has_flag("blocking") && !fanout::fans_out(shared, spec, argv)
         })
 }
 
@@ -199,7 +199,7 @@ pub async fn execute(
             }
         }
     }
-    if client.multi.is_none() && fanout::fans_out(shared, spec) {
+    if client.multi.is_none() && fanout::fans_out(shared, spec, argv) {
         return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
     if let Kind::Write(_) = spec.kind {

@@ -3,6 +3,7 @@
 
 mod blocked;
 mod client;
+mod cluster_scan;
 mod connection;
 mod dispatch;
 mod engine;

@@ -159,6 +159,30 @@ pub fn shards(st: &RaftStatus) -> Frame {
     ])])
 }
 
+/// Group `group`'s shard id (CLUSTER MYSHARDID): 40 hex digits, the same on every node.
+pub fn shard_name(group: u64) -> String {
+    crate::store::scripts::sha1_hex(format!("raftis data group {group}").as_bytes())
+}
+
+/// CLUSTER LINKS: a link to and one from every node of `peers` but `me`. raftis multiplexes
+/// every group over one connection per peer pair and does not record when it opened
+/// (`create-time` 0) nor measure its buffers (0).
+pub fn links(me: NodeId, peers: &[NodeId]) -> Frame {
+    let b = |s: &str| Frame::bulk(s.to_string());
+    let link = |id: NodeId, direction: &str, events: &str| {
+        Frame::Map(vec![
+            (b("direction"), b(direction)),
+            (b("node"), b(&node_name(id))),
+            (b("create-time"), Frame::Integer(0)),
+            (b("events"), b(events)),
+            (b("send-buffer-allocated"), Frame::Integer(0)),
+            (b("send-buffer-used"), Frame::Integer(0)),
+        ])
+    };
+    let peers = peers.iter().filter(|id| **id != me);
+    Frame::Array(peers.flat_map(|id| [link(*id, "to", "rw"), link(*id, "from", "r")]).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

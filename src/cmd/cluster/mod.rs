@@ -29,8 +29,13 @@ const HELP: &[&str] = &[
     "    Return information about the cluster.",
     "KEYSLOT <key>",
     "    Return the hash slot for <key>.",
+    "LINKS",
+    "    Return information about all network links between this node and its peers.",
+    "    Output format is an array where each array element is a map containing attributes of a link",
     "MYID",
     "    Return the node id.",
+    "MYSHARDID",
+    "    Return the node's shard id.",
     "NODES",
     "    Return cluster configuration seen by node. Output format:",
     "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
@@ -70,7 +75,7 @@ pub async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
 fn face_command(shared: &Shared, argv: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let arity = match sub.as_str() {
-        "help" | "info" | "myid" | "nodes" | "slots" | "shards" => 2,
+        "help" | "info" | "myid" | "myshardid" | "links" | "nodes" | "slots" | "shards" => 2,
         "keyslot" | "countkeysinslot" => 3,
         "getkeysinslot" => 4,
         _ => return args::unknown_subcommand(&argv[1], "cluster"),
@@ -83,6 +88,12 @@ fn face_command(shared: &Shared, argv: &[Bytes]) -> Frame {
         "help" => help_reply("CLUSTER", HELP),
         "info" => face::info(&replica.status()),
         "myid" => Frame::bulk(face::node_name(replica.id())),
+        // One group holds every slot: every node is in its one shard.
+        "myshardid" => Frame::bulk(face::shard_name(0)),
+        "links" => {
+            let peers: Vec<u64> = replica.status().members.iter().map(|m| m.id).collect();
+            face::links(replica.id(), &peers)
+        }
         "nodes" => face::nodes(&replica.status(), now_ms()),
         "slots" => face::slots(&replica.status()),
         "shards" => face::shards(&replica.status()),

@@ -60,7 +60,7 @@ fn section(out: &mut String, name: &str, shared: &Shared) {
         "stats" => own(stats(shared)),
         "replication" => replication(shared),
         "cpu" => own(cpu()),
-        "cluster" => vec![("cluster_enabled".into(), u8::from(shared.config().cluster_enabled).to_string())],
+        "cluster" => cluster(shared),
         "keyspace" => keyspace(shared),
         _ => Vec::new(),
     };
@@ -306,6 +306,37 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
             let lag = matched.map_or("-".into(), |m| st.lag_behind(m).to_string());
             put(&format!("raft_follower_{id}"), format!("matched={},lag={lag}", idx(*matched)));
         }
+    }
+    out
+}
+
+/// `cluster_enabled`, then on a multi-raft node one line per Raft group of the node:
+/// `raft_group_<g>:state=..,leader=..,term=..,commit=..,applied=..,last_log=..,voters=..,
+/// owned_epoch=..,keys=..` (group 0 is MetaRaft; `owned_epoch` is the config epoch under which
+/// a data group's log last recorded its slots, 0 before that; `keys` counts this node's copy).
+fn cluster(shared: &Shared) -> Vec<(String, String)> {
+    let mut out = vec![("cluster_enabled".to_string(), u8::from(shared.config().cluster_enabled).to_string())];
+    if shared.cluster.is_none() {
+        return out;
+    }
+    for (g, replica) in shared.engine.groups() {
+        let st = replica.status();
+        let idx = |i: Option<u64>| i.unwrap_or(0);
+        let leader = st.current_leader.map_or("-".into(), |id| id.to_string());
+        let epoch = replica.control().owned.map_or(0, |o| o.epoch);
+        let keys: usize = shared.engine.with_keyspace_of(*g, |ks| ks.dbs().iter().map(|db| db.len()).sum());
+        out.push((
+            format!("raft_group_{g}"),
+            format!(
+                "state={},leader={leader},term={},commit={},applied={},last_log={},voters={},owned_epoch={epoch},keys={keys}",
+                st.state,
+                st.current_term,
+                idx(st.committed_index),
+                idx(st.last_applied_index),
+                idx(st.last_log_index),
+                st.voter_ids().len(),
+            ),
+        ));
     }
     out
 }

@@ -313,15 +313,23 @@ fn recover(disk: Arc<dyn Disk>, dir: &str, opts: LogStoreOptions) -> Result<Stat
     }
     // Every live entry must decode: a payload that passed its checksum but not postcard is
     // corruption (or a format change), which must not surface later as a replication error.
+    // And the log must be one: consecutive indexes whose leader ids never go down (Raft's log
+    // matching). A log that breaks this lost a truncation or a record; serving or campaigning
+    // on it could bring back entries the cluster overwrote.
+    let corrupt = |reason: String| LogStoreError::Corrupt { file: join(dir, "wal"), reason };
+    let mut previous: Option<LogId> = None;
     for (index, bytes) in wal.entries() {
-        let entry = decode(bytes)
-            .map_err(|e| LogStoreError::Corrupt { file: join(dir, "wal"), reason: format!("entry {index}: {e}") })?;
+        let entry = decode(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))?;
         if entry.index() != *index {
-            return Err(LogStoreError::Corrupt {
-                file: join(dir, "wal"),
-                reason: format!("record {index} holds entry {}", entry.index()),
-            });
+            return Err(corrupt(format!("record {index} holds entry {}", entry.index())));
         }
+        let id = entry.log_id();
+        if let Some(p) = previous {
+            if *index != p.index + 1 || id.leader_id < p.leader_id {
+                return Err(corrupt(format!("entry {id} follows entry {p} out of order")));
+            }
+        }
+        previous = Some(id);
     }
     Ok(State {
         wal,

@@ -459,3 +459,21 @@ async fn recent_entries_read_back_as_the_wal_holds_them() {
     assert_eq!(all_entries(&mut store).await, overwritten[1..].to_vec(), "decoded from the WAL");
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_log_whose_leader_ids_go_back_is_refused_at_start_up() {
+    // What a truncation that never reached the WAL leaves: entries 3-4 rewritten by a newer
+    // leader, and the overwritten entry 5 of the old leader still after them.
+    let disk: Arc<dyn Disk> = Arc::new(SimDisk::new());
+    let mut store = open(&disk).await;
+    append_durable(&mut store, (1..=5).map(|i| Entry::new_blank(log_id(1, 1, i))).collect()).await;
+    store.shutdown().await;
+    let mut wal = Wal::open(disk.clone(), "raft/wal", opts().wal).expect("wal");
+    let rewritten = (3..=4).map(|i| Entry::new_blank(log_id(2, 2, i)));
+    wal.append(rewritten.map(|e| (e.index(), Bytes::from(postcard::to_allocvec(&e).expect("encode")))))
+        .expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let err = LogStore::open_with(disk, "raft", opts()).await.err().expect("must refuse");
+    assert!(err.to_string().contains("out of order"), "{err}");
+}
