@@ -119,11 +119,13 @@ fn redis_cli_cluster_import_brings_a_redis_servers_keys() {
     let redis = Server::redis();
     let raftis = Server::raftis(&["--node-id", "1", "--cluster-enabled", "--is-bootstrap", "--num-groups", "2"]);
     let mut x = raftis.conn();
-    common::wait_until(
-        "the cluster to be up",
-        30,
-        || matches!(x.cmd(&["CLUSTER", "INFO"]), Frame::Bulk(b) if b.starts_with(b"cluster_state:ok")),
-    );
+    // Both data groups take writes once each has applied its slots ("a": slot 15495 of group
+    // 2, "b": slot 3300 of group 1).
+    common::wait_until("both data groups to take writes", 30, || {
+        ["a", "b"].iter().all(|k| x.cmd(&["SET", k, "probe"]) == Frame::Simple("OK".into()))
+    });
+    x.cmd(&["DEL", "a"]);
+    x.cmd(&["DEL", "b"]);
     let mut r = redis.conn();
     fill(&mut r);
     for i in 0..200 {
