@@ -153,6 +153,7 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
     // nodes goes through group 0 (every node of the cluster is its member).
     for group in &groups {
         group.set_publish_sink(shared.pubsub.clone());
+        group.set_monitor_sink(Arc::new(crate::server::monitor::ScriptLines::of(&shared)));
     }
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());

@@ -64,6 +64,15 @@ fn a_monitor_sees_other_clients_commands_as_redis_shows_them() {
     for i in 0..50 {
         assert_eq!(next_line(&mut monitor), format!("[3 {me}] \"RPUSH\" \"l\" \"{i}\""));
     }
+    // The commands a script runs follow its EVAL as `[db lua]` lines; a refused one is not shown.
+    let script = "redis.call('set', KEYS[1], 'y') redis.call('select', '4') return redis.call('get', KEYS[1])";
+    assert_eq!(c.cmd(&["EVAL", script, "1", "x"]), Frame::Null);
+    assert!(matches!(c.cmd(&["EVAL", "redis.call('nosuch')", "0"]), Frame::Error(_)));
+    assert_eq!(next_line(&mut monitor), format!("[3 {me}] \"EVAL\" \"{script}\" \"1\" \"x\""));
+    assert_eq!(next_line(&mut monitor), "[3 lua] \"set\" \"x\" \"y\"");
+    assert_eq!(next_line(&mut monitor), "[4 lua] \"select\" \"4\"");
+    assert_eq!(next_line(&mut monitor), "[4 lua] \"get\" \"x\"");
+    assert_eq!(next_line(&mut monitor), format!("[3 {me}] \"EVAL\" \"redis.call('nosuch')\" \"0\""));
     // The monitor itself may not touch the keyspace; RESET ends monitor mode.
     let refused = monitor.cmd(&["GET", "k"]);
     assert_eq!(refused, Frame::error("ERR Replica can't interact with the keyspace"));

@@ -84,6 +84,28 @@ fn resp3_subscribers_get_pushes_between_their_replies() {
     assert_eq!(sub.cmd(&["GET", "k"]), bulk("v"));
 }
 
+/// CLIENT REPLY OFF silences replies, not Pub/Sub confirmations or messages (Redis's TCL
+/// suite waited forever for them when raftis dropped them).
+#[test]
+fn pubsub_confirmations_and_messages_pass_client_reply_off() {
+    let server = Server::raftis(&[]);
+    let mut sub = server.conn();
+    let mut pub_ = server.conn();
+    let _ = sub.cmd(&["HELLO", "3"]);
+    sub.send_raw(&Conn::encode(&[b"CLIENT", b"REPLY", b"OFF"]));
+    let pushed = |parts: &[&str]| Frame::Push(parts.iter().map(|p| bulk(p)).collect());
+    let pushed_n = |kind: &str, name: &str, n| Frame::Push(vec![bulk(kind), bulk(name), Frame::Integer(n)]);
+    assert_eq!(sub.cmd(&["SUBSCRIBE", "channel"]), pushed_n("subscribe", "channel", 1));
+    assert_eq!(sub.cmd(&["PSUBSCRIBE", "ch*"]), pushed_n("psubscribe", "ch*", 2));
+    assert_eq!(pub_.cmd(&["PUBLISH", "channel", "hello"]), Frame::Integer(2));
+    assert_eq!(sub.read_frame(), Some(pushed(&["message", "channel", "hello"])));
+    assert_eq!(sub.read_frame(), Some(pushed(&["pmessage", "ch*", "channel", "hello"])));
+    // A plain command's reply stays silenced: the next frame is the unsubscribe push.
+    sub.send_raw(&Conn::encode(&[b"SET", b"k", b"v"]));
+    assert_eq!(sub.cmd(&["UNSUBSCRIBE", "channel"]), pushed_n("unsubscribe", "channel", 1));
+    assert_eq!(sub.cmd(&["PUNSUBSCRIBE", "ch*"]), pushed_n("punsubscribe", "ch*", 0));
+}
+
 #[test]
 fn a_pattern_built_to_backtrack_does_not_stall_publish() {
     let server = Server::raftis(&[]);

@@ -222,6 +222,12 @@ fn blocked_readers_are_woken_by_the_write_that_fills_the_stream() {
     wait_blocked(&mut admin3, 1);
     assert_eq!(c1.cmd(&["DEL", "s"]), Frame::Integer(1));
     assert_eq!(consumers[1].read_frame(), Some(Frame::error("UNBLOCKED the stream key no longer exists")));
+    // So does FLUSHALL (Redis's TCL suite hung here when it did not wake the consumer).
+    assert_eq!(c1.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), Frame::ok());
+    send(&mut consumers[1], &["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut admin3, 1);
+    assert_eq!(c1.cmd(&["FLUSHALL"]), Frame::ok());
+    assert_eq!(consumers[1].read_frame(), Some(Frame::error("UNBLOCKED the stream key no longer exists")));
     rt.block_on(async {
         for n in nodes {
             n.shutdown().await;

@@ -6,6 +6,7 @@
 pub mod file;
 pub mod flags;
 pub mod output_limits;
+pub mod reported;
 pub mod settings;
 
 pub use file::{FileError, LineError};
@@ -111,6 +112,8 @@ pub struct Config {
     pub num_groups: u32,
     /// Voters of each data group (capped by the number of nodes).
     pub group_replicas: u32,
+    /// Redis parameters accepted and reported without effect ([`reported`]).
+    pub reported: reported::ReportedValues,
 }
 
 impl Default for Config {
@@ -153,6 +156,7 @@ impl Default for Config {
             raft_read_timeout_ms: 5_000,
             num_groups: 4,
             group_replicas: 3,
+            reported: reported::ReportedValues::default(),
         }
     }
 }

@@ -12,14 +12,24 @@
 use super::broadcast::PublishSink;
 use super::rpc::PubMessage;
 use crate::store::notify::KeyEvent;
-use std::sync::atomic::{AtomicU32, Ordering};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// Where the commands scripts run go: this node's MONITOR clients (`[db lua]` lines).
+pub trait MonitorSink: Send + Sync + 'static {
+    /// Shows `calls` (database, command), in order.
+    fn script_calls(&self, calls: Vec<(u32, Vec<Bytes>)>);
+}
 
 /// The node's flags and where events go.
 pub struct Notifier {
     /// `notify-keyspace-events` (0: off).
     flags: AtomicU32,
     sink: OnceLock<Arc<dyn PublishSink>>,
+    /// Whether the node has MONITOR clients, and where their script lines go.
+    monitoring: AtomicBool,
+    monitor_sink: OnceLock<Arc<dyn MonitorSink>>,
     /// Entries up to this index were in the log when the node started: replays, no events.
     replayed_until: u64,
 }
@@ -27,7 +37,13 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier that stays silent for the entries up to `replayed_until`.
     pub fn new(replayed_until: u64) -> Notifier {
-        Notifier { flags: AtomicU32::new(0), sink: OnceLock::new(), replayed_until }
+        Notifier {
+            flags: AtomicU32::new(0),
+            sink: OnceLock::new(),
+            monitoring: AtomicBool::new(false),
+            monitor_sink: OnceLock::new(),
+            replayed_until,
+        }
     }
 
     pub fn set_flags(&self, flags: u32) {
@@ -46,6 +62,28 @@ impl Notifier {
             return 0;
         }
         self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Installs where script commands are shown (once).
+    pub fn set_monitor_sink(&self, sink: Arc<dyn MonitorSink>) {
+        let _ = self.monitor_sink.set(sink);
+    }
+
+    pub fn set_monitoring(&self, on: bool) {
+        self.monitoring.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the apply of the entry at `index` records the commands its scripts run: not
+    /// for a replay, and only while the node has monitors.
+    pub fn monitoring_for(&self, index: u64) -> bool {
+        index > self.replayed_until && self.monitor_sink.get().is_some() && self.monitoring.load(Ordering::Relaxed)
+    }
+
+    /// Shows `calls` to this node's monitors.
+    pub fn deliver_script_calls(&self, calls: Vec<(u32, Vec<Bytes>)>) {
+        if let Some(sink) = self.monitor_sink.get() {
+            sink.script_calls(calls);
+        }
     }
 
     /// Publishes `events`, recorded under `flags`, to this node's subscribers, in order.

@@ -6,10 +6,12 @@ use super::convert::{error_table, number_arg, push_error_text, reply_to_lua};
 use super::rand48::Rand48;
 use super::{Budget, Host};
 use bytes::Bytes;
+use mlua::chunk::ChunkMode;
 use mlua::{ffi, Function, Lua, MultiValue, Scope, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 const SANDBOX: &str = include_str!("sandbox.lua");
 /// Redis's `REDIS_VERSION_NUM` for [`crate::REDIS_VERSION`] (0x00MMmmpp).
@@ -25,6 +27,9 @@ pub struct Env {
     pub run: Function,
     /// The functions `redis.register_function` recorded: name -> {callback, flags, description}.
     pub registered: Table,
+    /// `seal()`: ends a library's load phase (its functions then see the whole environment,
+    /// and `redis.register_function` refuses to run).
+    pub seal: Function,
 }
 
 /// Which environment to build: a script's (EVAL), a library being loaded (FUNCTION LOAD: only
@@ -81,11 +86,24 @@ pub fn install<'scope, 'env: 'scope>(
         Mode::Load => "load",
         Mode::Fcall => "fcall",
     };
-    let (env, globals, run, registered): (Table, Table, Function, Table) = lua
-        .load(SANDBOX)
+    let (env, globals, run, registered, seal): (Table, Table, Function, Table, Function) = lua
+        .load(sandbox_bytecode(lua)?)
         .set_name("=raftis")
+        .set_mode(ChunkMode::Binary)
         .call((raising(lua, call)?, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode))?;
-    Ok(Env { env, globals, run, registered })
+    Ok(Env { env, globals, run, registered, seal })
+}
+
+/// `sandbox.lua` compiled once per process (debug info kept, for the error handler's lines):
+/// parsing it in every fresh interpreter was half the cost of running a small script. The
+/// bytecode is a function of the source only, so every node and replica loads the same code.
+fn sandbox_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
+    static BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(code) = BYTECODE.get() {
+        return Ok(code);
+    }
+    let f = lua.load(SANDBOX).set_name("=raftis").set_mode(ChunkMode::Text).into_function()?;
+    Ok(BYTECODE.get_or_init(|| f.dump(false)))
 }
 
 /// `f`, which returns `(failed, values...)`, as a C function that returns the values or raises

@@ -6,6 +6,7 @@
 
 use super::env::Mode;
 use super::{error_reply, in_vm, lua_to_reply, running_error, string_array, Chunk, Host, Limits, Outcome};
+use crate::protocol::split_args;
 use crate::protocol::Frame;
 use crate::store::functions::FunctionDef;
 use bytes::Bytes;
@@ -20,15 +21,22 @@ fn parse_shebang(code: &[u8]) -> Result<(String, Vec<u8>), Frame> {
         return Err(Frame::error("ERR Missing library metadata"));
     }
     let line_end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
-    let line = String::from_utf8_lossy(&code[2..line_end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("").to_string();
+    // Redis splits the line as sdssplitargs does (quotes allowed), `#!` included.
+    let Some(parts) = split_args(&code[..line_end]).filter(|p| !p.is_empty()) else {
+        return Err(Frame::error("ERR Invalid library metadata"));
+    };
+    let engine = String::from_utf8_lossy(&parts[0][2.min(parts[0].len())..]).into_owned();
     let mut name = None;
-    for part in parts {
-        match part.strip_prefix("name=") {
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(Frame::error(format!("ERR Invalid metadata value given: {part}"))),
+    for part in &parts[1..] {
+        let part = String::from_utf8_lossy(part);
+        let prefix = part.get(..5).filter(|p| p.eq_ignore_ascii_case("name="));
+        if prefix.is_none() {
+            return Err(Frame::error(format!("ERR Invalid metadata value given: {part}")));
         }
+        if name.is_some() {
+            return Err(Frame::error("ERR Invalid metadata value, name argument was given multiple times"));
+        }
+        name = Some(part[5..].to_string());
     }
     let Some(name) = name else {
         return Err(Frame::error("ERR Library name was not given"));
@@ -127,6 +135,7 @@ pub fn fcall(host: &mut dyn Host, call: &Call, limits: Limits) -> Outcome {
         if let (false, err) = env.run.call::<(bool, Value)>(f)? {
             return Ok(error_reply(&err, name));
         }
+        env.seal.call::<()>(())?;
         let Ok(Value::Table(entry)) = env.registered.raw_get::<Value>(name) else {
             return Ok(Frame::error("ERR Function not found"));
         };
@@ -157,5 +166,9 @@ mod tests {
         assert_eq!(err("#!js name=a\nx"), Some(Frame::error("ERR Engine 'js' not found")));
         assert!(err("#!lua name=b-c\nx").is_some());
         assert_eq!(parse_shebang(b"#!lua name=ok\nx").ok(), Some(("ok".into(), b"--lua name=ok\nx".to_vec())));
+        assert_eq!(err("#! name=a\nx"), Some(Frame::error("ERR Engine '' not found")));
+        let twice = Frame::error("ERR Invalid metadata value, name argument was given multiple times");
+        assert_eq!(err("#!lua name=a name=b\nx"), Some(twice));
+        assert_eq!(parse_shebang(b"#!lua name=\"q\"\nx").ok().map(|(n, _)| n), Some("q".into()));
     }
 }

@@ -134,6 +134,8 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 -- which runs the library's code again to find its callbacks).
 local registered = {}
 local count = 0
+-- True while a library's top level runs (FUNCTION LOAD, and FCALL finding its callbacks).
+local loading = mode ~= 'eval'
 local FLAGS = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
                ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
 local function fail(msg) error({err = 'ERR ' .. msg}) end
@@ -183,23 +185,18 @@ local function register(...)
   if not valid_name(name) then
     fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
   end
+  if not loading then fail('redis.register_function can only be called on FUNCTION LOAD command') end
   if registered[name] then fail('Function already exists in the library') end
   registered[name] = {callback = callback, flags = flag_list, description = description}
   count = count + 1
 end
 
-if mode == 'load' then
-  -- What a library's code may use while FUNCTION LOAD runs it.
-  local load_redis = {register_function = register, log = redis.log, REDIS_VERSION = version,
-                      REDIS_VERSION_NUM = version_num, LOG_DEBUG = 0, LOG_VERBOSE = 1,
-                      LOG_NOTICE = 2, LOG_WARNING = 3}
-  G.redis = load_redis
-elseif mode == 'fcall' then
-  redis.register_function = register
-  G.redis = redis
-else
-  G.redis = redis
-end
+-- What a library's top level sees as its globals (Redis 7.0's library API): `redis` with only
+-- these fields, nothing else. Its functions, once called, see the whole environment.
+local load_redis = {register_function = register, log = redis.log, REDIS_VERSION = version,
+                    REDIS_VERSION_NUM = version_num, LOG_DEBUG = 0, LOG_VERBOSE = 1,
+                    LOG_NOTICE = 2, LOG_WARNING = 3}
+G.redis = redis
 
 -- What Redis 7.0 does not offer, or raftis leaves out (loadstring and load: no code built at
 -- run time, so no bytecode either).
@@ -238,11 +235,29 @@ G.rawset = function(t, k, v)
 end
 for _, name in pairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'bit', 'struct', 'cmsgpack'}) do
   if rawget(G, name) then
-    rawset_orig(G, name, readonly(rawget(G, name), name == 'redis' and mode == 'load'))
+    rawset_orig(G, name, readonly(rawget(G, name)))
   end
 end
-local env = readonly(G, true)
+local load_globals = {redis = readonly(load_redis, true)}
+-- The script's globals: read-only, a missing name is an error; a library's top level sees the
+-- library API until `seal`.
+local env = setmetatable({}, {
+  __index = function(_, k)
+    local v = (loading and load_globals or G)[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring_orig(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+protected[env] = true
 G._G = env
+-- Ends a library's load phase: from now on its functions run with the whole environment.
+local function seal()
+  loading = false
+end
 
 -- Runs the script function (EVAL) or a library function with its arguments (FCALL) under the
 -- error handler; returns ok and the first result or the error table.
@@ -255,4 +270,4 @@ local function run(f, ...)
   return xpcall_orig(function() return f(unpack(args, 1, n)) end, handler)
 end
 
-return env, G, run, registered
+return env, G, run, registered, seal

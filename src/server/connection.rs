@@ -329,6 +329,12 @@ async fn run_buffered(
                     frames.iter().for_each(|f| encode(f, client.resp, wbuf));
                 }
             }
+            Outcome::Pushes(frames) => {
+                scratch.drained += drain_mail(client, wbuf);
+                // Consumes a CLIENT REPLY SKIP, but pushes go out regardless.
+                let _ = client.take_reply_allowed();
+                frames.iter().for_each(|f| encode(f, client.resp, wbuf));
+            }
         }
         if pending.is_empty() {
             scratch.drained += drain_mail(client, wbuf);

@@ -97,8 +97,11 @@ pub enum Outcome {
     /// A blocking command that passed its checks outside MULTI: the connection runs it (see
     /// `super::blocked`) before anything after it in the pipeline.
     Block(BlockRequest),
-    /// Several frames to send in order (a Pub/Sub command's pushes), ready now.
+    /// Several frames to send in order (MONITOR's: none when already monitoring), ready now.
     Frames(Vec<Frame>),
+    /// A Pub/Sub command's confirmations, ready now: sent even under CLIENT REPLY OFF, as
+    /// Redis sends them (they are pushes in RESP3).
+    Pushes(Vec<Frame>),
 }
 
 /// Whether `argv` would come back from [`execute`] as an [`Outcome::Write`] (or as a reply
@@ -184,7 +187,7 @@ pub async fn execute(
             let counts = subs.counts();
             handle.update(|i| i.subs = counts);
         }
-        return Outcome::Frames(frames);
+        return Outcome::Pushes(frames);
     }
     if spec.has_flag("blocking") {
         if let Some(block) = cmd::blocking::spec(&argv[0]) {
@@ -280,7 +283,10 @@ async fn run(
             let reply = engine.read_on(group, client.db, now, f, argv, client.readonly, point).await;
             match reply {
                 Frame::Bulk(_) => Stats::add(&shared.stats.keyspace_hits, 1),
-                Frame::Null => Stats::add(&shared.stats.keyspace_misses, 1),
+                Frame::Null => {
+                    Stats::add(&shared.stats.keyspace_misses, 1);
+                    notify_key_miss(shared, client.db, &argv[1]);
+                }
                 _ => count_lookups(shared, group, client.db, now, spec, argv),
             }
             reply
@@ -364,15 +370,36 @@ fn count_lookups(shared: &Shared, group: u64, db: usize, now: u64, spec: &Comman
     if keys == 0 {
         return;
     }
+    let mut missed = Vec::new();
     let hits = shared.engine.with_keyspace_of(group, |ks| {
         let mut hits = 0;
-        cmd::for_each_key_index(spec, argv, |i| {
-            hits += argv.get(i).is_some_and(|k| ks.db(db).get(k, now).is_some()) as u64;
+        cmd::for_each_key_index(spec, argv, |i| match argv.get(i) {
+            Some(k) if ks.db(db).get(k, now).is_some() => hits += 1,
+            Some(k) => missed.push(k.clone()),
+            None => {}
         });
         hits
     });
     Stats::add(&shared.stats.keyspace_hits, hits);
     Stats::add(&shared.stats.keyspace_misses, keys - hits);
+    for key in &missed {
+        notify_key_miss(shared, db, key);
+    }
+}
+
+/// Redis's `keymiss` event (class `m`): a read command looked `key` up and did not find it.
+/// Reads run on the node the client is connected to, so the event goes to this node's
+/// subscribers only, as on the Redis server that served the read.
+fn notify_key_miss(shared: &Shared, db: usize, key: &Bytes) {
+    use crate::store::notify;
+    let flags = shared.config().notify_keyspace_events;
+    if flags & notify::KEY_MISS == 0 {
+        return;
+    }
+    let event = notify::KeyEvent { db: db as u32, event: "keymiss", key: key.clone() };
+    for (channel, payload) in event.messages(flags) {
+        shared.pubsub.publish(false, &channel, &payload);
+    }
 }
 
 fn multi(client: &mut Client, handle: &ClientHandle) -> Frame {

@@ -69,14 +69,52 @@ pub fn start(client: &mut Client, handle: &ClientHandle, shared: &Shared) -> Vec
     client.monitor = true;
     let subs = client.pubsub.get_or_insert_with(Default::default);
     shared.monitors.add(client.id, &subs.mailbox);
+    tell_groups(shared);
     handle.update(|i| i.monitor = true);
     vec![Frame::ok()]
+}
+
+/// Lets the groups' applies know whether to record script commands.
+fn tell_groups(shared: &Shared) {
+    let any = shared.monitors.any();
+    for group in shared.engine.groups().values() {
+        group.set_monitoring(any);
+    }
+}
+
+/// Shows the commands scripts run, as Redis's `[db lua]` lines, to this node's monitors. The
+/// scripts run in every replica's apply, so every node's monitors see them (as a Redis
+/// replica's monitors see what its master sends).
+pub struct ScriptLines {
+    monitors: Arc<Monitors>,
+    pubsub: Arc<super::pubsub::PubSub>,
+}
+
+impl ScriptLines {
+    pub fn of(shared: &Shared) -> ScriptLines {
+        ScriptLines { monitors: shared.monitors.clone(), pubsub: shared.pubsub.clone() }
+    }
+}
+
+impl crate::raft::notify::MonitorSink for ScriptLines {
+    fn script_calls(&self, calls: Vec<(u32, Vec<Bytes>)>) {
+        let limit = self.pubsub.limit();
+        let now = tokio::time::Instant::now();
+        let clients = self.monitors.lock();
+        for (db, argv) in calls {
+            let shown = line(now_us(), db as usize, "lua", &argv);
+            for mailbox in clients.values() {
+                mailbox.push(Message::Monitor(shown.clone()), &limit, now);
+            }
+        }
+    }
 }
 
 /// Stops `client` monitoring (RESET, disconnection).
 pub fn stop(client: &mut Client, shared: &Shared) {
     if std::mem::take(&mut client.monitor) {
         shared.monitors.remove(client.id);
+        tell_groups(shared);
     }
 }
 

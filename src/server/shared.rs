@@ -70,7 +70,7 @@ pub struct Shared {
     /// Memory at start and the peak (INFO memory, MEMORY STATS).
     pub memory: MemoryTracker,
     /// The clients in MONITOR mode.
-    pub monitors: Monitors,
+    pub monitors: Arc<Monitors>,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -98,7 +98,7 @@ impl Shared {
             stats: Stats::default(),
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
             memory: MemoryTracker::new(),
-            monitors: Monitors::default(),
+            monitors: Arc::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),

@@ -56,9 +56,11 @@ impl Functions {
         self.libraries.values()
     }
 
-    /// The library holding function `name`, and the function.
+    /// The library holding function `name` (any case, as Redis's function names), and the
+    /// function.
     pub fn find(&self, name: &str) -> Option<(&Library, &FunctionDef)> {
-        self.libraries.values().find_map(|lib| lib.functions.iter().find(|f| f.name == name).map(|f| (lib, f)))
+        let named = |f: &&FunctionDef| f.name.eq_ignore_ascii_case(name);
+        self.libraries.values().find_map(|lib| lib.functions.iter().find(named).map(|f| (lib, f)))
     }
 
     /// Adds (or with `replace`, replaces) `lib`; refuses a library name in use or a function

@@ -105,6 +105,10 @@ pub struct Notifications {
     /// This node's `notify-keyspace-events` (0: off, the default).
     pub flags: u32,
     events: Vec<KeyEvent>,
+    /// Whether this node has MONITOR clients: then the commands scripts run are recorded for
+    /// their `[db lua]` lines.
+    pub monitoring: bool,
+    script_calls: Vec<(u32, Vec<Bytes>)>,
 }
 
 impl Notifications {
@@ -129,6 +133,19 @@ impl Notifications {
     /// The events recorded since the last call.
     pub fn take(&mut self) -> Vec<KeyEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Records a command a script runs in database `db`, while someone monitors this node.
+    #[inline]
+    pub fn record_script_call(&mut self, db: usize, argv: &[Bytes]) {
+        if self.monitoring {
+            self.script_calls.push((db as u32, argv.to_vec()));
+        }
+    }
+
+    /// The script commands recorded since the last call.
+    pub fn take_script_calls(&mut self) -> Vec<(u32, Vec<Bytes>)> {
+        std::mem::take(&mut self.script_calls)
     }
 }
 

@@ -171,6 +171,11 @@ fn flush(ctx: &mut WriteCtx, db: usize) {
     let removed = ctx.ks.db(db).len() as u64;
     ctx.ks.db_mut(db).clear();
     ctx.ks.dirty += removed;
+    // A client blocked on a stream of this database gets Redis's "no longer exists" error
+    // (its `scanDatabaseForDeletedStreams`); the others retry and stay blocked.
+    if !ctx.ks.blocked.is_empty() {
+        ctx.ks.blocked.signal_db(db as u32);
+    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,11 @@ pub fn fcall(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Ok(split) => split,
         Err(e) => return e,
     };
-    let name = String::from_utf8_lossy(&argv[1]).into_owned();
-    let Some((lib, def)) = ctx.ks.functions.find(&name) else {
+    let Some((lib, def)) = ctx.ks.functions.find(&String::from_utf8_lossy(&argv[1])) else {
         return not_found();
     };
-    let (code, read_only) = (lib.code.clone(), def.is_read_only());
+    // The name as registered: FCALL's is matched case-insensitively, as in Redis.
+    let (code, read_only, name) = (lib.code.clone(), def.is_read_only(), def.name.clone());
     let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
     let call = Call { code: &code, function: &name, keys, args };
     if read_only {
@@ -63,15 +63,14 @@ pub fn fcall_ro(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
         Ok(split) => split,
         Err(e) => return e,
     };
-    let name = String::from_utf8_lossy(&argv[1]).into_owned();
-    let Some((lib, def)) = ctx.ks.functions.find(&name) else {
+    let Some((lib, def)) = ctx.ks.functions.find(&String::from_utf8_lossy(&argv[1])) else {
         return not_found();
     };
     if !def.is_read_only() {
         return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
     }
     let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
-    let call = Call { code: &lib.code, function: &name, keys, args };
+    let call = Call { code: &lib.code, function: &def.name, keys, args };
     let mut host = ReadHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: &mut *ctx.rng };
     match script::fcall(&mut host, &call, limits) {
         Outcome::CompileError(e) | Outcome::Done(e) => e,
@@ -139,6 +138,13 @@ pub fn function(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
             Frame::error("ERR Library not found")
         }
     } else if is(sub, "flush") {
+        if argv.len() > 3 {
+            // Redis's addReplySubcommandSyntaxError, with the subcommand as given.
+            let sub = String::from_utf8_lossy(sub);
+            return Frame::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."
+            ));
+        }
         let mode_ok = argv.len() == 2 || (argv.len() == 3 && (is(&argv[2], "async") || is(&argv[2], "sync")));
         if !mode_ok {
             return Frame::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
@@ -174,12 +180,14 @@ pub fn function(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 
 /// FUNCTION LOAD [REPLACE] code
 fn load(ctx: &mut WriteCtx, rest: &[Bytes]) -> Frame {
-    let (replace, code) = match rest {
-        [code] => (false, code),
-        [flag, code] if is(flag, "replace") => (true, code),
-        [other, _] => return Frame::error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(other))),
-        _ => return Frame::error(args::SYNTAX),
+    // Redis's order: every argument but the last is an option (REPLACE, possibly repeated).
+    let Some((code, options)) = rest.split_last() else {
+        return Frame::error("ERR Function code is missing");
     };
+    if let Some(other) = options.iter().find(|o| !is(o, "replace")) {
+        return Frame::error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(other)));
+    }
+    let replace = !options.is_empty();
     let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
     let (name, functions) = match script::load_library(code, limits) {
         Ok(loaded) => loaded,

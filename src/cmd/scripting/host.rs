@@ -70,14 +70,17 @@ impl Host for WriteHost<'_> {
             Ok(spec) => spec,
             Err(e) => return e,
         };
-        match spec.kind {
+        let reply = match spec.kind {
             Kind::Write(f) => {
                 self.undo.before(self.ks, self.db, spec, &argv);
                 f(&mut WriteCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }, &argv)
             }
             Kind::Read(f) => f(&mut ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }, &argv),
             Kind::Session => session(spec, &argv, self.ks, &mut self.db, self.now_ms),
-        }
+        };
+        // Shown after it ran, in the database it left selected, as Redis feeds its monitors.
+        self.ks.notify.record_script_call(self.db, &argv);
+        reply
     }
 
     fn knows_command(&self, name: &[u8]) -> bool {

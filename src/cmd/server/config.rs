@@ -5,6 +5,7 @@
 use super::{help_reply, sub_arity, Session};
 use crate::cmd::args::{self, is};
 use crate::cmd::glob;
+use crate::config::reported::{self, REPORTED};
 use crate::config::Config;
 use crate::protocol::{parse_i64, Frame};
 use bytes::Bytes;
@@ -277,7 +278,11 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
 /// Redis, a pattern without glob characters is looked up exactly and echoed as given.
 /// `replicated` are the parameters kept in the replicated state (`lua-max-steps`).
 fn get(c: &Config, patterns: &[Bytes], replicated: &[(&'static str, String)]) -> Frame {
-    let params = PARAMS.iter().map(|p| (p.name, (p.get)(c))).chain(replicated.iter().cloned());
+    let reported = REPORTED.iter().flat_map(|r| {
+        let value = c.reported.get(r);
+        std::iter::once((r.name, value.clone())).chain(r.alias.map(|a| (a, value)))
+    });
+    let params = PARAMS.iter().map(|p| (p.name, (p.get)(c))).chain(replicated.iter().cloned()).chain(reported);
     let params: Vec<(&str, String)> = params.collect();
     let mut pairs = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
@@ -309,10 +314,24 @@ fn set(s: &mut Session, pairs: &[Bytes]) -> Frame {
     };
     let mut next = s.shared.config().clone();
     let mut seen: Vec<&str> = Vec::new();
+    let mut seen_reported: Vec<String> = Vec::new();
     for pair in pairs.chunks(2) {
         if is(&pair[0], crate::cmd::scripting::MAX_STEPS_PARAM) {
             // Replicated state, set through the log by dispatch when it is set on its own.
             return failed(crate::cmd::scripting::MAX_STEPS_PARAM, "set it on its own (it goes through the Raft log)");
+        }
+        if let Some(r) = reported::find(&pair[0]) {
+            // Redis tells duplicates by the name given: an alias and its name may both
+            // appear, and the later one wins.
+            let given = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            if seen_reported.contains(&given) {
+                return failed(&given, "duplicate parameter");
+            }
+            seen_reported.push(given.clone());
+            if let Err(why) = next.reported.set(r, &String::from_utf8_lossy(&pair[1])) {
+                return failed(&given, &why);
+            }
+            continue;
         }
         let Some(param) = PARAMS.iter().find(|p| is(&pair[0], p.name)) else {
             return Frame::error(format!(
