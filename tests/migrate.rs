@@ -111,3 +111,36 @@ fn migrate_authenticates_and_reports_connection_errors() {
     let want = "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
     assert_eq!(keys_misuse, Frame::Error(want.into()));
 }
+
+/// `redis-cli --cluster import` (which MIGRATEs every key of a plain redis-server to the
+/// cluster node owning its slot) into a raftis cluster of one node and two data groups.
+#[test]
+fn redis_cli_cluster_import_brings_a_redis_servers_keys() {
+    let redis = Server::redis();
+    let raftis = Server::raftis(&["--node-id", "1", "--cluster-enabled", "--is-bootstrap", "--num-groups", "2"]);
+    let mut x = raftis.conn();
+    // Both data groups take writes once each has applied its slots ("a": slot 15495 of group
+    // 2, "b": slot 3300 of group 1).
+    common::wait_until("both data groups to take writes", 30, || {
+        ["a", "b"].iter().all(|k| x.cmd(&["SET", k, "probe"]) == Frame::Simple("OK".into()))
+    });
+    x.cmd(&["DEL", "a"]);
+    x.cmd(&["DEL", "b"]);
+    let mut r = redis.conn();
+    fill(&mut r);
+    for i in 0..200 {
+        r.cmd(&["SET", &format!("key:{i}"), &i.to_string()]);
+    }
+    let port = redis.port.to_string();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "import", &format!("127.0.0.1:{}", raftis.port)])
+        .args(["--cluster-from", &format!("127.0.0.1:{port}"), "--cluster-copy"])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(dump_all(&mut x), dump_all(&mut r), "every kind arrived as it was");
+    for i in (0..200).step_by(37) {
+        assert_eq!(x.cmd(&["GET", &format!("key:{i}")]), Frame::Bulk(i.to_string().into()));
+    }
+    assert_eq!(x.cmd(&["DBSIZE"]), Frame::Integer(207));
+}

@@ -22,7 +22,7 @@ pub fn load_object(r: &mut Reader) -> Result<Value, Bad> {
         types::LIST => {
             let n = r.count(1)?;
             let items = (0..n).map(|_| r.string().map(Bytes::from)).collect::<Result<VecDeque<_>, _>>()?;
-            Value::List(ListValue { items })
+            non_empty(Value::List(ListValue { items }))?
         }
         types::LIST_ZIPLIST => list_of_blobs(vec![r.string()?], false)?,
         types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => read_quicklist(r, t == types::LIST_QUICKLIST_2)?,

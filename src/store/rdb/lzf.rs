@@ -153,7 +153,9 @@ fn close_run(out: &mut [u8], lit: usize) {
 /// Decompresses `input` into exactly `out_len` bytes; `None` if it is corrupt or the sizes
 /// disagree.
 pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_len);
+    // Grown as bytes are produced beyond the first MiB: a corrupt input claiming a huge size
+    // fails before it costs that much.
+    let mut out = Vec::with_capacity(out_len.min(1 << 20));
     let mut ip = 0usize;
     while ip < input.len() {
         let ctrl = input[ip] as usize;

@@ -135,6 +135,13 @@ fn bad_content_is_refused() {
         ("unknown type", vec![99, 0]),
         ("module type", vec![7, 0]),
         ("empty set", vec![types::SET, 0]),
+        // Found by the dump_payload fuzz target: an empty old-style list loaded, then its DUMP
+        // (a quicklist of no nodes) did not.
+        ("empty list", vec![types::LIST, 0]),
+        ("empty quicklist", vec![types::LIST_QUICKLIST_2, 0]),
+        ("empty hash", vec![types::HASH, 0]),
+        ("empty zset", vec![types::ZSET_2, 0]),
+        ("empty listpack hash", vec![types::HASH_LISTPACK, 7, 7, 0, 0, 0, 0, 0, 0xff]),
         ("duplicate set member", vec![types::SET, 2, 1, b'a', 1, b'a']),
         ("duplicate hash field", vec![types::HASH, 2, 1, b'a', 1, b'1', 1, b'a', 1, b'2']),
         ("NaN score", vec![types::ZSET, 1, 1, b'a', 253]),
