@@ -43,10 +43,10 @@ pub struct Cluster {
     pub num_groups: u32,
     states: Mutex<Vec<HostState>>,
     /// Start failures of node incarnations (a node that cannot open its disk is a finding).
-    pub start_errors: Arc<Mutex<Vec<String>>>,
+    pub start_errors: Findings,
     /// State a started incarnation found only in the page cache and did not make durable
     /// (recovery must sync what it replays before relying on it).
-    pub unsynced_after_start: Arc<Mutex<Vec<String>>>,
+    pub unsynced_after_start: Findings,
 }
 
 /// Every simulated node's client (RESP) port and Raft (internal RPC) port, on its own host.

@@ -15,9 +15,9 @@ fn log_id(term: u64, node: u64, index: u64) -> LogId {
     LogId::new(LeaderIdOf::<TypeConfig>::new_committed(term, node), index)
 }
 
-/// Blank entries with a term change inside, so each index has a distinct log id.
+/// Blank entries with a term change every four, one leader per term (as in a real log).
 fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
-    range.map(|i| Entry::new_blank(log_id(1 + i / 4, i % 3, i))).collect()
+    range.map(|i| Entry::new_blank(log_id(1 + i / 4, (i / 4) % 3, i))).collect()
 }
 
 fn opts() -> LogStoreOptions {
@@ -91,7 +91,7 @@ async fn reopen_keeps_entries_and_log_ids() {
     on_both("reopen", |disk| async move {
         let mut store = open(&disk).await;
         append_durable(&mut store, entries(1..=30)).await;
-        store.truncate_after(Some(log_id(1 + 25 / 4, 25 % 3, 25))).await.unwrap();
+        store.truncate_after(Some(log_id(1 + 25 / 4, (25 / 4) % 3, 25))).await.unwrap();
         append_durable(&mut store, vec![Entry::new_blank(log_id(9, 2, 26))]).await;
         let before = all_entries(&mut store).await;
         store.shutdown().await;
