@@ -1,6 +1,6 @@
 //! The checkers: each property of a run in a file of its own (linearizability of registers and
 //! counters, list appends, blocking pops on queues, stream consumer groups, lost acknowledged
-//! writes, convergence, liveness). `check_history` runs every history property; the harness calls the cluster-state
+//! writes, convergence, liveness, slot ownership of sharded runs). `check_history` runs every history property; the harness calls the cluster-state
 //! ones itself.
 
 pub mod convergence;
@@ -8,6 +8,7 @@ pub mod linearizable;
 pub mod lists;
 pub mod liveness;
 pub mod lost_writes;
+pub mod ownership;
 pub mod queues;
 pub mod streams;
 #[cfg(test)]

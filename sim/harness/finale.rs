@@ -1,14 +1,17 @@
 //! The end of a chaos run, after every fault is healed: liveness (a write succeeds within a
 //! bounded virtual time), convergence (every member's `DEBUG DIGEST-EXACT` of its own copy is
-//! the same) and the final reads of every key (recorded in the history, so the checkers see
-//! what survived).
+//! the same; in a sharded run, every data group's members' state digests) and the final reads
+//! of every key (recorded in the history, so the checkers see what survived; a sharded run
+//! follows `-MOVED`), and in a sharded run the slot ownership of every group's copies.
 
 use super::nodes::{client_addr, Cluster};
 use super::workload::{Shared, COUNTERS, LISTS, QUEUES, STREAMS, STRINGS};
+use crate::check::ownership::{self, GroupCopy};
 use crate::check::{check_convergence, Violation};
 use crate::client::SimClient;
 use crate::history::{OpKind, Outcome};
 use raftis::protocol::Frame;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -29,11 +32,11 @@ fn violation(property: &'static str, detail: String) -> Violation {
 pub async fn liveness(shared: &Shared) -> Result<(), Violation> {
     let members = shared.targets();
     let deadline = Instant::now() + LIVENESS_BOUND;
-    let mut conns: Vec<Option<SimClient>> = members.iter().map(|_| None).collect();
+    let mut conns = BTreeMap::new();
     for attempt in 0u64.. {
         let i = attempt as usize % members.len();
         let kind = OpKind::Set { key: "live".into(), value: attempt.to_string() };
-        if let Outcome::Ok(_) = shared.run_op(LIVENESS_CLIENT, members[i], &mut conns[i], kind).await {
+        if let Outcome::Ok(_) = shared.run_routed(LIVENESS_CLIENT, members[i], &mut conns, kind).await {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -108,6 +111,77 @@ pub async fn convergence(cluster: &Cluster) -> Result<(), Violation> {
     }
 }
 
+/// A sharded run: waits until, in every data group, the members its leader names all hold
+/// the same state (`Keyspace::state_digest` of each running node's copy, read directly), then
+/// hands each group's digests to the convergence checker.
+pub async fn group_convergence(cluster: &Cluster) -> Result<(), Violation> {
+    let deadline = Instant::now() + CONVERGENCE_BOUND;
+    for g in 1..=u64::from(cluster.num_groups) {
+        loop {
+            let digests = group_digests(cluster, g);
+            match &digests {
+                Ok(d) if d.iter().all(|(_, x)| *x == d[0].1) => {
+                    check_convergence(d)?;
+                    break;
+                }
+                _ if Instant::now() >= deadline => {
+                    let detail = format!("group {g}'s members never agreed within {CONVERGENCE_BOUND:?}: {digests:?}");
+                    return Err(violation("replicas converge", detail));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The state digests of data group `g`'s members (as its leader with the highest term among
+/// the running nodes names them), or why they cannot be compared yet.
+fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String> {
+    let replica = |id: u64| cluster.groups(id).and_then(|gs| gs.group(g).cloned());
+    let leader = cluster
+        .ids()
+        .into_iter()
+        .filter_map(|id| {
+            let st = replica(id)?.status();
+            st.is_leader().then_some((st.current_term, id))
+        })
+        .max()
+        .map(|(_, id)| id)
+        .ok_or("no leader")?;
+    let (_, members) = replica(leader).ok_or("leader gone")?.membership_ids();
+    members
+        .into_iter()
+        .map(|id| {
+            let r = replica(id).ok_or(format!("member {id} not running"))?;
+            let st = r.state().lock().unwrap_or_else(|p| p.into_inner());
+            Ok((id, raftis::store::digest::to_hex(&st.keyspace.state_digest())))
+        })
+        .collect()
+}
+
+/// A sharded run, once every group has converged: the slot ownership of every running node's
+/// copy of every data group against the committed map (`check::ownership`).
+pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
+    let running: Vec<_> = cluster.ids().into_iter().filter_map(|id| Some((id, cluster.groups(id)?))).collect();
+    let map = running.iter().filter_map(|(_, gs)| gs.map()).max_by_key(|m| m.epoch);
+    let Some(map) = map else { return Err(violation(ownership::PROPERTY, "no node has a cluster map".into())) };
+    let table: BTreeMap<u64, Vec<(u16, u16)>> = map.groups.keys().map(|g| (*g, map.ranges_of(*g))).collect();
+    let mut copies = Vec::new();
+    for (id, gs) in &running {
+        for (g, r) in &gs.data {
+            if !r.is_member() {
+                continue;
+            }
+            let owned = r.control().owned.map(|o| (o.epoch, o.ranges));
+            let st = r.state().lock().unwrap_or_else(|p| p.into_inner());
+            let keys = st.keyspace.dbs().iter().flat_map(|db| db.iter().map(|(k, _)| k.to_vec())).collect();
+            copies.push(GroupCopy { node: *id, group: *g, owned, keys });
+        }
+    }
+    ownership::check(&table, &copies)
+}
+
 /// Deletes `key` through a member without recording it in the history: a hand-broken final
 /// state (`Params::erase_before_final_reads`), which the checkers must report as lost writes.
 pub async fn erase(shared: &Shared, key: &str) -> Result<(), Violation> {
@@ -139,12 +213,12 @@ pub async fn final_reads(shared: &Shared) -> Result<(), Violation> {
     kinds.extend(QUEUES.iter().map(|k| OpKind::QRange { key: k.to_string() }));
     kinds.extend(STREAMS.iter().map(|k| OpKind::XRangeAll { key: k.to_string() }));
     kinds.extend(STREAMS.iter().map(|k| OpKind::XPendingAll { key: k.to_string() }));
-    let mut conns: Vec<Option<SimClient>> = members.iter().map(|_| None).collect();
+    let mut conns = BTreeMap::new();
     for kind in kinds {
         let deadline = Instant::now() + LIVENESS_BOUND;
         for attempt in 0usize.. {
             let i = attempt % members.len();
-            if let Outcome::Ok(_) = shared.run_op(FINAL_CLIENT, members[i], &mut conns[i], kind.clone()).await {
+            if let Outcome::Ok(_) = shared.run_routed(FINAL_CLIENT, members[i], &mut conns, kind.clone()).await {
                 break;
             }
             if Instant::now() >= deadline {

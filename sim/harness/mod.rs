@@ -44,6 +44,9 @@ pub struct Params {
     /// the final reads: a hand-broken final state, for the test that the run reports the
     /// lost writes. None in every real run.
     pub erase_before_final_reads: Option<&'static str>,
+    /// Data groups besides MetaRaft (0: one group holds every slot). A sharded run routes by
+    /// `-MOVED`, checks convergence per data group and the slot ownership of every group.
+    pub num_groups: u32,
 }
 
 impl Params {
@@ -59,6 +62,7 @@ impl Params {
             tuning: None,
             bugs: Vec::new(),
             erase_before_final_reads: None,
+            num_groups: 0,
         }
     }
 }
@@ -115,9 +119,13 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     // Simulated blocking work (snapshot builds, log flushes, recovery) takes virtual time up to
     // a bound the seed picks (`raftis::rt` work time); printed with the node settings.
     let settings = format!("{tuning}, blocking work up to {} us", raftis::rt::blocking_work_bound_us(seed));
-    timeline.note(format!("{} hosts, voters 1..={}, {settings}", p.hosts, p.voters));
+    let sharding = match p.num_groups {
+        0 => String::new(),
+        n => format!(", {n} data groups of 3 voters"),
+    };
+    timeline.note(format!("{} hosts, voters 1..={}{sharding}, {settings}", p.hosts, p.voters));
 
-    let cluster = Cluster::build(p.hosts, tuning.clone());
+    let cluster = Cluster::build(p.hosts, tuning.clone(), p.num_groups);
     cluster.form(p.voters).await;
     let shared = Shared::new((1..=p.voters).collect(), start);
     let handle = madsim::runtime::Handle::current();
@@ -186,7 +194,12 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
 /// (ns since the start) the final reads began, for the lost-writes check.
 async fn finish(cluster: &Cluster, shared: &Shared, erase: Option<&'static str>) -> Result<u64, Violation> {
     start_errors(cluster)?;
-    finale::convergence(cluster).await?;
+    if cluster.num_groups > 0 {
+        finale::group_convergence(cluster).await?;
+        finale::ownership(cluster)?;
+    } else {
+        finale::convergence(cluster).await?;
+    }
     if let Some(key) = erase {
         finale::erase(shared, key).await?;
     }

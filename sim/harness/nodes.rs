@@ -6,6 +6,7 @@
 
 use super::tuning::Tuning;
 use madsim::runtime::{Handle, NodeHandle as SimNode};
+use raftis::cluster::Groups;
 use raftis::config::Config;
 use raftis::disk::{CrashMode, CrashPoint, SimDisk, INJECTED_SYNC_FAILURE};
 use raftis::raft::node::Replica;
@@ -16,8 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Where a node's init closure publishes its current incarnation's Raft group.
+/// Where a node's init closure publishes its current incarnation's Raft group (group 0) and,
+/// in a sharded run, its groups.
 type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
+type GroupsSlot = Arc<Mutex<Option<Arc<Groups>>>>;
+/// Where node incarnations report what the harness turns into violations.
+type Findings = Arc<Mutex<Vec<String>>>;
 
 /// What the harness did to a host last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +38,9 @@ pub struct Cluster {
     hosts: Vec<SimNode>,
     disks: Vec<SimDisk>,
     slots: Vec<Slot>,
+    groups: Vec<GroupsSlot>,
+    /// Data groups of a sharded run (0: the classic one-group cluster).
+    pub num_groups: u32,
     states: Mutex<Vec<HostState>>,
     /// Start failures of node incarnations (a node that cannot open its disk is a finding).
     pub start_errors: Arc<Mutex<Vec<String>>>,
@@ -64,7 +72,8 @@ pub fn sim_config(ip: &str, id: u64) -> Config {
         node_id: id,
         seed: id,
         raft_addr: format!("{ip}:{RAFT_PORT}"),
-        // The scenarios run the single-group cluster (group 0 holds every slot).
+        // The single-group cluster (group 0 holds every slot) unless a scenario asks for data
+        // groups (the sharded chaos runs).
         num_groups: 0,
         ..Config::default()
     }
@@ -81,18 +90,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Cluster {
     /// Creates `hosts` hosts (ids 1..=hosts); node 1 bootstraps a one-member cluster on its
-    /// first start. Every node runs with the settings of `tuning`.
-    pub fn build(hosts: u64, tuning: Tuning) -> Arc<Cluster> {
+    /// first start. Every node runs with the settings of `tuning`, and `num_groups` data groups
+    /// of three voters (0: one group holds every slot).
+    pub fn build(hosts: u64, tuning: Tuning, num_groups: u32) -> Arc<Cluster> {
         let handle = Handle::current();
         let start_errors = Arc::new(Mutex::new(Vec::new()));
         let unsynced_after_start = Arc::new(Mutex::new(Vec::new()));
         let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
         let slots: Vec<Slot> = (0..hosts).map(|_| Slot::default()).collect();
+        let groups: Vec<GroupsSlot> = (0..hosts).map(|_| GroupsSlot::default()).collect();
         let nodes = (1..=hosts)
             .map(|id| {
-                let (disk, slot) = (disks[id as usize - 1].clone(), slots[id as usize - 1].clone());
+                let i = id as usize - 1;
+                let slots = (slots[i].clone(), groups[i].clone());
                 let findings = (start_errors.clone(), unsynced_after_start.clone());
-                build_node(&handle, id, disk, slot, tuning.clone(), findings)
+                build_node(&handle, id, disks[i].clone(), slots, (tuning.clone(), num_groups), findings)
             })
             .collect();
         Arc::new(Cluster {
@@ -100,6 +112,8 @@ impl Cluster {
             hosts: nodes,
             disks,
             slots,
+            groups,
+            num_groups,
             states: Mutex::new(vec![HostState::Up; hosts as usize]),
             start_errors,
             unsynced_after_start,
@@ -119,6 +133,11 @@ impl Cluster {
     /// The current incarnation's Raft group of node `id`, if it is running.
     pub fn replica(&self, id: u64) -> Option<Arc<Replica>> {
         lock(&self.slots[id as usize - 1]).clone()
+    }
+
+    /// The current incarnation's groups of node `id` in a sharded run, if it is running.
+    pub fn groups(&self, id: u64) -> Option<Arc<Groups>> {
+        lock(&self.groups[id as usize - 1]).clone()
     }
 
     /// What the harness did to host `id` last.
@@ -164,11 +183,27 @@ impl Cluster {
             leader.add_learner(id, node_info(id)).await.expect("add learner");
         }
         leader.change_membership((1..=voters).collect(), false).await.expect("change membership");
+        if self.num_groups > 0 {
+            wait_until("the data groups to be placed", 60, || self.groups_placed(voters)).await;
+        }
+    }
+
+    /// Whether node 1 sees every data group with `voters.min(3)` voters, a leader, and its
+    /// slots recorded in its log.
+    fn groups_placed(&self, voters: u64) -> bool {
+        let Some(groups) = self.groups(1) else { return false };
+        let want = voters.min(3) as usize;
+        groups.map().is_some_and(|m| m.groups.len() == self.num_groups as usize)
+            && groups
+                .data
+                .values()
+                .all(|r| r.membership_ids().0.len() == want && r.leader_info().is_some() && r.control().owned.is_some())
     }
 
     /// Stops host `id` at once (its tasks vanish; its disk keeps unsynced writes).
     pub fn kill(&self, id: u64) {
         *lock(&self.slots[id as usize - 1]) = None;
+        *lock(&self.groups[id as usize - 1]) = None;
         self.handle.kill(self.sim_id(id));
         self.set_state(id, HostState::Down);
     }
@@ -204,6 +239,7 @@ impl Cluster {
     /// Starts a new incarnation of host `id` on its disk.
     pub fn restart(&self, id: u64) {
         *lock(&self.slots[id as usize - 1]) = None;
+        *lock(&self.groups[id as usize - 1]) = None;
         // madsim's restart kills the old tasks but, unlike kill, does not close the host's
         // sockets, so the new incarnation could find its ports still bound.
         self.handle.kill(self.sim_id(id));
@@ -255,9 +291,9 @@ fn build_node(
     handle: &Handle,
     id: u64,
     disk: SimDisk,
-    slot: Slot,
-    tuning: Tuning,
-    (errors, unsynced): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>),
+    (slot, groups_slot): (Slot, GroupsSlot),
+    (tuning, num_groups): (Tuning, u32),
+    (errors, unsynced): (Findings, Findings),
 ) -> SimNode {
     // Only the very first incarnation of node 1 may bootstrap.
     let first = Arc::new(AtomicBool::new(id == 1));
@@ -267,10 +303,11 @@ fn build_node(
         .ip(ip(id).parse().expect("ip"))
         .init(move || {
             let (disk, slot, errors, tuning) = (disk.clone(), slot.clone(), errors.clone(), tuning.clone());
-            let unsynced = unsynced.clone();
+            let (groups_slot, unsynced) = (groups_slot.clone(), unsynced.clone());
             let bootstrap = first.swap(false, Ordering::SeqCst);
             async move {
-                let config = tuning.apply(Config { cluster_enabled: true, ..sim_config(&ip(id), id) });
+                let base = Config { cluster_enabled: true, num_groups, group_replicas: 3, ..sim_config(&ip(id), id) };
+                let config = tuning.apply(base);
                 // What a killed incarnation left only in the page cache: once started, the node
                 // may rely on it, so recovery must have made it durable (else a power cut now
                 // takes back what it acknowledged or voted for).
@@ -282,10 +319,12 @@ fn build_node(
                             lock(&unsynced).push(format!("node {id} started on unsynced state: {}", relied.join("; ")));
                         }
                         *lock(&slot) = Some(node.replica().clone());
+                        *lock(&groups_slot) = node.shared.cluster.clone();
                         node.stopped().await;
                         trace_stop(id, &node);
                         // Stopped on its own (a failed sync): the harness restarts it later.
                         *lock(&slot) = None;
+                        *lock(&groups_slot) = None;
                         node.shutdown().await;
                     }
                     // The fault `FailSync` hit the sync a starting node makes of the log it

@@ -2,7 +2,8 @@
 //! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
 //! a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL
 //! when the cache lacks it), and XADD / XREADGROUP (blocking or not) / XACK on a stream with a
-//! consumer group, to any node of the cluster over simulated TCP, one operation at a time each,
+//! consumer group, to any node of the cluster over simulated TCP (following `-MOVED` in a
+//! sharded run, see [`Shared::run_routed`]), one operation at a time each,
 //! and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
@@ -111,6 +112,62 @@ impl Shared {
     }
 }
 
+/// Where a `-MOVED <slot> <ip>:<port>` outcome sends the client: the simulated host's id.
+pub fn moved_to(outcome: &Outcome) -> Option<u64> {
+    let Outcome::Failed(e) = outcome else { return None };
+    let addr = e.strip_prefix("MOVED ")?.split(' ').nth(1)?;
+    let ip = addr.rsplit_once(':')?.0;
+    ip.strip_prefix("10.0.0.")?.parse().ok()
+}
+
+/// Redirects a client follows for one operation (a sharded run's `-MOVED`).
+const MAX_REDIRECTS: usize = 3;
+
+impl Shared {
+    /// [`run_op`](Self::run_op) on `node`, then again on the node each `-MOVED` names, as a
+    /// Redis Cluster client does (each attempt is in the history: a `-MOVED` one changed
+    /// nothing). Returns the last outcome.
+    pub async fn run_routed(
+        &self,
+        client: u32,
+        mut node: u64,
+        conns: &mut BTreeMap<u64, Option<SimClient>>,
+        kind: OpKind,
+    ) -> Outcome {
+        let mut hops = 0;
+        loop {
+            let attempt = if hops == 0 { kind.clone() } else { with_fresh_values(&kind, hops) };
+            let outcome = self.run_op(client, node, conns.entry(node).or_default(), attempt).await;
+            match moved_to(&outcome) {
+                Some(next) if hops < MAX_REDIRECTS => (node, hops) = (next, hops + 1),
+                _ => return outcome,
+            }
+        }
+    }
+}
+
+/// `kind` with every value it writes made unique again for redirect `hop` (the checkers
+/// require each written value once in the run, failed attempts included): the value's number
+/// plus `hop` times 10^8, above every value [`random_op`] makes.
+fn with_fresh_values(kind: &OpKind, hop: usize) -> OpKind {
+    let fresh = |v: &String| {
+        let digits = v.chars().take_while(char::is_ascii_digit).count();
+        match v[..digits].parse::<u64>() {
+            Ok(n) => format!("{}{}", n + hop as u64 * 100_000_000, &v[digits..]),
+            Err(_) => format!("{v}~{hop}"),
+        }
+    };
+    match kind {
+        OpKind::Set { key, value } => OpKind::Set { key: key.clone(), value: fresh(value) },
+        OpKind::Append { key, value } => OpKind::Append { key: key.clone(), value: fresh(value) },
+        OpKind::RPush { key, value } => OpKind::RPush { key: key.clone(), value: fresh(value) },
+        OpKind::QPush { key, value } => OpKind::QPush { key: key.clone(), value: fresh(value) },
+        OpKind::XAdd { key, value } => OpKind::XAdd { key: key.clone(), value: fresh(value) },
+        OpKind::Multi(cmds) => OpKind::Multi(cmds.iter().map(|c| with_fresh_values(c, hop)).collect()),
+        other => other.clone(),
+    }
+}
+
 /// One logical client: random operations to random target nodes until told to stop.
 pub async fn client(id: u32, seed: u64, shared: Arc<Shared>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -134,8 +191,7 @@ pub async fn client(id: u32, seed: u64, shared: Arc<Shared>) {
             OpKind::XAck { key, .. } => OpKind::XAck { key, id: unacked.remove(0) },
             other => other,
         };
-        let conn = conns.entry(node).or_default();
-        let outcome = shared.run_op(id, node, conn, kind.clone()).await;
+        let outcome = shared.run_routed(id, node, &mut conns, kind.clone()).await;
         if let (OpKind::XReadGroup { .. }, Outcome::Ok(Reply::List(entry))) = (&kind, &outcome) {
             unacked.extend(entry.first().cloned());
         }
@@ -435,7 +491,8 @@ fn outcome(frame: Frame) -> Outcome {
 fn error_outcome(e: String) -> Outcome {
     let code = e.split(' ').next().unwrap_or("");
     match code {
-        "CLUSTERDOWN" | "EXECABORT" => Outcome::Failed(e),
+        // MOVED and CROSSSLOT (sharded runs) come before anything runs.
+        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" => Outcome::Failed(e),
         // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
         "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),

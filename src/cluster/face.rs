@@ -104,7 +104,7 @@ fn in_slot_group(
     let group = slot.and_then(|s| map?.group_of(s as u16)).and_then(|g| groups.group(g));
     match group {
         Some(replica) => {
-            let st = replica.state().lock().unwrap_or_else(|p| p.into_inner());
+            let st = replica.state().read().unwrap_or_else(|p| p.into_inner());
             f(&st.keyspace)
         }
         // Out of range or not an integer: the slot functions give the error reply.

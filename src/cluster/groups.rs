@@ -43,7 +43,7 @@ impl Groups {
     /// The committed cluster map of this node's MetaRaft copy (`None` before the first one).
     pub fn map(&self) -> Option<Arc<ClusterMap>> {
         let (epoch, bytes) = {
-            let st = self.meta.state().lock().unwrap_or_else(|p| p.into_inner());
+            let st = self.meta.state().read().unwrap_or_else(|p| p.into_inner());
             (st.control.map_epoch, st.control.map.clone())
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -10,6 +10,7 @@
 pub mod args;
 pub mod blocking;
 pub mod cluster;
+mod cost;
 mod ctx;
 mod exec;
 pub mod glob;
@@ -25,6 +26,7 @@ pub mod stream;
 pub mod string;
 pub mod zset;
 
+pub use cost::{may_run_long, LONG_READ_ELEMENTS};
 pub use ctx::{ReadCtx, WriteCtx};
 pub use exec::{apply, run_read};
 

@@ -555,7 +555,7 @@ impl Replica {
 
     /// The group's cluster-control state (this node's copy).
     pub fn control(&self) -> super::control::ControlState {
-        self.core.state.lock().unwrap_or_else(|p| p.into_inner()).control.clone()
+        self.core.state.read().unwrap_or_else(|p| p.into_inner()).control.clone()
     }
 
     /// Whether this node currently believes it is the leader.
@@ -600,7 +600,7 @@ impl Replica {
                 }
             }
         }
-        self.core.run_read(db, now_ms, seed, f, argv)
+        self.core.run_read(db, now_ms, seed, f, argv).await
     }
 
     /// Waits until this node's copy holds every write acknowledged before the call (the
@@ -621,10 +621,23 @@ impl Replica {
 }
 
 impl Core {
-    fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
-        // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv)
+    /// Runs a read on this node's copy: here, or, when it may run long (`cmd::may_run_long`:
+    /// a big keyspace or value, a script, DEBUG), on a blocking-pool thread, so that Raft's
+    /// heartbeats go on meanwhile (`crate::rt::run_long`; ARCHITECTURE.md, "Slow commands").
+    async fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
+        {
+            // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
+            let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if !crate::cmd::may_run_long(&st.keyspace, db, argv) {
+                return crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv);
+            }
+        }
+        let (state, argv) = (self.state.clone(), argv.to_vec());
+        let long = crate::rt::run_long(move || {
+            let st = state.read().unwrap_or_else(|p| p.into_inner());
+            crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, &argv)
+        });
+        long.await.unwrap_or_else(|e| Frame::error(format!("ERR the command failed: {e}")))
     }
 
     /// The leader Raft's metrics name, when it is another node whose address is known.
@@ -870,7 +883,7 @@ impl Core {
                 Ok(self.write(batch, false).await)
             }
             (Kind::Read(f), false) => match self.linearize().await {
-                Ok(()) => Ok(self.run_read(req.db as usize, now, seed, f, &req.argv)),
+                Ok(()) => Ok(self.run_read(req.db as usize, now, seed, f, &req.argv).await),
                 Err(Refusal::Reply(frame)) => Ok(frame),
                 Err(Refusal::Leader(_)) => Err(HandlerError::new("not the leader")),
             },
@@ -914,7 +927,7 @@ fn spawn_reconcile(core: Core, waiters: Arc<Waiters>, mut stop: crate::rt::Shutd
                 _ = tokio::time::sleep(RECONCILE_EVERY) => {}
             }
             let held = {
-                let st = core.state.lock().unwrap_or_else(|p| p.into_inner());
+                let st = core.state.read().unwrap_or_else(|p| p.into_inner());
                 if st.keyspace.blocked.is_empty() {
                     continue;
                 }

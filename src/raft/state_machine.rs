@@ -24,7 +24,7 @@ use openraft::rt::AsyncRuntime;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything the state machine holds, changed together.
 #[derive(Debug, Clone, Default)]
@@ -38,14 +38,36 @@ pub struct SmState {
     pub control: ControlState,
 }
 
-/// The state machine's data, shared with the read path. Lock briefly; never across an await.
-pub type SharedState = Arc<Mutex<SmState>>;
+/// The state machine's data, shared with the read path. Never held across an await. Readers
+/// share it (a long read holds it on a blocking-pool thread, `crate::rt::run_long`); the
+/// state machine's changes take it exclusively with [`write_when_free`], which waits for such
+/// a read without blocking the runtime thread Raft's heartbeats run on.
+pub type SharedState = Arc<RwLock<SmState>>;
 
-/// Locks `state`; a poisoned lock (a panic mid-apply) means the data may be half-changed, so it
-/// is an error rather than something to read through.
-pub fn lock(state: &SharedState) -> io::Result<MutexGuard<'_, SmState>> {
-    state.lock().map_err(|_| io::Error::other("state machine lock poisoned by a panic"))
+fn poisoned() -> io::Error {
+    io::Error::other("state machine lock poisoned by a panic")
 }
+
+/// Reads `state`; a poisoned lock (a panic mid-apply) means the data may be half-changed, so it
+/// is an error rather than something to read through.
+pub fn lock(state: &SharedState) -> io::Result<RwLockReadGuard<'_, SmState>> {
+    state.read().map_err(|_| poisoned())
+}
+
+/// Changes `state` from a thread that may block (tests, tools).
+pub fn lock_mut(state: &SharedState) -> io::Result<RwLockWriteGuard<'_, SmState>> {
+    state.write().map_err(|_| poisoned())
+}
+
+/// Changes `state` from the runtime: waits for a long read to finish without blocking it.
+pub async fn write_when_free(state: &SharedState) -> io::Result<RwLockWriteGuard<'_, SmState>> {
+    crate::rt::write_when_free(state).await.ok_or_else(poisoned)
+}
+
+/// How long the state machine applies entries before it lets the runtime's other tasks run.
+/// Under madsim virtual time does not pass during an apply, so it never yields there and the
+/// simulation's schedules do not depend on it.
+const APPLY_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// raftis's `RaftStateMachine`.
 pub struct StateMachine {
@@ -83,7 +105,7 @@ impl StateMachine {
         // Until a replica attaches its own registry, outcomes go to nobody.
         let waiters = Arc::new(Waiters::new(u64::MAX, 0));
         let notifier = Arc::new(Notifier::new(u64::MAX));
-        Ok(StateMachine { state: Arc::new(Mutex::new(state)), snapshots, waiters, notifier, fenced: false })
+        Ok(StateMachine { state: Arc::new(RwLock::new(state)), snapshots, waiters, notifier, fenced: false })
     }
 
     /// Makes this the state machine of a data group of a multi-raft cluster: a write whose
@@ -125,15 +147,13 @@ impl StateMachine {
 
     /// Applies one entry under the lock and returns the reply for its client; the blocked
     /// clients it served (or removed) get their replies through the waiters.
-    fn apply_one(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
-        let mut st = lock(&self.state)?;
+    fn apply_one(&self, st: &mut SmState, entry: &openraft::alias::EntryOf<TypeConfig>) -> Frame {
         st.last_applied = Some(entry.log_id);
         let flags = self.notifier.flags_for(entry.log_id.index);
         st.keyspace.notify.flags = flags;
         let monitoring = self.notifier.monitoring_for(entry.log_id.index);
         st.keyspace.notify.monitoring = monitoring;
         let fenced = self.fenced;
-        let st = &mut *st;
         let mut apply = |batch: &crate::store::WriteBatch| match fenced.then(|| st.control.refuse(batch)).flatten() {
             Some(refusal) => refusal,
             None => crate::cmd::apply(&mut st.keyspace, batch),
@@ -165,7 +185,7 @@ impl StateMachine {
                 self.notifier.deliver_script_calls(calls);
             }
         }
-        Ok(reply)
+        reply
     }
 }
 
@@ -259,9 +279,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
+        // Committed entries come in runs (a follower catching up, a burst of big writes) whose
+        // stream is ready at once: without a yield the whole run would hold the runtime thread,
+        // and with it Raft's heartbeats and votes, for as long as it takes.
+        let mut slice_start = tokio::time::Instant::now();
         while let Some(item) = entries.next().await {
+            if slice_start.elapsed() >= APPLY_SLICE {
+                tokio::task::yield_now().await;
+                slice_start = tokio::time::Instant::now();
+            }
             let (entry, responder) = item?;
-            let reply = self.apply_one(&entry)?;
+            let reply = {
+                let mut st = write_when_free(&self.state).await?;
+                self.apply_one(&mut st, &entry)
+            };
             if let Some(responder) = responder {
                 responder.send(reply);
             }
@@ -297,7 +328,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
         let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership, control };
         let old = {
-            let mut st = lock(&self.state)?;
+            let mut st = write_when_free(&self.state).await?;
             self.waiters.after_snapshot(&new.keyspace.blocked);
             std::mem::replace(&mut *st, new)
         };
@@ -339,7 +370,7 @@ mod tests {
         let group = Request::Group(writes.into_iter().map(Arc::new).collect());
         let log_id = LogIdOf::<TypeConfig>::new(CommittedLeaderIdOf::<TypeConfig> { term: 1, node_id: 1 }, 7);
         let entry = EntryOf::<TypeConfig> { log_id, payload: EntryPayload::Normal(group) };
-        let reply = sm.apply_one(&entry).expect("apply");
+        let reply = sm.apply_one(&mut lock_mut(&sm.state).expect("lock"), &entry);
         let expected = Frame::Array(vec![
             Frame::ok(),
             Frame::Integer(2),

@@ -1,13 +1,15 @@
 //! SEAM: the runtime. Code that must differ between real tokio and the madsim simulator lives
 //! here and only here: shutdown signals, where blocking disk I/O runs ([`run_blocking`], and
 //! [`spawn_worker`] for a loop of it, whose rounds `on_runtime_idle` may run on the runtime's
-//! thread), the async runtime openraft is given (`Runtime`), and the simulation-only planted
+//! thread), long reads off the runtime thread ([`run_long`], [`write_when_free`]), the async
+//! runtime openraft is given (`Runtime`), and the simulation-only planted
 //! bugs ([`bugs`]).
 
 mod blocking;
 pub mod bugs;
 #[cfg(not(madsim))]
 mod idle;
+mod long;
 #[cfg(madsim)]
 mod madsim_runtime;
 pub mod memory;
@@ -18,6 +20,7 @@ mod worker;
 pub use blocking::run_blocking;
 #[cfg(not(madsim))]
 pub use idle::on_runtime_idle;
+pub use long::{block_thread_for, run_long, write_when_free};
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use worker::{spawn_worker, Step, Waker, WorkerHandle};
 

@@ -134,7 +134,7 @@ impl Engine {
     pub fn with_keyspace_of<R>(&self, group: u64, f: impl FnOnce(&Keyspace) -> R) -> R {
         // A panic while holding the lock would be a bug in a command; reading through keeps
         // INFO and friends available (writes stop: the state machine reports the poison).
-        let st = self.group(group).state().lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.group(group).state().read().unwrap_or_else(|p| p.into_inner());
         f(&st.keyspace)
     }
 }

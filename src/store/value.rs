@@ -57,6 +57,19 @@ impl Value {
         }
     }
 
+    /// How many elements the value holds (1 for a string), in constant time: what a command
+    /// that walks the whole value visits.
+    pub fn elements(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len(),
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+            Value::Stream(s) => s.len() as usize,
+        }
+    }
+
     /// Estimated bytes a key holding this value costs: its name, the value and a per-key
     /// overhead (the entry, its hash-table slot, the key's header). MEMORY USAGE answers it.
     pub fn footprint(&self, key: &[u8]) -> usize {

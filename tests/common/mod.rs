@@ -234,6 +234,15 @@ impl Conn {
         }
     }
 
+    /// Reads exactly `n` bytes of replies, unparsed (for replies too big to parse as they come).
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let take = n.min(self.buf.len());
+        let mut out = self.buf.split_to(take).to_vec();
+        out.resize(n, 0);
+        self.stream.read_exact(&mut out[take..]).expect("reply bytes");
+        out
+    }
+
     pub fn read_frame(&mut self) -> Option<Frame> {
         let raw = self.read_raw()?;
         parse_frame(&raw, &Limits::default()).ok().map(|(f, _)| f)

@@ -69,14 +69,16 @@ fn refcount(value: &Value) -> i64 {
     }
 }
 
-/// `DEBUG DIGEST`, `DEBUG DIGEST-VALUE key...` (hex strings as Redis computes them), and
-/// `DEBUG DIGEST-EXACT` (raftis only: also covers exact expiry times, to compare replicas).
+/// `DEBUG DIGEST`, `DEBUG DIGEST-VALUE key...` (hex strings as Redis computes them),
+/// `DEBUG DIGEST-EXACT` (raftis only: also covers exact expiry times, to compare replicas), and
+/// `DEBUG SLEEP seconds`.
 pub fn debug(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     let status = |d: Digest| Frame::Simple(Bytes::from(to_hex(&d)));
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
         (b"digest", 2) => status(ctx.ks.digest()),
         (b"digest-exact", 2) => status(ctx.ks.state_digest()),
+        (b"sleep", 3) => debug_sleep(&argv[2]),
         (b"digest-value", _) => Frame::Array(
             argv[2..]
                 .iter()
@@ -89,6 +91,17 @@ pub fn debug(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
             String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
         )),
     }
+}
+
+/// `DEBUG SLEEP seconds`: holds the keyspace (its shared lock) for that long, as Redis holds
+/// its whole server; like Redis's `strtod`, what is not a number sleeps 0 and answers +OK.
+/// Reads run it off the runtime thread (`cmd::may_run_long`), so Raft goes on meanwhile.
+fn debug_sleep(arg: &[u8]) -> Frame {
+    let seconds = std::str::from_utf8(arg).ok().and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(0.0);
+    if let Ok(d) = std::time::Duration::try_from_secs_f64(seconds) {
+        crate::rt::block_thread_for(d);
+    }
+    Frame::ok()
 }
 
 #[cfg(test)]
@@ -115,6 +128,14 @@ mod tests {
         assert_eq!(run(&mut ks, 0, 1, "object nope"), Frame::error("ERR unknown subcommand 'nope'. Try OBJECT HELP."));
         let Frame::Array(help) = run(&mut ks, 0, 1, "object help") else { panic!("array") };
         assert_eq!(help.len(), 15);
+    }
+
+    #[test]
+    fn debug_sleep_answers_ok_whatever_its_argument() {
+        let mut ks = Keyspace::default();
+        for line in ["debug sleep 0", "debug sleep 0.001", "debug sleep abc", "debug sleep -1", "debug sleep inf"] {
+            assert_eq!(run(&mut ks, 0, 1, line), Frame::ok(), "{line}");
+        }
     }
 
     #[test]

@@ -171,6 +171,11 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
             for _ in 0..n {
                 let member = c.bytes()?;
                 let score = f64::from_bits(u64::from_le_bytes(c.array()?));
+                // No command stores NaN (Redis refuses it too), and with one the set has no
+                // order: a round trip could reorder it (a fuzz finding of 2026-12-06).
+                if score.is_nan() {
+                    return Err("zset score is NaN");
+                }
                 entries.push((member, score));
             }
             Value::ZSet(zset_from_entries(table, entries))
