@@ -11,6 +11,7 @@ mod db;
 pub mod digest;
 pub mod functions;
 pub mod hash;
+pub mod hll;
 mod keymap;
 pub mod list;
 pub mod notify;

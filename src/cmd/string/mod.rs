@@ -4,6 +4,7 @@
 mod bitfield;
 mod bits;
 mod counter;
+mod hll;
 mod lcs;
 pub(crate) mod longdouble;
 mod range;
@@ -57,6 +58,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("bitfield", -2, W, (1, 1, 1), Kind::Write(bitfield::bitfield)),
     CommandSpec::new("bitfield_ro", -2, RF, (1, 1, 1), Kind::Read(bitfield::bitfield_ro)),
     CommandSpec::new("lcs", -3, R, (1, 2, 1), Kind::Read(lcs::lcs)),
+    // HyperLogLog. PFCOUNT stores its result in the value (Redis flags it read-only but
+    // replicates that change): a write here, so every replica caches the same bytes.
+    CommandSpec::new("pfadd", -2, WF, (1, 1, 1), Kind::Write(hll::pfadd)),
+    CommandSpec::new("pfcount", -2, &["readonly", "may_replicate"], (1, -1, 1), Kind::Write(hll::pfcount)),
+    CommandSpec::new("pfmerge", -2, W, (1, -1, 1), Kind::Write(hll::pfmerge)),
+    CommandSpec::new("pfselftest", 1, &["admin"], (0, 0, 0), Kind::Write(hll::pfselftest)),
 ];
 
 /// When a SET-like command makes the key expire.
