@@ -223,7 +223,7 @@ pub async fn execute(
 /// group this node leads. Outside a multi-raft cluster everything runs on group 0.
 async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Result<u64, Frame> {
     let Some(cluster) = &shared.cluster else { return Ok(0) };
-    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate") {
+    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate" | "memory") {
         return Ok(0);
     }
     let slot = crate::cluster::Groups::slot_of(spec, argv)?;
