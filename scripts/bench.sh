@@ -40,18 +40,8 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
-WORK=$(mktemp -d)
-PIDS=()
-# Waits for the servers to exit before removing their files (a node still flushing its log
-# would otherwise race the rm).
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-source scripts/lib/sharded.sh
+source scripts/lib/servers.sh
+init_work
 
 REDIS_PORT=26379
 RAFTIS_PORT=26380
