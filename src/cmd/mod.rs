@@ -204,6 +204,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         "migrate" => return Some(migrate_keys(argv)),
+        "memory" | "object" => return Some(subcommand_key(name, argv)),
         "georadius" | "georadiusbymember" => return Some(geo::georadius_keys(argv)),
         "sort" => return Some(sort::sort_keys(argv)),
         _ => return None,
@@ -214,6 +215,16 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         keys.insert(0, 1);
     }
     Some(keys)
+}
+
+/// The key of `MEMORY USAGE key` and `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` (argument
+/// 2); the other subcommands name none. Routes them to the key's slot in cluster mode.
+fn subcommand_key(name: &str, argv: &[Bytes]) -> Vec<usize> {
+    let keyed: &[&str] = if name == "memory" { &["usage"] } else { &["encoding", "freq", "idletime", "refcount"] };
+    match argv.get(1) {
+        Some(sub) if argv.len() > 2 && keyed.iter().any(|k| args::is(sub, k)) => vec![2],
+        _ => vec![],
+    }
 }
 
 /// MIGRATE's keys: the key argument, or with an empty one, every argument after `KEYS`.
