@@ -40,18 +40,8 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
-WORK=$(mktemp -d)
-PIDS=()
-# Waits for the servers to exit before removing their files (a node still flushing its log
-# would otherwise race the rm).
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-source scripts/lib/sharded.sh
+source scripts/lib/servers.sh
+init_work
 
 REDIS_PORT=26379
 RAFTIS_PORT=26380
@@ -91,8 +81,9 @@ fi
 # Requests/s of one run of a workload against one port.
 once() {
     local port=$1; shift
-    redis-benchmark -p "$port" -n "$REQUESTS" -q "$@" 2>/dev/null \
-        | tr '\r' '\n' | awk -F'[: ]+' '/requests per second/ {print $2; exit}'
+    # The figure before "requests per second" (a custom command's line starts with its words).
+    redis-benchmark -p "$port" -n "$REQUESTS" -q "$@" 2>/dev/null | tr '\r' '\n' \
+        | awk '/requests per second/ {for (i = 2; i <= NF; i++) if ($i == "requests") {print $(i - 1); exit}}'
 }
 
 median() {
@@ -107,7 +98,13 @@ if [ -n "$CLUSTER_PORT" ]; then
     for port in 26401 26411; do redis-benchmark --cluster -p "$port" -n 20000 -c 50 -q -t set >/dev/null 2>&1; done
 fi
 
-printf '%-34s %14s %14s %8s\n' workload "redis req/s" "raftis req/s" ratio
+# The small write script of the EVALSHA rows, loaded on every server (the SHA is the same).
+SCRIPT="return redis.call('set', KEYS[1], ARGV[1])"
+for port in $REDIS_PORT $RAFTIS_PORT $CLUSTER_PORT; do
+    SHA=$(redis-cli -p "$port" SCRIPT LOAD "$SCRIPT")
+done
+
+printf '%-44s %14s %14s %8s\n' workload "redis req/s" "raftis req/s" ratio
 # run NAME RAFTIS_PORT ARGS...: one line, redis against the raftis on that port.
 run() {
     local name=$1 port=$2; shift 2
@@ -124,13 +121,15 @@ run_pair() {
     done
     r=$(median "${redis[@]}")
     a=$(median "${raftis[@]}")
-    printf '%-34s %14s %14s %8s\n' "$name" "$r" "$a" "$(awk -v a="$a" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", a / r; else print "n/a" }')"
+    printf '%-44s %14s %14s %8s\n' "$name" "$r" "$a" "$(awk -v a="$a" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", a / r; else print "n/a" }')"
 }
 run "SET, 50 clients"            $RAFTIS_PORT -t set -c 50
 run "GET, 50 clients"            $RAFTIS_PORT -t get -c 50
 run "GET, 50 clients, -P 16"     $RAFTIS_PORT -t get -c 50 -P 16
 run "SET, 50 clients, -P 16"     $RAFTIS_PORT -t set -c 50 -P 16
 run "SET, 1 client"              $RAFTIS_PORT -t set -c 1 -n $((REQUESTS / 10))
+run "EVALSHA of a small write script, 50 clients" $RAFTIS_PORT -c 50 -r 100000 EVALSHA "$SHA" 1 key:__rand_int__ v
+run "XADD, 50 clients"           $RAFTIS_PORT -c 50 XADD bench:stream '*' f v
 if [ -n "$CLUSTER_PORT" ]; then
     run "3 nodes: SET, 50 clients"   "$CLUSTER_PORT" -t set -c 50
     run "3 nodes: SET, 1 client"     "$CLUSTER_PORT" -t set -c 1 -n $((REQUESTS / 10))

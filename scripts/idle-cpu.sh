@@ -30,15 +30,8 @@ command -v redis-cli >/dev/null && command -v curl >/dev/null || { echo "needs r
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-source scripts/lib/sharded.sh
+source scripts/lib/servers.sh
+init_work
 
 start_raftis_sharded 26420 26520 "$GROUPS_N"
 # Formation done; give leader balancing and first snapshots time to finish before measuring.

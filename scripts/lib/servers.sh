@@ -1,8 +1,21 @@
-# Shared by scripts/bench.sh and scripts/idle-cpu.sh (sourced, not run): starts a three-node
-# raftis cluster in cluster mode (MetaRaft plus G data groups) and a three-master Redis Cluster
-# on 127.0.0.1, and waits until each reports `cluster_state:ok`. The caller defines RAFTIS_BIN,
-# WORK (a scratch directory) and the PIDS array (every process started is appended to it, for
-# the caller's cleanup).
+# Shared by scripts/bench.sh and scripts/idle-cpu.sh (sourced, not run): a scratch directory
+# whose servers are stopped on exit, and starters for a three-node raftis cluster in cluster
+# mode (MetaRaft plus G data groups) and a three-master Redis Cluster on 127.0.0.1, each
+# waited for until it reports `cluster_state:ok`. The caller defines RAFTIS_BIN; every process
+# started is appended to PIDS.
+
+# Creates WORK (a scratch directory) and PIDS; on exit, stops every process in PIDS, waits
+# for them (a node still flushing its log would otherwise race the rm) and removes WORK.
+init_work() {
+    WORK=$(mktemp -d)
+    PIDS=()
+    trap cleanup_work EXIT
+}
+cleanup_work() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
 
 # Waits until PING on port $1 answers (at most 10 s).
 wait_port() {
