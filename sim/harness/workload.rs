@@ -498,8 +498,9 @@ fn outcome(frame: Frame) -> Outcome {
 fn error_outcome(e: String) -> Outcome {
     let code = e.split(' ').next().unwrap_or("");
     match code {
-        // MOVED and CROSSSLOT (sharded runs) come before anything runs.
-        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" => Outcome::Failed(e),
+        // MOVED and CROSSSLOT (sharded runs) come before anything runs, LOADING (a node
+        // still loading its data after a restart) before anything is read or proposed.
+        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" | "LOADING" => Outcome::Failed(e),
         // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
         "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),

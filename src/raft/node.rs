@@ -307,7 +307,12 @@ impl Replica {
         let dir = group_dir(spec.id);
         let mut log = LogStore::open(disk.clone(), &format!("{dir}/log")).await?;
         log.raise_committed_to_membership().map_err(LogStoreError::Recovery)?;
-        let mut sm = StateMachine::open(disk, &format!("{dir}/snapshots"), cfg.databases)?;
+        // The newest snapshot loads off the runtime thread (its whole keyspace: seconds for
+        // millions of keys), so the client port answers `-LOADING` meanwhile.
+        let (snapshot_dir, databases) = (format!("{dir}/snapshots"), cfg.databases);
+        let mut sm = crate::rt::run_long(move || StateMachine::open(disk, &snapshot_dir, databases))
+            .await
+            .map_err(|e| ReplicaError::Raft(format!("loading the snapshot: {e}")))??;
         if spec.fenced {
             sm.fence();
         }
