@@ -22,6 +22,9 @@ pub struct ReadCtx<'a> {
     /// A [`LazyRng`] for a read on its own ([`crate::cmd::run_read`]), the batch's [`Rng`]
     /// for a read inside a write batch or [`WriteCtx::read`].
     pub rng: &'a mut dyn RngCore,
+    /// A read on the read path of this node only (not inside an apply): a script it runs may
+    /// be stopped by `SCRIPT KILL` / `FUNCTION KILL` without changing replicated state.
+    pub local: bool,
 }
 
 /// The random source of a read: [`Rng::seed_from_u64`] of its seed, made on the first draw.
@@ -129,7 +132,7 @@ impl ReadCtx<'_> {
 impl WriteCtx<'_> {
     /// A read view over the same state (to reuse read logic inside a write).
     pub fn read(&mut self) -> ReadCtx<'_> {
-        ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }
+        ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng, local: false }
     }
 
     pub fn db(&self) -> &Db {

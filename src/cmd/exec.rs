@@ -61,7 +61,7 @@ fn run_one(ks: &mut Keyspace, db: &mut usize, now_ms: u64, rng: &mut Rng, argv: 
     }
     match spec.kind {
         Kind::Write(f) => f(&mut WriteCtx { ks, db: *db, now_ms, rng }, argv),
-        Kind::Read(f) => f(&mut ReadCtx { ks, db: *db, now_ms, rng }, argv),
+        Kind::Read(f) => f(&mut ReadCtx { ks, db: *db, now_ms, rng, local: false }, argv),
         Kind::Session if spec.name == "select" => select_in_batch(ks, db, argv),
         Kind::Session => Frame::error(format!("ERR '{}' cannot run inside a replicated batch", spec.name)),
     }
@@ -81,7 +81,7 @@ fn select_in_batch(ks: &Keyspace, db: &mut usize, argv: &[Bytes]) -> Frame {
 
 /// Runs a read-only command; its random choices, if it makes any, come from `seed`.
 pub fn run_read(ks: &Keyspace, db: usize, now_ms: u64, seed: u64, f: super::ReadFn, argv: &[Bytes]) -> Frame {
-    f(&mut ReadCtx { ks, db, now_ms, rng: &mut LazyRng::new(seed) }, argv)
+    f(&mut ReadCtx { ks, db, now_ms, rng: &mut LazyRng::new(seed), local: true }, argv)
 }
 
 #[cfg(test)]
@@ -133,7 +133,10 @@ mod tests {
             let argv = argv(line);
             let Some(Kind::Read(f)) = lookup(&argv[0]).map(|spec| spec.kind) else { panic!("{line}: not a read") };
             for seed in 0..32 {
-                let eager = f(&mut ReadCtx { ks: &ks, db: 0, now_ms: 1000, rng: &mut Rng::seed_from_u64(seed) }, &argv);
+                let eager = f(
+                    &mut ReadCtx { ks: &ks, db: 0, now_ms: 1000, rng: &mut Rng::seed_from_u64(seed), local: true },
+                    &argv,
+                );
                 assert_eq!(run_read(&ks, 0, 1000, seed, f, &argv), eager, "{line} with seed {seed}");
             }
         }

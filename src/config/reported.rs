@@ -1,10 +1,12 @@
 //! Redis parameters raftis accepts in `CONFIG SET` / `CONFIG GET` and reports, without
 //! acting on them: encoding thresholds (raftis keeps Redis 7.0's defaults, see
-//! docs/COMMANDS.md), replication and persistence tuning that the Raft log replaces, SLOWLOG,
-//! latency monitor and busy-script settings. Clients and test harnesses (Redis's own TCL
+//! docs/COMMANDS.md), replication and persistence tuning that the Raft log replaces, SLOWLOG
+//! and latency monitor settings. Clients and test harnesses (Redis's own TCL
 //! suite sets `list-max-ziplist-size`, `lua-time-limit`, ... before its tests) get Redis's
 //! names, aliases, defaults, validation and error texts, so their probes and saved/restored
 //! settings work. Values are this node's (like every `CONFIG SET`), not replicated state.
+//! One of them acts: `busy-reply-threshold` (`lua-time-limit`), read by the server's `BUSY`
+//! check (`server::dispatch`).
 
 use std::collections::BTreeMap;
 

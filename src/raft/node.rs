@@ -30,7 +30,7 @@ use super::rpc::{
 };
 use super::snapshot::{SnapshotDir, SnapshotError};
 use super::snapshot_file::SnapshotFile;
-use super::state_machine::{SharedState, StateMachine};
+use super::state_machine::{SharedState, SmState, StateMachine};
 use super::waiters::Waiters;
 use super::{NodeId, NodeInfo, TypeConfig};
 use crate::cmd::{Kind, ReadFn};
@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, TryLockError};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -199,6 +199,9 @@ pub struct Replica {
     joiner_groups: std::sync::atomic::AtomicU64,
 }
 
+/// How often a read retries while a script's apply holds the state (see `Core::run_read`).
+const READ_RETRY: Duration = Duration::from_millis(1);
+
 /// How often a node looks for its orphaned blocked commands (see [`spawn_reconcile`]).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
@@ -221,6 +224,8 @@ struct Core {
     /// Linearizable reads waiting for a ReadIndex round share it.
     reads: Arc<ReadBatcher<Result<(), Refusal>>>,
     timeouts: Timeouts,
+    /// This node's registry of the group's running scripts.
+    running: Arc<crate::store::running::Running>,
 }
 
 /// The read point of one batch of pipelined commands of a connection. Once a read barrier has
@@ -318,6 +323,7 @@ impl Replica {
         let notifier = Arc::new(Notifier::new(held.map_or(0, |id| id.index)));
         sm.attach_notifier(notifier.clone());
         let state = sm.shared();
+        let running = sm.running();
         // Taken before the state machine moves into Raft: the RPC side receives snapshots
         // into files of this directory.
         let snapshots = sm.snapshot_dir();
@@ -340,7 +346,8 @@ impl Replica {
         let metrics = raft.metrics();
         let reads = Default::default();
         let timeouts = cfg.timeouts;
-        let core = Core { id: cfg.id, group: spec.id, raft, metrics, proposer, state, pool, rng, reads, timeouts };
+        let core =
+            Core { id: cfg.id, group: spec.id, raft, metrics, proposer, state, pool, rng, reads, timeouts, running };
 
         let info = shared.info.clone();
         let broadcast = Arc::new(Broadcast::new(spec.id, core.pool.clone()));
@@ -451,6 +458,11 @@ impl Replica {
     /// The state machine's data (this node's copy, not linearizable on its own).
     pub fn state(&self) -> &SharedState {
         &self.core.state
+    }
+
+    /// This node's scripts running in the group now (for `BUSY` and the KILLs).
+    pub fn running(&self) -> &Arc<crate::store::running::Running> {
+        &self.core.running
     }
 
     /// This node's clients blocked in the group's queue of waiters.
@@ -639,12 +651,23 @@ impl Core {
     /// Runs a read on this node's copy: here, or, when it may run long (`cmd::may_run_long`:
     /// a big keyspace or value, a script, DEBUG), on a blocking-pool thread, so that Raft's
     /// heartbeats go on meanwhile (`crate::rt::run_long`; ARCHITECTURE.md, "Slow commands").
+    ///
+    /// While a script's apply holds the state exclusively (on a blocking-pool thread, see
+    /// `StateMachine::apply`), the read waits asynchronously: the runtime thread never blocks
+    /// on the lock, so Raft and the `BUSY` replies of other clients go on.
     async fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
-        {
-            // A poisoned lock means a panic mid-apply; the state machine reports it on the write path.
-            let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-            if !crate::cmd::may_run_long(&st.keyspace, db, argv) {
-                return crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv);
+        loop {
+            // A poisoned lock means a panic mid-apply; the state machine reports it on the
+            // write path. The attempt's guard is gone before the await (it is not Send).
+            let ran = match self.state.try_read() {
+                Ok(st) => Some(Self::read_inline(&st, db, now_ms, seed, f, argv)),
+                Err(TryLockError::Poisoned(p)) => Some(Self::read_inline(&p.into_inner(), db, now_ms, seed, f, argv)),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            match ran {
+                Some(Some(reply)) => return reply,
+                Some(None) => break,
+                None => tokio::time::sleep(READ_RETRY).await,
             }
         }
         let (state, argv) = (self.state.clone(), argv.to_vec());
@@ -653,6 +676,12 @@ impl Core {
             crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, &argv)
         });
         long.await.unwrap_or_else(|e| Frame::error(format!("ERR the command failed: {e}")))
+    }
+
+    /// The read's reply if it is short enough to run here on the runtime thread.
+    fn read_inline(st: &SmState, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Option<Frame> {
+        let short = !crate::cmd::may_run_long(&st.keyspace, db, argv);
+        short.then(|| crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv))
     }
 
     /// The leader Raft's metrics name, when it is another node whose address is known.
@@ -966,7 +995,8 @@ fn spawn_reconcile(core: Core, waiters: Arc<Waiters>, mut stop: crate::rt::Shutd
                 _ = tokio::time::sleep(RECONCILE_EVERY) => {}
             }
             let held = {
-                let st = core.state.read().unwrap_or_else(|p| p.into_inner());
+                // Skipped while a script's apply holds the state (the runtime must not block).
+                let Ok(st) = core.state.try_read() else { continue };
                 if st.keyspace.blocked.is_empty() {
                     continue;
                 }

@@ -17,6 +17,7 @@ use super::waiters::Waiters;
 use super::{Request, TypeConfig};
 use crate::disk::Disk;
 use crate::protocol::Frame;
+use crate::store::running::Running;
 use crate::store::Keyspace;
 use futures_util::StreamExt;
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
@@ -79,6 +80,18 @@ pub struct StateMachine {
     fenced: bool,
     /// Keyspace notifications of applied entries go to this node's subscribers here.
     notifier: Arc<Notifier>,
+    /// This node's registry of the group's running scripts: kept in every keyspace this
+    /// state machine holds (a snapshot's keyspace gets it when installed).
+    running: Arc<Running>,
+}
+
+/// What applying an entry needs besides the state: cloned into the blocking-pool thread that
+/// applies an entry with a script.
+#[derive(Clone)]
+struct Applier {
+    waiters: Arc<Waiters>,
+    fenced: bool,
+    notifier: Arc<Notifier>,
 }
 
 impl StateMachine {
@@ -105,7 +118,9 @@ impl StateMachine {
         // Until a replica attaches its own registry, outcomes go to nobody.
         let waiters = Arc::new(Waiters::new(u64::MAX, 0));
         let notifier = Arc::new(Notifier::new(u64::MAX));
-        Ok(StateMachine { state: Arc::new(RwLock::new(state)), snapshots, waiters, notifier, fenced: false })
+        let running = state.keyspace.running.clone();
+        let state = Arc::new(RwLock::new(state));
+        Ok(StateMachine { state, snapshots, waiters, notifier, fenced: false, running })
     }
 
     /// Makes this the state machine of a data group of a multi-raft cluster: a write whose
@@ -130,6 +145,15 @@ impl StateMachine {
         self.state.clone()
     }
 
+    /// This node's registry of the group's running scripts (for `BUSY` and the KILLs).
+    pub fn running(&self) -> Arc<Running> {
+        self.running.clone()
+    }
+
+    fn applier(&self) -> Applier {
+        Applier { waiters: self.waiters.clone(), fenced: self.fenced, notifier: self.notifier.clone() }
+    }
+
     /// The snapshot directory (the network side keeps a clone to receive snapshots).
     pub fn snapshot_dir(&self) -> SnapshotDir {
         self.snapshots.clone()
@@ -145,6 +169,38 @@ impl StateMachine {
         SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
     }
 
+    /// Applies an entry that runs a script on a blocking-pool thread (`crate::rt::run_long`;
+    /// inline under madsim), holding the state's exclusive lock there: the runtime thread
+    /// goes on with Raft and with this node's clients, which get `BUSY` once the script has
+    /// run `busy-reply-threshold` (see `store::running`). What is applied is the same
+    /// function of the entry wherever it runs.
+    async fn apply_off_thread(&self, entry: openraft::alias::EntryOf<TypeConfig>) -> io::Result<Frame> {
+        let (state, applier) = (self.state.clone(), self.applier());
+        let applied = crate::rt::run_long(move || {
+            let mut st = write_blocking(&state)?;
+            Ok::<_, io::Error>(applier.apply_one(&mut st, &entry))
+        });
+        applied.await?
+    }
+}
+
+/// The exclusive lock of `state` from a thread that may block: as [`write_when_free`], it
+/// never queues behind a long read (so readers on the runtime thread never wait for it) but
+/// retries until the read is done.
+fn write_blocking(state: &SharedState) -> io::Result<RwLockWriteGuard<'_, SmState>> {
+    loop {
+        match state.try_write() {
+            Ok(guard) => return Ok(guard),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
+            Err(std::sync::TryLockError::WouldBlock) => crate::rt::block_thread_for(WRITER_RETRY),
+        }
+    }
+}
+
+/// How often [`write_blocking`] retries.
+const WRITER_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+
+impl Applier {
     /// Applies one entry under the lock and returns the reply for its client; the blocked
     /// clients it served (or removed) get their replies through the waiters.
     fn apply_one(&self, st: &mut SmState, entry: &openraft::alias::EntryOf<TypeConfig>) -> Frame {
@@ -187,6 +243,23 @@ impl StateMachine {
         }
         reply
     }
+}
+
+/// Whether `entry` runs a script (EVAL, EVALSHA, FCALL or a read-only form inside a
+/// transaction): such an entry is applied off the runtime thread ([`StateMachine::apply`]).
+fn runs_script(entry: &openraft::alias::EntryOf<TypeConfig>) -> bool {
+    let batch_runs =
+        |b: &crate::store::WriteBatch| b.cmds.iter().any(|argv| argv.first().is_some_and(|n| is_script(n)));
+    match &entry.payload {
+        EntryPayload::Normal(Request::Write(batch)) => batch_runs(batch),
+        EntryPayload::Normal(Request::Group(batches)) => batches.iter().any(|b| batch_runs(b)),
+        _ => false,
+    }
+}
+
+fn is_script(name: &[u8]) -> bool {
+    const SCRIPTS: [&[u8]; 6] = [b"eval", b"evalsha", b"eval_ro", b"evalsha_ro", b"fcall", b"fcall_ro"];
+    matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) && SCRIPTS.iter().any(|s| name.eq_ignore_ascii_case(s))
 }
 
 /// A node that left the group will never deliver to (or cancel) its blocked clients: their
@@ -289,9 +362,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 slice_start = tokio::time::Instant::now();
             }
             let (entry, responder) = item?;
-            let reply = {
+            let reply = if runs_script(&entry) {
+                self.apply_off_thread(entry).await?
+            } else {
                 let mut st = write_when_free(&self.state).await?;
-                self.apply_one(&mut st, &entry)
+                self.applier().apply_one(&mut st, &entry)
             };
             if let Some(responder) = responder {
                 responder.send(reply);
@@ -326,7 +401,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         };
         tracing::info!(path = %snapshot.path, last = ?header.last_applied, "snapshot installed");
-        let new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership, control };
+        let mut new = SmState { keyspace, last_applied: header.last_applied, membership: header.membership, control };
+        new.keyspace.running = self.running.clone();
         let old = {
             let mut st = write_when_free(&self.state).await?;
             self.waiters.after_snapshot(&new.keyspace.blocked);
@@ -370,7 +446,7 @@ mod tests {
         let group = Request::Group(writes.into_iter().map(Arc::new).collect());
         let log_id = LogIdOf::<TypeConfig>::new(CommittedLeaderIdOf::<TypeConfig> { term: 1, node_id: 1 }, 7);
         let entry = EntryOf::<TypeConfig> { log_id, payload: EntryPayload::Normal(group) };
-        let reply = sm.apply_one(&mut lock_mut(&sm.state).expect("lock"), &entry);
+        let reply = sm.applier().apply_one(&mut lock_mut(&sm.state).expect("lock"), &entry);
         let expected = Frame::Array(vec![
             Frame::ok(),
             Frame::Integer(2),

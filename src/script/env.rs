@@ -75,7 +75,7 @@ pub fn install<'scope, 'env: 'scope>(
         rng.set(Rand48::new(super::c_double_to_i64(seed) as i32));
         Ok(())
     })?;
-    let exhausted = scope.create_function(move |_, ()| Ok(budget.exhausted.get()))?;
+    let exhausted = scope.create_function(move |_, ()| Ok(budget.stopped()))?;
     for name in ["sha1hex", "log", "setresp", "set_repl", "acl_check_cmd"] {
         let f: Function = raw_lib.raw_get(name)?;
         raw_lib.raw_set(name, raising(lua, f)?)?;

@@ -81,7 +81,9 @@ pub fn load_library(code: &[u8], limits: Limits) -> Result<(String, Vec<Function
         Ok(Ok(defs)) => defs,
         Ok(Err(e)) => return Err(e),
         Err(Outcome::CompileError(e) | Outcome::Done(e)) => return Err(e),
-        Err(Outcome::Exhausted) => return Err(Frame::error("ERR FUNCTION LOAD timeout: lua-max-steps exceeded")),
+        Err(Outcome::Exhausted | Outcome::Killed) => {
+            return Err(Frame::error("ERR FUNCTION LOAD timeout: lua-max-steps exceeded"))
+        }
     };
     if defs.is_empty() {
         return Err(Frame::error("ERR No functions registered"));

@@ -30,6 +30,8 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// What a script's `redis.call` runs on.
 pub trait Host {
@@ -54,13 +56,16 @@ pub struct Script<'a> {
     pub args: &'a [Bytes],
 }
 
-/// What a run may use, fixed by the log entry.
-#[derive(Debug, Clone, Copy)]
+/// What a run may use, fixed by the log entry (or by the read that runs it).
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Step budget (VM instructions).
     pub max_steps: u64,
     /// Seed of math.random.
     pub seed: u64,
+    /// Raised by `SCRIPT KILL` / `FUNCTION KILL`: polled with the step budget. Only read-path
+    /// runs have one (a write script must end at the same step on every replica).
+    pub kill: Option<Arc<AtomicBool>>,
 }
 
 /// How a run ended.
@@ -72,6 +77,8 @@ pub enum Outcome {
     Done(Frame),
     /// The step budget stopped it: the caller rolls back its writes.
     Exhausted,
+    /// `SCRIPT KILL` / `FUNCTION KILL` stopped it (read-path runs only).
+    Killed,
 }
 
 /// `ERR Error compiling script (new function): ...` if `body` is not a Lua chunk.
@@ -118,7 +125,13 @@ fn in_vm<R>(
     then: impl FnOnce(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<R>,
 ) -> Result<R, Outcome> {
     let lua = new_vm().map_err(|e| Outcome::Done(internal(e)))?;
-    let budget = Rc::new(Budget { max: limits.max_steps, steps: Cell::new(0), exhausted: Cell::new(false) });
+    let budget = Rc::new(Budget {
+        max: limits.max_steps,
+        steps: Cell::new(0),
+        exhausted: Cell::new(false),
+        kill: limits.kill.clone(),
+        killed: Cell::new(false),
+    });
     let host = RefCell::new(host);
     let resp3 = Cell::new(false);
     let result = lua.scope(|scope| {
@@ -131,6 +144,9 @@ fn in_vm<R>(
         lua.set_global_hook(HookTriggers::new().every_nth_instruction(STEP_GRAIN), move |_, _| meter.step())?;
         let ran = then(&lua, &env, f, &resp3);
         lua.remove_global_hook();
+        if budget.killed.get() {
+            return Ok(Err(Outcome::Killed));
+        }
         if budget.exhausted.get() {
             return Ok(Err(Outcome::Exhausted));
         }
@@ -145,11 +161,20 @@ pub fn exhausted_reply(max_steps: u64, rolled_back: bool) -> Frame {
     Frame::error(format!("ERR Script aborted: it ran more than lua-max-steps ({max_steps}) instructions{writes}"))
 }
 
-/// The step budget, shared by the hook and the functions that must not swallow its error.
+/// The reply of a run `SCRIPT KILL` / `FUNCTION KILL` stopped (Redis's text, without the
+/// line it was stopped at).
+pub fn killed_reply() -> Frame {
+    Frame::error("ERR Script killed by user with SCRIPT KILL...")
+}
+
+/// The step budget and the kill flag, shared by the hook and the functions that must not
+/// swallow their error.
 struct Budget {
     max: u64,
     steps: Cell<u64>,
     exhausted: Cell<bool>,
+    kill: Option<Arc<AtomicBool>>,
+    killed: Cell<bool>,
 }
 
 impl Budget {
@@ -159,10 +184,18 @@ impl Budget {
         if steps > self.max {
             self.exhausted.set(true);
         }
-        if self.exhausted.get() {
-            return Err(mlua::Error::runtime("script step budget exhausted"));
+        if self.kill.as_ref().is_some_and(|k| k.load(Ordering::Relaxed)) {
+            self.killed.set(true);
+        }
+        if self.stopped() {
+            return Err(mlua::Error::runtime("script stopped (step budget or kill)"));
         }
         Ok(VmState::Continue)
+    }
+
+    /// Whether the run must end: no pcall may catch this.
+    fn stopped(&self) -> bool {
+        self.exhausted.get() || self.killed.get()
     }
 }
 

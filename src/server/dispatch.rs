@@ -152,6 +152,9 @@ pub async fn execute(
         // A monitor is a replica to Redis: it may not touch the keyspace.
         return Outcome::Reply(reject(client, handle, spec, "Replica can't interact with the keyspace".into()));
     }
+    if let Some(reply) = while_script_runs(client, handle, shared, spec, argv) {
+        return Outcome::Reply(reply);
+    }
     // Past maxmemory, as Redis: refused (or room made by eviction) before running or queueing.
     if spec.has_flag("denyoom") && !evict::admit_write(shared).await {
         return Outcome::Reply(reject(client, handle, spec, evict::OOM.into()));
@@ -163,6 +166,13 @@ pub async fn execute(
             return Outcome::Reply(reply);
         }
     };
+    if matches!(spec.name, "sort" | "sort_ro") && shared.config().cluster_enabled {
+        // BY and GET patterns name keys of any slot: refused in cluster mode, as Redis does.
+        if let Some(refusal) = cmd::sort::refusal_in_cluster(argv) {
+            client.multi_failed |= client.multi.is_some();
+            return Outcome::Reply(refusal);
+        }
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -223,7 +233,7 @@ pub async fn execute(
 /// group this node leads. Outside a multi-raft cluster everything runs on group 0.
 async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Result<u64, Frame> {
     let Some(cluster) = &shared.cluster else { return Ok(0) };
-    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate") {
+    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate" | "memory") {
         return Ok(0);
     }
     let slot = crate::cluster::Groups::slot_of(spec, argv)?;
@@ -243,6 +253,43 @@ async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &
     cluster.route(slot, stale_ok).await
 }
 
+/// Commands Redis runs while a script is busy (`CMD_ALLOW_BUSY`); SCRIPT KILL and FUNCTION
+/// KILL are answered before this list is looked at.
+const ALLOWED_WHILE_BUSY: &[&str] =
+    &["auth", "discard", "hello", "multi", "quit", "replconf", "reset", "shutdown", "unwatch", "watch"];
+
+/// SCRIPT KILL / FUNCTION KILL, answered here from this node's running scripts (never through
+/// the log, which a running write script holds), and Redis's `BUSY` refusal of other commands
+/// once a script on this node has run `busy-reply-threshold` ms. Only this node's clients
+/// see it: a write script runs on every replica, and each answers its own clients.
+fn while_script_runs(
+    client: &mut Client,
+    handle: &ClientHandle,
+    shared: &Shared,
+    spec: &CommandSpec,
+    argv: &[Bytes],
+) -> Option<Frame> {
+    if client.multi.is_none() {
+        if let Some(is_eval) = cmd::scripting::kill_command(argv) {
+            return Some(cmd::scripting::kill(shared.engine.running_script().as_deref(), is_eval));
+        }
+    }
+    let run = shared.engine.running_script()?;
+    if ALLOWED_WHILE_BUSY.contains(&spec.name) || run.started.elapsed() < busy_threshold(shared) {
+        return None;
+    }
+    let Frame::Error(busy) = cmd::scripting::busy_error(&run) else { return None };
+    Some(reject(client, handle, spec, String::from_utf8_lossy(&busy).into_owned()))
+}
+
+/// `busy-reply-threshold` (alias `lua-time-limit`), this node's setting.
+fn busy_threshold(shared: &Shared) -> std::time::Duration {
+    let ms = crate::config::reported::find(b"busy-reply-threshold")
+        .and_then(|r| shared.config().reported.get(r).parse::<u64>().ok())
+        .unwrap_or(5000);
+    std::time::Duration::from_millis(ms)
+}
+
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
 /// transaction; a refused EXEC discards the transaction with an EXECABORT error instead.
 /// `msg` has no `ERR ` prefix when it is a plain error.
@@ -256,7 +303,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
         return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
     }
     client.multi_failed |= client.multi.is_some();
-    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") {
+    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") || msg.starts_with("BUSY") {
         Frame::error(msg)
     } else {
         Frame::error(format!("ERR {msg}"))
@@ -374,7 +421,8 @@ fn count_lookups(shared: &Shared, group: u64, db: usize, now: u64, spec: &Comman
         return;
     }
     let mut missed = Vec::new();
-    let hits = shared.engine.with_keyspace_of(group, |ks| {
+    // Not counted while a script's apply holds the keyspace (the runtime must not block).
+    let hits = shared.engine.try_with_keyspace_of(group, |ks| {
         let mut hits = 0;
         cmd::for_each_key_index(spec, argv, |i| match argv.get(i) {
             Some(k) if ks.db(db).get(k, now).is_some() => hits += 1,
@@ -383,6 +431,7 @@ fn count_lookups(shared: &Shared, group: u64, db: usize, now: u64, spec: &Comman
         });
         hits
     });
+    let Some(hits) = hits else { return };
     Stats::add(&shared.stats.keyspace_hits, hits);
     Stats::add(&shared.stats.keyspace_misses, keys - hits);
     for key in &missed {
@@ -437,12 +486,13 @@ async fn watch(client: &mut Client, handle: &ClientHandle, shared: &Shared, argv
         shared.engine.group(group).catch_up().await;
     }
     let (db, now) = (client.db, now_ms());
-    shared.engine.with_keyspace_of(group, |ks| {
-        for key in &argv[1..] {
-            let version = ks.key_version(db, key, now);
-            client.watched.push(WatchedKey { db: db as u32, key: key.clone(), version });
-        }
+    let versions = shared.engine.with_keyspace_when_free(group, |ks| {
+        argv[1..]
+            .iter()
+            .map(|key| WatchedKey { db: db as u32, key: key.clone(), version: ks.key_version(db, key, now) })
+            .collect::<Vec<_>>()
     });
+    client.watched.extend(versions.await);
     let n = client.watched.len();
     handle.update(|i| i.watching = n);
     Frame::ok()

@@ -137,6 +137,34 @@ impl Engine {
         let st = self.group(group).state().read().unwrap_or_else(|p| p.into_inner());
         f(&st.keyspace)
     }
+
+    /// [`with_keyspace_of`](Self::with_keyspace_of), or `None` at once while a script's apply
+    /// holds the state (on a blocking-pool thread): for background rounds (expiry, eviction,
+    /// metrics), which skip a turn rather than block the runtime thread until it ends.
+    pub fn try_with_keyspace_of<R>(&self, group: u64, f: impl FnOnce(&Keyspace) -> R) -> Option<R> {
+        match self.group(group).state().try_read() {
+            Ok(st) => Some(f(&st.keyspace)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(f(&p.into_inner().keyspace)),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// [`with_keyspace_of`](Self::with_keyspace_of) once the state is free: waits
+    /// asynchronously while a script's apply holds it (WATCH, which Redis runs during a busy
+    /// script, must not block the runtime thread).
+    pub async fn with_keyspace_when_free<R>(&self, group: u64, mut f: impl FnMut(&Keyspace) -> R) -> R {
+        loop {
+            if let Some(r) = self.try_with_keyspace_of(group, &mut f) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The script that has been running longest on this node (any group), if one runs.
+    pub fn running_script(&self) -> Option<Arc<crate::store::running::Run>> {
+        self.groups().values().filter_map(|r| r.running().oldest()).min_by_key(|r| r.started)
+    }
 }
 
 /// The replies of a write batch, one per command, in order (no allocation for the usual batch

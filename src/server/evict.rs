@@ -119,7 +119,10 @@ async fn evict_round(shared: &Shared, bytes: u64) -> usize {
     let Policy::Evict { volatile, rank } = policy(&name) else { return 0 };
     let now = now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(shared.engine.next_seed());
-    let picks = shared.engine.with_keyspace(|ks| pick_victims(ks, (volatile, rank), samples, bytes, now, &mut rng));
+    // None: a script's apply holds the keyspace; nothing is evicted this round.
+    let picks =
+        shared.engine.try_with_keyspace_of(0, |ks| pick_victims(ks, (volatile, rank), samples, bytes, now, &mut rng));
+    let Some(picks) = picks else { return 0 };
     let mut deleted = 0;
     for (db, victims, bytes) in picks {
         let picked = victims.len();

@@ -43,7 +43,7 @@ async fn expire_group(shared: &Shared, group: u64) {
         return;
     }
     let now = now_ms();
-    let due: Vec<(usize, Vec<Bytes>)> = shared.engine.with_keyspace_of(group, |ks| {
+    let due: Option<Vec<(usize, Vec<Bytes>)>> = shared.engine.try_with_keyspace_of(group, |ks| {
         ks.dbs()
             .iter()
             .enumerate()
@@ -51,6 +51,8 @@ async fn expire_group(shared: &Shared, group: u64) {
             .filter(|(_, k)| !k.is_empty())
             .collect()
     });
+    // None: a script's apply holds the keyspace; the next round looks again.
+    let Some(due) = due else { return };
     // While a slot migration freezes or imports slots here, their due keys wait (a batch
     // holding one would be refused whole at apply and stall every other key's expiry).
     let control = shared.engine.group(group).control();

@@ -16,6 +16,7 @@ mod keymap;
 pub mod list;
 pub mod notify;
 pub mod rdb;
+pub mod running;
 pub mod scripts;
 pub mod set;
 pub mod stream;
@@ -54,6 +55,9 @@ pub struct Keyspace {
     pub scripts: Scripts,
     /// The Functions libraries (replicated with the data, see [`functions`]).
     pub functions: Functions,
+    /// This node's scripts running now (not replicated, see [`running`]): the state machine
+    /// puts its group's registry here, the server reads it for `BUSY` and the KILLs.
+    pub running: std::sync::Arc<running::Running>,
 }
 
 impl Default for Keyspace {
@@ -72,6 +76,7 @@ impl Keyspace {
             notify: notify::Notifications::default(),
             scripts: Scripts::default(),
             functions: Functions::default(),
+            running: Default::default(),
         }
     }
 

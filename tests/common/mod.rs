@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod in_process;
 pub mod sharded;
 
 use bytes::{Bytes, BytesMut};

@@ -4,14 +4,15 @@
 //! read. A function flagged `no-writes` runs with a read-only host even under FCALL.
 
 use super::host::{ReadHost, WriteHost};
-use super::split_keys;
+use super::{begin_run, finish, split_keys};
 use crate::cmd::args::{self, is};
 use crate::cmd::glob;
 use crate::cmd::server::{help_reply, sub_arity};
 use crate::cmd::{ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::script::{self, exhausted_reply, Call, Limits, Outcome};
+use crate::script::{self, Call, Limits};
 use crate::store::functions::{Functions, Library};
+use crate::store::running::RunKind;
 use bytes::Bytes;
 use rand::RngCore;
 
@@ -38,23 +39,17 @@ pub fn fcall(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     };
     // The name as registered: FCALL's is matched case-insensitively, as in Redis.
     let (code, read_only, name) = (lib.code.clone(), def.is_read_only(), def.name.clone());
-    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+    let (_run, limits) = begin_run(ctx.ks, ctx.rng, RunKind::Function, false, argv);
+    let max_steps = limits.max_steps;
     let call = Call { code: &code, function: &name, keys, args };
     if read_only {
         let mut host = ReadHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: &mut *ctx.rng };
-        return match script::fcall(&mut host, &call, limits) {
-            Outcome::CompileError(e) | Outcome::Done(e) => e,
-            Outcome::Exhausted => exhausted_reply(limits.max_steps, false),
-        };
+        return finish(script::fcall(&mut host, &call, limits), max_steps, None::<fn()>);
     }
     let mut host = WriteHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: ctx.rng, undo: Default::default() };
-    match script::fcall(&mut host, &call, limits) {
-        Outcome::CompileError(e) | Outcome::Done(e) => e,
-        Outcome::Exhausted => {
-            host.undo.rollback(ctx.ks);
-            exhausted_reply(limits.max_steps, true)
-        }
-    }
+    let outcome = script::fcall(&mut host, &call, limits);
+    let undo = host.undo;
+    finish(outcome, max_steps, Some(|| undo.rollback(ctx.ks)))
 }
 
 /// FCALL_RO: only functions flagged `no-writes`.
@@ -69,13 +64,11 @@ pub fn fcall_ro(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     if !def.is_read_only() {
         return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+    let (_run, limits) = begin_run(ctx.ks, &mut *ctx.rng, RunKind::Function, ctx.local, argv);
+    let max_steps = limits.max_steps;
     let call = Call { code: &lib.code, function: &def.name, keys, args };
     let mut host = ReadHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: &mut *ctx.rng };
-    match script::fcall(&mut host, &call, limits) {
-        Outcome::CompileError(e) | Outcome::Done(e) => e,
-        Outcome::Exhausted => exhausted_reply(limits.max_steps, false),
-    }
+    finish(script::fcall(&mut host, &call, limits), max_steps, None::<fn()>)
 }
 
 const FUNCTION_HELP: &[&str] = &[
@@ -159,7 +152,8 @@ pub fn function(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     } else if is(sub, "stats") {
         checked(2, &|| stats(&ctx.ks.functions))
     } else if is(sub, "kill") {
-        checked(2, &|| Frame::error("NOTBUSY No scripts in execution right now."))
+        // Answered by the server itself (`super::kill`); one reaching the log found none.
+        checked(2, &|| Frame::error(super::kill::NOTBUSY))
     } else if is(sub, "dump") {
         checked(2, &|| super::payload::dump(&ctx.ks.functions))
     } else if is(sub, "restore") {
@@ -188,7 +182,7 @@ fn load(ctx: &mut WriteCtx, rest: &[Bytes]) -> Frame {
         return Frame::error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(other)));
     }
     let replace = !options.is_empty();
-    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64(), kill: None };
     let (name, functions) = match script::load_library(code, limits) {
         Ok(loaded) => loaded,
         Err(e) => return e,

@@ -75,7 +75,9 @@ impl Host for WriteHost<'_> {
                 self.undo.before(self.ks, self.db, spec, &argv);
                 f(&mut WriteCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }, &argv)
             }
-            Kind::Read(f) => f(&mut ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }, &argv),
+            Kind::Read(f) => {
+                f(&mut ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng, local: false }, &argv)
+            }
             Kind::Session => session(spec, &argv, self.ks, &mut self.db, self.now_ms),
         };
         // Shown after it ran, in the database it left selected, as Redis feeds its monitors.
@@ -104,7 +106,9 @@ impl Host for ReadHost<'_> {
         };
         match spec.kind {
             Kind::Write(_) => Frame::error("ERR Write commands are not allowed from read-only scripts."),
-            Kind::Read(f) => f(&mut ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng }, &argv),
+            Kind::Read(f) => {
+                f(&mut ReadCtx { ks: self.ks, db: self.db, now_ms: self.now_ms, rng: self.rng, local: false }, &argv)
+            }
             Kind::Session => session(spec, &argv, self.ks, &mut self.db, self.now_ms),
         }
     }

@@ -18,11 +18,17 @@ use super::args::{self, is};
 use super::server::{help_reply, sub_arity};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::script::{self, exhausted_reply, Limits, Outcome, Script};
+use crate::script::{self, exhausted_reply, killed_reply, Limits, Outcome, Script};
+use crate::store::running::{RunGuard, RunKind};
 use crate::store::scripts::{sha1_hex, MIN_MAX_STEPS};
+use crate::store::Keyspace;
 use bytes::Bytes;
 use host::{ReadHost, WriteHost};
 use rand::RngCore;
+
+pub use kill::{busy_error, kill, kill_command};
+
+mod kill;
 
 const EVAL_FLAGS: &[&str] = &["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"];
 const EVAL_RO_FLAGS: &[&str] = &["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"];
@@ -76,7 +82,7 @@ fn noscript() -> Frame {
 
 fn eval(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     match split_keys(argv) {
-        Ok((keys, args)) => run_write(ctx, argv[1].clone(), keys, args),
+        Ok((keys, args)) => run_write(ctx, argv, argv[1].clone(), keys, args),
         Err(e) => e,
     }
 }
@@ -87,33 +93,58 @@ fn evalsha(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     match ctx.ks.scripts.get(&argv[1]).cloned() {
-        Some(body) => run_write(ctx, body, keys, args),
+        Some(body) => run_write(ctx, argv, body, keys, args),
         None => noscript(),
     }
 }
 
+/// A run registered in this node's registry of running scripts (for `BUSY` replies and the
+/// KILLs), with its limits: the replicated budget, a seed from the batch's RNG and, for a
+/// read-path run, the kill flag.
+fn begin_run(
+    ks: &Keyspace,
+    rng: &mut dyn RngCore,
+    kind: RunKind,
+    killable: bool,
+    argv: &[Bytes],
+) -> (RunGuard, Limits) {
+    let run = ks.running.begin(kind, killable, argv);
+    let kill = killable.then(|| run.kill_flag());
+    (run, Limits { max_steps: ks.scripts.max_steps, seed: rng.next_u64(), kill })
+}
+
+/// The reply of a run's outcome; `rollback` undoes the writes of a run the budget stopped.
+fn finish(outcome: Outcome, max_steps: u64, rollback: Option<impl FnOnce()>) -> Frame {
+    match outcome {
+        Outcome::CompileError(e) | Outcome::Done(e) => e,
+        Outcome::Killed => killed_reply(),
+        Outcome::Exhausted => {
+            let rolled_back = rollback.map(|undo| undo()).is_some();
+            exhausted_reply(max_steps, rolled_back)
+        }
+    }
+}
+
 /// Runs a script as (part of) a write and caches it if it compiled.
-fn run_write(ctx: &mut WriteCtx, body: Bytes, keys: &[Bytes], args: &[Bytes]) -> Frame {
+fn run_write(ctx: &mut WriteCtx, argv: &[Bytes], body: Bytes, keys: &[Bytes], args: &[Bytes]) -> Frame {
     let sha = sha1_hex(&body);
-    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+    let (_run, limits) = begin_run(ctx.ks, ctx.rng, RunKind::Eval, false, argv);
+    let max_steps = limits.max_steps;
     let script = Script { name: &sha, body: &body, keys, args };
     let mut host = WriteHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: ctx.rng, undo: Default::default() };
     let outcome = script::eval(&mut host, &script, limits);
-    let reply = match outcome {
-        Outcome::CompileError(e) => return e,
-        Outcome::Done(reply) => reply,
-        Outcome::Exhausted => {
-            host.undo.rollback(ctx.ks);
-            exhausted_reply(limits.max_steps, true)
-        }
-    };
+    if let Outcome::CompileError(e) = outcome {
+        return e;
+    }
+    let undo = host.undo;
+    let reply = finish(outcome, max_steps, Some(|| undo.rollback(ctx.ks)));
     ctx.ks.scripts.insert(Bytes::from(sha), body);
     reply
 }
 
 fn eval_ro(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
     match split_keys(argv) {
-        Ok((keys, args)) => run_read(ctx, &argv[1], keys, args),
+        Ok((keys, args)) => run_read(ctx, argv, &argv[1], keys, args),
         Err(e) => e,
     }
 }
@@ -124,21 +155,19 @@ fn evalsha_ro(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     match ctx.ks.scripts.get(&argv[1]).cloned() {
-        Some(body) => run_read(ctx, &body, keys, args),
+        Some(body) => run_read(ctx, argv, &body, keys, args),
         None => noscript(),
     }
 }
 
-/// Runs a read-only script. It is not cached: the read path changes no state.
-fn run_read(ctx: &mut ReadCtx, body: &Bytes, keys: &[Bytes], args: &[Bytes]) -> Frame {
+/// Runs a read-only script, killable. It is not cached: the read path changes no state.
+fn run_read(ctx: &mut ReadCtx, argv: &[Bytes], body: &Bytes, keys: &[Bytes], args: &[Bytes]) -> Frame {
     let sha = sha1_hex(body);
-    let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+    let (_run, limits) = begin_run(ctx.ks, &mut *ctx.rng, RunKind::Eval, ctx.local, argv);
+    let max_steps = limits.max_steps;
     let script = Script { name: &sha, body, keys, args };
     let mut host = ReadHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: &mut *ctx.rng };
-    match script::eval(&mut host, &script, limits) {
-        Outcome::CompileError(e) | Outcome::Done(e) => e,
-        Outcome::Exhausted => exhausted_reply(limits.max_steps, false),
-    }
+    finish(script::eval(&mut host, &script, limits), max_steps, None::<fn()>)
 }
 
 const SCRIPT_HELP: &[&str] = &[
@@ -188,9 +217,9 @@ fn script_cmd(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Frame::ok()
     } else if is(sub, "kill") {
         match arity(2) {
-            // Scripts run to their end (or their step budget) inside one apply or read:
-            // there is never one to kill from another connection.
-            Ok(()) => Frame::error("NOTBUSY No scripts in execution right now."),
+            // The server answers SCRIPT KILL itself (`kill`), without the log, which the
+            // running script may hold: one reaching the log found nothing to kill.
+            Ok(()) => Frame::error(kill::NOTBUSY),
             Err(e) => e,
         }
     } else if is(sub, "debug") {

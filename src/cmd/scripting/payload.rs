@@ -70,7 +70,7 @@ fn load_all(ctx: &mut WriteCtx, body: &[u8]) -> Result<Functions, String> {
             _ => return Err("ERR given type is not a function".into()),
         }
         let code = Bytes::from(r.string().map_err(|_| "ERR failed loading the given functions payload")?);
-        let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64() };
+        let limits = Limits { max_steps: ctx.ks.scripts.max_steps, seed: ctx.rng.next_u64(), kill: None };
         let (name, functions) = script::load_library(&code, limits).map_err(|e| error_text(&e))?;
         out.load(Library { name, code, functions }, false)?;
     }

@@ -143,3 +143,54 @@ fn functions_load_call_and_roll_back_like_scripts() {
     assert_eq!(write(&mut ks, 1, &["FUNCTION", "DELETE", "l"]), Frame::ok());
     assert_eq!(write(&mut ks, 1, &["FCALL", "incr2", "1", "c"]), err("ERR Function not found"));
 }
+
+/// The run `running` lists first, waited for (another thread is starting it).
+fn first_run(running: &crate::store::running::Running) -> std::sync::Arc<crate::store::running::Run> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(run) = running.oldest() {
+            return run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the script never started");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_read_path_run_is_killable_even_under_pcall() {
+    let mut ks = Keyspace::default();
+    assert_eq!(write(&mut ks, 1, &["raftis.luasteps", "100000000000000"]), Frame::ok());
+    let running = ks.running.clone();
+    let body = "while true do pcall(function() while true do end end) end";
+    std::thread::scope(|s| {
+        let ks = &ks;
+        let reader = s.spawn(move || read(ks, &["EVAL_RO", body, "0"]));
+        let run = first_run(&running);
+        assert!(run.killable);
+        assert_eq!(super::kill(Some(&run), true), Frame::ok());
+        assert_eq!(reader.join().expect("reader"), err("ERR Script killed by user with SCRIPT KILL..."));
+    });
+    assert!(running.oldest().is_none(), "the run unregistered");
+}
+
+#[test]
+fn an_applied_run_is_unkillable_and_ends_at_its_budget() {
+    let mut ks = Keyspace::default();
+    assert_eq!(write(&mut ks, 1, &["raftis.luasteps", "20000000"]), Frame::ok());
+    let running = ks.running.clone();
+    std::thread::scope(|s| {
+        let ks = &mut ks;
+        // EVAL_RO inside a transaction runs in the apply too: not killable either.
+        let writer = s.spawn(move || {
+            let cmds = vec![argv(&["EVAL_RO", "while true do end", "0"])];
+            let batch = WriteBatch { db: 0, now_ms: 1, seed: 1, cmds, transaction: Some(Vec::new()) };
+            apply(ks, &batch)
+        });
+        let run = first_run(&running);
+        assert!(!run.killable);
+        assert!(matches!(super::kill(Some(&run), true), Frame::Error(e) if e.starts_with(b"UNKILLABLE")));
+        let reply = writer.join().expect("writer");
+        let Frame::Array(replies) = reply else { panic!("EXEC's array: {reply:?}") };
+        assert!(matches!(&replies[0], Frame::Error(e) if e.starts_with(b"ERR Script aborted")), "{replies:?}");
+    });
+}

@@ -1,0 +1,160 @@
+//! Long scripts over real sockets: `BUSY` replies once a script has run `busy-reply-threshold`
+//! ms, `SCRIPT KILL` / `FUNCTION KILL` of read-only scripts, and write scripts, which run in
+//! every replica's apply: unkillable, stopped only by the step budget, and busy on each node
+//! for that node's own clients only, while Raft goes on (no election).
+
+mod common;
+
+use common::cluster::ThreeNodes;
+use common::http::{http, json_u64};
+use common::{wait_until, Conn, Server};
+use raftis::protocol::Frame;
+
+const BUSY_EVAL: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn error_starts(f: &Frame, prefix: &str) -> bool {
+    matches!(f, Frame::Error(e) if e.starts_with(prefix.as_bytes()))
+}
+
+/// Sends `args` on `c` without reading the reply.
+fn send(c: &mut Conn, args: &[&str]) {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send_raw(&Conn::encode(&args));
+}
+
+/// The reply to a command sent earlier, which may take longer than one read timeout (10 s).
+fn late_reply(c: &mut Conn) -> Frame {
+    for _ in 0..12 {
+        if let Some(reply) = c.read_frame() {
+            return reply;
+        }
+    }
+    panic!("no reply within two minutes")
+}
+
+fn wait_busy(c: &mut Conn, text: &str) {
+    wait_until("BUSY replies", 60, || c.cmd(&["PING"]) == Frame::error(text));
+}
+
+fn setup(c: &mut Conn, steps: &str) {
+    assert_eq!(c.cmd(&["CONFIG", "SET", "lua-max-steps", steps]), Frame::ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]), Frame::ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "busy-reply-threshold"]),
+        Frame::Array(vec![bulk("busy-reply-threshold"), bulk("10")])
+    );
+}
+
+#[test]
+fn script_kill_stops_a_busy_read_only_script_and_others_get_busy_meanwhile() {
+    let server = Server::raftis(&[]);
+    let mut c = server.conn();
+    setup(&mut c, "100000000000000");
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Frame::error("NOTBUSY No scripts in execution right now."));
+    assert_eq!(c.cmd(&["FUNCTION", "KILL"]), Frame::error("NOTBUSY No scripts in execution right now."));
+    assert_eq!(c.cmd(&["SET", "x", "1"]), Frame::ok());
+    let mut runner = server.conn();
+    send(
+        &mut runner,
+        &["EVAL_RO", "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end", "0"],
+    );
+    wait_busy(&mut c, BUSY_EVAL);
+    assert_eq!(c.cmd(&["GET", "x"]), Frame::error(BUSY_EVAL));
+    assert_eq!(c.cmd(&["FUNCTION", "KILL"]), Frame::error(BUSY_EVAL), "FUNCTION KILL does not stop an EVAL");
+    // A transaction: MULTI passes, a queued command is refused, EXEC discards it all.
+    let mut tx = server.conn();
+    assert_eq!(tx.cmd(&["MULTI"]), Frame::ok());
+    assert_eq!(tx.cmd(&["INCR", "x"]), Frame::error(BUSY_EVAL));
+    assert_eq!(tx.cmd(&["EXEC"]), Frame::error(format!("EXECABORT Transaction discarded because of: {BUSY_EVAL}")));
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Frame::ok());
+    let killed = late_reply(&mut runner);
+    assert!(error_starts(&killed, "ERR Script killed by user with SCRIPT KILL"), "{killed:?}");
+    wait_until("PONG", 30, || c.cmd(&["PING"]) == Frame::simple("PONG"));
+    assert_eq!(c.cmd(&["GET", "x"]), bulk("1"), "the refused transaction did not run");
+    assert_eq!(tx.cmd(&["PING", "asdf"]), bulk("asdf"), "no longer in MULTI");
+    assert_eq!(runner.cmd(&["PING"]), Frame::simple("PONG"));
+}
+
+#[test]
+fn function_kill_stops_a_busy_fcall_ro() {
+    let server = Server::raftis(&[]);
+    let mut c = server.conn();
+    setup(&mut c, "100000000000000");
+    let lib = "#!lua name=spin\nredis.register_function{function_name='spin', callback=function() \
+               local a = 1 while true do a = a + 1 end end, flags={'no-writes'}}";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), bulk("spin"));
+    let mut runner = server.conn();
+    send(&mut runner, &["FCALL_RO", "spin", "0"]);
+    wait_busy(&mut c, BUSY_FUNCTION);
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Frame::error(BUSY_FUNCTION), "SCRIPT KILL does not stop a function");
+    assert_eq!(c.cmd(&["FUNCTION", "KILL"]), Frame::ok());
+    let killed = late_reply(&mut runner);
+    assert!(error_starts(&killed, "ERR Script killed by user"), "{killed:?}");
+    wait_until("PONG", 30, || c.cmd(&["PING"]) == Frame::simple("PONG"));
+}
+
+const WRITE_LOOP: &str = "redis.call('set', KEYS[1], 'new') local a = 0 while true do a = a + 1 end";
+/// Long enough to see BUSY (at 10 ms), short enough to end in a debug build within the waits.
+const WRITE_STEPS: &str = "100000000";
+/// A write waits for its apply: more than the script may take on a loaded machine.
+const LONG_WRITES: [&str; 2] = ["--raft-write-timeout-ms", "120000"];
+
+fn rolled_back() -> String {
+    format!(
+        "ERR Script aborted: it ran more than lua-max-steps ({WRITE_STEPS}) instructions; its writes were rolled back"
+    )
+}
+
+#[test]
+fn a_busy_write_script_is_unkillable_and_ends_at_its_step_budget() {
+    let server = Server::raftis(&LONG_WRITES);
+    let mut c = server.conn();
+    setup(&mut c, WRITE_STEPS);
+    assert_eq!(c.cmd(&["SET", "k", "old"]), Frame::ok());
+    let mut runner = server.conn();
+    send(&mut runner, &["EVAL", WRITE_LOOP, "1", "k"]);
+    wait_busy(&mut c, BUSY_EVAL);
+    let refused = c.cmd(&["SCRIPT", "KILL"]);
+    assert!(error_starts(&refused, "UNKILLABLE"), "{refused:?}");
+    let refused = c.cmd(&["FUNCTION", "KILL"]);
+    assert!(error_starts(&refused, "UNKILLABLE"), "{refused:?}");
+    assert_eq!(c.cmd(&["GET", "k"]), Frame::error(BUSY_EVAL));
+    assert_eq!(late_reply(&mut runner), Frame::error(rolled_back()));
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("old"));
+    assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Frame::error("NOTBUSY No scripts in execution right now."));
+}
+
+fn term(cluster: &ThreeNodes, i: usize) -> Option<u64> {
+    json_u64(&http(cluster.raft_ports[i], "GET", "/raft/metrics", "").1, "current_term")
+}
+
+/// The script runs in every replica's apply, off the runtime thread: a follower's own clients
+/// get BUSY from it, heartbeats go on (the term does not move), and it ends alike everywhere.
+#[test]
+fn a_write_script_is_busy_on_every_replica_without_an_election() {
+    let cluster = ThreeNodes::start("busy", &LONG_WRITES);
+    let leader = cluster.leader().expect("leader");
+    let follower = (leader + 1) % 3;
+    let mut l = cluster.conn(leader);
+    let mut f = cluster.conn(follower);
+    assert_eq!(l.cmd(&["SET", "k", "old"]), Frame::ok());
+    setup(&mut l, WRITE_STEPS);
+    assert_eq!(f.cmd(&["CONFIG", "SET", "busy-reply-threshold", "10"]), Frame::ok());
+    let before = term(&cluster, leader).expect("term");
+    let mut runner = cluster.conn(leader);
+    send(&mut runner, &["EVAL", WRITE_LOOP, "1", "k"]);
+    wait_busy(&mut f, BUSY_EVAL);
+    assert_eq!(late_reply(&mut runner), Frame::error(rolled_back()));
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        wait_until("the script's end on every node", 60, || c.cmd(&["PING"]) == Frame::simple("PONG"));
+        assert_eq!(c.cmd(&["GET", "k"]), bulk("old"), "node {i}");
+    }
+    assert_eq!(term(&cluster, leader), Some(before), "no election during the script");
+    assert_eq!(cluster.leader(), Some(leader));
+}
