@@ -4,6 +4,7 @@
 //! cancelled a moment later. The faults go on meanwhile, so migrations meet leader changes,
 //! crashes and partitions of their source, target and MetaRaft at every step. Draws come from
 //! a generator of their own, so the fault schedule of the seed is the one it had without them.
+//! Runs only with `SIM_MIGRATIONS=1` for now.
 
 use super::faults::Timeline;
 use super::nodes::{Cluster, HostState};
