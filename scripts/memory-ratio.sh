@@ -8,7 +8,8 @@
 # sorted sets with small members (16 bytes) and with large ones (1 KiB). --scale multiplies
 # every count (default 1: 200k small strings, 20k 1 KiB ones, 20k collections of 10 small
 # members, 2k of 10 large ones). RSS is read from /proc/<pid>/status after the load is
-# acknowledged (raftis: and applied), without load running. Needs redis-server, redis-cli and
+# acknowledged (raftis: and applied), without load running; raftis is then restarted on its data
+# and measured again (restart_x: against redis-server's RSS after loading). Needs redis-server, redis-cli and
 # python3. RAFTIS_BIN=path measures another binary (default target/release/raftis, built unless
 # --no-build). Ports: RAFTIS_PORT (16381), REDIS_PORT (16382).
 set -euo pipefail
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,15p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -83,9 +84,11 @@ wait_pong() {
     done
 }
 
-# measure <port> <command...>: starts the server, loads $WORK/data.resp, prints "rss growth" in KiB.
+# measure <port> <restart> <command...>: starts the server, loads $WORK/data.resp, prints "rss
+# growth" in KiB; with restart=1 also stops the server, starts it again on its data and adds the
+# RSS it has once it answers PONG (the data loaded from its disk).
 measure() {
-    local port=$1; shift
+    local port=$1 restart=$2; shift 2
     "$@" >"$WORK/server.log" 2>&1 & PID=$!
     wait_pong "$port"
     local empty; empty=$(rss_kb "$PID")
@@ -95,17 +98,28 @@ measure() {
     redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
     wait "$PID" 2>/dev/null || true
     PID=""
-    echo "$full $(( full - empty ))"
+    local again=""
+    if [ "$restart" = 1 ]; then
+        "$@" >"$WORK/server.log" 2>&1 & PID=$!
+        wait_pong "$port"
+        redis-cli -p "$port" DBSIZE >/dev/null
+        again=$(rss_kb "$PID")
+        redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+        wait "$PID" 2>/dev/null || true
+        PID=""
+    fi
+    echo "$full $(( full - empty )) $again"
 }
 
-printf '%-12s %12s %12s %12s %12s %8s %8s\n' set redis_rss_kb raftis_rss_kb redis_grew_kb raftis_grew_kb rss_x grew_x
+printf '%-12s %12s %12s %12s %12s %8s %8s %14s %10s\n' set redis_rss_kb raftis_rss_kb redis_grew_kb raftis_grew_kb \
+    rss_x grew_x restarted_rss_kb restart_x
 for set in string-16 string-1024 hash-16 hash-1024 list-16 list-1024 set-16 set-1024 zset-16 zset-1024; do
     gen "$set" >"$WORK/data.resp"
     rm -rf "$WORK/raftis" "$WORK/redis"; mkdir -p "$WORK/redis"
-    read -r redis_rss redis_grew < <(measure "$REDIS_PORT" redis-server --port "$REDIS_PORT" --dir "$WORK/redis" \
+    read -r redis_rss redis_grew < <(measure "$REDIS_PORT" 0 redis-server --port "$REDIS_PORT" --dir "$WORK/redis" \
         --save '' --appendonly no --daemonize no)
-    read -r raftis_rss raftis_grew < <(measure "$RAFTIS_PORT" "$RAFTIS_BIN" --port "$RAFTIS_PORT" \
+    read -r raftis_rss raftis_grew raftis_again < <(measure "$RAFTIS_PORT" 1 "$RAFTIS_BIN" --port "$RAFTIS_PORT" \
         --data-dir "$WORK/raftis" --log-level warn)
-    python3 -c "import sys; a=list(map(int, sys.argv[2:])); print('%-12s %12d %12d %12d %12d %8.2f %8.2f' % (sys.argv[1], a[0], a[1], a[2], a[3], a[1]/max(a[0],1), a[3]/max(a[2],1)))" \
-        "$set" "$redis_rss" "$raftis_rss" "$redis_grew" "$raftis_grew"
+    python3 -c "import sys; a=list(map(int, sys.argv[2:])); print('%-12s %12d %12d %12d %12d %8.2f %8.2f %14d %10.2f' % (sys.argv[1], a[0], a[1], a[2], a[3], a[1]/max(a[0],1), a[3]/max(a[2],1), a[4], a[4]/max(a[0],1)))" \
+        "$set" "$redis_rss" "$raftis_rss" "$redis_grew" "$raftis_grew" "$raftis_again"
 done

@@ -33,6 +33,12 @@ async fn single_node_serves_clients_over_simulated_tcp() {
     client
         .spawn(async move {
             let mut c = SimClient::connect(addr, Duration::from_secs(10)).await.expect("connect");
+            // The port answers from the start: -LOADING until the node has loaded.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while c.cmd(&[b"PING"]).await.unwrap() != Frame::Simple("PONG".into()) {
+                assert!(tokio::time::Instant::now() < deadline, "the node never finished loading");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             assert_eq!(c.cmd(&[b"SET", b"k", b"v"]).await.unwrap(), Frame::ok());
             assert_eq!(c.cmd(&[b"GET", b"k"]).await.unwrap(), bulk("v"));
             assert_eq!(c.cmd(&[b"SET", b"t", b"x", b"PX", b"500"]).await.unwrap(), Frame::ok());

@@ -45,6 +45,17 @@ fn main() -> ExitCode {
     runtime.block_on(run(startup.config, to_file))
 }
 
+/// A test hook: with `RAFTIS_TEST_HOLD_LOADING=<file>` in its environment, the node holds its
+/// loading (its client port answering `-LOADING`) until that file exists, so that a test can
+/// look at the loading state without racing a load that may end at any moment.
+async fn hold_loading() {
+    let Some(file) = std::env::var_os("RAFTIS_TEST_HOLD_LOADING").map(std::path::PathBuf::from) else { return };
+    tracing::warn!(file = %file.display(), "loading held until this file exists (RAFTIS_TEST_HOLD_LOADING)");
+    while !file.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// One I/O thread (the default) is a current-thread runtime: every task on the main thread, as
 /// in Redis, which runs the log's syncs in its idle time while the node is alone in its group
 /// (`raftis::rt::on_runtime_idle`). More I/O threads are a multi-thread runtime.
@@ -100,7 +111,7 @@ async fn run(config: config::Config, logs_to_file: bool) -> ExitCode {
     if !config.is_bootstrap() {
         tracing::info!("is-bootstrap is off: a fresh node waits to be added to a cluster");
     }
-    let node = match raftis::node::start(config).await {
+    let node = match raftis::node::start_after(config, hold_loading()).await {
         Ok(node) => node,
         Err(e) => {
             tracing::error!("{e}");

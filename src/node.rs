@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::disk::Disk;
 use crate::raft::node::{GroupSpec, Replica, ReplicaConfig, ReplicaError, Timeouts};
 use crate::server::{self, Shared};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,19 +89,59 @@ fn spawn_stop_on_raft_failure(replica: Arc<Replica>, shared: Arc<Shared>) {
 /// A node that has never been part of a cluster bootstraps itself as a one-member cluster if
 /// [`Config::is_bootstrap`], and otherwise waits to be added to one.
 pub async fn start(config: Config) -> Result<NodeHandle, StartError> {
+    start_after(config, std::future::ready(())).await
+}
+
+/// [`start`], with the loading of the data held until `hold` resolves, the client port
+/// already answering `-LOADING` meanwhile (`main` holds it for tests of the loading state).
+pub async fn start_after(config: Config, hold: impl Future<Output = ()>) -> Result<NodeHandle, StartError> {
     let disk = crate::disk::node_disk(&config.data_dir)
         .map_err(|source| StartError::DataDir { dir: config.data_dir.display().to_string(), source })?;
     let bootstrap = config.is_bootstrap();
-    start_with_disk(config, disk, bootstrap).await
+    start_on(config, disk, bootstrap, hold).await
 }
 
 /// Starts a node on `disk`. With `bootstrap`, a node whose log is empty initializes a
 /// one-member cluster of itself; without it, it waits to be added to a cluster (through the
 /// Raft handle of an existing member: `add_learner`, `change_membership`).
 pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: bool) -> Result<NodeHandle, StartError> {
+    start_on(config, disk, bootstrap, std::future::ready(())).await
+}
+
+/// Binds the client port and serves it at once ([`server::loading`]: `-LOADING` until the
+/// node has loaded), then loads the node (after `hold`) and hands the port to the server.
+async fn start_on(
+    config: Config,
+    disk: Arc<dyn Disk>,
+    bootstrap: bool,
+    hold: impl Future<Output = ()>,
+) -> Result<NodeHandle, StartError> {
     let addr = format!("{}:{}", config.bind, config.port);
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     let client_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let loading = server::loading::Loading::new(&config, client_addr.port());
+    let serve = tokio::spawn(server::loading::serve(listener, loading.clone()));
+    hold.await;
+    match load(config, disk, bootstrap, client_addr).await {
+        Ok((shared, admin_addr)) => {
+            loading.finish(shared.clone());
+            Ok(NodeHandle { client_addr, admin_addr, shared, serve })
+        }
+        Err(e) => {
+            loading.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Opens the node's groups (the log's recovery, the newest snapshot, the replay of committed
+/// entries) and builds the server state around them, with the background tasks.
+async fn load(
+    config: Config,
+    disk: Arc<dyn Disk>,
+    bootstrap: bool,
+    client_addr: SocketAddr,
+) -> Result<(Arc<Shared>, Option<SocketAddr>), StartError> {
     let raft_addr = if config.raft_addr.is_empty() { format!("{}:0", config.bind) } else { config.raft_addr.clone() };
     let replica_config = ReplicaConfig {
         id: config.node_id,
@@ -166,9 +207,8 @@ pub async fn start_with_disk(config: Config, disk: Arc<dyn Disk>, bootstrap: boo
         crate::cluster::controller::spawn(cluster, num_groups, &|| shared.shutdown_signal());
     }
     crate::server::spawn_active_expiry(shared.clone());
-    let serve = tokio::spawn(server::serve(listener, shared.clone()));
     banner.log(client_addr, admin_addr);
-    Ok(NodeHandle { client_addr, admin_addr, shared, serve })
+    Ok((shared, admin_addr))
 }
 
 /// The start-up lines, as Redis's: what runs, where, with which data.

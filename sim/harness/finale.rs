@@ -153,6 +153,28 @@ fn differences(cluster: &Cluster) -> String {
     format!("differences between running nodes: {}", out.join("; "))
 }
 
+/// A sharded run: waits until the newest map of the running nodes has no slot migration
+/// left running (each is done or cancelled), within [`CONVERGENCE_BOUND`].
+pub async fn migrations_settle(cluster: &Cluster) -> Result<(), Violation> {
+    let deadline = Instant::now() + CONVERGENCE_BOUND;
+    loop {
+        let map = cluster.ids().into_iter().filter_map(|id| cluster.groups(id)?.map()).max_by_key(|m| m.epoch);
+        let running: Vec<String> = map
+            .iter()
+            .flat_map(|m| m.migrations.iter().filter(|x| x.state.is_active()))
+            .map(|x| format!("{} ({} -> {}, {:?})", x.id, x.source, x.target, x.state))
+            .collect();
+        if map.is_some() && running.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let detail = format!("slot migrations still running after {CONVERGENCE_BOUND:?}: {running:?}");
+            return Err(violation("slot migrations finish", detail));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A sharded run: waits until, in every data group, the members its leader names all hold
 /// the same state (`Keyspace::state_digest` of each running node's copy, read directly), then
 /// hands each group's digests to the convergence checker.
@@ -215,13 +237,15 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
             if !r.is_member() {
                 continue;
             }
-            let owned = r.control().owned.map(|o| (o.epoch, o.ranges));
+            let control = r.control();
+            let owned = control.owned.map(|o| (o.epoch, o.ranges));
+            let open: Vec<u64> = control.frozen.keys().chain(control.importing.keys()).copied().collect();
             let st = r.state().read().unwrap_or_else(|p| p.into_inner());
             let keys = st.keyspace.dbs().iter().flat_map(|db| db.iter().map(|(k, _)| k.to_vec())).collect();
-            copies.push(GroupCopy { node: *id, group: *g, owned, keys });
+            copies.push(GroupCopy { node: *id, group: *g, owned, keys, open_migrations: open });
         }
     }
-    ownership::check(&table, &copies)
+    ownership::check(map.epoch, &table, &copies)
 }
 
 /// Deletes `key` through a member without recording it in the history: a hand-broken final

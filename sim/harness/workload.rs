@@ -498,11 +498,14 @@ fn outcome(frame: Frame) -> Outcome {
 fn error_outcome(e: String) -> Outcome {
     let code = e.split(' ').next().unwrap_or("");
     match code {
-        // MOVED and CROSSSLOT (sharded runs) come before anything runs.
-        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" => Outcome::Failed(e),
+        // MOVED and CROSSSLOT (sharded runs) come before anything runs, LOADING (a node
+        // still loading its data after a restart) before anything is read or proposed.
+        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" | "LOADING" => Outcome::Failed(e),
         // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
         "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),
+        // A slot migration's refusal (a frozen slot at apply, a hand-over at routing).
+        "TRYAGAIN" if e.starts_with("TRYAGAIN Hash slot") => Outcome::Failed(e),
         // TRYAGAIN and anything unexpected: the write may or may not have happened.
         _ => Outcome::Unknown(e),
     }

@@ -13,15 +13,18 @@ pub mod cluster;
 mod cost;
 mod ctx;
 mod exec;
+pub mod geo;
 pub mod glob;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pqsort;
 pub mod pubsub;
 pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod stream;
 pub mod string;
 pub mod zset;
@@ -117,6 +120,8 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         list::COMMANDS,
         set::COMMANDS,
         zset::COMMANDS,
+        geo::COMMANDS,
+        sort::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
         blocking::COMMANDS,
@@ -200,6 +205,8 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         "migrate" => return Some(migrate_keys(argv)),
         "memory" | "object" => return Some(subcommand_key(name, argv)),
+        "georadius" | "georadiusbymember" => return Some(geo::georadius_keys(argv)),
+        "sort" => return Some(sort::sort_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;

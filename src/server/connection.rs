@@ -21,7 +21,8 @@ use tokio::sync::futures::Notified;
 use tokio::time::{Instant, Sleep};
 
 /// Serves one connection until the client leaves, is killed, idles out, or the node stops.
-pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// `rbuf` holds what the client sent before (while the node was loading) and is not answered.
+pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, rbuf: BytesMut) {
     Stats::add(&shared.stats.connections_received, 1);
     let (maxclients, needs_auth) = {
         let c = shared.config();
@@ -40,7 +41,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         Arc::new(ClientHandle { info: std::sync::Mutex::new(new_info(id, peer, laddr)), kill: Default::default() });
     shared.clients().insert(id, handle.clone());
     let mut client = Client::new(id, !needs_auth);
-    if let Err(e) = serve(&mut stream, &mut client, &handle, &shared).await {
+    if let Err(e) = serve(&mut stream, rbuf, &mut client, &handle, &shared).await {
         tracing::debug!(client = id, error = %e, "connection closed with error");
     }
     pubsub::unsubscribe_all(&mut client, &shared);
@@ -73,11 +74,12 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
 
 async fn serve(
     stream: &mut TcpStream,
+    mut rbuf: BytesMut,
     client: &mut Client,
     handle: &ClientHandle,
     shared: &Arc<Shared>,
 ) -> std::io::Result<()> {
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    rbuf.reserve(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut scratch = Scratch::default();
     let mut shutdown = shared.shutdown_signal();

@@ -166,6 +166,13 @@ pub async fn execute(
             return Outcome::Reply(reply);
         }
     };
+    if matches!(spec.name, "sort" | "sort_ro") && shared.config().cluster_enabled {
+        // BY and GET patterns name keys of any slot: refused in cluster mode, as Redis does.
+        if let Some(refusal) = cmd::sort::refusal_in_cluster(argv) {
+            client.multi_failed |= client.multi.is_some();
+            return Outcome::Reply(refusal);
+        }
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -395,6 +402,9 @@ async fn run(
 /// (`crate::cluster::face`); the rest (METARAFT, KEYSLOT, HELP) as any node.
 async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
     if let Some(groups) = &shared.cluster {
+        if let Some(reply) = crate::cluster::migrate_cmd::command(groups, argv).await {
+            return reply;
+        }
         if let Some(reply) = crate::cluster::face::command(groups, argv, now_ms()) {
             return reply;
         }

@@ -10,6 +10,7 @@ mod engine;
 mod evict;
 mod expire;
 mod fanout;
+pub mod loading;
 pub mod memory;
 mod migrate;
 pub mod monitor;
@@ -39,7 +40,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         match accepted {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
-                tokio::spawn(async move { connection::run(stream, peer, shared).await });
+                tokio::spawn(async move { connection::run(stream, peer, shared, bytes::BytesMut::new()).await });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

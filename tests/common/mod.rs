@@ -4,6 +4,8 @@
 
 pub mod cluster;
 pub mod http;
+pub mod in_process;
+pub mod sharded;
 
 use bytes::{Bytes, BytesMut};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
@@ -108,10 +110,17 @@ impl Server {
     }
 
     fn spawn_raftis(dir: &std::path::Path, port: u16, extra: &[&str]) -> Server {
+        Self::spawn_raftis_with(dir, port, extra, &[])
+    }
+
+    /// Starts the raftis binary on `port` with its data in `dir` and `env` added to its
+    /// environment, without waiting for it to answer.
+    pub fn spawn_raftis_with(dir: &std::path::Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -333,7 +333,7 @@ impl SnapshotReader {
                 self.next_record()
             }
             KIND_CONTROL if self.control.is_none() => {
-                let state = postcard::from_bytes(&payload)
+                let state = ControlState::decode(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad control-state frame: {e}")))?;
                 self.control = Some(state);
                 self.next_record()
