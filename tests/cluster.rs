@@ -45,7 +45,16 @@ fn three_nodes_replicate_writes_to_every_follower() {
         assert_eq!(c.cmd(&["GET", &key]), Frame::Bulk("forwarded".into()));
         assert_eq!(c.cmd(&["INCR", "shared-counter"]), Frame::Integer(if port(n) == port(&n2) { 1 } else { 2 }));
         follower_transactions_and_pipelines(&mut c, &mut c1, &format!("{}", port(n)));
+        // WAIT on a follower: a majority minus the leader hold every acknowledged write.
+        assert_eq!(c.cmd(&["WAIT", "2", "0"]), Frame::Integer(1));
     }
+    // WAIT on the leader counts the followers holding every committed entry: at least the
+    // majority by construction, both once they caught up.
+    let waited = c1.cmd(&["WAIT", "2", "100"]);
+    assert!(matches!(waited, Frame::Integer(1 | 2)), "{waited:?}");
+    wait_until("both followers to hold every write", 20, || c1.cmd(&["WAIT", "2", "0"]) == Frame::Integer(2));
+    let both = Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)]);
+    assert_eq!(c1.cmd(&["WAITAOF", "1", "2", "0"]), both);
 
     rt.block_on(async {
         for n in [n1, n2, n3] {

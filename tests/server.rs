@@ -398,3 +398,17 @@ fn info_reports_real_figures() {
     let Frame::Bulk(one) = c.cmd(&["INFO", "keyspace", "CLUSTER"]) else { panic!("INFO") };
     assert_eq!(&one[..], b"# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n");
 }
+
+/// WAITAOF (Redis 7.2; 7.0 has no such command): every acknowledged write is fsynced here and
+/// on the group's majority, a single node has no replica; bad arguments get Redis 7.2's errors.
+#[test]
+fn waitaof_reports_the_local_fsync_and_the_replicas() {
+    let s = Server::raftis(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), simple("OK"));
+    assert_eq!(c.cmd(&["WAITAOF", "1", "0", "0"]), Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)]));
+    assert_eq!(c.cmd(&["WAITAOF", "x", "0", "0"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(c.cmd(&["WAITAOF", "1", "x", "0"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(c.cmd(&["WAITAOF", "1", "0", "-5"]), err("ERR timeout is negative"));
+    assert_eq!(c.cmd(&["WAITAOF", "1", "0"]), err("ERR wrong number of arguments for 'waitaof' command"));
+}

@@ -30,10 +30,13 @@ pub struct GroupCopy {
     pub owned: Option<(u64, Vec<(u16, u16)>)>,
     /// Every key of the copy.
     pub keys: Vec<Vec<u8>>,
+    /// Slot migrations the copy is still frozen for or importing.
+    pub open_migrations: Vec<u64>,
 }
 
-/// `map` is the committed slot table: each data group's inclusive ranges.
-pub fn check(map: &BTreeMap<u64, Vec<(u16, u16)>>, copies: &[GroupCopy]) -> Result<(), Violation> {
+/// `map` is the committed slot table (each data group's inclusive ranges) at config epoch
+/// `epoch`, taken once every slot migration has finished.
+pub fn check(epoch: u64, map: &BTreeMap<u64, Vec<(u16, u16)>>, copies: &[GroupCopy]) -> Result<(), Violation> {
     let fail = |detail: String| Err(Violation { property: PROPERTY, detail, ops: Vec::new() });
     let mut owner_of: BTreeMap<u16, u64> = BTreeMap::new();
     for (group, ranges) in map {
@@ -50,9 +53,22 @@ pub fn check(map: &BTreeMap<u64, Vec<(u16, u16)>>, copies: &[GroupCopy]) -> Resu
     }
     for c in copies {
         let want = map.get(&c.group).cloned().unwrap_or_default();
-        let Some((epoch, owned)) = &c.owned else {
+        let Some((owned_epoch, owned)) = &c.owned else {
             return fail(format!("node {}'s copy of group {} never recorded its slots", c.node, c.group));
         };
+        if *owned_epoch > epoch {
+            return fail(format!(
+                "node {}'s copy of group {} owns its slots at epoch {owned_epoch}, after the map's {epoch}",
+                c.node, c.group
+            ));
+        }
+        if !c.open_migrations.is_empty() {
+            return fail(format!(
+                "node {}'s copy of group {} is still frozen for or importing migrations {:?}",
+                c.node, c.group, c.open_migrations
+            ));
+        }
+        let epoch = owned_epoch;
         if *owned != want {
             return fail(format!(
                 "node {}'s copy of group {} owns {owned:?} (epoch {epoch}), the committed map gives it {want:?}",
@@ -89,6 +105,7 @@ mod tests {
             group,
             owned: owned.map(|o| (3, o)),
             keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            open_migrations: Vec::new(),
         }
     }
 
@@ -96,13 +113,13 @@ mod tests {
     fn keys_in_their_owning_groups_pass() {
         // "k2" hashes to slot 449 (group 1), "k0" to 8579 (group 2).
         let copies = [copy(1, Some(vec![(0, 8191)]), &["k2"]), copy(2, Some(vec![(8192, 16383)]), &["k0"])];
-        assert!(check(&map(), &copies).is_ok());
+        assert!(check(3, &map(), &copies).is_ok());
     }
 
     #[test]
     fn a_key_in_a_group_that_does_not_own_its_slot_is_a_violation() {
         let copies = [copy(1, Some(vec![(0, 8191)]), &["k2", "k0"])];
-        let v = check(&map(), &copies).unwrap_err();
+        let v = check(3, &map(), &copies).unwrap_err();
         assert_eq!(v.property, PROPERTY);
         assert!(v.detail.contains("holds key \"k0\" of slot 8579, owned by group Some(2)"), "{v}");
     }
@@ -110,10 +127,22 @@ mod tests {
     #[test]
     fn recorded_slots_must_match_the_map_and_groups_must_not_overlap() {
         let stale = [copy(1, Some(vec![(0, 16383)]), &[])];
-        assert!(check(&map(), &stale).unwrap_err().detail.contains("the committed map gives it"));
-        assert!(check(&map(), &[copy(2, None, &[])]).unwrap_err().detail.contains("never recorded"));
+        assert!(check(3, &map(), &stale).unwrap_err().detail.contains("the committed map gives it"));
+        assert!(check(3, &map(), &[copy(2, None, &[])]).unwrap_err().detail.contains("never recorded"));
         let overlapping = BTreeMap::from([(1, vec![(0, 10)]), (2, vec![(10, 16383)])]);
-        assert!(check(&overlapping, &[]).unwrap_err().detail.contains("slot 10 to groups 1 and 2"));
-        assert!(check(&map(), &[]).is_err(), "nothing checked is not a pass");
+        assert!(check(3, &overlapping, &[]).unwrap_err().detail.contains("slot 10 to groups 1 and 2"));
+        assert!(check(3, &map(), &[]).is_err(), "nothing checked is not a pass");
+    }
+
+    #[test]
+    fn an_ownership_newer_than_the_map_or_a_migration_left_open_is_a_violation() {
+        let copies = [copy(1, Some(vec![(0, 8191)]), &[])];
+        assert!(check(2, &map(), &copies).unwrap_err().detail.contains("after the map's 2"));
+        let mut frozen = copy(1, Some(vec![(0, 8191)]), &[]);
+        frozen.open_migrations = vec![9];
+        assert!(check(3, &map(), &[frozen])
+            .unwrap_err()
+            .detail
+            .contains("still frozen for or importing migrations [9]"));
     }
 }

@@ -102,10 +102,74 @@ pub async fn convergence(cluster: &Cluster) -> Result<(), Violation> {
                 })
                 .collect();
             let detail = format!(
-                "members never agreed within {CONVERGENCE_BOUND:?}; last attempt: {last}; {}",
-                status.join("; ")
+                "members never agreed within {CONVERGENCE_BOUND:?}; last attempt: {last}; {}; {}",
+                status.join("; "),
+                differences(cluster)
             );
             return Err(violation("replicas converge", detail));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What differs between the running nodes' copies (keys, blocked clients, script cache), to
+/// tell from the report where replicas diverged.
+fn differences(cluster: &Cluster) -> String {
+    use raftis::store::digest::{sha1, to_hex, value_digest};
+    use raftis::store::Value;
+    let mut keys: BTreeMap<(usize, Vec<u8>), BTreeMap<u64, String>> = BTreeMap::new();
+    let mut other: BTreeMap<&'static str, BTreeMap<u64, String>> = BTreeMap::new();
+    for id in cluster.ids() {
+        let Some(r) = cluster.replica(id) else { continue };
+        let st = r.state().read().unwrap_or_else(|p| p.into_inner());
+        for (i, db) in st.keyspace.dbs().iter().enumerate() {
+            for (key, entry) in db.iter() {
+                let mut d = format!("{}@{:?}", &to_hex(&value_digest(entry))[..8], entry.expire_at());
+                if let Value::Stream(s) = &entry.value {
+                    // Groups, pending entries and layout: what the digest adds for streams.
+                    let layout: Vec<_> = s.nodes().map(|n| (n.lp_bytes, n.items.len())).collect();
+                    let meta = format!("{:?} {layout:?}", s.meta());
+                    d += &format!(" meta {}", &to_hex(&sha1(meta.as_bytes()))[..8]);
+                }
+                keys.entry((i, key.to_vec())).or_default().insert(id, d);
+            }
+        }
+        let blocked: Vec<_> = st.keyspace.blocked.iter().collect();
+        other.entry("blocked").or_default().insert(id, format!("{blocked:?}"));
+        other.entry("scripts").or_default().insert(id, format!("{}", st.keyspace.scripts.image().bodies.len()));
+        other.entry("applied").or_default().insert(id, format!("{:?}", st.last_applied));
+    }
+    let n = cluster.ids().iter().filter(|id| cluster.replica(**id).is_some()).count();
+    let mut out = Vec::new();
+    for ((db, key), per_node) in &keys {
+        let first = per_node.values().next();
+        if per_node.len() != n || per_node.values().any(|v| Some(v) != first) {
+            out.push(format!("db{db} {}: {per_node:?}", String::from_utf8_lossy(key)));
+        }
+    }
+    for (what, per_node) in &other {
+        out.push(format!("{what}: {per_node:?}"));
+    }
+    format!("differences between running nodes: {}", out.join("; "))
+}
+
+/// A sharded run: waits until the newest map of the running nodes has no slot migration
+/// left running (each is done or cancelled), within [`CONVERGENCE_BOUND`].
+pub async fn migrations_settle(cluster: &Cluster) -> Result<(), Violation> {
+    let deadline = Instant::now() + CONVERGENCE_BOUND;
+    loop {
+        let map = cluster.ids().into_iter().filter_map(|id| cluster.groups(id)?.map()).max_by_key(|m| m.epoch);
+        let running: Vec<String> = map
+            .iter()
+            .flat_map(|m| m.migrations.iter().filter(|x| x.state.is_active()))
+            .map(|x| format!("{} ({} -> {}, {:?})", x.id, x.source, x.target, x.state))
+            .collect();
+        if map.is_some() && running.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let detail = format!("slot migrations still running after {CONVERGENCE_BOUND:?}: {running:?}");
+            return Err(violation("slot migrations finish", detail));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -173,13 +237,15 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
             if !r.is_member() {
                 continue;
             }
-            let owned = r.control().owned.map(|o| (o.epoch, o.ranges));
+            let control = r.control();
+            let owned = control.owned.map(|o| (o.epoch, o.ranges));
+            let open: Vec<u64> = control.frozen.keys().chain(control.importing.keys()).copied().collect();
             let st = r.state().read().unwrap_or_else(|p| p.into_inner());
             let keys = st.keyspace.dbs().iter().flat_map(|db| db.iter().map(|(k, _)| k.to_vec())).collect();
-            copies.push(GroupCopy { node: *id, group: *g, owned, keys });
+            copies.push(GroupCopy { node: *id, group: *g, owned, keys, open_migrations: open });
         }
     }
-    ownership::check(&table, &copies)
+    ownership::check(map.epoch, &table, &copies)
 }
 
 /// Deletes `key` through a member without recording it in the history: a hand-broken final

@@ -5,6 +5,7 @@
 pub mod faults;
 pub mod finale;
 pub mod lists;
+pub mod migrations;
 pub mod nodes;
 pub mod swizzle;
 pub mod tuning;
@@ -139,6 +140,12 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
         .collect();
 
     let mut driver = Driver::new(cluster.clone(), shared.clone(), rng.gen(), timeline.clone());
+    // Slot migrations join the sharded runs with `SIM_MIGRATIONS=1` (off by default until a
+    // sweep of the sharded seeds has run with them; see docs/SIMULATION.md).
+    if p.num_groups > 0 && std::env::var_os("SIM_MIGRATIONS").is_some() {
+        let end = tokio::time::Instant::now() + p.fault_time;
+        tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end));
+    }
     driver.run(&rates, p.fault_time).await;
     driver.heal().await;
 
@@ -195,6 +202,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
 async fn finish(cluster: &Cluster, shared: &Shared, erase: Option<&'static str>) -> Result<u64, Violation> {
     start_errors(cluster)?;
     if cluster.num_groups > 0 {
+        finale::migrations_settle(cluster).await?;
         finale::group_convergence(cluster).await?;
         finale::ownership(cluster)?;
     } else {

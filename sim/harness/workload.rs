@@ -504,6 +504,8 @@ fn error_outcome(e: String) -> Outcome {
         // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
         "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),
+        // A slot migration's refusal (a frozen slot at apply, a hand-over at routing).
+        "TRYAGAIN" if e.starts_with("TRYAGAIN Hash slot") => Outcome::Failed(e),
         // TRYAGAIN and anything unexpected: the write may or may not have happened.
         _ => Outcome::Unknown(e),
     }

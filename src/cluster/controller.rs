@@ -16,6 +16,9 @@
 //!   ceil of N/n groups) once that node is a voter and has acknowledged the whole log, so a
 //!   node that comes back after a crash gets its groups back within a few ticks.
 //!
+//! - **Slot migrations** out of a data group are driven by that group's leader
+//!   ([`super::mover`]).
+//!
 //! Each group has its own task, so a slow catch-up in one never delays another. The tasks
 //! look every [`TICK`]; every change they make goes through a log, so a controller that dies
 //! half-way leaves nothing the next leader cannot finish.
@@ -133,13 +136,20 @@ async fn group_round(groups: &Groups, g: u64, last_transfer: &Mutex<Option<tokio
     let want = map.ranges_of(g);
     let owned = replica.control().owned;
     if owned.as_ref().map(|o| &o.ranges) != Some(&want) {
-        let epoch = map.epoch.max(owned.as_ref().map_or(0, |o: &Ownership| o.epoch + 1));
+        if owned.as_ref().is_some_and(|o: &Ownership| o.epoch >= map.epoch) {
+            // This node's copy of the map is older than the group's ownership: writing its
+            // slots would give back slots a later map moved away (a slot migration), so
+            // wait for the copy to catch up.
+            return;
+        }
+        let epoch = map.epoch;
         match replica.propose_control(Control::Own { epoch, ranges: want }).await {
             Ok(reply) => tracing::info!(group = g, epoch, ?reply, "slot ownership written"),
             Err(e) => tracing::debug!(group = g, "writing slot ownership: {e}"),
         }
         return;
     }
+    super::mover::drive(groups, g).await;
     balance(replica, &map, g, last_transfer).await;
 }
 

@@ -120,7 +120,13 @@ impl Groups {
             leader = replica.leader_info();
         }
         match leader {
-            Some((id, _)) if id == self.id => Ok(group),
+            Some((id, _)) if id == self.id => match map.migrating(slot) {
+                // Handed over, but this group's log has not made it the owner yet.
+                Some(m) if m.target == group && !replica.control().owned.is_some_and(|o| o.owns(slot)) => {
+                    Err(Frame::error(format!("TRYAGAIN Hash slot {slot} is being handed over to this Raft group")))
+                }
+                _ => Ok(group),
+            },
             Some((_, info)) => Err(moved(slot, &info.client_addr)),
             // Not a member of the group: send the client to one of its voters, which knows
             // (and redirects again to) the leader.

@@ -39,6 +39,19 @@ pub struct ClusterMap {
     pub slots: Vec<SlotRange>,
     /// Voters per data group asked for (`group-replicas`; capped by the node count).
     pub replicas: u32,
+    /// Slot migrations: the running ones and the last finished ones
+    /// (`super::migration`). Last, so that maps written before it still decode.
+    pub migrations: Vec<super::migration::Migration>,
+}
+
+/// The map as written before slot migration.
+#[derive(Deserialize)]
+struct ClusterMapV1 {
+    epoch: u64,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    groups: BTreeMap<u64, GroupPlacement>,
+    slots: Vec<SlotRange>,
+    replicas: u32,
 }
 
 impl ClusterMap {
@@ -55,7 +68,14 @@ impl ClusterMap {
             })
             .collect();
         let groups = (1..=n).map(|g| (g, GroupPlacement { voters: BTreeSet::from([founder.0]) })).collect();
-        ClusterMap { epoch: 1, nodes: BTreeMap::from([founder]), groups, slots, replicas: replicas.max(1) }
+        ClusterMap {
+            epoch: 1,
+            nodes: BTreeMap::from([founder]),
+            groups,
+            slots,
+            replicas: replicas.max(1),
+            migrations: Vec::new(),
+        }
     }
 
     /// The map for the MetaRaft voters `nodes`, or `None` if it would not change: nodes are
@@ -128,7 +148,30 @@ impl ClusterMap {
 
     /// Decodes a map kept by MetaRaft (`None` if it is not one).
     pub fn decode(bytes: &[u8]) -> Option<ClusterMap> {
-        postcard::from_bytes(bytes).ok()
+        postcard::from_bytes(bytes).ok().or_else(|| {
+            let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
+            let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
+            Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new() })
+        })
+    }
+
+    /// Gives slots `start..=end` to `group` (the table stays ordered, covering, coalesced).
+    pub fn assign(&mut self, start: u16, end: u16, group: u64) {
+        let mut owner: Vec<u64> = vec![0; usize::from(SLOTS)];
+        for r in &self.slots {
+            owner[usize::from(r.start)..=usize::from(r.end)].fill(r.group);
+        }
+        owner[usize::from(start)..=usize::from(end)].fill(group);
+        let mut slots: Vec<SlotRange> = Vec::new();
+        for (slot, g) in owner.into_iter().enumerate() {
+            match slots.last_mut() {
+                Some(last) if last.group == g && usize::from(last.end) + 1 == slot => last.end = slot as u16,
+                _ => slots.push(SlotRange { start: slot as u16, end: slot as u16, group: g }),
+            }
+        }
+        // Slots never served before (none in a formed map) stay unserved.
+        slots.retain(|r| r.group != 0);
+        self.slots = slots;
     }
 }
 
@@ -154,7 +197,24 @@ mod tests {
         let covered: u32 = three.slots.iter().map(|r| u32::from(r.end - r.start) + 1).sum();
         assert_eq!(covered, 16384);
         assert!(map.groups.values().all(|g| g.voters == BTreeSet::from([1])));
-        assert_eq!(ClusterMap::decode(&map.encode()), Some(map));
+        assert_eq!(ClusterMap::decode(&map.encode()), Some(map.clone()));
+        #[derive(Serialize)]
+        struct V1<'a>(u64, &'a BTreeMap<NodeId, NodeInfo>, &'a BTreeMap<u64, GroupPlacement>, &'a [SlotRange], u32);
+        let old = postcard::to_allocvec(&V1(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas)).expect("v1");
+        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before migrations decodes");
+    }
+
+    #[test]
+    fn assigning_slots_keeps_the_table_ordered_and_coalesced() {
+        let mut map = ClusterMap::initial((1, info(1)), 2, 3);
+        map.assign(100, 199, 2);
+        assert_eq!(map.ranges_of(1), vec![(0, 99), (200, 8191)]);
+        assert_eq!(map.ranges_of(2), vec![(100, 199), (8192, 16383)]);
+        map.assign(100, 199, 1);
+        assert_eq!(map.ranges_of(1), vec![(0, 8191)]);
+        map.assign(16383, 16383, 1);
+        assert_eq!(map.group_of(16383), Some(1));
+        assert_eq!(map.group_of(16382), Some(2));
     }
 
     #[test]

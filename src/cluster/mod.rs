@@ -8,8 +8,10 @@
 //! (nodes, groups and their voters, slot table, config epoch); [`groups`]: the groups of a node
 //! and routing (slot -> group -> leader: `-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`);
 //! [`controller`]: placement (the map follows MetaRaft's voters, each group follows the map,
-//! each group's log records the slots it owns). With `num_groups` 0 the one group of a node is
-//! MetaRaft and also holds the data and every slot, as before multi-raft.
+//! each group's log records the slots it owns); [`migration`], [`mover`], [`migrate_cmd`]:
+//! slot migration between data groups (the record in the map, its steps, its CLUSTER
+//! commands). With `num_groups` 0 the one group of a node is MetaRaft and also holds the data
+//! and every slot, as before multi-raft.
 //!
 //! Layers: `server` asks this module where a command goes; this module drives `raft`; `cmd`
 //! knows nothing of groups.
@@ -18,6 +20,9 @@ pub mod controller;
 pub mod face;
 pub mod groups;
 pub mod map;
+pub mod migrate_cmd;
+pub mod migration;
+pub mod mover;
 
 pub use groups::Groups;
 pub use map::ClusterMap;

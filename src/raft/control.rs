@@ -7,15 +7,31 @@
 //!   fencing on refuses, at apply, a write whose keys hash to a slot it does not own, so a
 //!   stale leader or a wrongly routed write can never change a key the group does not own.
 //!
+//! - slot migration (`crate::cluster::migration`): a source group's frozen slots (writes to
+//!   them get `-TRYAGAIN` at apply) and a target group's open imports (chunks of keys it takes
+//!   in for slots it does not own yet; a cancelled import deletes them again).
+//!
 //! Nothing here reads a clock or the node's configuration: every replica of the group holds
 //! the same state after the same entries.
 
-use super::Control;
+use super::{Control, ImportItem};
 use crate::cmd::cluster::slot::{key_slot, SLOTS};
 use crate::protocol::Frame;
-use crate::store::WriteBatch;
+use crate::store::{Keyspace, WriteBatch};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Slot ranges, inclusive.
+pub type Ranges = Vec<(u16, u16)>;
+
+/// Whether `slot` is in one of `ranges`.
+pub fn in_ranges(ranges: &[(u16, u16)], slot: u16) -> bool {
+    ranges.iter().any(|&(a, b)| a <= slot && slot <= b)
+}
+
+/// How many ended imports a group remembers (to refuse a late `BeginImport` of one).
+const ENDED_KEPT: usize = 64;
 
 /// The slots a data group owns, under which config epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +44,7 @@ pub struct Ownership {
 impl Ownership {
     /// Whether `slot` is one of the owned slots.
     pub fn owns(&self, slot: u16) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= slot && slot <= b)
+        in_ranges(&self.ranges, slot)
     }
 }
 
@@ -41,6 +57,20 @@ pub struct ControlState {
     pub map: Option<Bytes>,
     /// The slots this group owns (data groups; `None` until the first ownership entry).
     pub owned: Option<Ownership>,
+    /// Migrations out of this group that stop writes to their slots, by migration id.
+    pub frozen: BTreeMap<u64, Ranges>,
+    /// Migrations into this group whose chunks it takes in, by migration id.
+    pub importing: BTreeMap<u64, Ranges>,
+    /// The newest imports that ended ([`ENDED_KEPT`] of them).
+    pub ended: BTreeSet<u64>,
+}
+
+/// The control state as written before slot migration (snapshots of that time).
+#[derive(Deserialize)]
+struct ControlStateV1 {
+    map_epoch: u64,
+    map: Option<Bytes>,
+    owned: Option<Ownership>,
 }
 
 impl ControlState {
@@ -49,8 +79,26 @@ impl ControlState {
         *self == ControlState::default()
     }
 
-    /// Applies a control entry and returns its reply.
-    pub fn apply(&mut self, control: &Control) -> Frame {
+    /// Decodes a control-state frame, of this version or of the one before slot migration.
+    pub fn decode(bytes: &[u8]) -> Result<ControlState, postcard::Error> {
+        postcard::from_bytes(bytes).or_else(|e| match postcard::from_bytes::<ControlStateV1>(bytes) {
+            Ok(v1) => Ok(ControlState { map_epoch: v1.map_epoch, map: v1.map, owned: v1.owned, ..Default::default() }),
+            Err(_) => Err(e),
+        })
+    }
+
+    fn owns(&self, slot: u16) -> bool {
+        self.owned.as_ref().is_some_and(|o| o.owns(slot))
+    }
+
+    /// Whether a write to `slot` may apply here: the group owns it (or is not fenced: no
+    /// ownership recorded) and no migration has frozen it.
+    pub fn writable(&self, slot: u16) -> bool {
+        self.owned.as_ref().is_none_or(|o| o.owns(slot)) && !self.frozen.values().any(|r| in_ranges(r, slot))
+    }
+
+    /// Applies a control entry and returns its reply; migration entries change `ks`.
+    pub fn apply(&mut self, ks: &mut Keyspace, control: &Control) -> Frame {
         match control {
             Control::SetMap { expect, epoch, map } => {
                 if *expect != self.map_epoch || *epoch <= self.map_epoch {
@@ -73,27 +121,122 @@ impl ControlState {
                 self.owned = Some(Ownership { epoch: *epoch, ranges: ranges.clone() });
                 Frame::ok()
             }
+            Control::Freeze { id, ranges } => {
+                self.frozen.insert(*id, ranges.clone());
+                Frame::ok()
+            }
+            Control::Unfreeze { id } => {
+                self.frozen.remove(id);
+                Frame::ok()
+            }
+            Control::BeginImport { id, ranges } => self.begin_import(ks, *id, ranges),
+            Control::Import { id, items } => self.import(ks, *id, items),
+            Control::EndImport { id, purge } => {
+                if let Some(ranges) = self.importing.remove(id) {
+                    if *purge {
+                        self.delete_unowned(ks, |slot| in_ranges(&ranges, slot));
+                    }
+                }
+                self.ended.insert(*id);
+                while self.ended.len() > ENDED_KEPT {
+                    self.ended.pop_first();
+                }
+                Frame::ok()
+            }
+            Control::Purge { keys } => {
+                let mut deleted = 0;
+                for key in keys.iter().filter(|k| !self.owns(key_slot(k))) {
+                    deleted += i64::from(ks.db_mut(0).remove(key).is_some());
+                }
+                Frame::Integer(deleted)
+            }
+        }
+    }
+
+    /// Opens import `id` (once): leftovers in its slots go first.
+    fn begin_import(&mut self, ks: &mut Keyspace, id: u64, ranges: &Ranges) -> Frame {
+        if self.importing.contains_key(&id) {
+            return Frame::ok();
+        }
+        if self.ended.contains(&id) {
+            return Frame::error(format!("ERR slot migration {id} has ended"));
+        }
+        if ranges.iter().any(|&(a, b)| a > b || b >= SLOTS || (a..=b).any(|s| self.owns(s))) {
+            return Frame::error("ERR an import must name valid slots the group does not own");
+        }
+        self.delete_unowned(ks, |slot| in_ranges(ranges, slot));
+        self.importing.insert(id, ranges.clone());
+        Frame::ok()
+    }
+
+    /// A chunk of import `id`: each key of its ranges the group does not own yet replaces any
+    /// value there (a resumed copy sends a key again; the source is frozen, so it is the same).
+    fn import(&mut self, ks: &mut Keyspace, id: u64, items: &[ImportItem]) -> Frame {
+        let Some(ranges) = self.importing.get(&id) else {
+            return Frame::error(format!("ERR slot migration {id} is not importing here"));
+        };
+        let mut imported = 0;
+        for item in items {
+            let slot = key_slot(&item.key);
+            if !in_ranges(ranges, slot) || self.owns(slot) {
+                continue;
+            }
+            let Ok(value) = crate::store::rdb::load(&item.payload) else { continue };
+            let version = ks.next_version();
+            ks.db_mut(0).insert(item.key.clone(), value, item.expire_at, version);
+            imported += 1;
+        }
+        Frame::Integer(imported)
+    }
+
+    /// Deletes every key of DB 0 whose slot `pick`s and the group does not own.
+    fn delete_unowned(&self, ks: &mut Keyspace, pick: impl Fn(u16) -> bool) {
+        let doomed: Vec<Bytes> = ks
+            .db(0)
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                let slot = key_slot(k);
+                pick(slot) && !self.owns(slot)
+            })
+            .cloned()
+            .collect();
+        for key in doomed {
+            ks.db_mut(0).remove(&key);
         }
     }
 
     /// The refusal of `batch` by a fenced group: `Some(error)` when one of its keys hashes to a
     /// slot the group does not own (a refused batch changes nothing), `None` when it may run.
-    /// Keyless commands always run.
+    /// Keyless commands always run, except FLUSHALL / FLUSHDB while a migration has frozen or
+    /// imports slots here (it would empty them under the migration). A write to a frozen slot
+    /// gets `-TRYAGAIN`.
     pub fn refuse(&self, batch: &WriteBatch) -> Option<Frame> {
         for argv in &batch.cmds {
             let Some(spec) = argv.first().and_then(|name| crate::cmd::lookup(name)) else { continue };
+            if (!self.frozen.is_empty() || !self.importing.is_empty())
+                && (spec.name.eq_ignore_ascii_case("flushall") || spec.name.eq_ignore_ascii_case("flushdb"))
+            {
+                return Some(Frame::error("TRYAGAIN a slot migration is running in this Raft group"));
+            }
             let mut refused = None;
+            let mut frozen = None;
             crate::cmd::for_each_key_index(spec, argv, |i| {
                 if refused.is_some() {
                     return;
                 }
                 if let Some(key) = argv.get(i) {
                     let slot = key_slot(key);
-                    if !self.owned.as_ref().is_some_and(|o| o.owns(slot)) {
+                    if !self.owns(slot) {
                         refused = Some(slot);
+                    } else if self.frozen.values().any(|r| in_ranges(r, slot)) {
+                        frozen = Some(slot);
                     }
                 }
             });
+            if let (None, Some(slot)) = (refused, frozen) {
+                return Some(Frame::error(format!("TRYAGAIN Hash slot {slot} is migrating to another Raft group")));
+            }
             if let Some(slot) = refused {
                 let epoch = self.owned.as_ref().map_or(0, |o| o.epoch);
                 return Some(Frame::error(format!(
@@ -122,28 +265,84 @@ mod tests {
     #[test]
     fn the_map_changes_only_from_the_expected_epoch() {
         let mut st = ControlState::default();
+        let mut ks = Keyspace::new(1);
         assert!(st.is_empty());
-        assert_eq!(st.apply(&set(0, 1)), Frame::ok());
-        assert!(matches!(st.apply(&set(0, 2)), Frame::Error(_)), "a change made from an old epoch is refused");
-        assert!(matches!(st.apply(&set(1, 1)), Frame::Error(_)), "the epoch must grow");
-        assert_eq!(st.apply(&set(1, 2)), Frame::ok());
+        assert_eq!(st.apply(&mut ks, &set(0, 1)), Frame::ok());
+        assert!(matches!(st.apply(&mut ks, &set(0, 2)), Frame::Error(_)), "a change made from an old epoch is refused");
+        assert!(matches!(st.apply(&mut ks, &set(1, 1)), Frame::Error(_)), "the epoch must grow");
+        assert_eq!(st.apply(&mut ks, &set(1, 2)), Frame::ok());
         assert_eq!(st.map_epoch, 2);
     }
 
     #[test]
     fn a_fenced_group_refuses_writes_to_slots_it_does_not_own() {
         let mut st = ControlState::default();
+        let mut ks = Keyspace::new(1);
         let foo = key_slot(b"foo"); // 12182
         assert!(st.refuse(&batch(&[&["SET", "foo", "1"]])).is_some(), "owns nothing before its first ownership");
-        assert_eq!(st.apply(&Control::Own { epoch: 3, ranges: vec![(10000, 16383)] }), Frame::ok());
+        assert_eq!(st.apply(&mut ks, &Control::Own { epoch: 3, ranges: vec![(10000, 16383)] }), Frame::ok());
         assert!(st.refuse(&batch(&[&["SET", "foo", "1"]])).is_none());
         assert!(st.refuse(&batch(&[&["SET", "bar", "1"]])).is_some(), "bar hashes to 5061");
         assert!(st.refuse(&batch(&[&["SET", "foo", "1"], &["DEL", "foo", "bar"]])).is_some());
         assert!(st.refuse(&batch(&[&["FLUSHALL"]])).is_none(), "keyless commands run");
-        assert!(matches!(st.apply(&Control::Own { epoch: 3, ranges: vec![] }), Frame::Error(_)), "stale");
-        assert!(matches!(st.apply(&Control::Own { epoch: 4, ranges: vec![(5, 16384)] }), Frame::Error(_)));
-        assert_eq!(st.apply(&Control::Own { epoch: 4, ranges: vec![(0, 100)] }), Frame::ok());
+        assert!(matches!(st.apply(&mut ks, &Control::Own { epoch: 3, ranges: vec![] }), Frame::Error(_)), "stale");
+        assert!(matches!(st.apply(&mut ks, &Control::Own { epoch: 4, ranges: vec![(5, 16384)] }), Frame::Error(_)));
+        assert_eq!(st.apply(&mut ks, &Control::Own { epoch: 4, ranges: vec![(0, 100)] }), Frame::ok());
         assert!(st.refuse(&batch(&[&["SET", "foo", "1"]])).is_some(), "moved away at epoch 4");
         assert!(foo > 100);
+    }
+
+    fn item(key: &str, value: &str) -> ImportItem {
+        let value = crate::store::Value::Str(Bytes::copy_from_slice(value.as_bytes()));
+        let payload = Bytes::from(crate::store::rdb::dump(&value));
+        ImportItem { key: Bytes::copy_from_slice(key.as_bytes()), expire_at: Some(99), payload }
+    }
+
+    #[test]
+    fn a_migration_freezes_the_source_and_imports_only_while_open() {
+        let foo = key_slot(b"foo"); // 12182
+        let (mut src, mut dst) = (ControlState::default(), ControlState::default());
+        let (mut src_ks, mut dst_ks) = (Keyspace::new(1), Keyspace::new(1));
+        src.apply(&mut src_ks, &Control::Own { epoch: 1, ranges: vec![(8192, 16383)] });
+        dst.apply(&mut dst_ks, &Control::Own { epoch: 1, ranges: vec![(0, 8191)] });
+        let ranges = vec![(foo, foo)];
+        assert_eq!(src.apply(&mut src_ks, &Control::Freeze { id: 7, ranges: ranges.clone() }), Frame::ok());
+        let refusal = src.refuse(&batch(&[&["SET", "foo", "1"]]));
+        assert!(matches!(&refusal, Some(Frame::Error(e)) if e.starts_with(b"TRYAGAIN")), "{refusal:?}");
+        let other =
+            (0..).map(|i| format!("k{i}")).find(|k| key_slot(k.as_bytes()) >= 8192 && key_slot(k.as_bytes()) != foo);
+        let other = other.unwrap_or_default();
+        assert!(src.refuse(&batch(&[&["SET", &other, "1"]])).is_none(), "other slots never pause");
+        assert!(src.refuse(&batch(&[&["FLUSHALL"]])).is_some(), "no flush under a migration");
+        // A chunk before the import opens, or for slots outside it, changes nothing.
+        let chunk = Control::Import { id: 7, items: vec![item("foo", "v"), item("bar", "w")] };
+        assert!(matches!(dst.apply(&mut dst_ks, &chunk), Frame::Error(_)));
+        dst_ks.db_mut(0).insert(Bytes::from_static(b"foo"), crate::store::Value::Str(Bytes::new()), None, 1);
+        let begin = Control::BeginImport { id: 7, ranges: ranges.clone() };
+        assert_eq!(dst.apply(&mut dst_ks, &begin), Frame::ok());
+        assert!(dst_ks.db(0).is_empty(), "leftovers in the imported slots go first");
+        assert_eq!(dst.apply(&mut dst_ks, &chunk), Frame::Integer(1), "bar is not in the migration");
+        assert_eq!(dst_ks.db(0).raw(b"foo").and_then(|e| e.expire_at()), Some(99));
+        assert!(dst.refuse(&batch(&[&["SET", "foo", "1"]])).is_some(), "imported slots are not owned yet");
+        // Cancelled: the import ends and its keys go; a late chunk or a late begin is refused.
+        assert_eq!(dst.apply(&mut dst_ks, &Control::EndImport { id: 7, purge: true }), Frame::ok());
+        assert!(dst_ks.db(0).is_empty());
+        assert!(matches!(dst.apply(&mut dst_ks, &chunk), Frame::Error(_)));
+        assert!(matches!(dst.apply(&mut dst_ks, &begin), Frame::Error(_)));
+        assert_eq!(src.apply(&mut src_ks, &Control::Unfreeze { id: 7 }), Frame::ok());
+        assert!(src.refuse(&batch(&[&["SET", "foo", "1"]])).is_none());
+        // After a hand-over the source purges only keys of slots it no longer owns.
+        src_ks.db_mut(0).insert(Bytes::from_static(b"foo"), crate::store::Value::Str(Bytes::new()), None, 1);
+        let purge = Control::Purge { keys: vec![Bytes::from_static(b"foo")] };
+        assert_eq!(src.apply(&mut src_ks, &purge), Frame::Integer(0), "still owned");
+        src.apply(&mut src_ks, &Control::Own { epoch: 2, ranges: vec![(8192, foo - 1), (foo + 1, 16383)] });
+        assert_eq!(src.apply(&mut src_ks, &purge), Frame::Integer(1));
+        // The state survives its encoding; a state written before migrations still decodes.
+        let bytes = postcard::to_allocvec(&dst).expect("encode");
+        assert_eq!(ControlState::decode(&bytes).expect("decode"), dst);
+        #[derive(Serialize)]
+        struct V1<'a>(u64, Option<Bytes>, &'a Option<Ownership>);
+        let old = postcard::to_allocvec(&V1(3, None, &src.owned)).expect("encode");
+        assert_eq!(ControlState::decode(&old).expect("decode v1").owned, src.owned);
     }
 }

@@ -30,4 +30,4 @@ pub mod wal;
 
 pub mod control;
 
-pub use types::{Control, NodeId, NodeInfo, Request, TypeConfig};
+pub use types::{Control, ImportItem, NodeId, NodeInfo, Request, TypeConfig};

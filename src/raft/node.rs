@@ -570,6 +570,21 @@ impl Replica {
         }
     }
 
+    /// Sends a cluster-control entry to member `node` of the group, which proposes it if it
+    /// leads the group (it never forwards again), and returns the entry's reply.
+    pub async fn forward_control(&self, node: &NodeInfo, control: &super::Control) -> Result<Frame, String> {
+        let encoded = postcard::to_allocvec(control).map_err(|e| e.to_string())?;
+        let req = ForwardRequest { db: 0, argv: vec![Bytes::from(encoded)], flags: ForwardFlags::CONTROL };
+        let client = self.core.pool.get(&node.raft_addr);
+        match client.forward(self.core.group, req, self.core.timeouts.write).await {
+            Ok(Frame::Error(e)) if e.starts_with(b"CLUSTERDOWN not the leader") => {
+                Err(String::from_utf8_lossy(&e).into_owned())
+            }
+            Ok(frame) => Ok(frame),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// The group's cluster-control state (this node's copy).
     pub fn control(&self) -> super::control::ControlState {
         self.core.state.read().unwrap_or_else(|p| p.into_inner()).control.clone()
@@ -904,6 +919,9 @@ impl Core {
     /// Runs a command a follower forwarded here. Never forwards again: if this node is no
     /// longer the leader the follower gets a definite refusal.
     async fn serve_forwarded(&self, req: ForwardRequest) -> Result<Frame, HandlerError> {
+        if req.flags.is_control() {
+            return self.serve_forwarded_control(req).await;
+        }
         let spec = req
             .argv
             .first()
@@ -922,6 +940,27 @@ impl Core {
                 Err(Refusal::Leader(_)) => Err(HandlerError::new("not the leader")),
             },
             _ => Err(HandlerError::new(format!("{} cannot be forwarded", spec.name))),
+        }
+    }
+}
+
+impl Core {
+    /// Proposes a control entry another member of the group forwarded here, if this node
+    /// leads the group (a control entry is never forwarded twice).
+    async fn serve_forwarded_control(&self, req: ForwardRequest) -> Result<Frame, HandlerError> {
+        let control: super::Control = req
+            .argv
+            .first()
+            .and_then(|b| postcard::from_bytes(b).ok())
+            .ok_or_else(|| HandlerError::new("bad forwarded control entry"))?;
+        if self.raft.current_leader().await != Some(self.id) {
+            return Err(HandlerError::new("not the leader"));
+        }
+        let proposal = self.raft.client_write(super::Request::Control(Arc::new(control)));
+        match tokio::time::timeout(self.timeouts.write, proposal).await {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(e)) => Err(HandlerError::new(e.to_string())),
+            Err(_) => Err(HandlerError::new("timed out")),
         }
     }
 }

@@ -217,7 +217,7 @@ impl Applier {
         let reply = match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => apply(batch),
             EntryPayload::Normal(Request::Group(batches)) => Frame::Array(batches.iter().map(|b| apply(b)).collect()),
-            EntryPayload::Normal(Request::Control(control)) => st.control.apply(control),
+            EntryPayload::Normal(Request::Control(control)) => st.control.apply(&mut st.keyspace, control),
             EntryPayload::Blank => Frame::ok(),
             EntryPayload::Membership(m) => {
                 st.membership = StoredMembership::new(Some(entry.log_id), m.clone());

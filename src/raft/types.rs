@@ -48,6 +48,31 @@ pub enum Control {
     /// A data group: from config epoch `epoch` on, the group owns exactly the slots of
     /// `ranges` (inclusive). Ignored unless `epoch` is newer than the ownership it has.
     Own { epoch: u64, ranges: Vec<(u16, u16)> },
+    /// Slot migration, source group: from here on writes to `ranges` are refused at apply
+    /// with `-TRYAGAIN` (migration `id`; idempotent), so the slots' data stays as it is now.
+    Freeze { id: u64, ranges: Vec<(u16, u16)> },
+    /// Source group: migration `id` no longer stops writes (done or cancelled).
+    Unfreeze { id: u64 },
+    /// Target group: migration `id` imports `ranges`. The first such entry deletes whatever
+    /// the group holds in those (not owned) slots, leftovers of an earlier move.
+    BeginImport { id: u64, ranges: Vec<(u16, u16)> },
+    /// Target group: a chunk of migration `id`'s keys, applied only while the import is open
+    /// and only to slots of its ranges the group does not own yet.
+    Import { id: u64, items: Vec<ImportItem> },
+    /// Target group: migration `id`'s import ends; with `purge` (a cancelled migration) the
+    /// keys it brought into slots the group does not own are deleted.
+    EndImport { id: u64, purge: bool },
+    /// Source group after a hand-over: deletes these keys if the group does not own their
+    /// slots (named, so every replica deletes the same keys whatever its hash order).
+    Purge { keys: Vec<bytes::Bytes> },
+}
+
+/// One key of a migration chunk: its value in DUMP format and its absolute expiry time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportItem {
+    pub key: bytes::Bytes,
+    pub expire_at: Option<u64>,
+    pub payload: bytes::Bytes,
 }
 
 impl std::fmt::Display for Request {
@@ -60,6 +85,12 @@ impl std::fmt::Display for Request {
                 Control::Own { epoch, ranges } => {
                     write!(f, "ownership of {} slot ranges at epoch {epoch}", ranges.len())
                 }
+                Control::Freeze { id, .. } => write!(f, "freeze of migration {id}"),
+                Control::Unfreeze { id } => write!(f, "unfreeze of migration {id}"),
+                Control::BeginImport { id, .. } => write!(f, "import of migration {id} begins"),
+                Control::Import { id, items } => write!(f, "{} keys of migration {id}", items.len()),
+                Control::EndImport { id, purge } => write!(f, "import of migration {id} ends (purge: {purge})"),
+                Control::Purge { keys } => write!(f, "purge of {} moved keys", keys.len()),
             },
         }
     }

@@ -402,6 +402,9 @@ async fn run(
 /// (`crate::cluster::face`); the rest (METARAFT, KEYSLOT, HELP) as any node.
 async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
     if let Some(groups) = &shared.cluster {
+        if let Some(reply) = crate::cluster::migrate_cmd::command(groups, argv).await {
+            return reply;
+        }
         if let Some(reply) = crate::cluster::face::command(groups, argv, now_ms()) {
             return reply;
         }

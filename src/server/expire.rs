@@ -53,7 +53,17 @@ async fn expire_group(shared: &Shared, group: u64) {
     });
     // None: a script's apply holds the keyspace; the next round looks again.
     let Some(due) = due else { return };
-    for (db, keys) in due {
+    // While a slot migration freezes or imports slots here, their due keys wait (a batch
+    // holding one would be refused whole at apply and stall every other key's expiry).
+    let control = shared.engine.group(group).control();
+    let blocked = !control.frozen.is_empty() || !control.importing.is_empty();
+    for (db, mut keys) in due {
+        if blocked {
+            keys.retain(|k| control.writable(crate::cmd::cluster::slot::key_slot(k)));
+            if keys.is_empty() {
+                continue;
+            }
+        }
         let mut argv = vec![Bytes::from_static(EXPIRE_COMMAND.as_bytes())];
         argv.extend(keys);
         let batch = WriteBatch { db: db as u32, now_ms: now, seed: 0, cmds: vec![argv], transaction: None };

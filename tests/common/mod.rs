@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod http;
 pub mod in_process;
+pub mod sharded;
 
 use bytes::{Bytes, BytesMut};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};

@@ -1,7 +1,8 @@
-//! COMMAND [COUNT | LIST | INFO | DOCS | GETKEYS | HELP]: the command table as Redis 7
-//! reports it. ACL categories are derived from the flags; DOCS carries summary, since and
-//! group (enough for redis-cli's start-up probe), not the argument trees.
+//! COMMAND [COUNT | LIST | INFO | DOCS | GETKEYS | GETKEYSANDFLAGS | HELP]: the commands
+//! raftis has, described as Redis 7.0.15 describes them (its own INFO and DOCS replies, kept in
+//! `redis_table`); a command Redis does not have is described from raftis's table.
 
+use super::redis_table;
 use super::{help_reply, sub_arity};
 use crate::cmd::args::{self, is};
 use crate::cmd::{self, glob, CommandSpec};
@@ -135,9 +136,16 @@ fn group_of(name: &str) -> &'static str {
     }
 }
 
-/// One COMMAND INFO entry: name, arity, flags, first, last, step, categories, tips, key
-/// specs, subcommands.
+/// One COMMAND INFO entry: Redis's own (flags, ACL categories, tips, key specs and
+/// subcommands as redis-server 7.0.15 reports them) for a command Redis has, otherwise one
+/// made from raftis's table.
 fn info_entry(c: &'static CommandSpec) -> Frame {
+    redis_table::info(c.name).cloned().unwrap_or_else(|| made_info_entry(c))
+}
+
+/// An INFO entry from raftis's table: name, arity, flags, first, last, step, categories
+/// derived from the flags, no tips, key specs or subcommands.
+fn made_info_entry(c: &'static CommandSpec) -> Frame {
     let simple = |s: &str| Frame::Simple(Bytes::copy_from_slice(s.as_bytes()));
     let (first, last, step) = c.keys;
     Frame::Array(vec![
@@ -154,75 +162,220 @@ fn info_entry(c: &'static CommandSpec) -> Frame {
     ])
 }
 
+/// A command or subcommand name as Redis's `lookupCommandBySds` takes it (`container|sub`),
+/// lowercase, if raftis has the command (for a subcommand: its container).
+fn full_name(name: &[u8]) -> Option<String> {
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    match lower.split_once('|') {
+        Some((container, _)) => {
+            (find(container.as_bytes()).is_some() && redis_table::info(&lower).is_some()).then_some(lower)
+        }
+        None => find(name).map(|c| c.name.to_string()),
+    }
+}
+
 fn info(names: &[Bytes]) -> Frame {
     if names.is_empty() {
         return Frame::Array(visible().into_iter().map(info_entry).collect());
     }
-    Frame::Array(names.iter().map(|n| find(n).map_or(Frame::Null, info_entry)).collect())
+    let entry = |n: &Bytes| match full_name(n) {
+        Some(name) => match (redis_table::info(&name), find(name.as_bytes())) {
+            (Some(f), _) => f.clone(),
+            (None, Some(c)) => made_info_entry(c),
+            (None, None) => Frame::Null,
+        },
+        None => Frame::Null,
+    };
+    Frame::Array(names.iter().map(entry).collect())
 }
 
-fn docs_entry(c: &CommandSpec) -> (Frame, Frame) {
-    let doc = Frame::Map(vec![
-        (Frame::bulk("summary"), Frame::bulk(format!("The {} command", c.name.to_ascii_uppercase()))),
-        (Frame::bulk("since"), Frame::bulk("1.0.0")),
-        (Frame::bulk("group"), Frame::bulk(group_of(c.name))),
-    ]);
-    (Frame::bulk(c.name), doc)
+fn docs_entry(name: &str) -> (Frame, Frame) {
+    let doc = redis_table::docs(name).cloned().unwrap_or_else(|| {
+        Frame::Map(vec![
+            (Frame::bulk("summary"), Frame::bulk(format!("The {} command", name.to_ascii_uppercase()))),
+            (Frame::bulk("since"), Frame::bulk("1.0.0")),
+            (Frame::bulk("group"), Frame::bulk(group_of(name))),
+        ])
+    });
+    (Frame::bulk(name.to_string()), doc)
 }
 
 fn docs(names: &[Bytes]) -> Frame {
     if names.is_empty() {
-        return Frame::Map(visible().into_iter().map(docs_entry).collect());
+        return Frame::Map(visible().into_iter().map(|c| docs_entry(c.name)).collect());
     }
-    Frame::Map(names.iter().filter_map(|n| find(n)).map(docs_entry).collect())
+    Frame::Map(names.iter().filter_map(|n| full_name(n)).map(|n| docs_entry(&n)).collect())
 }
 
-/// COMMAND LIST [FILTERBY MODULE m | ACLCAT cat | PATTERN pat]
+/// A command's ACL categories (`@read`, ...): Redis's, or derived from raftis's flags.
+fn categories_of(name: &str) -> Vec<String> {
+    match (redis_table::info(name), find(name.as_bytes())) {
+        (Some(entry), _) => redis_table::info_strings(entry, 6),
+        (None, Some(c)) => categories(c).into_iter().map(str::to_string).collect(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// COMMAND LIST [FILTERBY MODULE m | ACLCAT cat | PATTERN pat]: every command and, after
+/// each container, its subcommands (`config|get`), as Redis lists them.
 fn list(rest: &[Bytes]) -> Frame {
-    let all = visible();
-    let selected: Vec<&CommandSpec> = match rest {
-        [] => all,
+    let names: Vec<String> = visible()
+        .into_iter()
+        .flat_map(|c| std::iter::once(c.name.to_string()).chain(redis_table::subcommands(c.name)))
+        .collect();
+    let selected: Vec<String> = match rest {
+        [] => names,
         [f, kind, val] if is(f, "filterby") => {
             if is(kind, "module") {
                 Vec::new()
             } else if is(kind, "aclcat") {
                 let cat = format!("@{}", String::from_utf8_lossy(val).to_ascii_lowercase());
-                all.into_iter().filter(|c| categories(c).contains(&cat.as_str())).collect()
+                names.into_iter().filter(|n| categories_of(n).contains(&cat)).collect()
             } else if is(kind, "pattern") {
-                all.into_iter().filter(|c| glob::matches(val, c.name.as_bytes(), true)).collect()
+                names.into_iter().filter(|n| glob::matches(val, n.as_bytes(), true)).collect()
             } else {
                 return Frame::error(args::SYNTAX);
             }
         }
         _ => return Frame::error(args::SYNTAX),
     };
-    Frame::Array(selected.into_iter().map(|c| Frame::bulk(c.name)).collect())
+    Frame::Array(selected.into_iter().map(Frame::bulk).collect())
 }
 
-/// COMMAND GETKEYS / GETKEYSANDFLAGS <command> <args...>. The flags are derived from the
-/// command's kind (RW/RO), as raftis keeps no per-key access flags.
+/// COMMAND GETKEYS / GETKEYSANDFLAGS <command> <args...>, as Redis's `getKeysSubcommandImpl`:
+/// keys from the command's key specs, or from its own key finder where the specs cannot say
+/// (SORT, MIGRATE) or where the flags depend on the arguments (SET, BITFIELD).
 fn getkeys(line: &[Bytes], with_flags: bool) -> Frame {
     let Some(spec) = line.first().and_then(|n| find(n)) else {
         return Frame::error("ERR Invalid command specified");
     };
+    // A container takes its subcommand from the next argument (Redis's `lookupCommand`).
+    let subs = redis_table::subcommands(spec.name);
+    let name = match line.get(1) {
+        Some(sub) if !subs.is_empty() => {
+            let full = format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase());
+            if !subs.contains(&full) {
+                return Frame::error("ERR Invalid command specified");
+            }
+            full
+        }
+        _ => spec.name.to_string(),
+    };
+    let found = match redis_table::info(&name) {
+        Some(entry) => keys_from_redis_table(entry, spec, line),
+        None => keys_from_raftis_table(spec, line),
+    };
+    let keys = match found {
+        Ok(keys) => keys,
+        Err(e) => return e,
+    };
+    let entry = |(i, flags): (usize, Vec<String>)| {
+        let key = Frame::Bulk(line[i].clone());
+        if with_flags {
+            let flags = flags.into_iter().map(|f| Frame::Simple(Bytes::from(f))).collect();
+            Frame::Array(vec![key, Frame::Set(flags)])
+        } else {
+            key
+        }
+    };
+    Frame::Array(keys.into_iter().filter(|(i, _)| *i < line.len()).map(entry).collect())
+}
+
+type Keys = Vec<(usize, Vec<String>)>;
+
+const NO_KEYS: &str = "ERR The command has no key arguments";
+const BAD_ARITY: &str = "ERR Invalid number of arguments specified for command";
+const BAD_ARGS: &str = "ERR Invalid arguments specified for command";
+
+fn arity_ok(arity: i64, argc: usize) -> bool {
+    let argc = argc as i64;
+    !((arity > 0 && arity != argc) || argc < -arity)
+}
+
+fn keys_from_redis_table(entry: &Frame, spec: &'static CommandSpec, line: &[Bytes]) -> Result<Keys, Frame> {
+    let specs = redis_table::key_specs(entry);
+    let real = specs.iter().any(|s| !s.flags.iter().any(|f| f == "not_key"));
+    if !real {
+        return Err(Frame::error(NO_KEYS));
+    }
+    let arity = match entry {
+        Frame::Array(items) => match items.get(1) {
+            Some(Frame::Integer(n)) => *n,
+            _ => spec.arity as i64,
+        },
+        _ => spec.arity as i64,
+    };
+    if !arity_ok(arity, line.len()) {
+        return Err(Frame::error(BAD_ARITY));
+    }
+    let owned = |keys: Vec<(usize, &[String])>| keys.into_iter().map(|(i, f)| (i, f.to_vec())).collect::<Keys>();
+    let variable = specs.iter().any(|s| s.flags.iter().any(|f| f == "variable_flags"));
+    let keys = match (variable, redis_table::keys_by_specs(&specs, line, arity)) {
+        (false, Some(keys)) => owned(keys),
+        _ => own_key_finder(spec, line),
+    };
+    if keys.is_empty() && !redis_table::info_strings(entry, 2).iter().any(|f| f == "no_mandatory_keys") {
+        return Err(Frame::error(BAD_ARGS));
+    }
+    Ok(keys)
+}
+
+/// The key finders Redis falls back to (`sortGetKeys`, `migrateGetKeys`, `setGetKeys`,
+/// `bitfieldGetKeys`), with their flags.
+fn own_key_finder(spec: &'static CommandSpec, line: &[Bytes]) -> Keys {
+    let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let positions = cmd::key_indexes(spec, line);
+    match spec.name {
+        "sort" | "sort_ro" => positions
+            .into_iter()
+            .enumerate()
+            .map(|(n, i)| (i, if n == 0 { flags(&["RO", "access"]) } else { flags(&["OW", "update"]) }))
+            .collect(),
+        "migrate" => positions.into_iter().map(|i| (i, flags(&["RW", "access", "delete"]))).collect(),
+        "set" => {
+            let get = line.iter().skip(3).any(|a| is(a, "get"));
+            vec![(1, if get { flags(&["RW", "access", "update"]) } else { flags(&["OW", "update"]) })]
+        }
+        "bitfield" => {
+            let rw =
+                if bitfield_reads_only(line) { flags(&["RO", "access"]) } else { flags(&["RW", "access", "update"]) };
+            vec![(1, rw)]
+        }
+        // The others' own finders refuse what their specs refused (a bad key count).
+        _ => Vec::new(),
+    }
+}
+
+/// `bitfieldGetKeys`: read-only when every operation is a GET (or OVERFLOW).
+fn bitfield_reads_only(line: &[Bytes]) -> bool {
+    let mut i = 2;
+    while i < line.len() {
+        let left = line.len() - i - 1;
+        if is(&line[i], "get") && left >= 2 {
+            i += 2;
+        } else if is(&line[i], "overflow") && left >= 1 {
+            i += 1;
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Keys of a command Redis does not have, from raftis's table (flags from its kind).
+fn keys_from_raftis_table(spec: &'static CommandSpec, line: &[Bytes]) -> Result<Keys, Frame> {
     if spec.keys.0 == 0 && cmd::key_indexes(spec, line).is_empty() {
-        return Frame::error("ERR The command has no key arguments");
+        return Err(Frame::error(NO_KEYS));
     }
     if !spec.arity_ok(line.len()) {
-        return Frame::error("ERR Invalid number of arguments specified for command");
+        return Err(Frame::error(BAD_ARITY));
     }
     let keys = cmd::key_indexes(spec, line);
     if keys.is_empty() {
-        return Frame::error("ERR Invalid arguments specified for command");
+        return Err(Frame::error(BAD_ARGS));
     }
-    let flags = if spec.is_write() { ["RW", "update"] } else { ["RO", "access"] };
-    let entry = |k: &Bytes| {
-        if with_flags {
-            let f = flags.iter().map(|f| Frame::Simple(Bytes::from_static(f.as_bytes()))).collect();
-            Frame::Array(vec![Frame::Bulk(k.clone()), Frame::Array(f)])
-        } else {
-            Frame::Bulk(k.clone())
-        }
-    };
-    Frame::Array(keys.into_iter().filter_map(|i| line.get(i)).map(entry).collect())
+    let flags: Vec<String> =
+        if spec.is_write() { vec!["RW".into(), "update".into()] } else { vec!["RO".into(), "access".into()] };
+    Ok(keys.into_iter().map(|i| (i, flags.clone())).collect())
 }

@@ -8,6 +8,8 @@ mod command;
 mod config;
 mod info;
 mod memory;
+mod redis_table;
+mod wait;
 
 pub use memory::usage as memory_usage;
 
@@ -49,6 +51,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), S),
     CommandSpec::new("readonly", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("readwrite", 1, LOADING_STALE_FAST, (0, 0, 0), S),
+    CommandSpec::new("wait", 3, &["noscript"], (0, 0, 0), S),
+    CommandSpec::new("waitaof", 4, &["noscript"], (0, 0, 0), S),
+    CommandSpec::new("lolwut", -1, &["readonly", "fast"], (0, 0, 0), S),
     CommandSpec::new(
         "shutdown",
         -1,
@@ -94,6 +99,9 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         "readonly" => readonly(s, true),
         "readwrite" => readonly(s, false),
         "shutdown" => shutdown(s, argv),
+        "wait" => wait::wait(s, argv),
+        "waitaof" => wait::waitaof(s, argv),
+        "lolwut" => wait::lolwut(argv),
         other => Frame::error(format!("ERR command '{other}' is not available")),
     }
 }

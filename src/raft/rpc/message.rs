@@ -164,10 +164,17 @@ impl ForwardFlags {
     pub const READ: ForwardFlags = ForwardFlags(0);
     /// A write: proposed through the Raft log.
     pub const WRITE: ForwardFlags = ForwardFlags(1);
+    /// A cluster-control entry (`argv[0]` its encoding), proposed by the leader as it is.
+    pub const CONTROL: ForwardFlags = ForwardFlags(2 | 1);
 
     /// Whether the command writes.
     pub fn is_write(self) -> bool {
         self.0 & Self::WRITE.0 != 0
+    }
+
+    /// Whether it is a control entry.
+    pub fn is_control(self) -> bool {
+        self.0 & 2 != 0
     }
 }
 
