@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Benchmark raftis against redis-server on this machine, in the same run, and print ratios.
 #
-#   scripts/bench.sh [--runs N] [--requests N] [--no-build] [--no-cluster]
+#   scripts/bench.sh [--runs N] [--requests N] [--groups G] [--no-build] [--no-cluster]
 #
 # Each workload runs N times against each server, alternating run by run (redis, raftis,
 # redis, ...) so both share the machine's noise; the median requests/s is reported with the
 # ratio raftis/redis. Every server first gets the same untimed warm-up (20000 SETs, 50
 # clients). Servers: redis-server with appendfsync always, a single-node raftis, and (unless
 # --no-cluster) a three-node raftis on 127.0.0.1 formed over the HTTP admin API (POST
-# /raft/init), measured on its leader for the durable SET workloads. Only ratios from one run
-# mean anything on a shared machine. Needs redis-server, redis-benchmark (redis-tools) and
+# /raft/init), measured on its leader for the durable SET workloads; and (unless --no-cluster)
+# a three-node raftis in cluster mode with G data groups (default 4) against a three-master
+# Redis Cluster with appendfsync always, both driven by `redis-benchmark --cluster`. Only
+# ratios from one run mean anything on a shared machine. Needs redis-server, redis-benchmark (redis-tools) and
 # curl. RAFTIS_BIN=path benchmarks another raftis binary (e.g. one built from an older
 # commit, for before/after figures). BENCH_PORT_BASE=P moves every port (default 26379: redis
 # on P, raftis on P+1, the cluster's client ports P+12..P+14 and Raft ports P+112..P+114).
@@ -20,13 +22,15 @@ RUNS=3
 REQUESTS=200000
 BUILD=1
 CLUSTER=1
+GROUPS_SHARDED=4
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
         --requests) REQUESTS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-cluster) CLUSTER=0; shift ;;
-        -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+        --groups) GROUPS_SHARDED="$2"; shift 2 ;;
+        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -37,21 +41,8 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
-WORK=$(mktemp -d)
-PIDS=()
-# Waits for the servers to exit before removing their files (a node still flushing its log
-# would otherwise race the rm).
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "server on port $1 did not start" >&2; exit 1
-}
+source scripts/lib/servers.sh
+init_work
 
 BASE=${BENCH_PORT_BASE:-26379}
 REDIS_PORT=$BASE
@@ -85,6 +76,9 @@ if [ "$CLUSTER" = 1 ]; then
         sleep 0.1
     done
     [ -n "$CLUSTER_PORT" ] || { echo "the three-node cluster elected no leader" >&2; exit 1; }
+    # Cluster mode: raftis client ports 26411-26413 (Raft 26511-26513), Redis Cluster 26401-26403.
+    start_raftis_sharded 26410 26510 "$GROUPS_SHARDED"
+    start_redis_cluster 26400
 fi
 
 # Requests/s of one run of a workload against one port.
@@ -103,6 +97,9 @@ median() {
 for port in $REDIS_PORT $RAFTIS_PORT $CLUSTER_PORT; do
     redis-benchmark -p "$port" -n 20000 -c 50 -q -t set >/dev/null 2>&1
 done
+if [ -n "$CLUSTER_PORT" ]; then
+    for port in 26401 26411; do redis-benchmark --cluster -p "$port" -n 20000 -c 50 -q -t set >/dev/null 2>&1; done
+fi
 
 # The small write script of the EVALSHA rows, loaded on every server (the SHA is the same).
 SCRIPT="return redis.call('set', KEYS[1], ARGV[1])"
@@ -114,9 +111,15 @@ printf '%-44s %14s %14s %8s\n' workload "redis req/s" "raftis req/s" ratio
 # run NAME RAFTIS_PORT ARGS...: one line, redis against the raftis on that port.
 run() {
     local name=$1 port=$2; shift 2
+    run_pair "$name" $REDIS_PORT "$port" "$@"
+}
+# run_pair NAME REDIS_PORT RAFTIS_PORT ARGS...: one line, the redis on one port against the
+# raftis on the other.
+run_pair() {
+    local name=$1 redis_port=$2 port=$3; shift 3
     local redis=() raftis=() r a
     for _ in $(seq 1 "$RUNS"); do
-        redis+=("$(once $REDIS_PORT "$@")")
+        redis+=("$(once "$redis_port" "$@")")
         raftis+=("$(once "$port" "$@")")
     done
     r=$(median "${redis[@]}")
@@ -133,5 +136,8 @@ run "XADD, 50 clients"           $RAFTIS_PORT -c 50 XADD bench:stream '*' f v
 if [ -n "$CLUSTER_PORT" ]; then
     run "3 nodes: SET, 50 clients"   "$CLUSTER_PORT" -t set -c 50
     run "3 nodes: SET, 1 client"     "$CLUSTER_PORT" -t set -c 1 -n $((REQUESTS / 10))
+    run_pair "cluster, $GROUPS_SHARDED groups: SET, 50 clients" 26401 26411 --cluster -t set -c 50
 fi
 echo "redis-server runs with appendonly yes, appendfsync always; every raftis write is fsynced on a majority."
+[ -z "$CLUSTER_PORT" ] || echo "cluster rows: Redis Cluster of 3 masters (1 copy of each key) against raftis's 3 copies."
+

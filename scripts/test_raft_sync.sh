@@ -4,6 +4,11 @@
 # replica instead of asking the leader), waiting up to 15 s for followers to catch up.
 # Exits 1 on any missing or different value, or if there is no leader.
 #
+# On a multi-group cluster (start_cluster.sh --groups G, CLUSTER SHARDS lists several shards)
+# the writes are routed by slot (redis-cli -c follows -MOVED to the leader of each key's
+# group), and each key is read back from every replica of its own group (the nodes CLUSTER
+# SHARDS lists for the shard holding its slot), not from every node.
+#
 #   test_raft_sync.sh [N]
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/cluster_common.sh"
@@ -15,6 +20,20 @@ esac
 
 leader="$(wait_for_leader 15)" || { echo "FAIL: no leader (is the cluster initialized?)" >&2; exit 1; }
 run="$(date +%s)_$$"
+
+# One line per shard as node $1 sees it: "<first slot> <last slot> <client port>...".
+shard_lines() {
+    cli "$1" CLUSTER SHARDS 2>/dev/null | awk '
+        $0 == "slots" { getline a; getline b; if (line != "") print line; line = a " " b }
+        $0 == "port" { getline p; line = line " " p }
+        END { if (line != "") print line }'
+}
+
+shards="$(shard_lines "$leader")"
+if [ "$(printf '%s\n' "$shards" | grep -c .)" -gt 1 ]; then
+    source "$SCRIPT_DIR/lib/sync_by_slot.sh"
+    exit $?
+fi
 echo "leader is node $leader; writing $count keys through it"
 commands=""
 expected=""

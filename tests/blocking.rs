@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{tempdir::TempDir, Conn};
+use common::{tempdir::TempDir, wait_until, Conn};
 use raftis::config::Config;
 use raftis::disk::RealDisk;
 use raftis::node::{start_with_disk, NodeHandle};
@@ -22,14 +22,6 @@ fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) 
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn connect(node: &NodeHandle) -> Conn {

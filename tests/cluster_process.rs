@@ -7,7 +7,7 @@
 mod common;
 
 use common::http::{http, json_u64};
-use common::{free_port_block, tempdir::TempDir, Conn, Server};
+use common::{free_port_block, tempdir::TempDir, wait_until, Conn, Server};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -66,14 +66,6 @@ impl Node {
 
     fn metrics(&self) -> String {
         http(self.raft_port, "GET", "/raft/metrics", "").1
-    }
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

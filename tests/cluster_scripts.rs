@@ -169,7 +169,9 @@ fn the_scripts_refuse_bad_arguments() {
 
 /// A sharded cluster through the scripts: `start_cluster.sh --groups 2`, `init_cluster.sh`,
 /// then `cluster_status.sh` shows both data groups on every node, each with one leader and
-/// every replica caught up (lag 0) once the cluster is idle.
+/// every replica caught up (lag 0) once the cluster is idle; `test_raft_sync.sh` routes its
+/// writes by slot and reads every key back from each replica of its own group, also with a
+/// node down.
 #[test]
 fn cluster_status_shows_every_data_group_of_a_sharded_cluster() {
     let c = Cluster::new();
@@ -197,5 +199,13 @@ fn cluster_status_shows_every_data_group_of_a_sharded_cluster() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         status = c.ok("cluster_status.sh", &[]);
     }
+    let sync = c.ok("test_raft_sync.sh", &["60"]);
+    assert!(sync.contains("2 shards; 60 keys written"), "{sync}");
+    // Two groups of three voters on three nodes: every key is read on all three nodes.
+    assert!(sync.contains("PASS: 60 keys, 180 replica reads"), "{sync}");
+    c.kill9(3);
+    let sync = c.ok("test_raft_sync.sh", &["60"]);
+    assert!(sync.contains(&format!("port {}: not answering, skipped", c.base + 2)), "{sync}");
+    assert!(sync.contains("PASS: 60 keys, 120 replica reads"), "{sync}");
     c.ok("stop_cluster.sh", &[]);
 }

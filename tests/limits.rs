@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::{Conn, Server};
+use common::{wait_until, Conn, Server};
 use raftis::protocol::Frame;
-use std::time::{Duration, Instant};
 
 fn ok() -> Frame {
     Frame::Simple("OK".into())
@@ -21,14 +20,6 @@ fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS");
     kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number") * 1024
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn connected(admin: &mut Conn) -> usize {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, tempdir::TempDir, Conn};
+use common::{free_port, tempdir::TempDir, wait_until, Conn};
 use raftis::config::Config;
 use raftis::disk::RealDisk;
 use raftis::node::{start_with_disk, NodeHandle};
@@ -13,7 +13,7 @@ use raftis::protocol::Frame;
 use raftis::raft::membership::MembershipError;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
@@ -40,15 +40,6 @@ fn conn(n: &NodeHandle) -> Conn {
 
 fn raft_addr(n: &NodeHandle) -> String {
     n.replica().info().raft_addr.clone()
-}
-
-/// Polls `f` until it returns true, failing after `secs` seconds.
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The MEMBERS reply for these (id, role) pairs.

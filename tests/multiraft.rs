@@ -187,6 +187,14 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
     assert_eq!(ranges, vec![vec![0, 4095], vec![4096, 8191], vec![8192, 12287], vec![12288, 16383]]);
     let Frame::Array(slots) = cluster.conn(2).cmd(&["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
     assert_eq!(slots.len(), 4, "one range per data group: {slots:?}");
+    // A node is a master or a replica, never both (redis-py keeps one role per address and
+    // would send FLUSHALL/DBSIZE/SCAN to too few masters otherwise).
+    let entries: Vec<&Vec<Frame>> =
+        slots.iter().map(|s| if let Frame::Array(e) = s { e } else { panic!("{s:?}") }).collect();
+    let masters: Vec<&Frame> = entries.iter().map(|e| &e[2]).collect();
+    for e in &entries {
+        assert!(e[3..].iter().all(|r| !masters.contains(&r)), "a master listed as a replica: {slots:?}");
+    }
 
     // redis-cli agrees: three masters, every slot covered.
     let check = std::process::Command::new("redis-cli")
@@ -219,15 +227,37 @@ fn three_nodes_serve_four_groups_through_moved_redirects() {
         }
     }
 
+    // DBSIZE and INFO keyspace answer for the groups a node leads: summed over the masters,
+    // the true total (retried while a leadership moves between the calls).
+    wait_until("DBSIZE and INFO keyspace to agree on 120 keys", 20, || {
+        let mut total = 0;
+        for i in 0..3 {
+            let Frame::Integer(n) = cluster.conn(i).cmd(&["DBSIZE"]) else { return false };
+            let info = text(&cluster.conn(i).cmd(&["INFO", "keyspace"]));
+            let keys = info.split("db0:keys=").nth(1).and_then(|t| t.split(',').next()).unwrap_or("0");
+            if keys != n.to_string() {
+                return false;
+            }
+            total += n;
+        }
+        total == 120
+    });
+
     // A node that does not lead a key's group redirects to the one that does.
     let (reply, _, leader_port) = cluster.routed(0, &["INCR", "{tag}counter"]);
     assert_eq!(reply, Frame::Integer(1));
     for (i, port) in cluster.ports.iter().enumerate() {
         let reply = cluster.conn(i).cmd(&["GET", "{tag}counter"]);
+        // MEMORY USAGE and OBJECT name their key after a subcommand: routed by it too.
+        let usage = cluster.conn(i).cmd(&["MEMORY", "USAGE", "{tag}counter"]);
+        let encoding = cluster.conn(i).cmd(&["OBJECT", "ENCODING", "{tag}counter"]);
         if *port == leader_port {
             assert_eq!(reply, Frame::Bulk("1".into()));
+            assert!(matches!(usage, Frame::Integer(n) if n > 0), "{usage:?}");
+            assert_eq!(encoding, Frame::Bulk("int".into()));
         } else {
             assert!(text(&reply).starts_with("MOVED "), "{reply:?}");
+            assert!(text(&usage).starts_with("MOVED ") && text(&encoding).starts_with("MOVED "), "{usage:?}");
         }
     }
 

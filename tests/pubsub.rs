@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Conn, Server};
+use common::{wait_until, Conn, Server};
 use raftis::protocol::Frame;
 use std::time::{Duration, Instant};
 
@@ -20,14 +20,6 @@ fn push(parts: &[&str]) -> Frame {
 
 fn notice(kind: &str, name: &str, n: i64) -> Frame {
     Frame::Array(vec![bulk(kind), bulk(name), Frame::Integer(n)])
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

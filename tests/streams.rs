@@ -8,55 +8,17 @@
 
 mod common;
 
-use common::{tempdir::TempDir, Conn};
-use raftis::config::Config;
-use raftis::disk::RealDisk;
-use raftis::node::{start_with_disk, NodeHandle};
+use common::in_process::{form_cluster, runtime, three_nodes};
+use common::{tempdir::TempDir, wait_until, Conn};
+use raftis::node::NodeHandle;
 use raftis::protocol::Frame;
-use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn start(rt: &tokio::runtime::Runtime, id: u64, dir: &TempDir, bootstrap: bool) -> NodeHandle {
-    let config = Config {
-        port: 0,
-        node_id: id,
-        seed: id,
-        cluster_enabled: true,
-        num_groups: 0,
-        data_dir: dir.0.clone(),
-        ..Config::default()
-    };
-    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
-    rt.block_on(start_with_disk(config, disk, bootstrap)).expect("start node")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
 
 /// Nodes 1, 2, 3: node 1 bootstraps and takes a first write, then 2 and 3 join as voters.
 fn cluster(rt: &tokio::runtime::Runtime, tag: &str) -> (Vec<TempDir>, [NodeHandle; 3], Conn) {
-    let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
-    let nodes: [NodeHandle; 3] = std::array::from_fn(|i| start(rt, i as u64 + 1, &dirs[i], i == 0));
-    let mut c1 = Conn::try_connect(nodes[0].client_addr.port()).expect("connect");
-    assert_eq!(c1.cmd(&["SET", "before", "join"]), Frame::ok());
-    let raft = nodes[0].replica().raft().clone();
-    let (i2, i3) = (nodes[1].replica().info().clone(), nodes[2].replica().info().clone());
-    rt.block_on(async {
-        raft.add_learner(2, i2, true).await.expect("add learner 2");
-        raft.add_learner(3, i3, true).await.expect("add learner 3");
-        raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
-    });
+    let (dirs, nodes) = three_nodes(rt, tag);
+    let c1 = form_cluster(rt, &nodes);
     (dirs, nodes, c1)
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn bulk_text(f: &Frame) -> String {

@@ -611,12 +611,10 @@ impl Driver {
 }
 
 /// Whether a crash point may be stopped by a process kill instead of a power cut (drawn half
-/// of the time). Off unless `SIM_CRASH_POINT_KILLS` is set: turned on, the draws change CI's
-/// schedules and seed 1041 then ends with a member's digest differing at the same applied
-/// index (docs/SIMULATION.md, "Known issues"), which is not fixed yet. Off, no draw is made,
-/// so every seed runs the schedule it ran before the option existed.
+/// of the time). On by default; `SIM_CRASH_POINT_KILLS=0` turns it off (no draw is made then,
+/// so a seed runs the schedule it ran before the draw existed).
 fn crash_point_kills() -> bool {
-    std::env::var_os("SIM_CRASH_POINT_KILLS").is_some()
+    std::env::var("SIM_CRASH_POINT_KILLS").as_deref() != Ok("0")
 }
 
 type Request = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;

@@ -102,13 +102,55 @@ pub async fn convergence(cluster: &Cluster) -> Result<(), Violation> {
                 })
                 .collect();
             let detail = format!(
-                "members never agreed within {CONVERGENCE_BOUND:?}; last attempt: {last}; {}",
-                status.join("; ")
+                "members never agreed within {CONVERGENCE_BOUND:?}; last attempt: {last}; {}; {}",
+                status.join("; "),
+                differences(cluster)
             );
             return Err(violation("replicas converge", detail));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// What differs between the running nodes' copies (keys, blocked clients, script cache), to
+/// tell from the report where replicas diverged.
+fn differences(cluster: &Cluster) -> String {
+    use raftis::store::digest::{sha1, to_hex, value_digest};
+    use raftis::store::Value;
+    let mut keys: BTreeMap<(usize, Vec<u8>), BTreeMap<u64, String>> = BTreeMap::new();
+    let mut other: BTreeMap<&'static str, BTreeMap<u64, String>> = BTreeMap::new();
+    for id in cluster.ids() {
+        let Some(r) = cluster.replica(id) else { continue };
+        let st = r.state().read().unwrap_or_else(|p| p.into_inner());
+        for (i, db) in st.keyspace.dbs().iter().enumerate() {
+            for (key, entry) in db.iter() {
+                let mut d = format!("{}@{:?}", &to_hex(&value_digest(entry))[..8], entry.expire_at());
+                if let Value::Stream(s) = &entry.value {
+                    // Groups, pending entries and layout: what the digest adds for streams.
+                    let layout: Vec<_> = s.nodes().map(|n| (n.lp_bytes, n.items.len())).collect();
+                    let meta = format!("{:?} {layout:?}", s.meta());
+                    d += &format!(" meta {}", &to_hex(&sha1(meta.as_bytes()))[..8]);
+                }
+                keys.entry((i, key.to_vec())).or_default().insert(id, d);
+            }
+        }
+        let blocked: Vec<_> = st.keyspace.blocked.iter().collect();
+        other.entry("blocked").or_default().insert(id, format!("{blocked:?}"));
+        other.entry("scripts").or_default().insert(id, format!("{}", st.keyspace.scripts.image().bodies.len()));
+        other.entry("applied").or_default().insert(id, format!("{:?}", st.last_applied));
+    }
+    let n = cluster.ids().iter().filter(|id| cluster.replica(**id).is_some()).count();
+    let mut out = Vec::new();
+    for ((db, key), per_node) in &keys {
+        let first = per_node.values().next();
+        if per_node.len() != n || per_node.values().any(|v| Some(v) != first) {
+            out.push(format!("db{db} {}: {per_node:?}", String::from_utf8_lossy(key)));
+        }
+    }
+    for (what, per_node) in &other {
+        out.push(format!("{what}: {per_node:?}"));
+    }
+    format!("differences between running nodes: {}", out.join("; "))
 }
 
 /// A sharded run: waits until, in every data group, the members its leader names all hold

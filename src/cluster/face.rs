@@ -166,15 +166,24 @@ fn slots_node(map: &ClusterMap, id: NodeId) -> Frame {
 }
 
 /// CLUSTER SLOTS: one entry per slot range whose group has a known leader: the range, the
-/// leader, then the group's other voters.
+/// leader, then the group's other voters that lead no group.
+///
+/// Why not every voter: a Redis Cluster node is a master or a replica, never both, and
+/// clients keep one role per address. redis-py takes the role a node has in the last range
+/// that lists it, so a node leading one group but listed as a replica in a later range would
+/// be taken for a replica, and the commands it sends to every master (FLUSHALL, DBSIZE, KEYS,
+/// SCAN) would miss the groups that node leads. Listing only non-leaders as replicas agrees
+/// with CLUSTER NODES (a node that leads a group is a master there); CLUSTER SHARDS keeps
+/// every voter of each group.
 fn slots(map: &ClusterMap, shards: &BTreeMap<u64, Shard>) -> Frame {
+    let leaders: BTreeSet<NodeId> = shards.values().filter_map(|s| s.leader).collect();
     let mut out = Vec::new();
     for r in &map.slots {
         let Some(shard) = shards.get(&r.group) else { continue };
         let Some(leader) = shard.leader else { continue };
         let mut entry = vec![Frame::Integer(i64::from(r.start)), Frame::Integer(i64::from(r.end))];
         entry.push(slots_node(map, leader));
-        entry.extend(shard.voters.iter().filter(|v| **v != leader).map(|v| slots_node(map, *v)));
+        entry.extend(shard.voters.iter().filter(|v| !leaders.contains(v)).map(|v| slots_node(map, *v)));
         out.push(Frame::Array(entry));
     }
     Frame::Array(out)

@@ -13,15 +13,18 @@ pub mod cluster;
 mod cost;
 mod ctx;
 mod exec;
+pub mod geo;
 pub mod glob;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pqsort;
 pub mod pubsub;
 pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod stream;
 pub mod string;
 pub mod zset;
@@ -117,6 +120,8 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         list::COMMANDS,
         set::COMMANDS,
         zset::COMMANDS,
+        geo::COMMANDS,
+        sort::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
         blocking::COMMANDS,
@@ -206,6 +211,9 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
         "migrate" => return Some(migrate_keys(argv)),
+        "memory" | "object" => return Some(subcommand_key(name, argv)),
+        "georadius" | "georadiusbymember" => return Some(geo::georadius_keys(argv)),
+        "sort" => return Some(sort::sort_keys(argv)),
         _ => return None,
     };
     let n = args::int(argv.get(numkeys_at)?).ok()?.max(0) as usize;
@@ -214,6 +222,16 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         keys.insert(0, 1);
     }
     Some(keys)
+}
+
+/// The key of `MEMORY USAGE key` and `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` (argument
+/// 2); the other subcommands name none. Routes them to the key's slot in cluster mode.
+fn subcommand_key(name: &str, argv: &[Bytes]) -> Vec<usize> {
+    let keyed: &[&str] = if name == "memory" { &["usage"] } else { &["encoding", "freq", "idletime", "refcount"] };
+    match argv.get(1) {
+        Some(sub) if argv.len() > 2 && keyed.iter().any(|k| args::is(sub, k)) => vec![2],
+        _ => vec![],
+    }
 }
 
 /// MIGRATE's keys: the key argument, or with an empty one, every argument after `KEYS`.

@@ -57,6 +57,14 @@ pub fn encode(frame: &Frame, ver: RespVersion, out: &mut BytesMut) {
                 bulk(out, text.as_bytes());
             }
         }
+        Frame::HumanDouble(d) => {
+            let text = format_human(*d);
+            if v3 {
+                line(out, b',', text.as_bytes());
+            } else {
+                bulk(out, text.as_bytes());
+            }
+        }
         Frame::Boolean(b) if v3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
         Frame::Boolean(b) => int_line(out, b':', *b as i64),
         Frame::Verbatim(fmt, text) if v3 => {
@@ -103,6 +111,21 @@ fn aggregate(out: &mut BytesMut, tag: u8, items: &[Frame], ver: RespVersion) {
     int_line(out, tag, items.len() as i64);
     for item in items {
         encode(item, ver, out);
+    }
+}
+
+/// Redis 7.0's `ld2string(LD_STR_HUMAN)` of a double: `%.17Lf` (the exact value, rounded
+/// half to even), trailing zeros and a trailing dot removed, `-0` written `0`.
+pub fn format_human(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let text = format!("{d:.17}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
     }
 }
 
@@ -234,6 +257,9 @@ mod tests {
         pair(Frame::Double(f64::INFINITY), "$3\r\ninf\r\n", ",inf\r\n");
         pair(Frame::Double(f64::NEG_INFINITY), "$4\r\n-inf\r\n", ",-inf\r\n");
         pair(Frame::Double(-2.0), "$2\r\n-2\r\n", ",-2\r\n");
+        pair(Frame::HumanDouble(13.361389338970184), "$20\r\n13.36138933897018433\r\n", ",13.36138933897018433\r\n");
+        pair(Frame::HumanDouble(-0.0), "$1\r\n0\r\n", ",0\r\n");
+        pair(Frame::HumanDouble(2.5), "$3\r\n2.5\r\n", ",2.5\r\n");
         pair(Frame::Double(0.1), "$19\r\n0.10000000000000001\r\n", ",0.10000000000000001\r\n");
         pair(Frame::Boolean(true), ":1\r\n", "#t\r\n");
         pair(Frame::Boolean(false), ":0\r\n", "#f\r\n");

@@ -35,6 +35,10 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// `,1.5` in RESP3, a bulk string in RESP2.
     Double(f64),
+    /// A double written as Redis's `addReplyHumanLongDouble` writes it (`%.17Lf` without
+    /// trailing zeros: GEOPOS's coordinates): `,13.36138933897018433` in RESP3, a bulk string
+    /// in RESP2.
+    HumanDouble(f64),
     /// `#t` in RESP3, `:1` / `:0` in RESP2.
     Boolean(bool),
     /// `=N\r\ntxt:...` in RESP3 (format is 3 bytes), a bulk string in RESP2.

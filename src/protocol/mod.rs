@@ -6,7 +6,7 @@ mod frame;
 mod inline;
 mod parse;
 
-pub use encode::{encode, format_double, format_g17};
+pub use encode::{encode, format_double, format_g17, format_human};
 pub use frame::{Frame, RespVersion};
 pub use inline::split_args;
 pub use parse::{parse_command, parse_command_into, parse_frame, parse_i64, CommandScan, Limits, ParseError};

@@ -58,6 +58,8 @@ pub fn reply_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Result<Value
         }
         Frame::Double(d) if !resp3 => Value::String(lua.create_string(format_double(*d))?),
         Frame::Double(d) => single_field(lua, "double", Value::Number(*d))?,
+        Frame::HumanDouble(d) if !resp3 => Value::String(lua.create_string(crate::protocol::format_human(*d))?),
+        Frame::HumanDouble(d) => single_field(lua, "double", Value::Number(*d))?,
         Frame::Boolean(b) if !resp3 => Value::Number(f64::from(u8::from(*b))),
         Frame::Boolean(b) => Value::Boolean(*b),
         Frame::Verbatim(_, s) if !resp3 => Value::String(lua.create_string(s)?),

@@ -166,6 +166,13 @@ pub async fn execute(
             return Outcome::Reply(reply);
         }
     };
+    if matches!(spec.name, "sort" | "sort_ro") && shared.config().cluster_enabled {
+        // BY and GET patterns name keys of any slot: refused in cluster mode, as Redis does.
+        if let Some(refusal) = cmd::sort::refusal_in_cluster(argv) {
+            client.multi_failed |= client.multi.is_some();
+            return Outcome::Reply(refusal);
+        }
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -226,7 +233,7 @@ pub async fn execute(
 /// group this node leads. Outside a multi-raft cluster everything runs on group 0.
 async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &[Bytes]) -> Result<u64, Frame> {
     let Some(cluster) = &shared.cluster else { return Ok(0) };
-    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate") {
+    if matches!(spec.kind, Kind::Session) && !matches!(spec.name, "watch" | "migrate" | "memory") {
         return Ok(0);
     }
     let slot = crate::cluster::Groups::slot_of(spec, argv)?;

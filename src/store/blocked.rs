@@ -74,6 +74,17 @@ impl Blocked {
         self.waiters.len()
     }
 
+    /// Like a fresh keyspace's queue: nobody waits and nobody ever did (arrival numbers start
+    /// at 0). A queue that emptied still carries its next arrival number, which is replicated.
+    pub fn is_fresh(&self) -> bool {
+        self.waiters.is_empty() && self.next_arrival == 0
+    }
+
+    /// The arrival number the next waiter gets.
+    pub fn next_arrival(&self) -> u64 {
+        self.next_arrival
+    }
+
     /// Queues `w` behind every waiter already on its keys. A waiter whose id is already
     /// queued is refused (false): a log entry applied twice must not block twice.
     pub fn add(&mut self, w: Waiter) -> bool {

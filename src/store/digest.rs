@@ -160,13 +160,15 @@ impl Keyspace {
         self.dataset_digest(false)
     }
 
-    /// Like [`Keyspace::digest`] but also covering each key's exact expiry time and the queue
-    /// of blocked clients and the script cache, for comparing replicas (Redis's own digest only records that a key
-    /// has a TTL).
+    /// Like [`Keyspace::digest`] but also covering each key's exact expiry time, the queue of
+    /// blocked clients (with its next arrival number) and the script cache, for comparing
+    /// replicas (Redis's own digest only records that a key has a TTL).
     pub fn state_digest(&self) -> Digest {
         let mut d = self.dataset_digest(true);
-        if !self.blocked.is_empty() {
-            // Waiters in arrival order, each as its id, database, deadline and command.
+        if !self.blocked.is_fresh() {
+            // The next arrival number (replicated, even once the queue is empty), then the
+            // waiters in arrival order, each as its id, database, deadline and command.
+            mix_digest(&mut d, &self.blocked.next_arrival().to_be_bytes());
             for (arrival, w) in self.blocked.iter() {
                 mix_digest(&mut d, &arrival.to_be_bytes());
                 for n in [w.id.node, w.id.boot, w.id.seq, u64::from(w.db), w.deadline_ms] {

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod in_process;
 
 use bytes::{Bytes, BytesMut};
 use raftis::protocol::{parse_frame, Frame, Limits, ParseError};

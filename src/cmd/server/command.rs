@@ -86,6 +86,7 @@ fn categories(c: &CommandSpec) -> Vec<&'static str> {
         "hash" => Some("@hash"),
         "string" => Some("@string"),
         "stream" => Some("@stream"),
+        "geo" => Some("@geo"),
         _ => None,
     } {
         cats.push(cat);
@@ -110,7 +111,7 @@ fn categories(c: &CommandSpec) -> Vec<&'static str> {
 
 /// The documentation group of a command, from the family table it belongs to.
 fn group_of(name: &str) -> &'static str {
-    let families: [(&[CommandSpec], &str); 7] = [
+    let families: [(&[CommandSpec], &str); 9] = [
         (cmd::string::COMMANDS, "string"),
         (cmd::keys::COMMANDS, "generic"),
         (cmd::hash::COMMANDS, "hash"),
@@ -118,6 +119,8 @@ fn group_of(name: &str) -> &'static str {
         (cmd::set::COMMANDS, "set"),
         (cmd::zset::COMMANDS, "sorted-set"),
         (cmd::stream::COMMANDS, "stream"),
+        (cmd::geo::COMMANDS, "geo"),
+        (cmd::sort::COMMANDS, "generic"),
     ];
     if let Some((_, g)) = families.iter().find(|(t, _)| t.iter().any(|c| c.name == name)) {
         return g;

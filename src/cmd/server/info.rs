@@ -360,13 +360,29 @@ fn cpu() -> Lines {
     ]
 }
 
+/// `db<i>:keys=..`: of this node's keyspace; in a multi-raft cluster, summed over the data
+/// groups this node leads, as a Redis Cluster master answers for its own slots (DB 0 only),
+/// like DBSIZE.
 fn keyspace(shared: &Shared) -> Vec<(String, String)> {
+    let line = |keys: usize, expires: usize| format!("keys={keys},expires={expires},avg_ttl=0");
+    if let Some(cluster) = &shared.cluster {
+        let (mut keys, mut expires) = (0, 0);
+        for group in cluster.led_groups() {
+            shared.engine.with_keyspace_of(group, |ks| {
+                if let Some(db) = ks.dbs().first() {
+                    keys += db.len();
+                    expires += db.expires_count();
+                }
+            });
+        }
+        return if keys == 0 { vec![] } else { vec![("db0".into(), line(keys, expires))] };
+    }
     shared.engine.with_keyspace(|ks| {
         ks.dbs()
             .iter()
             .enumerate()
             .filter(|(_, db)| !db.is_empty())
-            .map(|(i, db)| (format!("db{i}"), format!("keys={},expires={},avg_ttl=0", db.len(), db.expires_count())))
+            .map(|(i, db)| (format!("db{i}"), line(db.len(), db.expires_count())))
             .collect()
     })
 }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 pub use blocking::BLOCKING;
 pub use parse::{parse_lex_range, parse_score, parse_score_range, LexBound, ScoreRange};
+pub use write::zadd;
 
 const W: &[&str] = &["write", "denyoom", "fast"];
 const WF: &[&str] = &["write", "fast"];

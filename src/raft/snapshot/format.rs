@@ -6,7 +6,8 @@
 //! frame  := payload length (u64 LE) | crc32c of kind+payload (u32 LE) | kind (u8) | payload
 //! header := postcard(last applied log id, membership, keyspace version, dirty count, databases)
 //! blocked:= postcard(the queue of blocked clients, `store::blocked::BlockedImage`); only when
-//!           clients are blocked, at most once, anywhere before the end frame
+//!           a client was ever blocked (the next arrival number counts even when nobody
+//!           waits any more), at most once, anywhere before the end frame
 //! scripts:= postcard(the script cache and step budget, `store::scripts::ScriptsImage`); only
 //!           when they differ from a fresh keyspace's, at most once, anywhere before the end frame
 //! functions := postcard(the Functions libraries, `store::functions::FunctionsImage`); only
@@ -127,7 +128,7 @@ impl SnapshotWriter {
     }
 
     /// Appends the queue of blocked clients (call once, before the records; skip it when the
-    /// queue is empty, so such snapshots read as they always did).
+    /// queue is a fresh keyspace's, so such snapshots read as they always did).
     pub fn blocked(&mut self, image: &BlockedImage) -> Result<(), FormatError> {
         let start = self.begin_frame(KIND_BLOCKED);
         let payload = postcard::to_allocvec(image)

@@ -204,7 +204,9 @@ impl SnapshotDir {
         }
         let bad = |e| SnapshotError::bad(&path, e);
         let mut w = SnapshotWriter::new(self.disk.open(&path)?, header).map_err(bad)?;
-        if !ks.blocked.is_empty() {
+        // Also when the queue is empty: its next arrival number is replicated state, and a node
+        // loading the snapshot would otherwise number its next waiters from 0.
+        if !ks.blocked.is_fresh() {
             w.blocked(&ks.blocked.image()).map_err(bad)?;
         }
         if !ks.scripts.is_default() {
