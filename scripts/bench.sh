@@ -13,7 +13,8 @@
 # Redis Cluster with appendfsync always, both driven by `redis-benchmark --cluster`. Only
 # ratios from one run mean anything on a shared machine. Needs redis-server, redis-benchmark (redis-tools) and
 # curl. RAFTIS_BIN=path benchmarks another raftis binary (e.g. one built from an older
-# commit, for before/after figures).
+# commit, for before/after figures). BENCH_PORT_BASE=P moves every port (default 26379: redis
+# on P, raftis on P+1, the cluster's client ports P+12..P+14 and Raft ports P+112..P+114).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,8 +44,9 @@ if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo bui
 source scripts/lib/servers.sh
 init_work
 
-REDIS_PORT=26379
-RAFTIS_PORT=26380
+BASE=${BENCH_PORT_BASE:-26379}
+REDIS_PORT=$BASE
+RAFTIS_PORT=$((BASE + 1))
 redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
     --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
@@ -53,23 +55,24 @@ PIDS+=($!)
 wait_port $REDIS_PORT
 wait_port $RAFTIS_PORT
 
-# The three-node cluster: client ports 26391-26393, Raft (and admin HTTP) ports 26491-26493.
+# The three-node cluster: client ports 26391-26393, Raft (and admin HTTP) ports 26491-26493
+# (with the default base).
 CLUSTER_PORT=
 if [ "$CLUSTER" = 1 ]; then
     members=""
     for i in 1 2 3; do
-        "$RAFTIS_BIN" --port $((26390 + i)) --node-id "$i" --raft-addr "127.0.0.1:$((26490 + i))" \
+        "$RAFTIS_BIN" --port $((BASE + 11 + i)) --node-id "$i" --raft-addr "127.0.0.1:$((BASE + 111 + i))" \
             --is-bootstrap=no --data-dir "$WORK/node$i" --log-level warn >"$WORK/node$i.log" 2>&1 &
         PIDS+=($!)
-        members+="${members:+, }[$i, {\"raft_addr\": \"127.0.0.1:$((26490 + i))\", \"resp_addr\": \"127.0.0.1:$((26390 + i))\"}]"
+        members+="${members:+, }[$i, {\"raft_addr\": \"127.0.0.1:$((BASE + 111 + i))\", \"resp_addr\": \"127.0.0.1:$((BASE + 11 + i))\"}]"
     done
-    for i in 1 2 3; do wait_port $((26390 + i)); done
+    for i in 1 2 3; do wait_port $((BASE + 11 + i)); done
     curl -sS --max-time 30 -f -X POST -H 'Content-Type: application/json' --data "{\"nodes\": [$members]}" \
-        "http://127.0.0.1:26491/raft/init" >/dev/null || { echo "cluster init failed" >&2; exit 1; }
+        "http://127.0.0.1:$((BASE + 112))/raft/init" >/dev/null || { echo "cluster init failed" >&2; exit 1; }
     for _ in $(seq 1 300); do
-        leader=$(curl -sS --max-time 2 "http://127.0.0.1:26491/raft/leader" 2>/dev/null \
+        leader=$(curl -sS --max-time 2 "http://127.0.0.1:$((BASE + 112))/raft/leader" 2>/dev/null \
             | sed -n 's/.*"leader_id": *\([0-9][0-9]*\).*/\1/p')
-        [ -n "$leader" ] && CLUSTER_PORT=$((26390 + leader)) && break
+        [ -n "$leader" ] && CLUSTER_PORT=$((BASE + 11 + leader)) && break
         sleep 0.1
     done
     [ -n "$CLUSTER_PORT" ] || { echo "the three-node cluster elected no leader" >&2; exit 1; }

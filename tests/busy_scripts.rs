@@ -1,7 +1,7 @@
-//! Long scripts over real sockets: `BUSY` replies once a script has run `busy-reply-threshold`
-//! ms, `SCRIPT KILL` / `FUNCTION KILL` of read-only scripts, and write scripts, which run in
-//! every replica's apply: unkillable, stopped only by the step budget, and busy on each node
-//! for that node's own clients only, while Raft goes on (no election).
+//! Long scripts over real sockets: `BUSY` replies once a read-only script has run
+//! `busy-reply-threshold` ms, `SCRIPT KILL` / `FUNCTION KILL` of read-only scripts, and write
+//! scripts, which run in every replica's apply: unkillable, stopped only by the step budget,
+//! refusing nothing (commands wait for the apply) while Raft goes on (no election).
 
 mod common;
 
@@ -101,8 +101,9 @@ fn function_kill_stops_a_busy_fcall_ro() {
 const WRITE_LOOP: &str = "redis.call('set', KEYS[1], 'new') local a = 0 while true do a = a + 1 end";
 /// Long enough to see BUSY (at 10 ms), short enough to end in a debug build within the waits.
 const WRITE_STEPS: &str = "100000000";
-/// A write waits for its apply: more than the script may take on a loaded machine.
-const LONG_WRITES: [&str; 2] = ["--raft-write-timeout-ms", "120000"];
+/// A write waits for its apply, and a read's barrier for the apply to reach it: longer than
+/// the script may take on a loaded machine.
+const LONG_WRITES: [&str; 4] = ["--raft-write-timeout-ms", "120000", "--raft-read-timeout-ms", "120000"];
 
 fn rolled_back() -> String {
     format!(
@@ -110,33 +111,44 @@ fn rolled_back() -> String {
     )
 }
 
+/// Waits until a write script runs on the node of `c`: a KILL then answers UNKILLABLE.
+fn wait_unkillable(c: &mut Conn) {
+    wait_until("the write script running", 60, || error_starts(&c.cmd(&["SCRIPT", "KILL"]), "UNKILLABLE"));
+}
+
 #[test]
-fn a_busy_write_script_is_unkillable_and_ends_at_its_step_budget() {
+fn a_running_write_script_is_unkillable_refuses_nothing_and_ends_at_its_step_budget() {
     let server = Server::raftis(&LONG_WRITES);
     let mut c = server.conn();
     setup(&mut c, WRITE_STEPS);
     assert_eq!(c.cmd(&["SET", "k", "old"]), Frame::ok());
     let mut runner = server.conn();
     send(&mut runner, &["EVAL", WRITE_LOOP, "1", "k"]);
-    wait_busy(&mut c, BUSY_EVAL);
-    let refused = c.cmd(&["SCRIPT", "KILL"]);
-    assert!(error_starts(&refused, "UNKILLABLE"), "{refused:?}");
+    wait_unkillable(&mut c);
     let refused = c.cmd(&["FUNCTION", "KILL"]);
     assert!(error_starts(&refused, "UNKILLABLE"), "{refused:?}");
-    assert_eq!(c.cmd(&["GET", "k"]), Frame::error(BUSY_EVAL));
+    // No BUSY: what needs no data is answered now, a read waits for the apply.
+    assert_eq!(c.cmd(&["PING"]), Frame::simple("PONG"));
+    assert_eq!(late_reply_of(&mut c, &["GET", "k"]), bulk("old"));
     assert_eq!(late_reply(&mut runner), Frame::error(rolled_back()));
-    assert_eq!(c.cmd(&["GET", "k"]), bulk("old"));
     assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Frame::error("NOTBUSY No scripts in execution right now."));
+}
+
+/// Sends `args` and waits for the reply, however long it takes (up to two minutes).
+fn late_reply_of(c: &mut Conn, args: &[&str]) -> Frame {
+    send(c, args);
+    late_reply(c)
 }
 
 fn term(cluster: &ThreeNodes, i: usize) -> Option<u64> {
     json_u64(&http(cluster.raft_ports[i], "GET", "/raft/metrics", "").1, "current_term")
 }
 
-/// The script runs in every replica's apply, off the runtime thread: a follower's own clients
-/// get BUSY from it, heartbeats go on (the term does not move), and it ends alike everywhere.
+/// The script runs in every replica's apply, off the runtime thread: a follower answers its
+/// own clients meanwhile (its KILL says UNKILLABLE), heartbeats go on (the term does not
+/// move), and the script ends alike everywhere.
 #[test]
-fn a_write_script_is_busy_on_every_replica_without_an_election() {
+fn a_write_script_runs_on_every_replica_without_an_election() {
     let cluster = ThreeNodes::start("busy", &LONG_WRITES);
     let leader = cluster.leader().expect("leader");
     let follower = (leader + 1) % 3;
@@ -144,16 +156,18 @@ fn a_write_script_is_busy_on_every_replica_without_an_election() {
     let mut f = cluster.conn(follower);
     assert_eq!(l.cmd(&["SET", "k", "old"]), Frame::ok());
     setup(&mut l, WRITE_STEPS);
-    assert_eq!(f.cmd(&["CONFIG", "SET", "busy-reply-threshold", "10"]), Frame::ok());
     let before = term(&cluster, leader).expect("term");
     let mut runner = cluster.conn(leader);
     send(&mut runner, &["EVAL", WRITE_LOOP, "1", "k"]);
-    wait_busy(&mut f, BUSY_EVAL);
+    wait_unkillable(&mut f);
+    assert_eq!(f.cmd(&["PING"]), Frame::simple("PONG"));
     assert_eq!(late_reply(&mut runner), Frame::error(rolled_back()));
     for i in 0..3 {
         let mut c = cluster.conn(i);
-        wait_until("the script's end on every node", 60, || c.cmd(&["PING"]) == Frame::simple("PONG"));
-        assert_eq!(c.cmd(&["GET", "k"]), bulk("old"), "node {i}");
+        wait_until("the script's end on every node", 60, || {
+            c.cmd(&["SCRIPT", "KILL"]) == Frame::error("NOTBUSY No scripts in execution right now.")
+        });
+        assert_eq!(late_reply_of(&mut c, &["GET", "k"]), bulk("old"), "node {i}");
     }
     assert_eq!(term(&cluster, leader), Some(before), "no election during the script");
     assert_eq!(cluster.leader(), Some(leader));

@@ -159,6 +159,13 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| all_tables().map(|c| (c.name, c)).collect())
 }
 
+/// The internal write a `CONFIG SET` of a replicated setting becomes (`lua-max-steps`,
+/// `stream-node-max-entries`, `stream-node-max-bytes`: set through the log, the server
+/// proposes it), or the CONFIG SET error for a bad value; `None` for any other CONFIG command.
+pub fn replicated_config_write(argv: &[Bytes]) -> Option<Result<Vec<Bytes>, Frame>> {
+    scripting::max_steps_write(argv).or_else(|| stream::settings::config_write(argv))
+}
+
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if name.len() > 32 {

@@ -260,8 +260,9 @@ const ALLOWED_WHILE_BUSY: &[&str] =
 
 /// SCRIPT KILL / FUNCTION KILL, answered here from this node's running scripts (never through
 /// the log, which a running write script holds), and Redis's `BUSY` refusal of other commands
-/// once a script on this node has run `busy-reply-threshold` ms. Only this node's clients
-/// see it: a write script runs on every replica, and each answers its own clients.
+/// once a killable (read-only) script on this node has run `busy-reply-threshold` ms. A write
+/// script, which no KILL can stop (it runs on every replica), refuses nothing: commands wait
+/// for its apply as for any slow write, without holding Raft up (docs/ARCHITECTURE.md).
 fn while_script_runs(
     client: &mut Client,
     handle: &ClientHandle,
@@ -271,10 +272,10 @@ fn while_script_runs(
 ) -> Option<Frame> {
     if client.multi.is_none() {
         if let Some(is_eval) = cmd::scripting::kill_command(argv) {
-            return Some(cmd::scripting::kill(shared.engine.running_script().as_deref(), is_eval));
+            return Some(cmd::scripting::kill(shared.engine.running_script(false).as_deref(), is_eval));
         }
     }
-    let run = shared.engine.running_script()?;
+    let run = shared.engine.running_script(true)?;
     if ALLOWED_WHILE_BUSY.contains(&spec.name) || run.started.elapsed() < busy_threshold(shared) {
         return None;
     }
@@ -366,9 +367,10 @@ async fn run(
                 let usage = cmd::server::memory_usage;
                 shared.engine.read_on(group, client.db, now, usage, argv, client.readonly, point).await
             }
-            "config" if cmd::scripting::max_steps_write(argv).is_some() => {
-                // lua-max-steps is replicated state: set through the log, like a write.
-                match cmd::scripting::max_steps_write(argv) {
+            "config" if cmd::replicated_config_write(argv).is_some() => {
+                // lua-max-steps and the stream node sizes are replicated state: set through
+                // the log, like a write.
+                match cmd::replicated_config_write(argv) {
                     Some(Ok(write)) => {
                         // Every group that holds keys runs scripts: each gets the setting.
                         let mut reply = Frame::Null;

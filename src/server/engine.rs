@@ -161,9 +161,11 @@ impl Engine {
         }
     }
 
-    /// The script that has been running longest on this node (any group), if one runs.
-    pub fn running_script(&self) -> Option<Arc<crate::store::running::Run>> {
-        self.groups().values().filter_map(|r| r.running().oldest()).min_by_key(|r| r.started)
+    /// The script that has been running longest on this node (any group), if one runs; only
+    /// killable (read-path) runs with `killable_only`.
+    pub fn running_script(&self, killable_only: bool) -> Option<Arc<crate::store::running::Run>> {
+        let pick = |r: &crate::store::running::Run| r.killable || !killable_only;
+        self.groups().values().filter_map(|r| r.running().oldest_where(pick)).min_by_key(|r| r.started)
     }
 }
 

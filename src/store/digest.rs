@@ -187,6 +187,10 @@ impl Keyspace {
         for lib in self.functions.libraries() {
             mix_digest(&mut d, &lib.code);
         }
+        if !self.settings.is_default() {
+            mix_digest(&mut d, &self.settings.stream_node_max_entries.to_be_bytes());
+            mix_digest(&mut d, &self.settings.stream_node_max_bytes.to_be_bytes());
+        }
         d
     }
 

@@ -19,6 +19,7 @@ pub mod rdb;
 pub mod running;
 pub mod scripts;
 pub mod set;
+pub mod settings;
 pub mod stream;
 mod value;
 mod write;
@@ -29,6 +30,7 @@ pub use db::{Db, Entry};
 pub use functions::Functions;
 pub use keymap::{key_hash, KeyMap};
 pub use scripts::Scripts;
+pub use settings::Settings;
 pub use value::Value;
 pub use write::{WatchedKey, WriteBatch};
 
@@ -55,6 +57,8 @@ pub struct Keyspace {
     pub scripts: Scripts,
     /// The Functions libraries (replicated with the data, see [`functions`]).
     pub functions: Functions,
+    /// Settings that shape replicated data (replicated with it, see [`settings`]).
+    pub settings: Settings,
     /// This node's scripts running now (not replicated, see [`running`]): the state machine
     /// puts its group's registry here, the server reads it for `BUSY` and the KILLs.
     pub running: std::sync::Arc<running::Running>,
@@ -76,6 +80,7 @@ impl Keyspace {
             notify: notify::Notifications::default(),
             scripts: Scripts::default(),
             functions: Functions::default(),
+            settings: Settings::default(),
             running: Default::default(),
         }
     }

@@ -2,9 +2,9 @@
 //! keyspace that is not state (it compares equal whatever it holds).
 //!
 //! A script registers its run while it runs (EVAL and FCALL at apply, EVAL_RO and FCALL_RO on
-//! the read path); the server reads the registry to answer `BUSY` to other clients once a run
-//! has lasted `busy-reply-threshold`, and `SCRIPT KILL` / `FUNCTION KILL` raise a run's kill
-//! flag, which the script's instruction hook polls. Only read-path runs are killable: a write
+//! the read path); the server reads the registry to answer `BUSY` to other clients once a
+//! killable run has lasted `busy-reply-threshold`, and `SCRIPT KILL` / `FUNCTION KILL` raise a
+//! run's kill flag, which the script's instruction hook polls. Only read-path runs are killable: a write
 //! script runs on every replica's apply, and stopping it on one node at a moment of that node's
 //! clock would make the replicas diverge (docs/ARCHITECTURE.md, "Lua scripts").
 
@@ -70,10 +70,15 @@ impl Running {
 
     /// The run that started first, if any is running.
     pub fn oldest(&self) -> Option<Arc<Run>> {
+        self.oldest_where(|_| true)
+    }
+
+    /// The run that started first among those `pick` accepts.
+    pub fn oldest_where(&self, pick: impl Fn(&Run) -> bool) -> Option<Arc<Run>> {
         if self.count.load(Ordering::Acquire) == 0 {
             return None;
         }
-        self.runs().iter().min_by_key(|r| r.started).cloned()
+        self.runs().iter().filter(|r| pick(r)).min_by_key(|r| r.started).cloned()
     }
 }
 

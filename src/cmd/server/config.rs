@@ -261,8 +261,10 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
     }
     match sub.as_str() {
         "get" => {
-            let steps = s.shared.engine.with_data_keyspace(|ks| ks.scripts.max_steps);
-            get(&s.shared.config(), &argv[2..], &[(crate::cmd::scripting::MAX_STEPS_PARAM, steps.to_string())])
+            let (steps, settings) = s.shared.engine.with_data_keyspace(|ks| (ks.scripts.max_steps, ks.settings));
+            let [entries, bytes] = crate::cmd::stream::settings::config_values(&settings);
+            let replicated = [(crate::cmd::scripting::MAX_STEPS_PARAM, steps.to_string()), entries, bytes];
+            get(&s.shared.config(), &argv[2..], &replicated)
         }
         "set" => set(s, &argv[2..]),
         "resetstat" => {
@@ -319,6 +321,10 @@ fn set(s: &mut Session, pairs: &[Bytes]) -> Frame {
         if is(&pair[0], crate::cmd::scripting::MAX_STEPS_PARAM) {
             // Replicated state, set through the log by dispatch when it is set on its own.
             return failed(crate::cmd::scripting::MAX_STEPS_PARAM, "set it on its own (it goes through the Raft log)");
+        }
+        if crate::cmd::stream::settings::is_param(&pair[0]) {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            return failed(&name, "set it on its own (it goes through the Raft log)");
         }
         if let Some(r) = reported::find(&pair[0]) {
             // Redis tells duplicates by the name given: an alias and its name may both

@@ -15,6 +15,7 @@ pub mod parse;
 mod pending;
 mod read;
 mod readgroup;
+pub mod settings;
 
 use super::args::{err, int, is, syntax, wrong_arity, NO_SUCH_KEY};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
@@ -49,6 +50,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xclaim", -6, &["write", "fast"], K, Kind::Write(pending::xclaim)),
     CommandSpec::new("xautoclaim", -6, &["write", "fast"], K, Kind::Write(pending::xautoclaim)),
     CommandSpec::new("xinfo", -2, &[], (2, 2, 1), Kind::Read(info::xinfo)),
+    CommandSpec::new(
+        settings::SET_STREAM_NODE,
+        -3,
+        &["write", "internal"],
+        (0, 0, 0),
+        Kind::Write(settings::set_stream_node),
+    ),
 ];
 
 /// Turns a handler's `Result` into its reply.
@@ -95,7 +103,7 @@ fn xadd(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 }
 
 fn xadd_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
-    let args = parse::add_or_trim_args(argv, true)?;
+    let args = parse::add_or_trim_args(argv, true, ctx.ks.settings.default_trim_limit())?;
     let fields = argv.get(args.id_pos + 1..).unwrap_or_default();
     if fields.len() < 2 || fields.len() % 2 == 1 {
         return Err(wrong_arity("xadd"));
@@ -107,6 +115,7 @@ fn xadd_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     if ctx.get_stream(&argv[1])?.is_none() && args.no_mkstream {
         return Ok(Frame::Null);
     }
+    let limits = ctx.ks.settings.node_limits();
     let Some(s) = ctx.stream_mut(&argv[1], true)? else { return Ok(Frame::Null) };
     if s.last_id == StreamId::MAX {
         return Err(err("ERR The stream has exhausted the last possible ID, unable to add more items"));
@@ -115,7 +124,7 @@ fn xadd_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
     if fields.iter().map(|f| f.len()).sum::<usize>() > LISTPACK_MAX_SIZE {
         return Err(err("ERR Elements are too large to be stored"));
     }
-    s.append(id, fields);
+    s.append(id, fields, limits);
     let trimmed = args.trim.map_or(0, |trim| s.trim(trim, args.approx, args.limit));
     ctx.notify(notify::STREAM, "xadd", &argv[1]);
     if trimmed > 0 {
@@ -218,7 +227,7 @@ fn xtrim(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
 }
 
 fn xtrim_inner(ctx: &mut WriteCtx, argv: &[Bytes]) -> Result<Frame, Frame> {
-    let args = parse::add_or_trim_args(argv, false)?;
+    let args = parse::add_or_trim_args(argv, false, ctx.ks.settings.default_trim_limit())?;
     let Some(trim) = args.trim else { return Err(syntax()) };
     let Some(s) = ctx.get_stream(&argv[1])? else { return Ok(Frame::Integer(0)) };
     if !s.trim_would_delete(trim, args.approx, args.limit) {

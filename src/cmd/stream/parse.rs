@@ -5,7 +5,7 @@
 
 use super::super::args::{err, int, is, syntax};
 use crate::protocol::{parse_i64, Frame};
-use crate::store::stream::{StreamId, Trim, DEFAULT_TRIM_LIMIT};
+use crate::store::stream::{StreamId, Trim};
 use bytes::Bytes;
 
 pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -99,7 +99,9 @@ pub struct AddTrimArgs {
 const BOTH_STRATEGIES: &str = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
 
 /// Redis's `streamParseAddOrTrimArgsOrReply`: options from `argv[2]`, for XADD up to its id.
-pub fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<AddTrimArgs, Frame> {
+/// `default_limit`: the LIMIT of approximate trimming when none is given
+/// (`store::Settings::default_trim_limit`).
+pub fn add_or_trim_args(argv: &[Bytes], xadd: bool, default_limit: u64) -> Result<AddTrimArgs, Frame> {
     let mut a = AddTrimArgs::default();
     let mut limit_given = false;
     let mut i = 2;
@@ -148,12 +150,12 @@ pub fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<AddTrimArgs, Frame
         i += 1;
     }
     a.id_pos = i;
-    check_trim_args(&mut a, xadd, limit_given)?;
+    check_trim_args(&mut a, xadd, limit_given, default_limit)?;
     Ok(a)
 }
 
 /// The combinations Redis refuses, and the default LIMIT of approximate trimming.
-fn check_trim_args(a: &mut AddTrimArgs, xadd: bool, limit_given: bool) -> Result<(), Frame> {
+fn check_trim_args(a: &mut AddTrimArgs, xadd: bool, limit_given: bool, default_limit: u64) -> Result<(), Frame> {
     if a.limit > 0 && a.trim.is_none() {
         return Err(err("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"));
     }
@@ -165,7 +167,7 @@ fn check_trim_args(a: &mut AddTrimArgs, xadd: bool, limit_given: bool) -> Result
             return Err(err("ERR syntax error, LIMIT cannot be used without the special ~ option"));
         }
     } else {
-        a.limit = if a.approx { DEFAULT_TRIM_LIMIT } else { 0 };
+        a.limit = if a.approx { default_limit } else { 0 };
     }
     Ok(())
 }

@@ -340,7 +340,7 @@ mod tests {
         let mut s = StreamValue::default();
         for i in 1..=150u64 {
             let field = if i % 7 == 0 { b("other") } else { b("f") };
-            s.append(StreamId::new(i, i % 3), &[field, b(&i.to_string())]);
+            s.append(StreamId::new(i, i % 3), &[field, b(&i.to_string())], Default::default());
         }
         s.delete(StreamId::new(3, 0));
         s.trim(crate::store::stream::Trim::MaxLen(140), false, 0);
@@ -355,7 +355,7 @@ mod tests {
         roundtrip(Value::Stream(Box::new(s)), None);
         // An empty stream is kept (its last id and groups matter).
         let mut e = StreamValue::default();
-        e.append(StreamId::new(1, 1), &[b("a"), b("b")]);
+        e.append(StreamId::new(1, 1), &[b("a"), b("b")], Default::default());
         e.delete(StreamId::new(1, 1));
         roundtrip(Value::Stream(Box::new(e)), Some(9));
     }

@@ -12,6 +12,8 @@
 //!           when they differ from a fresh keyspace's, at most once, anywhere before the end frame
 //! functions := postcard(the Functions libraries, `store::functions::FunctionsImage`); only
 //!           when there are libraries, at most once, anywhere before the end frame
+//! settings := postcard(the replicated settings, `store::Settings`); only when they differ
+//!           from a fresh keyspace's, at most once, anywhere before the end frame
 //! control:= postcard(the group's cluster-control state, `raft::control::ControlState`); only
 //!           when it holds something (multi-raft), at most once, anywhere before the end frame
 //! record := one key (see `codec`)
@@ -32,6 +34,7 @@ use crate::store::blocked::BlockedImage;
 use crate::store::functions::FunctionsImage;
 use crate::store::scripts::ScriptsImage;
 use crate::store::Entry;
+use crate::store::Settings;
 use openraft::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +53,7 @@ const KIND_BLOCKED: u8 = 4;
 const KIND_SCRIPTS: u8 = 5;
 const KIND_FUNCTIONS: u8 = 6;
 const KIND_CONTROL: u8 = 7;
+const KIND_SETTINGS: u8 = 8;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -153,6 +157,16 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the replicated settings (call once, before the records; skip them when they are
+    /// a fresh keyspace's, so such snapshots read as they always did).
+    pub fn settings(&mut self, settings: &Settings) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_SETTINGS);
+        let payload = postcard::to_allocvec(settings)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the settings: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Appends the group's cluster-control state (call once, before the records; skip it when
     /// it is empty, so such snapshots read as they always did).
     pub fn control(&mut self, state: &ControlState) -> Result<(), FormatError> {
@@ -225,6 +239,8 @@ pub struct SnapshotReader {
     functions: Option<FunctionsImage>,
     /// The cluster-control state, once its frame has been read.
     control: Option<ControlState>,
+    /// The replicated settings, once their frame has been read.
+    settings: Option<Settings>,
     records: u64,
     chain: u32,
     /// `chain` before the last frame read (the end frame records the chain up to itself).
@@ -257,6 +273,7 @@ impl SnapshotReader {
             scripts: None,
             functions: None,
             control: None,
+            settings: None,
             records: 0,
             chain: 0,
             chain_before_end: 0,
@@ -300,6 +317,12 @@ impl SnapshotReader {
         self.functions.take().unwrap_or_default()
     }
 
+    /// The replicated settings the snapshot holds (a fresh keyspace's when it has no such
+    /// frame); read them after [`next_record`](Self::next_record) returned `None`.
+    pub fn take_settings(&mut self) -> Settings {
+        self.settings.take().unwrap_or_default()
+    }
+
     /// The cluster-control state the snapshot holds (empty when it has no such frame); read it
     /// after [`next_record`](Self::next_record) returned `None`.
     pub fn take_control(&mut self) -> ControlState {
@@ -336,6 +359,12 @@ impl SnapshotReader {
                 let state = ControlState::decode(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad control-state frame: {e}")))?;
                 self.control = Some(state);
+                self.next_record()
+            }
+            KIND_SETTINGS if self.settings.is_none() => {
+                let settings: Settings =
+                    postcard::from_bytes(&payload).map_err(|e| corrupt_at(at, &format!("bad settings frame: {e}")))?;
+                self.settings = Some(settings);
                 self.next_record()
             }
             KIND_RECORD => {

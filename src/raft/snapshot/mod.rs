@@ -215,6 +215,9 @@ impl SnapshotDir {
         if !ks.functions.is_empty() {
             w.functions(&ks.functions.image()).map_err(bad)?;
         }
+        if !ks.settings.is_default() {
+            w.settings(&ks.settings).map_err(bad)?;
+        }
         if !control.is_empty() {
             w.control(control).map_err(bad)?;
         }
@@ -339,6 +342,7 @@ pub fn load_with_control(
     }
     ks.functions = crate::store::Functions::from_image(reader.take_functions())
         .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
+    ks.settings = reader.take_settings();
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     let control = reader.take_control();

@@ -65,7 +65,8 @@ fn entries() -> Vec<EntryOf<TypeConfig>> {
     // The script cache and the step budget are replicated state too.
     reqs.push(write(0, vec![cmd(&["SCRIPT", "LOAD", "return redis.call('get', KEYS[1])"])], false));
     reqs.push(write(0, vec![cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "evalkey"])], false));
-    reqs.push(write(0, vec![cmd(&["raftis.luasteps", "54321"])], false));
+    // So are the settings that shape streams (in the same entry: the indices stay).
+    reqs.push(write(0, vec![cmd(&["raftis.luasteps", "54321"]), cmd(&["raftis.streamnode", "entries", "7"])], false));
     let lib = "#!lua name=snaplib\nredis.register_function('snapf', function(k) return redis.call('get', k[1]) end)";
     reqs.push(write(0, vec![cmd(&["FUNCTION", "LOAD", lib])], false));
 
@@ -138,6 +139,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     assert_eq!(ks.blocked.len(), 2, "two clients blocked");
     assert_eq!((ks.scripts.len(), ks.scripts.max_steps), (2, 54321), "two cached scripts, a budget");
     assert!(ks.functions.find("snapf").is_some(), "a function library");
+    assert_eq!(ks.settings.stream_node_max_entries, 7, "a stream setting");
 
     let mut builder = sm.get_snapshot_builder().await;
     let snap = builder.build_snapshot().await.expect("build");

@@ -5,7 +5,7 @@ use super::*;
 use crate::store::hash::HashValue;
 use crate::store::list::ListValue;
 use crate::store::set::SetValue;
-use crate::store::stream::{Group, StreamId, StreamValue};
+use crate::store::stream::{Group, NodeLimits, StreamId, StreamValue};
 use crate::store::zset::ZSetValue;
 use bytes::Bytes;
 
@@ -17,7 +17,7 @@ fn samples() -> Vec<Value> {
     let mut stream = StreamValue::default();
     for i in 1..=250u64 {
         let pairs = if i % 7 == 0 { vec![b("other"), b("x")] } else { vec![b("f"), b(&i.to_string()), b("g"), b("v")] };
-        stream.append(StreamId::new(i, 0), &pairs);
+        stream.append(StreamId::new(i, 0), &pairs, NodeLimits::default());
         stream.last_id = StreamId::new(i, 0);
     }
     stream.delete(StreamId::new(3, 0));

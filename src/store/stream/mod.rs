@@ -1,6 +1,7 @@
 //! Stream values (`XADD` and friends). The representation follows Redis's: a sorted map from
-//! each node's first id to a [`Node`] holding up to [`NODE_MAX_ENTRIES`] entries (or a
-//! listpack of about [`NODE_MAX_BYTES`]), where entries sharing the node's first field names
+//! each node's first id to a [`Node`] holding up to `stream-node-max-entries` entries (or a
+//! listpack of about `stream-node-max-bytes`: [`NodeLimits`], replicated settings, see
+//! `store::settings`), where entries sharing the node's first field names
 //! keep one copy of them. Deleting marks a tombstone; a node goes when its last live entry
 //! does. The node layout is replicated state, not a cache: approximate trimming (`MAXLEN ~`)
 //! removes whole nodes only and `XINFO STREAM` shows the node count, so every replica (and a
@@ -21,14 +22,38 @@ pub use node::{Item, Node};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-/// Redis 7.0's default `stream-node-max-entries`.
-pub const NODE_MAX_ENTRIES: usize = 100;
-/// Redis 7.0's default `stream-node-max-bytes`.
-pub const NODE_MAX_BYTES: usize = 4096;
 /// `STREAM_LISTPACK_MAX_SIZE`: an entry larger than this is refused.
 pub const LISTPACK_MAX_SIZE: usize = 1 << 30;
-/// The LIMIT approximate trimming gets when none is given (100 nodes' worth).
-pub const DEFAULT_TRIM_LIMIT: u64 = 100 * NODE_MAX_ENTRIES as u64;
+
+/// Where [`StreamValue::append`] starts a new node (`stream-node-max-entries` and
+/// `stream-node-max-bytes`, replicated: `store::settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Entries per node, deleted ones included; 0: no limit.
+    pub max_entries: u64,
+    /// Listpack bytes per node; 0 (or more than a listpack holds): the listpack's limit.
+    pub max_bytes: u64,
+}
+
+impl Default for NodeLimits {
+    /// Redis 7.0's defaults.
+    fn default() -> Self {
+        NodeLimits { max_entries: 100, max_bytes: 4096 }
+    }
+}
+
+impl NodeLimits {
+    /// Whether an entry of `payload` bytes still goes into `tail` (Redis's
+    /// `streamAppendItem`): below the byte limit, and below the entry limit if there is one.
+    fn fits(&self, tail: &Node, payload: usize) -> bool {
+        let max_bytes = match self.max_bytes {
+            0 => LISTPACK_MAX_SIZE as u64,
+            n => n.min(LISTPACK_MAX_SIZE as u64),
+        };
+        ((tail.lp_bytes + payload) as u64) < max_bytes
+            && (self.max_entries == 0 || (tail.total() as u64) < self.max_entries)
+    }
+}
 
 /// An entry id: milliseconds and a sequence number, ordered as a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -175,12 +200,11 @@ impl StreamValue {
     }
 
     /// Appends an entry with `id` (greater than `last_id`, checked by the caller) and `pairs`
-    /// (`field value ...`, a non-empty even count), starting a node where Redis would.
-    pub fn append(&mut self, id: StreamId, pairs: &[Bytes]) {
+    /// (`field value ...`, a non-empty even count), starting a node where Redis would with
+    /// `limits`.
+    pub fn append(&mut self, id: StreamId, pairs: &[Bytes], limits: NodeLimits) {
         let payload: usize = pairs.iter().map(|p| p.len()).sum();
-        let fits = self.nodes.values().next_back().is_some_and(|tail| {
-            tail.lp_bytes + payload < NODE_MAX_BYTES.min(LISTPACK_MAX_SIZE) && tail.total() < NODE_MAX_ENTRIES
-        });
+        let fits = self.nodes.values().next_back().is_some_and(|tail| limits.fits(tail, payload));
         if !fits {
             self.nodes.insert(id, Node::new(pairs));
         }

@@ -11,7 +11,7 @@ fn pairs(n: usize) -> Vec<Bytes> {
 fn filled(n: u64) -> StreamValue {
     let mut s = StreamValue::default();
     for i in 1..=n {
-        s.append(StreamId::new(i, 0), &pairs(i as usize));
+        s.append(StreamId::new(i, 0), &pairs(i as usize), NodeLimits::default());
     }
     s
 }
@@ -34,7 +34,7 @@ fn nodes_cut_at_4096_bytes() {
     let mut s = StreamValue::default();
     let big = Bytes::from(vec![b'x'; 1000]);
     for i in 1..=10 {
-        s.append(StreamId::new(i, 0), &[b("f"), big.clone()]);
+        s.append(StreamId::new(i, 0), &[b("f"), big.clone()], NodeLimits::default());
     }
     // Each entry takes about 1 KB of listpack: four fit before the 4096-byte limit.
     assert_eq!(s.node_count(), 3);
@@ -43,7 +43,7 @@ fn nodes_cut_at_4096_bytes() {
 #[test]
 fn approximate_trim_removes_whole_nodes_only() {
     let mut s = filled(250);
-    assert_eq!(s.trim(Trim::MaxLen(120), true, DEFAULT_TRIM_LIMIT), 100);
+    assert_eq!(s.trim(Trim::MaxLen(120), true, 10_000), 100);
     assert_eq!(s.len(), 150);
     assert_eq!(s.first_id, StreamId::new(101, 0));
     assert_eq!(s.trim(Trim::MaxLen(120), false, 0), 30);
@@ -69,9 +69,9 @@ fn delete_marks_and_drops_empty_nodes() {
 #[test]
 fn shared_field_names_and_parts_round_trip() {
     let mut s = StreamValue::default();
-    s.append(StreamId::new(1, 0), &[b("a"), b("1"), b("b"), b("2")]);
-    s.append(StreamId::new(1, 1), &[b("a"), b("3"), b("b"), b("4")]);
-    s.append(StreamId::new(1, 2), &[b("c"), b("5")]);
+    s.append(StreamId::new(1, 0), &[b("a"), b("1"), b("b"), b("2")], NodeLimits::default());
+    s.append(StreamId::new(1, 1), &[b("a"), b("3"), b("b"), b("4")], NodeLimits::default());
+    s.append(StreamId::new(1, 2), &[b("c"), b("5")], NodeLimits::default());
     let got: Vec<Vec<(Bytes, Bytes)>> = s
         .range(StreamId::MIN, StreamId::MAX)
         .map(|e| e.pairs().map(|(f, v)| (f.clone(), v.clone())).collect())
