@@ -56,6 +56,15 @@ async fn hold_loading() {
     }
 }
 
+/// A signal before the node has loaded (Redis: "Received shutdown signal during loading"):
+/// nothing is acknowledged yet, so nothing is lost by stopping at once; the process exits
+/// here rather than returning, since the runtime would wait for a snapshot load in progress
+/// on its blocking pool before it could end.
+fn exit_while_loading() -> ! {
+    tracing::warn!("Received shutdown signal during loading, exiting.");
+    std::process::exit(0)
+}
+
 /// One I/O thread (the default) is a current-thread runtime: every task on the main thread, as
 /// in Redis, which runs the log's syncs in its idle time while the node is alone in its group
 /// (`raftis::rt::on_runtime_idle`). More I/O threads are a multi-thread runtime.
@@ -111,7 +120,11 @@ async fn run(config: config::Config, logs_to_file: bool) -> ExitCode {
     if !config.is_bootstrap() {
         tracing::info!("is-bootstrap is off: a fresh node waits to be added to a cluster");
     }
-    let node = match raftis::node::start_after(config, hold_loading()).await {
+    let started = tokio::select! {
+        started = raftis::node::start_after(config, hold_loading()) => started,
+        _ = raftis::rt::terminate_signal() => exit_while_loading(),
+    };
+    let node = match started {
         Ok(node) => node,
         Err(e) => {
             tracing::error!("{e}");

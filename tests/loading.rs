@@ -31,18 +31,8 @@ fn a_loading_node_refuses_with_loading_then_serves_its_data() {
     }
     node.kill9();
 
-    let gate = TempDir::new("loading-gate");
-    let release = gate.0.join("release");
-    let env = [("RAFTIS_TEST_HOLD_LOADING", release.to_str().expect("a UTF-8 temp path"))];
-    let node = Server::spawn_raftis_with(&dir.0, free_port(), &flags, &env);
-    let mut c = {
-        let mut conn = None;
-        wait_until("the loading node to accept a client", 20, || {
-            conn = Conn::try_connect(node.port).ok();
-            conn.is_some()
-        });
-        conn.expect("connected")
-    };
+    let held = Held::start(&dir, &flags);
+    let (node, mut c, release) = (&held.node, held.conn(), held.release.clone());
     // Refused while loading, after Redis's own earlier checks.
     assert_eq!(c.cmd(&["PING"]), error(LOADING));
     assert_eq!(c.cmd(&["GET", "k1"]), error(LOADING));
@@ -72,19 +62,54 @@ fn a_loading_node_refuses_with_loading_then_serves_its_data() {
 #[test]
 fn quit_while_loading_closes_the_connection() {
     let dir = TempDir::new("loading-quit");
-    let gate = TempDir::new("loading-quit-gate");
-    let release = gate.0.join("release");
-    let env = [("RAFTIS_TEST_HOLD_LOADING", release.to_str().expect("a UTF-8 temp path"))];
-    let node = Server::spawn_raftis_with(&dir.0, free_port(), &[], &env);
-    let mut c = {
-        let mut conn = None;
-        wait_until("the loading node to accept a client", 20, || {
-            conn = Conn::try_connect(node.port).ok();
-            conn.is_some()
-        });
-        conn.expect("connected")
-    };
+    let held = Held::start(&dir, &[]);
+    let mut c = held.conn();
     assert_eq!(c.cmd(&["PING"]), error(LOADING));
     assert_eq!(c.cmd(&["QUIT"]), Frame::ok());
     assert!(c.is_closed());
+}
+
+/// SIGTERM before the data is loaded stops the node at once and cleanly (exit status 0, as
+/// Redis's "shutdown signal during loading"), not by the signal's default action.
+#[test]
+fn sigterm_while_loading_exits_cleanly() {
+    let dir = TempDir::new("loading-sigterm");
+    let mut held = Held::start(&dir, &[]);
+    assert_eq!(held.conn().cmd(&["PING"]), error(LOADING));
+    let sent = std::process::Command::new("kill").args(["-TERM", &held.node.pid().to_string()]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM failed");
+    let mut status = None;
+    wait_until("the loading node to exit on SIGTERM", 20, || {
+        status = held.node.try_wait();
+        status.is_some()
+    });
+    let status = status.expect("exited");
+    assert!(status.success(), "exit status {status:?}: killed by the signal rather than stopping");
+}
+
+/// A node whose loading is held open (`RAFTIS_TEST_HOLD_LOADING`) until `release` exists.
+struct Held {
+    node: Server,
+    release: std::path::PathBuf,
+    _gate: TempDir,
+}
+
+impl Held {
+    fn start(dir: &TempDir, flags: &[&str]) -> Held {
+        let gate = TempDir::new("loading-gate");
+        let release = gate.0.join("release");
+        let env = [("RAFTIS_TEST_HOLD_LOADING", release.to_str().expect("a UTF-8 temp path"))];
+        let node = Server::spawn_raftis_with(&dir.0, free_port(), flags, &env);
+        Held { node, release, _gate: gate }
+    }
+
+    /// A connection, made as soon as the port accepts one.
+    fn conn(&self) -> Conn {
+        let mut conn = None;
+        wait_until("the loading node to accept a client", 20, || {
+            conn = Conn::try_connect(self.node.port).ok();
+            conn.is_some()
+        });
+        conn.expect("connected")
+    }
 }
