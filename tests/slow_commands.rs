@@ -1,7 +1,8 @@
 //! A client command that runs longer than the election timeout must not cost the leader its
 //! leadership: on a three-process cluster holding many keys, `KEYS *` and `DEBUG SLEEP 2` on the
 //! leader leave every node's term and leader as they were, and a write sent meanwhile
-//! completes (docs/ARCHITECTURE.md, "Slow commands").
+//! completes; so does a long write (a transaction with DEBUG SLEEP 2, applied on every node)
+//! (docs/ARCHITECTURE.md, "Slow commands").
 
 mod common;
 
@@ -103,7 +104,21 @@ fn long_commands_on_the_leader_keep_its_leadership() {
     assert_eq!(sleeper.read_frame(), Some(Frame::Simple("OK".into())));
     assert!(slept.elapsed() >= Duration::from_secs(2), "DEBUG SLEEP 2 slept");
 
+    // A long write: DEBUG SLEEP 2 inside a transaction is applied, through the log, on every
+    // node; it is applied off the runtime thread as any write that may run long (a big DEL,
+    // SUNIONSTORE or FLUSHALL), so no follower misses a heartbeat meanwhile.
+    for cmd in [&["MULTI"][..], &["SET", "in", "tx"], &["DEBUG", "SLEEP", "2"]] {
+        c.send_raw(&Conn::encode(&cmd.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
+    }
+    assert_eq!(c.read_frame(), Some(Frame::Simple("OK".into())));
+    assert_eq!(c.read_frame(), Some(Frame::Simple("QUEUED".into())));
+    assert_eq!(c.read_frame(), Some(Frame::Simple("QUEUED".into())));
+    let slept = Instant::now();
+    let ok = Frame::Simple("OK".into());
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![ok.clone(), ok]));
+    assert!(slept.elapsed() >= Duration::from_secs(2), "the transaction's DEBUG SLEEP 2 slept");
+
     let after = terms(&cluster);
-    assert_eq!(after, before, "no election during KEYS ({keys_took:?}) or DEBUG SLEEP 2");
+    assert_eq!(after, before, "no election during KEYS ({keys_took:?}), DEBUG SLEEP 2 or the long transaction");
     assert_eq!(cluster.conn(leader).cmd(&["GET", "during"]), Frame::Bulk("sleep".into()));
 }

@@ -29,7 +29,7 @@ pub mod stream;
 pub mod string;
 pub mod zset;
 
-pub use cost::{may_run_long, LONG_READ_ELEMENTS};
+pub use cost::{may_run_long, write_may_run_long, LONG_READ_ELEMENTS};
 pub use ctx::{ReadCtx, WriteCtx};
 pub use exec::{apply, run_read};
 

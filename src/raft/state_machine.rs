@@ -169,13 +169,31 @@ impl StateMachine {
         SnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
     }
 
-    /// Applies an entry that runs a script on a blocking-pool thread (`crate::rt::run_long`;
-    /// inline under madsim), holding the state's exclusive lock there: the runtime thread
-    /// goes on with Raft and with this node's clients, which get `BUSY` once the script has
-    /// run `busy-reply-threshold` (see `store::running`). What is applied is the same
-    /// function of the entry wherever it runs.
+    /// Whether `entry` is applied off the runtime thread: it runs a script, or its commands
+    /// may walk, build or free so much (`cmd::write_may_run_long`) that applying it here could
+    /// hold Raft's heartbeats past an election timeout.
+    fn runs_long(&self, entry: &openraft::alias::EntryOf<TypeConfig>) -> bool {
+        if runs_script(entry) {
+            return true;
+        }
+        // Apply is the state's only writer, so this never waits; if it could, inline it is.
+        let long = |batch: &crate::store::WriteBatch| {
+            self.state.try_read().is_ok_and(|st| crate::cmd::write_may_run_long(&st.keyspace, batch))
+        };
+        match &entry.payload {
+            EntryPayload::Normal(Request::Write(batch)) => long(batch),
+            EntryPayload::Normal(Request::Group(batches)) => batches.iter().any(|b| long(b)),
+            _ => false,
+        }
+    }
+
+    /// Applies entries that may run long (a script, a big write) on a blocking-pool thread
+    /// (`crate::rt::run_long`; inline under madsim), holding the state's exclusive lock there:
+    /// the runtime thread goes on with Raft and with this node's clients, whose reads wait
+    /// asynchronously and get `BUSY` once a script has run `busy-reply-threshold` (see
+    /// `store::running`). What is applied is the same function of the entry wherever it runs.
     ///
-    /// `entries` is a run of entries ready together ([`script_run`]), applied in one trip to
+    /// `entries` is a run of entries ready together ([`ready_run`]), applied in one trip to
     /// that thread: a trip per entry parked the runtime thread between entries, and each park
     /// ran a log sync in its idle time, so writes were synced a few at a time (EVALSHA of a
     /// write script at 0.1 of Redis).
@@ -202,10 +220,10 @@ fn write_blocking(state: &SharedState) -> io::Result<RwLockWriteGuard<'_, SmStat
     }
 }
 
-/// An entry that runs a script and the entries ready right behind it (at most
-/// [`SCRIPT_RUN_MAX`]), to be applied off the runtime thread together; with the error the
+/// An entry that may run long (a script, a big write) and the entries ready right behind it
+/// (at most [`OFF_THREAD_RUN_MAX`]), to be applied off the runtime thread together; with the error the
 /// stream gave instead of a next entry, if it did (returned once the run is applied).
-fn script_run<Strm>(
+fn ready_run<Strm>(
     first: openraft::alias::EntryOf<TypeConfig>,
     responder: Option<openraft::storage::ApplyResponder<TypeConfig>>,
     entries: &mut Strm,
@@ -215,7 +233,7 @@ where
 {
     use futures_util::FutureExt;
     let mut run = vec![(first, responder)];
-    while run.len() < SCRIPT_RUN_MAX {
+    while run.len() < OFF_THREAD_RUN_MAX {
         // Only what is ready now: waiting for more would hold back the replies of the run.
         match entries.next().now_or_never() {
             Some(Some(Ok(item))) => run.push(item),
@@ -229,7 +247,7 @@ where
 /// The most entries applied in one trip off the runtime thread: the trip holds the state's
 /// write lock (this node's readers wait, or get `BUSY` past `busy-reply-threshold`, as for
 /// one long script).
-const SCRIPT_RUN_MAX: usize = 256;
+const OFF_THREAD_RUN_MAX: usize = 256;
 
 /// How often [`write_blocking`] retries.
 const WRITER_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
@@ -396,8 +414,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 slice_start = tokio::time::Instant::now();
             }
             let (entry, responder) = item?;
-            if runs_script(&entry) {
-                let (run, broken) = script_run(entry, responder, &mut entries);
+            if self.runs_long(&entry) {
+                let (run, broken) = ready_run(entry, responder, &mut entries);
                 let (entries_of_run, responders): (Vec<_>, Vec<_>) = run.into_iter().unzip();
                 let replies = self.apply_off_thread(entries_of_run).await?;
                 for (responder, reply) in responders.into_iter().zip(replies) {
