@@ -87,3 +87,13 @@ wait_for_leader() {
 }
 
 cli() { redis-cli -h "$HOST" -p "$(client_port "$1")" "${@:2}"; }
+
+# report_mismatch WHO EXPECTED GOT COUNT: says on stderr that WHO's values (one per line)
+# differ from the expected ones, how many of COUNT are missing or different, and the first
+# differences.
+report_mismatch() {
+    local who="$1" expected="$2" got="$3" count="$4" missing
+    missing="$(diff <(printf '%s\n' "$expected") <(printf '%s\n' "$got") | grep -c '^<' || true)"
+    echo "$who: MISMATCH ($missing of $count values missing or different)" >&2
+    diff <(printf '%s\n' "$expected") <(printf '%s\n' "$got") | head -n 6 >&2
+}

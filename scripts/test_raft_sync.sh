@@ -75,9 +75,7 @@ for node in $(configured_nodes); do
     if [ "$got" = "$expected" ]; then
         echo "node $node: all $count keys match"
     else
-        missing="$(diff <(printf '%s' "$expected") <(printf '%s' "$got") | grep -c '^<' || true)"
-        echo "node $node: MISMATCH ($missing of $count values missing or different)" >&2
-        diff <(printf '%s' "$expected") <(printf '%s' "$got") | head -n 6 >&2
+        report_mismatch "node $node" "$expected" "$got" "$count"
         echo "node $node answered (first lines):" >&2
         printf '%s' "$got" | head -n 3 >&2
         failed=1

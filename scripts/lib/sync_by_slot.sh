@@ -51,9 +51,7 @@ for port in $(printf '%s\n' "$reads_by_port" | cut -d' ' -f1 | uniq); do
     if [ "$got" = "$expected" ]; then
         echo "port $port: all ${#port_keys[@]} keys of its groups match"
     else
-        missing="$(diff <(printf '%s\n' "$expected") <(printf '%s\n' "$got") | grep -c '^<' || true)"
-        echo "port $port: MISMATCH ($missing of ${#port_keys[@]} values missing or different)" >&2
-        diff <(printf '%s\n' "$expected") <(printf '%s\n' "$got") | head -n 6 >&2
+        report_mismatch "port $port" "$expected" "$got" "${#port_keys[@]}"
         failed=1
     fi
 done
