@@ -90,6 +90,27 @@ pub enum OpKind {
     XPendingAll {
         key: String,
     },
+    /// RESTORE key ttl_ms <DUMP of value> REPLACE: a value unique in the run that expires
+    /// `ttl_ms` after the leader stamped the write (checked by `check::expiry`).
+    RestoreTtl {
+        key: String,
+        value: String,
+        ttl_ms: u64,
+    },
+    /// PTTL key: the reply is the milliseconds left, -2 (no key) or -1 (no TTL).
+    Pttl {
+        key: String,
+    },
+    /// PFADD key of one element unique in the run: the reply is 1 or 0 (registers changed or
+    /// not); checked with [`OpKind::PfCount`] by `check::hll`.
+    PfAdd {
+        key: String,
+        value: String,
+    },
+    /// PFCOUNT key: the reply is the HyperLogLog's estimate of the distinct elements added.
+    PfCount {
+        key: String,
+    },
 }
 
 impl OpKind {
@@ -111,7 +132,11 @@ impl OpKind {
             | OpKind::XReadGroup { key, .. }
             | OpKind::XAck { key, .. }
             | OpKind::XRangeAll { key }
-            | OpKind::XPendingAll { key } => key,
+            | OpKind::XPendingAll { key }
+            | OpKind::RestoreTtl { key, .. }
+            | OpKind::Pttl { key }
+            | OpKind::PfAdd { key, .. }
+            | OpKind::PfCount { key } => key,
             OpKind::BPop { keys, .. } => keys.first().map_or("", String::as_str),
             OpKind::Multi(ops) => ops.first().map_or("", OpKind::key),
         }
@@ -129,7 +154,11 @@ impl OpKind {
             | OpKind::LRange { .. }
             | OpKind::QRange { .. }
             | OpKind::XRangeAll { .. }
-            | OpKind::XPendingAll { .. } => false,
+            | OpKind::XPendingAll { .. }
+            | OpKind::Pttl { .. } => false,
+            // PFCOUNT goes through the log (it caches the count in the value) but changes no
+            // element: for the checkers it is a read.
+            OpKind::PfCount { .. } => false,
             OpKind::Multi(ops) => ops.iter().any(OpKind::is_write),
             _ => true,
         }
@@ -158,6 +187,10 @@ impl fmt::Display for OpKind {
             OpKind::XAck { key, id } => write!(f, "XACK {key} g {id}"),
             OpKind::XRangeAll { key } => write!(f, "XRANGE {key} - +"),
             OpKind::XPendingAll { key } => write!(f, "XPENDING {key} g - + 1000000"),
+            OpKind::RestoreTtl { key, value, ttl_ms } => write!(f, "RESTORE {key} {ttl_ms} <{value}> REPLACE"),
+            OpKind::Pttl { key } => write!(f, "PTTL {key}"),
+            OpKind::PfAdd { key, value } => write!(f, "PFADD {key} {value}"),
+            OpKind::PfCount { key } => write!(f, "PFCOUNT {key}"),
             OpKind::Multi(ops) => {
                 write!(f, "MULTI")?;
                 for op in ops {

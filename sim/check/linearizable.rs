@@ -49,8 +49,9 @@ pub fn check(history: &History, budget: u64) -> Result<Vec<Inconclusive>, Violat
     Ok(inconclusive)
 }
 
-/// Whether the op (or a command of the transaction) is a list command (lists, queues and
-/// streams are checked by `lists.rs`, `queues.rs` and `streams.rs`).
+/// Whether the op (or a command of the transaction) belongs to a key another checker judges:
+/// lists, queues and streams (`lists.rs`, `queues.rs`, `streams.rs`), keys with a TTL
+/// (`expiry.rs`) and HyperLogLogs (`hll.rs`).
 pub fn is_list_op(kind: &OpKind) -> bool {
     match kind {
         OpKind::RPush { .. } | OpKind::LRange { .. } => true,
@@ -61,6 +62,7 @@ pub fn is_list_op(kind: &OpKind) -> bool {
         | OpKind::XAck { .. }
         | OpKind::XRangeAll { .. }
         | OpKind::XPendingAll { .. } => true,
+        OpKind::RestoreTtl { .. } | OpKind::Pttl { .. } | OpKind::PfAdd { .. } | OpKind::PfCount { .. } => true,
         OpKind::Multi(cmds) => cmds.iter().any(is_list_op),
         _ => false,
     }
@@ -150,6 +152,7 @@ fn apply(state: Option<String>, cmd: &OpKind, reply: Option<&Reply>) -> Option<O
         | OpKind::XAck { .. }
         | OpKind::XRangeAll { .. }
         | OpKind::XPendingAll { .. } => return None,
+        OpKind::RestoreTtl { .. } | OpKind::Pttl { .. } | OpKind::PfAdd { .. } | OpKind::PfCount { .. } => return None,
     };
     match reply {
         Some(r) if *r != expected => None,

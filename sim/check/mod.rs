@@ -1,9 +1,12 @@
 //! The checkers: each property of a run in a file of its own (linearizability of registers and
-//! counters, list appends, blocking pops on queues, stream consumer groups, lost acknowledged
-//! writes, convergence, liveness, slot ownership of sharded runs). `check_history` runs every history property; the harness calls the cluster-state
-//! ones itself.
+//! counters, list appends, blocking pops on queues, stream consumer groups, TTL deadlines,
+//! HyperLogLog counts, lost acknowledged writes, convergence, liveness, slot ownership of
+//! sharded runs). `check_history` runs every history property; the harness calls the
+//! cluster-state ones itself.
 
 pub mod convergence;
+pub mod expiry;
+pub mod hll;
 pub mod linearizable;
 pub mod lists;
 pub mod liveness;
@@ -39,7 +42,8 @@ impl fmt::Display for Violation {
 }
 
 /// Runs every property of the history alone: linearizability of each register key
-/// (`linearizable.rs`) and the list-append checks of each list key (`lists.rs`). A register key
+/// (`linearizable.rs`), the list-append checks of each list key (`lists.rs`), the deadlines of
+/// TTL keys (`expiry.rs`) and the counts of HyperLogLog keys (`hll.rs`). A register key
 /// whose search exceeds the budget is reported on stderr and not judged.
 /// The search budget per key is `SIM_LIN_BUDGET` when set (CI's seed sweep lowers it to keep
 /// hundreds of seeds affordable), else [`linearizable::DEFAULT_BUDGET`].
@@ -48,7 +52,9 @@ pub fn check_history(history: &History) -> Result<(), Violation> {
     for key in linearizable::check(history, budget.unwrap_or(linearizable::DEFAULT_BUDGET))? {
         eprintln!("linearizability of key {:?} ({} ops) undecided within the search budget", key.key, key.ops);
     }
-    lists::check(history)
+    lists::check(history)?;
+    expiry::check(history)?;
+    hll::check(history)
 }
 
 /// No acknowledged write lost (`lost_writes.rs`): the acknowledged reads invoked at or after

@@ -5,7 +5,7 @@
 //! follows `-MOVED`), and in a sharded run the slot ownership of every group's copies.
 
 use super::nodes::{client_addr, Cluster};
-use super::workload::{Shared, COUNTERS, LISTS, QUEUES, STREAMS, STRINGS};
+use super::workload::{Shared, COUNTERS, HLLS, LISTS, QUEUES, STREAMS, STRINGS, TTL_KEYS};
 use crate::check::ownership::{self, GroupCopy};
 use crate::check::{check_convergence, Violation};
 use crate::client::SimClient;
@@ -154,8 +154,9 @@ fn differences(cluster: &Cluster) -> String {
 }
 
 /// A sharded run: waits until the newest map of the running nodes has no slot migration
-/// left running (each is done or cancelled), within [`CONVERGENCE_BOUND`].
-pub async fn migrations_settle(cluster: &Cluster) -> Result<(), Violation> {
+/// left running (each is done or cancelled), within [`CONVERGENCE_BOUND`]; returns how the
+/// migrations the map remembers ended, for the timeline.
+pub async fn migrations_settle(cluster: &Cluster) -> Result<String, Violation> {
     let deadline = Instant::now() + CONVERGENCE_BOUND;
     loop {
         let map = cluster.ids().into_iter().filter_map(|id| cluster.groups(id)?.map()).max_by_key(|m| m.epoch);
@@ -164,8 +165,10 @@ pub async fn migrations_settle(cluster: &Cluster) -> Result<(), Violation> {
             .flat_map(|m| m.migrations.iter().filter(|x| x.state.is_active()))
             .map(|x| format!("{} ({} -> {}, {:?})", x.id, x.source, x.target, x.state))
             .collect();
-        if map.is_some() && running.is_empty() {
-            return Ok(());
+        if let (Some(m), true) = (&map, running.is_empty()) {
+            let ended: Vec<String> =
+                m.migrations.iter().map(|x| format!("{} {}->{} {:?}", x.id, x.source, x.target, x.state)).collect();
+            return Ok(format!("slot migrations settled at epoch {}: [{}]", m.epoch, ended.join(", ")));
         }
         if Instant::now() >= deadline {
             let detail = format!("slot migrations still running after {CONVERGENCE_BOUND:?}: {running:?}");
@@ -279,6 +282,8 @@ pub async fn final_reads(shared: &Shared) -> Result<(), Violation> {
     kinds.extend(QUEUES.iter().map(|k| OpKind::QRange { key: k.to_string() }));
     kinds.extend(STREAMS.iter().map(|k| OpKind::XRangeAll { key: k.to_string() }));
     kinds.extend(STREAMS.iter().map(|k| OpKind::XPendingAll { key: k.to_string() }));
+    kinds.extend(TTL_KEYS.iter().map(|(k, _)| OpKind::Pttl { key: k.to_string() }));
+    kinds.extend(HLLS.iter().map(|k| OpKind::PfCount { key: k.to_string() }));
     let mut conns = BTreeMap::new();
     for kind in kinds {
         let deadline = Instant::now() + LIVENESS_BOUND;

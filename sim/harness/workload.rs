@@ -36,6 +36,11 @@ pub const QUEUES: [&str; 2] = ["q0", "q1"];
 /// Stream keys: XADD of unique values, read by consumers of group `g` (checked by
 /// `check::streams`).
 pub const STREAMS: [&str; 1] = ["x0"];
+/// Keys written only by RESTORE with a relative TTL, each key with its own TTL in ms (one per
+/// key, which `check::expiry` relies on), and read by PTTL.
+pub const TTL_KEYS: [(&str, u64); 2] = [("t0", 500), ("t1", 3000)];
+/// HyperLogLog keys: PFADD of one element unique in the run, PFCOUNT (`check::hll`).
+pub const HLLS: [&str; 1] = ["h0"];
 
 /// How long a client waits for a reply before giving up (outcome unknown). Longer than the
 /// server's own deadlines (5 s for a leader, 10 s for a write), so that the server's verdict,
@@ -163,6 +168,10 @@ fn with_fresh_values(kind: &OpKind, hop: usize) -> OpKind {
         OpKind::RPush { key, value } => OpKind::RPush { key: key.clone(), value: fresh(value) },
         OpKind::QPush { key, value } => OpKind::QPush { key: key.clone(), value: fresh(value) },
         OpKind::XAdd { key, value } => OpKind::XAdd { key: key.clone(), value: fresh(value) },
+        OpKind::RestoreTtl { key, value, ttl_ms } => {
+            OpKind::RestoreTtl { key: key.clone(), value: fresh(value), ttl_ms: *ttl_ms }
+        }
+        OpKind::PfAdd { key, value } => OpKind::PfAdd { key: key.clone(), value: fresh(value) },
         OpKind::Multi(cmds) => OpKind::Multi(cmds.iter().map(|c| with_fresh_values(c, hop)).collect()),
         other => other.clone(),
     }
@@ -209,7 +218,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, keys: &[&'a str]) -> &'a str {
 /// A random operation; values are unique in the run (client id and sequence number).
 pub fn random_op(rng: &mut ChaCha8Rng, client: u32, seq: u64) -> OpKind {
     let unique = u64::from(client) * 1_000_000 + seq;
-    let roll = rng.gen_range(0..138);
+    let roll = rng.gen_range(0..154);
+    if roll >= 138 {
+        return ttl_or_hll_op(rng, roll - 138, unique);
+    }
     if roll >= 126 {
         return stream_op(rng, roll - 126, client, unique);
     }
@@ -253,6 +265,19 @@ fn queue_op(rng: &mut ChaCha8Rng, roll: u32, unique: u64) -> OpKind {
     let keys = if rng.gen_bool(0.3) { QUEUES.iter().map(|k| k.to_string()).collect() } else { vec![key] };
     let timeout_ms = [0, 100, 500, 1500, 3000][rng.gen_range(0..5)];
     OpKind::BPop { keys, timeout_ms }
+}
+
+/// For `roll` in 0..16: RESTORE with its key's TTL or PTTL on a TTL key, PFADD or PFCOUNT on
+/// a HyperLogLog key (about 5% of the operations each).
+fn ttl_or_hll_op(rng: &mut ChaCha8Rng, roll: u32, unique: u64) -> OpKind {
+    let (key, ttl_ms) = TTL_KEYS[rng.gen_range(0..TTL_KEYS.len())];
+    let (key, hll) = (key.to_string(), pick(rng, &HLLS).to_string());
+    match roll {
+        0..=3 => OpKind::RestoreTtl { key, value: unique.to_string(), ttl_ms },
+        4..=7 => OpKind::Pttl { key },
+        8..=12 => OpKind::PfAdd { key: hll, value: unique.to_string() },
+        _ => OpKind::PfCount { key: hll },
+    }
 }
 
 /// A client's consumer name in group `g` (three consumers, shared by the clients).
@@ -379,6 +404,10 @@ fn args(kind: &OpKind) -> Vec<Vec<u8>> {
             let payload = raftis::store::rdb::dump(&raftis::store::Value::Str(value.clone().into()));
             owned(vec![b"RESTORE", key.as_bytes(), b"0", &payload, b"REPLACE"])
         }
+        OpKind::RestoreTtl { key, value, ttl_ms } => {
+            let payload = raftis::store::rdb::dump(&raftis::store::Value::Str(value.clone().into()));
+            owned(vec![b"RESTORE", key.as_bytes(), ttl_ms.to_string().as_bytes(), &payload, b"REPLACE"])
+        }
         other => owned(borrowed_args(other)),
     }
 }
@@ -392,7 +421,11 @@ fn borrowed_args(kind: &OpKind) -> Vec<&[u8]> {
         OpKind::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         OpKind::RPush { key, value } => vec![b"RPUSH", key.as_bytes(), value.as_bytes()],
         OpKind::LRange { key } => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
+        OpKind::Pttl { key } => vec![b"PTTL", key.as_bytes()],
+        OpKind::PfAdd { key, value } => vec![b"PFADD", key.as_bytes(), value.as_bytes()],
+        OpKind::PfCount { key } => vec![b"PFCOUNT", key.as_bytes()],
         OpKind::Incr { .. }
+        | OpKind::RestoreTtl { .. }
         | OpKind::ScriptIncr { .. }
         | OpKind::Multi(_)
         | OpKind::QPush { .. }

@@ -652,6 +652,16 @@ impl Replica {
     }
 }
 
+/// The time a read of the state as it is now runs at: the caller's reading of the clock
+/// (taken before the read barrier, or cached for a batch of reads) or, when later, the clock
+/// now. The state may hold writes applied after the caller's reading, stamped later than it;
+/// a read at the earlier time would see them from the past (a PTTL above the TTL just set,
+/// a key alive past the deadline its write fixed), which no instant of the read explains.
+/// Found by the chaos simulation's TTL check (docs/SIMULATION.md, "Found by it").
+fn read_clock(caller_ms: u64) -> u64 {
+    caller_ms.max(crate::server::now_ms())
+}
+
 impl Core {
     /// Runs a read on this node's copy: here, or, when it may run long (`cmd::may_run_long`:
     /// a big keyspace or value, a script, DEBUG), on a blocking-pool thread, so that Raft's
@@ -660,10 +670,13 @@ impl Core {
     /// While a script's apply holds the state exclusively (on a blocking-pool thread, see
     /// `StateMachine::apply`), the read waits asynchronously: the runtime thread never blocks
     /// on the lock, so Raft and the `BUSY` replies of other clients go on.
+    ///
+    /// The read runs at the time it reads the state, never earlier ([`read_clock`]).
     async fn run_read(&self, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Frame {
         loop {
             // A poisoned lock means a panic mid-apply; the state machine reports it on the
             // write path. The attempt's guard is gone before the await (it is not Send).
+            let now_ms = read_clock(now_ms);
             let ran = match self.state.try_read() {
                 Ok(st) => Some(Self::read_inline(&st, db, now_ms, seed, f, argv)),
                 Err(TryLockError::Poisoned(p)) => Some(Self::read_inline(&p.into_inner(), db, now_ms, seed, f, argv)),
@@ -678,7 +691,7 @@ impl Core {
         let (state, argv) = (self.state.clone(), argv.to_vec());
         let long = crate::rt::run_long(move || {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
-            crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, &argv)
+            crate::cmd::run_read(&st.keyspace, db, read_clock(now_ms), seed, f, &argv)
         });
         long.await.unwrap_or_else(|e| Frame::error(format!("ERR the command failed: {e}")))
     }
