@@ -10,6 +10,8 @@
 //! - `%CMD ...` compare with timing-dependent numbers masked: integers of 10^12 and more
 //!   (millisecond timestamps: stream delivery and seen times), the value after an `idle`
 //!   field (XINFO CONSUMERS) and the idle column of XPENDING's `[id, consumer, idle, count]`.
+//! - `^CMD ...` compare with every integer and every client address (`127.0.0.1:port`)
+//!   masked: SLOWLOG entries (ids, times, durations, the connections' ports differ).
 //! - `@CMD ...` send on the script's second connection, the subscriber (opened on first
 //!   use), and compare its reply.
 //! - `@` alone: compare everything the subscriber has received since (keyspace events,
@@ -98,6 +100,23 @@ fn mask(f: Frame) -> Frame {
     }
 }
 
+/// The `^` mode's form of a reply: integers and client addresses masked.
+fn all_masked(raw: &Bytes) -> String {
+    fn mask_all(f: Frame) -> Frame {
+        match f {
+            Frame::Integer(_) => Frame::Integer(-1),
+            Frame::Bulk(b) if b.starts_with(b"127.0.0.1:") => Frame::Bulk(Bytes::from_static(b"addr")),
+            Frame::Array(items) => Frame::Array(items.into_iter().map(mask_all).collect()),
+            Frame::Map(pairs) => Frame::Map(pairs.into_iter().map(|(k, v)| (mask_all(k), mask_all(v))).collect()),
+            other => other,
+        }
+    }
+    match parse_frame(raw, &Limits::default()) {
+        Ok((frame, _)) => format!("{:?}", mask_all(frame)),
+        Err(_) => format!("{raw:?}"),
+    }
+}
+
 /// RESP2's reply to PING in subscribed mode: the end of a drain of the subscriber.
 const SUBSCRIBED_PONG: &[u8] = b"*2\r\n$4\r\npong\r\n$0\r\n\r\n";
 
@@ -126,7 +145,7 @@ fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<St
             continue;
         }
         let (mode, cmd) = match line.chars().next() {
-            Some(c @ ('~' | '!' | '?' | '%' | '@')) => (c, &line[1..]),
+            Some(c @ ('~' | '!' | '?' | '%' | '@' | '^')) => (c, &line[1..]),
             _ => ('=', line),
         };
         let args = split_line(cmd);
@@ -146,6 +165,7 @@ fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<St
             '~' => canonical(&ra) == canonical(&rb),
             '?' => ra.first() == rb.first(),
             '%' => masked(&ra) == masked(&rb),
+            '^' => all_masked(&ra) == all_masked(&rb),
             _ => ra == rb,
         };
         if !same {

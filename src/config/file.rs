@@ -92,6 +92,12 @@ pub fn apply(config: &mut Config, file: &str, directives: &[Directive]) -> Resul
             warnings.push(format!("{file}:{}: ignoring '{}': raftis does not use RocksDB", d.line, d.key));
             continue;
         }
+        if let Some(r) = settings::find(&d.key).is_none().then(|| super::reported::find(d.key.as_bytes())).flatten() {
+            // A Redis parameter raftis reports (slowlog-*, encoding thresholds, ...).
+            let value = argument(Arity::One, d).map_err(at)?;
+            config.reported.set(r, &value).map_err(|why| at(LineError::BadValue { key: d.key.clone(), value, why }))?;
+            continue;
+        }
         let setting = settings::find(&d.key).ok_or_else(|| at(LineError::UnknownKey(d.key.clone())))?;
         let mut value = argument(setting.arity, d).map_err(at)?;
         if let Some(rank) = DIR_KEYS.iter().position(|k| *k == d.key) {
@@ -361,6 +367,17 @@ mod tests {
         let d = parse("node.conf", text).map_err(|e| e.to_string())?;
         let w = apply(&mut c, "node.conf", &d).map_err(|e| e.to_string())?;
         Ok((c, w))
+    }
+
+    #[test]
+    fn reported_redis_parameters_are_read_and_checked() {
+        let (c, _) = load("slowlog-log-slower-than 0\nSLOWLOG-MAX-LEN 7\nlist-max-ziplist-size 5\n").unwrap();
+        let get = |name: &str| c.reported.get(super::super::reported::find(name.as_bytes()).unwrap());
+        assert_eq!((get("slowlog-log-slower-than"), get("slowlog-max-len")), ("0".into(), "7".into()));
+        assert_eq!(get("list-max-listpack-size"), "5", "an alias sets its parameter");
+        let err = load("slowlog-max-len -1\n").unwrap_err();
+        assert!(err.starts_with("node.conf:1: key 'slowlog-max-len': invalid value '-1'"), "{err}");
+        assert!(load("slowlog-max-len 1 2\n").unwrap_err().contains("too many arguments"));
     }
 
     #[test]

@@ -91,6 +91,11 @@ pub struct Client {
     pub pubsub: Option<Box<super::pubsub::Subscriptions>>,
     /// In MONITOR mode: the mailbox gets the node's commands (`super::monitor`).
     pub monitor: bool,
+    /// Set when the command being executed passed every check and ran (Redis's `call()`):
+    /// the connection then logs it in the slow log (`super::slowlog`) once it has its reply.
+    pub called: Option<&'static CommandSpec>,
+    /// The blocking command waiting for its reply, to log once it has it (slow log on).
+    pub blocked_call: Option<super::calls::Pending>,
 }
 
 impl Client {
@@ -115,6 +120,8 @@ impl Client {
             last_spec: None,
             pubsub: None,
             monitor: false,
+            called: None,
+            blocked_call: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! order, and write all their replies with a single flush (pipelining).
 
 use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
+use super::calls::{self, Pending};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
 use super::output::{self, PAUSE_AT};
@@ -9,7 +10,7 @@ use super::pipeline::PendingWrites;
 use super::pubsub::{self, Mailbox};
 use super::shared::{now_ms, Shared, Stats};
 use crate::config::ClassLimit;
-use crate::protocol::{encode, parse_command_into, CommandScan, Frame, Limits, ParseError};
+use crate::protocol::{encode, parse_command_into, CommandScan, Frame, Limits, ParseError, RespVersion};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -134,7 +135,11 @@ async fn serve(
         if let Some(req) = req {
             // Replies before the blocking command are out; the rest of the pipeline waits.
             let io = ConnectionIo { stream, rbuf: &mut rbuf, kill: kill.as_mut(), shutdown: shutdown.as_mut() };
-            match blocked::run(shared, handle, req, io).await {
+            let waited = blocked::run(shared, handle, req, io).await;
+            if let (Some(call), Waited::Reply(_)) = (client.blocked_call.take(), &waited) {
+                call.finish(shared, handle);
+            }
+            match waited {
                 Waited::Closed => return Ok(()),
                 Waited::Reply(reply) => {
                     if client.take_reply_allowed() {
@@ -264,6 +269,20 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
     false
 }
 
+/// Proposes the pending writes (see [`PendingWrites::flush`]) and logs the slow ones.
+async fn flush(
+    pending: &mut PendingWrites,
+    shared: &Shared,
+    resp: RespVersion,
+    handle: &ClientHandle,
+    wbuf: &mut BytesMut,
+) {
+    pending.flush(&shared.engine, resp, wbuf).await;
+    for call in pending.take_timed() {
+        call.finish(shared, handle);
+    }
+}
+
 /// Buffers reused from one command to the next.
 #[derive(Default)]
 struct Scratch {
@@ -297,14 +316,14 @@ async fn run_buffered(
     let pending = &mut scratch.pending;
     loop {
         if wbuf.len() >= PAUSE_AT && !rbuf.is_empty() {
-            pending.flush(&shared.engine, client.resp, wbuf).await;
+            flush(pending, shared, client.resp, handle, wbuf).await;
             return Ended::Paused;
         }
         match parse_command_into(rbuf, limits, &mut scratch.scan, &mut scratch.argv) {
             Ok(true) => {}
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
-                pending.flush(&shared.engine, client.resp, wbuf).await;
+                flush(pending, shared, client.resp, handle, wbuf).await;
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
                 return Ended::ProtocolError;
@@ -315,13 +334,19 @@ async fn run_buffered(
         }
         let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
-            pending.flush(&shared.engine, client.resp, wbuf).await;
+            flush(pending, shared, client.resp, handle, wbuf).await;
         }
-        match execute(client, handle, shared, &mut scratch.argv, &mut clock).await {
+        let started = Instant::now();
+        let outcome = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
+        let called = client.called.take();
+        match outcome {
             Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
                 if !pending.accepts_group(group) {
-                    pending.flush(&shared.engine, client.resp, wbuf).await;
+                    flush(pending, shared, client.resp, handle, wbuf).await;
+                }
+                if let Some(spec) = called.filter(|_| Pending::wanted(shared)) {
+                    pending.push_timed(Pending::new(shared, started, spec, &argv));
                 }
                 pending.push_write(client.db, group, now_ms, argv, send);
             }
@@ -336,7 +361,12 @@ async fn run_buffered(
                 }
             }
             // Not deferred, so nothing is pending.
-            Outcome::Block(req) => return Ended::Block(req),
+            Outcome::Block(req) => {
+                if let Some(spec) = called.filter(|_| Pending::wanted(shared)) {
+                    client.blocked_call = Some(Pending::new(shared, started, spec, &req.argv));
+                }
+                return Ended::Block(req);
+            }
             Outcome::Frames(frames) => {
                 // Messages already there go first (a PUBLISH to one's own channel: the
                 // message, then the count, as Redis writes them).
@@ -352,6 +382,11 @@ async fn run_buffered(
                 frames.iter().for_each(|f| encode(f, client.resp, wbuf));
             }
         }
+        if let Some(spec) = called.filter(|_| !scratch.argv.is_empty()) {
+            // Run and answered (writes and blocking commands are logged once answered).
+            let key = calls::histogram_key(shared, spec, &scratch.argv);
+            calls::after_call(shared, handle, spec, &scratch.argv, key, started.elapsed());
+        }
         if pending.is_empty() {
             scratch.drained += drain_mail(client, wbuf);
         }
@@ -359,7 +394,7 @@ async fn run_buffered(
             break;
         }
     }
-    pending.flush(&shared.engine, client.resp, wbuf).await;
+    flush(pending, shared, client.resp, handle, wbuf).await;
     Ended::Done
 }
 

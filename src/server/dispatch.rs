@@ -22,8 +22,9 @@ const TX_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "rese
 const NO_AUTH_NEEDED: &[&str] = &["auth", "hello", "quit", "reset"];
 
 /// Commands whose first argument is a subcommand (CLIENT LIST shows `cmd=client|list`).
-const CONTAINERS: &[&str] =
-    &["client", "config", "command", "object", "memory", "cluster", "script", "function", "pubsub"];
+const CONTAINERS: &[&str] = &[
+    "client", "config", "command", "object", "memory", "cluster", "script", "function", "pubsub", "slowlog", "latency",
+];
 
 /// The name CLIENT LIST shows for the last command: `name` or `container|sub`.
 fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> Cow<'static, str> {
@@ -124,6 +125,7 @@ pub async fn execute(
     clock: &mut BatchClock,
 ) -> Outcome {
     Stats::add(&shared.stats.commands_processed, 1);
+    client.called = None;
     let Some(spec) = lookup(client, &argv[0]) else {
         client.multi_failed |= client.multi.is_some();
         return Outcome::Reply(cmd::unknown_command(argv));
@@ -173,6 +175,11 @@ pub async fn execute(
             return Outcome::Reply(refusal);
         }
     }
+    if shared.pause.any() {
+        // CLIENT PAUSE: held here, after every refusal and before queueing, as Redis does.
+        let queued = client.multi.as_deref();
+        shared.pause.wait(|| super::pause::holds_under_write_pause(spec, argv, queued)).await;
+    }
     if let Some(queue) = client.multi.as_mut() {
         if spec.has_flag("no_multi") {
             client.multi_failed = true;
@@ -185,6 +192,7 @@ pub async fn execute(
             return Outcome::Reply(Frame::simple("QUEUED"));
         }
     }
+    client.called = Some(spec);
     let shown_after = matches!(spec.name, "exec" | "select" | "reset");
     if !shown_after {
         monitor::feed(shared, handle, client.db, spec, argv);
@@ -528,6 +536,8 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         },
     };
     let shown = shared.monitors.any().then(|| queue.clone());
+    let logged = super::calls::Pending::wanted(shared).then(|| queue.clone());
+    let started = tokio::time::Instant::now();
     let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
@@ -564,6 +574,13 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             let db = client.db;
             handle.update(|i| i.db = db);
             show_transaction(shared, handle, start_db, shown.unwrap_or_default());
+            // Each command of the transaction is logged, with the transaction's duration.
+            for argv in logged.unwrap_or_default() {
+                if let Some(spec) = cmd::lookup(&argv[0]) {
+                    let key = super::calls::histogram_key(shared, spec, &argv);
+                    super::calls::after_call(shared, handle, spec, &argv, key, started.elapsed());
+                }
+            }
             merge_replies(local, replies)
         }
         other => other,

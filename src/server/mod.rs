@@ -2,6 +2,7 @@
 //! state, and the shared server state (settings, statistics, the client registry).
 
 mod blocked;
+mod calls;
 mod client;
 mod cluster_scan;
 mod connection;
@@ -10,14 +11,17 @@ mod engine;
 mod evict;
 mod expire;
 mod fanout;
+pub mod latency;
 pub mod loading;
 pub mod memory;
 mod migrate;
 pub mod monitor;
 mod output;
+pub mod pause;
 mod pipeline;
 pub mod pubsub;
 mod shared;
+pub mod slowlog;
 
 pub use client::{Client, ClientHandle, ClientInfo};
 pub use engine::Engine;

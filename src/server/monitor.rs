@@ -140,6 +140,8 @@ fn is_admin(spec: &CommandSpec, argv: &[Bytes]) -> bool {
         "config" | "monitor" => true,
         "client" => argv.get(1).is_some_and(|sub| ADMIN_CLIENT.iter().any(|a| is(sub, a))),
         "cluster" => argv.get(1).is_some_and(|sub| is(sub, "metaraft")),
+        // Every subcommand but HELP is `admin`.
+        "slowlog" | "latency" => argv.get(1).is_some_and(|sub| !is(sub, "help")),
         _ => spec.has_flag("admin"),
     }
 }

@@ -32,6 +32,8 @@ pub struct PendingWrites {
     cmds: Vec<Vec<Bytes>>,
     bytes: usize,
     slots: Vec<Slot>,
+    /// The writes to log in the slow log once their replies are in (only while it is on).
+    timed: Vec<super::calls::Pending>,
 }
 
 impl PendingWrites {
@@ -61,6 +63,16 @@ impl PendingWrites {
         self.bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         self.cmds.push(argv);
         self.slots.push(Slot::Write { send });
+    }
+
+    /// Keeps `pending` until the batch holding its write has its replies.
+    pub fn push_timed(&mut self, pending: super::calls::Pending) {
+        self.timed.push(pending);
+    }
+
+    /// The writes kept by [`push_timed`](Self::push_timed), once flushed.
+    pub fn take_timed(&mut self) -> std::vec::Drain<'_, super::calls::Pending> {
+        self.timed.drain(..)
     }
 
     /// Queues a reply that is already known, behind the pending writes.

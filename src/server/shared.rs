@@ -3,9 +3,11 @@
 
 use super::client::ClientHandle;
 use super::engine::Engine;
+use super::latency::Latency;
 use super::memory::MemoryTracker;
 use super::monitor::Monitors;
 use super::pubsub::PubSub;
+use super::slowlog::SlowLog;
 use crate::config::Config;
 use crate::raft::node::Replica;
 use crate::rt::{Shutdown, ShutdownSignal};
@@ -71,6 +73,12 @@ pub struct Shared {
     pub memory: MemoryTracker,
     /// The clients in MONITOR mode.
     pub monitors: Arc<Monitors>,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: SlowLog,
+    /// The latency monitor's events and the commands' latency histograms.
+    pub latency: Latency,
+    /// CLIENT PAUSE.
+    pub pause: super::pause::Pause,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -91,6 +99,8 @@ impl Shared {
         let seed = if config.seed == 0 { rand::random() } else { config.seed };
         let engine = Engine::new(groups, seed);
         let pubsub_limit = config.output_limits.pubsub;
+        let (slowlog, latency) = (SlowLog::default(), Latency::default());
+        configure_introspection(&config, &slowlog, &latency);
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,
@@ -99,6 +109,9 @@ impl Shared {
             pubsub: Arc::new(PubSub::new(pubsub_limit)),
             memory: MemoryTracker::new(),
             monitors: Arc::default(),
+            slowlog,
+            latency,
+            pause: Default::default(),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             started_ms: now_ms(),
@@ -118,6 +131,7 @@ impl Shared {
         for group in self.engine.groups().values() {
             group.set_notify_flags(next.notify_keyspace_events);
         }
+        configure_introspection(&next, &self.slowlog, &self.latency);
         *self.config() = next;
     }
 
@@ -142,4 +156,13 @@ impl Shared {
     pub fn shutdown(&self) {
         self.shutdown.trigger();
     }
+}
+
+/// Hands the slow log and the latency monitor their settings (kept as Redis parameters in
+/// `config::reported`).
+fn configure_introspection(config: &Config, slowlog: &SlowLog, latency: &Latency) {
+    let value = |name: &[u8]| crate::config::reported::find(name).map(|r| config.reported.get(r)).unwrap_or_default();
+    let int = |name: &[u8], default: i64| value(name).parse::<i64>().unwrap_or(default);
+    slowlog.configure(int(b"slowlog-log-slower-than", 10_000), int(b"slowlog-max-len", 128).max(0) as u64);
+    latency.configure(int(b"latency-monitor-threshold", 0).max(0) as u64, value(b"latency-tracking") != "no");
 }

@@ -32,6 +32,10 @@ const HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
@@ -50,10 +54,10 @@ const HELP: &[&str] = &[
 pub fn client(s: &mut Session, argv: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let arity = match sub.as_str() {
-        "id" | "getname" | "info" | "help" => 2,
+        "id" | "getname" | "info" | "help" | "unpause" => 2,
         "setname" | "reply" | "no-evict" | "no-touch" => 3,
         "list" => -2,
-        "kill" => -3,
+        "kill" | "pause" => -3,
         _ => return args::unknown_subcommand(&argv[1], "client"),
     };
     if let Err(e) = sub_arity("client", argv, arity) {
@@ -70,8 +74,35 @@ pub fn client(s: &mut Session, argv: &[Bytes]) -> Frame {
         "reply" => reply(s, &argv[2]),
         "no-evict" => flag(s, &argv[2], |c, on| c.no_evict = on, |i, on| i.no_evict = on),
         "no-touch" => flag(s, &argv[2], |c, on| c.no_touch = on, |i, on| i.no_touch = on),
+        "unpause" => {
+            s.shared.pause.unpause();
+            Frame::ok()
+        }
+        "pause" => pause(s, argv),
         _ => help_reply("CLIENT", HELP),
     }
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL], with Redis's checks in its order (the mode first).
+fn pause(s: &mut Session, argv: &[Bytes]) -> Frame {
+    if argv.len() > 4 {
+        return super::slowlog::syntax_error_of("CLIENT", &argv[1]);
+    }
+    let all = match argv.get(3) {
+        None => true,
+        Some(m) if is(m, "all") => true,
+        Some(m) if is(m, "write") => false,
+        Some(_) => return Frame::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
+    let ms = match parse_i64(&argv[2]) {
+        None => return Frame::error("ERR timeout is not an integer or out of range"),
+        Some(ms) if ms < 0 => return Frame::error("ERR timeout is negative"),
+        Some(ms) => ms as u64,
+    };
+    // Far deadlines are capped (a year): a pause that long is ended by UNPAUSE anyway.
+    let end = tokio::time::Instant::now() + std::time::Duration::from_millis(ms.min(365 * 86_400_000));
+    s.shared.pause.pause(all, end);
+    Frame::ok()
 }
 
 /// Redis refuses names with spaces, newlines or other characters outside '!'..='~'.

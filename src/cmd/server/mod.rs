@@ -7,8 +7,11 @@ mod client;
 mod command;
 mod config;
 mod info;
+mod latency;
 mod memory;
 mod redis_table;
+mod slowlog;
+mod sparkline;
 mod wait;
 
 pub use memory::usage as memory_usage;
@@ -54,6 +57,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("wait", 3, &["noscript"], (0, 0, 0), S),
     CommandSpec::new("waitaof", 4, &["noscript"], (0, 0, 0), S),
     CommandSpec::new("lolwut", -1, &["readonly", "fast"], (0, 0, 0), S),
+    CommandSpec::new("slowlog", -2, &[], (0, 0, 0), S),
+    CommandSpec::new("latency", -2, &[], (0, 0, 0), S),
     CommandSpec::new(
         "shutdown",
         -1,
@@ -102,8 +107,38 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         "wait" => wait::wait(s, argv),
         "waitaof" => wait::waitaof(s, argv),
         "lolwut" => wait::lolwut(argv),
+        "slowlog" => slowlog::slowlog(s, argv),
+        "latency" => latency::latency(s, argv),
         other => Frame::error(format!("ERR command '{other}' is not available")),
     }
+}
+
+/// Redis's container commands (their subcommands have names, flags and histograms).
+const REDIS_CONTAINERS: &[&str] = &[
+    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object", "pubsub",
+    "script", "slowlog", "xgroup", "xinfo",
+];
+
+/// The name Redis gives the command `argv` runs in its per-command statistics: the
+/// command's, or `container|sub` (`None` for a subcommand Redis does not know).
+pub fn full_command_name(spec: &'static CommandSpec, argv: &[Bytes]) -> Option<std::borrow::Cow<'static, str>> {
+    if !REDIS_CONTAINERS.contains(&spec.name) {
+        return Some(std::borrow::Cow::Borrowed(spec.name));
+    }
+    let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+    let full = format!("{}|{sub}", spec.name);
+    redis_table::info(&full).map(|_| std::borrow::Cow::Owned(full))
+}
+
+/// Whether Redis flags the command named `full` (as [`full_command_name`] gives it) `fast`.
+pub fn redis_fast(full: &str) -> bool {
+    redis_flagged(full, &["fast"])
+}
+
+/// Whether Redis gives the command named `full` any of `flags`.
+pub fn redis_flagged(full: &str, flags: &[&str]) -> bool {
+    redis_table::info(full)
+        .is_some_and(|entry| redis_table::info_strings(entry, 2).iter().any(|f| flags.contains(&f.as_str())))
 }
 
 /// Checks a subcommand's arity (Redis's `container|sub` convention); `Err` is the reply.
@@ -323,4 +358,29 @@ fn hello_reply(s: &Session, version: RespVersion) -> Frame {
 /// Seconds since `since_ms` (for uptime, age, idle).
 pub(crate) fn secs_since(since_ms: u64) -> u64 {
     now_ms().saturating_sub(since_ms) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(argv: &[&str]) -> Option<String> {
+        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let spec = crate::cmd::lookup(&argv[0]).expect("a command");
+        full_command_name(spec, &argv).map(|n| n.into_owned())
+    }
+
+    #[test]
+    fn commands_are_named_as_redis_counts_them() {
+        assert_eq!(name(&["GET", "k"]).as_deref(), Some("get"));
+        assert_eq!(name(&["CONFIG", "SET", "a", "b"]).as_deref(), Some("config|set"));
+        assert_eq!(name(&["client", "ID"]).as_deref(), Some("client|id"));
+        assert_eq!(name(&["CLIENT", "nosuch"]), None, "unknown subcommands count nowhere");
+        assert!(
+            redis_fast("get")
+                && !redis_fast("debug")
+                && redis_fast("client|id") == redis_flagged("client|id", &["fast"])
+        );
+        assert!(redis_flagged("set", &["write"]) && !redis_flagged("get", &["write"]));
+    }
 }
