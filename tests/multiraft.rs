@@ -10,6 +10,9 @@
 //! the groups a node leads; SCRIPT LOAD and FUNCTION LOAD (and their FLUSH / DELETE) reach
 //! every group, so EVALSHA and FCALL run on keys of every group. In one process: a data group
 //! refuses, at apply, a write for a slot it does not own (the fence below the routing).
+//! Replicas follow node membership (`common::sharded`, four nodes): a promoted fourth node
+//! gets an even share of the replicas, and `CLUSTER METARAFT REMOVE` under writes moves a
+//! node's replicas away before it leaves, losing no acknowledged write.
 
 mod common;
 

@@ -156,7 +156,7 @@ async fn group_round(groups: &Groups, g: u64, task: &GroupTask) {
     }
     let round = task.rounds.fetch_add(1, Ordering::Relaxed);
     if !groups.serves(&map, g) {
-        if round % HINT_ROUNDS == 0 || groups.leader_of(g).is_none() {
+        if round.is_multiple_of(HINT_ROUNDS) || groups.leader_of(g).is_none() {
             groups.refresh_hint(&map, g).await;
         }
         return;
