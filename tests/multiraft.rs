@@ -10,10 +10,14 @@
 //! the groups a node leads; SCRIPT LOAD and FUNCTION LOAD (and their FLUSH / DELETE) reach
 //! every group, so EVALSHA and FCALL run on keys of every group. In one process: a data group
 //! refuses, at apply, a write for a slot it does not own (the fence below the routing).
+//! Replicas follow node membership (`common::sharded`, four nodes): a promoted fourth node
+//! gets an even share of the replicas, and `CLUSTER METARAFT REMOVE` under writes moves a
+//! node's replicas away before it leaves, losing no acknowledged write.
 
 mod common;
 
 use common::http::http;
+use common::sharded::Sharded;
 use common::{free_port_block, tempdir::TempDir, Conn, Server};
 use raftis::config::Config;
 use raftis::disk::RealDisk;
@@ -21,6 +25,7 @@ use raftis::node::start_with_disk;
 use raftis::protocol::Frame;
 use raftis::store::WriteBatch;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -478,4 +483,88 @@ fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
     let in_group_1 = node.shared.engine.with_keyspace_of(1, |ks| ks.db(0).len());
     assert_eq!(in_group_1, 0, "the refused write changed nothing");
     rt.block_on(node.shutdown());
+}
+
+/// How many shards node `i`'s CLUSTER SHARDS puts node `id` in, for ids 1..=4.
+fn replicas_per_node(cluster: &Sharded, i: usize) -> Vec<usize> {
+    let Frame::Array(shards) = cluster.conn(i).cmd(&["CLUSTER", "SHARDS"]) else { return Vec::new() };
+    let shown: Vec<String> = shards.iter().map(|s| format!("{s:?}")).collect();
+    (1..=4u64).map(|id| shown.iter().filter(|s| s.contains(&format!("{id:040x}"))).count()).collect()
+}
+
+/// Replicas follow node membership: a fourth node promoted into MetaRaft gets an even share
+/// of the data-group replicas (12 over 4 nodes: 3 each) with every earlier key still
+/// readable; `CLUSTER METARAFT REMOVE` of a node under writes from a cluster client moves its
+/// replicas away first, then removes it: no acknowledged write is lost, the node is in no
+/// group, and the cluster serves every key with the node stopped. An unknown id is refused.
+#[test]
+fn replicas_follow_node_membership() {
+    let mut cluster = Sharded::start("replmove");
+    let keys: Vec<String> = (0..200).map(|i| format!("before:{i}")).collect();
+    for k in &keys {
+        assert_eq!(cluster.routed(0, &["SET", k, k]).0, Frame::ok(), "SET {k}");
+    }
+    cluster.start_node(3);
+    let mut c1 = cluster.conn(0);
+    assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "ADDLEARNER", "4", &cluster.raft_addr(3)]), Frame::ok());
+    assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "2", "3", "4"]), Frame::ok());
+    for i in 0..4 {
+        wait_until("every node to hold three of the twelve replicas", 120, || {
+            let state = text(&cluster.conn(i).cmd(&["CLUSTER", "INFO"]));
+            replicas_per_node(&cluster, i) == vec![3, 3, 3, 3] && state.contains("cluster_state:ok\r\n")
+        });
+    }
+    for k in &keys {
+        assert_eq!(cluster.routed(3, &["GET", k]).0, Frame::bulk(k.clone()), "GET {k} through node 4");
+    }
+    let unknown = text(&c1.cmd(&["CLUSTER", "METARAFT", "REMOVE", "99"]));
+    assert_eq!(unknown, "ERR node 99 is not a member");
+
+    // Remove node 2 while a cluster client writes (through node 3, following -MOVED).
+    let cluster = Arc::new(cluster);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (cluster, stop, count) = (cluster.clone(), stop.clone(), count.clone());
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (key, value) = (format!("during:{i}"), i.to_string());
+                if cluster.routed(2, &["SET", &key, &value]).0 == Frame::ok() {
+                    acked.push(i);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            acked
+        })
+    };
+    let mut c = cluster.conn(0);
+    c.set_read_timeout(Duration::from_secs(150));
+    assert_eq!(c.cmd(&["CLUSTER", "METARAFT", "REMOVE", "2"]), Frame::ok());
+    let members = format!("{:?}", c.cmd(&["CLUSTER", "METARAFT", "MEMBERS"]));
+    assert!(!members.contains("\"2\""), "node 2 is still a MetaRaft member: {members}");
+    let after = count.load(Ordering::Relaxed);
+    wait_until("writes acknowledged after the removal", 30, || count.load(Ordering::Relaxed) >= after + 20);
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().expect("writer");
+    assert!(acked.len() > 10, "the writer got few writes through: {}", acked.len());
+    for i in [0, 2, 3] {
+        wait_until("node 2 to be in no group and every group to have three voters", 60, || {
+            let per_node = replicas_per_node(&cluster, i);
+            per_node.get(1) == Some(&0) && per_node.iter().sum::<usize>() == 12
+        });
+    }
+    // Node 2 stopped: every key, before and during the removal, is still served.
+    let mut cluster = Arc::into_inner(cluster).expect("the writer is done");
+    cluster.servers[1] = None;
+    for i in acked {
+        let key = format!("during:{i}");
+        assert_eq!(cluster.routed(2, &["GET", &key]).0, Frame::bulk(i.to_string()), "acknowledged {key} lost");
+    }
+    for k in &keys {
+        assert_eq!(cluster.routed(0, &["GET", k]).0, Frame::bulk(k.clone()), "GET {k}");
+    }
 }

@@ -757,6 +757,13 @@ impl Driver {
             }
             Kind::RemoveVoter if voters.len() > 3 => {
                 let id = *voters.iter().copied().collect::<Vec<_>>().choose(&mut self.rng)?;
+                // A sharded run removes as CLUSTER METARAFT REMOVE does: the node's data-group
+                // replicas move to the other nodes first.
+                if let Some(groups) = c.groups(leader) {
+                    let wait = TASK_TIMEOUT;
+                    let fut = async move { raftis::cluster::decommission::remove(&groups, id, wait).await };
+                    return Some((format!("remove voter {id}, moving its replicas (on {leader})"), Box::pin(fut)));
+                }
                 let fut = async move { replica.remove_node(id).await.map_err(err) };
                 (format!("remove voter {id} (leader {leader})"), Box::pin(fut))
             }

@@ -3,12 +3,13 @@
 //!
 //! - **MetaRaft's leader** keeps the cluster map ([`ClusterMap`]) in step with MetaRaft's
 //!   voters: it writes the first map (every data group founded on itself alone, the slots in
-//!   even ranges), then adds nodes that became voters and fills the data groups' voters up to
-//!   `group-replicas` (compare-and-set entries in MetaRaft's log).
-//! - **A data group's leader** makes its group match the map: adds the voters the map names
-//!   (as learners first, promoted once caught up, through openraft) and writes the slots the
-//!   map gives the group into the group's own log (`raft::Control::Own`), which is what its
-//!   state machine fences writes with.
+//!   even ranges), then places replicas ([`super::placement`]: new nodes get an even share,
+//!   leaving nodes hand theirs over) by compare-and-set entries in MetaRaft's log, and removes
+//!   a leaving node from MetaRaft once it holds no replica.
+//! - **A data group's leader** makes its group match the map: writes the slots the map gives
+//!   the group into the group's own log (`raft::Control::Own`), which is what its state
+//!   machine fences writes with, then moves the group's membership to the map's voters
+//!   ([`super::replicas`]: add as learner, catch up, promote, then remove the replaced ones).
 //! - **The founder** (the only voter the first map gives a group) initializes that group's
 //!   Raft when it has never been initialized.
 //! - **Leader balance**: a data group's leader hands leadership (`transfer_leader`) to the
@@ -26,12 +27,11 @@
 use super::groups::Groups;
 use super::map::ClusterMap;
 use crate::raft::control::Ownership;
-use crate::raft::membership::CATCH_UP_TIMEOUT;
 use crate::raft::node::Replica;
 use crate::raft::{Control, NodeId, NodeInfo};
 use crate::rt::ShutdownSignal;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,10 +49,10 @@ pub fn spawn(groups: Arc<Groups>, num_groups: u32, stop: &impl Fn() -> ShutdownS
     });
     for g in groups.data.keys().copied() {
         let groups = groups.clone();
-        let last_transfer = Arc::new(Mutex::new(None));
+        let task = Arc::new(GroupTask::default());
         every_tick(stop(), move || {
-            let (groups, last_transfer) = (groups.clone(), last_transfer.clone());
-            async move { group_round(&groups, g, &last_transfer).await }
+            let (groups, task) = (groups.clone(), task.clone());
+            async move { group_round(&groups, g, &task).await }
         });
     }
 }
@@ -108,9 +108,9 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
             let me = (groups.id, meta.info().clone());
             (0, ClusterMap::initial(me, num_groups, groups.replicas))
         }
-        Some(map) => match map.with_nodes(&meta_voters(meta)) {
+        Some(map) => match map.placed(&meta_voters(meta)) {
             Some(next) => (map.epoch, next),
-            None => return,
+            None => return remove_drained(meta, &map).await,
         },
     };
     let control = Control::SetMap { expect, epoch: next.epoch, map: next.encode() };
@@ -120,19 +120,50 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
     }
 }
 
-/// Data group `g`: found it, or (on its leader) drive its voters, ownership and leader to
-/// the map.
-async fn group_round(groups: &Groups, g: u64, last_transfer: &Mutex<Option<tokio::time::Instant>>) {
+/// On MetaRaft's leader: removes from MetaRaft a leaving node whose replicas have all moved
+/// (what `CLUSTER METARAFT REMOVE` waits for; done here too so that it completes whoever
+/// leads MetaRaft by then).
+async fn remove_drained(meta: &Replica, map: &ClusterMap) {
+    let (_, members) = meta.membership_ids();
+    let Some(&id) = map.leaving.iter().find(|id| members.contains(id) && map.drained(**id)) else { return };
+    match meta.remove_node(id).await {
+        Ok(()) => tracing::info!(node = id, "leaving node removed from MetaRaft"),
+        Err(e) => tracing::debug!(node = id, "removing a leaving node from MetaRaft: {e}"),
+    }
+}
+
+/// What a group's task keeps between its rounds.
+#[derive(Default)]
+struct GroupTask {
+    /// When this node last handed the group's leadership away.
+    last_transfer: Mutex<Option<tokio::time::Instant>>,
+    /// Rounds run.
+    rounds: AtomicU64,
+}
+
+/// Rounds between two questions for the leader of a group this node does not serve (every
+/// round while it knows none).
+const HINT_ROUNDS: u64 = 10;
+
+/// Data group `g`: found it, learn its leader (where this node does not serve it), or (on its
+/// leader) drive its voters, ownership and leader to the map.
+async fn group_round(groups: &Groups, g: u64, task: &GroupTask) {
     let (Some(map), Some(replica)) = (groups.map(), groups.group(g)) else { return };
     let Some(placement) = map.groups.get(&g) else { return };
     if placement.voters.len() == 1 && placement.voters.contains(&groups.id) && !replica.is_member() {
         found(replica).await;
         return;
     }
+    let round = task.rounds.fetch_add(1, Ordering::Relaxed);
+    if !groups.serves(&map, g) {
+        if round.is_multiple_of(HINT_ROUNDS) || groups.leader_of(g).is_none() {
+            groups.refresh_hint(&map, g).await;
+        }
+        return;
+    }
     if replica.leader_info().is_none_or(|(id, _)| id != groups.id) {
         return;
     }
-    drive_voters(replica, &map, &placement.voters).await;
     let want = map.ranges_of(g);
     let owned = replica.control().owned;
     if owned.as_ref().map(|o| &o.ranges) != Some(&want) {
@@ -149,8 +180,12 @@ async fn group_round(groups: &Groups, g: u64, last_transfer: &Mutex<Option<tokio
         }
         return;
     }
+    if !super::replicas::settled(replica, &map, g) {
+        super::replicas::drive(groups, replica, &map, g).await;
+        return;
+    }
     super::mover::drive(groups, g).await;
-    balance(replica, &map, g, last_transfer).await;
+    balance(replica, &map, g, &task.last_transfer).await;
 }
 
 /// Least time between two leadership transfers of one group (a transfer takes an election).
@@ -186,29 +221,5 @@ async fn found(replica: &Replica) {
     match replica.initialize(members).await {
         Ok(()) => tracing::info!(group = replica.group(), "data group founded"),
         Err(e) => tracing::debug!(group = replica.group(), "founding the data group: {e}"),
-    }
-}
-
-/// On a data group's leader: adds the map's voters that are not members yet as learners,
-/// then makes the map's voters the voters once they have caught up.
-async fn drive_voters(replica: &Replica, map: &ClusterMap, want: &BTreeSet<NodeId>) {
-    let (voters, members) = replica.membership_ids();
-    if voters == *want {
-        return;
-    }
-    for id in want.difference(&members) {
-        let Some(info) = map.nodes.get(id) else { return };
-        if let Err(e) = replica.add_learner(*id, info.clone()).await {
-            tracing::debug!(group = replica.group(), node = id, "adding a learner: {e}");
-            return;
-        }
-    }
-    if !voters.is_subset(want) {
-        // The map never takes voters away (moving replicas is not built yet).
-        return;
-    }
-    match replica.promote_voters(want.clone(), CATCH_UP_TIMEOUT).await {
-        Ok(()) => tracing::info!(group = replica.group(), voters = ?want, "data group voters changed"),
-        Err(e) => tracing::debug!(group = replica.group(), "promoting voters: {e}"),
     }
 }

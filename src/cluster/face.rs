@@ -30,7 +30,10 @@ fn shards_of(groups: &Groups, map: &ClusterMap) -> BTreeMap<u64, Shard> {
         .map(|(g, placement)| {
             let replica = groups.group(*g);
             let leader = groups.leader_of(*g).map(|(id, _)| id);
-            let voters = match replica.filter(|r| r.is_member()) {
+            // A node moved out of a group may never learn the membership that left it out:
+            // its copy speaks for the group only while the map names it there or a move runs.
+            let current = placement.voters.contains(&groups.id) || map.moves.contains_key(g);
+            let voters = match replica.filter(|r| current && r.is_member()) {
                 Some(r) => r.membership_ids().0,
                 None => placement.voters.clone(),
             };

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Deadline of asking a voter for its group's leader.
+const HINT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Redis's reply to keys in different slots.
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
@@ -32,12 +35,16 @@ pub struct Groups {
     pub leader_wait: Duration,
     /// The last map decoded, by epoch (decoding on every command would cost).
     cache: Mutex<Option<Arc<ClusterMap>>>,
+    /// The leaders of the data groups this node does not serve, as their voters last told
+    /// ([`refresh_hint`](Self::refresh_hint)).
+    hints: Mutex<BTreeMap<u64, (NodeId, NodeInfo)>>,
 }
 
 impl Groups {
     pub fn new(meta: Arc<Replica>, data: Vec<Arc<Replica>>, replicas: u32, leader_wait: Duration) -> Groups {
         let data = data.into_iter().map(|r| (r.group(), r)).collect();
-        Groups { id: meta.id(), meta, data, replicas, leader_wait, cache: Mutex::new(None) }
+        let (cache, hints) = (Mutex::new(None), Mutex::new(BTreeMap::new()));
+        Groups { id: meta.id(), meta, data, replicas, leader_wait, cache, hints }
     }
 
     /// The committed cluster map of this node's MetaRaft copy (`None` before the first one).
@@ -61,9 +68,45 @@ impl Groups {
     }
 
     /// The leader of data group `group` and how to reach it: from this node's replica of the
-    /// group; `None` while it knows none.
+    /// group if it serves the group, else as the group's voters last told; `None` while it
+    /// knows none.
     pub fn leader_of(&self, group: u64) -> Option<(NodeId, NodeInfo)> {
-        self.data.get(&group)?.leader_info()
+        let replica = self.data.get(&group)?;
+        match self.map() {
+            Some(map) if !self.serves(&map, group) => self.hint(group),
+            _ => replica.leader_info(),
+        }
+    }
+
+    /// Whether this node serves data group `group`: its replica is a member and the map names
+    /// it a voter (or a move of the group is under way). A node moved out of a group may never
+    /// learn the membership that left it out (its copy then thinks it is still a member), so
+    /// the map decides.
+    pub fn serves(&self, map: &ClusterMap, group: u64) -> bool {
+        let named =
+            map.groups.get(&group).is_some_and(|p| p.voters.contains(&self.id)) || map.moves.contains_key(&group);
+        named && self.data.get(&group).is_some_and(|r| r.is_member())
+    }
+
+    fn hint(&self, group: u64) -> Option<(NodeId, NodeInfo)> {
+        self.hints.lock().unwrap_or_else(|p| p.into_inner()).get(&group).cloned()
+    }
+
+    /// For a data group this node does not serve: asks the group's voters (the map's) in turn
+    /// which node leads it, and keeps the first answer naming one.
+    pub async fn refresh_hint(&self, map: &ClusterMap, group: u64) {
+        let (Some(replica), Some(placement)) = (self.data.get(&group), map.groups.get(&group)) else { return };
+        for v in placement.voters.iter().filter(|v| **v != self.id) {
+            let Some(info) = map.nodes.get(v) else { continue };
+            let asked = replica.pool().get(&info.raft_addr).leader(group, HINT_TIMEOUT).await;
+            if let Ok(Some((id, leader))) = asked {
+                if id != self.id {
+                    self.hints.lock().unwrap_or_else(|p| p.into_inner()).insert(group, (id, leader));
+                    return;
+                }
+            }
+        }
+        self.hints.lock().unwrap_or_else(|p| p.into_inner()).remove(&group);
     }
 
     /// The data groups this node leads.
@@ -111,11 +154,12 @@ impl Groups {
         let Some(replica) = self.data.get(&group) else {
             return Err(Frame::error(format!("CLUSTERDOWN Hash slot {slot} belongs to group {group}, unknown here")));
         };
-        if stale_ok && replica.is_member() {
+        let member = self.serves(&map, group);
+        if stale_ok && member {
             return Ok(group);
         }
-        let mut leader = replica.leader_info();
-        if leader.is_none() && replica.is_member() {
+        let mut leader = if member { replica.leader_info() } else { self.hint(group) };
+        if leader.is_none() && member {
             replica.await_leader(self.leader_wait).await;
             leader = replica.leader_info();
         }
@@ -131,7 +175,7 @@ impl Groups {
             // Not a member of the group: send the client to one of its voters, which knows
             // (and redirects again to) the leader.
             None => match map.groups.get(&group).and_then(|g| g.voters.iter().find(|v| **v != self.id)) {
-                Some(v) if !replica.is_member() => match map.nodes.get(v) {
+                Some(v) if !member => match map.nodes.get(v) {
                     Some(info) => Err(moved(slot, &info.client_addr)),
                     None => Err(no_leader(group)),
                 },

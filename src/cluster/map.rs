@@ -4,7 +4,7 @@
 //! `raft::Control::SetMap`); this module builds, changes and encodes it, with no I/O.
 //!
 //! Placement (which nodes are a group's voters) is a pure function of the map and the
-//! MetaRaft members ([`ClusterMap::with_nodes`]): the same inputs give the same map on any node.
+//! MetaRaft members (`super::placement`): the same inputs give the same map on any node.
 
 use crate::cmd::cluster::slot::SLOTS;
 use crate::raft::{NodeId, NodeInfo};
@@ -40,8 +40,27 @@ pub struct ClusterMap {
     /// Voters per data group asked for (`group-replicas`; capped by the node count).
     pub replicas: u32,
     /// Slot migrations: the running ones and the last finished ones
-    /// (`super::migration`). Last, so that maps written before it still decode.
+    /// (`super::migration`). After the fields of the first version, so that maps written
+    /// before it still decode.
     pub migrations: Vec<super::migration::Migration>,
+    /// Nodes being removed (`CLUSTER METARAFT REMOVE`): they get no new replicas, their
+    /// replicas move to other nodes, then they leave MetaRaft (`super::placement`).
+    pub leaving: BTreeSet<NodeId>,
+    /// Replica moves under way: each data group whose Raft membership has not reached its
+    /// `voters` yet, with the nodes on their way out of it. Its leader drives the group there
+    /// and then removes the entry (`super::replicas`).
+    pub moves: BTreeMap<u64, BTreeSet<NodeId>>,
+}
+
+/// The map as written before replica moves.
+#[derive(Deserialize)]
+struct ClusterMapV2 {
+    epoch: u64,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    groups: BTreeMap<u64, GroupPlacement>,
+    slots: Vec<SlotRange>,
+    replicas: u32,
+    migrations: Vec<super::migration::Migration>,
 }
 
 /// The map as written before slot migration.
@@ -56,7 +75,7 @@ struct ClusterMapV1 {
 
 impl ClusterMap {
     /// The first map: `num_groups` data groups of `founder` alone (it initializes them; the
-    /// other nodes join through [`with_nodes`](Self::with_nodes)), and the slots split in even
+    /// other nodes join through [`placed`](Self::placed)), and the slots split in even
     /// contiguous ranges, group 1 first.
     pub fn initial(founder: (NodeId, NodeInfo), num_groups: u32, replicas: u32) -> ClusterMap {
         let n = u64::from(num_groups.max(1));
@@ -75,38 +94,9 @@ impl ClusterMap {
             slots,
             replicas: replicas.max(1),
             migrations: Vec::new(),
+            leaving: BTreeSet::new(),
+            moves: BTreeMap::new(),
         }
-    }
-
-    /// The map for the MetaRaft voters `nodes`, or `None` if it would not change: nodes are
-    /// added (and their addresses updated), and each data group with fewer voters than asked
-    /// for gets the nodes that are voters of the fewest groups (ties: lowest id). Voters are
-    /// never taken away here. The epoch grows by one.
-    pub fn with_nodes(&self, nodes: &BTreeMap<NodeId, NodeInfo>) -> Option<ClusterMap> {
-        let mut next = self.clone();
-        for (id, info) in nodes {
-            next.nodes.insert(*id, info.clone());
-        }
-        let want = (next.replicas as usize).min(next.nodes.len());
-        let mut load: BTreeMap<NodeId, usize> = next.nodes.keys().map(|id| (*id, 0)).collect();
-        for g in next.groups.values() {
-            for v in &g.voters {
-                *load.entry(*v).or_default() += 1;
-            }
-        }
-        for g in next.groups.values_mut() {
-            while g.voters.len() < want {
-                let pick = load.iter().filter(|(id, _)| !g.voters.contains(id)).min_by_key(|(id, n)| (**n, **id));
-                let Some((&id, _)) = pick else { break };
-                g.voters.insert(id);
-                *load.entry(id).or_default() += 1;
-            }
-        }
-        if next == *self {
-            return None;
-        }
-        next.epoch = self.epoch + 1;
-        Some(next)
     }
 
     /// The node that should lead each data group, so that every node leads floor(N/n) or
@@ -122,7 +112,10 @@ impl ClusterMap {
                 let pos = order.iter().position(|o| o == id).unwrap_or(0);
                 (led.get(id).copied().unwrap_or(0), (pos + order.len() - i % order.len().max(1)) % order.len().max(1))
             };
-            if let Some(pick) = placement.voters.iter().min_by_key(|id| rank(id)).copied() {
+            // A leaving node leads only a group that has no other voter.
+            let staying: Vec<&NodeId> = placement.voters.iter().filter(|v| !self.leaving.contains(v)).collect();
+            let candidates = if staying.is_empty() { placement.voters.iter().collect() } else { staying };
+            if let Some(pick) = candidates.into_iter().min_by_key(|id| rank(id)).copied() {
                 *led.entry(pick).or_default() += 1;
                 out.insert(*g, pick);
             }
@@ -148,11 +141,17 @@ impl ClusterMap {
 
     /// Decodes a map kept by MetaRaft (`None` if it is not one).
     pub fn decode(bytes: &[u8]) -> Option<ClusterMap> {
-        postcard::from_bytes(bytes).ok().or_else(|| {
-            let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
-            let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
-            Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new() })
-        })
+        if let Ok(map) = postcard::from_bytes(bytes) {
+            return Some(map);
+        }
+        let (leaving, moves) = (BTreeSet::new(), BTreeMap::new());
+        if let Ok(v2) = postcard::from_bytes::<ClusterMapV2>(bytes) {
+            let ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations } = v2;
+            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves });
+        }
+        let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
+        let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
+        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new(), leaving, moves })
     }
 
     /// Gives slots `start..=end` to `group` (the table stays ordered, covering, coalesced).
@@ -201,7 +200,19 @@ mod tests {
         #[derive(Serialize)]
         struct V1<'a>(u64, &'a BTreeMap<NodeId, NodeInfo>, &'a BTreeMap<u64, GroupPlacement>, &'a [SlotRange], u32);
         let old = postcard::to_allocvec(&V1(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas)).expect("v1");
-        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before migrations decodes");
+        assert_eq!(ClusterMap::decode(&old), Some(map.clone()), "a map written before migrations decodes");
+        #[derive(Serialize)]
+        struct V2<'a>(
+            u64,
+            &'a BTreeMap<NodeId, NodeInfo>,
+            &'a BTreeMap<u64, GroupPlacement>,
+            &'a [SlotRange],
+            u32,
+            &'a [super::super::migration::Migration],
+        );
+        let v2 = V2(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas, &map.migrations);
+        let old = postcard::to_allocvec(&v2).expect("v2");
+        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before replica moves decodes");
     }
 
     #[test]
@@ -218,27 +229,12 @@ mod tests {
     }
 
     #[test]
-    fn joining_nodes_fill_the_groups_up_to_the_replica_count_evenly() {
-        let map = ClusterMap::initial((1, info(1)), 4, 2);
-        let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
-        let next = map.with_nodes(&nodes).expect("changed");
-        assert_eq!(next.epoch, 2);
-        assert_eq!(next.nodes.len(), 3);
-        // Every group keeps node 1 and gets one more voter, nodes 2 and 3 taking turns.
-        let seconds: Vec<NodeId> =
-            next.groups.values().map(|g| *g.voters.iter().find(|v| **v != 1).expect("two voters")).collect();
-        assert_eq!(seconds, vec![2, 3, 2, 3]);
-        assert_eq!(next.with_nodes(&nodes), None, "nothing more to change");
-        assert_eq!(next.slots, map.slots, "placement never moves slots");
-    }
-
-    #[test]
     fn preferred_leaders_spread_the_groups_evenly() {
         let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
-        let map = ClusterMap::initial((1, info(1)), 4, 3).with_nodes(&nodes).expect("changed");
+        let map = ClusterMap::initial((1, info(1)), 4, 3).placed(&nodes).expect("changed");
         let leaders = map.preferred_leaders();
         assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![1, 2, 3, 1]);
-        let eight = ClusterMap::initial((1, info(1)), 8, 3).with_nodes(&nodes).expect("changed");
+        let eight = ClusterMap::initial((1, info(1)), 8, 3).placed(&nodes).expect("changed");
         let mut counts = BTreeMap::new();
         for l in eight.preferred_leaders().values() {
             *counts.entry(*l).or_insert(0) += 1;
@@ -246,7 +242,7 @@ mod tests {
         assert!(counts.values().all(|c| (2..=3).contains(c)), "{counts:?}");
         // With two voters per group out of four nodes, every node still leads one or two of six.
         let four: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, info(i))).collect();
-        let six = ClusterMap::initial((1, info(1)), 6, 2).with_nodes(&four).expect("changed");
+        let six = ClusterMap::initial((1, info(1)), 6, 2).placed(&four).expect("changed");
         let mut counts = BTreeMap::new();
         for (g, l) in six.preferred_leaders() {
             assert!(six.groups[&g].voters.contains(&l));

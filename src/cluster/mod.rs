@@ -8,7 +8,9 @@
 //! (nodes, groups and their voters, slot table, config epoch); [`groups`]: the groups of a node
 //! and routing (slot -> group -> leader: `-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`);
 //! [`controller`]: placement (the map follows MetaRaft's voters, each group follows the map,
-//! each group's log records the slots it owns); [`migration`], [`mover`], [`migrate_cmd`]:
+//! each group's log records the slots it owns; [`placement`] decides where replicas go,
+//! [`replicas`] moves a group's membership there, [`decommission`] is `CLUSTER METARAFT
+//! REMOVE`: the replicas move before the node leaves); [`migration`], [`mover`], [`migrate_cmd`]:
 //! slot migration between data groups (the record in the map, its steps, its CLUSTER
 //! commands). With `num_groups` 0 the one group of a node is MetaRaft and also holds the data
 //! and every slot, as before multi-raft.
@@ -17,12 +19,15 @@
 //! knows nothing of groups.
 
 pub mod controller;
+pub mod decommission;
 pub mod face;
 pub mod groups;
 pub mod map;
 pub mod migrate_cmd;
 pub mod migration;
 pub mod mover;
+pub mod placement;
+pub mod replicas;
 
 pub use groups::Groups;
 pub use map::ClusterMap;
@@ -178,10 +183,16 @@ impl ClusterNode {
         Ok(())
     }
 
-    /// Removes node `node_id` (voter or learner) from the MetaRaft group.
+    /// Removes node `node_id` (voter or learner) from the MetaRaft group; with data groups,
+    /// after its data-group replicas have moved to other nodes ([`decommission`]).
     pub async fn remove_meta_node(&self, node_id: NodeId) -> Result<(), ClusterError> {
-        self.handle()?.replica().remove_node(node_id).await?;
-        Ok(())
+        let handle = self.handle()?;
+        match &handle.shared.cluster {
+            Some(groups) => decommission::remove(groups, node_id, decommission::REMOVE_WAIT)
+                .await
+                .map_err(|e| MembershipError::Invalid(e).into()),
+            None => Ok(handle.replica().remove_node(node_id).await?),
+        }
     }
 
     /// The leader this node knows of.

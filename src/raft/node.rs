@@ -513,13 +513,7 @@ impl Replica {
     /// The leader this node's metrics name (itself included) and how to reach it; `None`
     /// while no leader is known. Cheap: no call into Raft's core.
     pub fn leader_info(&self) -> Option<(NodeId, NodeInfo)> {
-        use openraft::rt::watch::WatchReceiver;
-        let m = self.core.metrics.borrow_watched();
-        let leader = m.current_leader?;
-        if leader == self.core.id {
-            return Some((leader, self.info.clone()));
-        }
-        m.membership_config.membership().get_node(&leader).map(|n| (leader, n.clone()))
+        leader_info(&self.core, &self.info)
     }
 
     /// Waits up to `timeout` for a leader to be known; false if none was.
@@ -1068,6 +1062,17 @@ fn not_leader(leader: Option<NodeId>, node: Option<&NodeInfo>) -> Frame {
 }
 
 /// Serves the RPC port on top of the Raft handle.
+/// The leader `core`'s metrics name (`info`: this node's addresses) and how to reach it.
+fn leader_info(core: &Core, info: &NodeInfo) -> Option<(NodeId, NodeInfo)> {
+    use openraft::rt::watch::WatchReceiver;
+    let m = core.metrics.borrow_watched();
+    let leader = m.current_leader?;
+    if leader == core.id {
+        return Some((leader, info.clone()));
+    }
+    m.membership_config.membership().get_node(&leader).map(|n| (leader, n.clone()))
+}
+
 struct Handler {
     core: Core,
     snapshots: SnapshotDir,
@@ -1163,6 +1168,11 @@ impl RpcHandler for Handler {
     async fn node_info(&self, group: u64) -> Result<(NodeId, NodeInfo), HandlerError> {
         self.check_group(group)?;
         Ok((self.core.id, self.info.clone()))
+    }
+
+    async fn leader(&self, group: u64) -> Result<Option<(NodeId, NodeInfo)>, HandlerError> {
+        self.check_group(group)?;
+        Ok(leader_info(&self.core, &self.info))
     }
 
     async fn forward_batch(&self, group: u64, req: ForwardBatch) -> Result<Frame, HandlerError> {

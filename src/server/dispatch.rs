@@ -415,6 +415,9 @@ async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
         if let Some(reply) = crate::cluster::migrate_cmd::command(groups, argv).await {
             return reply;
         }
+        if let Some(reply) = crate::cluster::decommission::command(groups, argv).await {
+            return reply;
+        }
         if let Some(reply) = crate::cluster::face::command(groups, argv, now_ms()) {
             return reply;
         }

@@ -25,23 +25,29 @@ pub fn free_port() -> u16 {
 /// a port by itself (an outgoing connection's source port, a listener on port 0), so only
 /// another explicit bind can take one between this check and the node's own bind. Each call
 /// starts its search elsewhere: tests of one file run at once and must not pick one block.
+/// `RAFTIS_TEST_PORTS=FIRST-LAST` keeps the search within those ports (machines shared by
+/// several developers give each a range).
 pub fn free_port_block(n: u16) -> (u16, u16) {
-    const FIRST: u32 = 16_000;
     const BLOCK: u32 = 20;
-    const BLOCKS: u32 = (32_000 - FIRST) / BLOCK;
+    let range = std::env::var("RAFTIS_TEST_PORTS").ok().and_then(|r| {
+        let (a, b) = r.split_once('-')?;
+        Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+    });
+    let (first, last) = range.filter(|(a, b)| b > a && b - a + 1 >= BLOCK && *b < 65_536).unwrap_or((16_000, 31_999));
+    let blocks: u32 = (last + 1 - first) / BLOCK;
     assert!(u32::from(n) <= BLOCK / 2, "a block holds at most {} nodes", BLOCK / 2);
     static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let first_block = (std::process::id().wrapping_mul(7).wrapping_add(call.wrapping_mul(97))) % BLOCKS;
-    for i in 0..BLOCKS {
-        let base = (FIRST + ((first_block + i) % BLOCKS) * BLOCK) as u16;
+    let first_block = (std::process::id().wrapping_mul(7).wrapping_add(call.wrapping_mul(97))) % blocks;
+    for i in 0..blocks {
+        let base = (first + ((first_block + i) % blocks) * BLOCK) as u16;
         let raft = base + (BLOCK / 2) as u16;
         let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
         if (0..n).all(|i| free(base + i) && free(raft + i)) {
             return (base, raft);
         }
     }
-    panic!("no free block of {n} ports below 32000");
+    panic!("no free block of {n} ports in {first}-{last}");
 }
 
 /// A server process killed (by pid) when dropped.
@@ -220,6 +226,11 @@ impl Conn {
             out.extend_from_slice(b"\r\n");
         }
         out
+    }
+
+    /// How long a read waits for a reply (10 s unless changed).
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).expect("set read timeout");
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

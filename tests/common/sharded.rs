@@ -26,13 +26,14 @@ pub struct Sharded {
 
 impl Sharded {
     /// Starts the nodes, forms MetaRaft, and waits until every node sees four shards of three
-    /// voters, each with a leader.
+    /// voters, each with a leader. Ports and a data directory for a fourth node are kept
+    /// ([`start_node`](Self::start_node)`(3)` starts it, not yet a member).
     pub fn start(tag: &str) -> Sharded {
-        let (base, raft_base) = free_port_block(3);
-        let dirs: Vec<TempDir> = (1..=3).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
-        let ports = (0..3).map(|i| base + i).collect();
-        let raft_ports = (0..3).map(|i| raft_base + i).collect();
-        let mut cluster = Sharded { servers: vec![None, None, None], ports, raft_ports, dirs };
+        let (base, raft_base) = free_port_block(4);
+        let dirs: Vec<TempDir> = (1..=4).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
+        let ports = (0..4).map(|i| base + i).collect();
+        let raft_ports = (0..4).map(|i| raft_base + i).collect();
+        let mut cluster = Sharded { servers: vec![None, None, None, None], ports, raft_ports, dirs };
         for i in 0..3 {
             cluster.start_node(i);
         }
@@ -57,12 +58,18 @@ impl Sharded {
         cluster
     }
 
-    fn start_node(&mut self, i: usize) {
+    /// Starts node `i` (0-based; node id `i + 1`) on its ports and data directory.
+    pub fn start_node(&mut self, i: usize) {
         let id = (i + 1).to_string();
-        let raft_addr = format!("127.0.0.1:{}", self.raft_ports[i]);
+        let raft_addr = self.raft_addr(i);
         let bootstrap = if i == 0 { "--is-bootstrap=true" } else { "--is-bootstrap=false" };
         let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--cluster-enabled", bootstrap, "--num-groups", "4"];
         self.servers[i] = Some(Server::raftis_at(&self.dirs[i].0, self.ports[i], &flags));
+    }
+
+    /// Node `i`'s Raft address.
+    pub fn raft_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.raft_ports[i])
     }
 
     pub fn conn(&self, i: usize) -> Conn {

@@ -295,6 +295,14 @@ impl RpcClient {
         }
     }
 
+    /// Asks the peer which node leads `group` (as the peer knows).
+    pub async fn leader(&self, group: u64, timeout: Duration) -> Result<Option<(NodeId, NodeInfo)>, RpcError> {
+        match self.call(group, &RpcRequest::Leader, timeout).await? {
+            RpcResponse::Leader(leader) => Ok(leader),
+            other => Err(self.unexpected("leader", &other)),
+        }
+    }
+
     /// Asks the peer (the leader) for a read index: the log index to have applied before a
     /// linearizable read of a local copy.
     pub async fn read_index(&self, group: u64, timeout: Duration) -> Result<u64, RpcError> {

@@ -57,6 +57,10 @@ pub enum RpcRequest {
     /// Pub/Sub messages published on the sending node, in publishing order, for this node's
     /// subscribers; answered with [`RpcResponse::Published`]. Never through the Raft log.
     Publish(Vec<PubMessage>),
+    /// Which node leads this group, as the answering node knows; answered with
+    /// [`RpcResponse::Leader`] (how a node that is not a member of a data group learns its
+    /// leader).
+    Leader,
 }
 
 /// One Pub/Sub message carried between nodes (see `crate::raft::broadcast`).
@@ -85,6 +89,7 @@ impl RpcRequest {
             RpcRequest::ForwardBatch(_) => "forward_batch",
             RpcRequest::ReadIndex => "read_index",
             RpcRequest::Publish(_) => "publish",
+            RpcRequest::Leader => "leader",
         }
     }
 }
@@ -121,6 +126,8 @@ pub enum RpcResponse {
     },
     /// The messages of a [`RpcRequest::Publish`] were handed to this node's subscribers.
     Published,
+    /// The leader a [`RpcRequest::Leader`] asked for (`None`: the answering node knows none).
+    Leader(Option<(NodeId, NodeInfo)>),
 }
 
 /// A failure reported by the remote side.
@@ -294,6 +301,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(round_trip_resp(RpcResponse::Published), RpcResponse::Published));
+        assert!(matches!(round_trip_req(RpcRequest::Leader), RpcRequest::Leader));
+        let leader = Some((3, NodeInfo { raft_addr: "a:1".into(), client_addr: "a:2".into() }));
+        match round_trip_resp(RpcResponse::Leader(leader.clone())) {
+            RpcResponse::Leader(got) => assert_eq!(got, leader),
+            other => panic!("{other:?}"),
+        }
         let reply = Frame::Array(vec![Frame::Double(1.5), Frame::Null, Frame::Error("ERR x".into())]);
         match round_trip_resp(RpcResponse::Forward(reply.clone())) {
             RpcResponse::Forward(got) => assert_eq!(got, reply),

@@ -108,6 +108,10 @@ impl<H: RpcHandler> RpcHandler for GroupRouter<H> {
         self.get(group)?.read_index(group).await
     }
 
+    async fn leader(&self, group: u64) -> Result<Option<(NodeId, NodeInfo)>, HandlerError> {
+        self.get(group)?.leader(group).await
+    }
+
     fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
         if let Some(h) = self.handlers.get(&group) {
             h.publish(group, msgs);

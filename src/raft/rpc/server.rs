@@ -118,6 +118,12 @@ pub trait RpcHandler: Send + Sync + 'static {
         async { Err(HandlerError::new("node info is not served here")) }
     }
 
+    /// The leader of `group` this node knows. The default refuses.
+    fn leader(&self, group: u64) -> impl Future<Output = Result<Option<(NodeId, NodeInfo)>, HandlerError>> + Send {
+        let _ = group;
+        async { Err(HandlerError::new("leader queries are not served here")) }
+    }
+
     /// Runs a batch of writes forwarded by a follower (same contract as [`forward`](Self::forward)).
     /// The default refuses it.
     fn forward_batch(&self, group: u64, req: ForwardBatch) -> impl Future<Output = Result<Frame, HandlerError>> + Send {
@@ -346,6 +352,7 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::NodeInfo => h.node_info(group).await.map(|(id, info)| RpcResponse::NodeInfo { id, info }),
         RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
         RpcRequest::ReadIndex => h.read_index(group).await.map(|index| RpcResponse::ReadIndex { index }),
+        RpcRequest::Leader => h.leader(group).await.map(RpcResponse::Leader),
         RpcRequest::Publish(msgs) => {
             h.publish(group, msgs);
             Ok(RpcResponse::Published)
