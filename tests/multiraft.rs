@@ -24,7 +24,7 @@ use raftis::disk::RealDisk;
 use raftis::node::start_with_disk;
 use raftis::protocol::Frame;
 use raftis::store::WriteBatch;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -567,4 +567,68 @@ fn replicas_follow_node_membership() {
     for k in &keys {
         assert_eq!(cluster.routed(0, &["GET", k]).0, Frame::bulk(k.clone()), "GET {k}");
     }
+}
+
+/// Each data group's highest term and each node's count of led data groups, from INFO
+/// cluster of nodes 1-3 (`raft_group_<g>:state=..,leader=..,term=..`).
+fn terms_and_leads(cluster: &Sharded) -> (BTreeMap<u64, u64>, Vec<usize>) {
+    let mut terms = BTreeMap::new();
+    let mut leads = vec![0; 3];
+    for (i, lead) in leads.iter_mut().enumerate() {
+        let info = text(&cluster.conn(i).cmd(&["INFO", "cluster"]));
+        for line in info.lines() {
+            let Some((name, fields)) = line.strip_prefix("raft_group_").and_then(|l| l.split_once(':')) else {
+                continue;
+            };
+            let Ok(g) = name.parse::<u64>() else { continue };
+            let field = |k: &str| fields.split(',').find_map(|f| f.strip_prefix(k)).unwrap_or("").to_string();
+            if g == 0 {
+                continue;
+            }
+            let term: u64 = field("term=").parse().unwrap_or(0);
+            let t = terms.entry(g).or_insert(0);
+            *t = (*t).max(term);
+            *lead += usize::from(field("state=") == "leader");
+        }
+    }
+    (terms, leads)
+}
+
+/// Leader balance settles and stays settled: on a steady three-node cluster under writes from
+/// four cluster clients for 15 s, once every node leads one or two of the four groups, no
+/// group's term rises by more than one (an election that a busy machine may cause; balance
+/// flapping moved leadership back and forth every few seconds, a term each time).
+#[test]
+fn leadership_stays_put_under_writes_once_balanced() {
+    let cluster = Arc::new(Sharded::start("steady"));
+    wait_until("every node to lead one or two groups", 60, || {
+        let (_, leads) = terms_and_leads(&cluster);
+        leads.iter().sum::<usize>() == 4 && leads.iter().all(|n| (1..=2).contains(n))
+    });
+    let (before, _) = terms_and_leads(&cluster);
+    let end = Instant::now() + Duration::from_secs(15);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let cluster = cluster.clone();
+            std::thread::spawn(move || {
+                let mut ok = 0;
+                for i in 0.. {
+                    if Instant::now() >= end {
+                        break;
+                    }
+                    let key = format!("steady:{w}:{i}");
+                    ok += usize::from(cluster.routed(w % 3, &["SET", &key, "v"]).0 == Frame::ok());
+                }
+                ok
+            })
+        })
+        .collect();
+    let acked: usize = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    assert!(acked > 20, "the writers got few writes through: {acked}");
+    let (after, leads) = terms_and_leads(&cluster);
+    for (g, term) in &after {
+        let rise = term - before.get(g).copied().unwrap_or(0);
+        assert!(rise <= 1, "group {g}'s term rose by {rise} under steady writes ({before:?} -> {after:?})");
+    }
+    assert!(leads.iter().all(|n| (1..=2).contains(n)), "leaders unbalanced at the end: {leads:?}");
 }

@@ -12,10 +12,11 @@
 //!   ([`super::replicas`]: add as learner, catch up, promote, then remove the replaced ones).
 //! - **The founder** (the only voter the first map gives a group) initializes that group's
 //!   Raft when it has never been initialized.
-//! - **Leader balance**: a data group's leader hands leadership (`transfer_leader`) to the
-//!   group's preferred leader ([`ClusterMap::preferred_leaders`]: every node leads floor or
-//!   ceil of N/n groups) once that node is a voter and has acknowledged the whole log, so a
-//!   node that comes back after a crash gets its groups back within a few ticks.
+//! - **Leader balance**: a data group's leader hands leadership (`transfer_leader`) to a
+//!   caught-up voter when that evens out the numbers of groups the nodes lead
+//!   ([`super::balance`]: every node ends with floor or ceil of N/n groups, and no transfer
+//!   is ever undone), so a node that comes back after a crash gets groups back within a few
+//!   seconds.
 //!
 //! - **Slot migrations** out of a data group are driven by that group's leader
 //!   ([`super::mover`]).
@@ -137,6 +138,8 @@ async fn remove_drained(meta: &Replica, map: &ClusterMap) {
 struct GroupTask {
     /// When this node last handed the group's leadership away.
     last_transfer: Mutex<Option<tokio::time::Instant>>,
+    /// Since when this node leads the group (as its rounds saw it).
+    led_since: Mutex<Option<tokio::time::Instant>>,
     /// Rounds run.
     rounds: AtomicU64,
 }
@@ -162,6 +165,7 @@ async fn group_round(groups: &Groups, g: u64, task: &GroupTask) {
         return;
     }
     if replica.leader_info().is_none_or(|(id, _)| id != groups.id) {
+        *lock(&task.led_since) = None;
         return;
     }
     let want = map.ranges_of(g);
@@ -185,31 +189,53 @@ async fn group_round(groups: &Groups, g: u64, task: &GroupTask) {
         return;
     }
     super::mover::drive(groups, g).await;
-    balance(replica, &map, g, &task.last_transfer).await;
+    balance(groups, replica, &map, g, task).await;
 }
 
-/// Least time between two leadership transfers of one group (a transfer takes an election).
+/// Least time between two leadership transfers of one group by this node, and least time a
+/// node leads a group before it may hand it on (its view of the other groups' leaders, which
+/// the decision rests on, settles meanwhile).
 const TRANSFER_PAUSE: Duration = Duration::from_secs(2);
 
-/// On data group `g`'s leader: hands leadership to the group's preferred leader if that is
-/// another voter that has the whole log.
-async fn balance(replica: &Replica, map: &ClusterMap, g: u64, last_transfer: &Mutex<Option<tokio::time::Instant>>) {
-    let Some(&preferred) = map.preferred_leaders().get(&g) else { return };
-    if preferred == replica.id() || !replica.membership_ids().0.contains(&preferred) || !replica.caught_up(preferred) {
+/// On data group `g`'s leader: hands leadership to another voter when that evens out the
+/// numbers of groups the nodes lead ([`super::balance`]).
+async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, task: &GroupTask) {
+    let now = tokio::time::Instant::now();
+    let since = *lock(&task.led_since).get_or_insert(now);
+    if now.duration_since(since) < TRANSFER_PAUSE
+        || lock(&task.last_transfer).is_some_and(|t| now.duration_since(t) < TRANSFER_PAUSE)
+    {
         return;
     }
-    let now = tokio::time::Instant::now();
-    {
-        let mut last = last_transfer.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|t| now.duration_since(t) < TRANSFER_PAUSE) {
-            return;
+    let hosts = map.hosts();
+    let mut led: BTreeMap<NodeId, usize> = hosts.iter().map(|id| (*id, 0)).collect();
+    for h in map.groups.keys() {
+        if let Some((id, _)) = groups.leader_of(*h) {
+            *led.entry(id).or_default() += 1;
         }
-        *last = Some(now);
     }
-    match replica.transfer_leader(preferred).await {
-        Ok(()) => tracing::info!(group = g, to = preferred, "leadership handed to the preferred leader"),
+    let (voters, _) = replica.membership_ids();
+    let me = replica.id();
+    let candidates: Vec<NodeId> =
+        voters.into_iter().filter(|v| *v != me && hosts.contains(v) && replica.caught_up(*v)).collect();
+    let view = super::balance::View {
+        me,
+        led: &led,
+        meta_leader: groups.meta.leader_info().map(|(id, _)| id),
+        candidates: &candidates,
+        preferred: map.preferred_leaders().get(&g).copied(),
+        leaving: map.leaving.contains(&me),
+    };
+    let Some(to) = super::balance::target(&view) else { return };
+    *lock(&task.last_transfer) = Some(now);
+    match replica.transfer_leader(to).await {
+        Ok(()) => tracing::info!(group = g, to, ?led, "leadership handed over to even out the leaders"),
         Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Initializes a data group of this node alone, if its Raft has never been initialized.

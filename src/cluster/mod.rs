@@ -18,6 +18,7 @@
 //! Layers: `server` asks this module where a command goes; this module drives `raft`; `cmd`
 //! knows nothing of groups.
 
+pub mod balance;
 pub mod controller;
 pub mod decommission;
 pub mod face;
