@@ -151,6 +151,19 @@ pub fn block_argv(id: BlockId, timeout_ms: u64, argv: &[Bytes]) -> Vec<Bytes> {
     out
 }
 
+/// The key indexes of `raftis.block <node> <boot> <seq> <timeout> <command> <args...>`: its
+/// command's keys. A data group's fence (slot ownership, a migration's freeze) judges the
+/// blocking command by the keys it pops from, as it judges its non-blocking form; as a keyless
+/// command it would pop from a frozen slot after the migration copied it (the element then
+/// popped twice, once in each group: chaos seed 181 with slot migrations).
+pub fn block_keys(argv: &[Bytes]) -> Vec<usize> {
+    let cmd = argv.get(5..).unwrap_or_default();
+    match cmd.first().and_then(|name| lookup(name)) {
+        Some(spec) if spec.name != BLOCK_COMMAND => super::key_indexes(spec, cmd).into_iter().map(|i| i + 5).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The internal write that removes waiters `ids` for `reason`.
 pub fn unblock_argv(reason: UnblockReason, ids: &[BlockId]) -> Vec<Bytes> {
     let mut out = vec![Bytes::from_static(UNBLOCK_COMMAND.as_bytes()), Bytes::from_static(reason.name().as_bytes())];

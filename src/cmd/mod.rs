@@ -210,6 +210,7 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
         "xread" | "xreadgroup" => return Some(stream::stream_keys(argv)),
+        blocking::BLOCK_COMMAND => return Some(blocking::block_keys(argv)),
         "migrate" => return Some(migrate_keys(argv)),
         "memory" | "object" => return Some(subcommand_key(name, argv)),
         "georadius" | "georadiusbymember" => return Some(geo::georadius_keys(argv)),

@@ -292,6 +292,22 @@ mod tests {
         assert!(foo > 100);
     }
 
+    #[test]
+    fn a_blocking_command_is_fenced_by_the_keys_it_pops_from() {
+        let foo = key_slot(b"foo"); // 12182
+        let mut st = ControlState::default();
+        let mut ks = Keyspace::new(1);
+        st.apply(&mut ks, &Control::Own { epoch: 1, ranges: vec![(8192, 16383)] });
+        let block = |key: &str| batch(&[&["raftis.block", "1", "2", "3", "0", "BLPOP", key, "0"]]);
+        assert!(st.refuse(&block("foo")).is_none(), "an owned slot");
+        assert!(st.refuse(&block("bar")).is_some(), "bar hashes to 5061, not owned");
+        assert_eq!(st.apply(&mut ks, &Control::Freeze { id: 7, ranges: vec![(foo, foo)] }), Frame::ok());
+        let refusal = st.refuse(&block("foo"));
+        assert!(matches!(&refusal, Some(Frame::Error(e)) if e.starts_with(b"TRYAGAIN")), "{refusal:?}");
+        let unblock = batch(&[&["raftis.unblock", "timeout", "1", "2", "3"]]);
+        assert!(st.refuse(&unblock).is_none(), "removing waiters names no key");
+    }
+
     fn item(key: &str, value: &str) -> ImportItem {
         let value = crate::store::Value::Str(Bytes::copy_from_slice(value.as_bytes()));
         let payload = Bytes::from(crate::store::rdb::dump(&value));
