@@ -104,13 +104,15 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
             Err(e) => running_error(script.name, &e.to_string()),
         })
     };
-    let mut recorder = Recorder { inner: host, log: Vec::new() };
-    match vm::with_shared(|vm| vm.run(&mut recorder, &limits, &chunk, body)) {
+    let mut recorder = Recorder { inner: host, log: Vec::new(), bytes: 0, full: false };
+    let ran = vm::with_shared(|vm| vm.run(&mut recorder, &limits, &chunk, body));
+    match ran {
+        _ if recorder.full => {}
         Some(vm::Ran::Value(reply)) => return Outcome::Done(reply),
         Some(vm::Ran::Ended(outcome)) => return outcome,
         Some(vm::Ran::Refused) | None => {}
     }
-    let Recorder { inner, log } = recorder;
+    let Recorder { inner, log, .. } = recorder;
     let mut replay = Replay { inner, log, next: 0 };
     match in_vm(&mut replay, limits, Mode::Eval, &chunk, body) {
         Ok(reply) => Outcome::Done(reply),
@@ -118,21 +120,44 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
     }
 }
 
-/// A host that remembers each command a shared run ran and its reply.
+/// A host that remembers each command a shared run ran and its reply, up to [`RECORD_LIMIT`]
+/// bytes: past it, it runs nothing more (the run is then replayed in a fresh interpreter).
 struct Recorder<'a> {
     inner: &'a mut dyn Host,
     log: Vec<(Vec<Bytes>, Frame)>,
+    bytes: usize,
+    full: bool,
 }
+
+/// What a shared run's record may hold (a script repeating a big argument would otherwise
+/// keep a copy per call).
+const RECORD_LIMIT: usize = 16 << 20;
 
 impl Host for Recorder<'_> {
     fn call(&mut self, argv: Vec<Bytes>) -> Frame {
+        self.bytes += argv.iter().map(|a| a.len() + 16).sum::<usize>();
+        if self.full || self.bytes > RECORD_LIMIT {
+            self.full = true;
+            return Frame::error("ERR script record full");
+        }
         let reply = self.inner.call(argv.clone());
+        self.bytes += weight(&reply);
         self.log.push((argv, reply.clone()));
         reply
     }
 
     fn knows_command(&self, name: &[u8]) -> bool {
         self.inner.knows_command(name)
+    }
+}
+
+/// Roughly the memory a reply holds.
+fn weight(f: &Frame) -> usize {
+    16 + match f {
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::BigNumber(b) | Frame::Verbatim(_, b) => b.len(),
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.iter().map(weight).sum(),
+        Frame::Map(v) => v.iter().map(|(k, v)| weight(k) + weight(v)).sum(),
+        _ => 0,
     }
 }
 

@@ -239,3 +239,12 @@ fn evals_in_a_row() {
         assert_eq!(out, Outcome::Done(Frame::Integer(i)));
     }
 }
+
+#[test]
+fn a_run_that_outgrows_its_record_is_replayed_once() {
+    let mut host = Counters::default();
+    // 2000 calls with a 10 KB argument: past the record's 16 MiB, the rest runs fresh.
+    let body = "local big = string.rep('a', 10000) for i = 1, 2000 do redis.call('INCR', 'k', big) end return redis.call('GET', 'k')";
+    assert_eq!(shared_run(&mut host, body, &[], 1), done("2000"));
+    assert_eq!(host.ran, 2001);
+}
