@@ -7,8 +7,9 @@ use super::rand48::Rand48;
 use super::{Budget, Host};
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{ffi, Function, Lua, MultiValue, Scope, Table, Value};
+use mlua::{ffi, Function, Lua, MultiValue, Table, Value};
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::os::raw::c_int;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -30,6 +31,8 @@ pub struct Env {
     /// `seal()`: ends a library's load phase (its functions then see the whole environment,
     /// and `redis.register_function` refuses to run).
     pub seal: Function,
+    /// `reset()`: clears the sandbox's per-run state (tostring names, registered functions).
+    pub reset: Function,
 }
 
 /// Which environment to build: a script's (EVAL), a library being loaded (FUNCTION LOAD: only
@@ -42,40 +45,94 @@ pub enum Mode {
     Fcall,
 }
 
-/// Builds the environment of one run in `lua`.
-pub fn install<'scope, 'env: 'scope>(
-    lua: &Lua,
-    scope: &'scope Scope<'scope, 'env>,
-    host: &'env RefCell<&mut dyn Host>,
-    resp3: &'env Cell<bool>,
-    budget: &'env Rc<Budget>,
-    seed: u64,
-    mode: Mode,
-) -> mlua::Result<Env> {
-    let call = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
-    let pcall = scope.create_function(move |lua, args: MultiValue| redis_call(lua, host, args, resp3.get()))?;
+/// What one run owns: its host, its RESP version, its budget and its math.random state.
+pub struct RunCtx<'h> {
+    pub host: RefCell<&'h mut dyn Host>,
+    pub resp3: Cell<bool>,
+    pub budget: Budget,
+    pub rng: Cell<Rand48>,
+}
+
+/// Where the interpreter's Rust functions find the run in progress: set for the length of a
+/// run only ([`Slot::bind`]), so the functions, built once per interpreter, never outlive it.
+#[derive(Default)]
+pub struct Slot(Cell<*const RunCtx<'static>>);
+
+/// The binding of a run to a [`Slot`]; unbinds when dropped (a panic included).
+pub struct Bound<'s, 'c> {
+    slot: &'s Slot,
+    _run: PhantomData<&'c RunCtx<'c>>,
+}
+
+impl Slot {
+    /// Makes `run` the run the interpreter's functions see until the result is dropped.
+    pub fn bind<'s, 'c>(&'s self, run: &'c RunCtx<'_>) -> Bound<'s, 'c> {
+        self.0.set((run as *const RunCtx<'_>).cast());
+        Bound { slot: self, _run: PhantomData }
+    }
+
+    /// Calls `f` with the run in progress; an error if none (a function kept past its run).
+    pub fn with<R>(&self, f: impl FnOnce(&RunCtx<'_>) -> mlua::Result<R>) -> mlua::Result<R> {
+        let run = self.0.get();
+        if run.is_null() {
+            return Err(mlua::Error::runtime("no script is running"));
+        }
+        // SAFETY: a non-null pointer was set by `bind` from a `RunCtx` that the live `Bound`
+        // borrows, and `Bound` clears it when dropped; the reference does not escape `f`.
+        f(unsafe { &*run })
+    }
+}
+
+impl Drop for Bound<'_, '_> {
+    fn drop(&mut self) {
+        self.slot.0.set(std::ptr::null());
+    }
+}
+
+/// Builds the environment of `mode` in `lua`: its functions reach each run through `slot`.
+/// `shared` (an interpreter kept between runs): `collectgarbage` and `gcinfo` refuse to run.
+pub fn install(lua: &Lua, slot: &Rc<Slot>, mode: Mode, shared: bool) -> mlua::Result<Env> {
+    let s = Rc::clone(slot);
+    let call = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, args)))?;
+    let s = Rc::clone(slot);
+    let pcall = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, args)))?;
     let raw_lib = lua.create_table()?;
     raw_lib.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
     raw_lib.raw_set("log", lua.create_function(log)?)?;
-    raw_lib.raw_set("setresp", scope.create_function(move |lua, args: MultiValue| setresp(lua, args, resp3))?)?;
+    let s = Rc::clone(slot);
+    let setresp_fn = lua.create_function(move |lua, args: MultiValue| s.with(|run| setresp(lua, args, &run.resp3)))?;
+    raw_lib.raw_set("setresp", setresp_fn)?;
     raw_lib.raw_set("set_repl", lua.create_function(set_repl)?)?;
-    raw_lib
-        .raw_set("acl_check_cmd", scope.create_function(move |lua, args: MultiValue| acl_check(lua, args, host))?)?;
+    let s = Rc::clone(slot);
+    let acl = lua.create_function(move |lua, args: MultiValue| s.with(|run| acl_check(lua, args, &run.host)))?;
+    raw_lib.raw_set("acl_check_cmd", acl)?;
     raw_lib.raw_set("error_reply", lua.create_function(|lua, args: MultiValue| error_reply(lua, args))?)?;
     raw_lib.raw_set("status_reply", lua.create_function(|lua, args: MultiValue| status_reply(lua, args))?)?;
-    let rng = Rc::new(Cell::new(Rand48::new(seed as i32)));
-    let draw = Rc::clone(&rng);
+    let s = Rc::clone(slot);
     let rand = lua.create_function(move |_, ()| {
-        let mut r = draw.get();
-        let v = r.next();
-        draw.set(r);
-        Ok(f64::from(v))
+        s.with(|run| {
+            let mut r = run.rng.get();
+            let v = r.next();
+            run.rng.set(r);
+            Ok(f64::from(v))
+        })
     })?;
+    let s = Rc::clone(slot);
     let srand = lua.create_function(move |_, seed: f64| {
-        rng.set(Rand48::new(super::c_double_to_i64(seed) as i32));
-        Ok(())
+        s.with(|run| {
+            run.rng.set(Rand48::new(super::c_double_to_i64(seed) as i32));
+            Ok(())
+        })
     })?;
-    let exhausted = scope.create_function(move |_, ()| Ok(budget.stopped()))?;
+    let s = Rc::clone(slot);
+    let exhausted = lua.create_function(move |_, ()| s.with(|run| Ok(run.budget.stopped())))?;
+    let s = Rc::clone(slot);
+    let gc_refused = lua.create_function(move |_, _: MultiValue| {
+        s.with(|run| {
+            run.budget.refuse();
+            Err::<(), _>(mlua::Error::runtime("the collector is not available in a shared interpreter"))
+        })
+    })?;
     for name in ["sha1hex", "log", "setresp", "set_repl", "acl_check_cmd"] {
         let f: Function = raw_lib.raw_get(name)?;
         raw_lib.raw_set(name, raising(lua, f)?)?;
@@ -86,12 +143,15 @@ pub fn install<'scope, 'env: 'scope>(
         Mode::Load => "load",
         Mode::Fcall => "fcall",
     };
-    let (env, globals, run, registered, seal): (Table, Table, Function, Table, Function) = lua
+    let gc_refused = if shared { Value::Function(gc_refused) } else { Value::Nil };
+    let call = raising(lua, call)?;
+    let args = (call, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode, gc_refused);
+    let (env, globals, run, registered, seal, reset) = lua
         .load(sandbox_bytecode(lua)?)
         .set_name("=raftis")
         .set_mode(ChunkMode::Binary)
-        .call((raising(lua, call)?, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode))?;
-    Ok(Env { env, globals, run, registered, seal })
+        .call::<(Table, Table, Function, Table, Function, Function)>(args)?;
+    Ok(Env { env, globals, run, registered, seal, reset })
 }
 
 /// `sandbox.lua` compiled once per process (debug info kept, for the error handler's lines):
@@ -157,14 +217,19 @@ fn command_line(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
         .collect()
 }
 
-fn redis_call(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue, resp3: bool) -> mlua::Result<(bool, Value)> {
+fn redis_call(lua: &Lua, run: &RunCtx<'_>, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    // A run that must stop (budget, kill, a refusal of its interpreter) runs no more commands,
+    // even if some code swallowed the error that stops it.
+    if run.budget.stopped() {
+        return Err(mlua::Error::runtime("script stopped (step budget or kill)"));
+    }
     let argv = match command_line(&args) {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
     };
     drop(args);
-    let reply = host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(argv);
-    Ok((reply.is_error(), reply_to_lua(lua, &reply, resp3)?))
+    let reply = run.host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(argv);
+    Ok((reply.is_error(), reply_to_lua(lua, &reply, run.resp3.get())?))
 }
 
 fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {

@@ -1,23 +1,26 @@
 //! The Lua engine of EVAL (and FCALL): Redis 7.0's scripting environment on Lua 5.1 (mlua,
 //! vendored), with no I/O and nothing that differs between replicas.
 //!
-//! Each run gets a fresh interpreter: the sandbox (`sandbox.lua`: the `redis` table, Redis's
-//! pcall and error handler, read-only globals, math.random on redisLrand48) is installed, the
-//! script is compiled as `@user_script` and run under a step budget counted by an instruction
-//! hook. Commands reach the keyspace through a [`Host`], which the command layer implements
+//! A run gets an interpreter with the sandbox installed (`sandbox.lua`: the `redis` table,
+//! Redis's pcall and error handler, read-only globals, math.random on redisLrand48): EVAL the
+//! thread's shared one, falling back to a fresh one when the shared one cannot answer exactly
+//! ([`vm`]); FUNCTION LOAD and FCALL a fresh one. The script is compiled as `@user_script` and
+//! run under a step budget counted by an instruction hook. Commands reach the keyspace through a [`Host`], which the command layer implements
 //! over a write or a read context; this module knows neither the keyspace nor the log.
 //!
 //! Determinism: a script sees only its keys, arguments, the replies of its commands, the
 //! entry's seed (math.random) and its own instruction count, so every replica computes the
 //! same thing; `tostring` of a table or function names it by order of first use instead of
-//! its address. What remains (iteration order of tables keyed by tables or functions) is
-//! documented in docs/ARCHITECTURE.md.
+//! its address; nothing of an earlier run on the same interpreter is visible, nor the
+//! collector's history ([`vm`]). What remains (iteration order of tables keyed by tables or
+//! functions) is documented in docs/ARCHITECTURE.md.
 
 mod convert;
 mod env;
 mod function;
 mod libs;
 mod rand48;
+mod vm;
 
 pub use convert::{c_double_to_i64, lua_to_reply, push_error_text, reply_to_lua};
 pub use function::{fcall, load_library, Call};
@@ -27,9 +30,8 @@ use env::Mode;
 use crate::protocol::Frame;
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -88,11 +90,12 @@ pub fn check_compiles(body: &[u8]) -> Result<(), Frame> {
     loader.into_function().map(drop).map_err(|e| compile_error(e, "Error compiling script (new function)"))
 }
 
-/// Runs `script` with `host` under `limits`.
+/// Runs `script` with `host` under `limits`: in this thread's shared interpreter, or, if that
+/// one refuses the run, again in a fresh one that replays the commands the refused run ran.
 pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
     let chunk =
         Chunk { name: "@user_script", body: script.body, compile_error: "Error compiling script (new function)" };
-    let ran = in_vm(host, limits, Mode::Eval, &chunk, |lua, env, f, resp3| {
+    let body = |lua: &Lua, env: &env::Env, f: Function, resp3: &Cell<bool>| {
         env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
         env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
         Ok(match env.run.call::<(bool, Value)>(f) {
@@ -100,10 +103,88 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
             Ok((false, err)) => error_reply(&err, script.name),
             Err(e) => running_error(script.name, &e.to_string()),
         })
-    });
+    };
+    let mut recorder = Recorder { inner: host, log: Vec::new(), bytes: 0, full: false };
+    let ran = vm::with_shared(|vm| vm.run(&mut recorder, &limits, &chunk, body));
     match ran {
+        _ if recorder.full => {}
+        Some(vm::Ran::Value(reply)) => return Outcome::Done(reply),
+        Some(vm::Ran::Ended(outcome)) => return outcome,
+        Some(vm::Ran::Refused) | None => {}
+    }
+    let Recorder { inner, log, .. } = recorder;
+    let mut replay = Replay { inner, log, next: 0 };
+    match in_vm(&mut replay, limits, Mode::Eval, &chunk, body) {
         Ok(reply) => Outcome::Done(reply),
         Err(outcome) => outcome,
+    }
+}
+
+/// A host that remembers each command a shared run ran and its reply, up to [`RECORD_LIMIT`]
+/// bytes: past it, it runs nothing more (the run is then replayed in a fresh interpreter).
+struct Recorder<'a> {
+    inner: &'a mut dyn Host,
+    log: Vec<(Vec<Bytes>, Frame)>,
+    bytes: usize,
+    full: bool,
+}
+
+/// What a shared run's record may hold (a script repeating a big argument would otherwise
+/// keep a copy per call).
+const RECORD_LIMIT: usize = 16 << 20;
+
+impl Host for Recorder<'_> {
+    fn call(&mut self, argv: Vec<Bytes>) -> Frame {
+        self.bytes += argv.iter().map(|a| a.len() + 16).sum::<usize>();
+        if self.full || self.bytes > RECORD_LIMIT {
+            self.full = true;
+            return Frame::error("ERR script record full");
+        }
+        let reply = self.inner.call(argv.clone());
+        self.bytes += weight(&reply);
+        self.log.push((argv, reply.clone()));
+        reply
+    }
+
+    fn knows_command(&self, name: &[u8]) -> bool {
+        self.inner.knows_command(name)
+    }
+}
+
+/// Roughly the memory a reply holds.
+fn weight(f: &Frame) -> usize {
+    16 + match f {
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::BigNumber(b) | Frame::Verbatim(_, b) => b.len(),
+        Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.iter().map(weight).sum(),
+        Frame::Map(v) => v.iter().map(|(k, v)| weight(k) + weight(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// The host of a fresh run after a refused shared one: the commands the refused run already
+/// ran (the same ones, in the same order: both runs compute the same thing up to the point
+/// of refusal) get their recorded replies instead of running twice; the rest run.
+struct Replay<'a> {
+    inner: &'a mut dyn Host,
+    log: Vec<(Vec<Bytes>, Frame)>,
+    next: usize,
+}
+
+impl Host for Replay<'_> {
+    fn call(&mut self, argv: Vec<Bytes>) -> Frame {
+        if let Some((ran, reply)) = self.log.get(self.next) {
+            if *ran == argv {
+                self.next += 1;
+                return reply.clone();
+            }
+            tracing::error!(target: "raftis::script", "a script's fresh run diverged from its shared run");
+            self.next = self.log.len();
+        }
+        self.inner.call(argv)
+    }
+
+    fn knows_command(&self, name: &[u8]) -> bool {
+        self.inner.knows_command(name)
     }
 }
 
@@ -114,9 +195,9 @@ struct Chunk<'a> {
     compile_error: &'a str,
 }
 
-/// Compiles the chunk in a fresh interpreter set up for `mode` and hands it to
-/// `then`, which runs under the step budget. `Err` is the outcome when `then` could not run
-/// or was stopped: a compile error, the budget, an engine failure.
+/// Compiles the chunk in a fresh interpreter set up for `mode` and hands it to `then`, which
+/// runs under the step budget. `Err` is the outcome when `then` could not run or was stopped:
+/// a compile error, the budget, an engine failure.
 fn in_vm<R>(
     host: &mut dyn Host,
     limits: Limits,
@@ -124,35 +205,12 @@ fn in_vm<R>(
     chunk: &Chunk,
     then: impl FnOnce(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<R>,
 ) -> Result<R, Outcome> {
-    let lua = new_vm().map_err(|e| Outcome::Done(internal(e)))?;
-    let budget = Rc::new(Budget {
-        max: limits.max_steps,
-        steps: Cell::new(0),
-        exhausted: Cell::new(false),
-        kill: limits.kill.clone(),
-        killed: Cell::new(false),
-    });
-    let host = RefCell::new(host);
-    let resp3 = Cell::new(false);
-    let result = lua.scope(|scope| {
-        let env = env::install(&lua, scope, &host, &resp3, &budget, limits.seed, mode)?;
-        let f = match compile(&lua, chunk, &env.env) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(Outcome::CompileError(e))),
-        };
-        let meter = Rc::clone(&budget);
-        lua.set_global_hook(HookTriggers::new().every_nth_instruction(STEP_GRAIN), move |_, _| meter.step())?;
-        let ran = then(&lua, &env, f, &resp3);
-        lua.remove_global_hook();
-        if budget.killed.get() {
-            return Ok(Err(Outcome::Killed));
-        }
-        if budget.exhausted.get() {
-            return Ok(Err(Outcome::Exhausted));
-        }
-        ran.map(Ok)
-    });
-    result.unwrap_or_else(|e| Err(Outcome::Done(internal(e))))
+    let mut vm = vm::Vm::fresh(mode).map_err(|e| Outcome::Done(internal(e)))?;
+    match vm.run(host, &limits, chunk, then) {
+        vm::Ran::Value(value) => Ok(value),
+        vm::Ran::Ended(outcome) => Err(outcome),
+        vm::Ran::Refused => Err(Outcome::Done(Frame::error("ERR scripting engine error: run refused"))),
+    }
 }
 
 /// The reply of a run the step budget stopped.
@@ -168,17 +226,36 @@ pub fn killed_reply() -> Frame {
 }
 
 /// The step budget and the kill flag, shared by the hook and the functions that must not
-/// swallow their error.
+/// swallow their error; and what else stops a run (a shared interpreter's refusal).
 struct Budget {
     max: u64,
     steps: Cell<u64>,
     exhausted: Cell<bool>,
     kill: Option<Arc<AtomicBool>>,
     killed: Cell<bool>,
+    /// The run called what a shared interpreter cannot answer exactly (`collectgarbage`).
+    refused: Cell<bool>,
+    /// In a shared interpreter: its allocator's refusal stops the run too.
+    shared: bool,
+    /// In a fresh interpreter: the heap size at which the collector starts again.
+    gc_resume_at: Cell<Option<usize>>,
 }
 
 impl Budget {
-    fn step(&self) -> mlua::Result<VmState> {
+    fn new(limits: &Limits, shared: bool) -> Self {
+        Budget {
+            max: limits.max_steps,
+            steps: Cell::new(0),
+            exhausted: Cell::new(false),
+            kill: limits.kill.clone(),
+            killed: Cell::new(false),
+            refused: Cell::new(false),
+            shared,
+            gc_resume_at: Cell::new(None),
+        }
+    }
+
+    fn step(&self, lua: &Lua) -> mlua::Result<VmState> {
         let steps = self.steps.get() + u64::from(STEP_GRAIN);
         self.steps.set(steps);
         if steps > self.max {
@@ -187,26 +264,25 @@ impl Budget {
         if self.kill.as_ref().is_some_and(|k| k.load(Ordering::Relaxed)) {
             self.killed.set(true);
         }
+        if self.gc_resume_at.get().is_some_and(|at| lua.used_memory() > at) {
+            self.gc_resume_at.set(None);
+            lua.gc_restart();
+        }
         if self.stopped() {
             return Err(mlua::Error::runtime("script stopped (step budget or kill)"));
         }
         Ok(VmState::Continue)
     }
 
+    /// Stops the run: it is run again in a fresh interpreter.
+    fn refuse(&self) {
+        self.refused.set(true);
+    }
+
     /// Whether the run must end: no pcall may catch this.
     fn stopped(&self) -> bool {
-        self.exhausted.get() || self.killed.get()
+        self.exhausted.get() || self.killed.get() || self.refused.get() || (self.shared && vm::memory_refused())
     }
-}
-
-fn new_vm() -> mlua::Result<Lua> {
-    // The debug library is needed by the error handler only; the sandbox removes the global.
-    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
-    // SAFETY: `unsafe_new_with` only allows loading the debug library, which the sandbox
-    // keeps as a local of its error handler and removes from the globals before any script runs.
-    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
-    lua.set_memory_limit(MEMORY_LIMIT)?;
-    Ok(lua)
 }
 
 fn compile(lua: &Lua, chunk: &Chunk, env: &Table) -> Result<Function, Frame> {
@@ -287,3 +363,6 @@ fn internal(e: mlua::Error) -> Frame {
 fn one_line(s: &str) -> String {
     s.replace(['\r', '\n'], " ")
 }
+
+#[cfg(test)]
+mod tests;

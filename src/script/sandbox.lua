@@ -1,8 +1,8 @@
--- raftis's Lua environment for scripts, Redis 7.0's as scripts see it. Runs once per fresh
--- interpreter, as trusted code, before the script; `crate::script::env` passes in the Rust
--- functions below. Every function defined here is skipped by the error handler, which reports
+-- raftis's Lua environment for scripts, Redis 7.0's as scripts see it. Runs once per
+-- interpreter, as trusted code, before any script (an interpreter then serves many runs:
+-- `reset` clears what one run leaves); `crate::script::env` passes in the Rust functions below. Every function defined here is skipped by the error handler, which reports
 -- the script's own line (as Redis's does for its C functions).
-local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num, mode = ...
+local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num, mode, gc_refused = ...
 local G = _G
 local dbg = debug
 local type, error, tostring, select, setmetatable, getmetatable = type, error, tostring, select, setmetatable, getmetatable
@@ -60,8 +60,7 @@ coroutine.resume = function(...) return reraise_if_exhausted(resume_orig(...)) e
 
 -- Addresses differ between replicas: tostring names tables, functions, threads and userdata
 -- by the order they were first printed instead.
-local names = setmetatable({}, {__mode = 'k'})
-local named = 0
+local names, named = {}, 0
 local tostring_orig = tostring
 G.tostring = function(...)
   local v = ...
@@ -198,6 +197,13 @@ local load_redis = {register_function = register, log = redis.log, REDIS_VERSION
                     LOG_NOTICE = 2, LOG_WARNING = 3}
 G.redis = redis
 
+-- In an interpreter kept between runs, the collector's state depends on the runs before: a
+-- script that asks about it (or changes it) stops, and runs again in a fresh interpreter.
+if gc_refused then
+  G.collectgarbage = gc_refused
+  G.gcinfo = gc_refused
+end
+
 -- What Redis 7.0 does not offer, or raftis leaves out (loadstring and load: no code built at
 -- run time, so no bytecode either).
 for _, name in pairs({'dofile', 'loadfile', 'print', 'require', 'module', 'setfenv', 'getfenv',
@@ -229,7 +235,8 @@ end
 local rawset_orig = rawset
 G.rawset = function(t, k, v)
   if protected[t] then
-    error('Attempt to modify a readonly table', 2)
+    -- Redis's rawset raises this from C: no position in the message.
+    error('Attempt to modify a readonly table', 0)
   end
   return rawset_orig(t, k, v)
 end
@@ -238,6 +245,11 @@ for _, name in pairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 
     rawset_orig(G, name, readonly(rawget(G, name)))
   end
 end
+-- Strings share one metatable: `("x"):upper()` finds the read-only string table through it,
+-- and a script sees (getmetatable('')) only a read-only view of it.
+local string_mt = getmetatable('')
+string_mt.__index = rawget(G, 'string')
+string_mt.__metatable = readonly(string_mt)
 local load_globals = {redis = readonly(load_redis, true)}
 -- The script's globals: read-only, a missing name is an error; a library's top level sees the
 -- library API until `seal`.
@@ -270,4 +282,12 @@ local function run(f, ...)
   return xpcall_orig(function() return f(unpack(args, 1, n)) end, handler)
 end
 
-return env, G, run, registered, seal
+-- Clears what a run leaves in this file's state (KEYS and ARGV are replaced by the next EVAL).
+local function reset()
+  names, named = setmetatable({}, {__mode = 'k'}), 0
+  for k in pairs(registered) do registered[k] = nil end
+  count = 0
+  loading = mode ~= 'eval'
+end
+
+return env, G, run, registered, seal, reset
