@@ -544,7 +544,13 @@ impl Replica {
         let m = self.core.metrics.borrow_watched();
         let last = m.last_log_index;
         let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned()).flatten().map(|l| l.index);
-        last.is_some() && matched >= last
+        // A dead voter stays "caught up" while nothing is written: it must also have answered
+        // within an election timeout (a leadership transfer to it would leave the group
+        // leaderless until an election).
+        let answered = m.heartbeat.as_ref().and_then(|h| h.get(&id).cloned()).flatten();
+        let recent = Duration::from_millis(self.core.raft.config().election_timeout_max);
+        let live = answered.is_some_and(|at| openraft::Instant::elapsed(&*at) <= recent);
+        last.is_some() && matched >= last && live
     }
 
     /// On the leader: asks Raft to hand leadership to `to` (ignored if this node no longer
