@@ -22,7 +22,31 @@ fn check(argv: &[Bytes]) -> Result<&'static CommandSpec, Frame> {
     if spec.has_flag("noscript") {
         return Err(Frame::error("ERR This Redis command is not allowed from script"));
     }
+    if matches!(spec.name, "xread" | "xreadgroup") && blocks(argv) {
+        // Redis refuses it while parsing the options, naming the command as the script wrote it.
+        let name = String::from_utf8_lossy(&argv[0]);
+        return Err(Frame::error(format!("ERR {name} command is not allowed with BLOCK option from scripts")));
+    }
     Ok(spec)
+}
+
+/// Whether XREAD / XREADGROUP `argv` asks to block: a BLOCK option (with its argument) among
+/// the options before STREAMS, read as Redis's `xreadCommand` reads them.
+fn blocks(argv: &[Bytes]) -> bool {
+    let mut i = 1;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        let opt = argv[i].to_ascii_lowercase();
+        match opt.as_slice() {
+            b"block" if more > 0 => return true,
+            b"count" if more > 0 => i += 2,
+            b"group" if more > 1 => i += 3,
+            b"noack" => i += 1,
+            // STREAMS ends the options; anything else is the command's own syntax error.
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn knows(name: &[u8]) -> bool {
