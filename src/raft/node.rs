@@ -545,10 +545,13 @@ impl Replica {
         let last = m.last_log_index;
         let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned()).flatten().map(|l| l.index);
         // A dead voter stays "caught up" while nothing is written: it must also have answered
-        // within an election timeout (a leadership transfer to it would leave the group
-        // leaderless until an election).
+        // lately (a leadership transfer to it would leave the group leaderless until an
+        // election). Lately: within three heartbeats, and less than the shortest election
+        // timeout, so that by the time an election after a node's death changes who leads
+        // what, the dead node no longer counts.
         let answered = m.heartbeat.as_ref().and_then(|h| h.get(&id).cloned()).flatten();
-        let recent = Duration::from_millis(self.core.raft.config().election_timeout_max);
+        let config = self.core.raft.config();
+        let recent = Duration::from_millis((config.heartbeat_interval * 3).min(config.election_timeout_min / 2));
         let live = answered.is_some_and(|at| openraft::Instant::elapsed(&*at) <= recent);
         last.is_some() && matched >= last && live
     }
