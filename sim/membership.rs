@@ -38,8 +38,11 @@ async fn cmd(id: u64, args: &[&str], secs: u64) -> Frame {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     loop {
         if let Ok(mut c) = SimClient::connect(client_addr(id), Duration::from_secs(1)).await {
-            if let Ok(Ok(f)) = tokio::time::timeout(Duration::from_secs(60), c.cmd(&args)).await {
-                return f;
+            match tokio::time::timeout(Duration::from_secs(60), c.cmd(&args)).await {
+                // A node still loading its data: retried, as Redis clients do.
+                Ok(Ok(Frame::Error(e))) if e.starts_with(b"LOADING") => {}
+                Ok(Ok(f)) => return f,
+                _ => {}
             }
         }
         assert!(Instant::now() < deadline, "node {id} did not answer {args:?}");
