@@ -190,16 +190,18 @@ fn a_cancelled_migration_leaves_nothing_and_bad_input_is_refused() {
     // The migration and its cancellation back to back; a second migration of an overlapping
     // range in between is refused.
     // A node that leads one group, not group 1: NODE names that group.
-    let (target_node, target_group) = {
+    // Leadership is balanced (2/1/1 of four groups) once the balancer has settled: wait for it.
+    let mut found = None;
+    wait_until("a master of exactly one group other than group 1", 30, || {
         let nodes = text(&c.cmd(&["CLUSTER", "NODES"]));
-        let line = nodes
+        found = nodes
             .lines()
             .map(|l| l.split(' ').collect::<Vec<_>>())
             .find(|f| f.len() == 9 && f[8] != "0-4095")
-            .expect("a master of one group");
-        let start: u64 = f_start(line[8]);
-        (line[0].to_string(), (start / 4096 + 1).to_string())
-    };
+            .map(|line| (line[0].to_string(), (f_start(line[8]) / 4096 + 1).to_string()));
+        found.is_some()
+    });
+    let (target_node, target_group) = found.expect("a master of one group");
     c.send_raw(&common::Conn::encode(&[
         b"CLUSTER",
         b"MIGRATESLOTS",
