@@ -137,11 +137,22 @@ async fn three_node_cluster(handle: &Handle) -> (Vec<SimNode>, Vec<Slot>) {
     wait_until("node 1 to lead", 30, || leader_among(&slots, &[1]).is_some()).await;
     wait_until("nodes 2 and 3 to start", 30, || replica(&slots[1]).is_some() && replica(&slots[2]).is_some()).await;
     let raft = replica(&slots[0]).expect("node 1").raft().clone();
+    // Node 1's first membership entry may not be committed yet (InProgress): retried.
     for id in [2u64, 3] {
         let info = replica(&slots[id as usize - 1]).expect("node").info().clone();
-        raft.add_learner(id, info, true).await.expect("add learner");
+        let mut tries = 0;
+        while let Err(e) = raft.add_learner(id, info.clone(), true).await {
+            tries += 1;
+            assert!(tries < 300, "add learner: {e:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
-    raft.change_membership(BTreeSet::from([1, 2, 3]), false).await.expect("change membership");
+    let mut tries = 0;
+    while let Err(e) = raft.change_membership(BTreeSet::from([1, 2, 3]), false).await {
+        tries += 1;
+        assert!(tries < 300, "change membership: {e:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     (hosts, slots)
 }
 
