@@ -10,6 +10,7 @@
 //! - [`disk`]: the storage seam (real files and a simulated twin with crash semantics).
 //! - [`raft`]: replication: log store, state machine, snapshots, RPC, membership and status.
 //! - [`cluster`]: the Rust `ClusterNode` API of seed 000 (MetaRaft membership).
+//! - [`cnum`]: C's number parsing (`strtod`, `string2d`) where replies depend on it.
 //! - [`rt`]: the runtime seam (what differs between tokio and madsim).
 //! - [`admin`]: the HTTP admin API and `/metrics`, served on the Raft port.
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod cmd;
+pub mod cnum;
 pub mod config;
 pub mod disk;
 pub mod node;

@@ -226,7 +226,7 @@ fn weigh(ctx: &ReadCtx, items: &mut [Item], by: Option<&Bytes>, alpha: bool) -> 
                 item.cmpobj = Some(value);
             }
         } else {
-            match strtod(&value) {
+            match crate::cnum::strtod(&value) {
                 Some(s) => item.score = s,
                 None => bad = true,
             }
@@ -265,12 +265,7 @@ fn compare(a: &Item, b: &Item, alpha: bool, by_pattern: bool, store: bool) -> Or
 
 /// `strcoll` in the C locale: a byte comparison of C strings (up to a NUL byte).
 fn collate(a: &[u8], b: &[u8]) -> Ordering {
-    c_str(a).cmp(c_str(b))
-}
-
-/// The bytes before the first NUL.
-fn c_str(s: &[u8]) -> &[u8] {
-    &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
+    crate::cnum::c_str(a).cmp(crate::cnum::c_str(b))
 }
 
 /// glibc's `qsort` (stable) of everything, or Redis's `pqsort` of the LIMIT range when
@@ -319,82 +314,12 @@ fn lookup(ctx: &ReadCtx, pattern: &[u8], subst: &Bytes) -> Option<Bytes> {
     }
 }
 
-/// C's `strtod` as SORT uses it: leading white space skipped, decimal or hexadecimal,
-/// `inf`/`infinity`; `None` for trailing text, NaN, or a result out of range (ERANGE:
-/// overflow, or underflow to a denormal or zero). The text ends at a NUL byte, as a C string.
-pub fn strtod(s: &[u8]) -> Option<f64> {
-    let s = c_str(s);
-    let start = s.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')).unwrap_or(s.len());
-    let text = std::str::from_utf8(&s[start..]).ok()?;
-    if text.is_empty() {
-        // Nothing parsed: 0, and the end pointer is the (empty) rest.
-        return Some(0.0);
-    }
-    let (neg, body) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let lower = body.to_ascii_lowercase();
-    let magnitude = if lower == "inf" || lower == "infinity" {
-        f64::INFINITY
-    } else if let Some(hex) = lower.strip_prefix("0x") {
-        parse_hex(hex)?
-    } else {
-        if !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
-            return None;
-        }
-        let v: f64 = body.parse().ok()?;
-        let nonzero_digits =
-            body.split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|c| (b'1'..=b'9').contains(&c)));
-        if v.is_infinite() || (nonzero_digits && (v == 0.0 || v.is_subnormal())) {
-            return None;
-        }
-        v
-    };
-    Some(if neg { -magnitude } else { magnitude })
-}
-
-/// The digits of a hexadecimal float after `0x`: `h[.h][p[+-]d]`.
-fn parse_hex(hex: &str) -> Option<f64> {
-    let (mant, exp) = match hex.split_once('p') {
-        Some((m, e)) => (m, e.parse::<i32>().ok()?),
-        None => (hex, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars().chain(frac.chars()) {
-        v = v * 16.0 + c.to_digit(16)? as f64;
-    }
-    let v = v * 2f64.powi(exp.saturating_sub(4 * frac.len() as i32));
-    (!v.is_infinite()).then_some(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn argv(s: &str) -> Vec<Bytes> {
         s.split(' ').map(|a| Bytes::from(a.to_string())).collect()
-    }
-
-    #[test]
-    fn strtod_accepts_what_c_accepts() {
-        assert_eq!(strtod(b"1.5"), Some(1.5));
-        assert_eq!(strtod(b" 2"), Some(2.0));
-        assert_eq!(strtod(b""), Some(0.0));
-        assert_eq!(strtod(b"0x10"), Some(16.0));
-        assert_eq!(strtod(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(strtod(b"3\0junk"), Some(3.0));
-        assert_eq!(strtod(b"0e5"), Some(0.0));
-        assert_eq!(strtod(b"1e999"), None);
-        assert_eq!(strtod(b"1e-400"), None);
-        assert_eq!(strtod(b"nan"), None);
-        assert_eq!(strtod(b"1 "), None);
-        assert_eq!(strtod(b"abc"), None);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Kind {
     Bool,
     /// One of these words (case-insensitive, stored lower case).
     Enum(&'static [&'static str]),
+    /// Space-separated percentiles in `[0, 100]` (`latency-tracking-info-percentiles`).
+    Percentiles,
 }
 
 /// One reported-only parameter.
@@ -55,6 +57,7 @@ pub static REPORTED: &[Reported] = &[
     p("slowlog-max-len", None, "128", Kind::Int(0, LONG)),
     p("latency-monitor-threshold", None, "0", Kind::Int(0, LONG)),
     p("latency-tracking", None, "yes", Kind::Bool),
+    p("latency-tracking-info-percentiles", None, "50 99 99.9", Kind::Percentiles),
     p("busy-reply-threshold", Some("lua-time-limit"), "5000", Kind::Int(0, LONG)),
     p("min-replicas-to-write", Some("min-slaves-to-write"), "0", Kind::Int(0, INT)),
     p("min-replicas-max-lag", Some("min-slaves-max-lag"), "10", Kind::Int(0, INT)),
@@ -136,7 +139,28 @@ fn check(kind: Kind, value: &str) -> Result<String, String> {
                 Err(format!("argument(s) must be one of the following: {}", words.join(", ")))
             }
         }
+        Kind::Percentiles => percentiles(value),
     }
+}
+
+/// Redis's setter of `latency-tracking-info-percentiles`: the value split at each space
+/// (so two spaces make an empty, invalid, item), each a `string2d` double in `[0, 100]`,
+/// shown as `%f` with trailing zeros trimmed. An empty value is the empty list.
+fn percentiles(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let mut shown = Vec::new();
+    for item in value.split(' ') {
+        let p = crate::cnum::string2d(item.as_bytes())
+            .ok_or_else(|| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
+        }
+        let fixed = format!("{p:.6}");
+        shown.push(fixed.trim_end_matches('0').trim_end_matches('.').to_string());
+    }
+    Ok(shown.join(" "))
 }
 
 /// Redis's `memtoull` for a signed config: an optional `-`, digits, an optional unit.
@@ -165,6 +189,21 @@ fn memory(v: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_follow_redis() {
+        let ok = |v: &str| percentiles(v).unwrap();
+        assert_eq!(ok("50 99 99.9"), "50 99 99.9");
+        assert_eq!(ok(""), "");
+        assert_eq!(ok("1e2 0x10 .5 +50 -0"), "100 16 0.5 50 -0");
+        assert_eq!(ok("99.123456789 1e-7 33.3333335"), "99.123457 0 33.333334");
+        for bad in ["abc", "nan", "1e400", "1e-400", " 50", "1  2", "50 abc"] {
+            assert_eq!(percentiles(bad), Err("Invalid latency-tracking-info-percentiles parameters".into()), "{bad}");
+        }
+        for out in ["100.1", "-1", "inf"] {
+            assert!(percentiles(out).unwrap_err().contains("should sit between"), "{out}");
+        }
+    }
 
     #[test]
     fn aliases_find_the_same_parameter() {

@@ -67,8 +67,8 @@ pub async fn run(client: &Client, shared: &Shared, spec: &CommandSpec, argv: &[B
     combine(spec.name, replies)
 }
 
-/// Writes `argv` through the log of every data group of the cluster: on a group this node is
-/// a member of, as any write (a follower forwards it to the leader); on another, to the
+/// Writes `argv` through the log of every data group of the cluster: on a group this node
+/// serves, as any write (a follower forwards it to the leader); on another, to the
 /// group's voters in turn until its leader takes it. The replies agree when every group held
 /// the same scripts and functions; otherwise the first error is the reply (the groups that
 /// accepted keep the change, as Redis Cluster masters loaded one by one would).
@@ -77,7 +77,9 @@ async fn every_group(shared: &Shared, cluster: &Groups, db: usize, argv: &[Bytes
     let mut first: Option<Frame> = None;
     let mut error: Option<Frame> = None;
     for (g, replica) in &cluster.data {
-        let reply = if replica.is_member() {
+        // `serves`, not `is_member`: an orphaned copy (a group the map no longer gives this
+        // node, whose Raft state still names it) must not take the write.
+        let reply = if map.as_ref().is_some_and(|m| cluster.serves(m, *g)) {
             shared.engine.write_many_to(*g, db, now, vec![argv.to_vec()]).await.next().unwrap_or(Frame::Null)
         } else {
             let voters: Vec<NodeInfo> = match (&map, map.as_ref().and_then(|m| m.groups.get(g))) {
