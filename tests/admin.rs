@@ -157,7 +157,9 @@ fn admin_addr_serves_the_api_on_a_port_of_its_own() {
 
 /// Waits until a SET on `c` moves the node's count of log syncs run by its runtime thread when
 /// idle the way `grows` says (the switch follows membership through a task, a moment after a
-/// change), then checks that ten more SETs keep to it.
+/// change), then checks that ten more SETs keep to it: off, none of them syncs when idle; on,
+/// some do (on a loaded machine a sync the runtime did not get to within its wait goes to the
+/// flusher thread instead, and a streak of slow idle rounds pauses them, as it should).
 fn until_idle_syncs(c: &mut Conn, grows: bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let moved = |c: &mut Conn| {
@@ -168,8 +170,11 @@ fn until_idle_syncs(c: &mut Conn, grows: bool) {
     while moved(c) != grows {
         assert!(Instant::now() < deadline, "idle syncs never turned {}", if grows { "on" } else { "off" });
     }
-    for _ in 0..10 {
-        assert_eq!(moved(c), grows, "idle syncs turned {} again", if grows { "off" } else { "on" });
+    let kept = (0..10).filter(|_| moved(c) == grows).count();
+    if grows {
+        assert!(kept >= 1, "idle syncs turned off again: none of 10 SETs synced when idle");
+    } else {
+        assert_eq!(kept, 10, "idle syncs turned on again");
     }
 }
 
