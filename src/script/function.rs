@@ -167,7 +167,7 @@ fn call_function<'c>(call: &'c Call<'c>) -> impl Fn(&Lua, &Env, Function, &Cell<
         let callback: Function = entry.raw_get("callback")?;
         let (keys, args) = (string_array(lua, call.keys)?, string_array(lua, call.args)?);
         Ok(match env.run.call::<(bool, Value)>((callback, keys, args)) {
-            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, name),
             Err(e) => running_error(name, &e.to_string()),
         })

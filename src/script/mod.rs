@@ -99,7 +99,7 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
         env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
         env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
         Ok(match env.run.call::<(bool, Value)>(f) {
-            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, script.name),
             Err(e) => running_error(script.name, &e.to_string()),
         })

@@ -58,7 +58,7 @@ fn fresh(body: &str, seed: u64) -> Outcome {
         env.globals.raw_set("KEYS", string_array(lua, &[])?)?;
         env.globals.raw_set("ARGV", string_array(lua, &[])?)?;
         Ok(match env.run.call::<(bool, Value)>(f)? {
-            (true, value) => lua_to_reply(&value, resp3.get()),
+            (true, value) => lua_to_reply(lua, &value, resp3.get()),
             (false, err) => error_reply(&err, "f0"),
         })
     });
@@ -227,7 +227,7 @@ fn evals_in_a_row() {
                 env.globals.raw_set("KEYS", string_array(lua, &keys)?)?;
                 env.globals.raw_set("ARGV", string_array(lua, &[])?)?;
                 Ok(match env.run.call::<(bool, Value)>(f)? {
-                    (true, value) => lua_to_reply(&value, resp3.get()),
+                    (true, value) => lua_to_reply(lua, &value, resp3.get()),
                     (false, err) => error_reply(&err, "f0"),
                 })
             })
@@ -454,4 +454,31 @@ fn a_command_may_have_thousands_of_arguments() {
     assert_eq!(shared_run(&mut host, body, &[], 1), Outcome::Done(Frame::Integer(1)));
     assert_eq!(host.0.len(), 2);
     assert!(host.0.iter().all(|argv| argv.len() == 8001 && argv[8000] == "7999"));
+}
+
+#[test]
+fn a_reply_nested_past_the_limit_ends_in_redis_s_error() {
+    // Redis's TCL test "Script return recursive object": a table containing itself.
+    let mut reply = match shared("local a = {} local b = {a} a[1] = b return a") {
+        Outcome::Done(f) => f,
+        other => panic!("{other:?}"),
+    };
+    let mut depth = 0;
+    while let Frame::Array(mut items) = reply {
+        assert_eq!(items.len(), 1);
+        reply = items.remove(0);
+        depth += 1;
+    }
+    assert_eq!((depth, reply), (1000, Frame::error("ERR reached lua stack limit")));
+    let nested = "return {map={a={set={x=true}}, b={1, {double=1.5}}}}";
+    assert_eq!(shared(nested), fresh(nested, 1));
+    let reply = shared("return {1, {map={k={2, 3}}}, {set={s=true}}, {err='E x'}, 'z'}");
+    let expected = Frame::Array(vec![
+        Frame::Integer(1),
+        Frame::Map(vec![(Frame::bulk("k"), Frame::Array(vec![Frame::Integer(2), Frame::Integer(3)]))]),
+        Frame::Set(vec![Frame::bulk("s")]),
+        Frame::error("E x"),
+        Frame::bulk("z"),
+    ]);
+    assert_eq!(reply, Outcome::Done(expected));
 }
