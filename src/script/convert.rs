@@ -114,17 +114,19 @@ pub fn push_error_text(buf: &[u8]) -> Vec<u8> {
 /// levels, more than a thread's stack would take in a debug build; the tables being converted
 /// are kept in `open`, innermost last.
 pub fn lua_to_reply(lua: &Lua, value: &Value, resp3: bool) -> Frame {
-    let Ok(next) = lua.globals().raw_get::<Function>("next") else {
-        return Frame::error("ERR scripting engine error: no next");
-    };
+    if !matches!(value, Value::Table(_)) {
+        return scalar_reply(value, resp3);
+    }
+    // Lua's `next`, looked up once a map or set needs it.
+    let mut next = None;
     let mut open: Vec<Level> = Vec::new();
     let mut child = value.clone();
     loop {
         let mut done = match child {
             _ if open.len() >= MAX_DEPTH => Some(Frame::error("ERR reached lua stack limit")),
             Value::Table(t) => match table_reply(&t) {
-                Ok(frame) => Some(frame),
-                Err(level) => {
+                Converted::Reply(frame) => Some(frame),
+                Converted::Open(level) => {
                     open.push(level);
                     None
                 }
@@ -137,7 +139,7 @@ pub fn lua_to_reply(lua: &Lua, value: &Value, resp3: bool) -> Frame {
             if let Some(reply) = done.take() {
                 top.accept(reply);
             }
-            if let Some(v) = top.advance(&next) {
+            if let Some(v) = top.advance(lua, &mut next) {
                 child = v;
                 break;
             }
@@ -158,29 +160,35 @@ fn scalar_reply(value: &Value, resp3: bool) -> Frame {
     }
 }
 
+/// What a table converts to: a reply, or elements to convert first.
+enum Converted {
+    Reply(Frame),
+    Open(Level),
+}
+
 /// A table's reply when it is one of the special tables (`err`, `ok`, `double`, ...), else
 /// the level that converts its elements (a `map`, a `set` or an array).
-fn table_reply(t: &Table) -> Result<Frame, Level> {
+fn table_reply(t: &Table) -> Converted {
     let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
     if let Value::String(e) = field("err") {
-        return Ok(Frame::Error(Bytes::from(one_line(&e.as_bytes()))));
+        return Converted::Reply(Frame::Error(Bytes::from(one_line(&e.as_bytes()))));
     }
     if let Value::String(s) = field("ok") {
-        return Ok(Frame::Simple(Bytes::from(one_line(&s.as_bytes()))));
+        return Converted::Reply(Frame::Simple(Bytes::from(one_line(&s.as_bytes()))));
     }
     match field("double") {
-        Value::Number(d) => return Ok(Frame::Double(d)),
-        Value::Integer(d) => return Ok(Frame::Double(d as f64)),
+        Value::Number(d) => return Converted::Reply(Frame::Double(d)),
+        Value::Integer(d) => return Converted::Reply(Frame::Double(d as f64)),
         _ => {}
     }
     if let Value::String(s) = field("big_number") {
-        return Ok(Frame::BigNumber(Bytes::from(one_line(&s.as_bytes()))));
+        return Converted::Reply(Frame::BigNumber(Bytes::from(one_line(&s.as_bytes()))));
     }
     if let Value::Table(v) = field("verbatim_string") {
         if let (Ok(Value::String(format)), Ok(Value::String(s))) = (v.raw_get("format"), v.raw_get("string")) {
             let mut fmt = [b' '; 3];
             format.as_bytes().iter().take(3).enumerate().for_each(|(i, b)| fmt[i] = *b);
-            return Ok(Frame::Verbatim(fmt, Bytes::copy_from_slice(&s.as_bytes())));
+            return Converted::Reply(Frame::Verbatim(fmt, Bytes::copy_from_slice(&s.as_bytes())));
         }
     }
     let kind = match (field("map"), field("set")) {
@@ -188,7 +196,7 @@ fn table_reply(t: &Table) -> Result<Frame, Level> {
         (_, Value::Table(s)) => Kind::Set { t: s, key: Value::Nil, members: Vec::new() },
         _ => Kind::Array { t: t.clone(), next: 1, items: Vec::new() },
     };
-    Err(Level { kind })
+    Converted::Open(Level { kind })
 }
 
 /// A table whose elements are being converted.
@@ -220,7 +228,14 @@ enum Kind {
 impl Level {
     /// The next value to convert, None at the end. A set or map is walked with Lua's `next`
     /// from the last key, so no more than one of its keys is held at a time.
-    fn advance(&mut self, next: &Function) -> Option<Value> {
+    fn advance(&mut self, lua: &Lua, next: &mut Option<Function>) -> Option<Value> {
+        let mut next = |t: &Table, key: &Value| {
+            if next.is_none() {
+                *next = lua.globals().raw_get::<Function>("next").ok();
+            }
+            let f = next.as_ref()?;
+            f.call::<(Value, Value)>((t.clone(), key.clone())).ok()
+        };
         match &mut self.kind {
             Kind::Array { t, next: i, .. } => match t.raw_get::<Value>(*i) {
                 Ok(Value::Nil) | Err(_) => None,
@@ -230,14 +245,14 @@ impl Level {
                 }
             },
             Kind::Set { t, key, .. } => {
-                let (k, _) = next.call::<(Value, Value)>((t.clone(), key.clone())).unwrap_or((Value::Nil, Value::Nil));
+                let (k, _) = next(t, key).unwrap_or((Value::Nil, Value::Nil));
                 *key = k.clone();
                 (!k.is_nil()).then_some(k)
             }
             // Its key is converted: now its value.
             Kind::Map { value, key_reply: Some(_), .. } => value.take(),
             Kind::Map { t, key, value, .. } => {
-                let (k, v) = next.call::<(Value, Value)>((t.clone(), key.clone())).unwrap_or((Value::Nil, Value::Nil));
+                let (k, v) = next(t, key).unwrap_or((Value::Nil, Value::Nil));
                 *key = k.clone();
                 *value = Some(v);
                 (!k.is_nil()).then_some(k)

@@ -10,7 +10,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{ffi, Function, Lua, MultiValue, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_void};
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -31,7 +31,7 @@ pub struct Env {
     /// `seal()`: ends a library's load phase (its functions then see the whole environment,
     /// and `redis.register_function` refuses to run).
     pub seal: Function,
-    /// `reset(mode)`: clears the sandbox's per-run state (tostring names, registered functions)
+    /// `reset(loading)`: clears the sandbox's per-run state (tostring names, registered functions)
     /// and sets the environment of the next run's [`Mode`].
     pub reset: Function,
     /// The libraries' settings (`cjson.encode_max_depth` ...), reset before each run too.
@@ -50,13 +50,10 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The name `sandbox.lua`'s `reset` knows it by.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Eval => "eval",
-            Mode::Load => "load",
-            Mode::Fcall => "fcall",
-        }
+    /// Whether `sandbox.lua`'s `reset` starts the run loading a library (a boolean: passing it
+    /// makes no Lua string, which costs more than a small script's run).
+    pub fn loading(self) -> bool {
+        self != Mode::Eval
     }
 }
 
@@ -108,9 +105,9 @@ impl Drop for Bound<'_, '_> {
 /// interpreter kept between runs): `collectgarbage` and `gcinfo` refuse to run.
 pub fn install(lua: &Lua, slot: &Rc<Slot>, shared: bool) -> mlua::Result<Env> {
     let s = Rc::clone(slot);
-    let call = lua.create_function(move |lua, args: Table| s.with(|run| redis_call(lua, run, &args)))?;
+    let call = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, &args)))?;
     let s = Rc::clone(slot);
-    let pcall = lua.create_function(move |lua, args: Table| s.with(|run| redis_call(lua, run, &args)))?;
+    let pcall = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, &args)))?;
     let pcall = packing(lua, pcall)?;
     let raw_lib = lua.create_table()?;
     raw_lib.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
@@ -120,7 +117,7 @@ pub fn install(lua: &Lua, slot: &Rc<Slot>, shared: bool) -> mlua::Result<Env> {
     raw_lib.raw_set("setresp", setresp_fn)?;
     raw_lib.raw_set("set_repl", lua.create_function(set_repl)?)?;
     let s = Rc::clone(slot);
-    let acl = lua.create_function(move |lua, args: Table| s.with(|run| acl_check(lua, &args, &run.host)))?;
+    let acl = lua.create_function(move |lua, args: MultiValue| s.with(|run| acl_check(lua, &args, &run.host)))?;
     let acl = packing(lua, acl)?;
     raw_lib.raw_set("acl_check_cmd", acl)?;
     raw_lib.raw_set("error_reply", lua.create_function(|lua, args: MultiValue| error_reply(lua, args))?)?;
@@ -208,22 +205,39 @@ unsafe extern "C-unwind" fn raise_failure(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// `f`, which takes one table `{n = count, ...}`, as a C function that packs its arguments so
-/// (Redis's `redis.call` reads its arguments from Lua's stack: a script may pass thousands,
-/// `unpack`ed, more than mlua has reference slots for if each became a Rust value at once).
+/// `f` as a C function that passes more than [`PACK_ABOVE`] arguments packed, as
+/// `(PACKED, {n = count, ...})` (Redis's `redis.call` reads its arguments from Lua's stack: a
+/// script may pass thousands, `unpack`ed, more than mlua has reference slots for if each became
+/// a Rust value at once). Fewer go as they are: packing costs more than the call.
 pub fn packing(lua: &Lua, f: Function) -> mlua::Result<Function> {
     // SAFETY: as in `raising`: `f` becomes the closure's one upvalue.
     unsafe { lua.exec_raw(f, |state| ffi::lua_pushcclosure(state, pack_arguments, 1)) }
 }
 
-/// Calls upvalue 1 with a table of the arguments (`n` their count) and returns its results.
+/// More arguments than this are packed.
+const PACK_ABOVE: c_int = 64;
+
+/// The light userdata that marks packed arguments (no script can make one with its address).
+static PACKED: u8 = 0;
+
+fn packed_marker() -> *mut c_void {
+    std::ptr::addr_of!(PACKED).cast_mut().cast()
+}
+
+/// Calls upvalue 1 with the arguments (packed beyond [`PACK_ABOVE`]) and returns its results.
 unsafe extern "C-unwind" fn pack_arguments(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C closure made by `packing`, so upvalue 1 is the function.
-    // Every push is covered: the table replaces the arguments, then the function is pushed
-    // (a C function starts with LUA_MINSTACK free slots). Nothing here owns a Rust value, so
-    // Lua's error jumps (out of memory) cross no destructor.
+    // Every push is covered: the table replaces the arguments, then the marker and the
+    // function are pushed (a C function starts with LUA_MINSTACK free slots). Nothing here
+    // owns a Rust value, so Lua's error jumps (out of memory) cross no destructor.
     unsafe {
         let nargs = ffi::lua_gettop(state);
+        if nargs <= PACK_ABOVE {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+            return ffi::lua_gettop(state);
+        }
         ffi::lua_createtable(state, nargs, 1);
         ffi::lua_insert(state, 1);
         for i in (1..=nargs).rev() {
@@ -231,9 +245,11 @@ unsafe extern "C-unwind" fn pack_arguments(state: *mut ffi::lua_State) -> c_int 
         }
         ffi::lua_pushinteger(state, nargs as ffi::lua_Integer);
         ffi::lua_setfield(state, 1, c"n".as_ptr());
+        ffi::lua_pushlightuserdata(state, packed_marker());
+        ffi::lua_insert(state, 1);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
         ffi::lua_insert(state, 1);
-        ffi::lua_call(state, 1, ffi::LUA_MULTRET);
+        ffi::lua_call(state, 2, ffi::LUA_MULTRET);
         ffi::lua_gettop(state)
     }
 }
@@ -243,27 +259,33 @@ fn fail(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
     Ok((true, error_table(lua, &push_error_text(msg.as_bytes()))?))
 }
 
-/// The arguments of redis.call (packed by [`packing`]) as a command line (Redis's
+/// The arguments of redis.call (maybe packed by [`packing`]) as a command line (Redis's
 /// `luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`, anything else refused.
-/// Each argument is read and dropped in turn, so any number of them holds one reference.
-fn command_line(args: &Table) -> mlua::Result<Result<Vec<Bytes>, &'static str>> {
-    let n: usize = args.raw_get("n")?;
-    if n == 0 {
-        return Ok(Err("Please specify at least one argument for this redis lib call"));
-    }
+/// Packed arguments are read and dropped in turn, so any number of them holds one reference.
+fn command_line(args: &MultiValue) -> mlua::Result<Result<Vec<Bytes>, &'static str>> {
+    let arg = |v: Value| match v {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(n) => Ok(Bytes::from(number_arg(n as f64))),
+        Value::Number(n) => Ok(Bytes::from(number_arg(n))),
+        _ => Err("Lua redis lib command arguments must be strings or integers"),
+    };
+    let packed = match (args.front(), args.get(1)) {
+        (Some(Value::LightUserData(p)), Some(Value::Table(t))) if args.len() == 2 && p.0 == packed_marker() => t,
+        _ if args.is_empty() => return Ok(Err("Please specify at least one argument for this redis lib call")),
+        _ => return Ok(args.iter().cloned().map(arg).collect()),
+    };
+    let n: usize = packed.raw_get("n")?;
     let mut argv = Vec::with_capacity(n);
     for i in 1..=n {
-        argv.push(match args.raw_get::<Value>(i)? {
-            Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
-            Value::Integer(n) => Bytes::from(number_arg(n as f64)),
-            Value::Number(n) => Bytes::from(number_arg(n)),
-            _ => return Ok(Err("Lua redis lib command arguments must be strings or integers")),
-        });
+        match arg(packed.raw_get::<Value>(i)?) {
+            Ok(a) => argv.push(a),
+            Err(e) => return Ok(Err(e)),
+        }
     }
     Ok(Ok(argv))
 }
 
-fn redis_call(lua: &Lua, run: &RunCtx<'_>, args: &Table) -> mlua::Result<(bool, Value)> {
+fn redis_call(lua: &Lua, run: &RunCtx<'_>, args: &MultiValue) -> mlua::Result<(bool, Value)> {
     // A run that must stop (budget, kill, a refusal of its interpreter) runs no more commands,
     // even if some code swallowed the error that stops it.
     if run.budget.stopped() {
@@ -339,7 +361,7 @@ fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     Ok((false, Value::Nil))
 }
 
-fn acl_check(lua: &Lua, args: &Table, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
+fn acl_check(lua: &Lua, args: &MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
     let argv = match command_line(args)? {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),

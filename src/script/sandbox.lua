@@ -284,12 +284,12 @@ local function run(f, ...)
 end
 
 -- Clears what a run leaves in this file's state (KEYS and ARGV are replaced by the next EVAL)
--- and sets up the next run's mode ('eval', 'load' or 'fcall').
-local function reset(mode)
+-- and says whether the next run starts by loading a library (FUNCTION LOAD, FCALL).
+local function reset(load)
   names, named = setmetatable({}, {__mode = 'k'}), 0
   for k in pairs(registered) do registered[k] = nil end
   count = 0
-  loading = mode ~= 'eval'
+  loading = load
 end
 
 return env, G, run, registered, seal, reset

@@ -167,7 +167,7 @@ impl Vm {
         then: impl FnOnce(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<R>,
         resp3: &Cell<bool>,
     ) -> mlua::Result<Result<R, Frame>> {
-        self.env.reset.call::<()>(mode.name())?;
+        self.env.reset.call::<()>(mode.loading())?;
         self.env.libs.reset();
         let f = match self.compiled(chunk) {
             Ok(f) => f,
