@@ -14,7 +14,9 @@
 #
 # Servers: raftis from $RAFTIS_BIN (default target/debug/raftis; build it first), redis-server
 # from $REDIS_SERVER (default: the one on PATH, which must be 7.0.x for the counts to mean
-# anything). Ports $TCL_PORT (default 27100) and the next one. The tests flush the servers:
+# anything). Ports $TCL_PORT (default 27100) and the next one; the harness's own ports (its
+# test server and clients) from $TCL_BASEPORT - 32 (default 21111, runtest's: give another
+# to run beside someone else's run). The tests flush the servers:
 # both are throwaway processes started and stopped here.
 #
 # Profile: what Redis's own CI runs against an external server (`--tags -slow`, and the
@@ -29,6 +31,7 @@ version=7.0.15
 raftis_bin=${RAFTIS_BIN:-$root/target/debug/raftis}
 redis_bin=${REDIS_SERVER:-$(command -v redis-server || true)}
 port=${TCL_PORT:-27100}
+baseport=${TCL_BASEPORT:-21111}
 servers=${TCL_SERVERS:-"raftis redis"}
 unit_timeout=${TCL_UNIT_TIMEOUT:-900}
 
@@ -115,7 +118,7 @@ run_unit() { # $1 server, $2 unit
     start_server "$1" "$data" || { ok[$1,$2]=-; err[$1,$2]="0 (no server)"; return; }
     local rc=0
     (cd "$src" && TERM=dumb timeout "$unit_timeout" ./runtest --host 127.0.0.1 --port "$port" --single "$2" \
-        --durable --timeout 120 --ignore-encoding --ignore-digest --tags "$tags" \
+        --baseport "$baseport" --durable --timeout 120 --ignore-encoding --ignore-digest --tags "$tags" \
         --skiptest "SRANDMEMBER with a dict containing long chain") >"$log" 2>&1 || rc=$?
     stop_server
     sed -i 's/\x1b\[[0-9;]*m//g' "$log" # colours, should the terminal have asked for them

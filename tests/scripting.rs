@@ -80,6 +80,13 @@ fn evalsha_works_on_a_new_leader_after_a_failover() {
     let lib =
         "#!lua name=failover\nredis.register_function('bump', function(k) return redis.call('incrby', k[1], 10) end)";
     assert_eq!(l.cmd(&["FUNCTION", "LOAD", lib]), bulk("failover"));
+    // A library's locals start afresh for every call, on every replica (none can have its
+    // own history of calls: a restarted one, or one installed from a snapshot, has none).
+    let counter = "#!lua name=counter\nlocal n = 0\nredis.register_function('count', function(k) n = n + 1 redis.call('rpush', k[1], n) return n end)";
+    assert_eq!(l.cmd(&["FUNCTION", "LOAD", counter]), bulk("counter"));
+    for _ in 0..3 {
+        assert_eq!(l.cmd(&["FCALL", "count", "1", "calls"]), Frame::Integer(1));
+    }
     // The cache is replicated: a follower knows the script before any failover.
     let follower = (old + 1) % 3;
     let mut f = cluster.conn(follower);
@@ -91,6 +98,12 @@ fn evalsha_works_on_a_new_leader_after_a_failover() {
     let mut n = cluster.conn(new);
     assert_eq!(n.cmd(&["EVALSHA", &sha, "1", "c"]), Frame::Integer(2));
     assert_eq!(n.cmd(&["FCALL", "bump", "1", "c"]), Frame::Integer(12), "libraries are replicated too");
+    assert_eq!(n.cmd(&["FCALL", "count", "1", "calls"]), Frame::Integer(1));
+    assert_eq!(n.cmd(&["LRANGE", "calls", "0", "-1"]), Frame::Array(vec![bulk("1"); 4]));
+    // A library replaced is run as its new code (the compiled chunk is cached by its body).
+    let v2 = "#!lua name=counter\nredis.register_function('count', function() return 'v2' end)";
+    assert_eq!(n.cmd(&["FUNCTION", "LOAD", "REPLACE", v2]), bulk("counter"));
+    assert_eq!(n.cmd(&["FCALL", "count", "0"]), bulk("v2"));
     assert!(n.cmd(&["EVALSHA_RO", &sha, "1", "c"]).is_error(), "a write in a read-only script");
 }
 

@@ -6,7 +6,7 @@
 use crate::protocol::Frame;
 use crate::protocol::{format_double, format_g17};
 use bytes::Bytes;
-use mlua::{Lua, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 /// Nesting beyond this is answered with Redis's "reached lua stack limit" error, never a Rust
 /// stack overflow (a table can contain itself).
@@ -110,15 +110,45 @@ pub fn push_error_text(buf: &[u8]) -> Vec<u8> {
 }
 
 /// The script's return value as the reply (Redis's `luaReplyToRedisReply`); `resp3` is the
-/// script's `redis.setresp` version.
-pub fn lua_to_reply(value: &Value, resp3: bool) -> Frame {
-    to_reply(value, resp3, 0)
+/// script's `redis.setresp` version. Without recursion: a reply nests up to [`MAX_DEPTH`]
+/// levels, more than a thread's stack would take in a debug build; the tables being converted
+/// are kept in `open`, innermost last.
+pub fn lua_to_reply(lua: &Lua, value: &Value, resp3: bool) -> Frame {
+    if !matches!(value, Value::Table(_)) {
+        return scalar_reply(value, resp3);
+    }
+    // Lua's `next`, looked up once a map or set needs it.
+    let mut next = None;
+    let mut open: Vec<Level> = Vec::new();
+    let mut child = value.clone();
+    loop {
+        let mut done = match child {
+            _ if open.len() >= MAX_DEPTH => Some(Frame::error("ERR reached lua stack limit")),
+            Value::Table(t) => match table_reply(&t) {
+                Converted::Reply(frame) => Some(frame),
+                Converted::Open(level) => {
+                    open.push(level);
+                    None
+                }
+            },
+            v => Some(scalar_reply(&v, resp3)),
+        };
+        // Hand finished replies up until a table has another value to convert.
+        loop {
+            let Some(top) = open.last_mut() else { return done.unwrap_or(Frame::Null) };
+            if let Some(reply) = done.take() {
+                top.accept(reply);
+            }
+            if let Some(v) = top.advance(lua, &mut next) {
+                child = v;
+                break;
+            }
+            done = open.pop().map(Level::finish);
+        }
+    }
 }
 
-fn to_reply(value: &Value, resp3: bool, depth: usize) -> Frame {
-    if depth >= MAX_DEPTH {
-        return Frame::error("ERR reached lua stack limit");
-    }
+fn scalar_reply(value: &Value, resp3: bool) -> Frame {
     match value {
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Boolean(b) if resp3 => Frame::Boolean(*b),
@@ -126,52 +156,129 @@ fn to_reply(value: &Value, resp3: bool, depth: usize) -> Frame {
         Value::Boolean(false) => Frame::Null,
         Value::Integer(n) => Frame::Integer(*n),
         Value::Number(n) => Frame::Integer(c_double_to_i64(*n)),
-        Value::Table(t) => table_to_reply(t, resp3, depth),
         _ => Frame::Null,
     }
 }
 
-fn table_to_reply(t: &Table, resp3: bool, depth: usize) -> Frame {
+/// What a table converts to: a reply, or elements to convert first.
+enum Converted {
+    Reply(Frame),
+    Open(Level),
+}
+
+/// A table's reply when it is one of the special tables (`err`, `ok`, `double`, ...), else
+/// the level that converts its elements (a `map`, a `set` or an array).
+fn table_reply(t: &Table) -> Converted {
     let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
     if let Value::String(e) = field("err") {
-        return Frame::Error(Bytes::from(one_line(&e.as_bytes())));
+        return Converted::Reply(Frame::Error(Bytes::from(one_line(&e.as_bytes()))));
     }
     if let Value::String(s) = field("ok") {
-        return Frame::Simple(Bytes::from(one_line(&s.as_bytes())));
+        return Converted::Reply(Frame::Simple(Bytes::from(one_line(&s.as_bytes()))));
     }
     match field("double") {
-        Value::Number(d) => return Frame::Double(d),
-        Value::Integer(d) => return Frame::Double(d as f64),
+        Value::Number(d) => return Converted::Reply(Frame::Double(d)),
+        Value::Integer(d) => return Converted::Reply(Frame::Double(d as f64)),
         _ => {}
     }
     if let Value::String(s) = field("big_number") {
-        return Frame::BigNumber(Bytes::from(one_line(&s.as_bytes())));
+        return Converted::Reply(Frame::BigNumber(Bytes::from(one_line(&s.as_bytes()))));
     }
     if let Value::Table(v) = field("verbatim_string") {
         if let (Ok(Value::String(format)), Ok(Value::String(s))) = (v.raw_get("format"), v.raw_get("string")) {
             let mut fmt = [b' '; 3];
             format.as_bytes().iter().take(3).enumerate().for_each(|(i, b)| fmt[i] = *b);
-            return Frame::Verbatim(fmt, Bytes::copy_from_slice(&s.as_bytes()));
+            return Converted::Reply(Frame::Verbatim(fmt, Bytes::copy_from_slice(&s.as_bytes())));
         }
     }
-    if let Value::Table(m) = field("map") {
-        let pairs = m.pairs::<Value, Value>().filter_map(Result::ok);
-        return Frame::Map(
-            pairs.map(|(k, v)| (to_reply(&k, resp3, depth + 1), to_reply(&v, resp3, depth + 1))).collect(),
-        );
-    }
-    if let Value::Table(s) = field("set") {
-        let members = s.pairs::<Value, Value>().filter_map(Result::ok);
-        return Frame::Set(members.map(|(k, _)| to_reply(&k, resp3, depth + 1)).collect());
-    }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(to_reply(&v, resp3, depth + 1)),
+    let kind = match (field("map"), field("set")) {
+        (Value::Table(m), _) => Kind::Map { t: m, key: Value::Nil, value: None, key_reply: None, pairs: Vec::new() },
+        (_, Value::Table(s)) => Kind::Set { t: s, key: Value::Nil, members: Vec::new() },
+        _ => Kind::Array { t: t.clone(), next: 1, items: Vec::new() },
+    };
+    Converted::Open(Level { kind })
+}
+
+/// A table whose elements are being converted.
+struct Level {
+    kind: Kind,
+}
+
+enum Kind {
+    Array {
+        t: Table,
+        next: i64,
+        items: Vec<Frame>,
+    },
+    Set {
+        t: Table,
+        key: Value,
+        members: Vec<Frame>,
+    },
+    /// A map's pairs: its key is converted, then its value (kept meanwhile).
+    Map {
+        t: Table,
+        key: Value,
+        value: Option<Value>,
+        key_reply: Option<Frame>,
+        pairs: Vec<(Frame, Frame)>,
+    },
+}
+
+impl Level {
+    /// The next value to convert, None at the end. A set or map is walked with Lua's `next`
+    /// from the last key, so no more than one of its keys is held at a time.
+    fn advance(&mut self, lua: &Lua, next: &mut Option<Function>) -> Option<Value> {
+        let mut next = |t: &Table, key: &Value| {
+            if next.is_none() {
+                *next = lua.globals().raw_get::<Function>("next").ok();
+            }
+            let f = next.as_ref()?;
+            f.call::<(Value, Value)>((t.clone(), key.clone())).ok()
+        };
+        match &mut self.kind {
+            Kind::Array { t, next: i, .. } => match t.raw_get::<Value>(*i) {
+                Ok(Value::Nil) | Err(_) => None,
+                Ok(v) => {
+                    *i += 1;
+                    Some(v)
+                }
+            },
+            Kind::Set { t, key, .. } => {
+                let (k, _) = next(t, key).unwrap_or((Value::Nil, Value::Nil));
+                *key = k.clone();
+                (!k.is_nil()).then_some(k)
+            }
+            // Its key is converted: now its value.
+            Kind::Map { value, key_reply: Some(_), .. } => value.take(),
+            Kind::Map { t, key, value, .. } => {
+                let (k, v) = next(t, key).unwrap_or((Value::Nil, Value::Nil));
+                *key = k.clone();
+                *value = Some(v);
+                (!k.is_nil()).then_some(k)
+            }
         }
     }
-    Frame::Array(items)
+
+    /// The reply of the value `advance` handed out last.
+    fn accept(&mut self, reply: Frame) {
+        match &mut self.kind {
+            Kind::Array { items, .. } => items.push(reply),
+            Kind::Set { members, .. } => members.push(reply),
+            Kind::Map { key_reply, pairs, .. } => match key_reply.take() {
+                Some(k) => pairs.push((k, reply)),
+                None => *key_reply = Some(reply),
+            },
+        }
+    }
+
+    fn finish(self) -> Frame {
+        match self.kind {
+            Kind::Array { items, .. } => Frame::Array(items),
+            Kind::Set { members, .. } => Frame::Set(members),
+            Kind::Map { pairs, .. } => Frame::Map(pairs),
+        }
+    }
 }
 
 /// A status or error line: CR and LF become spaces (they would break the protocol).

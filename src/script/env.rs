@@ -10,7 +10,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{ffi, Function, Lua, MultiValue, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_void};
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -31,18 +31,30 @@ pub struct Env {
     /// `seal()`: ends a library's load phase (its functions then see the whole environment,
     /// and `redis.register_function` refuses to run).
     pub seal: Function,
-    /// `reset()`: clears the sandbox's per-run state (tostring names, registered functions).
+    /// `reset(loading)`: clears the sandbox's per-run state (tostring names, registered functions)
+    /// and sets the environment of the next run's [`Mode`].
     pub reset: Function,
+    /// The libraries' settings (`cjson.encode_max_depth` ...), reset before each run too.
+    pub libs: super::libs::State,
 }
 
 /// Which environment to build: a script's (EVAL), a library being loaded (FUNCTION LOAD: only
 /// `redis.register_function`, `redis.log` and the constants), or a library whose function is
 /// called (FCALL: the whole `redis` table and `register_function`).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// An interpreter serves runs of any mode: `reset` sets it for each run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     Eval,
     Load,
     Fcall,
+}
+
+impl Mode {
+    /// Whether `sandbox.lua`'s `reset` starts the run loading a library (a boolean: passing it
+    /// makes no Lua string, which costs more than a small script's run).
+    pub fn loading(self) -> bool {
+        self != Mode::Eval
+    }
 }
 
 /// What one run owns: its host, its RESP version, its budget and its math.random state.
@@ -89,13 +101,14 @@ impl Drop for Bound<'_, '_> {
     }
 }
 
-/// Builds the environment of `mode` in `lua`: its functions reach each run through `slot`.
-/// `shared` (an interpreter kept between runs): `collectgarbage` and `gcinfo` refuse to run.
-pub fn install(lua: &Lua, slot: &Rc<Slot>, mode: Mode, shared: bool) -> mlua::Result<Env> {
+/// Builds the environment in `lua`: its functions reach each run through `slot`. `shared` (an
+/// interpreter kept between runs): `collectgarbage` and `gcinfo` refuse to run.
+pub fn install(lua: &Lua, slot: &Rc<Slot>, shared: bool) -> mlua::Result<Env> {
     let s = Rc::clone(slot);
-    let call = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, args)))?;
+    let call = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, &args)))?;
     let s = Rc::clone(slot);
-    let pcall = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, args)))?;
+    let pcall = lua.create_function(move |lua, args: MultiValue| s.with(|run| redis_call(lua, run, &args)))?;
+    let pcall = packing(lua, pcall)?;
     let raw_lib = lua.create_table()?;
     raw_lib.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
     raw_lib.raw_set("log", lua.create_function(log)?)?;
@@ -104,7 +117,8 @@ pub fn install(lua: &Lua, slot: &Rc<Slot>, mode: Mode, shared: bool) -> mlua::Re
     raw_lib.raw_set("setresp", setresp_fn)?;
     raw_lib.raw_set("set_repl", lua.create_function(set_repl)?)?;
     let s = Rc::clone(slot);
-    let acl = lua.create_function(move |lua, args: MultiValue| s.with(|run| acl_check(lua, args, &run.host)))?;
+    let acl = lua.create_function(move |lua, args: MultiValue| s.with(|run| acl_check(lua, &args, &run.host)))?;
+    let acl = packing(lua, acl)?;
     raw_lib.raw_set("acl_check_cmd", acl)?;
     raw_lib.raw_set("error_reply", lua.create_function(|lua, args: MultiValue| error_reply(lua, args))?)?;
     raw_lib.raw_set("status_reply", lua.create_function(|lua, args: MultiValue| status_reply(lua, args))?)?;
@@ -137,21 +151,16 @@ pub fn install(lua: &Lua, slot: &Rc<Slot>, mode: Mode, shared: bool) -> mlua::Re
         let f: Function = raw_lib.raw_get(name)?;
         raw_lib.raw_set(name, raising(lua, f)?)?;
     }
-    super::libs::install(lua)?;
-    let mode = match mode {
-        Mode::Eval => "eval",
-        Mode::Load => "load",
-        Mode::Fcall => "fcall",
-    };
+    let libs = super::libs::install(lua)?;
     let gc_refused = if shared { Value::Function(gc_refused) } else { Value::Nil };
-    let call = raising(lua, call)?;
-    let args = (call, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, mode, gc_refused);
+    let call = raising(lua, packing(lua, call)?)?;
+    let args = (call, pcall, raw_lib, rand, srand, exhausted, crate::REDIS_VERSION, VERSION_NUM, gc_refused);
     let (env, globals, run, registered, seal, reset) = lua
         .load(sandbox_bytecode(lua)?)
         .set_name("=raftis")
         .set_mode(ChunkMode::Binary)
         .call::<(Table, Table, Function, Table, Function, Function)>(args)?;
-    Ok(Env { env, globals, run, registered, seal, reset })
+    Ok(Env { env, globals, run, registered, seal, reset, libs })
 }
 
 /// `sandbox.lua` compiled once per process (debug info kept, for the error handler's lines):
@@ -196,38 +205,96 @@ unsafe extern "C-unwind" fn raise_failure(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// `f` as a C function that passes more than [`PACK_ABOVE`] arguments packed, as
+/// `(PACKED, {n = count, ...})` (Redis's `redis.call` reads its arguments from Lua's stack: a
+/// script may pass thousands, `unpack`ed, more than mlua has reference slots for if each became
+/// a Rust value at once). Fewer go as they are: packing costs more than the call.
+pub fn packing(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    // SAFETY: as in `raising`: `f` becomes the closure's one upvalue.
+    unsafe { lua.exec_raw(f, |state| ffi::lua_pushcclosure(state, pack_arguments, 1)) }
+}
+
+/// More arguments than this are packed.
+const PACK_ABOVE: c_int = 64;
+
+/// The light userdata that marks packed arguments (no script can make one with its address).
+static PACKED: u8 = 0;
+
+fn packed_marker() -> *mut c_void {
+    std::ptr::addr_of!(PACKED).cast_mut().cast()
+}
+
+/// Calls upvalue 1 with the arguments (packed beyond [`PACK_ABOVE`]) and returns its results.
+unsafe extern "C-unwind" fn pack_arguments(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C closure made by `packing`, so upvalue 1 is the function.
+    // Every push is covered: the table replaces the arguments, then the marker and the
+    // function are pushed (a C function starts with LUA_MINSTACK free slots). Nothing here
+    // owns a Rust value, so Lua's error jumps (out of memory) cross no destructor.
+    unsafe {
+        let nargs = ffi::lua_gettop(state);
+        if nargs <= PACK_ABOVE {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+            return ffi::lua_gettop(state);
+        }
+        ffi::lua_createtable(state, nargs, 1);
+        ffi::lua_insert(state, 1);
+        for i in (1..=nargs).rev() {
+            ffi::lua_rawseti(state, 1, ffi::lua_Integer::from(i));
+        }
+        ffi::lua_pushinteger(state, nargs as ffi::lua_Integer);
+        ffi::lua_setfield(state, 1, c"n".as_ptr());
+        ffi::lua_pushlightuserdata(state, packed_marker());
+        ffi::lua_insert(state, 1);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, 2, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state)
+    }
+}
+
 /// `(true, error table)`: a failure `raising` raises.
 fn fail(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
     Ok((true, error_table(lua, &push_error_text(msg.as_bytes()))?))
 }
 
-/// The arguments of redis.call as a command line (Redis's `luaArgsToRedisArgv`): strings as
-/// they are, numbers as `%.17g`, anything else refused.
-fn command_line(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
-    if args.is_empty() {
-        return Err("Please specify at least one argument for this redis lib call");
+/// The arguments of redis.call (maybe packed by [`packing`]) as a command line (Redis's
+/// `luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`, anything else refused.
+/// Packed arguments are read and dropped in turn, so any number of them holds one reference.
+fn command_line(args: &MultiValue) -> mlua::Result<Result<Vec<Bytes>, &'static str>> {
+    let arg = |v: Value| match v {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(n) => Ok(Bytes::from(number_arg(n as f64))),
+        Value::Number(n) => Ok(Bytes::from(number_arg(n))),
+        _ => Err("Lua redis lib command arguments must be strings or integers"),
+    };
+    let packed = match (args.front(), args.get(1)) {
+        (Some(Value::LightUserData(p)), Some(Value::Table(t))) if args.len() == 2 && p.0 == packed_marker() => t,
+        _ if args.is_empty() => return Ok(Err("Please specify at least one argument for this redis lib call")),
+        _ => return Ok(args.iter().cloned().map(arg).collect()),
+    };
+    let n: usize = packed.raw_get("n")?;
+    let mut argv = Vec::with_capacity(n);
+    for i in 1..=n {
+        match arg(packed.raw_get::<Value>(i)?) {
+            Ok(a) => argv.push(a),
+            Err(e) => return Ok(Err(e)),
+        }
     }
-    args.iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(n) => Ok(Bytes::from(number_arg(*n as f64))),
-            Value::Number(n) => Ok(Bytes::from(number_arg(*n))),
-            _ => Err("Lua redis lib command arguments must be strings or integers"),
-        })
-        .collect()
+    Ok(Ok(argv))
 }
 
-fn redis_call(lua: &Lua, run: &RunCtx<'_>, args: MultiValue) -> mlua::Result<(bool, Value)> {
+fn redis_call(lua: &Lua, run: &RunCtx<'_>, args: &MultiValue) -> mlua::Result<(bool, Value)> {
     // A run that must stop (budget, kill, a refusal of its interpreter) runs no more commands,
     // even if some code swallowed the error that stops it.
     if run.budget.stopped() {
         return Err(mlua::Error::runtime("script stopped (step budget or kill)"));
     }
-    let argv = match command_line(&args) {
+    let argv = match command_line(args)? {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
     };
-    drop(args);
     let reply = run.host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(argv);
     Ok((reply.is_error(), reply_to_lua(lua, &reply, run.resp3.get())?))
 }
@@ -294,8 +361,8 @@ fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     Ok((false, Value::Nil))
 }
 
-fn acl_check(lua: &Lua, args: MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
-    let argv = match command_line(&args) {
+fn acl_check(lua: &Lua, args: &MultiValue, host: &RefCell<&mut dyn Host>) -> mlua::Result<(bool, Value)> {
+    let argv = match command_line(args)? {
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
     };

@@ -1,16 +1,22 @@
 //! Functions (FUNCTION LOAD, FCALL): a library is Lua code behind a `#!lua name=<lib>` line
 //! whose top level registers functions with `redis.register_function`. Loading runs it in a
-//! restricted environment to learn its functions; FCALL runs it again in a fresh interpreter
-//! (so nothing survives between calls, as for EVAL) and calls the function's callback with
-//! the keys and arguments.
+//! restricted environment to learn its functions; FCALL runs it again (its compiled chunk
+//! cached) in the thread's shared interpreter, or a fresh one when the shared one refuses, and
+//! calls the function's callback with the keys and arguments. Running the library's top level
+//! again for every call is what keeps calls independent: a library's locals (upvalues of its
+//! functions) start afresh, as in a fresh interpreter, so no call sees what an earlier one on
+//! this replica left (a replica restarted or installed from a snapshot has run none).
 
-use super::env::Mode;
-use super::{error_reply, in_vm, lua_to_reply, running_error, string_array, Chunk, Host, Limits, Outcome};
+use super::env::{Env, Mode};
+use super::{
+    error_reply, in_vm, lua_to_reply, running_error, shared_or_fresh, string_array, Chunk, Host, Limits, Outcome,
+};
 use crate::protocol::split_args;
 use crate::protocol::Frame;
 use crate::store::functions::FunctionDef;
 use bytes::Bytes;
-use mlua::{Function, Table, Value};
+use mlua::{Function, Lua, Table, Value};
+use std::cell::Cell;
 
 const COMPILE_ERROR: &str = "Error compiling function";
 
@@ -132,8 +138,25 @@ pub fn fcall(host: &mut dyn Host, call: &Call, limits: Limits) -> Outcome {
         Err(e) => return Outcome::Done(e),
     };
     let chunk = Chunk { name: "@user_function", body: &lua_code, compile_error: COMPILE_ERROR };
+    shared_or_fresh(host, limits, Mode::Fcall, &chunk, call_function(call))
+}
+
+/// A fresh interpreter's FCALL, to compare the shared one with (tests).
+#[cfg(test)]
+pub fn fcall_fresh(host: &mut dyn Host, call: &Call, limits: Limits) -> Outcome {
+    let lua_code = match parse_shebang(call.code) {
+        Ok((_, code)) => code,
+        Err(e) => return Outcome::Done(e),
+    };
+    let chunk = Chunk { name: "@user_function", body: &lua_code, compile_error: COMPILE_ERROR };
+    super::in_vm(host, limits, Mode::Fcall, &chunk, call_function(call)).map_or_else(|o| o, Outcome::Done)
+}
+
+/// What an FCALL runs once the library is compiled: its top level (registering its functions
+/// anew), then the function called.
+fn call_function<'c>(call: &'c Call<'c>) -> impl Fn(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<Frame> + 'c {
     let name = call.function;
-    let ran = in_vm(host, limits, Mode::Fcall, &chunk, |lua, env, f, resp3| {
+    move |lua: &Lua, env: &Env, f: Function, resp3: &Cell<bool>| {
         if let (false, err) = env.run.call::<(bool, Value)>(f)? {
             return Ok(error_reply(&err, name));
         }
@@ -144,14 +167,10 @@ pub fn fcall(host: &mut dyn Host, call: &Call, limits: Limits) -> Outcome {
         let callback: Function = entry.raw_get("callback")?;
         let (keys, args) = (string_array(lua, call.keys)?, string_array(lua, call.args)?);
         Ok(match env.run.call::<(bool, Value)>((callback, keys, args)) {
-            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, name),
             Err(e) => running_error(name, &e.to_string()),
         })
-    });
-    match ran {
-        Ok(reply) => Outcome::Done(reply),
-        Err(outcome) => outcome,
     }
 }
 

@@ -2,10 +2,10 @@
 //! vendored), with no I/O and nothing that differs between replicas.
 //!
 //! A run gets an interpreter with the sandbox installed (`sandbox.lua`: the `redis` table,
-//! Redis's pcall and error handler, read-only globals, math.random on redisLrand48): EVAL the
-//! thread's shared one, falling back to a fresh one when the shared one cannot answer exactly
-//! ([`vm`]); FUNCTION LOAD and FCALL a fresh one. The script is compiled as `@user_script` and
-//! run under a step budget counted by an instruction hook. Commands reach the keyspace through a [`Host`], which the command layer implements
+//! Redis's pcall and error handler, read-only globals, math.random on redisLrand48): EVAL and
+//! FCALL the thread's shared one, falling back to a fresh one when the shared one cannot answer
+//! exactly ([`vm`]); FUNCTION LOAD a fresh one. The script is compiled as `@user_script` (a
+//! library as `@user_function`) and run under a step budget counted by an instruction hook. Commands reach the keyspace through a [`Host`], which the command layer implements
 //! over a write or a read context; this module knows neither the keyspace nor the log.
 //!
 //! Determinism: a script sees only its keys, arguments, the replies of its commands, the
@@ -99,13 +99,22 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
         env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
         env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
         Ok(match env.run.call::<(bool, Value)>(f) {
-            Ok((true, value)) => lua_to_reply(&value, resp3.get()),
+            Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, script.name),
             Err(e) => running_error(script.name, &e.to_string()),
         })
     };
+    shared_or_fresh(host, limits, Mode::Eval, &chunk, body)
+}
+
+/// Runs `chunk` in `mode` and `then` on this thread's shared interpreter, or, if that one
+/// refuses the run, again in a fresh one that replays the commands the refused run ran.
+fn shared_or_fresh<F>(host: &mut dyn Host, limits: Limits, mode: Mode, chunk: &Chunk, then: F) -> Outcome
+where
+    F: Fn(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<Frame>,
+{
     let mut recorder = Recorder { inner: host, log: Vec::new(), bytes: 0, full: false };
-    let ran = vm::with_shared(|vm| vm.run(&mut recorder, &limits, &chunk, body));
+    let ran = vm::with_shared(|vm| vm.run(&mut recorder, &limits, mode, chunk, &then));
     match ran {
         _ if recorder.full => {}
         Some(vm::Ran::Value(reply)) => return Outcome::Done(reply),
@@ -114,7 +123,7 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
     }
     let Recorder { inner, log, .. } = recorder;
     let mut replay = Replay { inner, log, next: 0 };
-    match in_vm(&mut replay, limits, Mode::Eval, &chunk, body) {
+    match in_vm(&mut replay, limits, mode, chunk, &then) {
         Ok(reply) => Outcome::Done(reply),
         Err(outcome) => outcome,
     }
@@ -190,7 +199,7 @@ impl Host for Replay<'_> {
 
 /// The code a run compiles: its chunk name, and how its compile errors begin.
 struct Chunk<'a> {
-    name: &'a str,
+    name: &'static str,
     body: &'a [u8],
     compile_error: &'a str,
 }
@@ -205,8 +214,8 @@ fn in_vm<R>(
     chunk: &Chunk,
     then: impl FnOnce(&Lua, &env::Env, Function, &Cell<bool>) -> mlua::Result<R>,
 ) -> Result<R, Outcome> {
-    let mut vm = vm::Vm::fresh(mode).map_err(|e| Outcome::Done(internal(e)))?;
-    match vm.run(host, &limits, chunk, then) {
+    let mut vm = vm::Vm::fresh().map_err(|e| Outcome::Done(internal(e)))?;
+    match vm.run(host, &limits, mode, chunk, then) {
         vm::Ran::Value(value) => Ok(value),
         vm::Ran::Ended(outcome) => Err(outcome),
         vm::Ran::Refused => Err(Outcome::Done(Frame::error("ERR scripting engine error: run refused"))),

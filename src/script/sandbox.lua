@@ -2,7 +2,7 @@
 -- interpreter, as trusted code, before any script (an interpreter then serves many runs:
 -- `reset` clears what one run leaves); `crate::script::env` passes in the Rust functions below. Every function defined here is skipped by the error handler, which reports
 -- the script's own line (as Redis's does for its C functions).
-local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num, mode, gc_refused = ...
+local call_raw, pcall_raw, raw_lib, rand_raw, srand_raw, exhausted, version, version_num, gc_refused = ...
 local G = _G
 local dbg = debug
 local type, error, tostring, select, setmetatable, getmetatable = type, error, tostring, select, setmetatable, getmetatable
@@ -133,8 +133,9 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 -- which runs the library's code again to find its callbacks).
 local registered = {}
 local count = 0
--- True while a library's top level runs (FUNCTION LOAD, and FCALL finding its callbacks).
-local loading = mode ~= 'eval'
+-- True while a library's top level runs (FUNCTION LOAD, and FCALL finding its callbacks): set
+-- by `reset` for each run's mode.
+local loading = false
 local FLAGS = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
                ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
 local function fail(msg) error({err = 'ERR ' .. msg}) end
@@ -282,12 +283,13 @@ local function run(f, ...)
   return xpcall_orig(function() return f(unpack(args, 1, n)) end, handler)
 end
 
--- Clears what a run leaves in this file's state (KEYS and ARGV are replaced by the next EVAL).
-local function reset()
+-- Clears what a run leaves in this file's state (KEYS and ARGV are replaced by the next EVAL)
+-- and says whether the next run starts by loading a library (FUNCTION LOAD, FCALL).
+local function reset(load)
   names, named = setmetatable({}, {__mode = 'k'}), 0
   for k in pairs(registered) do registered[k] = nil end
   count = 0
-  loading = mode ~= 'eval'
+  loading = load
 end
 
 return env, G, run, registered, seal, reset

@@ -1,6 +1,7 @@
 //! The interpreters scripts run in. A fresh one per run is exact but costs more than a small
-//! script (libraries, sandbox, teardown), so each thread keeps one shared interpreter for EVAL:
-//! built once, its per-run state reset before each run, its compiled scripts cached by body.
+//! script (libraries, sandbox, teardown), so each thread keeps one shared interpreter for EVAL
+//! and FCALL: built once, its per-run state reset before each run, its compiled scripts and
+//! libraries cached by chunk name and body.
 //!
 //! What a shared interpreter cannot reproduce is what depends on the collector's history: the
 //! heap's size (the memory limit, `collectgarbage`, `gcinfo`) and when weak tables lose their
@@ -30,7 +31,8 @@ pub const SHARED_MEMORY: usize = 16 << 20;
 /// Growth at which a fresh run starts the collector again (until then weak tables keep every
 /// entry, as in a shared run).
 pub const GC_RESUME: usize = 128 << 20;
-/// Compiled scripts a shared interpreter keeps, and the longest body it keeps.
+/// Compiled chunks (scripts and libraries) a shared interpreter keeps, and the longest body it
+/// keeps.
 const CACHE_ENTRIES: usize = 256;
 const CACHE_BODY_MAX: usize = 64 << 10;
 /// A shared interpreter collects its garbage (left by the runs) once the heap passes this
@@ -53,21 +55,23 @@ pub struct Vm {
     env: Env,
     slot: Rc<Slot>,
     shared: bool,
-    cache: HashMap<Box<[u8]>, Function>,
+    /// Compiled chunks by chunk name (`@user_script`, `@user_function`) and body.
+    cache: HashMap<&'static str, HashMap<Box<[u8]>, Function>>,
+    cached: usize,
     /// A run started and did not end cleanly (a panic): never use it again.
     dirty: bool,
     collect_at: usize,
 }
 
 impl Vm {
-    /// A fresh interpreter for one run of `mode`.
-    pub fn fresh(mode: Mode) -> mlua::Result<Vm> {
+    /// A fresh interpreter for one run.
+    pub fn fresh() -> mlua::Result<Vm> {
         let lua = new_lua()?;
         lua.set_memory_limit(MEMORY_LIMIT)?;
-        Vm::with_env(lua, mode, false)
+        Vm::with_env(lua, false)
     }
 
-    /// An interpreter for many EVAL runs on this thread, counting its heap itself.
+    /// An interpreter for many EVAL and FCALL runs on this thread, counting its heap itself.
     fn shared() -> mlua::Result<Vm> {
         let lua = new_lua()?;
         // A limit mlua never reaches, so that it keeps protecting every allocation it makes
@@ -86,23 +90,25 @@ impl Vm {
             })?;
         }
         lua.gc_stop();
-        let mut vm = Vm::with_env(lua, Mode::Eval, true)?;
+        let mut vm = Vm::with_env(lua, true)?;
         vm.collect_at = USED.get() as usize + COLLECT_SLACK;
         Ok(vm)
     }
 
-    fn with_env(lua: Lua, mode: Mode, shared: bool) -> mlua::Result<Vm> {
+    fn with_env(lua: Lua, shared: bool) -> mlua::Result<Vm> {
         let slot = Rc::new(Slot::default());
-        let env = env::install(&lua, &slot, mode, shared)?;
-        Ok(Vm { lua, env, slot, shared, cache: HashMap::new(), dirty: false, collect_at: 0 })
+        let env = env::install(&lua, &slot, shared)?;
+        Ok(Vm { lua, env, slot, shared, cache: HashMap::new(), cached: 0, dirty: false, collect_at: 0 })
     }
 
-    /// Runs `chunk` for `host` under `limits`: compiles it (or takes it from the cache) and
-    /// hands it to `then`, which runs under the step budget with the collector stopped.
+    /// Runs `chunk` for `host` under `limits` in the environment of `mode`: compiles it (or
+    /// takes it from the cache) and hands it to `then`, which runs under the step budget with
+    /// the collector stopped.
     pub fn run<R>(
         &mut self,
         host: &mut dyn Host,
         limits: &Limits,
+        mode: Mode,
         chunk: &Chunk,
         then: impl FnOnce(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<R>,
     ) -> Ran<R> {
@@ -123,7 +129,7 @@ impl Vm {
         }
         let slot = Rc::clone(&self.slot);
         let bound = slot.bind(&run);
-        let ran = self.run_bound(chunk, then, &run.resp3);
+        let ran = self.run_bound(mode, chunk, then, &run.resp3);
         self.lua.remove_global_hook();
         drop(bound);
         if self.shared {
@@ -156,11 +162,13 @@ impl Vm {
 
     fn run_bound<R>(
         &mut self,
+        mode: Mode,
         chunk: &Chunk,
         then: impl FnOnce(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<R>,
         resp3: &Cell<bool>,
     ) -> mlua::Result<Result<R, Frame>> {
-        self.env.reset.call::<()>(())?;
+        self.env.reset.call::<()>(mode.loading())?;
+        self.env.libs.reset();
         let f = match self.compiled(chunk) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
@@ -172,17 +180,21 @@ impl Vm {
     }
 
     /// The chunk compiled: from the cache of a shared interpreter (compiling is a function of
-    /// the source, and a compiled chunk keeps no state between calls), else compiled now.
+    /// the chunk's name and source, and a compiled chunk keeps no state between calls: each
+    /// call makes new closures and locals), else compiled now. A library that changed is
+    /// another body, so the cache needs no invalidation; it is emptied when full.
     fn compiled(&mut self, chunk: &Chunk) -> Result<Function, Frame> {
-        if let Some(f) = self.cache.get(chunk.body) {
+        if let Some(f) = self.cache.get(chunk.name).and_then(|bodies| bodies.get(chunk.body)) {
             return Ok(f.clone());
         }
         let f = compile(&self.lua, chunk, &self.env.env)?;
         if self.shared && chunk.body.len() <= CACHE_BODY_MAX {
-            if self.cache.len() >= CACHE_ENTRIES {
+            if self.cached >= CACHE_ENTRIES {
                 self.cache.clear();
+                self.cached = 0;
             }
-            self.cache.insert(chunk.body.into(), f.clone());
+            self.cache.entry(chunk.name).or_default().insert(chunk.body.into(), f.clone());
+            self.cached += 1;
         }
         Ok(f)
     }

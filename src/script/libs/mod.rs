@@ -1,7 +1,7 @@
 //! The libraries Redis 7.0 loads into its Lua: `bit` (LuaBitOp), `cjson`, `cmsgpack` and
 //! `struct`, written in Rust with the C libraries' behaviour and error texts for what scripts
 //! commonly do. Each function is a C function that raises its error with the position of its
-//! caller, as `luaL_error` does.
+//! caller, as `luaL_error` does. `cjson`'s settings are the only state they keep ([`State`]).
 
 mod bit;
 mod cjson;
@@ -14,14 +14,28 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 /// A library function's values, or the message of the error it raises.
 pub type LibResult = Result<MultiValue, String>;
 
+/// What the libraries keep between calls: the global `cjson`'s settings.
+pub struct State {
+    cjson: cjson::Settings,
+}
+
+impl State {
+    /// Puts every setting back to Redis's defaults (before each run, so none leaks into the
+    /// next run of a shared interpreter).
+    pub fn reset(&self) {
+        self.cjson.set(cjson::Config::default());
+    }
+}
+
 /// Registers the four libraries as globals of `lua`.
-pub fn install(lua: &Lua) -> mlua::Result<()> {
+pub fn install(lua: &Lua) -> mlua::Result<State> {
     let g = lua.globals();
+    let (json, settings) = cjson::library(lua)?;
     g.raw_set("bit", bit::library(lua)?)?;
-    g.raw_set("cjson", cjson::library(lua)?)?;
+    g.raw_set("cjson", json)?;
     g.raw_set("cmsgpack", cmsgpack::library(lua)?)?;
     g.raw_set("struct", structlib::library(lua)?)?;
-    Ok(())
+    Ok(State { cjson: settings })
 }
 
 /// `f` as a Lua function: its values, or its error raised as `luaL_error` raises it (the
