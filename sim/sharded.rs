@@ -89,16 +89,6 @@ async fn a_group_leader_removed_from_metaraft_follows_the_map_until_its_replicas
     })
     .await;
 
-    eprintln!(
-        (1..=4)
-            .map(|id| cluster.groups(id).map(|g| (
-                g.leader_of(1).map(|l| l.0),
-                g.leader_of(2).map(|l| l.0),
-                g.map().map(|m| m.epoch)
-            )))
-            .collect::<Vec<_>>(),
-        cluster.leader()
-    );
     // A client reaches the slot's new owner through routing, from any node, within a while.
     let client = handle.create_node().name("client").ip("10.0.1.1".parse().expect("ip")).build();
     let (k, from) = (key.clone(), x);
