@@ -12,6 +12,7 @@ mod memory;
 mod redis_table;
 mod slowlog;
 mod sparkline;
+mod tracking;
 mod wait;
 
 pub use memory::usage as memory_usage;
