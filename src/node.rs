@@ -195,6 +195,7 @@ async fn load(
     for group in &groups {
         group.set_publish_sink(shared.pubsub.clone());
         group.set_monitor_sink(Arc::new(crate::server::monitor::ScriptLines::of(&shared)));
+        group.set_tracking_sink(shared.tracking.clone());
     }
     let admin = crate::admin::Admin::new(&replica, &shared);
     replica.set_http_service(admin.clone());

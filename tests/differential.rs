@@ -16,6 +16,10 @@
 //!   use), and compare its reply.
 //! - `@` alone: compare everything the subscriber has received since (keyspace events,
 //!   messages): PING it and read up to its subscribed-mode `pong` (RESP2).
+//! - `>` alone: read the next frame the main connection received unasked (a RESP3 push,
+//!   such as a client-side caching `invalidate`) and compare it.
+//! - `{sub}` in an argument is replaced by the subscriber's client id on each server (CLIENT
+//!   TRACKING ... REDIRECT {sub}); compare such lines with `^` when the id shows in a reply.
 //!
 //! Each script runs on fresh connections after FLUSHALL on both servers.
 
@@ -136,6 +140,8 @@ fn drain(sub: &mut Conn) -> Bytes {
 fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<String> {
     let (mut a, mut b) = (redis.conn(), raftis.conn());
     let mut subs: Option<(Conn, Conn)> = None;
+    // Asked on first use of `{sub}`, which must come before the subscriber subscribes.
+    let mut sub_ids: Option<(Vec<u8>, Vec<u8>)> = None;
     a.cmd(&["FLUSHALL"]);
     b.cmd(&["FLUSHALL"]);
     let mut failures = Vec::new();
@@ -145,12 +151,32 @@ fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<St
             continue;
         }
         let (mode, cmd) = match line.chars().next() {
-            Some(c @ ('~' | '!' | '?' | '%' | '@' | '^')) => (c, &line[1..]),
+            Some(c @ ('~' | '!' | '?' | '%' | '@' | '^' | '>')) => (c, &line[1..]),
             _ => ('=', line),
         };
         let args = split_line(cmd);
+        if args.iter().any(|a| a.as_slice() == b"{sub}") {
+            let (sa, sb) = subs.get_or_insert_with(|| (redis.conn(), raftis.conn()));
+            let (ida, idb) = sub_ids.get_or_insert_with(|| (sub_id(sa), sub_id(sb))).clone();
+            let with = |id: &[u8]| -> Vec<Vec<u8>> {
+                args.iter().map(|a| if a.as_slice() == b"{sub}" { id.to_vec() } else { a.clone() }).collect()
+            };
+            let (aa, ab) = (with(&ida), with(&idb));
+            let (aa, ab): (Vec<&[u8]>, Vec<&[u8]>) =
+                (aa.iter().map(|a| a.as_slice()).collect(), ab.iter().map(|a| a.as_slice()).collect());
+            let (ra, rb) = (a.raw_cmd(&aa), b.raw_cmd(&ab));
+            if !compare(mode, &ra, &rb) {
+                failures.push(mismatch(name, n, cmd, &ra, &rb));
+            }
+            continue;
+        }
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         let (ra, rb) = match mode {
+            // Nothing arriving (the read times out) is a failure, not an empty match.
+            '>' => (
+                a.read_raw().unwrap_or_else(|| Bytes::from_static(b"(nothing)")),
+                b.read_raw().unwrap_or_else(|| Bytes::from_static(b"(nothing)")),
+            ),
             '@' => {
                 let (sa, sb) = subs.get_or_insert_with(|| (redis.conn(), raftis.conn()));
                 match args.is_empty() {
@@ -160,24 +186,41 @@ fn run_script(name: &str, text: &str, redis: &Server, raftis: &Server) -> Vec<St
             }
             _ => (a.raw_cmd(&args), b.raw_cmd(&args)),
         };
-        let same = match mode {
-            '!' => true,
-            '~' => canonical(&ra) == canonical(&rb),
-            '?' => ra.first() == rb.first(),
-            '%' => masked(&ra) == masked(&rb),
-            '^' => all_masked(&ra) == all_masked(&rb),
-            _ => ra == rb,
-        };
-        if !same {
-            failures.push(format!(
-                "{name}:{}: {cmd}\n    redis:  {:?}\n    raftis: {:?}",
-                n + 1,
-                String::from_utf8_lossy(&ra),
-                String::from_utf8_lossy(&rb)
-            ));
+        if !compare(mode, &ra, &rb) || (mode == '>' && ra.as_ref() == b"(nothing)") {
+            failures.push(mismatch(name, n, cmd, &ra, &rb));
         }
     }
     failures
+}
+
+/// Whether the replies of a line in `mode` match.
+fn compare(mode: char, ra: &Bytes, rb: &Bytes) -> bool {
+    match mode {
+        '!' => true,
+        '~' => canonical(ra) == canonical(rb),
+        '?' => ra.first() == rb.first(),
+        '%' => masked(ra) == masked(rb),
+        '^' => all_masked(ra) == all_masked(rb),
+        _ => ra == rb,
+    }
+}
+
+fn mismatch(name: &str, n: usize, cmd: &str, ra: &Bytes, rb: &Bytes) -> String {
+    format!(
+        "{name}:{}: {cmd}\n    redis:  {:?}\n    raftis: {:?}",
+        n + 1,
+        String::from_utf8_lossy(ra),
+        String::from_utf8_lossy(rb)
+    )
+}
+
+/// The client id of the subscriber connection (CLIENT ID is refused in subscribed mode: the
+/// script names `{sub}` before the subscriber subscribes).
+fn sub_id(sub: &mut Conn) -> Vec<u8> {
+    match sub.cmd(&["CLIENT", "ID"]) {
+        Frame::Integer(id) => id.to_string().into_bytes(),
+        other => panic!("CLIENT ID on the subscriber: {other:?}"),
+    }
 }
 
 #[test]

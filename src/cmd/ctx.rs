@@ -181,7 +181,7 @@ impl WriteCtx<'_> {
     /// `notifyKeyspaceEvent`); a no-op unless this node's flags select the class.
     #[inline]
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
-        if self.ks.notify.flags != 0 {
+        if self.ks.notify.flags != 0 || self.ks.notify.tracking {
             self.ks.notify.emit(class, event, self.db, key);
         }
     }

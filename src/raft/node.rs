@@ -402,6 +402,12 @@ impl Replica {
         self.notifier.set_monitor_sink(sink);
     }
 
+    /// Where the keys applied entries touch go: this node's tracking table (client-side
+    /// caching).
+    pub fn set_tracking_sink(&self, sink: Arc<dyn super::notify::TrackingSink>) {
+        self.notifier.set_tracking_sink(sink);
+    }
+
     /// Whether this node has MONITOR clients (scripts then record their commands).
     pub fn set_monitoring(&self, on: bool) {
         self.notifier.set_monitoring(on);

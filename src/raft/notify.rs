@@ -22,6 +22,18 @@ pub trait MonitorSink: Send + Sync + 'static {
     fn script_calls(&self, calls: Vec<(u32, Vec<Bytes>)>);
 }
 
+/// Where the keys touched by applied entries go: this node's client-side caching table
+/// (`crate::server::tracking`), which sends the invalidations.
+pub trait TrackingSink: Send + Sync + 'static {
+    /// Whether any client of the node tracks keys (else nothing is recorded).
+    fn active(&self) -> bool;
+    /// The keys one applied entry touched, per write batch (tagged with the batch's seed,
+    /// which tells the node's own writes apart for NOLOOP; 0 for internal entries), and
+    /// whether it flushed a database (or a snapshot replaced the whole keyspace): every
+    /// cached key is then invalid.
+    fn touched(&self, batches: Vec<(u64, Vec<Bytes>)>, flushed: bool);
+}
+
 /// The node's flags and where events go.
 pub struct Notifier {
     /// `notify-keyspace-events` (0: off).
@@ -32,6 +44,8 @@ pub struct Notifier {
     monitor_sink: OnceLock<Arc<dyn MonitorSink>>,
     /// Entries up to this index were in the log when the node started: replays, no events.
     replayed_until: u64,
+    /// This node's tracking table (client-side caching).
+    tracking: OnceLock<Arc<dyn TrackingSink>>,
 }
 
 impl Notifier {
@@ -43,6 +57,28 @@ impl Notifier {
             monitoring: AtomicBool::new(false),
             monitor_sink: OnceLock::new(),
             replayed_until,
+            tracking: OnceLock::new(),
+        }
+    }
+
+    /// Installs this node's tracking table (once).
+    pub fn set_tracking_sink(&self, sink: Arc<dyn TrackingSink>) {
+        let _ = self.tracking.set(sink);
+    }
+
+    /// Whether applies record the keys they touch: while any client of this node tracks keys.
+    /// Read under the state machine's lock, before the entry: a client that turned tracking
+    /// on before its read of a key is in the table before any later apply looks.
+    pub fn tracking(&self) -> bool {
+        self.tracking.get().is_some_and(|t| t.active())
+    }
+
+    /// Hands the keys an applied entry touched (and whether it flushed) to the tracking table.
+    /// Replayed entries are not skipped: an extra invalidation is harmless, a missing one is
+    /// a stale cache.
+    pub fn deliver_touched(&self, batches: Vec<(u64, Vec<Bytes>)>, flushed: bool) {
+        if let Some(t) = self.tracking.get() {
+            t.touched(batches, flushed);
         }
     }
 

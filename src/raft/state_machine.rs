@@ -19,6 +19,7 @@ use crate::disk::Disk;
 use crate::protocol::Frame;
 use crate::store::running::Running;
 use crate::store::Keyspace;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::rt::AsyncRuntime;
@@ -261,10 +262,20 @@ impl Applier {
         st.keyspace.notify.flags = flags;
         let monitoring = self.notifier.monitoring_for(entry.log_id.index);
         st.keyspace.notify.monitoring = monitoring;
+        let tracking = self.notifier.tracking();
+        st.keyspace.notify.tracking = tracking;
         let fenced = self.fenced;
-        let mut apply = |batch: &crate::store::WriteBatch| match fenced.then(|| st.control.refuse(batch)).flatten() {
-            Some(refusal) => refusal,
-            None => crate::cmd::apply(&mut st.keyspace, batch),
+        // Client-side caching: the keys each batch touched, tagged with its seed.
+        let mut touched: Vec<(u64, Vec<Bytes>)> = Vec::new();
+        let mut apply = |batch: &crate::store::WriteBatch| {
+            let reply = match fenced.then(|| st.control.refuse(batch)).flatten() {
+                Some(refusal) => refusal,
+                None => crate::cmd::apply(&mut st.keyspace, batch),
+            };
+            if tracking {
+                touched.push((batch.seed, st.keyspace.notify.take_touched()));
+            }
+            reply
         };
         let reply = match &entry.payload {
             EntryPayload::Normal(Request::Write(batch)) => apply(batch),
@@ -280,6 +291,14 @@ impl Applier {
         let outcomes = st.keyspace.blocked.take_outcomes();
         if !outcomes.is_empty() {
             self.waiters.deliver(outcomes);
+        }
+        if tracking {
+            touched.push((0, st.keyspace.notify.take_touched()));
+            touched.retain(|(_, keys)| !keys.is_empty());
+            let flushed = st.keyspace.notify.take_flushed();
+            if !touched.is_empty() || flushed {
+                self.notifier.deliver_touched(touched, flushed);
+            }
         }
         if flags != 0 {
             let events = st.keyspace.notify.take();
@@ -468,6 +487,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let old = {
             let mut st = write_when_free(&self.state).await?;
             self.waiters.after_snapshot(&new.keyspace.blocked);
+            // Every key may have changed: tracking clients drop their whole cache, as a Redis
+            // replica's loading an RDB flushes them (`emptyData`).
+            if self.notifier.tracking() {
+                self.notifier.deliver_touched(Vec::new(), true);
+            }
             std::mem::replace(&mut *st, new)
         };
         // Freed after the lock is released.

@@ -36,6 +36,11 @@ pub struct ClientInfo {
     pub subs: (usize, usize, usize),
     /// In MONITOR mode (flag 'O').
     pub monitor: bool,
+    /// CLIENT TRACKING: on (flag 't'), BCAST (flag 'B'), the redirection (`redir=`, -1 when
+    /// off). A broken redirection (flag 'R') is known to the tracking table only.
+    pub tracking: Option<super::tracking::Mode>,
+    /// The tracking redirection's client left (flag 'R', TRACKINGINFO's `broken_redirect`).
+    pub tracking_broken: bool,
 }
 
 /// Registry entry of a connection.
@@ -43,11 +48,19 @@ pub struct ClientHandle {
     pub info: Mutex<ClientInfo>,
     /// Fired by CLIENT KILL.
     pub kill: Notify,
+    /// The connection's mailbox once it has one (subscribed, monitoring or tracking): where
+    /// invalidations redirected to it go (`super::tracking`).
+    pub mailbox: std::sync::OnceLock<std::sync::Arc<super::pubsub::Mailbox>>,
 }
 
 impl ClientHandle {
     pub fn info(&self) -> ClientInfo {
         self.info.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads a field of the info without copying the rest.
+    pub fn peek<R>(&self, f: impl FnOnce(&ClientInfo) -> R) -> R {
+        f(&self.info.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
@@ -96,6 +109,11 @@ pub struct Client {
     pub called: Option<&'static CommandSpec>,
     /// The blocking command waiting for its reply, to log once it has it (slow log on).
     pub blocked_call: Option<super::calls::Pending>,
+    /// CLIENT TRACKING's mode while on (`super::tracking`).
+    pub tracking: Option<super::tracking::Mode>,
+    /// CLIENT CACHING YES/NO was given: applies to the next command (a CLIENT subcommand
+    /// keeps it; a transaction keeps it to EXEC).
+    pub caching: bool,
 }
 
 impl Client {
@@ -122,6 +140,8 @@ impl Client {
             monitor: false,
             called: None,
             blocked_call: None,
+            tracking: None,
+            caching: false,
         }
     }
 

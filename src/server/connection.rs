@@ -10,7 +10,7 @@ use super::pipeline::PendingWrites;
 use super::pubsub::{self, Mailbox};
 use super::shared::{now_ms, Shared, Stats};
 use crate::config::ClassLimit;
-use crate::protocol::{encode, parse_command_into, CommandScan, Frame, Limits, ParseError, RespVersion};
+use crate::protocol::{encode, parse_command_into, CommandScan, Frame, Limits, ParseError};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -38,8 +38,11 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, r
     let _ = stream.set_nodelay(true);
     let id = shared.next_client_id();
     let laddr = stream.local_addr().unwrap_or(peer);
-    let handle =
-        Arc::new(ClientHandle { info: std::sync::Mutex::new(new_info(id, peer, laddr)), kill: Default::default() });
+    let handle = Arc::new(ClientHandle {
+        info: std::sync::Mutex::new(new_info(id, peer, laddr)),
+        kill: Default::default(),
+        mailbox: Default::default(),
+    });
     shared.clients().insert(id, handle.clone());
     let mut client = Client::new(id, !needs_auth);
     if let Err(e) = serve(&mut stream, rbuf, &mut client, &handle, &shared).await {
@@ -47,6 +50,9 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, r
     }
     pubsub::unsubscribe_all(&mut client, &shared);
     super::monitor::stop(&mut client, &shared);
+    if client.tracking.is_some() {
+        shared.tracking.disable(id);
+    }
     shared.clients().remove(&id);
 }
 
@@ -70,6 +76,8 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         blocked: false,
         subs: (0, 0, 0),
         monitor: false,
+        tracking: None,
+        tracking_broken: false,
     }
 }
 
@@ -114,6 +122,10 @@ async fn serve(
         let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
         client.publish_info(handle);
         let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
+        if let Some(m) = &mailbox {
+            // Other connections may redirect their invalidations here.
+            handle.mailbox.get_or_init(|| m.clone());
+        }
         // Subscribers are bounded by their own class, through their mailbox.
         let normal = mailbox.is_none().then_some(normal);
         if normal.is_some_and(|l| output::over_hard_limit(wbuf.len(), &l)) {
@@ -273,11 +285,12 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
 async fn flush(
     pending: &mut PendingWrites,
     shared: &Shared,
-    resp: RespVersion,
+    client: &Client,
     handle: &ClientHandle,
     wbuf: &mut BytesMut,
 ) {
-    pending.flush(&shared.engine, resp, wbuf).await;
+    let noloop = client.tracking.as_ref().is_some_and(|m| m.noloop).then_some((&*shared.tracking, client.id));
+    pending.flush(&shared.engine, client.resp, wbuf, noloop).await;
     for call in pending.take_timed() {
         call.finish(shared, handle);
     }
@@ -316,14 +329,14 @@ async fn run_buffered(
     let pending = &mut scratch.pending;
     loop {
         if wbuf.len() >= PAUSE_AT && !rbuf.is_empty() {
-            flush(pending, shared, client.resp, handle, wbuf).await;
+            flush(pending, shared, client, handle, wbuf).await;
             return Ended::Paused;
         }
         match parse_command_into(rbuf, limits, &mut scratch.scan, &mut scratch.argv) {
             Ok(true) => {}
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
-                flush(pending, shared, client.resp, handle, wbuf).await;
+                flush(pending, shared, client, handle, wbuf).await;
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
                 return Ended::ProtocolError;
@@ -334,7 +347,7 @@ async fn run_buffered(
         }
         let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
-            flush(pending, shared, client.resp, handle, wbuf).await;
+            flush(pending, shared, client, handle, wbuf).await;
         }
         let started = Instant::now();
         let outcome = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
@@ -343,7 +356,7 @@ async fn run_buffered(
             Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
                 if !pending.accepts_group(group) {
-                    flush(pending, shared, client.resp, handle, wbuf).await;
+                    flush(pending, shared, client, handle, wbuf).await;
                 }
                 if let Some(spec) = called.filter(|_| Pending::wanted(shared)) {
                     pending.push_timed(Pending::new(shared, started, spec, &argv));
@@ -394,7 +407,7 @@ async fn run_buffered(
             break;
         }
     }
-    flush(pending, shared, client.resp, handle, wbuf).await;
+    flush(pending, shared, client, handle, wbuf).await;
     Ended::Done
 }
 

@@ -124,6 +124,23 @@ pub async fn execute(
     argv: &mut Vec<Bytes>,
     clock: &mut BatchClock,
 ) -> Outcome {
+    let keeps_caching = argv[0].eq_ignore_ascii_case(b"client");
+    let outcome = execute_command(client, handle, shared, argv, clock).await;
+    // CLIENT CACHING holds for the next command only (a transaction: to its EXEC), as
+    // Redis's `resetClient` clears it after any command but CLIENT.
+    if !keeps_caching && client.multi.is_none() {
+        client.caching = false;
+    }
+    outcome
+}
+
+async fn execute_command(
+    client: &mut Client,
+    handle: &ClientHandle,
+    shared: &Arc<Shared>,
+    argv: &mut Vec<Bytes>,
+    clock: &mut BatchClock,
+) -> Outcome {
     Stats::add(&shared.stats.commands_processed, 1);
     client.called = None;
     let Some(spec) = lookup(client, &argv[0]) else {
@@ -193,6 +210,9 @@ pub async fn execute(
         }
     }
     client.called = Some(spec);
+    if client.tracking.is_some() {
+        super::tracking::before_read(&shared.tracking, client, client.caching, spec, argv);
+    }
     let shown_after = matches!(spec.name, "exec" | "select" | "reset");
     if !shown_after {
         monitor::feed(shared, handle, client.db, spec, argv);
@@ -552,7 +572,14 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
                 let mut s = cmd::server::Session { client: &mut *client, handle, shared };
                 local.push(Some(cmd::server::run_session(&mut s, spec, &argv)));
             }
-            _ => {
+            Some(spec) => {
+                if client.tracking.is_some() {
+                    super::tracking::before_read(&shared.tracking, client, client.caching, spec, &argv);
+                }
+                local.push(None);
+                batch_cmds.push(argv);
+            }
+            None => {
                 local.push(None);
                 batch_cmds.push(argv);
             }
@@ -566,7 +593,15 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         cmds: batch_cmds,
         transaction: Some(watched),
     };
-    match shared.engine.write_to(group, batch).await {
+    let noloop = client.tracking.as_ref().is_some_and(|m| m.noloop).then_some(batch.seed);
+    if let Some(seed) = noloop {
+        shared.tracking.own_write(seed, client.id);
+    }
+    let reply = shared.engine.write_to(group, batch).await;
+    if let Some(seed) = noloop {
+        shared.tracking.own_write_done(seed);
+    }
+    match reply {
         Frame::Array(replies) => {
             // A SELECT that succeeded inside the transaction stays in effect after EXEC.
             for (db, reply) in selects.iter().zip(&replies) {

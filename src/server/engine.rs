@@ -79,8 +79,20 @@ impl Engine {
 
     /// [`write_many`](Self::write_many) on group `group`.
     pub async fn write_many_to(&self, group: u64, db: usize, now_ms: u64, cmds: Vec<Vec<Bytes>>) -> Replies {
+        self.write_many_seeded(group, db, now_ms, cmds, self.next_seed()).await
+    }
+
+    /// [`write_many_to`](Self::write_many_to) with the batch's seed chosen by the caller.
+    pub async fn write_many_seeded(
+        &self,
+        group: u64,
+        db: usize,
+        now_ms: u64,
+        cmds: Vec<Vec<Bytes>>,
+        seed: u64,
+    ) -> Replies {
         let n = cmds.len();
-        let batch = WriteBatch { db: db as u32, now_ms, seed: self.next_seed(), cmds, transaction: None };
+        let batch = WriteBatch { db: db as u32, now_ms, seed, cmds, transaction: None };
         split_replies(self.group(group).write(batch).await, n)
     }
 

@@ -22,6 +22,7 @@ mod pipeline;
 pub mod pubsub;
 mod shared;
 pub mod slowlog;
+pub mod tracking;
 
 pub use client::{Client, ClientHandle, ClientInfo};
 pub use engine::Engine;

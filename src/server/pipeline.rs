@@ -4,6 +4,7 @@
 //! command still sees the effects of the ones before it, and replies keep their order.
 
 use super::engine::{Engine, Replies};
+use super::tracking::Tracking;
 use crate::protocol::{encode, Frame, RespVersion};
 use bytes::{Bytes, BytesMut};
 
@@ -82,7 +83,15 @@ impl PendingWrites {
 
     /// Proposes the pending writes as one batch and encodes every queued reply into `out`, in
     /// order.
-    pub async fn flush(&mut self, engine: &Engine, resp: RespVersion, out: &mut BytesMut) {
+    /// `noloop`: the tracking table and the client's id when it tracks with NOLOOP (its own
+    /// changes are then not announced to it).
+    pub async fn flush(
+        &mut self,
+        engine: &Engine,
+        resp: RespVersion,
+        out: &mut BytesMut,
+        noloop: Option<(&Tracking, u64)>,
+    ) {
         if self.slots.is_empty() {
             return;
         }
@@ -91,7 +100,15 @@ impl PendingWrites {
         let mut replies = if cmds.is_empty() {
             Replies::none()
         } else {
-            engine.write_many_to(self.group, self.db, self.now_ms, cmds).await
+            let seed = engine.next_seed();
+            if let Some((tracking, id)) = noloop {
+                tracking.own_write(seed, id);
+            }
+            let replies = engine.write_many_seeded(self.group, self.db, self.now_ms, cmds, seed).await;
+            if let Some((tracking, _)) = noloop {
+                tracking.own_write_done(seed);
+            }
+            replies
         };
         for slot in self.slots.drain(..) {
             let (frame, send) = match slot {

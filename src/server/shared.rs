@@ -79,6 +79,8 @@ pub struct Shared {
     pub latency: Latency,
     /// CLIENT PAUSE.
     pub pause: super::pause::Pause,
+    /// Client-side caching: the tracking table (CLIENT TRACKING).
+    pub tracking: Arc<super::tracking::Tracking>,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -100,13 +102,16 @@ impl Shared {
         let engine = Engine::new(groups, seed);
         let pubsub_limit = config.output_limits.pubsub;
         let (slowlog, latency) = (SlowLog::default(), Latency::default());
+        let pubsub = Arc::new(PubSub::new(pubsub_limit));
+        let tracking = Arc::new(super::tracking::Tracking::new(pubsub.clone(), tracking_max_keys(&config)));
         configure_introspection(&config, &slowlog, &latency);
         Arc::new(Shared {
             config: Mutex::new(config),
             engine,
             cluster,
             stats: Stats::default(),
-            pubsub: Arc::new(PubSub::new(pubsub_limit)),
+            pubsub,
+            tracking,
             memory: MemoryTracker::new(),
             monitors: Arc::default(),
             slowlog,
@@ -132,6 +137,7 @@ impl Shared {
             group.set_notify_flags(next.notify_keyspace_events);
         }
         configure_introspection(&next, &self.slowlog, &self.latency);
+        self.tracking.set_max_keys(tracking_max_keys(&next));
         *self.config() = next;
     }
 
@@ -165,4 +171,11 @@ fn configure_introspection(config: &Config, slowlog: &SlowLog, latency: &Latency
     let int = |name: &[u8], default: i64| value(name).parse::<i64>().unwrap_or(default);
     slowlog.configure(int(b"slowlog-log-slower-than", 10_000), int(b"slowlog-max-len", 128).max(0) as u64);
     latency.configure(int(b"latency-monitor-threshold", 0).max(0) as u64, value(b"latency-tracking") != "no");
+}
+
+/// `tracking-table-max-keys` (kept as a Redis parameter in `config::reported`; 0: no limit).
+fn tracking_max_keys(config: &Config) -> usize {
+    crate::config::reported::find(b"tracking-table-max-keys")
+        .and_then(|r| config.reported.get(r).parse::<usize>().ok())
+        .unwrap_or(1_000_000)
 }

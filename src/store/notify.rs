@@ -109,15 +109,42 @@ pub struct Notifications {
     /// their `[db lua]` lines.
     pub monitoring: bool,
     script_calls: Vec<(u32, Vec<Bytes>)>,
+    /// Whether this node has clients tracking keys (client-side caching): then every key an
+    /// event names is recorded as touched, whatever the flags, for their invalidations.
+    pub tracking: bool,
+    touched: Vec<Bytes>,
+    /// A database was flushed (or swapped): every cached key is invalid.
+    flushed: bool,
 }
 
 impl Notifications {
     /// Records an event of `class` when the flags select it and name a channel kind.
     #[inline]
     pub fn emit(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        if self.tracking && class & NEW == 0 {
+            // `new` always comes with the event of the command that made the key.
+            self.touched.push(Bytes::copy_from_slice(key));
+        }
         if self.flags & class != 0 && self.flags & (KEYSPACE | KEYEVENT) != 0 {
             self.events.push(KeyEvent { db: db as u32, event, key: Bytes::copy_from_slice(key) });
         }
+    }
+
+    /// Records that a whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB), for
+    /// tracking clients: Redis's `trackingInvalidateKeysOnFlush`.
+    pub fn flush(&mut self) {
+        self.flushed |= self.tracking;
+    }
+
+    /// The keys touched since the last call (for client-side caching; empty unless
+    /// `tracking`).
+    pub fn take_touched(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// Whether a database was flushed since the last call.
+    pub fn take_flushed(&mut self) -> bool {
+        std::mem::take(&mut self.flushed)
     }
 
     /// How many events are recorded (a mark for [`Notifications::forget_after`]).

@@ -129,6 +129,7 @@ pub fn swapdb(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let (Some(a), Some(b)) = (valid_db(ctx, a), valid_db(ctx, b)) else { return err(DB_RANGE) };
     ctx.ks.swap_dbs(a, b);
     ctx.ks.dirty += 1;
+    ctx.ks.notify.flush();
     // Clients blocked on a key of either database may now find it filled (Redis's
     // scanDatabaseForReadyKeys); they stay on their database number.
     if !ctx.ks.blocked.is_empty() {
@@ -171,6 +172,7 @@ fn flush(ctx: &mut WriteCtx, db: usize) {
     let removed = ctx.ks.db(db).len() as u64;
     ctx.ks.db_mut(db).clear();
     ctx.ks.dirty += removed;
+    ctx.ks.notify.flush();
     // A client blocked on a stream of this database gets Redis's "no longer exists" error
     // (its `scanDatabaseForDeletedStreams`); the others retry and stay blocked.
     if !ctx.ks.blocked.is_empty() {

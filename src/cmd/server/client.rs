@@ -8,6 +8,10 @@ use crate::server::ClientInfo;
 use bytes::Bytes;
 
 const HELP: &[&str] = &[
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -42,6 +46,11 @@ const HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
@@ -54,10 +63,10 @@ const HELP: &[&str] = &[
 pub fn client(s: &mut Session, argv: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let arity = match sub.as_str() {
-        "id" | "getname" | "info" | "help" | "unpause" => 2,
-        "setname" | "reply" | "no-evict" | "no-touch" => 3,
+        "id" | "getname" | "info" | "help" | "unpause" | "getredir" | "trackinginfo" => 2,
+        "setname" | "reply" | "no-evict" | "no-touch" | "caching" => 3,
         "list" => -2,
-        "kill" | "pause" => -3,
+        "kill" | "pause" | "tracking" => -3,
         _ => return args::unknown_subcommand(&argv[1], "client"),
     };
     if let Err(e) = sub_arity("client", argv, arity) {
@@ -79,6 +88,10 @@ pub fn client(s: &mut Session, argv: &[Bytes]) -> Frame {
             Frame::ok()
         }
         "pause" => pause(s, argv),
+        "tracking" => super::tracking::tracking(s, argv),
+        "caching" => super::tracking::caching(s, &argv[2]),
+        "getredir" => super::tracking::getredir(s),
+        "trackinginfo" => super::tracking::trackinginfo(s),
         _ => help_reply("CLIENT", HELP),
     }
 }
@@ -172,6 +185,15 @@ pub fn client_line(i: &ClientInfo) -> String {
     if i.blocked {
         flags.push('b');
     }
+    if let Some(m) = &i.tracking {
+        flags.push('t');
+        if i.tracking_broken {
+            flags.push('R');
+        }
+        if m.bcast {
+            flags.push('B');
+        }
+    }
     if i.readonly {
         flags.push('r');
     }
@@ -188,7 +210,7 @@ pub fn client_line(i: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={} \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir=-1 resp={resp}\n",
+         cmd={} user=default redir={} resp={resp}\n",
         i.id,
         i.addr,
         i.laddr,
@@ -199,6 +221,7 @@ pub fn client_line(i: &ClientInfo) -> String {
         i.db,
         i.multi,
         i.last_cmd,
+        i.tracking.as_ref().map_or(-1, |m| m.redirect as i64),
     )
 }
 

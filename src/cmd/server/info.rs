@@ -116,7 +116,7 @@ fn clients(shared: &Shared) -> Lines {
         ("client_recent_max_input_buffer", "0".into()),
         ("client_recent_max_output_buffer", "0".into()),
         ("blocked_clients", shared.engine.replica().waiters().blocked_count().to_string()),
-        ("tracking_clients", "0".into()),
+        ("tracking_clients", shared.tracking.counts().0.to_string()),
         ("clients_in_timeout_table", "0".into()),
     ]
 }
@@ -212,6 +212,7 @@ fn persistence(shared: &Shared) -> Lines {
 fn stats(shared: &Shared) -> Lines {
     let s = &shared.stats;
     let g = |c| Stats::get(c).to_string();
+    let tracking = shared.tracking.counts();
     vec![
         ("total_connections_received", g(&s.connections_received)),
         ("total_commands_processed", g(&s.commands_processed)),
@@ -228,6 +229,9 @@ fn stats(shared: &Shared) -> Lines {
         ("pubsub_messages_dropped", shared.engine.replica().publish_dropped().to_string()),
         ("latest_fork_usec", "0".into()),
         ("total_forks", "0".into()),
+        ("tracking_total_keys", tracking.1.to_string()),
+        ("tracking_total_items", tracking.2.to_string()),
+        ("tracking_total_prefixes", tracking.3.to_string()),
     ]
 }
 

@@ -12,6 +12,7 @@ mod memory;
 mod redis_table;
 mod slowlog;
 mod sparkline;
+mod tracking;
 mod wait;
 
 pub use memory::usage as memory_usage;
@@ -252,6 +253,10 @@ fn reset(s: &mut Session) -> Frame {
     c.authenticated = !needs_auth;
     crate::server::pubsub::unsubscribe_all(c, s.shared);
     crate::server::monitor::stop(c, s.shared);
+    if c.tracking.take().is_some() {
+        s.shared.tracking.disable(c.id);
+    }
+    c.caching = false;
     s.handle.update(|i| {
         i.db = 0;
         i.resp = RespVersion::Resp2;
@@ -263,6 +268,8 @@ fn reset(s: &mut Session) -> Frame {
         i.no_touch = false;
         i.subs = (0, 0, 0);
         i.monitor = false;
+        i.tracking = None;
+        i.tracking_broken = false;
     });
     Frame::simple("RESET")
 }

@@ -24,6 +24,10 @@ pub enum Message {
     Shard { channel: Bytes, payload: Bytes },
     /// A MONITOR line (`crate::server::monitor`), sent as a simple string.
     Monitor(Bytes),
+    /// A client-side caching message (`crate::server::tracking`): `invalidate` (a push, or a
+    /// `__redis__:invalidate` message for a RESP2 redirection) or `tracking-redir-broken`,
+    /// built for the connection it goes to; `.1` is about its encoded size.
+    Tracking(Frame, usize),
 }
 
 impl Message {
@@ -44,6 +48,7 @@ impl Message {
                 Frame::Push(vec![b("smessage"), Frame::Bulk(channel.clone()), Frame::Bulk(payload.clone())])
             }
             Message::Monitor(line) => Frame::Simple(line.clone()),
+            Message::Tracking(frame, _) => frame.clone(),
         }
     }
 
@@ -55,6 +60,7 @@ impl Message {
             }
             Message::Pattern { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 64,
             Message::Monitor(line) => line.len() + 3,
+            Message::Tracking(_, size) => *size,
         }
     }
 }
