@@ -126,7 +126,7 @@ pub fn sort(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         ctx.delete(&dest);
     } else {
         let items = rows.into_iter().map(Option::unwrap_or_default).collect();
-        ctx.set(dest.clone(), Value::List(ListValue { items }), None);
+        ctx.set(dest.clone(), Value::List(Box::new(ListValue { items })), None);
         ctx.notify(notify::LIST, "sortstore", &dest);
     }
     Frame::Integer(n)

@@ -5,22 +5,41 @@
 //! ordinary writes, so every replica deletes the same keys at the same log position.
 
 use super::keymap::KeyMap;
-use super::value::Value;
+use super::value::{own_small, Value};
 use bytes::Bytes;
 use std::collections::BTreeSet;
+use std::num::NonZeroU64;
 
 /// A stored key: value, absolute expiry time in ms (if any), and the version of its last
-/// change (WATCH compares versions).
+/// change (WATCH compares versions). Every key's slot in the index holds one, so its size is
+/// kept down (`entry_stays_small` checks it): 56 bytes, of which the value is 40 (a `Bytes` and
+/// the tag: rustc does not put the tag in a niche of `Bytes`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub value: Value,
-    expire_at: Option<u64>,
+    expiry: Expiry,
     version: u64,
+}
+
+/// An optional expiry time in 8 bytes instead of `Option<u64>`'s 16: time + 1, 0 for none
+/// (a time of `u64::MAX` reads back as `u64::MAX - 1`; expiry times come from `i64`s, so none
+/// is that large).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Expiry(Option<NonZeroU64>);
+
+impl Expiry {
+    fn new(at: Option<u64>) -> Self {
+        Expiry(at.and_then(|t| NonZeroU64::new(t.saturating_add(1))))
+    }
+
+    fn get(self) -> Option<u64> {
+        self.0.map(|t| t.get() - 1)
+    }
 }
 
 impl Entry {
     pub fn expire_at(&self) -> Option<u64> {
-        self.expire_at
+        self.expiry.get()
     }
 
     pub fn version(&self) -> u64 {
@@ -28,7 +47,7 @@ impl Entry {
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at.is_some_and(|t| t <= now_ms)
+        self.expire_at().is_some_and(|t| t <= now_ms)
     }
 }
 
@@ -72,14 +91,20 @@ impl Db {
         Some(&mut entry.value)
     }
 
-    /// Stores `value` under `key`, replacing any previous value and TTL.
+    /// Stores `value` under `key`, replacing any previous value and TTL. A small key or string
+    /// value is copied first ([`own_small`]).
     pub fn insert(&mut self, key: Bytes, value: Value, expire_at: Option<u64>, version: u64) {
+        let key = own_small(key);
+        let value = match value {
+            Value::Str(s) => Value::Str(own_small(s)),
+            other => other,
+        };
         if let Some(t) = expire_at {
             self.expiries.insert((t, key.clone()));
         }
-        let entry = Entry { value, expire_at, version };
+        let entry = Entry { value, expiry: Expiry::new(expire_at), version };
         if let Some(old) = self.keys.insert(key.clone(), entry) {
-            self.forget_expiry(&key, old.expire_at);
+            self.forget_expiry(&key, old.expire_at());
         }
     }
 
@@ -91,7 +116,10 @@ impl Db {
     /// Puts back an entry saved with [`Db::raw`], or removes the key when there was none.
     pub fn restore(&mut self, key: Bytes, saved: Option<Entry>) {
         match saved {
-            Some(e) => self.insert(key, e.value, e.expire_at, e.version),
+            Some(e) => {
+                let expire_at = e.expire_at();
+                self.insert(key, e.value, expire_at, e.version)
+            }
             None => {
                 self.remove(&key);
             }
@@ -114,7 +142,7 @@ impl Db {
     /// Removes a key whatever its state.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, entry) = self.keys.remove_entry(key)?;
-        self.forget_expiry(&k, entry.expire_at);
+        self.forget_expiry(&k, entry.expire_at());
         Some(entry)
     }
 
@@ -123,7 +151,7 @@ impl Db {
         let Some(entry) = self.keys.get_mut(key).filter(|e| !e.is_expired(now_ms)) else {
             return false;
         };
-        let old = std::mem::replace(&mut entry.expire_at, expire_at);
+        let old = std::mem::replace(&mut entry.expiry, Expiry::new(expire_at)).get();
         entry.version = version;
         let k = Bytes::copy_from_slice(key);
         self.forget_expiry(&k, old);
@@ -193,5 +221,42 @@ impl Db {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.expiries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key's slot in the index is its name (`Bytes`, 32 bytes) and an `Entry`: a string key
+    /// should cost little more than that. Fails if a variant of `Value` or a field of `Entry`
+    /// makes them grow back (an unboxed `ZSetValue` made `Value` 104 bytes, `Entry` 128).
+    #[test]
+    fn entry_stays_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
+    }
+
+    #[test]
+    fn expiry_packs_every_time() {
+        for t in [None, Some(0), Some(1), Some(1_700_000_000_000), Some(u64::MAX - 1)] {
+            assert_eq!(Expiry::new(t).get(), t);
+        }
+    }
+
+    #[test]
+    fn small_keys_and_strings_are_copied_out_of_their_buffer() {
+        let buf = Bytes::from(vec![b'x'; 4096]);
+        let mut db = Db::default();
+        db.insert(buf.slice(0..8), Value::Str(buf.slice(8..24)), Some(5), 1);
+        let (k, e) = db.iter().next().unwrap();
+        let Value::Str(v) = &e.value else { panic!("not a string") };
+        let inside = |s: &Bytes| buf.as_ptr_range().contains(&s.as_ptr());
+        assert!(!inside(k) && !inside(v), "a stored key or small value still points into the buffer");
+        assert_eq!((k.as_ref(), v.as_ref(), e.expire_at()), (&b"xxxxxxxx"[..], &[b'x'; 16][..], Some(5)));
+        // A large value is kept as it is.
+        db.insert(buf.slice(0..8), Value::Str(buf.slice(8..)), None, 2);
+        let Value::Str(v) = &db.get(b"xxxxxxxx", 0).unwrap().value else { panic!("not a string") };
+        assert!(inside(v));
     }
 }

@@ -323,7 +323,7 @@ mod tests {
         let entry = b.db(0).get(b"b", 0).cloned().expect("b");
         assert_eq!(hex(value_digest(&entry)), "d037c4eb8a8b36b602fbced4000daeab0714c1e3");
 
-        let list = Value::List(ListValue { items: [b"x", b"y", b"z"].map(|s| Bytes::from_static(s)).into() });
+        let list = Value::List(Box::new(ListValue { items: [b"x", b"y", b"z"].map(|s| Bytes::from_static(s)).into() }));
         let l = ks_with(&[(b"l", list, None)]);
         let entry = l.db(0).get(b"l", 0).cloned().expect("l");
         assert_eq!(hex(value_digest(&entry)), "048e07d5a045cd715a87e264ec663043b62ad0a8");

@@ -6,6 +6,7 @@
 //! whether HSCAN returns everything at once all depend on it.
 
 use super::keymap::KeyMap;
+use super::value::own_small;
 use bytes::Bytes;
 
 /// Redis 7.0.15's default `hash-max-listpack-entries`.
@@ -81,6 +82,7 @@ impl HashValue {
     /// Sets `field` to `value`; true if the field is new.
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         self.prepare_for([field.len(), value.len()]);
+        let (field, value) = (own_small(field), own_small(value));
         let added = match self {
             HashValue::Listpack(v) => match v.iter_mut().find(|(f, _)| *f == field) {
                 Some((_, old)) => {

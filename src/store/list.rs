@@ -2,6 +2,7 @@
 //! `quicklist` (the listpack encoding for small lists arrived in 7.2), so there is a single
 //! representation here.
 
+use super::value::own_small;
 use bytes::Bytes;
 use std::collections::VecDeque;
 
@@ -57,6 +58,7 @@ impl ListValue {
 
     /// Pushes at the head (`left`) or the tail.
     pub fn push(&mut self, left: bool, item: Bytes) {
+        let item = own_small(item);
         if left {
             self.items.push_front(item)
         } else {

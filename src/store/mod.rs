@@ -31,7 +31,7 @@ pub use functions::Functions;
 pub use keymap::{key_hash, KeyMap};
 pub use scripts::Scripts;
 pub use settings::Settings;
-pub use value::Value;
+pub use value::{own_small, Value, OWN_COPY_MAX};
 pub use write::{WatchedKey, WriteBatch};
 
 /// The seeded random source used by commands (`SPOP`, `SRANDMEMBER`, `RANDOMKEY`, ...).

@@ -11,6 +11,7 @@
 //! Every iteration order is deterministic (ascending integers, or the `KeyMap` hash order), and
 //! random picks only use the caller's RNG, so replicas applying the same write agree.
 
+use super::value::own_small;
 use super::KeyMap;
 use crate::protocol::parse_i64;
 use bytes::Bytes;
@@ -126,7 +127,7 @@ impl SetValue {
             self.convert_to_table();
         }
         match &mut self.repr {
-            Repr::Table(m) => m.insert(member, ()).is_none(),
+            Repr::Table(m) => m.insert(own_small(member), ()).is_none(),
             Repr::Ints(_) => false, // converted just above
         }
     }

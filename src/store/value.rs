@@ -11,11 +11,12 @@ use bytes::Bytes;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Bytes),
-    List(ListValue),
-    Hash(HashValue),
-    Set(SetValue),
-    ZSet(ZSetValue),
-    /// Boxed: a stream's metadata is large next to the other kinds.
+    // The collections are boxed so that a value (and so every key's slot in the index) is as
+    // small as a string's `Bytes`: unboxed, the biggest of them set the size of every string key.
+    List(Box<ListValue>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
     Stream(Box<StreamValue>),
 }
 
@@ -87,6 +88,22 @@ impl Value {
             Value::ZSet(z) => z.approx_size(),
             Value::Stream(s) => s.approx_size(),
         }
+    }
+}
+
+/// Bytes at or under which a stored key or string value gets its own allocation.
+pub const OWN_COPY_MAX: usize = 256;
+
+/// `b` itself, or for `b` of at most [`OWN_COPY_MAX`] bytes a copy in an allocation of its own.
+/// Arguments arrive as slices of a bigger buffer (the connection's read buffer on the node that
+/// took the write, a Raft message or a log read elsewhere), and a stored slice keeps that whole
+/// buffer alive for as long as the key lives. Larger values are kept as they are: they are most
+/// of what they pin, and copying them would cost the write path a memcpy per byte.
+pub fn own_small(b: Bytes) -> Bytes {
+    if b.len() <= OWN_COPY_MAX {
+        Bytes::copy_from_slice(&b)
+    } else {
+        b
     }
 }
 

@@ -11,6 +11,7 @@
 //! walks are linear in the number of elements returned.
 
 use super::keymap::KeyMap;
+use super::value::own_small;
 use bytes::Bytes;
 use std::cmp::Ordering;
 
@@ -187,6 +188,7 @@ impl ZSetValue {
     /// skiplist encoding when the listpack limits would be exceeded.
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         let old = self.remove(&member);
+        let member = own_small(member);
         if self.dict.is_none() && (self.len + 1 > MAX_LISTPACK_ENTRIES || member.len() > MAX_LISTPACK_VALUE) {
             self.convert_to_skiplist();
         }

@@ -81,7 +81,7 @@ pub fn write(ctx: &mut WriteCtx, argv: &[Bytes], v: Variant) -> Frame {
     if items.is_empty() {
         ctx.delete(&dest);
     } else {
-        ctx.set(dest.clone(), Value::ZSet(ZSetValue::from_entries(items)), None);
+        ctx.set(dest.clone(), Value::ZSet(Box::new(ZSetValue::from_entries(items))), None);
         ctx.notify(notify::ZSET, event, &dest);
     }
     Frame::Integer(n)

@@ -13,7 +13,7 @@ pub(crate) use blocking::{all_but_last, last_arg_timeout, numkeys_keys};
 use super::args::{self, err, is, syntax, wrong_arity};
 use super::{CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::protocol::Frame;
-use crate::store::notify;
+use crate::store::{notify, own_small};
 use bytes::Bytes;
 
 const WDF: &[&str] = &["write", "denyoom", "fast"];
@@ -170,7 +170,7 @@ fn lset(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         let index = args::int(&argv[2])?;
         let i = l.position(index).ok_or_else(|| err(args::OUT_OF_RANGE))?;
         if let Some(slot) = ctx.list_mut(&argv[1], false)?.and_then(|l| l.items.get_mut(i)) {
-            *slot = argv[3].clone();
+            *slot = own_small(argv[3].clone());
         }
         ctx.notify(notify::LIST, "lset", &argv[1]);
         Ok(Frame::ok())
@@ -188,7 +188,7 @@ fn linsert(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         let Some(l) = ctx.get_list(&argv[1])? else { return Ok(Frame::Integer(0)) };
         let Some(i) = l.items.iter().position(|x| *x == argv[3]) else { return Ok(Frame::Integer(-1)) };
         let Some(l) = ctx.list_mut(&argv[1], false)? else { return Ok(Frame::Integer(0)) };
-        l.items.insert(i + after as usize, argv[4].clone());
+        l.items.insert(i + after as usize, own_small(argv[4].clone()));
         let len = l.len();
         ctx.notify(notify::LIST, "linsert", &argv[1]);
         Ok(Frame::Integer(len as i64))

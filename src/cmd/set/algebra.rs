@@ -53,7 +53,7 @@ fn store(ctx: &mut WriteCtx, dst: &Bytes, result: SetValue, event: &'static str)
     if n == 0 {
         ctx.delete(dst);
     } else {
-        ctx.set(dst.clone(), Value::Set(result), None);
+        ctx.set(dst.clone(), Value::Set(Box::new(result)), None);
         ctx.notify(notify::SET, event, dst);
     }
     Frame::Integer(n as i64)

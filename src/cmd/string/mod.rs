@@ -157,6 +157,31 @@ mod tests {
         crate::cmd::apply(ks, &WriteBatch { db: 0, now_ms: 1000, seed: 0, cmds: vec![cmd], transaction: None })
     }
 
+    /// SETs of a 16-byte value to new keys, their arguments slices of one request buffer as a
+    /// connection parses them: run under `valgrind --tool=callgrind` to count the instructions
+    /// of the write path (docs/PERFORMANCE.md, "Memory per key"). `RAFTIS_SETS_N` sets (20000).
+    #[test]
+    #[ignore]
+    fn sets_in_a_row() {
+        let n: usize = std::env::var("RAFTIS_SETS_N").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+        let mut ks = Keyspace::default();
+        let mut buf = Vec::new();
+        for i in 0..n {
+            buf.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$10\r\nkey:{i:06}\r\n$16\r\n").as_bytes());
+            buf.extend_from_slice(&[b'v'; 16]);
+            buf.extend_from_slice(b"\r\n");
+        }
+        let buf = Bytes::from(buf);
+        let per = buf.len() / n;
+        for i in 0..n {
+            let at = i * per;
+            let cmd = vec![buf.slice(at + 8..at + 11), buf.slice(at + 18..at + 28), buf.slice(at + 35..at + 51)];
+            let batch = WriteBatch { db: 0, now_ms: 1000, seed: 0, cmds: vec![cmd], transaction: None };
+            assert_eq!(crate::cmd::apply(&mut ks, &batch), Frame::ok());
+        }
+        assert_eq!(ks.db_mut(0).len(), n);
+    }
+
     fn keyspace_with_list() -> Keyspace {
         let mut ks = Keyspace::default();
         ks.db_mut(0).insert(Bytes::from("l"), Value::List(Default::default()), None, 1);

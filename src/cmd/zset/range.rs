@@ -177,7 +177,7 @@ pub fn zrangestore(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     for (m, s) in items {
         z.insert(m, s);
     }
-    ctx.set(argv[1].clone(), Value::ZSet(z), None);
+    ctx.set(argv[1].clone(), Value::ZSet(Box::new(z)), None);
     ctx.notify(notify::ZSET, "zrangestore", &argv[1]);
     Frame::Integer(n)
 }
@@ -188,7 +188,7 @@ pub(super) fn store_result(ctx: &mut WriteCtx, dst: &Bytes, items: Vec<(Bytes, f
     if items.is_empty() {
         ctx.delete(dst);
     } else {
-        ctx.set(dst.clone(), Value::ZSet(ZSetValue::from_entries(items)), None);
+        ctx.set(dst.clone(), Value::ZSet(Box::new(ZSetValue::from_entries(items))), None);
         ctx.notify(notify::ZSET, event, dst);
     }
     Frame::Integer(n)

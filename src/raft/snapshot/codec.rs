@@ -127,7 +127,7 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
             for _ in 0..n {
                 l.items.push_back(c.bytes()?);
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         TAG_HASH => {
             let table = c.encoding()?;
@@ -141,10 +141,10 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
                 pairs.into_iter().for_each(|(f, v)| {
                     m.insert(f, v);
                 });
-                HashValue::Table(m)
+                Box::new(HashValue::Table(m))
             } else {
                 // Listpack order is insertion order: keep it as written.
-                HashValue::Listpack(pairs)
+                Box::new(HashValue::Listpack(pairs))
             })
         }
         TAG_SET => {
@@ -155,13 +155,13 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
                 members.push(c.bytes()?);
             }
             Value::Set(if table {
-                SetValue::from_table_members(members)
+                Box::new(SetValue::from_table_members(members))
             } else {
                 let s = SetValue::from_members(members);
                 if s.encoding() != "intset" {
                     return Err("intset holds a member that is not an integer");
                 }
-                s
+                Box::new(s)
             })
         }
         TAG_ZSET => {
@@ -178,7 +178,7 @@ fn decode_value(c: &mut Cursor<'_>) -> Result<Value, &'static str> {
                 }
                 entries.push((member, score));
             }
-            Value::ZSet(zset_from_entries(table, entries))
+            Value::ZSet(Box::new(zset_from_entries(table, entries)))
         }
         TAG_STREAM => Value::Stream(Box::new(stream::decode(c)?)),
         _ => return Err("unknown value type"),
@@ -317,21 +317,21 @@ mod tests {
     fn every_kind_round_trips_with_its_form() {
         roundtrip(Value::Str(b("hello")), None);
         roundtrip(Value::Str(Bytes::new()), Some(1_700_000_000_000));
-        roundtrip(Value::List(ListValue { items: [b("a"), b(""), b("c")].into_iter().collect() }), None);
+        roundtrip(Value::List(Box::new(ListValue { items: [b("a"), b(""), b("c")].into_iter().collect() })), None);
         let mut h = HashValue::default();
         h.insert(b("z"), b("1"));
         h.insert(b("a"), b("2"));
-        roundtrip(Value::Hash(h.clone()), None);
+        roundtrip(Value::Hash(Box::new(h.clone())), None);
         h.insert(b("long"), Bytes::from(vec![b'x'; 100]));
         h.remove(b"long");
         assert_eq!(h.encoding(), "hashtable");
-        roundtrip(Value::Hash(h), Some(5));
+        roundtrip(Value::Hash(Box::new(h)), Some(5));
         let mut s = SetValue::from_members([b("1"), b("2")]);
-        roundtrip(Value::Set(s.clone()), None);
+        roundtrip(Value::Set(Box::new(s.clone())), None);
         s.insert(b("x"));
         s.remove(b"x");
         assert_eq!(s.encoding(), "hashtable");
-        roundtrip(Value::Set(s), None);
+        roundtrip(Value::Set(Box::new(s)), None);
     }
 
     #[test]

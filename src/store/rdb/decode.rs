@@ -22,7 +22,7 @@ pub fn load_object(r: &mut Reader) -> Result<Value, Bad> {
         types::LIST => {
             let n = r.count(1)?;
             let items = (0..n).map(|_| r.string().map(Bytes::from)).collect::<Result<VecDeque<_>, _>>()?;
-            non_empty(Value::List(ListValue { items }))?
+            non_empty(Value::List(Box::new(ListValue { items })))?
         }
         types::LIST_ZIPLIST => list_of_blobs(vec![r.string()?], false)?,
         types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => read_quicklist(r, t == types::LIST_QUICKLIST_2)?,
@@ -105,7 +105,7 @@ fn read_quicklist(r: &mut Reader, v2: bool) -> Result<Value, Bad> {
             _ => return Err(Bad),
         }
     }
-    non_empty(Value::List(ListValue { items }))
+    non_empty(Value::List(Box::new(ListValue { items })))
 }
 
 fn list_of_blobs(blobs: Vec<Vec<u8>>, listpacks: bool) -> Result<Value, Bad> {
@@ -114,7 +114,7 @@ fn list_of_blobs(blobs: Vec<Vec<u8>>, listpacks: bool) -> Result<Value, Bad> {
         let elements = if listpacks { listpack::parse(&blob)? } else { legacy::ziplist(&blob)? };
         items.extend(elements.into_iter().map(Item::into_bytes));
     }
-    non_empty(Value::List(ListValue { items }))
+    non_empty(Value::List(Box::new(ListValue { items })))
 }
 
 fn non_empty(v: Value) -> Result<Value, Bad> {
@@ -134,7 +134,7 @@ fn set_of(members: Vec<Bytes>) -> Result<Value, Bad> {
     if !distinct(members.iter()) {
         return Err(Bad);
     }
-    non_empty(Value::Set(SetValue::from_members(members)))
+    non_empty(Value::Set(Box::new(SetValue::from_members(members))))
 }
 
 /// Alternating elements as (first, second) pairs; an odd count is [`Bad`].
@@ -170,7 +170,7 @@ fn hash_of(pairs: Vec<(Bytes, Bytes)>, general: bool) -> Result<Value, Bad> {
         }
         HashValue::Table(map)
     };
-    non_empty(Value::Hash(value))
+    non_empty(Value::Hash(Box::new(value)))
 }
 
 fn scored(items: Vec<Item>) -> Result<Vec<(Bytes, f64)>, Bad> {
@@ -181,5 +181,5 @@ fn zset_of(entries: Vec<(Bytes, f64)>) -> Result<Value, Bad> {
     if entries.iter().any(|(_, s)| s.is_nan()) || !distinct(entries.iter().map(|(m, _)| m)) {
         return Err(Bad);
     }
-    non_empty(Value::ZSet(ZSetValue::from_entries(entries)))
+    non_empty(Value::ZSet(Box::new(ZSetValue::from_entries(entries))))
 }

@@ -37,14 +37,18 @@ fn samples() -> Vec<Value> {
         Value::Str(b("-9223372036854775808")),
         Value::Str(Bytes::from(vec![b'a'; 500])),
         Value::Str(Bytes::from((0..3000u32).map(|i| (i * 7919 % 256) as u8).collect::<Vec<_>>())),
-        Value::List(ListValue { items: (0..3000).map(|i| b(&format!("item-{i}"))).collect() }),
-        Value::List(ListValue { items: [b("1"), b("x"), Bytes::from(vec![b'z'; 10_000])].into_iter().collect() }),
-        Value::Hash(HashValue::Listpack(vec![(b("a"), b("1")), (b("b"), b("two"))])),
-        Value::Hash(HashValue::Table(table)),
-        Value::Set(SetValue::from_members([b("1"), b("-5"), b("70000"), b("9000000000")])),
-        Value::Set(SetValue::from_members((0..100).map(|i| b(&format!("m{i}"))))),
-        Value::ZSet(ZSetValue::from_entries(vec![(b("a"), 1.0), (b("b"), 2.5), (b("c"), f64::INFINITY)])),
-        Value::ZSet(ZSetValue::from_entries((0..300).map(|i| (b(&format!("m{i}")), i as f64 / 3.0)).collect())),
+        Value::List(Box::new(ListValue { items: (0..3000).map(|i| b(&format!("item-{i}"))).collect() })),
+        Value::List(Box::new(ListValue {
+            items: [b("1"), b("x"), Bytes::from(vec![b'z'; 10_000])].into_iter().collect(),
+        })),
+        Value::Hash(Box::new(HashValue::Listpack(vec![(b("a"), b("1")), (b("b"), b("two"))]))),
+        Value::Hash(Box::new(HashValue::Table(table))),
+        Value::Set(Box::new(SetValue::from_members([b("1"), b("-5"), b("70000"), b("9000000000")]))),
+        Value::Set(Box::new(SetValue::from_members((0..100).map(|i| b(&format!("m{i}")))))),
+        Value::ZSet(Box::new(ZSetValue::from_entries(vec![(b("a"), 1.0), (b("b"), 2.5), (b("c"), f64::INFINITY)]))),
+        Value::ZSet(Box::new(ZSetValue::from_entries(
+            (0..300).map(|i| (b(&format!("m{i}")), i as f64 / 3.0)).collect(),
+        ))),
         Value::Stream(Box::new(stream)),
     ]
 }
@@ -70,7 +74,7 @@ fn known_payloads_of_redis_7_0_15() {
     assert_eq!(dump(&Value::Str(b("12345"))), num);
     let list =
         b"\x12\x01\x02\x10\x10\x00\x00\x00\x03\x00\x81a\x02\x81b\x02\x81c\x02\xff\n\x00\xc8\x18\xb9\x0c\x953R\x9e";
-    assert_eq!(dump(&Value::List(ListValue { items: [b("a"), b("b"), b("c")].into_iter().collect() })), list);
+    assert_eq!(dump(&Value::List(Box::new(ListValue { items: [b("a"), b("b"), b("c")].into_iter().collect() }))), list);
 }
 
 #[test]
@@ -159,11 +163,14 @@ fn bad_content_is_refused() {
 fn older_encodings_load() {
     // A version-1 list of one element, an old ZSET with text scores, a zipmap hash.
     let list = [types::LIST, 2, 1, b'a', 0xC0, 7];
-    assert_eq!(load(&sealed(&list)), Ok(Value::List(ListValue { items: [b("a"), b("7")].into_iter().collect() })));
+    assert_eq!(
+        load(&sealed(&list)),
+        Ok(Value::List(Box::new(ListValue { items: [b("a"), b("7")].into_iter().collect() })))
+    );
     let zset = [types::ZSET, 1, 1, b'm', 3, b'1', b'.', b'5'];
-    assert_eq!(load(&sealed(&zset)), Ok(Value::ZSet(ZSetValue::from_entries(vec![(b("m"), 1.5)]))));
+    assert_eq!(load(&sealed(&zset)), Ok(Value::ZSet(Box::new(ZSetValue::from_entries(vec![(b("m"), 1.5)])))));
     let zipmap = [2u8, 1, b'k', 2, 0, b'v', b'w', 255];
     let mut hash = vec![types::HASH_ZIPMAP, zipmap.len() as u8];
     hash.extend_from_slice(&zipmap);
-    assert_eq!(load(&sealed(&hash)), Ok(Value::Hash(HashValue::Listpack(vec![(b("k"), b("vw"))]))));
+    assert_eq!(load(&sealed(&hash)), Ok(Value::Hash(Box::new(HashValue::Listpack(vec![(b("k"), b("vw"))])))));
 }
