@@ -27,8 +27,6 @@ mod rpc;
 mod rt;
 #[cfg(madsim)]
 mod scenarios;
-#[cfg(madsim)]
-mod sharded;
 
 /// Seeds of the chaos sweep `cargo test --features sim` runs (`SIM_SWEEP_SEEDS` overrides).
 #[cfg(not(madsim))]
