@@ -265,3 +265,64 @@ fn an_all_pause_holds_every_command_until_its_deadline() {
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Frame::ok(), "a huge timeout is ended by UNPAUSE");
     assert_eq!(other.cmd(&["SET", "k", "v"]), Frame::ok());
 }
+
+/// The `field:value` lines of INFO `section`, without the title.
+fn info_lines(c: &mut Conn, section: &str) -> Vec<String> {
+    text(&c.cmd(&["INFO", section]))
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `cmdstat_<name>`'s calls, rejected_calls and failed_calls.
+fn cmdstat(c: &mut Conn, name: &str) -> Option<(u64, u64, u64)> {
+    let line = info_lines(c, "commandstats").into_iter().find(|l| l.starts_with(&format!("cmdstat_{name}:")))?;
+    let field =
+        |f: &str| line.split([':', ',']).find_map(|kv| kv.strip_prefix(&format!("{f}="))).unwrap().parse().unwrap();
+    Some((field("calls"), field("rejected_calls"), field("failed_calls")))
+}
+
+#[test]
+fn info_counts_calls_refusals_failures_and_error_replies_as_redis() {
+    let server = Server::raftis(&[]);
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Frame::ok());
+    c.cmd(&["SET", "s", "v"]);
+    // Pipelined writes: the second fails (WRONGTYPE) once its batch is applied.
+    let mut buf = Conn::encode(&[b"RPUSH", b"l", b"x"]);
+    buf.extend(Conn::encode(&[b"RPUSH", b"s", b"x"]));
+    buf.extend(Conn::encode(&[b"GET"]));
+    c.send_raw(&buf);
+    for _ in 0..3 {
+        c.read_frame().expect("reply");
+    }
+    c.cmd(&["NOSUCHCOMMAND"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["INCR", "s"]);
+    c.cmd(&["EXEC"]);
+    assert_eq!(cmdstat(&mut c, "rpush"), Some((2, 0, 1)));
+    assert_eq!(cmdstat(&mut c, "get"), Some((0, 1, 0)), "an arity error is a refusal");
+    assert_eq!(cmdstat(&mut c, "incr"), Some((1, 0, 1)), "a command failing inside EXEC");
+    assert_eq!(cmdstat(&mut c, "exec"), Some((1, 0, 0)));
+    assert_eq!(cmdstat(&mut c, "config|resetstat"), Some((1, 0, 0)));
+    let errors = info_lines(&mut c, "errorstats");
+    assert_eq!(errors, ["errorstat_ERR:count=3", "errorstat_WRONGTYPE:count=1"]);
+    let stats = info_lines(&mut c, "stats");
+    assert!(stats.contains(&"total_error_replies:4".to_string()), "{stats:?}");
+    // Sections: errorstats is a default one, commandstats and latencystats come with `all`.
+    let default = text(&c.cmd(&["INFO"]));
+    assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"), "{default}");
+    let all = text(&c.cmd(&["INFO", "all"]));
+    assert!(all.contains("# Commandstats") && all.contains("# Latencystats"), "{all}");
+    // Latencystats: the configured percentiles of each tracked command.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "latency-tracking-info-percentiles", "50 99.9"]), Frame::ok());
+    let latency = info_lines(&mut c, "latencystats");
+    let set = latency.iter().find(|l| l.starts_with("latency_percentiles_usec_set:")).expect("set's line");
+    let values: Vec<&str> = set.split([':', ',']).skip(1).collect();
+    assert!(values.len() == 2 && values[0].starts_with("p50=") && values[1].starts_with("p99.9="), "{set}");
+    // CONFIG RESETSTAT forgets all of it.
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Frame::ok());
+    assert!(info_lines(&mut c, "errorstats").is_empty());
+    assert_eq!(cmdstat(&mut c, "rpush"), None);
+}

@@ -1,11 +1,13 @@
 //! What follows a command that ran (passed every check, as Redis's `call()`), once its reply
 //! is ready: the slow log (`super::slowlog`), the latency monitor's `command` /
-//! `fast-command` events and the command's latency histogram (`super::latency`).
+//! `fast-command` events, the command's statistics and latency histogram (`super::latency`);
+//! and the error replies every command gets (INFO errorstats, `rejected_calls`).
 
 use super::client::ClientHandle;
-use super::latency::HistogramBatch;
+use super::latency::{HistogramBatch, Ran};
 use super::shared::Shared;
 use crate::cmd::CommandSpec;
+use crate::protocol::Frame;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::time::Duration;
@@ -16,26 +18,23 @@ use tokio::time::Instant;
 pub struct Pending {
     pub started: Instant,
     pub spec: &'static CommandSpec,
-    /// The histogram it counts in (see [`histogram_key`]).
+    /// The statistics it counts in (see [`stat_key`]).
     pub key: Option<Cow<'static, str>>,
     /// Its arguments while the slow log is on (else empty: not copied for nothing).
     pub argv: Vec<Bytes>,
 }
 
 impl Pending {
-    /// Whether commands need to be followed at all (the slow log or the histograms are on).
-    pub fn wanted(shared: &Shared) -> bool {
-        shared.slowlog.enabled() || shared.latency.tracking() || shared.latency.threshold_ms() > 0
-    }
-
     pub fn new(shared: &Shared, started: Instant, spec: &'static CommandSpec, argv: &[Bytes]) -> Pending {
-        let key = histogram_key(shared, spec, argv);
+        let key = stat_key(spec, argv);
         let argv = if shared.slowlog.enabled() { argv.to_vec() } else { Vec::new() };
         Pending { started, spec, key, argv }
     }
 
-    pub fn finish(self, shared: &Shared, handle: &ClientHandle, histograms: &mut HistogramBatch) {
-        let call = Call { spec: self.spec, argv: &self.argv, key: self.key, elapsed: self.started.elapsed() };
+    /// Records it, now that its reply is known (`failed`: an error).
+    pub fn finish(self, shared: &Shared, handle: &ClientHandle, histograms: &mut HistogramBatch, failed: bool) {
+        let elapsed = self.started.elapsed();
+        let call = Call { spec: self.spec, argv: &self.argv, key: self.key, elapsed, failed };
         after_call(shared, handle, call, histograms);
     }
 }
@@ -45,24 +44,37 @@ pub struct Call<'a> {
     pub spec: &'a CommandSpec,
     /// Its arguments (empty: the slow log was off when it started).
     pub argv: &'a [Bytes],
-    /// The histogram it counts in (see [`histogram_key`]).
+    /// The statistics it counts in (see [`stat_key`]).
     pub key: Option<Cow<'static, str>>,
     pub elapsed: Duration,
+    /// It answered an error (INFO commandstats' `failed_calls`).
+    pub failed: bool,
 }
 
-/// The histogram `argv` counts in while `latency-tracking` is on: the command's name, or
+/// The name `argv` counts under in the command statistics and histograms: the command's, or
 /// `container|sub` for Redis's containers (an unknown subcommand counts nowhere).
-pub fn histogram_key(shared: &Shared, spec: &'static CommandSpec, argv: &[Bytes]) -> Option<Cow<'static, str>> {
-    if !shared.latency.tracking() {
-        return None;
-    }
+pub fn stat_key(spec: &'static CommandSpec, argv: &[Bytes]) -> Option<Cow<'static, str>> {
     crate::cmd::server::full_command_name(spec, argv)
+}
+
+/// Counts an error reply sent to a client (INFO errorstats), and for a command refused before
+/// it ran (`ran`: false) its `rejected_calls`.
+pub fn error_replied(shared: &Shared, reply: &Frame, ran: bool, argv: &[Bytes]) {
+    let Frame::Error(message) = reply else { return };
+    shared.latency.error_reply(message);
+    if ran {
+        return;
+    }
+    let spec = argv.first().and_then(|name| crate::cmd::lookup(name));
+    if let Some(key) = spec.and_then(|spec| stat_key(spec, argv)) {
+        shared.latency.reject(key);
+    }
 }
 
 /// Records a command that ran: its histogram (counted in `histograms`, which the caller merges
 /// into the node's before the reply goes out), the latency event, the slow log.
 pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, histograms: &mut HistogramBatch) {
-    let Call { spec, argv, key, elapsed } = call;
+    let Call { spec, argv, key, elapsed, failed } = call;
     let us = elapsed.as_micros() as u64;
     let latency = &shared.latency;
     if us / 1000 >= latency.threshold_ms() && latency.threshold_ms() > 0 {
@@ -71,7 +83,7 @@ pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, histog
     }
     if let Some(key) = key {
         // Redis counts whole microseconds, in nanoseconds.
-        histograms.record(key, us * 1000);
+        histograms.record(key, Ran { ns: us * 1000, failed, tracked: latency.tracking() });
     }
     // EXEC's commands are logged one by one instead (Redis's `skip_slowlog`).
     if argv.is_empty() || (shared.slowlog.logs(us) && spec.has_flag("skip_slowlog")) {

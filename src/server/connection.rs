@@ -7,7 +7,7 @@ use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
 use super::latency::HistogramBatch;
 use super::output::{self, PAUSE_AT};
-use super::pipeline::PendingWrites;
+use super::pipeline::{Out, PendingWrites, QueuedWrite};
 use super::pubsub::{self, Mailbox};
 use super::shared::{now_ms, Shared, Stats};
 use crate::config::ClassLimit;
@@ -151,9 +151,12 @@ async fn serve(
             // Replies before the blocking command are out; the rest of the pipeline waits.
             let io = ConnectionIo { stream, rbuf: &mut rbuf, kill: kill.as_mut(), shutdown: shutdown.as_mut() };
             let waited = blocked::run(shared, handle, req, io).await;
-            if let (Some(call), Waited::Reply(_)) = (client.blocked_call.take(), &waited) {
-                call.finish(shared, handle, &mut scratch.histograms);
-                shared.latency.merge(&mut scratch.histograms);
+            if let Waited::Reply(reply) = &waited {
+                calls::error_replied(shared, reply, true, &[]);
+                if let Some(call) = client.blocked_call.take() {
+                    call.finish(shared, handle, &mut scratch.histograms, reply.is_error());
+                    shared.latency.merge(&mut scratch.histograms);
+                }
             }
             match waited {
                 Waited::Closed => return Ok(()),
@@ -292,9 +295,10 @@ async fn flush(pending: &mut PendingWrites, histograms: &mut HistogramBatch, c: 
     }
     let Ctx { shared, client, handle } = c;
     let noloop = client.tracking.as_ref().is_some_and(|m| m.noloop).then_some((&*shared.tracking, client.id));
-    pending.flush(&shared.engine, client.resp, wbuf, noloop).await;
-    for call in pending.take_timed() {
-        call.finish(shared, handle, histograms);
+    let out = Out { resp: client.resp, buf: wbuf, latency: &shared.latency };
+    pending.flush(&shared.engine, out, noloop).await;
+    for (call, failed) in pending.take_answered() {
+        call.finish(shared, handle, histograms, failed);
     }
 }
 
@@ -351,7 +355,9 @@ async fn run_buffered(
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
                 flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
-                encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
+                let reply = Frame::error(format!("ERR Protocol error: {msg}"));
+                calls::error_replied(shared, &reply, true, &[]);
+                encode(&reply, client.resp, wbuf);
                 rbuf.clear();
                 return Ended::ProtocolError;
             }
@@ -367,21 +373,22 @@ async fn run_buffered(
         if !histograms.is_empty() && reads_histograms(&scratch.argv[0]) {
             shared.latency.merge(histograms);
         }
-        let started = Pending::wanted(shared).then(|| mark.take().unwrap_or_else(Instant::now));
+        let started = mark.take().unwrap_or_else(Instant::now);
         let outcome = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
-        let called = client.called.take().zip(started);
+        let called = client.called.take();
+        let mut failed = false;
         match outcome {
             Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
                 if !pending.accepts_group(group) {
                     flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
                 }
-                if let Some((spec, started)) = called {
-                    pending.push_timed(Pending::new(shared, started, spec, &argv));
-                }
-                pending.push_write(client.db, group, now_ms, argv, send);
+                let call = called.map(|spec| Pending::new(shared, started, spec, &argv));
+                pending.push_write(QueuedWrite { db: client.db, group, now_ms, argv, send, call });
             }
             Outcome::Reply(reply) => {
+                calls::error_replied(shared, &reply, called.is_some(), &scratch.argv);
+                failed = reply.is_error();
                 let send = client.take_reply_allowed();
                 if pending.is_empty() {
                     if send {
@@ -393,7 +400,7 @@ async fn run_buffered(
             }
             // Not deferred, so nothing is pending.
             Outcome::Block(req) => {
-                if let Some((spec, started)) = called {
+                if let Some(spec) = called {
                     client.blocked_call = Some(Pending::new(shared, started, spec, &req.argv));
                 }
                 return Ended::Block(req);
@@ -413,11 +420,11 @@ async fn run_buffered(
                 frames.iter().for_each(|f| encode(f, client.resp, wbuf));
             }
         }
-        if let Some((spec, started)) = called.filter(|_| !scratch.argv.is_empty()) {
+        if let Some(spec) = called.filter(|_| !scratch.argv.is_empty()) {
             // Run and answered (writes and blocking commands are logged once answered).
             let now = Instant::now();
-            let key = calls::histogram_key(shared, spec, &scratch.argv);
-            let call = calls::Call { spec, argv: &scratch.argv, key, elapsed: now - started };
+            let key = calls::stat_key(spec, &scratch.argv);
+            let call = calls::Call { spec, argv: &scratch.argv, key, elapsed: now - started, failed };
             calls::after_call(shared, handle, call, histograms);
             mark = Some(now);
         }

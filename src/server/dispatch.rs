@@ -559,7 +559,8 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         },
     };
     let shown = shared.monitors.any().then(|| queue.clone());
-    let logged = super::calls::Pending::wanted(shared).then(|| queue.clone());
+    // Each queued command is recorded once EXEC has its reply (commandstats, slow log).
+    let logged = queue.clone();
     let started = tokio::time::Instant::now();
     let mut local: Vec<Option<Frame>> = Vec::with_capacity(queue.len());
     let mut batch_cmds = Vec::new();
@@ -612,20 +613,34 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             let db = client.db;
             handle.update(|i| i.db = db);
             show_transaction(shared, handle, start_db, shown.unwrap_or_default());
-            // Each command of the transaction is logged, with the transaction's duration.
-            let (elapsed, mut histograms) = (started.elapsed(), Default::default());
-            for argv in logged.unwrap_or_default() {
-                if let Some(spec) = cmd::lookup(&argv[0]) {
-                    let key = super::calls::histogram_key(shared, spec, &argv);
-                    let call = super::calls::Call { spec, argv: &argv, key, elapsed };
-                    super::calls::after_call(shared, handle, call, &mut histograms);
-                }
-            }
-            shared.latency.merge(&mut histograms);
-            merge_replies(local, replies)
+            let merged = merge_replies(local, replies);
+            record_transaction(shared, handle, &logged, &merged, started.elapsed());
+            merged
         }
         other => other,
     }
+}
+
+/// Records each command of a transaction, with the transaction's duration, and counts the
+/// error replies among `replies` (EXEC's, one per command).
+fn record_transaction(
+    shared: &Shared,
+    handle: &ClientHandle,
+    queue: &[Vec<Bytes>],
+    replies: &Frame,
+    elapsed: std::time::Duration,
+) {
+    let Frame::Array(replies) = replies else { return };
+    let mut histograms = Default::default();
+    for (argv, reply) in queue.iter().zip(replies) {
+        super::calls::error_replied(shared, reply, true, argv);
+        if let Some(spec) = cmd::lookup(&argv[0]) {
+            let key = super::calls::stat_key(spec, argv);
+            let call = super::calls::Call { spec, argv, key, elapsed, failed: reply.is_error() };
+            super::calls::after_call(shared, handle, call, &mut histograms);
+        }
+    }
+    shared.latency.merge(&mut histograms);
 }
 
 /// A Pub/Sub command queued in MULTI: its frame (several pushes, one per channel, become one

@@ -93,6 +93,22 @@ impl Histogram {
         self.levels.iter_mut().zip(other.levels).for_each(|(n, m)| *n += m);
     }
 
+    /// The value (in µs) at or below which `percentile` % of the recorded calls fall: the
+    /// upper bound of the bucket holding it, Redis's HDR sub-bucket end (0 when empty).
+    pub fn value_at_percentile(&self, percentile: f64) -> f64 {
+        let recorded: u64 = self.levels.iter().sum();
+        let wanted = ((percentile / 100.0) * recorded as f64).ceil().max(1.0) as u64;
+        let mut cumulative = 0;
+        for (i, n) in self.levels.iter().enumerate() {
+            cumulative += n;
+            if *n > 0 && cumulative >= wanted {
+                let k = FIRST_LEVEL + i as u32;
+                return ((1u64 << k) + (1u64 << (k - 7)) - 1) as f64 / 1000.0;
+            }
+        }
+        0.0
+    }
+
     /// `(microseconds, cumulative count)` of each bucket where the count grew, as Redis
     /// prints `histogram_usec`.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
@@ -110,27 +126,65 @@ impl Histogram {
     }
 }
 
-/// Histograms recorded by one connection since its last [`Latency::merge`]: a pipeline's
+/// One command's statistics (INFO commandstats) and latency histogram (LATENCY HISTOGRAM,
+/// counted only while `latency-tracking` is on).
+#[derive(Clone, Default)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    /// Refused before running (arity, authentication, cluster redirection ...).
+    pub rejected: u64,
+    /// Ran and answered an error.
+    pub failed: u64,
+    pub histogram: Histogram,
+}
+
+impl CommandStat {
+    fn add(&mut self, other: &CommandStat) {
+        self.calls += other.calls;
+        self.usec += other.usec;
+        self.rejected += other.rejected;
+        self.failed += other.failed;
+        self.histogram.add(&other.histogram);
+    }
+}
+
+/// What a command that ran gave to its statistics (see [`HistogramBatch::record`]).
+#[derive(Clone, Copy)]
+pub struct Ran {
+    pub ns: u64,
+    /// It answered an error.
+    pub failed: bool,
+    /// `latency-tracking` was on: it counts in the histogram too.
+    pub tracked: bool,
+}
+
+/// Statistics recorded by one connection since its last [`Latency::merge`]: a pipeline's
 /// commands are counted here, without the node's lock or a hash of the command's name per
-/// command, and merged once before their replies go out (so whoever reads the histograms after
-/// a reply sees its command counted).
+/// command, and merged once before their replies go out (so whoever reads the statistics
+/// after a reply sees its command counted).
 #[derive(Default)]
 pub struct HistogramBatch {
-    entries: Vec<(Cow<'static, str>, Histogram)>,
+    entries: Vec<(Cow<'static, str>, CommandStat)>,
 }
 
 impl HistogramBatch {
-    /// Counts a run of `command` that took `ns`.
-    pub fn record(&mut self, command: Cow<'static, str>, ns: u64) {
+    /// Counts a run of `command`.
+    pub fn record(&mut self, command: Cow<'static, str>, ran: Ran) {
         // A pipeline repeats a few commands: names are mostly the same static string.
         let same = |k: &Cow<'static, str>| std::ptr::eq(k.as_ptr(), command.as_ptr()) || **k == *command;
-        match self.entries.iter_mut().find(|(k, _)| same(k)) {
-            Some((_, h)) => h.record(ns),
+        let stat = match self.entries.iter().position(|(k, _)| same(k)) {
+            Some(i) => &mut self.entries[i].1,
             None => {
-                let mut h = Histogram::default();
-                h.record(ns);
-                self.entries.push((command, h));
+                self.entries.push((command, CommandStat::default()));
+                &mut self.entries.last_mut().expect("just pushed").1
             }
+        };
+        stat.calls += 1;
+        stat.usec += ran.ns / 1000;
+        stat.failed += u64::from(ran.failed);
+        if ran.tracked {
+            stat.histogram.record(ran.ns);
         }
     }
 
@@ -146,8 +200,22 @@ pub struct Latency {
     threshold_ms: AtomicU64,
     /// `latency-tracking`.
     tracking: AtomicBool,
-    histograms: Mutex<FxHashMap<Cow<'static, str>, Histogram>>,
+    histograms: Mutex<FxHashMap<Cow<'static, str>, CommandStat>>,
+    errors: Mutex<ErrorStats>,
+    /// Error replies sent (INFO's `total_error_replies`).
+    error_replies: AtomicU64,
 }
+
+/// Redis's `errors` table: error replies by their code (the first word), at most
+/// [`MAX_ERROR_CODES`] codes; past that Redis stops counting them until CONFIG RESETSTAT.
+#[derive(Default)]
+struct ErrorStats {
+    by_code: BTreeMap<String, u64>,
+    disabled: bool,
+}
+
+/// Redis's `ERROR_STATS_NUMBER`.
+const MAX_ERROR_CODES: usize = 128;
 
 impl Default for Latency {
     fn default() -> Self {
@@ -156,6 +224,8 @@ impl Default for Latency {
             threshold_ms: AtomicU64::new(0),
             tracking: AtomicBool::new(true),
             histograms: Mutex::default(),
+            errors: Mutex::default(),
+            error_replies: AtomicU64::new(0),
         }
     }
 }
@@ -207,23 +277,73 @@ impl Latency {
             return;
         }
         let mut map = lock(&self.histograms);
-        for (command, h) in batch.entries.drain(..) {
-            map.entry(command).or_default().add(&h);
+        for (command, stat) in batch.entries.drain(..) {
+            map.entry(command).or_default().add(&stat);
         }
+    }
+
+    /// Counts a call of `command` refused before it ran.
+    pub fn reject(&self, command: Cow<'static, str>) {
+        lock(&self.histograms).entry(command).or_default().rejected += 1;
+    }
+
+    /// Counts an error reply `message` (without its `-`) sent to a client, by its code.
+    pub fn error_reply(&self, message: &[u8]) {
+        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        let code = message.split(|&c| c == b' ').next().unwrap_or_default();
+        let code = String::from_utf8_lossy(code);
+        let mut errors = lock(&self.errors);
+        if errors.disabled {
+            return;
+        }
+        if let Some(n) = errors.by_code.get_mut(code.as_ref()) {
+            *n += 1;
+        } else if errors.by_code.len() >= MAX_ERROR_CODES {
+            tracing::warn!(
+                "errorstats stopped: more than {MAX_ERROR_CODES} error codes (CONFIG RESETSTAT restarts it)"
+            );
+            *errors = ErrorStats { by_code: BTreeMap::new(), disabled: true };
+        } else {
+            errors.by_code.insert(code.into_owned(), 1);
+        }
+    }
+
+    /// Error replies sent so far.
+    pub fn error_replies(&self) -> u64 {
+        self.error_replies.load(Ordering::Relaxed)
+    }
+
+    /// Error replies by code, in code order.
+    pub fn error_codes(&self) -> Vec<(String, u64)> {
+        lock(&self.errors).by_code.iter().map(|(k, n)| (k.clone(), *n)).collect()
     }
 
     /// The histograms of the commands `pick` selects, in name order.
     pub fn histograms(&self, mut pick: impl FnMut(&str) -> bool) -> Vec<(String, Histogram)> {
         let map = lock(&self.histograms);
-        let mut out: Vec<(String, Histogram)> =
-            map.iter().filter(|(k, _)| pick(k)).map(|(k, h)| (k.to_string(), h.clone())).collect();
+        let mut out: Vec<(String, Histogram)> = map
+            .iter()
+            .filter(|(k, s)| s.histogram.calls > 0 && pick(k))
+            .map(|(k, s)| (k.to_string(), s.histogram.clone()))
+            .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// CONFIG RESETSTAT forgets the histograms, as Redis's `resetCommandTableStats`.
+    /// Every command's statistics, in name order (those with a call or a refusal).
+    pub fn command_stats(&self) -> Vec<(String, CommandStat)> {
+        let mut out: Vec<(String, CommandStat)> =
+            lock(&self.histograms).iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// CONFIG RESETSTAT forgets the commands' statistics and the error counts, as Redis's
+    /// `resetCommandTableStats` and `resetErrorTableStats`.
     pub fn reset_histograms(&self) {
         lock(&self.histograms).clear();
+        *lock(&self.errors) = ErrorStats::default();
+        self.error_replies.store(0, Ordering::Relaxed);
     }
 }
 
@@ -282,19 +402,45 @@ mod tests {
     fn a_connection_batch_adds_up_into_the_node_histograms_once_merged() {
         let l = Latency::default();
         let mut batch = HistogramBatch::default();
-        batch.record(Cow::Borrowed("get"), 1000);
-        batch.record(Cow::Borrowed("get"), 2000);
+        let ran = |ns| Ran { ns, failed: false, tracked: true };
+        batch.record(Cow::Borrowed("get"), ran(1000));
+        batch.record(Cow::Borrowed("get"), ran(2000));
         // The same name built at run time (a container's `config|set`) counts as one entry.
-        batch.record(Cow::Owned("config|set".to_string()), 1000);
-        batch.record(Cow::Owned("config|set".to_string()), 1000);
+        batch.record(Cow::Owned("config|set".to_string()), ran(1000));
+        batch.record(Cow::Owned("config|set".to_string()), Ran { failed: true, ..ran(1000) });
         assert!(l.histograms(|_| true).is_empty(), "nothing reaches the node before the merge");
         l.merge(&mut batch);
         assert!(batch.is_empty());
-        batch.record(Cow::Borrowed("get"), 5000);
+        batch.record(Cow::Borrowed("get"), ran(5000));
+        batch.record(Cow::Borrowed("get"), Ran { tracked: false, ..ran(7000) });
         l.merge(&mut batch);
+        l.reject(Cow::Borrowed("set"));
+        let stats: Vec<(String, u64, u64, u64, u64)> =
+            l.command_stats().into_iter().map(|(k, s)| (k, s.calls, s.usec, s.rejected, s.failed)).collect();
+        assert_eq!(stats, [("config|set".into(), 2, 2, 0, 1), ("get".into(), 4, 15, 0, 0), ("set".into(), 0, 0, 1, 0)]);
         let counts: Vec<(String, u64)> = l.histograms(|_| true).into_iter().map(|(k, h)| (k, h.calls)).collect();
         assert_eq!(counts, [("config|set".to_string(), 2), ("get".to_string(), 3)]);
         let get = l.histograms(|k| k == "get");
-        assert_eq!(get[0].1.buckets(), [(1, 1), (2, 2), (8, 3)]);
+        assert_eq!(get[0].1.buckets(), [(1, 1), (2, 2), (8, 3)], "the untracked call is not in the histogram");
+        let at = |p| get[0].1.value_at_percentile(p);
+        assert_eq!((at(0.0), at(33.0), at(50.0), at(100.0)), (1.031, 1.031, 2.063, 8.255));
+    }
+
+    #[test]
+    fn error_replies_count_by_code_up_to_redis_limit() {
+        let l = Latency::default();
+        l.error_reply(b"ERR wrong number of arguments");
+        l.error_reply(b"ERR syntax error");
+        l.error_reply(b"WRONGTYPE Operation against a key");
+        l.error_reply(b"NOSPACE");
+        assert_eq!(l.error_codes(), [("ERR".into(), 2), ("NOSPACE".into(), 1), ("WRONGTYPE".into(), 1)]);
+        for i in 0..200 {
+            l.error_reply(format!("E{i} x").as_bytes());
+        }
+        assert!(l.error_codes().is_empty(), "past 128 codes Redis stops counting them");
+        assert_eq!(l.error_replies(), 204, "the total goes on");
+        l.reset_histograms();
+        l.error_reply(b"ERR x");
+        assert_eq!((l.error_codes(), l.error_replies()), (vec![("ERR".into(), 1)], 1));
     }
 }

@@ -3,7 +3,9 @@
 //! other. The connection flushes the pending writes before it runs anything else, so every
 //! command still sees the effects of the ones before it, and replies keep their order.
 
+use super::calls::Pending;
 use super::engine::{Engine, Replies};
+use super::latency::Latency;
 use super::tracking::Tracking;
 use crate::protocol::{encode, Frame, RespVersion};
 use bytes::{Bytes, BytesMut};
@@ -16,10 +18,31 @@ const MAX_BYTES: usize = 1 << 20;
 
 /// A reply still to come, in pipeline order.
 enum Slot {
-    /// The reply of the next command of the batch; `send` unless CLIENT REPLY drops it.
-    Write { send: bool },
+    /// The reply of the next command of the batch; `send` unless CLIENT REPLY drops it;
+    /// `call` to record once the reply is known.
+    Write { send: bool, call: Option<Pending> },
     /// A reply known already (an arity or AUTH error between two writes).
     Ready { frame: Frame, send: bool },
+}
+
+/// A write for [`PendingWrites::push_write`]: run on database `db`, routed to Raft group
+/// `group`, at `now_ms`.
+pub struct QueuedWrite {
+    pub db: usize,
+    pub group: u64,
+    pub now_ms: u64,
+    pub argv: Vec<Bytes>,
+    /// Its reply is sent (not dropped by CLIENT REPLY).
+    pub send: bool,
+    pub call: Option<Pending>,
+}
+
+/// Where [`PendingWrites::flush`] puts the replies: the client's protocol, its output buffer,
+/// and the node's error counts.
+pub struct Out<'a> {
+    pub resp: RespVersion,
+    pub buf: &'a mut BytesMut,
+    pub latency: &'a Latency,
 }
 
 /// Writes waiting to be proposed, and the replies queued behind them.
@@ -33,8 +56,9 @@ pub struct PendingWrites {
     cmds: Vec<Vec<Bytes>>,
     bytes: usize,
     slots: Vec<Slot>,
-    /// The writes to log in the slow log once their replies are in (only while it is on).
-    timed: Vec<super::calls::Pending>,
+    /// The writes whose replies are in, with whether each failed, to record (see
+    /// [`take_answered`](Self::take_answered)).
+    answered: Vec<(Pending, bool)>,
 }
 
 impl PendingWrites {
@@ -54,8 +78,10 @@ impl PendingWrites {
     }
 
     /// Queues a write for database `db` of group `group`, run at `now_ms` (check
-    /// [`accepts`](Self::accepts) and [`accepts_group`](Self::accepts_group) first).
-    pub fn push_write(&mut self, db: usize, group: u64, now_ms: u64, argv: Vec<Bytes>, send: bool) {
+    /// [`accepts`](Self::accepts) and [`accepts_group`](Self::accepts_group) first); `call` is
+    /// handed back with its outcome by [`take_answered`](Self::take_answered) after the flush.
+    pub fn push_write(&mut self, w: QueuedWrite) {
+        let QueuedWrite { db, group, now_ms, argv, send, call } = w;
         if self.cmds.is_empty() {
             self.now_ms = now_ms;
         }
@@ -63,17 +89,12 @@ impl PendingWrites {
         self.group = group;
         self.bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         self.cmds.push(argv);
-        self.slots.push(Slot::Write { send });
+        self.slots.push(Slot::Write { send, call });
     }
 
-    /// Keeps `pending` until the batch holding its write has its replies.
-    pub fn push_timed(&mut self, pending: super::calls::Pending) {
-        self.timed.push(pending);
-    }
-
-    /// The writes kept by [`push_timed`](Self::push_timed), once flushed.
-    pub fn take_timed(&mut self) -> std::vec::Drain<'_, super::calls::Pending> {
-        self.timed.drain(..)
+    /// The calls of the flushed writes, each with whether its reply was an error.
+    pub fn take_answered(&mut self) -> std::vec::Drain<'_, (Pending, bool)> {
+        self.answered.drain(..)
     }
 
     /// Queues a reply that is already known, behind the pending writes.
@@ -84,14 +105,9 @@ impl PendingWrites {
     /// Proposes the pending writes as one batch and encodes every queued reply into `out`, in
     /// order.
     /// `noloop`: the tracking table and the client's id when it tracks with NOLOOP (its own
-    /// changes are then not announced to it).
-    pub async fn flush(
-        &mut self,
-        engine: &Engine,
-        resp: RespVersion,
-        out: &mut BytesMut,
-        noloop: Option<(&Tracking, u64)>,
-    ) {
+    /// changes are then not announced to it). Error replies count in `latency`'s errorstats.
+    pub async fn flush(&mut self, engine: &Engine, out: Out<'_>, noloop: Option<(&Tracking, u64)>) {
+        let Out { resp, buf: out, latency } = out;
         if self.slots.is_empty() {
             return;
         }
@@ -112,7 +128,14 @@ impl PendingWrites {
         };
         for slot in self.slots.drain(..) {
             let (frame, send) = match slot {
-                Slot::Write { send } => (replies.next().unwrap_or(Frame::Null), send),
+                Slot::Write { send, call } => {
+                    let frame = replies.next().unwrap_or(Frame::Null);
+                    if let Frame::Error(message) = &frame {
+                        latency.error_reply(message);
+                    }
+                    self.answered.extend(call.map(|c| (c, frame.is_error())));
+                    (frame, send)
+                }
                 Slot::Ready { frame, send } => (frame, send),
             };
             if send {
@@ -126,20 +149,24 @@ impl PendingWrites {
 mod tests {
     use super::*;
 
+    fn write(db: usize, argv: Vec<Bytes>, send: bool) -> QueuedWrite {
+        QueuedWrite { db, group: 0, now_ms: 0, argv, send, call: None }
+    }
+
     #[test]
     fn a_batch_holds_one_database_and_stops_growing_at_its_limits() {
         let mut p = PendingWrites::default();
         assert!(p.is_empty() && p.accepts(3));
-        p.push_write(3, 0, 0, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true);
+        p.push_write(write(3, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")], true));
         assert!(!p.is_empty() && p.accepts(3));
         // Another database needs a batch of its own.
         assert!(!p.accepts(4));
         for _ in 1..MAX_CMDS {
-            p.push_write(3, 0, 0, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true);
+            p.push_write(write(3, vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"n")], true));
         }
         assert!(!p.accepts(3));
         let mut big = PendingWrites::default();
-        big.push_write(0, 0, 0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false);
+        big.push_write(write(0, vec![Bytes::from(vec![b'x'; MAX_BYTES])], false));
         assert!(!big.accepts(0));
         // A ready reply alone is not a write: any database may follow it.
         let mut ready = PendingWrites::default();

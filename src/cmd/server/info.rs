@@ -10,20 +10,38 @@ use std::fmt::Write;
 
 use crate::protocol::Frame;
 
-/// Sections in Redis's order; `default` and `all` list these.
-const SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "keyspace"];
+/// Sections in Redis's order.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
+/// What `all` and `everything` add to the default sections (as Redis).
+const NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 /// INFO [section ...]
 pub fn info(s: &mut Session, argv: &[Bytes]) -> Frame {
     let mut wanted: Vec<&str> = Vec::new();
+    let defaults = SECTIONS.iter().filter(|s| !NOT_DEFAULT.contains(s));
     if argv.len() == 1 {
-        wanted.extend(SECTIONS);
+        wanted.extend(defaults.clone());
     }
     for a in &argv[1..] {
         let name = String::from_utf8_lossy(a).to_ascii_lowercase();
         match name.as_str() {
-            "default" | "all" | "everything" => wanted.extend(SECTIONS),
+            "default" => wanted.extend(defaults.clone()),
+            "all" | "everything" => wanted.extend(SECTIONS),
             other => {
                 if let Some(sec) = SECTIONS.iter().find(|s| **s == other) {
                     wanted.push(sec);
@@ -45,6 +63,7 @@ pub fn info(s: &mut Session, argv: &[Bytes]) -> Frame {
 fn section(out: &mut String, name: &str, shared: &Shared) {
     let title = match name {
         "cpu" => "CPU".to_string(),
+        "commandstats" => "Commandstats".to_string(),
         other => {
             let mut t = other.to_string();
             t[..1].make_ascii_uppercase();
@@ -62,6 +81,9 @@ fn section(out: &mut String, name: &str, shared: &Shared) {
         "cpu" => own(cpu()),
         "cluster" => cluster(shared),
         "keyspace" => keyspace(shared),
+        "commandstats" => commandstats(shared),
+        "errorstats" => errorstats(shared),
+        "latencystats" => latencystats(shared),
         _ => Vec::new(),
     };
     for (k, v) in lines {
@@ -232,7 +254,52 @@ fn stats(shared: &Shared) -> Lines {
         ("tracking_total_keys", tracking.1.to_string()),
         ("tracking_total_items", tracking.2.to_string()),
         ("tracking_total_prefixes", tracking.3.to_string()),
+        ("unexpected_error_replies", "0".into()),
+        ("total_error_replies", shared.latency.error_replies().to_string()),
     ]
+}
+
+/// `cmdstat_<name>:calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=..` for
+/// every command run or refused on this node since the last CONFIG RESETSTAT.
+fn commandstats(shared: &Shared) -> Vec<(String, String)> {
+    let stats = shared.latency.command_stats();
+    stats
+        .into_iter()
+        .map(|(name, s)| {
+            let per_call = if s.calls == 0 { 0.0 } else { s.usec as f64 / s.calls as f64 };
+            let value = format!(
+                "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                s.calls, s.usec, s.rejected, s.failed
+            );
+            (format!("cmdstat_{name}"), value)
+        })
+        .collect()
+}
+
+/// `errorstat_<CODE>:count=N` for each error code replied since the last CONFIG RESETSTAT.
+fn errorstats(shared: &Shared) -> Vec<(String, String)> {
+    let codes = shared.latency.error_codes();
+    codes.into_iter().map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}"))).collect()
+}
+
+/// `latency_percentiles_usec_<name>:p50=..,p99=..` at `latency-tracking-info-percentiles`.
+/// Each value is the upper bound of the histogram bucket holding that percentile (the buckets
+/// LATENCY HISTOGRAM prints, doubling): coarser than Redis's two significant digits.
+fn latencystats(shared: &Shared) -> Vec<(String, String)> {
+    let wanted = crate::config::reported::find(b"latency-tracking-info-percentiles")
+        .map(|r| shared.config().reported.get(r))
+        .unwrap_or_default();
+    // Kept as Redis shows them (`%f`, trailing zeros trimmed).
+    let percentiles: Vec<(&str, f64)> = wanted.split(' ').filter_map(|p| p.parse().ok().map(|v| (p, v))).collect();
+    let histograms = shared.latency.histograms(|_| true);
+    histograms
+        .into_iter()
+        .map(|(name, h)| {
+            let values: Vec<String> =
+                percentiles.iter().map(|(text, p)| format!("p{text}={:.3}", h.value_at_percentile(*p))).collect();
+            (format!("latency_percentiles_usec_{name}"), values.join(","))
+        })
+        .collect()
 }
 
 /// Host and port of a `host:port` address (empty and 0 if unknown).
