@@ -41,6 +41,8 @@ pub struct ClientInfo {
     pub tracking: Option<super::tracking::Mode>,
     /// The tracking redirection's client left (flag 'R', TRACKINGINFO's `broken_redirect`).
     pub tracking_broken: bool,
+    /// The ACL user the connection runs as (`user=`).
+    pub user: Bytes,
 }
 
 /// Registry entry of a connection.
@@ -75,6 +77,8 @@ pub struct Client {
     pub db: usize,
     pub name: Bytes,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (`default` until AUTH or HELLO AUTH).
+    pub user: Bytes,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command failed to queue: EXEC will refuse the transaction.
@@ -124,6 +128,7 @@ impl Client {
             db: 0,
             name: Bytes::new(),
             authenticated,
+            user: Bytes::from_static(b"default"),
             multi: None,
             multi_failed: false,
             watched: Vec::new(),

@@ -162,6 +162,9 @@ async fn execute_command(
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
         return Outcome::Reply(reject(client, handle, spec, "NOAUTH Authentication required.".into()));
     }
+    if let Some(msg) = acl_refusal(client, handle, shared, spec, argv, client.multi.is_some()) {
+        return Outcome::Reply(reject(client, handle, spec, msg));
+    }
     if pubsub::in_subscribed_mode(client) {
         if let Some(msg) = pubsub::refuse_in_subscribed_mode(client, argv, spec.name, &full_name(spec, argv)) {
             return Outcome::Reply(reject(client, handle, spec, msg));
@@ -319,6 +322,30 @@ fn busy_threshold(shared: &Shared) -> std::time::Duration {
     std::time::Duration::from_millis(ms)
 }
 
+/// Redis's ACL check (`ACLCheckAllPerm`): the NOPERM error of a command the client's user may
+/// not run (as it is: in MULTI, queued ones are checked again at EXEC), logged in ACL LOG.
+fn acl_refusal(
+    client: &Client,
+    handle: &ClientHandle,
+    shared: &Shared,
+    spec: &'static CommandSpec,
+    argv: &[Bytes],
+    in_multi: bool,
+) -> Option<String> {
+    let (denied, name) = {
+        let acl = shared.acl();
+        match acl.user(&client.user) {
+            Some(user) => cmd::server::acl_check(user, spec, argv).err()?,
+            // Deleted: its connection is being closed.
+            None => (crate::acl::Denied::Command, cmd::server::acl_name(spec, argv)),
+        }
+    };
+    let context = if in_multi { "multi" } else { "toplevel" };
+    let (reason, object) = cmd::server::acl_log_reason(denied, &name, argv);
+    cmd::server::acl_log_denial(shared, &handle.info(), reason, context, object, &client.user);
+    Some(cmd::server::noperm(denied, &name))
+}
+
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
 /// transaction; a refused EXEC discards the transaction with an EXECABORT error instead.
 /// `msg` has no `ERR ` prefix when it is a plain error.
@@ -332,7 +359,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
         return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
     }
     client.multi_failed |= client.multi.is_some();
-    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") || msg.starts_with("BUSY") {
+    if ["NOAUTH", "OOM", "BUSY", "NOPERM"].iter().any(|p| msg.starts_with(p)) {
         Frame::error(msg)
     } else {
         Frame::error(format!("ERR {msg}"))
@@ -565,7 +592,13 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
     for argv in queue {
-        match cmd::lookup(&argv[0]) {
+        let spec = cmd::lookup(&argv[0]);
+        // Permissions may have changed since the command was queued (Redis checks again).
+        if let Some(msg) = spec.and_then(|spec| acl_refusal(client, handle, shared, spec, &argv, true)) {
+            local.push(Some(Frame::error(msg)));
+            continue;
+        }
+        match spec {
             Some(spec) if spec.name == "cluster" => local.push(Some(cluster(shared, &argv).await)),
             Some(spec) if spec.has_flag("pubsub") => local.push(Some(pubsub_in_exec(client, shared, spec, &argv))),
             Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {

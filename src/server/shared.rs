@@ -81,6 +81,10 @@ pub struct Shared {
     pub pause: super::pause::Pause,
     /// Client-side caching: the tracking table (CLIENT TRACKING).
     pub tracking: Arc<super::tracking::Tracking>,
+    /// The ACL users (replicated state: changed by applied log entries; read here before
+    /// every command) and this node's ACL LOG.
+    pub acl: Arc<std::sync::RwLock<crate::acl::Acl>>,
+    pub acl_log: crate::acl::log::AclLog,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -105,7 +109,10 @@ impl Shared {
         let pubsub = Arc::new(PubSub::new(pubsub_limit));
         let tracking = Arc::new(super::tracking::Tracking::new(pubsub.clone(), tracking_max_keys(&config)));
         configure_introspection(&config, &slowlog, &latency);
+        let acl = Arc::new(std::sync::RwLock::new(crate::acl::Acl::new(&config.requirepass)));
         Arc::new(Shared {
+            acl,
+            acl_log: Default::default(),
             config: Mutex::new(config),
             engine,
             cluster,
@@ -138,7 +145,19 @@ impl Shared {
         }
         configure_introspection(&next, &self.slowlog, &self.latency);
         self.tracking.set_max_keys(tracking_max_keys(&next));
+        if next.requirepass != self.config().requirepass {
+            // `requirepass` is the default user's password (Redis 6+).
+            self.acl_write().set_requirepass(&next.requirepass);
+        }
         *self.config() = next;
+    }
+
+    pub fn acl(&self) -> std::sync::RwLockReadGuard<'_, crate::acl::Acl> {
+        self.acl.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn acl_write(&self) -> std::sync::RwLockWriteGuard<'_, crate::acl::Acl> {
+        self.acl.write().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientHandle>>> {
