@@ -274,6 +274,34 @@ impl Acl {
         Ok(())
     }
 
+    /// A table from users' rules (as [`User::describe_rules`] gives them).
+    pub fn from_rules(users: &[(Bytes, Bytes)]) -> Result<Acl, String> {
+        let mut acl = Acl { users: BTreeMap::new() };
+        for (name, rules) in users {
+            let rules: Vec<Bytes> = rules.split(|&c| c == b' ').filter(|r| !r.is_empty()).map(Bytes::copy_from_slice).collect();
+            acl.set_user(name, &rules)?;
+        }
+        if acl.user(b"default").is_none() {
+            return Err("the ACL table has no default user".into());
+        }
+        Ok(acl)
+    }
+
+    /// `ACL DELUSER`: how many of `names` were deleted, or the error when one is `default`
+    /// (those before it stay deleted, as in Redis).
+    pub fn delete_users(&mut self, names: &[Bytes]) -> Result<i64, (i64, String)> {
+        let mut deleted = 0;
+        for name in names {
+            if name.as_ref() == b"default" {
+                return Err((deleted, "ERR The 'default' user cannot be removed".into()));
+            }
+            if self.users.remove(name).is_some() {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// `CONFIG SET requirepass`: the default user's only password (none: `nopass`).
     pub fn set_requirepass(&mut self, pass: &str) {
         if let Some(user) = self.users.get_mut(&b"default"[..]) {
@@ -298,6 +326,47 @@ impl Acl {
             }
         }
         Err(worst.unwrap_or(Denied::Command))
+    }
+}
+
+/// The table this node's server checks commands against: the replicated one, with this
+/// node's `requirepass` as the default user's password until the default user is set through
+/// the log (`store::acl`).
+#[derive(Default)]
+pub struct AclView {
+    users: std::sync::RwLock<Acl>,
+    requirepass: std::sync::Mutex<String>,
+    /// The last table published, to apply a new `requirepass` to.
+    replicated: std::sync::Mutex<(Acl, bool)>,
+}
+
+impl AclView {
+    pub fn new(requirepass: &str) -> AclView {
+        let view = AclView::default();
+        *view.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = requirepass.to_string();
+        view.publish(&Acl::default(), false);
+        view
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Acl> {
+        self.users.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A replicated table was applied: the server uses it from now on.
+    pub fn publish(&self, table: &Acl, default_set: bool) {
+        let mut acl = table.clone();
+        if !default_set {
+            acl.set_requirepass(&self.requirepass.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        *self.replicated.lock().unwrap_or_else(|p| p.into_inner()) = (table.clone(), default_set);
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = acl;
+    }
+
+    /// This node's `requirepass` changed (CONFIG SET).
+    pub fn set_requirepass(&self, pass: &str) {
+        *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = pass.to_string();
+        let (table, default_set) = self.replicated.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.publish(&table, default_set);
     }
 }
 

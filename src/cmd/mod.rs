@@ -7,6 +7,7 @@
 //! every replica. `Session` commands act on the connection or the server, not the keyspace,
 //! and are carried out by `crate::server`.
 
+pub mod acl;
 pub mod args;
 pub mod blocking;
 pub mod cluster;
@@ -128,6 +129,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,
+        acl::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -486,6 +486,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         new.keyspace.running = self.running.clone();
         let old = {
             let mut st = write_when_free(&self.state).await?;
+            // The node's server reads this group's users: it gets the installed ones.
+            new.keyspace.acl.view = st.keyspace.acl.view.clone();
+            new.keyspace.acl.publish();
             self.waiters.after_snapshot(&new.keyspace.blocked);
             // Every key may have changed: tracking clients drop their whole cache, as a Redis
             // replica's loading an RDB flushes them (`emptyData`).

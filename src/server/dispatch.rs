@@ -422,6 +422,9 @@ async fn run(
                 let usage = cmd::server::memory_usage;
                 shared.engine.read_on(group, client.db, now, usage, argv, client.readonly, point).await
             }
+            "acl" | "config" if cmd::acl::replicated_write(argv).is_some() => {
+                acl_write(client, handle, shared, argv, now).await
+            }
             "config" if cmd::replicated_config_write(argv).is_some() => {
                 // lua-max-steps and the stream node sizes are replicated state: set through
                 // the log, like a write.
@@ -453,6 +456,40 @@ async fn run(
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, argv),
         },
     }
+}
+
+/// ACL SETUSER / DELUSER and CONFIG SET requirepass: the users are replicated state, changed
+/// through the log in every group that holds keys (as replicated settings are); this node's
+/// copy has caught up when the reply goes out, so an AUTH that follows sees the change.
+async fn acl_write(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: &[Bytes], now: u64) -> Frame {
+    let Some(write) = cmd::acl::replicated_write(argv) else { return Frame::Null };
+    let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
+    let mut reply = Frame::Null;
+    for group in &groups {
+        let mut replies = shared.engine.write_many_to(*group, client.db, now, vec![write.clone()]).await;
+        reply = replies.next().unwrap_or(Frame::Null);
+        if matches!(reply, Frame::Error(_)) {
+            break;
+        }
+    }
+    if let Some(first) = groups.first() {
+        shared.engine.group(*first).catch_up().await;
+    }
+    if args::is(&argv[0], "config") {
+        if !matches!(reply, Frame::Error(_)) {
+            let mut next = shared.config().clone();
+            next.requirepass = String::from_utf8_lossy(&argv[3]).into_owned();
+            shared.set_config(next);
+        }
+        return reply;
+    }
+    if args::is(&argv[1], "deluser") {
+        // Connections of deleted users are closed, as Redis closes them.
+        let gone: Vec<Bytes> = argv[2..].iter().filter(|n| shared.acl().user(n).is_none()).cloned().collect();
+        let mut s = cmd::server::Session { client, handle, shared };
+        gone.iter().for_each(|name| cmd::server::disconnect_user(&mut s, name));
+    }
+    reply
 }
 
 /// CLUSTER: a multi-raft node answers the Redis Cluster subcommands from its groups
@@ -596,6 +633,12 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
         // Permissions may have changed since the command was queued (Redis checks again).
         if let Some(msg) = spec.and_then(|spec| acl_refusal(client, handle, shared, spec, &argv, true)) {
             local.push(Some(Frame::error(msg)));
+            continue;
+        }
+        if let Some(write) = cmd::acl::replicated_write(&argv) {
+            // ACL SETUSER / DELUSER in a transaction: its place in the entry.
+            local.push(None);
+            batch_cmds.push(write);
             continue;
         }
         match spec {

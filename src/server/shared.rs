@@ -83,7 +83,7 @@ pub struct Shared {
     pub tracking: Arc<super::tracking::Tracking>,
     /// The ACL users (replicated state: changed by applied log entries; read here before
     /// every command) and this node's ACL LOG.
-    pub acl: Arc<std::sync::RwLock<crate::acl::Acl>>,
+    pub acl: Arc<crate::acl::AclView>,
     pub acl_log: crate::acl::log::AclLog,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
@@ -109,7 +109,14 @@ impl Shared {
         let pubsub = Arc::new(PubSub::new(pubsub_limit));
         let tracking = Arc::new(super::tracking::Tracking::new(pubsub.clone(), tracking_max_keys(&config)));
         configure_introspection(&config, &slowlog, &latency);
-        let acl = Arc::new(std::sync::RwLock::new(crate::acl::Acl::new(&config.requirepass)));
+        let acl = Arc::new(crate::acl::AclView::new(&config.requirepass));
+        if let Some(group) = engine.keyspace_groups().next() {
+            // The users the server checks are this group's (every keyspace group gets each
+            // ACL change; see `cmd::acl`).
+            let mut st = group.state().write().unwrap_or_else(|p| p.into_inner());
+            st.keyspace.acl.view = acl.clone();
+            st.keyspace.acl.publish();
+        }
         Arc::new(Shared {
             acl,
             acl_log: Default::default(),
@@ -147,17 +154,14 @@ impl Shared {
         self.tracking.set_max_keys(tracking_max_keys(&next));
         if next.requirepass != self.config().requirepass {
             // `requirepass` is the default user's password (Redis 6+).
-            self.acl_write().set_requirepass(&next.requirepass);
+            self.acl.set_requirepass(&next.requirepass);
         }
         *self.config() = next;
     }
 
+    /// The users this node checks commands against (`crate::acl::AclView`).
     pub fn acl(&self) -> std::sync::RwLockReadGuard<'_, crate::acl::Acl> {
-        self.acl.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn acl_write(&self) -> std::sync::RwLockWriteGuard<'_, crate::acl::Acl> {
-        self.acl.write().unwrap_or_else(|p| p.into_inner())
+        self.acl.read()
     }
 
     pub fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientHandle>>> {

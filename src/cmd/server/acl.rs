@@ -86,30 +86,10 @@ pub fn acl(s: &mut Session, argv: &[Bytes]) -> Frame {
         "dryrun" => dryrun(&s.shared.acl(), &argv[2..]),
         "log" => log(s, argv.get(2)),
         "save" | "load" => Frame::error(NO_ACL_FILE),
-        "setuser" => match s.shared.acl_write().set_user(&argv[2], &argv[3..]) {
-            Ok(()) => Frame::ok(),
-            Err(e) => Frame::error(e),
-        },
-        "deluser" => deluser(s, &argv[2..]),
         "help" => help_reply("ACL", HELP),
         // SETUSER and DELUSER run through the log (`crate::server::dispatch`).
         _ => Frame::error("ERR ACL command not available here"),
     }
-}
-
-/// ACL DELUSER: the users deleted; their connections are closed, as Redis closes them.
-fn deluser(s: &mut Session, names: &[Bytes]) -> Frame {
-    let mut deleted = 0;
-    for name in names {
-        if name.as_ref() == b"default" {
-            return Frame::error("ERR The 'default' user cannot be removed");
-        }
-        if s.shared.acl_write().users.remove(name).is_some() {
-            deleted += 1;
-            disconnect_user(s, name);
-        }
-    }
-    Frame::Integer(deleted)
 }
 
 /// Closes the connections authenticated as `name` (the caller's after its reply).
