@@ -246,8 +246,18 @@ async fn execute_command(
     if client.multi.is_none() && fanout::fans_out(shared, spec, argv) {
         return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
+    let limited_script = is_script(spec) && shared.acl().user(&client.user).is_some_and(|u| !u.unrestricted);
     if let Kind::Write(_) = spec.kind {
-        return Outcome::Write { argv: std::mem::take(argv), now_ms: now, group };
+        let mut argv = std::mem::take(argv);
+        if limited_script {
+            argv = cmd::acl::wrap(&client.user, argv, false);
+        }
+        return Outcome::Write { argv, now_ms: now, group };
+    }
+    if limited_script {
+        let mut wrapped = cmd::acl::wrap(&client.user, std::mem::take(argv), true);
+        let spec = cmd::acl::run_as_ro_spec();
+        return Outcome::Reply(run(client, handle, shared, spec, &mut wrapped, now, &mut clock.read_point, group).await);
     }
     let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await;
     if shown_after {
@@ -256,6 +266,11 @@ async fn execute_command(
         monitor::feed(shared, handle, client.db, spec, argv);
     }
     Outcome::Reply(reply)
+}
+
+/// EVAL and friends: a script whose calls are checked against its user's limits.
+fn is_script(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
 /// Multi-raft routing (see [`crate::cluster::Groups`]): the group `argv` runs on, or the reply

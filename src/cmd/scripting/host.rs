@@ -22,6 +22,9 @@ fn check(argv: &[Bytes]) -> Result<&'static CommandSpec, Frame> {
     if spec.has_flag("noscript") {
         return Err(Frame::error("ERR This Redis command is not allowed from script"));
     }
+    if let Some(denial) = crate::cmd::acl::script_denial(spec, argv) {
+        return Err(denial);
+    }
     if matches!(spec.name, "xread" | "xreadgroup") && blocks(argv) {
         // Redis refuses it while parsing the options, naming the command as the script wrote it.
         let name = String::from_utf8_lossy(&argv[0]);
