@@ -219,10 +219,9 @@ pub fn merge_selector_args(rules: &[Bytes]) -> Result<Vec<Vec<u8>>, String> {
         }
     }
     match open {
-        Some(_) => Err(format!(
-            "ERR Unmatched parenthesis in acl selector starting at '{}'.",
-            String::from_utf8_lossy(first)
-        )),
+        Some(_) => {
+            Err(format!("ERR Unmatched parenthesis in acl selector starting at '{}'.", String::from_utf8_lossy(first)))
+        }
         None => Ok(out),
     }
 }
@@ -278,7 +277,8 @@ impl Acl {
     pub fn from_rules(users: &[(Bytes, Bytes)]) -> Result<Acl, String> {
         let mut acl = Acl { users: BTreeMap::new() };
         for (name, rules) in users {
-            let rules: Vec<Bytes> = rules.split(|&c| c == b' ').filter(|r| !r.is_empty()).map(Bytes::copy_from_slice).collect();
+            let rules: Vec<Bytes> =
+                rules.split(|&c| c == b' ').filter(|r| !r.is_empty()).map(Bytes::copy_from_slice).collect();
             acl.set_user(name, &rules)?;
         }
         if acl.user(b"default").is_none() {

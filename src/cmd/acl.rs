@@ -11,9 +11,9 @@
 use super::args::is;
 use super::{lookup, CommandSpec, Kind, ReadCtx, WriteCtx};
 use crate::acl::{Denied, User};
-use std::cell::RefCell;
 use crate::protocol::Frame;
 use bytes::Bytes;
+use std::cell::RefCell;
 
 /// The internal command: `raftis.acl SETUSER name rules...` / `raftis.acl DELUSER names...`.
 pub const ACL_WRITE: &str = "raftis.acl";
@@ -112,7 +112,8 @@ pub fn replicated_write(argv: &[Bytes]) -> Option<Vec<Bytes>> {
     if is(&argv[0], "config") && argv.len() == 4 && is(&argv[1], "set") && is(&argv[2], "requirepass") {
         let pass = &argv[3];
         let rule = if pass.is_empty() { Bytes::from_static(b"nopass") } else { [b">", &pass[..]].concat().into() };
-        let rules = [Bytes::from_static(b"setuser"), Bytes::from_static(b"default"), Bytes::from_static(b"resetpass"), rule];
+        let rules =
+            [Bytes::from_static(b"setuser"), Bytes::from_static(b"default"), Bytes::from_static(b"resetpass"), rule];
         return Some(write(&rules));
     }
     None

@@ -319,10 +319,9 @@ impl Applier {
 /// Whether `entry` runs a script (EVAL, EVALSHA, FCALL or a read-only form inside a
 /// transaction): such an entry is applied off the runtime thread ([`StateMachine::apply`]).
 fn runs_script(entry: &openraft::alias::EntryOf<TypeConfig>) -> bool {
-    let batch_runs =
-        |b: &crate::store::WriteBatch| {
-            b.cmds.iter().any(|argv| crate::cmd::acl::unwrap(argv).first().is_some_and(|n| is_script(n)))
-        };
+    let batch_runs = |b: &crate::store::WriteBatch| {
+        b.cmds.iter().any(|argv| crate::cmd::acl::unwrap(argv).first().is_some_and(|n| is_script(n)))
+    };
     match &entry.payload {
         EntryPayload::Normal(Request::Write(batch)) => batch_runs(batch),
         EntryPayload::Normal(Request::Group(batches)) => batches.iter().any(|b| batch_runs(b)),

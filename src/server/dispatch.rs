@@ -257,7 +257,9 @@ async fn execute_command(
     if limited_script {
         let mut wrapped = cmd::acl::wrap(&client.user, std::mem::take(argv), true);
         let spec = cmd::acl::run_as_ro_spec();
-        return Outcome::Reply(run(client, handle, shared, spec, &mut wrapped, now, &mut clock.read_point, group).await);
+        return Outcome::Reply(
+            run(client, handle, shared, spec, &mut wrapped, now, &mut clock.read_point, group).await,
+        );
     }
     let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await;
     if shown_after {
@@ -476,7 +478,13 @@ async fn run(
 /// ACL SETUSER / DELUSER and CONFIG SET requirepass: the users are replicated state, changed
 /// through the log in every group that holds keys (as replicated settings are); this node's
 /// copy has caught up when the reply goes out, so an AUTH that follows sees the change.
-async fn acl_write(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>, argv: &[Bytes], now: u64) -> Frame {
+async fn acl_write(
+    client: &mut Client,
+    handle: &ClientHandle,
+    shared: &Arc<Shared>,
+    argv: &[Bytes],
+    now: u64,
+) -> Frame {
     let Some(write) = cmd::acl::replicated_write(argv) else { return Frame::Null };
     let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
     let mut reply = Frame::Null;

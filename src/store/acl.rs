@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct AclStore {
     /// The users (replicated).
     pub table: Acl,
@@ -30,15 +30,13 @@ impl PartialEq for AclStore {
 
 impl std::fmt::Debug for AclStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AclStore").field("users", &self.table.users.len()).field("default_set", &self.default_set).finish()
+        f.debug_struct("AclStore")
+            .field("users", &self.table.users.len())
+            .field("default_set", &self.default_set)
+            .finish()
     }
 }
 
-impl Default for AclStore {
-    fn default() -> Self {
-        AclStore { table: Acl::default(), default_set: false, view: Arc::default() }
-    }
-}
 
 /// The snapshot form: every user as its name and rules.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

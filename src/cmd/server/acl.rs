@@ -161,7 +161,9 @@ fn genpass(s: &Session, bits: Option<&Bytes>) -> Frame {
 pub fn denial_text(denied: Denied, name: &str, argv: &[Bytes]) -> String {
     match denied {
         Denied::Command => format!("This user has no permissions to run the '{name}' command"),
-        Denied::Key(i) => format!("This user has no permissions to access the '{}' key", String::from_utf8_lossy(&argv[i])),
+        Denied::Key(i) => {
+            format!("This user has no permissions to access the '{}' key", String::from_utf8_lossy(&argv[i]))
+        }
         Denied::Channel(i) => {
             format!("This user has no permissions to access the '{}' channel", String::from_utf8_lossy(&argv[i]))
         }

@@ -260,7 +260,8 @@ pub fn acl_commands() -> Vec<AclCommand> {
     names.dedup();
     let entry = |name: String| {
         let categories = categories_of(&name).into_iter().map(|c| c.trim_start_matches('@').to_string()).collect();
-        let no_auth = redis_table::info(&name).is_some_and(|e| redis_table::info_strings(e, 2).iter().any(|f| f == "no_auth"));
+        let no_auth =
+            redis_table::info(&name).is_some_and(|e| redis_table::info_strings(e, 2).iter().any(|f| f == "no_auth"));
         AclCommand { name, categories, no_auth }
     };
     names.into_iter().map(entry).collect()

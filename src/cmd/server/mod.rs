@@ -16,7 +16,9 @@ mod sparkline;
 mod tracking;
 mod wait;
 
-pub use acl::{check as acl_check, disconnect_user, log_denial as acl_log_denial, log_reason as acl_log_reason, noperm};
+pub use acl::{
+    check as acl_check, disconnect_user, log_denial as acl_log_denial, log_reason as acl_log_reason, noperm,
+};
 pub use command::{acl_commands, acl_keys, acl_name, AclCommand};
 pub use memory::usage as memory_usage;
 
