@@ -37,7 +37,6 @@ impl std::fmt::Debug for AclStore {
     }
 }
 
-
 /// The snapshot form: every user as its name and rules.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct AclImage {

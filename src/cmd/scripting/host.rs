@@ -52,6 +52,11 @@ fn blocks(argv: &[Bytes]) -> bool {
     false
 }
 
+/// `redis.acl_check_cmd`: the script's user (none: unrestricted) may run `argv`.
+fn acl_allows(argv: &[Bytes]) -> bool {
+    lookup(&argv[0]).is_none_or(|spec| crate::cmd::acl::script_denial(spec, argv).is_none())
+}
+
 fn knows(name: &[u8]) -> bool {
     lookup(name).is_some_and(|s| !s.has_flag("internal"))
 }
@@ -115,6 +120,10 @@ impl Host for WriteHost<'_> {
     fn knows_command(&self, name: &[u8]) -> bool {
         knows(name)
     }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        acl_allows(argv)
+    }
 }
 
 /// A read-only script (EVAL_RO, EVALSHA_RO): reads only.
@@ -142,5 +151,9 @@ impl Host for ReadHost<'_> {
 
     fn knows_command(&self, name: &[u8]) -> bool {
         knows(name)
+    }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        acl_allows(argv)
     }
 }
