@@ -205,3 +205,52 @@ fn users_set_on_one_node_authenticate_on_the_others_and_survive_a_restart() {
     wait_until("the users back after the restart", 30, || o.cmd(&["AUTH", "rep", "pw2"]) == Frame::ok());
     assert_eq!(text(&Frame::Array(cluster.conn(other).cmd(&["ACL", "LIST"]).into_array())), before);
 }
+
+#[test]
+fn acl_save_writes_the_users_and_acl_load_replaces_them_or_nothing() {
+    let dir = common::tempdir::TempDir::new("aclfile");
+    let path = dir.0.join("users.acl");
+    let file = path.to_str().expect("utf-8 path").to_string();
+    let s = Server::raftis(&["--aclfile", &file]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "aclfile"]),
+        Frame::Array(vec![Frame::bulk("aclfile"), Frame::bulk(file.clone())])
+    );
+    assert_eq!(c.cmd(&["ACL", "SETUSER", "a", "on", ">x", "~k*", "+get"]), Frame::ok());
+    assert_eq!(c.cmd(&["ACL", "SAVE"]), Frame::ok());
+    let saved = std::fs::read_to_string(&path).expect("the saved file");
+    assert_eq!(saved, text(&c.cmd(&["ACL", "LIST"])) + "\n");
+    // A file with errors changes nothing and says where each is.
+    std::fs::write(&path, "user default on nopass ~* &* +@all\nuser c on +bogus\nuser d foo\n").unwrap();
+    assert_eq!(
+        err(&c.cmd(&["ACL", "LOAD"])),
+        format!(
+            "ERR {file}:2: Error in applying operation '+bogus': Unknown command or category name in ACL. \
+             {file}:3: Syntax error. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+        )
+    );
+    std::fs::write(&path, "user c on >pw +get\nuser c off\n").unwrap();
+    assert!(err(&c.cmd(&["ACL", "LOAD"])).starts_with("ERR WARNING: Duplicate user 'c' found on line 2."));
+    assert_eq!(c.cmd(&["ACL", "USERS"]), Frame::Array(vec![Frame::bulk("a"), Frame::bulk("default")]));
+    // A good one replaces every user (the default user comes back as a fresh one).
+    std::fs::write(&path, "user c on >pw ~* +get\n").unwrap();
+    assert_eq!(c.cmd(&["ACL", "LOAD"]), Frame::ok());
+    assert_eq!(c.cmd(&["ACL", "USERS"]), Frame::Array(vec![Frame::bulk("c"), Frame::bulk("default")]));
+    let mut u = s.conn();
+    assert_eq!(u.cmd(&["AUTH", "c", "pw"]), Frame::ok());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        err(&c.cmd(&["ACL", "LOAD"])),
+        format!("ERR Error loading ACLs, opening file '{file}': No such file or directory")
+    );
+}
+
+#[test]
+fn without_an_acl_file_save_and_load_refuse_as_redis_does() {
+    let s = Server::raftis(&[]);
+    let mut c = s.conn();
+    for sub in ["SAVE", "LOAD"] {
+        assert!(err(&c.cmd(&["ACL", sub])).starts_with("ERR This Redis instance is not configured to use an ACL file."));
+    }
+}

@@ -3,6 +3,7 @@
 //! The table is replicated state: its changes are log entries (see docs/ARCHITECTURE.md), so
 //! this module is pure (no clock, no I/O); the ACL log of denials ([`log`]) is per node.
 
+pub mod file;
 pub mod log;
 pub mod selector;
 pub mod universe;

@@ -15,7 +15,8 @@ use crate::protocol::Frame;
 use bytes::Bytes;
 use std::cell::RefCell;
 
-/// The internal command: `raftis.acl SETUSER name rules...` / `raftis.acl DELUSER names...`.
+/// The internal command: `raftis.acl SETUSER name rules...`, `raftis.acl DELUSER names...`,
+/// `raftis.acl LOAD name rules name rules...` (the whole table, read from the ACL file).
 pub const ACL_WRITE: &str = "raftis.acl";
 
 /// The internal wrappers of a script run by a user with limits: `raftis.runas user EVAL ...`.
@@ -119,6 +120,16 @@ pub fn replicated_write(argv: &[Bytes]) -> Option<Vec<Bytes>> {
     None
 }
 
+/// The internal write of `ACL LOAD` for the users read from the file.
+pub fn load_write(users: Vec<(Bytes, Bytes)>) -> Vec<Bytes> {
+    let mut w = vec![Bytes::from_static(ACL_WRITE.as_bytes()), Bytes::from_static(b"load")];
+    for (name, rules) in users {
+        w.push(name);
+        w.push(rules);
+    }
+    w
+}
+
 fn apply(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     let acl = &mut ctx.ks.acl;
     let reply = if is(&argv[1], "setuser") {
@@ -128,6 +139,17 @@ fn apply(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
                 Frame::ok()
             }
             Err(e) => Frame::error(e),
+        }
+    } else if is(&argv[1], "load") {
+        let pairs: Vec<(Bytes, Bytes)> =
+            argv[2..].chunks(2).map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default())).collect();
+        match crate::acl::Acl::from_rules(&pairs) {
+            Ok(table) => {
+                acl.table = table;
+                acl.default_set = true;
+                Frame::ok()
+            }
+            Err(e) => Frame::error(format!("ERR {e}")),
         }
     } else if is(&argv[1], "deluser") {
         match acl.table.delete_users(&argv[2..]) {

@@ -439,7 +439,10 @@ async fn run(
                 let usage = cmd::server::memory_usage;
                 shared.engine.read_on(group, client.db, now, usage, argv, client.readonly, point).await
             }
-            "acl" | "config" if cmd::acl::replicated_write(argv).is_some() => {
+            "acl" | "config"
+                if cmd::acl::replicated_write(argv).is_some()
+                    || (argv.len() == 2 && args::is(&argv[0], "acl") && args::is(&argv[1], "load")) =>
+            {
                 acl_write(client, handle, shared, argv, now).await
             }
             "config" if cmd::replicated_config_write(argv).is_some() => {
@@ -485,7 +488,22 @@ async fn acl_write(
     argv: &[Bytes],
     now: u64,
 ) -> Frame {
-    let Some(write) = cmd::acl::replicated_write(argv) else { return Frame::Null };
+    let write = if args::is(&argv[0], "acl") && args::is(&argv[1], "load") {
+        let path = shared.config().aclfile.clone();
+        if path.is_empty() {
+            return Frame::error(cmd::server::NO_ACL_FILE);
+        }
+        // The file is this node's; what it read goes to every replica through the log.
+        match crate::acl::file::read(&path).and_then(|text| crate::acl::file::parse(&path, &text)) {
+            Ok(users) => cmd::acl::load_write(users),
+            Err(e) => return Frame::error(e),
+        }
+    } else {
+        match cmd::acl::replicated_write(argv) {
+            Some(write) => write,
+            None => return Frame::Null,
+        }
+    };
     let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
     let mut reply = Frame::Null;
     for group in &groups {
@@ -506,12 +524,14 @@ async fn acl_write(
         }
         return reply;
     }
-    if args::is(&argv[1], "deluser") {
-        // Connections of deleted users are closed, as Redis closes them.
-        let gone: Vec<Bytes> = argv[2..].iter().filter(|n| shared.acl().user(n).is_none()).cloned().collect();
-        let mut s = cmd::server::Session { client, handle, shared };
-        gone.iter().for_each(|name| cmd::server::disconnect_user(&mut s, name));
-    }
+    // Connections of deleted users are closed, as Redis closes them.
+    let gone: Vec<Bytes> = {
+        let acl = shared.acl();
+        let clients: Vec<Bytes> = shared.clients().values().map(|h| h.peek(|i| i.user.clone())).collect();
+        clients.into_iter().filter(|u| acl.user(u).is_none()).collect()
+    };
+    let mut s = cmd::server::Session { client, handle, shared };
+    gone.iter().for_each(|name| cmd::server::disconnect_user(&mut s, name));
     reply
 }
 

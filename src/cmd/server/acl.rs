@@ -85,7 +85,8 @@ pub fn acl(s: &mut Session, argv: &[Bytes]) -> Frame {
         "genpass" => genpass(s, argv.get(2)),
         "dryrun" => dryrun(&s.shared.acl(), &argv[2..]),
         "log" => log(s, argv.get(2)),
-        "save" | "load" => Frame::error(NO_ACL_FILE),
+        "save" => save(s),
+        "load" => Frame::error(NO_ACL_FILE),
         "help" => help_reply("ACL", HELP),
         // SETUSER and DELUSER run through the log (`crate::server::dispatch`).
         _ => Frame::error("ERR ACL command not available here"),
@@ -100,6 +101,23 @@ pub fn disconnect_user(s: &mut Session, name: &[u8]) {
             s.client.close_after_reply = true;
         } else {
             h.kill.notify_one();
+        }
+    }
+}
+
+/// ACL SAVE: this node's users to the `aclfile`.
+fn save(s: &Session) -> Frame {
+    let path = s.shared.config().aclfile.clone();
+    if path.is_empty() {
+        return Frame::error(NO_ACL_FILE);
+    }
+    match crate::acl::file::write(&path, &s.shared.acl()) {
+        Ok(()) => Frame::ok(),
+        Err(e) => {
+            tracing::warn!(%path, error = %e, "ACL SAVE failed");
+            Frame::error(
+                "ERR There was an error trying to save the ACLs. Please check the server logs for more information",
+            )
         }
     }
 }

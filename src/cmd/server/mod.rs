@@ -18,6 +18,7 @@ mod wait;
 
 pub use acl::{
     check as acl_check, disconnect_user, log_denial as acl_log_denial, log_reason as acl_log_reason, noperm,
+    NO_ACL_FILE,
 };
 pub use command::{acl_commands, acl_keys, acl_name, AclCommand};
 pub use memory::usage as memory_usage;
