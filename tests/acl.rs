@@ -254,3 +254,26 @@ fn without_an_acl_file_save_and_load_refuse_as_redis_does() {
         assert!(err(&c.cmd(&["ACL", sub])).starts_with("ERR This Redis instance is not configured to use an ACL file."));
     }
 }
+
+#[test]
+fn in_a_sharded_cluster_users_reach_every_node() {
+    let cluster = common::sharded::Sharded::start("aclshard");
+    let mut c = cluster.conn(0);
+    assert_eq!(c.cmd(&["ACL", "SETUSER", "shard", "on", ">pw", "~k*", "+@read", "+cluster"]), Frame::ok());
+    for i in 0..3 {
+        let mut n = cluster.conn(i);
+        wait_until("the user on every node", 20, || n.cmd(&["AUTH", "shard", "pw"]) == Frame::ok());
+        assert_eq!(
+            err(&n.cmd(&["SET", "k1", "v"])),
+            "NOPERM this user has no permissions to run the 'set' command",
+            "node {i}"
+        );
+    }
+    assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", "all"]), Frame::ok());
+    for i in 0..3 {
+        wait_until("the default password on every node", 20, || {
+            let mut n = cluster.conn(i);
+            n.cmd(&["PING"]) != Frame::Simple(Bytes::from_static(b"PONG")) && n.cmd(&["AUTH", "all"]) == Frame::ok()
+        });
+    }
+}
