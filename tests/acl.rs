@@ -204,6 +204,10 @@ fn users_set_on_one_node_authenticate_on_the_others_and_survive_a_restart() {
     let mut o = cluster.conn(other);
     wait_until("the users back after the restart", 30, || o.cmd(&["AUTH", "rep", "pw2"]) == Frame::ok());
     assert_eq!(text(&Frame::Array(cluster.conn(other).cmd(&["ACL", "LIST"]).into_array())), before);
+    // Deleted through another node: the user's connection here is refused, then closed.
+    assert_eq!(cluster.conn(leader).cmd(&["ACL", "DELUSER", "rep"]), Frame::Integer(1));
+    wait_until("the deletion on the other node", 20, || matches!(o.cmd(&["GET", "r1"]), Frame::Error(_)));
+    wait_until("the deleted user's connection closed", 10, || o.is_closed());
 }
 
 #[test]

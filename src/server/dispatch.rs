@@ -342,7 +342,7 @@ fn busy_threshold(shared: &Shared) -> std::time::Duration {
 /// Redis's ACL check (`ACLCheckAllPerm`): the NOPERM error of a command the client's user may
 /// not run (as it is: in MULTI, queued ones are checked again at EXEC), logged in ACL LOG.
 fn acl_refusal(
-    client: &Client,
+    client: &mut Client,
     handle: &ClientHandle,
     shared: &Shared,
     spec: &'static CommandSpec,
@@ -353,8 +353,12 @@ fn acl_refusal(
         let acl = shared.acl();
         match acl.user(&client.user) {
             Some(user) => cmd::server::acl_check(user, spec, argv).err()?,
-            // Deleted: its connection is being closed.
-            None => (crate::acl::Denied::Command, cmd::server::acl_name(spec, argv)),
+            None => {
+                // Deleted (through another node): closed, as Redis closes a deleted user's
+                // connections, after this refusal.
+                client.close_after_reply = true;
+                (crate::acl::Denied::Command, cmd::server::acl_name(spec, argv))
+            }
         }
     };
     let context = if in_multi { "multi" } else { "toplevel" };
