@@ -339,6 +339,9 @@ pub struct AclView {
     requirepass: std::sync::Mutex<String>,
     /// The last table published, to apply a new `requirepass` to.
     replicated: std::sync::Mutex<(Acl, bool)>,
+    /// Counts publications: a connection that found its user unrestricted at one skips the
+    /// check until the next.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl AclView {
@@ -361,6 +364,12 @@ impl AclView {
         }
         *self.replicated.lock().unwrap_or_else(|p| p.into_inner()) = (table.clone(), default_set);
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = acl;
+        self.version.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The publication count (never 0 once published).
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// This node's `requirepass` changed (CONFIG SET).

@@ -79,6 +79,9 @@ pub struct Client {
     pub authenticated: bool,
     /// The ACL user the connection runs as (`default` until AUTH or HELLO AUTH).
     pub user: Bytes,
+    /// The users' publication (`crate::acl::AclView::version`) at which `user` was found to
+    /// be unrestricted; 0: not known (set back on AUTH and RESET).
+    pub acl_open_at: u64,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command failed to queue: EXEC will refuse the transaction.
@@ -129,6 +132,7 @@ impl Client {
             name: Bytes::new(),
             authenticated,
             user: Bytes::from_static(b"default"),
+            acl_open_at: 0,
             multi: None,
             multi_failed: false,
             watched: Vec::new(),

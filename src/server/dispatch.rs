@@ -349,9 +349,17 @@ fn acl_refusal(
     argv: &[Bytes],
     in_multi: bool,
 ) -> Option<String> {
+    let version = shared.acl.version();
+    if client.acl_open_at == version {
+        return None;
+    }
     let (denied, name) = {
         let acl = shared.acl();
         match acl.user(&client.user) {
+            Some(user) if user.unrestricted => {
+                client.acl_open_at = version;
+                return None;
+            }
             Some(user) => cmd::server::acl_check(user, spec, argv).err()?,
             None => {
                 // Deleted (through another node): closed, as Redis closes a deleted user's

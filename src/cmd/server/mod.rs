@@ -260,6 +260,7 @@ fn reset(s: &mut Session) -> Frame {
     c.no_touch = false;
     c.authenticated = !needs_auth;
     c.user = Bytes::from_static(b"default");
+    c.acl_open_at = 0;
     crate::server::pubsub::unsubscribe_all(c, s.shared);
     crate::server::monitor::stop(c, s.shared);
     if c.tracking.take().is_some() {
@@ -306,6 +307,7 @@ fn check_password(s: &Session, user: Option<&[u8]>, pass: &[u8]) -> Result<Bytes
 fn authenticate(s: &mut Session, user: Bytes) {
     s.client.authenticated = true;
     s.client.user = user.clone();
+    s.client.acl_open_at = 0;
     s.handle.update(|i| i.user = user);
 }
 
