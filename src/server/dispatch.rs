@@ -7,7 +7,7 @@ use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::evict;
 use super::shared::{now_ms, Shared, Stats};
-use super::{fanout, monitor, pubsub};
+use super::{acl, fanout, monitor, pubsub};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::raft::node::ReadPoint;
@@ -162,7 +162,7 @@ async fn execute_command(
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
         return Outcome::Reply(reject(client, handle, spec, "NOAUTH Authentication required.".into()));
     }
-    if let Some(msg) = acl_refusal(client, handle, shared, spec, argv, client.multi.is_some()) {
+    if let Some(msg) = acl::refusal(client, handle, shared, spec, argv, client.multi.is_some()) {
         return Outcome::Reply(reject(client, handle, spec, msg));
     }
     if pubsub::in_subscribed_mode(client) {
@@ -246,7 +246,7 @@ async fn execute_command(
     if client.multi.is_none() && fanout::fans_out(shared, spec, argv) {
         return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
-    let limited_script = is_script(spec) && shared.acl().user(&client.user).is_some_and(|u| !u.unrestricted);
+    let limited_script = acl::is_script(spec) && shared.acl().user(&client.user).is_some_and(|u| !u.unrestricted);
     if let Kind::Write(_) = spec.kind {
         let mut argv = std::mem::take(argv);
         if limited_script {
@@ -268,11 +268,6 @@ async fn execute_command(
         monitor::feed(shared, handle, client.db, spec, argv);
     }
     Outcome::Reply(reply)
-}
-
-/// EVAL and friends: a script whose calls are checked against its user's limits.
-fn is_script(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
 /// Multi-raft routing (see [`crate::cluster::Groups`]): the group `argv` runs on, or the reply
@@ -337,42 +332,6 @@ fn busy_threshold(shared: &Shared) -> std::time::Duration {
         .and_then(|r| shared.config().reported.get(r).parse::<u64>().ok())
         .unwrap_or(5000);
     std::time::Duration::from_millis(ms)
-}
-
-/// Redis's ACL check (`ACLCheckAllPerm`): the NOPERM error of a command the client's user may
-/// not run (as it is: in MULTI, queued ones are checked again at EXEC), logged in ACL LOG.
-fn acl_refusal(
-    client: &mut Client,
-    handle: &ClientHandle,
-    shared: &Shared,
-    spec: &'static CommandSpec,
-    argv: &[Bytes],
-    in_multi: bool,
-) -> Option<String> {
-    let version = shared.acl.version();
-    if client.acl_open_at == version {
-        return None;
-    }
-    let (denied, name) = {
-        let acl = shared.acl();
-        match acl.user(&client.user) {
-            Some(user) if user.unrestricted => {
-                client.acl_open_at = version;
-                return None;
-            }
-            Some(user) => cmd::server::acl_check(user, spec, argv).err()?,
-            None => {
-                // Deleted (through another node): closed, as Redis closes a deleted user's
-                // connections, after this refusal.
-                client.close_after_reply = true;
-                (crate::acl::Denied::Command, cmd::server::acl_name(spec, argv))
-            }
-        }
-    };
-    let context = if in_multi { "multi" } else { "toplevel" };
-    let (reason, object) = cmd::server::acl_log_reason(denied, &name, argv);
-    cmd::server::acl_log_denial(shared, &handle.info(), reason, context, object, &client.user);
-    Some(cmd::server::noperm(denied, &name))
 }
 
 /// A command refused before running (Redis's `rejectCommand`): it fails the open
@@ -455,7 +414,7 @@ async fn run(
                 if cmd::acl::replicated_write(argv).is_some()
                     || (argv.len() == 2 && args::is(&argv[0], "acl") && args::is(&argv[1], "load")) =>
             {
-                acl_write(client, handle, shared, argv, now).await
+                acl::write(client, handle, shared, argv, now).await
             }
             "config" if cmd::replicated_config_write(argv).is_some() => {
                 // lua-max-steps and the stream node sizes are replicated state: set through
@@ -488,63 +447,6 @@ async fn run(
             _ => cmd::server::run_session(&mut cmd::server::Session { client, handle, shared }, spec, argv),
         },
     }
-}
-
-/// ACL SETUSER / DELUSER and CONFIG SET requirepass: the users are replicated state, changed
-/// through the log in every group that holds keys (as replicated settings are); this node's
-/// copy has caught up when the reply goes out, so an AUTH that follows sees the change.
-async fn acl_write(
-    client: &mut Client,
-    handle: &ClientHandle,
-    shared: &Arc<Shared>,
-    argv: &[Bytes],
-    now: u64,
-) -> Frame {
-    let write = if args::is(&argv[0], "acl") && args::is(&argv[1], "load") {
-        let path = shared.config().aclfile.clone();
-        if path.is_empty() {
-            return Frame::error(cmd::server::NO_ACL_FILE);
-        }
-        // The file is this node's; what it read goes to every replica through the log.
-        match crate::acl::file::read(&path).and_then(|text| crate::acl::file::parse(&path, &text)) {
-            Ok(users) => cmd::acl::load_write(users),
-            Err(e) => return Frame::error(e),
-        }
-    } else {
-        match cmd::acl::replicated_write(argv) {
-            Some(write) => write,
-            None => return Frame::Null,
-        }
-    };
-    let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
-    let mut reply = Frame::Null;
-    for group in &groups {
-        let mut replies = shared.engine.write_many_to(*group, client.db, now, vec![write.clone()]).await;
-        reply = replies.next().unwrap_or(Frame::Null);
-        if matches!(reply, Frame::Error(_)) {
-            break;
-        }
-    }
-    if let Some(first) = groups.first() {
-        shared.engine.group(*first).catch_up().await;
-    }
-    if args::is(&argv[0], "config") {
-        if !matches!(reply, Frame::Error(_)) {
-            let mut next = shared.config().clone();
-            next.requirepass = String::from_utf8_lossy(&argv[3]).into_owned();
-            shared.set_config(next);
-        }
-        return reply;
-    }
-    // Connections of deleted users are closed, as Redis closes them.
-    let gone: Vec<Bytes> = {
-        let acl = shared.acl();
-        let clients: Vec<Bytes> = shared.clients().values().map(|h| h.peek(|i| i.user.clone())).collect();
-        clients.into_iter().filter(|u| acl.user(u).is_none()).collect()
-    };
-    let mut s = cmd::server::Session { client, handle, shared };
-    gone.iter().for_each(|name| cmd::server::disconnect_user(&mut s, name));
-    reply
 }
 
 /// CLUSTER: a multi-raft node answers the Redis Cluster subcommands from its groups
@@ -686,7 +588,7 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     for argv in queue {
         let spec = cmd::lookup(&argv[0]);
         // Permissions may have changed since the command was queued (Redis checks again).
-        if let Some(msg) = spec.and_then(|spec| acl_refusal(client, handle, shared, spec, &argv, true)) {
+        if let Some(msg) = spec.and_then(|spec| acl::refusal(client, handle, shared, spec, &argv, true)) {
             local.push(Some(Frame::error(msg)));
             continue;
         }
