@@ -172,3 +172,47 @@ fn a_write_script_runs_on_every_replica_without_an_election() {
     assert_eq!(term(&cluster, leader), Some(before), "no election during the script");
     assert_eq!(cluster.leader(), Some(leader));
 }
+
+/// Counts its run in KEYS[1], then loops ARGV[1] times.
+const COUNTED_LOOP: &str =
+    "redis.call('incr', KEYS[1]) local a = 0 for i = 1, tonumber(ARGV[1]) do a = a + 1 end return a";
+
+/// A write script still running past `raft-write-timeout-ms` gets its own reply: its entry was
+/// committed before the deadline, so the node waits for the apply instead of answering
+/// "-TRYAGAIN ... may or may not have been applied" (a client would retry and run it twice).
+#[test]
+fn a_committed_write_script_gets_its_reply_however_long_it_runs() {
+    let server = Server::raftis(&["--raft-write-timeout-ms", "300", "--raft-read-timeout-ms", "120000"]);
+    let mut c = server.conn();
+    setup(&mut c, "100000000000000");
+    let mut runner = server.conn();
+    let (mut loops, mut runs) = (1_000_000u64, 0);
+    let outlasted = loop {
+        assert!(runs < 8, "no script outlasted the write timeout");
+        let started = std::time::Instant::now();
+        send(&mut runner, &["EVAL", COUNTED_LOOP, "1", "runs", &loops.to_string()]);
+        runs += 1;
+        // Poll until the script is seen running three times the write timeout, or is over.
+        let mut outlasted = false;
+        let mut seen_running = false;
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            let running = error_starts(&c.cmd(&["SCRIPT", "KILL"]), "UNKILLABLE");
+            seen_running |= running;
+            if running && started.elapsed() > std::time::Duration::from_millis(900) {
+                outlasted = true;
+                break;
+            }
+            if !running && (seen_running || started.elapsed() > std::time::Duration::from_millis(900)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(late_reply(&mut runner), Frame::Integer(loops as i64), "run {runs} of {loops} loops");
+        if outlasted {
+            break true;
+        }
+        loops *= 4;
+    };
+    assert!(outlasted);
+    assert_eq!(c.cmd(&["GET", "runs"]), bulk(&runs.to_string()), "each script ran once");
+}

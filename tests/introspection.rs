@@ -85,7 +85,11 @@ type CommandHistogram = (String, i64, Vec<(i64, i64)>);
 fn histograms(c: &mut Conn, names: &[&str]) -> Vec<CommandHistogram> {
     let mut args = vec!["LATENCY", "HISTOGRAM"];
     args.extend_from_slice(names);
-    let Frame::Array(flat) = c.cmd(&args) else { panic!("LATENCY HISTOGRAM") };
+    parse_histograms(&c.cmd(&args))
+}
+
+fn parse_histograms(reply: &Frame) -> Vec<CommandHistogram> {
+    let Frame::Array(flat) = reply else { panic!("LATENCY HISTOGRAM: {reply:?}") };
     flat.chunks(2)
         .map(|pair| {
             let Frame::Array(fields) = &pair[1] else { panic!("{pair:?}") };
@@ -126,6 +130,20 @@ fn latency_histograms_count_every_call_in_redis_buckets() {
         let bounds: Vec<i64> = (10..30).map(|k| ((1i64 << k) + (1i64 << (k - 7)) - 1) / 1000).collect();
         assert!(buckets.iter().all(|(us, _)| bounds.contains(us)), "{name}: {buckets:?}");
     }
+    // Reads counted earlier in the same pipeline are seen by a LATENCY HISTOGRAM behind them.
+    let mut buf = Conn::encode(&[b"GET", b"k"]);
+    buf.extend(Conn::encode(&[b"GET", b"k"]));
+    buf.extend(Conn::encode(&[b"LATENCY", b"HISTOGRAM", b"get"]));
+    c.send_raw(&buf);
+    c.read_frame().expect("reply");
+    c.read_frame().expect("reply");
+    let piped = parse_histograms(&c.read_frame().expect("LATENCY HISTOGRAM's reply"));
+    assert_eq!(piped[0].1, 3, "{piped:?}");
+    // And another client sees a pipeline's reads once their replies are out.
+    c.send_raw(&buf[..buf.len() - Conn::encode(&[b"LATENCY", b"HISTOGRAM", b"get"]).len()]);
+    c.read_frame().expect("reply");
+    c.read_frame().expect("reply");
+    assert_eq!(histograms(&mut server.conn(), &["get"])[0].1, 5);
     // RESP3: maps.
     c.cmd(&["HELLO", "3"]);
     let reply = c.cmd(&["LATENCY", "HISTOGRAM", "get"]);

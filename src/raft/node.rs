@@ -75,6 +75,16 @@ pub struct Timeouts {
     pub read: Duration,
 }
 
+impl Timeouts {
+    /// How long a follower waits for the leader's reply to a write it forwarded: the leader's
+    /// own deadline, then as long again, because the leader waits past its deadline for an
+    /// entry committed by then (its apply, a long script's, is still to come; see
+    /// `Propose::propose`). Past this the follower's client gets `-TRYAGAIN`.
+    pub fn forwarded_write(&self) -> Duration {
+        self.write.saturating_mul(2)
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts { leader_wait: Duration::from_secs(5), write: Duration::from_secs(10), read: Duration::from_secs(5) }
@@ -900,7 +910,8 @@ impl Core {
     async fn forward(&self, leader: &NodeInfo, req: ForwardRequest) -> Frame {
         let write = req.flags.is_write();
         let client = self.pool.get(&leader.raft_addr);
-        forwarded_reply(client.forward(self.group, req, self.timeouts.write).await, write)
+        let timeout = if write { self.timeouts.forwarded_write() } else { self.timeouts.write };
+        forwarded_reply(client.forward(self.group, req, timeout).await, write)
     }
 
     /// Sends a write batch to the leader and relays its reply: a single command as a plain
@@ -913,7 +924,9 @@ impl Core {
         }
         let client = self.pool.get(&leader.raft_addr);
         forwarded_reply(
-            client.forward_batch(self.group, ForwardBatch { db, cmds, transaction }, self.timeouts.write).await,
+            client
+                .forward_batch(self.group, ForwardBatch { db, cmds, transaction }, self.timeouts.forwarded_write())
+                .await,
             true,
         )
     }

@@ -22,14 +22,18 @@
 //! unknown outcome).
 //!
 //! Deadlines: each write comes with one. A write still queued at its deadline is never
-//! proposed; a group's proposal is given up at the earliest deadline of its writes, and they
-//! all time out (their outcome unknown). One timer per proposal, not one per write.
+//! proposed; a group's proposal is given up at the earliest deadline of its writes unless it
+//! is committed by then, and they all time out (their outcome unknown). A committed entry is
+//! waited for until applied, however long that takes (a long script): it will be applied, so
+//! "unknown" would only make clients retry it. One timer per proposal, not one per write.
 
 use super::log_store::Appends;
 use super::{Request, TypeConfig};
 use crate::protocol::Frame;
 use crate::store::WriteBatch;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, Fatal, RaftError};
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResult;
 use openraft::Raft;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -54,13 +58,33 @@ pub type Proposed = Result<Frame, RaftError<TypeConfig, ClientWriteError<TypeCon
 
 /// Where proposals go: Raft itself, or a stand-in in tests.
 pub trait Propose: Clone + Send + Sync + 'static {
-    /// Proposes one entry and waits until it is applied (its reply) or refused.
-    fn propose(&self, request: Request) -> impl Future<Output = Proposed> + Send;
+    /// Proposes one entry and waits until it is applied (its reply) or refused, giving up at
+    /// `deadline` unless the entry is committed by then: a committed entry will be applied, so
+    /// its outcome is waited for however long the apply takes (a client told "timed out, may
+    /// or may not have been applied" would retry, and a script would run twice).
+    fn propose(&self, request: Request, deadline: Instant) -> impl Future<Output = Result<Proposed, NoOutcome>> + Send;
 }
 
 impl Propose for Raft<TypeConfig, StateMachine> {
-    async fn propose(&self, request: Request) -> Proposed {
-        self.client_write(request).await.map(|resp| resp.data)
+    async fn propose(&self, request: Request, deadline: Instant) -> Result<Proposed, NoOutcome> {
+        let (responder, committed, applied) = ProgressResponder::new();
+        if let Err(fatal) = self.client_write_ff(request, Some(responder)).await {
+            return Ok(Err(RaftError::Fatal(fatal)));
+        }
+        let outcome = |got: Result<ClientWriteResult<TypeConfig>, _>| match got {
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(refused)) => Err(RaftError::APIError(refused)),
+            // The responder was dropped unanswered: Raft stopped.
+            Err(_) => Err(RaftError::Fatal(Fatal::Stopped)),
+        };
+        tokio::pin!(applied);
+        tokio::select! {
+            biased;
+            got = &mut applied => Ok(outcome(got)),
+            // Committed (or answered without a commit: then the outcome is there already).
+            _ = committed => Ok(outcome(applied.await)),
+            () = tokio::time::sleep_until(deadline) => Err(NoOutcome::TimedOut),
+        }
     }
 }
 
@@ -153,8 +177,7 @@ impl<P: Propose> Proposer<P> {
         if idle && self.shared.queued.load(Ordering::Acquire) == 0 {
             if let Ok(_slot) = self.shared.slots.try_acquire() {
                 self.shared.count(1);
-                let proposal = self.raft.propose(Request::Write(batch));
-                return until(deadline, proposal).await;
+                return self.raft.propose(Request::Write(batch), deadline).await;
             }
         }
         let (outcome, rx) = oneshot::channel();
@@ -204,16 +227,6 @@ fn drain(first: Waiting, rx: &mut mpsc::UnboundedReceiver<Waiting>) -> Vec<Waiti
     group
 }
 
-/// `future`, given up at `deadline` (madsim's tokio has no `timeout_at`; `timeout` would read
-/// the clock twice more per write, ~1% of a durable SET's CPU).
-async fn until<F: Future>(deadline: Instant, future: F) -> Result<F::Output, NoOutcome> {
-    tokio::select! {
-        biased;
-        output = future => Ok(output),
-        () = tokio::time::sleep_until(deadline) => Err(NoOutcome::TimedOut),
-    }
-}
-
 /// The writes of `group` whose deadline has not passed (the others time out here, never
 /// proposed), with the earliest of their deadlines; `None` if none is left.
 fn unexpired(mut group: Vec<Waiting>) -> Option<(Vec<Waiting>, Instant)> {
@@ -237,14 +250,12 @@ fn batch_bytes(batch: &WriteBatch) -> usize {
 async fn propose_group(raft: &impl Propose, mut group: Vec<Waiting>, deadline: Instant) {
     if group.len() == 1 {
         let Waiting { batch, outcome, .. } = group.remove(0);
-        let proposal = raft.propose(Request::Write(batch));
-        let _ = outcome.send(until(deadline, proposal).await);
+        let _ = outcome.send(raft.propose(Request::Write(batch), deadline).await);
         return;
     }
     let (batches, outcomes): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.batch, w.outcome)).unzip();
     let count = batches.len();
-    let proposal = raft.propose(Request::Group(batches.into()));
-    let Ok(proposed) = until(deadline, proposal).await else {
+    let Ok(proposed) = raft.propose(Request::Group(batches.into()), deadline).await else {
         for outcome in outcomes {
             let _ = outcome.send(Err(NoOutcome::TimedOut));
         }
@@ -335,7 +346,6 @@ mod tests {
 mod grouping_tests {
     use super::*;
     use bytes::Bytes;
-    use openraft::error::Fatal;
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -367,7 +377,17 @@ mod grouping_tests {
     }
 
     impl Propose for GatedRaft {
-        async fn propose(&self, request: Request) -> Proposed {
+        async fn propose(&self, request: Request, deadline: Instant) -> Result<Proposed, NoOutcome> {
+            tokio::select! {
+                biased;
+                proposed = self.gated(request) => Ok(proposed),
+                () = tokio::time::sleep_until(deadline) => Err(NoOutcome::TimedOut),
+            }
+        }
+    }
+
+    impl GatedRaft {
+        async fn gated(&self, request: Request) -> Proposed {
             self.proposed.lock().expect("lock").push(request.clone());
             if !self.silent_log {
                 self.appends.bump();

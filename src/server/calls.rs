@@ -3,6 +3,7 @@
 //! `fast-command` events and the command's latency histogram (`super::latency`).
 
 use super::client::ClientHandle;
+use super::latency::HistogramBatch;
 use super::shared::Shared;
 use crate::cmd::CommandSpec;
 use bytes::Bytes;
@@ -33,9 +34,20 @@ impl Pending {
         Pending { started, spec, key, argv }
     }
 
-    pub fn finish(self, shared: &Shared, handle: &ClientHandle) {
-        after_call(shared, handle, self.spec, &self.argv, self.key, self.started.elapsed());
+    pub fn finish(self, shared: &Shared, handle: &ClientHandle, histograms: &mut HistogramBatch) {
+        let call = Call { spec: self.spec, argv: &self.argv, key: self.key, elapsed: self.started.elapsed() };
+        after_call(shared, handle, call, histograms);
     }
+}
+
+/// A command that ran, as [`after_call`] records it.
+pub struct Call<'a> {
+    pub spec: &'a CommandSpec,
+    /// Its arguments (empty: the slow log was off when it started).
+    pub argv: &'a [Bytes],
+    /// The histogram it counts in (see [`histogram_key`]).
+    pub key: Option<Cow<'static, str>>,
+    pub elapsed: Duration,
 }
 
 /// The histogram `argv` counts in while `latency-tracking` is on: the command's name, or
@@ -47,16 +59,10 @@ pub fn histogram_key(shared: &Shared, spec: &'static CommandSpec, argv: &[Bytes]
     crate::cmd::server::full_command_name(spec, argv)
 }
 
-/// Records a command that ran for `elapsed`: its histogram (under `key`), the latency event,
-/// the slow log (`argv` empty: the slow log was off when it started).
-pub fn after_call(
-    shared: &Shared,
-    handle: &ClientHandle,
-    spec: &CommandSpec,
-    argv: &[Bytes],
-    key: Option<Cow<'static, str>>,
-    elapsed: Duration,
-) {
+/// Records a command that ran: its histogram (counted in `histograms`, which the caller merges
+/// into the node's before the reply goes out), the latency event, the slow log.
+pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, histograms: &mut HistogramBatch) {
+    let Call { spec, argv, key, elapsed } = call;
     let us = elapsed.as_micros() as u64;
     let latency = &shared.latency;
     if us / 1000 >= latency.threshold_ms() && latency.threshold_ms() > 0 {
@@ -65,7 +71,7 @@ pub fn after_call(
     }
     if let Some(key) = key {
         // Redis counts whole microseconds, in nanoseconds.
-        latency.record(key, us * 1000);
+        histograms.record(key, us * 1000);
     }
     // EXEC's commands are logged one by one instead (Redis's `skip_slowlog`).
     if argv.is_empty() || (shared.slowlog.logs(us) && spec.has_flag("skip_slowlog")) {

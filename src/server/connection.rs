@@ -5,6 +5,7 @@ use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
 use super::calls::{self, Pending};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
+use super::latency::HistogramBatch;
 use super::output::{self, PAUSE_AT};
 use super::pipeline::PendingWrites;
 use super::pubsub::{self, Mailbox};
@@ -122,6 +123,8 @@ async fn serve(
             (limits, c.client_query_buffer_limit, c.output_limits.normal)
         };
         let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
+        // Before any reply goes out (see `HistogramBatch`).
+        shared.latency.merge(&mut scratch.histograms);
         client.publish_info(handle);
         let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
         if let Some(m) = &mailbox {
@@ -151,7 +154,8 @@ async fn serve(
             let io = ConnectionIo { stream, rbuf: &mut rbuf, kill: kill.as_mut(), shutdown: shutdown.as_mut() };
             let waited = blocked::run(shared, handle, req, io).await;
             if let (Some(call), Waited::Reply(_)) = (client.blocked_call.take(), &waited) {
-                call.finish(shared, handle);
+                call.finish(shared, handle, &mut scratch.histograms);
+                shared.latency.merge(&mut scratch.histograms);
             }
             match waited {
                 Waited::Closed => return Ok(()),
@@ -284,18 +288,24 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
 }
 
 /// Proposes the pending writes (see [`PendingWrites::flush`]) and logs the slow ones.
-async fn flush(
-    pending: &mut PendingWrites,
-    shared: &Shared,
-    client: &Client,
-    handle: &ClientHandle,
-    wbuf: &mut BytesMut,
-) {
+async fn flush(pending: &mut PendingWrites, histograms: &mut HistogramBatch, c: Ctx<'_>, wbuf: &mut BytesMut) {
+    if pending.is_empty() {
+        return;
+    }
+    let Ctx { shared, client, handle } = c;
     let noloop = client.tracking.as_ref().is_some_and(|m| m.noloop).then_some((&*shared.tracking, client.id));
     pending.flush(&shared.engine, client.resp, wbuf, noloop).await;
     for call in pending.take_timed() {
-        call.finish(shared, handle);
+        call.finish(shared, handle, histograms);
     }
+}
+
+/// What [`flush`] needs of the connection.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    shared: &'a Shared,
+    client: &'a Client,
+    handle: &'a ClientHandle,
 }
 
 /// Buffers reused from one command to the next.
@@ -304,6 +314,8 @@ struct Scratch {
     argv: Vec<Bytes>,
     scan: CommandScan,
     pending: PendingWrites,
+    /// The latency histograms of the commands run since the replies last went out.
+    histograms: HistogramBatch,
     /// Bytes of Pub/Sub messages encoded into the output buffer and not written yet.
     drained: usize,
 }
@@ -328,17 +340,19 @@ async fn run_buffered(
 ) -> Ended {
     let mut clock = BatchClock::default();
     // Empty between calls (flushed before returning); kept for its buffers' capacity.
-    let pending = &mut scratch.pending;
+    let (pending, histograms) = (&mut scratch.pending, &mut scratch.histograms);
+    // When the last timed command ended: the next one's start (one clock reading per command).
+    let mut mark: Option<Instant> = None;
     loop {
         if wbuf.len() >= PAUSE_AT && !rbuf.is_empty() {
-            flush(pending, shared, client, handle, wbuf).await;
+            flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
             return Ended::Paused;
         }
         match parse_command_into(rbuf, limits, &mut scratch.scan, &mut scratch.argv) {
             Ok(true) => {}
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
-                flush(pending, shared, client, handle, wbuf).await;
+                flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
                 encode(&Frame::error(format!("ERR Protocol error: {msg}")), client.resp, wbuf);
                 rbuf.clear();
                 return Ended::ProtocolError;
@@ -349,18 +363,22 @@ async fn run_buffered(
         }
         let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
-            flush(pending, shared, client, handle, wbuf).await;
+            flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+            mark = None;
         }
-        let started = Instant::now();
+        if !histograms.is_empty() && reads_histograms(&scratch.argv[0]) {
+            shared.latency.merge(histograms);
+        }
+        let started = Pending::wanted(shared).then(|| mark.take().unwrap_or_else(Instant::now));
         let outcome = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
-        let called = client.called.take();
+        let called = client.called.take().zip(started);
         match outcome {
             Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
                 if !pending.accepts_group(group) {
-                    flush(pending, shared, client, handle, wbuf).await;
+                    flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
                 }
-                if let Some(spec) = called.filter(|_| Pending::wanted(shared)) {
+                if let Some((spec, started)) = called {
                     pending.push_timed(Pending::new(shared, started, spec, &argv));
                 }
                 pending.push_write(client.db, group, now_ms, argv, send);
@@ -377,7 +395,7 @@ async fn run_buffered(
             }
             // Not deferred, so nothing is pending.
             Outcome::Block(req) => {
-                if let Some(spec) = called.filter(|_| Pending::wanted(shared)) {
+                if let Some((spec, started)) = called {
                     client.blocked_call = Some(Pending::new(shared, started, spec, &req.argv));
                 }
                 return Ended::Block(req);
@@ -397,10 +415,13 @@ async fn run_buffered(
                 frames.iter().for_each(|f| encode(f, client.resp, wbuf));
             }
         }
-        if let Some(spec) = called.filter(|_| !scratch.argv.is_empty()) {
+        if let Some((spec, started)) = called.filter(|_| !scratch.argv.is_empty()) {
             // Run and answered (writes and blocking commands are logged once answered).
+            let now = Instant::now();
             let key = calls::histogram_key(shared, spec, &scratch.argv);
-            calls::after_call(shared, handle, spec, &scratch.argv, key, started.elapsed());
+            let call = calls::Call { spec, argv: &scratch.argv, key, elapsed: now - started };
+            calls::after_call(shared, handle, call, histograms);
+            mark = Some(now);
         }
         if pending.is_empty() {
             scratch.drained += drain_mail(client, wbuf);
@@ -409,8 +430,18 @@ async fn run_buffered(
             break;
         }
     }
-    flush(pending, shared, client, handle, wbuf).await;
+    flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
     Ended::Done
+}
+
+fn ctx<'a>(shared: &'a Shared, client: &'a Client, handle: &'a ClientHandle) -> Ctx<'a> {
+    Ctx { shared, client, handle }
+}
+
+/// Whether `name` may read the latency histograms (LATENCY HISTOGRAM, CONFIG RESETSTAT, or
+/// either queued in MULTI): the commands before it in the pipeline are merged first.
+fn reads_histograms(name: &[u8]) -> bool {
+    ["latency", "config", "exec"].iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 #[cfg(test)]

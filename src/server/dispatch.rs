@@ -646,12 +646,15 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
             handle.update(|i| i.db = db);
             show_transaction(shared, handle, start_db, shown.unwrap_or_default());
             // Each command of the transaction is logged, with the transaction's duration.
+            let (elapsed, mut histograms) = (started.elapsed(), Default::default());
             for argv in logged.unwrap_or_default() {
                 if let Some(spec) = cmd::lookup(&argv[0]) {
                     let key = super::calls::histogram_key(shared, spec, &argv);
-                    super::calls::after_call(shared, handle, spec, &argv, key, started.elapsed());
+                    let call = super::calls::Call { spec, argv: &argv, key, elapsed };
+                    super::calls::after_call(shared, handle, call, &mut histograms);
                 }
             }
+            shared.latency.merge(&mut histograms);
             merge_replies(local, replies)
         }
         other => other,

@@ -11,8 +11,9 @@
 //! holds 2^k ends there), and values from 2^29 + 2^22 ns on, which that iterator never
 //! reaches, count in `calls` only.
 
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -87,6 +88,11 @@ impl Histogram {
         }
     }
 
+    fn add(&mut self, other: &Histogram) {
+        self.calls += other.calls;
+        self.levels.iter_mut().zip(other.levels).for_each(|(n, m)| *n += m);
+    }
+
     /// `(microseconds, cumulative count)` of each bucket where the count grew, as Redis
     /// prints `histogram_usec`.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
@@ -104,6 +110,35 @@ impl Histogram {
     }
 }
 
+/// Histograms recorded by one connection since its last [`Latency::merge`]: a pipeline's
+/// commands are counted here, without the node's lock or a hash of the command's name per
+/// command, and merged once before their replies go out (so whoever reads the histograms after
+/// a reply sees its command counted).
+#[derive(Default)]
+pub struct HistogramBatch {
+    entries: Vec<(Cow<'static, str>, Histogram)>,
+}
+
+impl HistogramBatch {
+    /// Counts a run of `command` that took `ns`.
+    pub fn record(&mut self, command: Cow<'static, str>, ns: u64) {
+        // A pipeline repeats a few commands: names are mostly the same static string.
+        let same = |k: &Cow<'static, str>| std::ptr::eq(k.as_ptr(), command.as_ptr()) || **k == *command;
+        match self.entries.iter_mut().find(|(k, _)| same(k)) {
+            Some((_, h)) => h.record(ns),
+            None => {
+                let mut h = Histogram::default();
+                h.record(ns);
+                self.entries.push((command, h));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// The node's latency monitor and histograms.
 pub struct Latency {
     events: Mutex<BTreeMap<String, Series>>,
@@ -111,7 +146,7 @@ pub struct Latency {
     threshold_ms: AtomicU64,
     /// `latency-tracking`.
     tracking: AtomicBool,
-    histograms: Mutex<HashMap<Cow<'static, str>, Histogram>>,
+    histograms: Mutex<FxHashMap<Cow<'static, str>, Histogram>>,
 }
 
 impl Default for Latency {
@@ -166,9 +201,15 @@ impl Latency {
         before - events.len()
     }
 
-    /// Counts a run of `command` (its full name, `container|sub`) that took `ns`.
-    pub fn record(&self, command: Cow<'static, str>, ns: u64) {
-        lock(&self.histograms).entry(command).or_default().record(ns);
+    /// Adds what `batch` counted to the node's histograms and empties it.
+    pub fn merge(&self, batch: &mut HistogramBatch) {
+        if batch.entries.is_empty() {
+            return;
+        }
+        let mut map = lock(&self.histograms);
+        for (command, h) in batch.entries.drain(..) {
+            map.entry(command).or_default().add(&h);
+        }
     }
 
     /// The histograms of the commands `pick` selects, in name order.
@@ -235,5 +276,25 @@ mod tests {
         assert_eq!(l.with_events(|e| e.keys().cloned().collect::<Vec<_>>()), ["fast-command"]);
         assert_eq!(l.reset(Some(b"FAST-COMMAND")), 1);
         assert_eq!(l.reset(None), 0);
+    }
+
+    #[test]
+    fn a_connection_batch_adds_up_into_the_node_histograms_once_merged() {
+        let l = Latency::default();
+        let mut batch = HistogramBatch::default();
+        batch.record(Cow::Borrowed("get"), 1000);
+        batch.record(Cow::Borrowed("get"), 2000);
+        // The same name built at run time (a container's `config|set`) counts as one entry.
+        batch.record(Cow::Owned("config|set".to_string()), 1000);
+        batch.record(Cow::Owned("config|set".to_string()), 1000);
+        assert!(l.histograms(|_| true).is_empty(), "nothing reaches the node before the merge");
+        l.merge(&mut batch);
+        assert!(batch.is_empty());
+        batch.record(Cow::Borrowed("get"), 5000);
+        l.merge(&mut batch);
+        let counts: Vec<(String, u64)> = l.histograms(|_| true).into_iter().map(|(k, h)| (k, h.calls)).collect();
+        assert_eq!(counts, [("config|set".to_string(), 2), ("get".to_string(), 3)]);
+        let get = l.histograms(|k| k == "get");
+        assert_eq!(get[0].1.buckets(), [(1, 1), (2, 2), (8, 3)]);
     }
 }

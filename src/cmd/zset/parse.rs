@@ -74,15 +74,9 @@ impl LexBound {
 }
 
 /// A score argument as Redis's `getDoubleFromObject` reads it: the whole text must be a C
-/// float (hex allowed), no leading space, no NaN, no overflow.
+/// float (hex allowed), no leading space, no NaN, no overflow (Redis's `string2d` checks).
 pub fn parse_score(arg: &[u8]) -> Option<f64> {
-    if arg.first().is_none_or(|c| is_c_space(*c)) {
-        return None;
-    }
-    match strtod_full(arg)? {
-        (v, false) => Some(v),
-        (_, true) => None,
-    }
+    crate::cnum::string2d(arg)
 }
 
 /// `min max` of ZRANGEBYSCORE and friends (`zslParseRange`).
@@ -117,75 +111,7 @@ fn range_item(arg: &[u8]) -> Option<(f64, bool)> {
         Some((b'(', rest)) => (rest, true),
         _ => (arg, false),
     };
-    // strtod stops at a NUL byte, which Redis then takes as the end of the string.
-    let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
-    if text.is_empty() {
-        return Some((0.0, ex));
-    }
-    let start = text.iter().position(|c| !is_c_space(*c))?;
-    strtod_full(&text[start..]).map(|(v, _)| (v, ex))
-}
-
-fn is_c_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// `strtod` over the whole text (C locale). Returns the value and whether it was out of range
-/// (`ERANGE`: overflow, or a nonzero number that underflows to zero). `None` when the text is
-/// not entirely a number, or is NaN.
-fn strtod_full(text: &[u8]) -> Option<(f64, bool)> {
-    let s = std::str::from_utf8(text).ok()?;
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if body.starts_with(['+', '-']) {
-        return None;
-    }
-    let lower = body.to_ascii_lowercase();
-    let (v, erange) = if lower == "inf" || lower == "infinity" {
-        (f64::INFINITY, false)
-    } else if let Some(hex) = lower.strip_prefix("0x") {
-        parse_hex(hex)?
-    } else {
-        if !lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-')) {
-            return None;
-        }
-        let v: f64 = lower.parse().ok()?;
-        let mantissa = lower.split('e').next().unwrap_or("");
-        let underflow = v == 0.0 && mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'));
-        (v, v.is_infinite() || underflow)
-    };
-    Some((if neg { -v } else { v }, erange))
-}
-
-/// The part after `0x` of a C hex float: hex digits with an optional point, then an optional
-/// binary exponent `p[+-]digits`.
-fn parse_hex(s: &str) -> Option<(f64, bool)> {
-    let (mantissa, exp) = match s.split_once('p') {
-        Some((m, e)) => (m, Some(e)),
-        None => (s, None),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut v = 0.0f64;
-    for c in int_part.chars().chain(frac_part.chars()) {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut e: i64 = -4 * frac_part.len() as i64;
-    if let Some(exp) = exp {
-        let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-        if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        e = e.saturating_add(exp.parse::<i64>().unwrap_or(if exp.starts_with('-') { i64::MIN } else { i64::MAX }));
-    }
-    let v = v * 2f64.powi(e.clamp(-10_000, 10_000) as i32);
-    let nonzero = v != 0.0 || mantissa.chars().any(|c| c.is_ascii_hexdigit() && c != '0');
-    Some((v, v.is_infinite() || (v == 0.0 && nonzero)))
+    crate::cnum::strtod_skipping_space(text).map(|(v, _)| (v, ex))
 }
 
 #[cfg(test)]
