@@ -15,6 +15,7 @@
 //! - [`admin`]: the HTTP admin API and `/metrics`, served on the Raft port.
 //! - [`node`]: `start()`, the one entry point used by `main` and by the simulator.
 
+pub mod acl;
 pub mod admin;
 pub mod cluster;
 pub mod cmd;

@@ -43,6 +43,7 @@ pub fn write_may_run_long(ks: &Keyspace, batch: &WriteBatch) -> bool {
 /// What `argv` may walk on database `db` (elements or keys); `usize::MAX` for a command that
 /// may run long whatever the data.
 fn walk(ks: &Keyspace, db: usize, argv: &[Bytes]) -> usize {
+    let argv = super::acl::unwrap(argv);
     let Some(spec) = argv.first().and_then(|name| lookup(name)) else { return 0 };
     if spec.flags.contains(&"fast") {
         return 0;

@@ -7,6 +7,7 @@
 //! every replica. `Session` commands act on the connection or the server, not the keyspace,
 //! and are carried out by `crate::server`.
 
+pub mod acl;
 pub mod args;
 pub mod blocking;
 pub mod cluster;
@@ -128,6 +129,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,
+        acl::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -206,6 +208,10 @@ pub fn for_each_key_index(spec: &CommandSpec, argv: &[Bytes], mut f: impl FnMut(
 /// Keys of commands whose key count is an argument: `CMD [dest] numkeys key...`.
 fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     let numkeys_at = match name {
+        acl::RUN_AS | acl::RUN_AS_RO => {
+            let inner = lookup(argv.get(2)?)?;
+            return Some(key_indexes(inner, &argv[2..]).into_iter().map(|i| i + 2).collect());
+        }
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,
         "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,

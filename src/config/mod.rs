@@ -33,6 +33,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Password required by AUTH; empty means none.
     pub requirepass: String,
+    /// ACL SAVE / ACL LOAD's file ("": none).
+    pub aclfile: String,
     /// Maximum simultaneous client connections.
     pub maxclients: usize,
     /// Close a client idle for this many seconds (0 = never).
@@ -123,6 +125,7 @@ impl Default for Config {
             port: 6379,
             data_dir: PathBuf::from("./data"),
             requirepass: String::new(),
+            aclfile: String::new(),
             maxclients: 10000,
             timeout_secs: 0,
             databases: crate::store::DEFAULT_DATABASES,

@@ -365,6 +365,17 @@ pub static SETTINGS: &[Setting] = &[
         set: |c, v| put(&mut c.requirepass, Ok(v.to_string())),
     },
     Setting {
+        key: "aclfile",
+        aliases: &[],
+        flag: "aclfile",
+        value_name: "FILE",
+        help: "file of ACL users for ACL SAVE and ACL LOAD (ACL LOAD replicates what it read)",
+        arity: Arity::One,
+        default_text: None,
+        get: |c| c.aclfile.clone(),
+        set: |c, v| put(&mut c.aclfile, Ok(v.to_string())),
+    },
+    Setting {
         key: "maxclients",
         aliases: &[],
         flag: "maxclients",

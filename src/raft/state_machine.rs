@@ -319,8 +319,9 @@ impl Applier {
 /// Whether `entry` runs a script (EVAL, EVALSHA, FCALL or a read-only form inside a
 /// transaction): such an entry is applied off the runtime thread ([`StateMachine::apply`]).
 fn runs_script(entry: &openraft::alias::EntryOf<TypeConfig>) -> bool {
-    let batch_runs =
-        |b: &crate::store::WriteBatch| b.cmds.iter().any(|argv| argv.first().is_some_and(|n| is_script(n)));
+    let batch_runs = |b: &crate::store::WriteBatch| {
+        b.cmds.iter().any(|argv| crate::cmd::acl::unwrap(argv).first().is_some_and(|n| is_script(n)))
+    };
     match &entry.payload {
         EntryPayload::Normal(Request::Write(batch)) => batch_runs(batch),
         EntryPayload::Normal(Request::Group(batches)) => batches.iter().any(|b| batch_runs(b)),
@@ -486,6 +487,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         new.keyspace.running = self.running.clone();
         let old = {
             let mut st = write_when_free(&self.state).await?;
+            // The node's server reads this group's users: it gets the installed ones.
+            new.keyspace.acl.view = st.keyspace.acl.view.clone();
+            new.keyspace.acl.publish();
             self.waiters.after_snapshot(&new.keyspace.blocked);
             // Every key may have changed: tracking clients drop their whole cache, as a Redis
             // replica's loading an RDB flushes them (`emptyData`).

@@ -366,12 +366,11 @@ fn acl_check(lua: &Lua, args: &MultiValue, host: &RefCell<&mut dyn Host>) -> mlu
         Ok(argv) => argv,
         Err(msg) => return fail(lua, msg),
     };
-    let known = host.try_borrow().map_err(|_| mlua::Error::RecursiveMutCallback)?.knows_command(&argv[0]);
-    if !known {
+    let host = host.try_borrow().map_err(|_| mlua::Error::RecursiveMutCallback)?;
+    if !host.knows_command(&argv[0]) {
         return fail(lua, "Invalid command passed to redis.acl_check_cmd()");
     }
-    // No ACL users yet: the default user may run every command.
-    Ok((false, Value::Boolean(true)))
+    Ok((false, Value::Boolean(host.acl_allows(&argv))))
 }
 
 /// `redis.error_reply(msg)`: `{err=msg}` with a code; a bad argument gives the error table of

@@ -42,6 +42,8 @@ pub trait Host {
     fn call(&mut self, argv: Vec<Bytes>) -> Frame;
     /// Whether `name` is a command (`redis.acl_check_cmd`).
     fn knows_command(&self, name: &[u8]) -> bool;
+    /// Whether the script's user may run `argv` (`redis.acl_check_cmd`); `argv[0]` is known.
+    fn acl_allows(&self, argv: &[Bytes]) -> bool;
 }
 
 /// The Lua memory one run may use (an allocation past it fails as Lua's "not enough memory").
@@ -158,6 +160,10 @@ impl Host for Recorder<'_> {
     fn knows_command(&self, name: &[u8]) -> bool {
         self.inner.knows_command(name)
     }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        self.inner.acl_allows(argv)
+    }
 }
 
 /// Roughly the memory a reply holds.
@@ -194,6 +200,10 @@ impl Host for Replay<'_> {
 
     fn knows_command(&self, name: &[u8]) -> bool {
         self.inner.knows_command(name)
+    }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        self.inner.acl_allows(argv)
     }
 }
 

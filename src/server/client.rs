@@ -41,6 +41,8 @@ pub struct ClientInfo {
     pub tracking: Option<super::tracking::Mode>,
     /// The tracking redirection's client left (flag 'R', TRACKINGINFO's `broken_redirect`).
     pub tracking_broken: bool,
+    /// The ACL user the connection runs as (`user=`).
+    pub user: Bytes,
 }
 
 /// Registry entry of a connection.
@@ -75,6 +77,11 @@ pub struct Client {
     pub db: usize,
     pub name: Bytes,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (`default` until AUTH or HELLO AUTH).
+    pub user: Bytes,
+    /// The users' publication (`crate::acl::AclView::version`) at which `user` was found to
+    /// be unrestricted; 0: not known (set back on AUTH and RESET).
+    pub acl_open_at: u64,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command failed to queue: EXEC will refuse the transaction.
@@ -124,6 +131,8 @@ impl Client {
             db: 0,
             name: Bytes::new(),
             authenticated,
+            user: Bytes::from_static(b"default"),
+            acl_open_at: 0,
             multi: None,
             multi_failed: false,
             watched: Vec::new(),

@@ -26,10 +26,11 @@ use tokio::time::{Instant, Sleep};
 /// `rbuf` holds what the client sent before (while the node was loading) and is not answered.
 pub async fn run(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, rbuf: BytesMut) {
     Stats::add(&shared.stats.connections_received, 1);
-    let (maxclients, needs_auth) = {
+    let maxclients = {
         let c = shared.config();
-        (c.maxclients, !c.requirepass.is_empty())
+        c.maxclients
     };
+    let needs_auth = shared.acl().auth_required();
     if shared.clients().len() >= maxclients {
         Stats::add(&shared.stats.rejected_connections, 1);
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
@@ -79,6 +80,7 @@ fn new_info(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
         monitor: false,
         tracking: None,
         tracking_broken: false,
+        user: bytes::Bytes::from_static(b"default"),
     }
 }
 

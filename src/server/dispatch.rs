@@ -7,7 +7,7 @@ use super::blocked::{self, BlockRequest};
 use super::client::{Client, ClientHandle};
 use super::evict;
 use super::shared::{now_ms, Shared, Stats};
-use super::{fanout, monitor, pubsub};
+use super::{acl, fanout, monitor, pubsub};
 use crate::cmd::{self, args, CommandSpec, Kind};
 use crate::protocol::Frame;
 use crate::raft::node::ReadPoint;
@@ -162,6 +162,9 @@ async fn execute_command(
     if !client.authenticated && !NO_AUTH_NEEDED.contains(&spec.name) {
         return Outcome::Reply(reject(client, handle, spec, "NOAUTH Authentication required.".into()));
     }
+    if let Some(msg) = acl::refusal(client, handle, shared, spec, argv, client.multi.is_some()) {
+        return Outcome::Reply(reject(client, handle, spec, msg));
+    }
     if pubsub::in_subscribed_mode(client) {
         if let Some(msg) = pubsub::refuse_in_subscribed_mode(client, argv, spec.name, &full_name(spec, argv)) {
             return Outcome::Reply(reject(client, handle, spec, msg));
@@ -243,8 +246,20 @@ async fn execute_command(
     if client.multi.is_none() && fanout::fans_out(shared, spec, argv) {
         return Outcome::Reply(fanout::run(client, shared, spec, argv, now).await);
     }
+    let limited_script = acl::is_script(spec) && shared.acl().user(&client.user).is_some_and(|u| !u.unrestricted);
     if let Kind::Write(_) = spec.kind {
-        return Outcome::Write { argv: std::mem::take(argv), now_ms: now, group };
+        let mut argv = std::mem::take(argv);
+        if limited_script {
+            argv = cmd::acl::wrap(&client.user, argv, false);
+        }
+        return Outcome::Write { argv, now_ms: now, group };
+    }
+    if limited_script {
+        let mut wrapped = cmd::acl::wrap(&client.user, std::mem::take(argv), true);
+        let spec = cmd::acl::run_as_ro_spec();
+        return Outcome::Reply(
+            run(client, handle, shared, spec, &mut wrapped, now, &mut clock.read_point, group).await,
+        );
     }
     let reply = run(client, handle, shared, spec, argv, now, &mut clock.read_point, group).await;
     if shown_after {
@@ -332,7 +347,7 @@ fn reject(client: &mut Client, handle: &ClientHandle, spec: &CommandSpec, msg: S
         return Frame::error(format!("EXECABORT Transaction discarded because of: {msg}"));
     }
     client.multi_failed |= client.multi.is_some();
-    if msg.starts_with("NOAUTH") || msg.starts_with("OOM") || msg.starts_with("BUSY") {
+    if ["NOAUTH", "OOM", "BUSY", "NOPERM"].iter().any(|p| msg.starts_with(p)) {
         Frame::error(msg)
     } else {
         Frame::error(format!("ERR {msg}"))
@@ -394,6 +409,12 @@ async fn run(
             "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
                 let usage = cmd::server::memory_usage;
                 shared.engine.read_on(group, client.db, now, usage, argv, client.readonly, point).await
+            }
+            "acl" | "config"
+                if cmd::acl::replicated_write(argv).is_some()
+                    || (argv.len() == 2 && args::is(&argv[0], "acl") && args::is(&argv[1], "load")) =>
+            {
+                acl::write(client, handle, shared, argv, now).await
             }
             "config" if cmd::replicated_config_write(argv).is_some() => {
                 // lua-max-steps and the stream node sizes are replicated state: set through
@@ -566,7 +587,19 @@ async fn exec(client: &mut Client, handle: &ClientHandle, shared: &Arc<Shared>) 
     let mut batch_cmds = Vec::new();
     let start_db = client.db;
     for argv in queue {
-        match cmd::lookup(&argv[0]) {
+        let spec = cmd::lookup(&argv[0]);
+        // Permissions may have changed since the command was queued (Redis checks again).
+        if let Some(msg) = spec.and_then(|spec| acl::refusal(client, handle, shared, spec, &argv, true)) {
+            local.push(Some(Frame::error(msg)));
+            continue;
+        }
+        if let Some(write) = cmd::acl::replicated_write(&argv) {
+            // ACL SETUSER / DELUSER in a transaction: its place in the entry.
+            local.push(None);
+            batch_cmds.push(write);
+            continue;
+        }
+        match spec {
             Some(spec) if spec.name == "cluster" => local.push(Some(cluster(shared, &argv).await)),
             Some(spec) if spec.has_flag("pubsub") => local.push(Some(pubsub_in_exec(client, shared, spec, &argv))),
             Some(spec) if matches!(spec.kind, Kind::Session) && spec.name != "select" => {

@@ -1,6 +1,7 @@
 //! The client-facing server: the accept loop, one task per connection, pipelining, client
 //! state, and the shared server state (settings, statistics, the client registry).
 
+mod acl;
 mod blocked;
 mod calls;
 mod client;

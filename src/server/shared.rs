@@ -81,6 +81,10 @@ pub struct Shared {
     pub pause: super::pause::Pause,
     /// Client-side caching: the tracking table (CLIENT TRACKING).
     pub tracking: Arc<super::tracking::Tracking>,
+    /// The ACL users (replicated state: changed by applied log entries; read here before
+    /// every command) and this node's ACL LOG.
+    pub acl: Arc<crate::acl::AclView>,
+    pub acl_log: crate::acl::log::AclLog,
     clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub started_ms: u64,
@@ -105,7 +109,17 @@ impl Shared {
         let pubsub = Arc::new(PubSub::new(pubsub_limit));
         let tracking = Arc::new(super::tracking::Tracking::new(pubsub.clone(), tracking_max_keys(&config)));
         configure_introspection(&config, &slowlog, &latency);
+        let acl = Arc::new(crate::acl::AclView::new(&config.requirepass));
+        if let Some(group) = engine.keyspace_groups().next() {
+            // The users the server checks are this group's (every keyspace group gets each
+            // ACL change; see `cmd::acl`).
+            let mut st = group.state().write().unwrap_or_else(|p| p.into_inner());
+            st.keyspace.acl.view = acl.clone();
+            st.keyspace.acl.publish();
+        }
         Arc::new(Shared {
+            acl,
+            acl_log: Default::default(),
             config: Mutex::new(config),
             engine,
             cluster,
@@ -138,7 +152,16 @@ impl Shared {
         }
         configure_introspection(&next, &self.slowlog, &self.latency);
         self.tracking.set_max_keys(tracking_max_keys(&next));
+        if next.requirepass != self.config().requirepass {
+            // `requirepass` is the default user's password (Redis 6+).
+            self.acl.set_requirepass(&next.requirepass);
+        }
         *self.config() = next;
+    }
+
+    /// The users this node checks commands against (`crate::acl::AclView`).
+    pub fn acl(&self) -> std::sync::RwLockReadGuard<'_, crate::acl::Acl> {
+        self.acl.read()
     }
 
     pub fn clients(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientHandle>>> {

@@ -191,6 +191,15 @@ impl Keyspace {
             mix_digest(&mut d, &self.settings.stream_node_max_entries.to_be_bytes());
             mix_digest(&mut d, &self.settings.stream_node_max_bytes.to_be_bytes());
         }
+        if !self.acl.is_fresh() {
+            // Every user's rules, in name order.
+            let image = self.acl.image();
+            mix_digest(&mut d, &[image.default_set as u8]);
+            for (name, rules) in &image.users {
+                mix_digest(&mut d, name);
+                mix_digest(&mut d, rules);
+            }
+        }
         d
     }
 

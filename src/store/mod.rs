@@ -6,6 +6,7 @@
 //! is what lets the Raft log (and the simulator) replay it. Command semantics live in
 //! `crate::cmd`; this module holds the data and its invariants.
 
+pub mod acl;
 pub mod blocked;
 mod db;
 pub mod digest;
@@ -59,6 +60,8 @@ pub struct Keyspace {
     pub functions: Functions,
     /// Settings that shape replicated data (replicated with it, see [`settings`]).
     pub settings: Settings,
+    /// The ACL users (replicated with the data, see [`acl`]).
+    pub acl: acl::AclStore,
     /// This node's scripts running now (not replicated, see [`running`]): the state machine
     /// puts its group's registry here, the server reads it for `BUSY` and the KILLs.
     pub running: std::sync::Arc<running::Running>,
@@ -81,6 +84,7 @@ impl Keyspace {
             scripts: Scripts::default(),
             functions: Functions::default(),
             settings: Settings::default(),
+            acl: Default::default(),
             running: Default::default(),
         }
     }

@@ -47,6 +47,17 @@ impl ThreeNodes {
         (agreed && self.servers[index].is_some()).then_some(index)
     }
 
+    /// Kills node `i` (0-2) and starts it again on its data directory and ports, with
+    /// `extra` flags; it rejoins the cluster from its own disk.
+    #[allow(dead_code)]
+    pub fn restart(&mut self, i: usize, extra: &[&str]) {
+        let port = self.servers[i].take().expect("live node").port;
+        let (id, raft_addr) = ((i + 1).to_string(), format!("127.0.0.1:{}", self.raft_ports[i]));
+        let mut flags = vec!["--node-id", &id, "--raft-addr", &raft_addr, "--is-bootstrap=false"];
+        flags.extend_from_slice(extra);
+        self.servers[i] = Some(Server::raftis_at(&self._dirs[i].0, port, &flags));
+    }
+
     /// A connection to node `i` (0-2), which must be live.
     pub fn conn(&self, i: usize) -> Conn {
         self.servers[i].as_ref().expect("live node").conn()

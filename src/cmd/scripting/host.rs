@@ -22,6 +22,9 @@ fn check(argv: &[Bytes]) -> Result<&'static CommandSpec, Frame> {
     if spec.has_flag("noscript") {
         return Err(Frame::error("ERR This Redis command is not allowed from script"));
     }
+    if let Some(denial) = crate::cmd::acl::script_denial(spec, argv) {
+        return Err(denial);
+    }
     if matches!(spec.name, "xread" | "xreadgroup") && blocks(argv) {
         // Redis refuses it while parsing the options, naming the command as the script wrote it.
         let name = String::from_utf8_lossy(&argv[0]);
@@ -47,6 +50,11 @@ fn blocks(argv: &[Bytes]) -> bool {
         }
     }
     false
+}
+
+/// `redis.acl_check_cmd`: the script's user (none: unrestricted) may run `argv`.
+fn acl_allows(argv: &[Bytes]) -> bool {
+    lookup(&argv[0]).is_none_or(|spec| crate::cmd::acl::script_denial(spec, argv).is_none())
 }
 
 fn knows(name: &[u8]) -> bool {
@@ -112,6 +120,10 @@ impl Host for WriteHost<'_> {
     fn knows_command(&self, name: &[u8]) -> bool {
         knows(name)
     }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        acl_allows(argv)
+    }
 }
 
 /// A read-only script (EVAL_RO, EVALSHA_RO): reads only.
@@ -139,5 +151,9 @@ impl Host for ReadHost<'_> {
 
     fn knows_command(&self, name: &[u8]) -> bool {
         knows(name)
+    }
+
+    fn acl_allows(&self, argv: &[Bytes]) -> bool {
+        acl_allows(argv)
     }
 }

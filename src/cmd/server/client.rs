@@ -210,7 +210,7 @@ pub fn client_line(i: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub={ssub} multi={} \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir={} resp={resp}\n",
+         cmd={} user={} redir={} resp={resp}\n",
         i.id,
         i.addr,
         i.laddr,
@@ -221,6 +221,7 @@ pub fn client_line(i: &ClientInfo) -> String {
         i.db,
         i.multi,
         i.last_cmd,
+        String::from_utf8_lossy(&i.user),
         i.tracking.as_ref().map_or(-1, |m| m.redirect as i64),
     )
 }
@@ -267,8 +268,9 @@ struct KillFilter {
     id: Option<u64>,
     addr: Option<Vec<u8>>,
     laddr: Option<Vec<u8>>,
-    /// TYPE other than normal, or USER other than default: matches nobody here.
+    /// TYPE other than normal: matches nobody here.
     none: bool,
+    user: Option<Bytes>,
     skipme: bool,
 }
 
@@ -297,9 +299,7 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Frame> {
                 _ => return Err(Frame::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val)))),
             }
         } else if is(opt, "user") {
-            if val.as_ref() != b"default" {
-                return Err(Frame::error(format!("ERR No such user '{}'", String::from_utf8_lossy(val))));
-            }
+            f.user = Some(val.clone());
         } else if is(opt, "skipme") {
             if is(val, "yes") {
                 f.skipme = true;
@@ -322,6 +322,7 @@ impl KillFilter {
             && self.id.is_none_or(|id| id == info.id)
             && self.addr.as_ref().is_none_or(|a| a == info.addr.to_string().as_bytes())
             && self.laddr.as_ref().is_none_or(|a| a == info.laddr.to_string().as_bytes())
+            && self.user.as_ref().is_none_or(|u| *u == info.user)
     }
 }
 
@@ -337,6 +338,9 @@ fn kill(s: &mut Session, argv: &[Bytes]) -> Frame {
             Err(e) => return e,
         }
     };
+    if let Some(user) = filter.user.as_ref().filter(|u| s.shared.acl().user(u).is_none()) {
+        return Frame::error(format!("ERR No such user '{}'", String::from_utf8_lossy(user)));
+    }
     let me = s.client.id;
     let handles: Vec<_> = s.shared.clients().values().cloned().collect();
     let mut killed = 0;

@@ -242,6 +242,59 @@ fn list(rest: &[Bytes]) -> Frame {
     Frame::Array(selected.into_iter().map(Frame::bulk).collect())
 }
 
+/// One command of the ACL's universe (`crate::acl`): Redis's commands and subcommands, and
+/// the commands only raftis has.
+pub struct AclCommand {
+    pub name: String,
+    /// Categories without the `@`.
+    pub categories: Vec<String>,
+    /// Redis flags it `no_auth` (AUTH, HELLO, ...): ACL rules never deny it.
+    pub no_auth: bool,
+}
+
+/// The ACL's universe of commands, sorted by name (a container before its subcommands).
+pub fn acl_commands() -> Vec<AclCommand> {
+    let mut names: Vec<String> = redis_table::names().cloned().collect();
+    names.extend(visible().into_iter().map(|c| c.name.to_string()));
+    names.sort();
+    names.dedup();
+    let entry = |name: String| {
+        let categories = categories_of(&name).into_iter().map(|c| c.trim_start_matches('@').to_string()).collect();
+        let no_auth =
+            redis_table::info(&name).is_some_and(|e| redis_table::info_strings(e, 2).iter().any(|f| f == "no_auth"));
+        AclCommand { name, categories, no_auth }
+    };
+    names.into_iter().map(entry).collect()
+}
+
+/// The name ACL rules know `line`'s command by: `name` or `container|sub` (the container's
+/// name for a subcommand Redis does not know).
+pub fn acl_name(spec: &CommandSpec, line: &[Bytes]) -> String {
+    match line.get(1) {
+        Some(sub) if !redis_table::subcommands(spec.name).is_empty() => {
+            let full = format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase());
+            if redis_table::info(&full).is_some() {
+                full
+            } else {
+                spec.name.to_string()
+            }
+        }
+        _ => spec.name.to_string(),
+    }
+}
+
+/// The keys of `line` with their key-spec flags (`RO`, `access`, `update`, ...), as ACL key
+/// permissions read them (Redis's `getKeysFromCommandWithSpecs`); none when they cannot be
+/// found (the arity was checked before).
+pub fn acl_keys(spec: &'static CommandSpec, line: &[Bytes]) -> Vec<(usize, Vec<String>)> {
+    let name = acl_name(spec, line);
+    let found = match redis_table::info(&name) {
+        Some(entry) => keys_from_redis_table(entry, spec, line),
+        None => keys_from_raftis_table(spec, line),
+    };
+    found.unwrap_or_default().into_iter().filter(|(i, _)| *i < line.len()).collect()
+}
+
 /// COMMAND GETKEYS / GETKEYSANDFLAGS <command> <args...>, as Redis's `getKeysSubcommandImpl`:
 /// keys from the command's key specs, or from its own key finder where the specs cannot say
 /// (SORT, MIGRATE) or where the flags depend on the arguments (SET, BITFIELD).

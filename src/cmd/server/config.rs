@@ -211,6 +211,7 @@ static PARAMS: &[Param] = &[
         }),
     },
     Param { name: "logfile", get: |c| c.logfile.clone(), access: Access::Immutable },
+    Param { name: "aclfile", get: |c| c.aclfile.clone(), access: Access::Immutable },
     Param { name: "databases", get: |c| c.databases.to_string(), access: Access::Immutable },
     Param { name: "io-threads", get: |c| c.io_threads.to_string(), access: Access::Immutable },
     Param {

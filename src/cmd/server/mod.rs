@@ -3,6 +3,7 @@
 //! they are `Session` commands carried out here with access to the client and the shared
 //! server state. MULTI/EXEC/DISCARD/WATCH/UNWATCH live in `crate::server::dispatch`.
 
+mod acl;
 mod client;
 mod command;
 mod config;
@@ -15,6 +16,11 @@ mod sparkline;
 mod tracking;
 mod wait;
 
+pub use acl::{
+    check as acl_check, disconnect_user, log_denial as acl_log_denial, log_reason as acl_log_reason, noperm,
+    NO_ACL_FILE,
+};
+pub use command::{acl_commands, acl_keys, acl_name, AclCommand};
 pub use memory::usage as memory_usage;
 
 use super::args::{self, is};
@@ -44,6 +50,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("watch", -2, &["noscript", "loading", "stale", "fast", "allow_busy"], (1, -1, 1), S),
     CommandSpec::new("unwatch", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), S),
     CommandSpec::new("client", -2, &[], (0, 0, 0), S),
+    CommandSpec::new("acl", -2, &[], (0, 0, 0), S),
     CommandSpec::new("command", -1, &["loading", "stale"], (0, 0, 0), S),
     CommandSpec::new("config", -2, &[], (0, 0, 0), S),
     CommandSpec::new("info", -1, &["loading", "stale"], (0, 0, 0), S),
@@ -92,6 +99,7 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         // Outside a transaction MONITOR is run by the dispatcher (`server::monitor`).
         "monitor" => Frame::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
         "client" => client::client(s, argv),
+        "acl" => acl::acl(s, argv),
         "command" => command::command(argv),
         "config" => config::config(s, argv),
         "info" => info::info(s, argv),
@@ -256,7 +264,7 @@ fn select(s: &mut Session, argv: &[Bytes]) -> Frame {
 
 /// RESET: back to a fresh connection's state (Redis's `clearClientConnectionState`).
 fn reset(s: &mut Session) -> Frame {
-    let needs_auth = !s.shared.config().requirepass.is_empty();
+    let needs_auth = s.shared.acl().auth_required();
     let c = &mut *s.client;
     c.end_transaction();
     c.db = 0;
@@ -268,6 +276,8 @@ fn reset(s: &mut Session) -> Frame {
     c.no_evict = false;
     c.no_touch = false;
     c.authenticated = !needs_auth;
+    c.user = Bytes::from_static(b"default");
+    c.acl_open_at = 0;
     crate::server::pubsub::unsubscribe_all(c, s.shared);
     crate::server::monitor::stop(c, s.shared);
     if c.tracking.take().is_some() {
@@ -287,22 +297,35 @@ fn reset(s: &mut Session) -> Frame {
         i.monitor = false;
         i.tracking = None;
         i.tracking_broken = false;
+        i.user = Bytes::from_static(b"default");
     });
     Frame::simple("RESET")
 }
 
-fn check_password(s: &Session, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Frame> {
-    let required = s.shared.config().requirepass.clone();
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if required.is_empty() && user.is_none() {
-        return Err(Frame::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ));
+/// AUTH's check: the user's name when `pass` opens it; a failure is logged (ACL LOG).
+fn check_password(s: &Session, user: Option<&[u8]>, pass: &[u8]) -> Result<Bytes, Frame> {
+    let name = user.unwrap_or(b"default");
+    {
+        let acl = s.shared.acl();
+        if user.is_none() && acl.user(b"default").is_some_and(|u| u.nopass) {
+            return Err(Frame::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        if let Some(u) = acl.user(name).filter(|u| u.password_ok(pass)) {
+            return Ok(u.name.clone());
+        }
     }
-    if user_ok && (required.is_empty() || pass == required.as_bytes()) {
-        return Ok(());
-    }
+    acl::log_denial(s.shared, &s.handle.info(), "auth", "toplevel", "AUTH".into(), name);
     Err(Frame::error("WRONGPASS invalid username-password pair or user is disabled."))
+}
+
+/// The connection runs as `user` from now on.
+fn authenticate(s: &mut Session, user: Bytes) {
+    s.client.authenticated = true;
+    s.client.user = user.clone();
+    s.client.acl_open_at = 0;
+    s.handle.update(|i| i.user = user);
 }
 
 fn auth(s: &mut Session, argv: &[Bytes]) -> Frame {
@@ -312,8 +335,8 @@ fn auth(s: &mut Session, argv: &[Bytes]) -> Frame {
         _ => return Frame::error(args::SYNTAX),
     };
     match result {
-        Ok(()) => {
-            s.client.authenticated = true;
+        Ok(user) => {
+            authenticate(s, user);
             Frame::ok()
         }
         Err(e) => e,
@@ -335,10 +358,10 @@ fn hello(s: &mut Session, argv: &[Bytes]) -> Frame {
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if is(&argv[i], "auth") && more >= 2 {
-            if let Err(e) = check_password(s, Some(&argv[i + 1]), &argv[i + 2]) {
-                return e;
+            match check_password(s, Some(&argv[i + 1]), &argv[i + 2]) {
+                Ok(user) => authenticate(s, user),
+                Err(e) => return e,
             }
-            s.client.authenticated = true;
             i += 3;
         } else if is(&argv[i], "setname") && more >= 1 {
             name = Some(argv[i + 1].clone());

@@ -80,6 +80,11 @@ pub fn info(name: &str) -> Option<&'static Frame> {
     table().info.get(name)
 }
 
+/// Every command and subcommand name of Redis's table (lowercase, `container|sub`).
+pub fn names() -> impl Iterator<Item = &'static String> {
+    table().info.keys()
+}
+
 /// Redis's COMMAND DOCS entry for `name`.
 pub fn docs(name: &str) -> Option<&'static Frame> {
     table().docs.get(name)

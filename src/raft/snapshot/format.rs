@@ -14,6 +14,8 @@
 //!           when there are libraries, at most once, anywhere before the end frame
 //! settings := postcard(the replicated settings, `store::Settings`); only when they differ
 //!           from a fresh keyspace's, at most once, anywhere before the end frame
+//! acl    := postcard(the ACL users, `store::acl::AclImage`); only when they differ from a
+//!           fresh keyspace's, at most once, anywhere before the end frame
 //! control:= postcard(the group's cluster-control state, `raft::control::ControlState`); only
 //!           when it holds something (multi-raft), at most once, anywhere before the end frame
 //! record := one key (see `codec`)
@@ -30,6 +32,7 @@ use super::codec::{self, Record};
 use crate::disk::{Disk, DiskFile};
 use crate::raft::control::ControlState;
 use crate::raft::TypeConfig;
+use crate::store::acl::AclImage;
 use crate::store::blocked::BlockedImage;
 use crate::store::functions::FunctionsImage;
 use crate::store::scripts::ScriptsImage;
@@ -54,6 +57,7 @@ const KIND_SCRIPTS: u8 = 5;
 const KIND_FUNCTIONS: u8 = 6;
 const KIND_CONTROL: u8 = 7;
 const KIND_SETTINGS: u8 = 8;
+const KIND_ACL: u8 = 9;
 /// Length (8) and checksum (4) in front of each frame's kind byte.
 const FRAME_PREFIX: usize = 12;
 
@@ -167,6 +171,16 @@ impl SnapshotWriter {
         self.end_frame(start)
     }
 
+    /// Appends the ACL users (call once, before the records; skip them when they are a fresh
+    /// keyspace's, so such snapshots read as they always did).
+    pub fn acl(&mut self, image: &AclImage) -> Result<(), FormatError> {
+        let start = self.begin_frame(KIND_ACL);
+        let payload = postcard::to_allocvec(image)
+            .map_err(|e| FormatError::Io(std::io::Error::other(format!("encoding the ACL users: {e}"))))?;
+        self.buf.extend_from_slice(&payload);
+        self.end_frame(start)
+    }
+
     /// Appends the group's cluster-control state (call once, before the records; skip it when
     /// it is empty, so such snapshots read as they always did).
     pub fn control(&mut self, state: &ControlState) -> Result<(), FormatError> {
@@ -241,6 +255,8 @@ pub struct SnapshotReader {
     control: Option<ControlState>,
     /// The replicated settings, once their frame has been read.
     settings: Option<Settings>,
+    /// The ACL users, once their frame has been read.
+    acl: Option<AclImage>,
     records: u64,
     chain: u32,
     /// `chain` before the last frame read (the end frame records the chain up to itself).
@@ -274,6 +290,7 @@ impl SnapshotReader {
             functions: None,
             control: None,
             settings: None,
+            acl: None,
             records: 0,
             chain: 0,
             chain_before_end: 0,
@@ -325,6 +342,11 @@ impl SnapshotReader {
 
     /// The cluster-control state the snapshot holds (empty when it has no such frame); read it
     /// after [`next_record`](Self::next_record) returned `None`.
+    /// The ACL users the snapshot holds, if it has them.
+    pub fn take_acl(&mut self) -> Option<AclImage> {
+        self.acl.take()
+    }
+
     pub fn take_control(&mut self) -> ControlState {
         self.control.take().unwrap_or_default()
     }
@@ -359,6 +381,12 @@ impl SnapshotReader {
                 let state = ControlState::decode(&payload)
                     .map_err(|e| corrupt_at(at, &format!("bad control-state frame: {e}")))?;
                 self.control = Some(state);
+                self.next_record()
+            }
+            KIND_ACL if self.acl.is_none() => {
+                let image: AclImage =
+                    postcard::from_bytes(&payload).map_err(|e| corrupt_at(at, &format!("bad ACL frame: {e}")))?;
+                self.acl = Some(image);
                 self.next_record()
             }
             KIND_SETTINGS if self.settings.is_none() => {

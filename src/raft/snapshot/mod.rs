@@ -218,6 +218,9 @@ impl SnapshotDir {
         if !ks.settings.is_default() {
             w.settings(&ks.settings).map_err(bad)?;
         }
+        if !ks.acl.is_fresh() {
+            w.acl(&ks.acl.image()).map_err(bad)?;
+        }
         if !control.is_empty() {
             w.control(control).map_err(bad)?;
         }
@@ -343,6 +346,10 @@ pub fn load_with_control(
     ks.functions = crate::store::Functions::from_image(reader.take_functions())
         .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
     ks.settings = reader.take_settings();
+    if let Some(image) = reader.take_acl() {
+        ks.acl = crate::store::acl::AclStore::from_image(image)
+            .map_err(|reason| bad(FormatError::Corrupt { offset: 0, reason }))?;
+    }
     ks.set_version(header.keyspace_version);
     ks.dirty = header.dirty;
     let control = reader.take_control();

@@ -67,6 +67,13 @@ fn entries() -> Vec<EntryOf<TypeConfig>> {
     reqs.push(write(0, vec![cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "evalkey"])], false));
     // So are the settings that shape streams (in the same entry: the indices stay).
     reqs.push(write(0, vec![cmd(&["raftis.luasteps", "54321"]), cmd(&["raftis.streamnode", "entries", "7"])], false));
+    // And the ACL users (frame 9), the default user set through the log included.
+    reqs.push(write(
+        0,
+        vec![cmd(&["raftis.acl", "setuser", "snapuser", "on", ">pw", "~k*", "+get", "(+set ~x)"])],
+        false,
+    ));
+    reqs.push(write(0, vec![cmd(&["raftis.acl", "setuser", "default", "resetpass", ">pw2"])], false));
     let lib = "#!lua name=snaplib\nredis.register_function('snapf', function(k) return redis.call('get', k[1]) end)";
     reqs.push(write(0, vec![cmd(&["FUNCTION", "LOAD", lib])], false));
 
@@ -124,10 +131,11 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     let mut sm = StateMachine::open(disk.clone(), DIR, 16).expect("open");
     apply_all(&mut sm, entries()).await;
     let expected = lock(&sm.shared()).expect("lock").clone();
-    assert_eq!(expected.last_applied, Some(log_id(2, 26)));
+    assert_eq!(expected.last_applied, Some(log_id(2, 28)));
     assert!(expected.membership.log_id().is_some());
     // The forms that only replaying the log would give survive the round trip.
     let ks = &expected.keyspace;
+    assert!(ks.acl.default_set && ks.acl.table.user(b"snapuser").is_some_and(|u| u.selectors.len() == 1));
     let enc = |db: usize, k: &str| ks.db(db).get(k.as_bytes(), 0).map(|e| e.value.encoding());
     assert_eq!(enc(0, "hconv"), Some("hashtable"));
     assert_eq!(enc(0, "sconv"), Some("hashtable"));
@@ -143,7 +151,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
 
     let mut builder = sm.get_snapshot_builder().await;
     let snap = builder.build_snapshot().await.expect("build");
-    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 26)));
+    assert_eq!(snap.meta.last_log_id, Some(log_id(2, 28)));
 
     // Apply is deterministic: the same entries give the same state.
     let (_, disk3) = sim();
@@ -166,7 +174,7 @@ async fn snapshot_installs_the_same_state_on_a_fresh_node() {
     // The installed file is now the current snapshot, under its final name, alone.
     let current = fresh.get_current_snapshot().await.expect("current").expect("some");
     assert_eq!(current.meta, snap.meta);
-    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 26)))]);
+    assert_eq!(snapshot_names(disk2.as_ref()), vec![file_name(Some(&log_id(2, 28)))]);
 
     // And a restart loads it.
     let reopened = StateMachine::open(disk2, DIR, 16).expect("reopen");
