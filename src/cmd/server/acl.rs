@@ -82,7 +82,7 @@ pub fn acl(s: &mut Session, argv: &[Bytes]) -> Frame {
         "users" => Frame::Array(s.shared.acl().users.keys().map(|n| Frame::Bulk(n.clone())).collect()),
         "whoami" => Frame::Bulk(s.client.user.clone()),
         "cat" => cat(argv.get(2)),
-        "genpass" => genpass(s, argv.get(2)),
+        "genpass" => genpass(argv.get(2)),
         "dryrun" => dryrun(&s.shared.acl(), &argv[2..]),
         "log" => log(s, argv.get(2)),
         "save" => save(s),
@@ -154,7 +154,7 @@ fn cat(name: Option<&Bytes>) -> Frame {
     Frame::Array(names.collect())
 }
 
-fn genpass(s: &Session, bits: Option<&Bytes>) -> Frame {
+fn genpass(bits: Option<&Bytes>) -> Frame {
     let bits = match bits.map(|b| args::int(b)) {
         None => 256,
         Some(Ok(n)) => n,
@@ -165,9 +165,11 @@ fn genpass(s: &Session, bits: Option<&Bytes>) -> Frame {
             "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
         );
     }
-    use rand::{RngCore, SeedableRng};
-    // From the node's seeded source (deterministic under the simulator).
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(s.shared.engine.next_seed());
+    use rand::RngCore;
+    // A password must not be guessable: the operating system's random source, as Redis's
+    // `getRandomBytes` (the node's seeded generator derives from its id). Under madsim,
+    // getrandom is the simulator's, so runs stay deterministic.
+    let mut rng = rand::rngs::OsRng;
     let chars = (bits as usize).div_ceil(4);
     let mut bytes = vec![0u8; chars.div_ceil(2)];
     rng.fill_bytes(&mut bytes);
