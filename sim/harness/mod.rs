@@ -140,8 +140,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
         .collect();
 
     let mut driver = Driver::new(cluster.clone(), shared.clone(), rng.gen(), timeline.clone());
-    // Slot migrations join the sharded runs with `SIM_MIGRATIONS=1` (off by default until the
-    // stale map of a node removed from MetaRaft is fixed; see docs/SIMULATION.md).
+    // Slot migrations join the sharded runs (`SIM_MIGRATIONS=0` leaves them out).
     if p.num_groups > 0 && migrations::enabled() {
         let end = tokio::time::Instant::now() + p.fault_time;
         tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end));

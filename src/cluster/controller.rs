@@ -5,7 +5,9 @@
 //!   voters: it writes the first map (every data group founded on itself alone, the slots in
 //!   even ranges), then places replicas ([`super::placement`]: new nodes get an even share,
 //!   leaving nodes hand theirs over) by compare-and-set entries in MetaRaft's log, and removes
-//!   a leaving node from MetaRaft once it holds no replica.
+//!   a leaving node from MetaRaft once it holds no replica. A node MetaRaft dropped while it
+//!   held replicas is added back as a learner of MetaRaft, so that it keeps following the map
+//!   (which now moves its replicas away) until it holds none.
 //! - **A data group's leader** makes its group match the map: writes the slots the map gives
 //!   the group into the group's own log (`raft::Control::Own`), which is what its state
 //!   machine fences writes with, then moves the group's membership to the map's voters
@@ -109,15 +111,41 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
             let me = (groups.id, meta.info().clone());
             (0, ClusterMap::initial(me, num_groups, groups.replicas))
         }
-        Some(map) => match map.placed(&meta_voters(meta)) {
-            Some(next) => (map.epoch, next),
-            None => return remove_drained(meta, &map).await,
-        },
+        Some(map) => {
+            keep_following(groups, &map).await;
+            let (_, members) = meta.membership_ids();
+            match map.placed(&meta_voters(meta), &members) {
+                Some(next) => (map.epoch, next),
+                None => return remove_drained(meta, &map).await,
+            }
+        }
     };
     let control = Control::SetMap { expect, epoch: next.epoch, map: next.encode() };
     match meta.propose_control(control).await {
         Ok(reply) => tracing::info!(epoch = next.epoch, ?reply, "cluster map proposed"),
         Err(e) => tracing::debug!("proposing the cluster map: {e}"),
+    }
+}
+
+/// On MetaRaft's leader: adds back as a learner of MetaRaft a node that the map still names
+/// in a data group but that MetaRaft no longer has (a voter removed without `CLUSTER METARAFT
+/// REMOVE`, which moves the replicas first). Such a node may lead a data group: out of
+/// MetaRaft it would never see the map that moves its replicas away (it is leaving now) or
+/// gives its group more slots, so its group would not follow the map and its routing would
+/// send clients back and forth with `-MOVED`. As a learner it follows the committed map
+/// again; once its replicas have moved, [`remove_drained`] removes it.
+async fn keep_following(groups: &Groups, map: &ClusterMap) {
+    let meta = &groups.meta;
+    let (_, members) = meta.membership_ids();
+    if !members.contains(&groups.id) {
+        // A leader that has just removed itself: the next leader does it.
+        return;
+    }
+    let lost = map.nodes.iter().find(|(id, _)| !members.contains(id) && !map.drained(**id));
+    let Some((&id, info)) = lost else { return };
+    match meta.add_learner(id, info.clone()).await {
+        Ok(()) => tracing::info!(node = id, "a node holding replicas is a MetaRaft learner again, to follow the map"),
+        Err(e) => tracing::debug!(node = id, "adding back a node holding replicas as a MetaRaft learner: {e}"),
     }
 }
 

@@ -231,10 +231,10 @@ mod tests {
     #[test]
     fn preferred_leaders_spread_the_groups_evenly() {
         let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
-        let map = ClusterMap::initial((1, info(1)), 4, 3).placed(&nodes).expect("changed");
+        let map = ClusterMap::initial((1, info(1)), 4, 3).placed_by_voters(&nodes).expect("changed");
         let leaders = map.preferred_leaders();
         assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![1, 2, 3, 1]);
-        let eight = ClusterMap::initial((1, info(1)), 8, 3).placed(&nodes).expect("changed");
+        let eight = ClusterMap::initial((1, info(1)), 8, 3).placed_by_voters(&nodes).expect("changed");
         let mut counts = BTreeMap::new();
         for l in eight.preferred_leaders().values() {
             *counts.entry(*l).or_insert(0) += 1;
@@ -242,7 +242,7 @@ mod tests {
         assert!(counts.values().all(|c| (2..=3).contains(c)), "{counts:?}");
         // With two voters per group out of four nodes, every node still leads one or two of six.
         let four: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, info(i))).collect();
-        let six = ClusterMap::initial((1, info(1)), 6, 2).placed(&four).expect("changed");
+        let six = ClusterMap::initial((1, info(1)), 6, 2).placed_by_voters(&four).expect("changed");
         let mut counts = BTreeMap::new();
         for (g, l) in six.preferred_leaders() {
             assert!(six.groups[&g].voters.contains(&l));
