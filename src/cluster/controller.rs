@@ -33,7 +33,7 @@ use crate::raft::control::Ownership;
 use crate::raft::node::Replica;
 use crate::raft::{Control, NodeId, NodeInfo};
 use crate::rt::ShutdownSignal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,9 +50,10 @@ pub fn spawn(groups: Arc<Groups>, num_groups: u32, stop: &impl Fn() -> ShutdownS
         let (groups, warned) = (meta_groups.clone(), warned.clone());
         async move { meta_round(&groups, num_groups, &warned).await }
     });
+    let handed = Arc::new(Mutex::new(Vec::new()));
     for g in groups.data.keys().copied() {
         let groups = groups.clone();
-        let task = Arc::new(GroupTask::default());
+        let task = Arc::new(GroupTask { node_transfer: handed.clone(), ..GroupTask::default() });
         every_tick(stop(), move || {
             let (groups, task) = (groups.clone(), task.clone());
             async move { group_round(&groups, g, &task).await }
@@ -77,15 +78,20 @@ where
     });
 }
 
-/// MetaRaft's voters and their addresses, as this node knows them.
-fn meta_voters(meta: &Replica) -> BTreeMap<NodeId, NodeInfo> {
-    let (voters, _) = meta.membership_ids();
-    meta.status()
-        .members
+/// MetaRaft's voters with their addresses, and all its members (voters and learners), as
+/// this node knows them: from one reading of the membership, so that a voter can never be
+/// missing from the voters while present among the members (placement would take it for a
+/// node MetaRaft dropped).
+fn meta_nodes(meta: &Replica) -> (BTreeMap<NodeId, NodeInfo>, BTreeSet<NodeId>) {
+    use crate::raft::membership::Role;
+    let members = meta.status().members;
+    let ids = members.iter().map(|m| m.id).collect();
+    let voters = members
         .into_iter()
-        .filter(|m| voters.contains(&m.id))
+        .filter(|m| m.role == Role::Voter)
         .map(|m| (m.id, NodeInfo { raft_addr: m.raft_addr, client_addr: m.client_addr }))
-        .collect()
+        .collect();
+    (voters, ids)
 }
 
 /// On MetaRaft's leader: writes the first map, or the map with new voters placed. On every
@@ -113,8 +119,8 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
         }
         Some(map) => {
             keep_following(groups, &map).await;
-            let (_, members) = meta.membership_ids();
-            match map.placed(&meta_voters(meta), &members) {
+            let (voters, members) = meta_nodes(meta);
+            match map.placed(&voters, &members) {
                 Some(next) => (map.epoch, next),
                 None => return remove_drained(meta, &map).await,
             }
@@ -166,6 +172,12 @@ async fn remove_drained(meta: &Replica, map: &ClusterMap) {
 struct GroupTask {
     /// When this node last handed the group's leadership away.
     last_transfer: Mutex<Option<tokio::time::Instant>>,
+    /// The leadership transfers this node started lately (group, to whom, when), shared by
+    /// its group tasks: each decides from this node's view of the leaders, which shows a
+    /// transfer only once it is done, so without them the tasks would all hand their groups
+    /// to the node leading fewest, which would then hand them back (tests/multiraft.rs saw a
+    /// node go from three groups to none and back).
+    node_transfer: Arc<Mutex<Vec<(u64, NodeId, tokio::time::Instant)>>>,
     /// Since when this node leads the group (as its rounds saw it).
     led_since: Mutex<Option<tokio::time::Instant>>,
     /// Rounds run.
@@ -235,6 +247,24 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
     {
         return;
     }
+    let Some((to, led)) = decide(groups, replica, map, g, task, now) else { return };
+    *lock(&task.last_transfer) = Some(now);
+    match replica.transfer_leader(to).await {
+        Ok(()) => tracing::info!(group = g, to, ?led, "leadership handed over to even out the leaders"),
+        Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
+    }
+}
+
+/// The voter to hand group `g`'s leadership to, with the counts of led groups it was decided
+/// from, recorded among the node's started transfers.
+fn decide(
+    groups: &Groups,
+    replica: &Replica,
+    map: &ClusterMap,
+    g: u64,
+    task: &GroupTask,
+    now: tokio::time::Instant,
+) -> Option<(NodeId, BTreeMap<NodeId, usize>)> {
     let hosts = map.hosts();
     let mut led: BTreeMap<NodeId, usize> = hosts.iter().map(|id| (*id, 0)).collect();
     for h in map.groups.keys() {
@@ -244,6 +274,17 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
     }
     let (voters, _) = replica.membership_ids();
     let me = replica.id();
+    // Held until the decision is recorded (no await meanwhile): the group tasks decide one
+    // after the other, each counting the transfers the others started and the view does not
+    // show yet.
+    let mut started = lock(&task.node_transfer);
+    started.retain(|(_, _, at)| now.duration_since(*at) < TRANSFER_PAUSE);
+    for (h, to, _) in started.iter() {
+        if groups.leader_of(*h).is_some_and(|(id, _)| id == me) {
+            led.entry(me).and_modify(|n| *n = n.saturating_sub(1));
+            *led.entry(*to).or_default() += 1;
+        }
+    }
     let candidates: Vec<NodeId> =
         voters.into_iter().filter(|v| *v != me && hosts.contains(v) && replica.caught_up(*v)).collect();
     let view = super::balance::View {
@@ -254,12 +295,9 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
         preferred: map.preferred_leaders().get(&g).copied(),
         leaving: map.leaving.contains(&me),
     };
-    let Some(to) = super::balance::target(&view) else { return };
-    *lock(&task.last_transfer) = Some(now);
-    match replica.transfer_leader(to).await {
-        Ok(()) => tracing::info!(group = g, to, ?led, "leadership handed over to even out the leaders"),
-        Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
-    }
+    let to = super::balance::target(&view)?;
+    started.push((g, to, now));
+    Some((to, led))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

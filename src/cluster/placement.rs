@@ -5,11 +5,13 @@
 //!
 //! Rules, in order (one step per map change, so that every change is small and resumable):
 //! 1. Nodes: MetaRaft's voters are the nodes (addresses updated). A node that is no longer a
-//!    MetaRaft voter but still holds replicas is treated as leaving (MetaRaft's leader keeps it
-//!    a learner of MetaRaft meanwhile, so that it follows the map that moves its replicas: see
-//!    `super::controller`); one that holds none is dropped from the map, unless it is leaving
-//!    and still a MetaRaft member (the leader removes it from MetaRaft first, as a
-//!    decommissioned node).
+//!    MetaRaft voter but still holds replicas is treated as leaving, and recorded as `dropped`
+//!    (MetaRaft's leader keeps it a learner of MetaRaft meanwhile, so that it follows the map
+//!    that moves its replicas: see `super::controller`); one that holds none is dropped from
+//!    the map, unless it is leaving and still a MetaRaft member (the leader removes it from
+//!    MetaRaft first, as a decommissioned node). A dropped node that is a MetaRaft voter again
+//!    stops leaving: a voter leaves only by `CLUSTER METARAFT REMOVE` (`with_leaving`), never
+//!    because one reading of MetaRaft's voters missed it.
 //! 2. Evacuation: every replica on a leaving node moves to the least loaded staying node that
 //!    is not in the group yet (or is just dropped when every staying node already is).
 //! 3. Only once no move is under way: groups short of `min(group-replicas, staying nodes)`
@@ -85,6 +87,11 @@ impl ClusterMap {
     fn update_nodes(&mut self, voters: &BTreeMap<NodeId, NodeInfo>, members: &BTreeSet<NodeId>) {
         for (id, info) in voters {
             self.nodes.insert(*id, info.clone());
+            // Dropped from MetaRaft, then made a voter again (re-promoted): it stays. Only
+            // `CLUSTER METARAFT REMOVE` makes a voter leave.
+            if self.dropped.remove(id) {
+                self.leaving.remove(id);
+            }
         }
         let gone: Vec<NodeId> = self.nodes.keys().filter(|id| !voters.contains_key(id)).copied().collect();
         for id in gone {
@@ -94,8 +101,9 @@ impl ClusterMap {
             if self.drained(id) && !removing {
                 self.nodes.remove(&id);
                 self.leaving.remove(&id);
-            } else {
-                self.leaving.insert(id);
+                self.dropped.remove(&id);
+            } else if self.leaving.insert(id) {
+                self.dropped.insert(id);
             }
         }
     }
@@ -317,6 +325,26 @@ mod tests {
         assert_eq!(done.placed(&nodes([1, 3, 4]), &with_learner), None);
         // Out of MetaRaft, it leaves the map.
         let gone = done.placed(&nodes([1, 3, 4]), &BTreeSet::from([1, 3, 4])).expect("dropped");
-        assert!(!gone.nodes.contains_key(&2) && gone.leaving.is_empty());
+        assert!(!gone.nodes.contains_key(&2) && gone.leaving.is_empty() && gone.dropped.is_empty());
+    }
+
+    #[test]
+    fn a_voter_leaves_only_when_removed_explicitly() {
+        let four = converge(ClusterMap::initial((1, info(1)), 4, 3), &nodes(1..=4));
+        let all = BTreeSet::from([1, 2, 3, 4]);
+        // Dropped by MetaRaft (kept a learner), then a voter again before it drained: it stays,
+        // and gets replicas again.
+        let dropped = four.placed(&nodes([1, 3, 4]), &all).expect("evacuated");
+        assert!(dropped.leaving.contains(&2) && dropped.dropped.contains(&2));
+        let back = settled(dropped).placed(&nodes(1..=4), &all).expect("back");
+        assert!(!back.leaving.contains(&2) && back.dropped.is_empty());
+        let back = converge(back, &nodes(1..=4));
+        assert!(back.groups.values().any(|g| g.voters.contains(&2)), "it hosts replicas again");
+        // Marked leaving by CLUSTER METARAFT REMOVE: it stays leaving while still a voter.
+        let removed = four.with_leaving(2).expect("may leave").expect("changed");
+        let next = removed.placed(&nodes(1..=4), &all).expect("evacuated");
+        assert!(next.leaving.contains(&2) && next.dropped.is_empty());
+        let done = settled(next);
+        assert!(done.drained(2) && done.placed(&nodes(1..=4), &all).is_none(), "left for remove_drained");
     }
 }
