@@ -206,6 +206,31 @@ impl ControlState {
         }
     }
 
+    /// The refusal of a read of `argv` (a command run on this group's copy after its read
+    /// barrier): `Some(-TRYAGAIN)` when one of its keys hashes to a slot this group's log says
+    /// it does not own (a slot migrated away: its keys are purged here, the new owner has
+    /// them), or to a slot a migration has frozen (once handed over, the new owner may take
+    /// writes to it before this group's log takes it away, so the frozen copy here may be
+    /// stale). `None` when it may be answered here, and always before the group's first
+    /// ownership entry (an unfenced group).
+    pub fn refuse_read(&self, argv: &[Bytes]) -> Option<Frame> {
+        let owned = self.owned.as_ref()?;
+        let spec = argv.first().and_then(|name| crate::cmd::lookup(name))?;
+        let mut refused = None;
+        crate::cmd::for_each_key_index(spec, argv, |i| {
+            if let (None, Some(key)) = (refused, argv.get(i)) {
+                let slot = key_slot(key);
+                if !owned.owns(slot) {
+                    refused = Some((slot, "is not served by this Raft group any more"));
+                } else if self.frozen.values().any(|r| in_ranges(r, slot)) {
+                    refused = Some((slot, "is migrating to another Raft group"));
+                }
+            }
+        });
+        let (slot, why) = refused?;
+        Some(Frame::error(format!("TRYAGAIN Hash slot {slot} {why} (config epoch {})", owned.epoch)))
+    }
+
     /// The refusal of `batch` by a fenced group: `Some(error)` when one of its keys hashes to a
     /// slot the group does not own (a refused batch changes nothing), `None` when it may run.
     /// Keyless commands always run, except FLUSHALL / FLUSHDB while a migration has frozen or
