@@ -280,9 +280,15 @@ fn decide(
     let mut started = lock(&task.node_transfer);
     started.retain(|(_, _, at)| now.duration_since(*at) < TRANSFER_PAUSE);
     for (h, to, _) in started.iter() {
-        if groups.leader_of(*h).is_some_and(|(id, _)| id == me) {
-            led.entry(me).and_modify(|n| *n = n.saturating_sub(1));
-            *led.entry(*to).or_default() += 1;
+        // Still here, or under way (no leader known while the target is elected): count it
+        // at its target.
+        match groups.leader_of(*h).map(|(id, _)| id) {
+            Some(id) if id == me => {
+                led.entry(me).and_modify(|n| *n = n.saturating_sub(1));
+                *led.entry(*to).or_default() += 1;
+            }
+            None => *led.entry(*to).or_default() += 1,
+            Some(_) => {}
         }
     }
     let candidates: Vec<NodeId> =
