@@ -27,6 +27,8 @@ mod rpc;
 mod rt;
 #[cfg(madsim)]
 mod scenarios;
+#[cfg(madsim)]
+mod sharded;
 
 /// Seeds of the chaos sweep `cargo test --features sim` runs (`SIM_SWEEP_SEEDS` overrides).
 #[cfg(not(madsim))]

@@ -9,7 +9,8 @@
 //! share of leaders back, and no acknowledged write is lost; DBSIZE, FLUSHALL and SCAN act on
 //! the groups a node leads; SCRIPT LOAD and FUNCTION LOAD (and their FLUSH / DELETE) reach
 //! every group, so EVALSHA and FCALL run on keys of every group. In one process: a data group
-//! refuses, at apply, a write for a slot it does not own (the fence below the routing).
+//! refuses, at apply, a write for a slot it does not own (the fence below the routing), and
+//! after the read barrier a read of a slot its log does not give it or a migration froze.
 //! Replicas follow node membership (`common::sharded`, four nodes): a promoted fourth node
 //! gets an even share of the replicas, and `CLUSTER METARAFT REMOVE` under writes moves a
 //! node's replicas away before it leaves, losing no acknowledged write.
@@ -489,6 +490,61 @@ fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
     assert_eq!(rt.block_on(node.shared.engine.write_to(3, batch("foo"))), Frame::ok());
     let in_group_1 = node.shared.engine.with_keyspace_of(1, |ks| ks.db(0).len());
     assert_eq!(in_group_1, 0, "the refused write changed nothing");
+    rt.block_on(node.shutdown());
+}
+
+/// Reads are fenced by the group's own ownership as writes are (chaos seed 2037: a node whose
+/// map was older than a migration's hand-over read a moved key in its old group, where it had
+/// been purged, and answered nil after an acknowledged SET at the new owner). A read of a slot
+/// the group's log does not give it, or that a migration has frozen, gets `-TRYAGAIN` after
+/// the read barrier, whatever the node's map says.
+#[test]
+fn a_data_group_refuses_reads_of_slots_it_does_not_own() {
+    use raftis::cmd::Kind;
+    use raftis::raft::node::ReadPoint;
+    use raftis::raft::Control;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = TempDir::new("readfence");
+    let config = Config { port: 0, cluster_enabled: true, num_groups: 4, data_dir: dir.0.clone(), ..Config::default() };
+    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
+    let node = rt.block_on(start_with_disk(config, disk, true)).expect("start");
+    let cluster = node.shared.cluster.clone().expect("a multi-raft node");
+    wait_until("every group to own its slots", 30, || {
+        (1..=4).all(|g| cluster.group(g).is_some_and(|r| r.control().owned.is_some()))
+    });
+    let engine = &node.shared.engine;
+    let set = |g: u64, key: &str| {
+        rt.block_on(engine.write_many_to(g, 0, 1, vec![vec!["SET".into(), key.to_string().into(), "v".into()]])).next()
+    };
+    let get = |g: u64, key: &str| {
+        let Kind::Read(f) = raftis::cmd::lookup(b"GET").expect("GET").kind else { panic!("GET reads") };
+        let argv = vec!["GET".into(), bytes::Bytes::from(key.to_string())];
+        rt.block_on(engine.read_on(g, 0, 1, f, &argv, false, &mut ReadPoint::default()))
+    };
+    // "foo" hashes to slot 12182, group 3's; "a0" to one of group 1's (0-4095).
+    let a0 = raftis::cmd::cluster::slot::key_slot(b"a0");
+    assert!(a0 < 4096);
+    assert_eq!(set(3, "foo"), Some(Frame::ok()));
+    assert_eq!(set(1, "a0"), Some(Frame::ok()));
+    assert_eq!(get(3, "foo"), Frame::Bulk("v".into()));
+    let refused = get(1, "foo");
+    assert!(text(&refused).starts_with("TRYAGAIN Hash slot 12182 is not served by this Raft group"), "{refused:?}");
+    // Group 3's log takes slot 12182 away (as a migration's hand-over does) while this node's
+    // map still gives it the slot: the key is still in its copy, but the read is refused.
+    let group3 = cluster.group(3).expect("group 3");
+    let owned = group3.control().owned.expect("owned");
+    let ranges = vec![(8192, 12181), (12183, 12287)];
+    let own = Control::Own { epoch: owned.epoch + 1, ranges };
+    assert_eq!(rt.block_on(group3.propose_control(own)), Ok(Frame::ok()));
+    assert_eq!(engine.with_keyspace_of(3, |ks| ks.db(0).len()), 1, "the key is still there");
+    let refused = get(3, "foo");
+    assert!(text(&refused).starts_with("TRYAGAIN Hash slot 12182 is not served by this Raft group"), "{refused:?}");
+    // A slot a migration has frozen in its source is not read there either (once handed over,
+    // the target may take writes before the source's log gives the slot away).
+    let freeze = Control::Freeze { id: 1, ranges: vec![(a0, a0)] };
+    assert_eq!(rt.block_on(cluster.group(1).expect("group 1").propose_control(freeze)), Ok(Frame::ok()));
+    let refused = get(1, "a0");
+    assert!(text(&refused).starts_with(&format!("TRYAGAIN Hash slot {a0} is migrating")), "{refused:?}");
     rt.block_on(node.shutdown());
 }
 

@@ -202,9 +202,9 @@ pub async fn group_convergence(cluster: &Cluster) -> Result<(), Violation> {
     Ok(())
 }
 
-/// The state digests of data group `g`'s members (as its leader with the highest term among
-/// the running nodes names them), or why they cannot be compared yet.
-fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String> {
+/// The members of data group `g` as its leader with the highest term among the running nodes
+/// names them (`None` without a leader).
+fn group_members(cluster: &Cluster, g: u64) -> Option<std::collections::BTreeSet<u64>> {
     let replica = |id: u64| cluster.groups(id).and_then(|gs| gs.group(g).cloned());
     let leader = cluster
         .ids()
@@ -214,9 +214,15 @@ fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String
             st.is_leader().then_some((st.current_term, id))
         })
         .max()
-        .map(|(_, id)| id)
-        .ok_or("no leader")?;
-    let (_, members) = replica(leader).ok_or("leader gone")?.membership_ids();
+        .map(|(_, id)| id)?;
+    Some(replica(leader)?.membership_ids().1)
+}
+
+/// The state digests of data group `g`'s members (as its leader with the highest term among
+/// the running nodes names them), or why they cannot be compared yet.
+fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String> {
+    let replica = |id: u64| cluster.groups(id).and_then(|gs| gs.group(g).cloned());
+    let members = group_members(cluster, g).ok_or("no leader")?;
     members
         .into_iter()
         .map(|id| {
@@ -228,7 +234,10 @@ fn group_digests(cluster: &Cluster, g: u64) -> Result<Vec<(u64, String)>, String
 }
 
 /// A sharded run, once every group has converged: the slot ownership of every running node's
-/// copy of every data group against the committed map (`check::ownership`).
+/// copy of every data group against the committed map (`check::ownership`). Only the copies
+/// of the group's members count (as its leader names them, or the copy itself when no leader
+/// is known): a node moved out of a group keeps its old copy, idle, and may never learn it
+/// left (its copy then still thinks it is a member), so that copy lags the map for good.
 pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
     let running: Vec<_> = cluster.ids().into_iter().filter_map(|id| Some((id, cluster.groups(id)?))).collect();
     let map = running.iter().filter_map(|(_, gs)| gs.map()).max_by_key(|m| m.epoch);
@@ -237,7 +246,11 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
     let mut copies = Vec::new();
     for (id, gs) in &running {
         for (g, r) in &gs.data {
-            if !r.is_member() {
+            let member = match group_members(cluster, *g) {
+                Some(members) => members.contains(id),
+                None => r.is_member(),
+            };
+            if !member {
                 continue;
             }
             let control = r.control();

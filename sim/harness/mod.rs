@@ -140,14 +140,17 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
         .collect();
 
     let mut driver = Driver::new(cluster.clone(), shared.clone(), rng.gen(), timeline.clone());
-    // Slot migrations join the sharded runs with `SIM_MIGRATIONS=1` (off by default until the
-    // stale map of a node removed from MetaRaft is fixed; see docs/SIMULATION.md).
-    if p.num_groups > 0 && migrations::enabled() {
+    // Slot migrations join the sharded runs (`SIM_MIGRATIONS=0` leaves them out).
+    let migrating = (p.num_groups > 0 && migrations::enabled()).then(|| {
         let end = tokio::time::Instant::now() + p.fault_time;
-        tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end));
-    }
+        tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end))
+    });
     driver.run(&rates, p.fault_time).await;
     driver.heal().await;
+    if let Some(task) = migrating {
+        // Its last command may still be under way (see `migrations::run`).
+        let _ = task.await;
+    }
 
     let shared2 = shared.clone();
     let live = hosts[0].spawn(async move { finale::liveness(&shared2).await }).await.expect("liveness task");

@@ -5,7 +5,9 @@
 //!   voters: it writes the first map (every data group founded on itself alone, the slots in
 //!   even ranges), then places replicas ([`super::placement`]: new nodes get an even share,
 //!   leaving nodes hand theirs over) by compare-and-set entries in MetaRaft's log, and removes
-//!   a leaving node from MetaRaft once it holds no replica.
+//!   a leaving node from MetaRaft once it holds no replica. A node MetaRaft dropped while it
+//!   held replicas is added back as a learner of MetaRaft, so that it keeps following the map
+//!   (which now moves its replicas away) until it holds none.
 //! - **A data group's leader** makes its group match the map: writes the slots the map gives
 //!   the group into the group's own log (`raft::Control::Own`), which is what its state
 //!   machine fences writes with, then moves the group's membership to the map's voters
@@ -31,7 +33,7 @@ use crate::raft::control::Ownership;
 use crate::raft::node::Replica;
 use crate::raft::{Control, NodeId, NodeInfo};
 use crate::rt::ShutdownSignal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,9 +50,10 @@ pub fn spawn(groups: Arc<Groups>, num_groups: u32, stop: &impl Fn() -> ShutdownS
         let (groups, warned) = (meta_groups.clone(), warned.clone());
         async move { meta_round(&groups, num_groups, &warned).await }
     });
+    let handed = Arc::new(Mutex::new(Vec::new()));
     for g in groups.data.keys().copied() {
         let groups = groups.clone();
-        let task = Arc::new(GroupTask::default());
+        let task = Arc::new(GroupTask { node_transfer: handed.clone(), ..GroupTask::default() });
         every_tick(stop(), move || {
             let (groups, task) = (groups.clone(), task.clone());
             async move { group_round(&groups, g, &task).await }
@@ -75,15 +78,20 @@ where
     });
 }
 
-/// MetaRaft's voters and their addresses, as this node knows them.
-fn meta_voters(meta: &Replica) -> BTreeMap<NodeId, NodeInfo> {
-    let (voters, _) = meta.membership_ids();
-    meta.status()
-        .members
+/// MetaRaft's voters with their addresses, and all its members (voters and learners), as
+/// this node knows them: from one reading of the membership, so that a voter can never be
+/// missing from the voters while present among the members (placement would take it for a
+/// node MetaRaft dropped).
+fn meta_nodes(meta: &Replica) -> (BTreeMap<NodeId, NodeInfo>, BTreeSet<NodeId>) {
+    use crate::raft::membership::Role;
+    let members = meta.status().members;
+    let ids = members.iter().map(|m| m.id).collect();
+    let voters = members
         .into_iter()
-        .filter(|m| voters.contains(&m.id))
+        .filter(|m| m.role == Role::Voter)
         .map(|m| (m.id, NodeInfo { raft_addr: m.raft_addr, client_addr: m.client_addr }))
-        .collect()
+        .collect();
+    (voters, ids)
 }
 
 /// On MetaRaft's leader: writes the first map, or the map with new voters placed. On every
@@ -109,15 +117,41 @@ async fn meta_round(groups: &Groups, num_groups: u32, warned: &AtomicBool) {
             let me = (groups.id, meta.info().clone());
             (0, ClusterMap::initial(me, num_groups, groups.replicas))
         }
-        Some(map) => match map.placed(&meta_voters(meta)) {
-            Some(next) => (map.epoch, next),
-            None => return remove_drained(meta, &map).await,
-        },
+        Some(map) => {
+            keep_following(groups, &map).await;
+            let (voters, members) = meta_nodes(meta);
+            match map.placed(&voters, &members) {
+                Some(next) => (map.epoch, next),
+                None => return remove_drained(meta, &map).await,
+            }
+        }
     };
     let control = Control::SetMap { expect, epoch: next.epoch, map: next.encode() };
     match meta.propose_control(control).await {
         Ok(reply) => tracing::info!(epoch = next.epoch, ?reply, "cluster map proposed"),
         Err(e) => tracing::debug!("proposing the cluster map: {e}"),
+    }
+}
+
+/// On MetaRaft's leader: adds back as a learner of MetaRaft a node that the map still names
+/// in a data group but that MetaRaft no longer has (a voter removed without `CLUSTER METARAFT
+/// REMOVE`, which moves the replicas first). Such a node may lead a data group: out of
+/// MetaRaft it would never see the map that moves its replicas away (it is leaving now) or
+/// gives its group more slots, so its group would not follow the map and its routing would
+/// send clients back and forth with `-MOVED`. As a learner it follows the committed map
+/// again; once its replicas have moved, [`remove_drained`] removes it.
+async fn keep_following(groups: &Groups, map: &ClusterMap) {
+    let meta = &groups.meta;
+    let (_, members) = meta.membership_ids();
+    if !members.contains(&groups.id) {
+        // A leader that has just removed itself: the next leader does it.
+        return;
+    }
+    let lost = map.nodes.iter().find(|(id, _)| !members.contains(id) && !map.drained(**id));
+    let Some((&id, info)) = lost else { return };
+    match meta.add_learner(id, info.clone()).await {
+        Ok(()) => tracing::info!(node = id, "a node holding replicas is a MetaRaft learner again, to follow the map"),
+        Err(e) => tracing::debug!(node = id, "adding back a node holding replicas as a MetaRaft learner: {e}"),
     }
 }
 
@@ -138,6 +172,12 @@ async fn remove_drained(meta: &Replica, map: &ClusterMap) {
 struct GroupTask {
     /// When this node last handed the group's leadership away.
     last_transfer: Mutex<Option<tokio::time::Instant>>,
+    /// The leadership transfers this node started lately (group, to whom, when), shared by
+    /// its group tasks: each decides from this node's view of the leaders, which shows a
+    /// transfer only once it is done, so without them the tasks would all hand their groups
+    /// to the node leading fewest, which would then hand them back (tests/multiraft.rs saw a
+    /// node go from three groups to none and back).
+    node_transfer: Arc<Mutex<Vec<(u64, NodeId, tokio::time::Instant)>>>,
     /// Since when this node leads the group (as its rounds saw it).
     led_since: Mutex<Option<tokio::time::Instant>>,
     /// Rounds run.
@@ -207,6 +247,24 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
     {
         return;
     }
+    let Some((to, led)) = decide(groups, replica, map, g, task, now) else { return };
+    *lock(&task.last_transfer) = Some(now);
+    match replica.transfer_leader(to).await {
+        Ok(()) => tracing::info!(group = g, to, ?led, "leadership handed over to even out the leaders"),
+        Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
+    }
+}
+
+/// The voter to hand group `g`'s leadership to, with the counts of led groups it was decided
+/// from, recorded among the node's started transfers.
+fn decide(
+    groups: &Groups,
+    replica: &Replica,
+    map: &ClusterMap,
+    g: u64,
+    task: &GroupTask,
+    now: tokio::time::Instant,
+) -> Option<(NodeId, BTreeMap<NodeId, usize>)> {
     let hosts = map.hosts();
     let mut led: BTreeMap<NodeId, usize> = hosts.iter().map(|id| (*id, 0)).collect();
     for h in map.groups.keys() {
@@ -216,6 +274,23 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
     }
     let (voters, _) = replica.membership_ids();
     let me = replica.id();
+    // Held until the decision is recorded (no await meanwhile): the group tasks decide one
+    // after the other, each counting the transfers the others started and the view does not
+    // show yet.
+    let mut started = lock(&task.node_transfer);
+    started.retain(|(_, _, at)| now.duration_since(*at) < TRANSFER_PAUSE);
+    for (h, to, _) in started.iter() {
+        // Still here, or under way (no leader known while the target is elected): count it
+        // at its target.
+        match groups.leader_of(*h).map(|(id, _)| id) {
+            Some(id) if id == me => {
+                led.entry(me).and_modify(|n| *n = n.saturating_sub(1));
+                *led.entry(*to).or_default() += 1;
+            }
+            None => *led.entry(*to).or_default() += 1,
+            Some(_) => {}
+        }
+    }
     let candidates: Vec<NodeId> =
         voters.into_iter().filter(|v| *v != me && hosts.contains(v) && replica.caught_up(*v)).collect();
     let view = super::balance::View {
@@ -226,12 +301,9 @@ async fn balance(groups: &Groups, replica: &Replica, map: &ClusterMap, g: u64, t
         preferred: map.preferred_leaders().get(&g).copied(),
         leaving: map.leaving.contains(&me),
     };
-    let Some(to) = super::balance::target(&view) else { return };
-    *lock(&task.last_transfer) = Some(now);
-    match replica.transfer_leader(to).await {
-        Ok(()) => tracing::info!(group = g, to, ?led, "leadership handed over to even out the leaders"),
-        Err(e) => tracing::debug!(group = g, "transferring leadership: {e}"),
-    }
+    let to = super::balance::target(&view)?;
+    started.push((g, to, now));
+    Some((to, led))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -50,6 +50,23 @@ pub struct ClusterMap {
     /// `voters` yet, with the nodes on their way out of it. Its leader drives the group there
     /// and then removes the entry (`super::replicas`).
     pub moves: BTreeMap<u64, BTreeSet<NodeId>>,
+    /// The leaving nodes that leave because MetaRaft dropped them as voters (not by `CLUSTER
+    /// METARAFT REMOVE`): one that is a MetaRaft voter again stays (`super::placement`, rule
+    /// 1). A voter leaves only by an explicit removal, never by itself.
+    pub dropped: BTreeSet<NodeId>,
+}
+
+/// The map as written before the reason a node leaves was recorded.
+#[derive(Deserialize)]
+struct ClusterMapV3 {
+    epoch: u64,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    groups: BTreeMap<u64, GroupPlacement>,
+    slots: Vec<SlotRange>,
+    replicas: u32,
+    migrations: Vec<super::migration::Migration>,
+    leaving: BTreeSet<NodeId>,
+    moves: BTreeMap<u64, BTreeSet<NodeId>>,
 }
 
 /// The map as written before replica moves.
@@ -96,6 +113,7 @@ impl ClusterMap {
             migrations: Vec::new(),
             leaving: BTreeSet::new(),
             moves: BTreeMap::new(),
+            dropped: BTreeSet::new(),
         }
     }
 
@@ -144,14 +162,20 @@ impl ClusterMap {
         if let Ok(map) = postcard::from_bytes(bytes) {
             return Some(map);
         }
+        let dropped = BTreeSet::new();
+        if let Ok(v3) = postcard::from_bytes::<ClusterMapV3>(bytes) {
+            let ClusterMapV3 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves } = v3;
+            // Written before the reason was recorded: its leaving nodes stay leaving as before.
+            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped });
+        }
         let (leaving, moves) = (BTreeSet::new(), BTreeMap::new());
         if let Ok(v2) = postcard::from_bytes::<ClusterMapV2>(bytes) {
             let ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations } = v2;
-            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves });
+            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped });
         }
         let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
         let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
-        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new(), leaving, moves })
+        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new(), leaving, moves, dropped })
     }
 
     /// Gives slots `start..=end` to `group` (the table stays ordered, covering, coalesced).
@@ -212,7 +236,22 @@ mod tests {
         );
         let v2 = V2(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas, &map.migrations);
         let old = postcard::to_allocvec(&v2).expect("v2");
-        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before replica moves decodes");
+        assert_eq!(ClusterMap::decode(&old), Some(map.clone()), "a map written before replica moves decodes");
+        #[derive(Serialize)]
+        struct V3<'a>(
+            u64,
+            &'a BTreeMap<NodeId, NodeInfo>,
+            &'a BTreeMap<u64, GroupPlacement>,
+            &'a [SlotRange],
+            u32,
+            &'a [super::super::migration::Migration],
+            &'a BTreeSet<NodeId>,
+            &'a BTreeMap<u64, BTreeSet<NodeId>>,
+        );
+        let v3 =
+            V3(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas, &map.migrations, &map.leaving, &map.moves);
+        let old = postcard::to_allocvec(&v3).expect("v3");
+        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before the leaving reason decodes");
     }
 
     #[test]
@@ -231,10 +270,10 @@ mod tests {
     #[test]
     fn preferred_leaders_spread_the_groups_evenly() {
         let nodes: BTreeMap<NodeId, NodeInfo> = (1..=3).map(|i| (i, info(i))).collect();
-        let map = ClusterMap::initial((1, info(1)), 4, 3).placed(&nodes).expect("changed");
+        let map = ClusterMap::initial((1, info(1)), 4, 3).placed_by_voters(&nodes).expect("changed");
         let leaders = map.preferred_leaders();
         assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![1, 2, 3, 1]);
-        let eight = ClusterMap::initial((1, info(1)), 8, 3).placed(&nodes).expect("changed");
+        let eight = ClusterMap::initial((1, info(1)), 8, 3).placed_by_voters(&nodes).expect("changed");
         let mut counts = BTreeMap::new();
         for l in eight.preferred_leaders().values() {
             *counts.entry(*l).or_insert(0) += 1;
@@ -242,7 +281,7 @@ mod tests {
         assert!(counts.values().all(|c| (2..=3).contains(c)), "{counts:?}");
         // With two voters per group out of four nodes, every node still leads one or two of six.
         let four: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, info(i))).collect();
-        let six = ClusterMap::initial((1, info(1)), 6, 2).placed(&four).expect("changed");
+        let six = ClusterMap::initial((1, info(1)), 6, 2).placed_by_voters(&four).expect("changed");
         let mut counts = BTreeMap::new();
         for (g, l) in six.preferred_leaders() {
             assert!(six.groups[&g].voters.contains(&l));

@@ -5,8 +5,13 @@
 //!
 //! Rules, in order (one step per map change, so that every change is small and resumable):
 //! 1. Nodes: MetaRaft's voters are the nodes (addresses updated). A node that is no longer a
-//!    MetaRaft voter but still holds replicas is treated as leaving; one that holds none is
-//!    dropped from the map.
+//!    MetaRaft voter but still holds replicas is treated as leaving, and recorded as `dropped`
+//!    (MetaRaft's leader keeps it a learner of MetaRaft meanwhile, so that it follows the map
+//!    that moves its replicas: see `super::controller`); one that holds none is dropped from
+//!    the map, unless it is leaving and still a MetaRaft member (the leader removes it from
+//!    MetaRaft first, as a decommissioned node). A dropped node that is a MetaRaft voter again
+//!    stops leaving: a voter leaves only by `CLUSTER METARAFT REMOVE` (`with_leaving`), never
+//!    because one reading of MetaRaft's voters missed it.
 //! 2. Evacuation: every replica on a leaving node moves to the least loaded staying node that
 //!    is not in the group yet (or is just dropped when every staying node already is).
 //! 3. Only once no move is under way: groups short of `min(group-replicas, staying nodes)`
@@ -56,11 +61,12 @@ impl ClusterMap {
         Ok(Some(next))
     }
 
-    /// The map for the MetaRaft voters `voters`, or `None` if it would not change (see the
-    /// module's rules). The epoch grows by one.
-    pub fn placed(&self, voters: &BTreeMap<NodeId, NodeInfo>) -> Option<ClusterMap> {
+    /// The map for the MetaRaft voters `voters`, with MetaRaft's members `members` (voters and
+    /// learners), or `None` if it would not change (see the module's rules). The epoch grows
+    /// by one.
+    pub fn placed(&self, voters: &BTreeMap<NodeId, NodeInfo>, members: &BTreeSet<NodeId>) -> Option<ClusterMap> {
         let mut next = self.clone();
-        next.update_nodes(voters);
+        next.update_nodes(voters, members);
         if !next.evacuate() && next.moves.is_empty() && !next.fill() {
             next.rebalance();
         }
@@ -71,18 +77,33 @@ impl ClusterMap {
         Some(next)
     }
 
+    /// [`placed`](Self::placed) with MetaRaft's voters as its only members.
+    #[cfg(test)]
+    pub(crate) fn placed_by_voters(&self, voters: &BTreeMap<NodeId, NodeInfo>) -> Option<ClusterMap> {
+        self.placed(voters, &voters.keys().copied().collect())
+    }
+
     /// Rule 1.
-    fn update_nodes(&mut self, voters: &BTreeMap<NodeId, NodeInfo>) {
+    fn update_nodes(&mut self, voters: &BTreeMap<NodeId, NodeInfo>, members: &BTreeSet<NodeId>) {
         for (id, info) in voters {
             self.nodes.insert(*id, info.clone());
+            // Dropped from MetaRaft, then made a voter again (re-promoted): it stays. Only
+            // `CLUSTER METARAFT REMOVE` makes a voter leave.
+            if self.dropped.remove(id) {
+                self.leaving.remove(id);
+            }
         }
         let gone: Vec<NodeId> = self.nodes.keys().filter(|id| !voters.contains_key(id)).copied().collect();
         for id in gone {
-            if self.drained(id) {
+            // A leaving node still in MetaRaft (a learner kept while its replicas moved) stays
+            // leaving until MetaRaft's leader has removed it (`remove_drained`).
+            let removing = self.leaving.contains(&id) && members.contains(&id);
+            if self.drained(id) && !removing {
                 self.nodes.remove(&id);
                 self.leaving.remove(&id);
-            } else {
-                self.leaving.insert(id);
+                self.dropped.remove(&id);
+            } else if self.leaving.insert(id) {
+                self.dropped.insert(id);
             }
         }
     }
@@ -201,7 +222,7 @@ mod tests {
     /// Places `voters` until nothing changes, settling moves in between.
     fn converge(mut map: ClusterMap, voters: &BTreeMap<NodeId, NodeInfo>) -> ClusterMap {
         for _ in 0..64 {
-            match map.placed(voters) {
+            match map.placed_by_voters(voters) {
                 Some(next) => map = settled(next),
                 None if map.moves.is_empty() => return map,
                 None => map = settled(map),
@@ -218,7 +239,7 @@ mod tests {
     fn joining_nodes_fill_the_groups_up_to_the_replica_count_evenly() {
         let map = ClusterMap::initial((1, info(1)), 4, 2);
         let three = nodes(1..=3);
-        let next = map.placed(&three).expect("changed");
+        let next = map.placed_by_voters(&three).expect("changed");
         assert_eq!(next.epoch, 2);
         assert_eq!(next.nodes.len(), 3);
         // Every group keeps node 1 and gets one more voter, nodes 2 and 3 taking turns.
@@ -226,7 +247,7 @@ mod tests {
             next.groups.values().map(|g| *g.voters.iter().find(|v| **v != 1).expect("two voters")).collect();
         assert_eq!(seconds, vec![2, 3, 2, 3]);
         assert_eq!(next.moves.len(), 4, "each group records its move");
-        assert_eq!(next.placed(&three), None, "nothing new while moves are under way");
+        assert_eq!(next.placed_by_voters(&three), None, "nothing new while moves are under way");
         assert_eq!(next.slots, map.slots, "placement never moves slots");
         // Settled, node 1's fourth replica moves: 8 replicas over 3 nodes are 3, 3, 2.
         let done = converge(next, &three);
@@ -240,7 +261,7 @@ mod tests {
     fn a_promoted_node_gets_an_even_share_of_the_replicas() {
         let three = converge(ClusterMap::initial((1, info(1)), 4, 3), &nodes(1..=3));
         assert!(three.groups.values().all(|g| g.voters == BTreeSet::from([1, 2, 3])));
-        let next = three.placed(&nodes(1..=4)).expect("node 4 joins");
+        let next = three.placed_by_voters(&nodes(1..=4)).expect("node 4 joins");
         // 12 replicas over 4 nodes: 3 each; node 4 takes one from each of three groups.
         assert_eq!(loads(&next).into_values().collect::<Vec<_>>(), vec![3, 3, 3, 3]);
         assert_eq!(next.moves.len(), 3);
@@ -258,7 +279,7 @@ mod tests {
         let leaving = four.with_leaving(2).expect("may leave").expect("changed");
         assert_eq!(four.with_leaving(9), Err("node 9 is not a node of the cluster map".into()));
         assert_eq!(leaving.with_leaving(2), Ok(None), "already leaving");
-        let next = leaving.placed(&nodes(1..=4)).expect("node 2 is evacuated");
+        let next = leaving.placed_by_voters(&nodes(1..=4)).expect("node 2 is evacuated");
         assert!(!next.groups.values().any(|g| g.voters.contains(&2)));
         assert!(next.groups.values().all(|g| g.voters.len() == 3), "every replica moved elsewhere");
         assert!(!next.drained(2), "still on its way out of its groups");
@@ -266,14 +287,14 @@ mod tests {
         let done = settled(next);
         assert!(done.drained(2));
         // Once MetaRaft no longer has it, it leaves the map.
-        let gone = done.placed(&nodes([1, 3, 4])).expect("dropped");
+        let gone = done.placed_by_voters(&nodes([1, 3, 4])).expect("dropped");
         assert!(!gone.nodes.contains_key(&2) && gone.leaving.is_empty());
     }
 
     #[test]
     fn groups_shrink_when_too_few_nodes_stay_and_never_lose_their_last_voter() {
         let three = converge(ClusterMap::initial((1, info(1)), 2, 3), &nodes(1..=3));
-        let next = three.with_leaving(3).expect("ok").expect("changed").placed(&nodes(1..=3)).expect("moved");
+        let next = three.with_leaving(3).expect("ok").expect("changed").placed_by_voters(&nodes(1..=3)).expect("moved");
         assert!(next.groups.values().all(|g| g.voters == BTreeSet::from([1, 2])));
         let one = converge(ClusterMap::initial((1, info(1)), 2, 3), &nodes([1]));
         assert_eq!(
@@ -281,10 +302,49 @@ mod tests {
             Err("node 1 is the last node able to host data-group replicas; add another node first".into())
         );
         // A node MetaRaft dropped while it still held replicas is evacuated all the same.
-        let dropped = three.placed(&nodes([1, 2])).expect("evacuated");
+        let dropped = three.placed_by_voters(&nodes([1, 2])).expect("evacuated");
         assert!(dropped.leaving.contains(&3) && !dropped.groups.values().any(|g| g.voters.contains(&3)));
         let mut alone = one.clone();
         alone.leaving.insert(1);
-        assert_eq!(alone.placed(&nodes([1])), None, "the last voter stays");
+        assert_eq!(alone.placed_by_voters(&nodes([1])), None, "the last voter stays");
+    }
+
+    #[test]
+    fn a_dropped_node_kept_a_learner_leaves_the_map_only_once_out_of_metaraft() {
+        let four = converge(ClusterMap::initial((1, info(1)), 4, 3), &nodes(1..=4));
+        assert!(!four.drained(2));
+        // MetaRaft dropped voter 2, which its leader keeps a learner (following the map) while
+        // its replicas move: it is leaving, and its replicas go to the others.
+        let with_learner = BTreeSet::from([1, 2, 3, 4]);
+        let next = four.placed(&nodes([1, 3, 4]), &with_learner).expect("evacuated");
+        assert!(next.leaving.contains(&2) && next.nodes.contains_key(&2));
+        assert!(!next.groups.values().any(|g| g.voters.contains(&2)));
+        // Drained but still a learner: it stays leaving (MetaRaft's leader removes it next).
+        let done = settled(next);
+        assert!(done.drained(2));
+        assert_eq!(done.placed(&nodes([1, 3, 4]), &with_learner), None);
+        // Out of MetaRaft, it leaves the map.
+        let gone = done.placed(&nodes([1, 3, 4]), &BTreeSet::from([1, 3, 4])).expect("dropped");
+        assert!(!gone.nodes.contains_key(&2) && gone.leaving.is_empty() && gone.dropped.is_empty());
+    }
+
+    #[test]
+    fn a_voter_leaves_only_when_removed_explicitly() {
+        let four = converge(ClusterMap::initial((1, info(1)), 4, 3), &nodes(1..=4));
+        let all = BTreeSet::from([1, 2, 3, 4]);
+        // Dropped by MetaRaft (kept a learner), then a voter again before it drained: it stays,
+        // and gets replicas again.
+        let dropped = four.placed(&nodes([1, 3, 4]), &all).expect("evacuated");
+        assert!(dropped.leaving.contains(&2) && dropped.dropped.contains(&2));
+        let back = settled(dropped).placed(&nodes(1..=4), &all).expect("back");
+        assert!(!back.leaving.contains(&2) && back.dropped.is_empty());
+        let back = converge(back, &nodes(1..=4));
+        assert!(back.groups.values().any(|g| g.voters.contains(&2)), "it hosts replicas again");
+        // Marked leaving by CLUSTER METARAFT REMOVE: it stays leaving while still a voter.
+        let removed = four.with_leaving(2).expect("may leave").expect("changed");
+        let next = removed.placed(&nodes(1..=4), &all).expect("evacuated");
+        assert!(next.leaving.contains(&2) && next.dropped.is_empty());
+        let done = settled(next);
+        assert!(done.drained(2) && done.placed(&nodes(1..=4), &all).is_none(), "left for remove_drained");
     }
 }

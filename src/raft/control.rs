@@ -119,6 +119,7 @@ impl ControlState {
                     return Frame::error("ERR invalid slot range in an ownership entry");
                 }
                 self.owned = Some(Ownership { epoch: *epoch, ranges: ranges.clone() });
+                self.unblock_moved(ks);
                 Frame::ok()
             }
             Control::Freeze { id, ranges } => {
@@ -204,6 +205,51 @@ impl ControlState {
         for key in doomed {
             ks.db_mut(0).remove(&key);
         }
+    }
+
+    /// Answers the clients blocked (BLPOP ...) on a key of a slot this group no longer owns:
+    /// no write to that key can apply here any more, so they would wait until their timeout
+    /// while the key, at its new owner, fills. They get `-TRYAGAIN` (nothing was popped), and a
+    /// cluster client retries, which routing sends to the new owner, as Redis answers them
+    /// `-MOVED` once the slot has moved. In the same apply on every replica. Found by the
+    /// chaos simulation (seed 2033, docs/SIMULATION.md "Found by it").
+    fn unblock_moved(&self, ks: &mut Keyspace) {
+        let Some(owned) = &self.owned else { return };
+        if ks.blocked.is_empty() {
+            return;
+        }
+        let first_moved = |keys: &[Bytes]| keys.iter().map(|k| key_slot(k)).find(|s| !owned.owns(*s));
+        let moved: Vec<_> = ks.blocked.iter().filter_map(|(_, w)| Some((w.id, first_moved(&w.keys)?))).collect();
+        for (id, slot) in moved {
+            ks.blocked.remove(&id);
+            let reply = format!("TRYAGAIN Hash slot {slot} moved to another Raft group; retry the command");
+            ks.blocked.push_outcome(id, Frame::error(reply));
+        }
+    }
+
+    /// The refusal of a read of `argv` (a command run on this group's copy after its read
+    /// barrier): `Some(-TRYAGAIN)` when one of its keys hashes to a slot this group's log says
+    /// it does not own (a slot migrated away: its keys are purged here, the new owner has
+    /// them), or to a slot a migration has frozen (once handed over, the new owner may take
+    /// writes to it before this group's log takes it away, so the frozen copy here may be
+    /// stale). `None` when it may be answered here, and always before the group's first
+    /// ownership entry (an unfenced group).
+    pub fn refuse_read(&self, argv: &[Bytes]) -> Option<Frame> {
+        let owned = self.owned.as_ref()?;
+        let spec = argv.first().and_then(|name| crate::cmd::lookup(name))?;
+        let mut refused = None;
+        crate::cmd::for_each_key_index(spec, argv, |i| {
+            if let (None, Some(key)) = (refused, argv.get(i)) {
+                let slot = key_slot(key);
+                if !owned.owns(slot) {
+                    refused = Some((slot, "is not served by this Raft group any more"));
+                } else if self.frozen.values().any(|r| in_ranges(r, slot)) {
+                    refused = Some((slot, "is migrating to another Raft group"));
+                }
+            }
+        });
+        let (slot, why) = refused?;
+        Some(Frame::error(format!("TRYAGAIN Hash slot {slot} {why} (config epoch {})", owned.epoch)))
     }
 
     /// The refusal of `batch` by a fenced group: `Some(error)` when one of its keys hashes to a
@@ -306,6 +352,42 @@ mod tests {
         assert!(matches!(&refusal, Some(Frame::Error(e)) if e.starts_with(b"TRYAGAIN")), "{refusal:?}");
         let unblock = batch(&[&["raftis.unblock", "timeout", "1", "2", "3"]]);
         assert!(st.refuse(&unblock).is_none(), "removing waiters names no key");
+    }
+
+    #[test]
+    fn clients_blocked_on_a_slot_the_group_gives_away_are_answered() {
+        use crate::store::blocked::{BlockId, Waiter};
+        let mut st = ControlState::default();
+        let mut ks = Keyspace::new(1);
+        st.apply(&mut ks, &Control::Own { epoch: 1, ranges: vec![(8192, 16383)] });
+        let waiter = |seq: u64, key: &str| Waiter {
+            id: BlockId { node: 1, boot: 2, seq },
+            db: 0,
+            argv: vec![Bytes::from_static(b"BLPOP"), Bytes::copy_from_slice(key.as_bytes()), Bytes::from_static(b"0")],
+            keys: vec![Bytes::copy_from_slice(key.as_bytes())],
+            deadline_ms: 0,
+        };
+        // "foo" hashes to 12182; another key of the owned slots.
+        let (foo, other) = (
+            "foo",
+            (0..)
+                .map(|i| format!("k{i}"))
+                .find(|k| {
+                    let s = key_slot(k.as_bytes());
+                    s >= 8192 && s != key_slot(b"foo")
+                })
+                .expect("a key"),
+        );
+        assert!(ks.blocked.add(waiter(1, foo)) && ks.blocked.add(waiter(2, &other)));
+        // A migration's hand-over: the group no longer owns foo's slot.
+        let slot = key_slot(b"foo");
+        let ranges = vec![(8192, slot - 1), (slot + 1, 16383)];
+        assert_eq!(st.apply(&mut ks, &Control::Own { epoch: 2, ranges }), Frame::ok());
+        let outcomes = ks.blocked.take_outcomes();
+        assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+        assert_eq!(outcomes[0].0.seq, 1);
+        assert!(matches!(&outcomes[0].1, Frame::Error(e) if e.starts_with(b"TRYAGAIN Hash slot 12182 moved")));
+        assert_eq!(ks.blocked.len(), 1, "the waiter on an owned slot still waits");
     }
 
     fn item(key: &str, value: &str) -> ImportItem {

@@ -710,13 +710,23 @@ impl Core {
         let (state, argv) = (self.state.clone(), argv.to_vec());
         let long = crate::rt::run_long(move || {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(refusal) = st.control.refuse_read(&argv) {
+                return refusal;
+            }
             crate::cmd::run_read(&st.keyspace, db, read_clock(now_ms), seed, f, &argv)
         });
         long.await.unwrap_or_else(|e| Frame::error(format!("ERR the command failed: {e}")))
     }
 
-    /// The read's reply if it is short enough to run here on the runtime thread.
+    /// The read's reply if it is short enough to run here on the runtime thread. A read of a
+    /// slot this group's applied state does not serve (moved away, or frozen by a migration)
+    /// is refused (`ControlState::refuse_read`): routing chose this group by this node's copy
+    /// of the map, which may be older than the group's own log. Found by the chaos simulation
+    /// (seed 2037, docs/SIMULATION.md "Found by it").
     fn read_inline(st: &SmState, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Option<Frame> {
+        if let Some(refusal) = st.control.refuse_read(argv) {
+            return Some(refusal);
+        }
         let short = !crate::cmd::may_run_long(&st.keyspace, db, argv);
         short.then(|| crate::cmd::run_read(&st.keyspace, db, now_ms, seed, f, argv))
     }
