@@ -1,10 +1,11 @@
 //! Durability and replication of real `raftis` processes over real sockets: a node killed with
-//! SIGKILL and restarted on its data directory still has every write it acknowledged.
+//! SIGKILL and restarted on its data directory still has every write it acknowledged; ROLE.
 
 mod common;
 
 use bytes::Bytes;
-use common::{tempdir::TempDir, Conn, Server};
+use common::cluster::ThreeNodes;
+use common::{tempdir::TempDir, wait_until, Conn, Server};
 use raftis::protocol::Frame;
 
 fn bulk(s: &str) -> Frame {
@@ -97,4 +98,43 @@ fn a_pipeline_cut_by_kill_9_keeps_every_acknowledged_write() {
     for i in 0..n {
         assert_eq!(c.cmd(&["GET", &format!("k{i}")]), bulk(&format!("v{i}")), "gap at k{i}");
     }
+}
+
+/// ROLE: a lone node is a master without replicas; in a three-node cluster the leader is the
+/// master of the other two (their client ports), a follower a connected replica of the leader.
+#[test]
+fn role_follows_raft_leadership() {
+    let lone = Server::raftis(&[]);
+    let Frame::Array(role) = lone.conn().cmd(&["ROLE"]) else { panic!("ROLE: an array") };
+    assert_eq!((role[0].clone(), role[2].clone()), (bulk("master"), Frame::Array(vec![])));
+    assert!(matches!(role[1], Frame::Integer(n) if n >= 0), "{role:?}");
+    let cluster = ThreeNodes::start("role", &[]);
+    let leader = cluster.leader().expect("a leader");
+    let port = |i: usize| cluster.servers[i].as_ref().expect("live").port.to_string();
+    let replicas_of_leader = || {
+        let Frame::Array(role) = cluster.conn(leader).cmd(&["ROLE"]) else { panic!("ROLE: an array") };
+        assert_eq!(role[0], bulk("master"), "{role:?}");
+        let Frame::Array(replicas) = &role[2] else { panic!("{role:?}") };
+        let mut ports: Vec<Frame> = replicas
+            .iter()
+            .map(|r| match r {
+                Frame::Array(f) => f[1].clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        ports.sort_by_key(|p| format!("{p:?}"));
+        ports
+    };
+    let mut others: Vec<Frame> = (0..3).filter(|i| *i != leader).map(|i| bulk(&port(i))).collect();
+    others.sort_by_key(|p| format!("{p:?}"));
+    assert_eq!(replicas_of_leader(), others);
+    let follower = (0..3).find(|i| *i != leader).expect("a follower");
+    let mut c = cluster.conn(follower);
+    wait_until("the follower to know its leader", 30, || {
+        let Frame::Array(role) = c.cmd(&["ROLE"]) else { return false };
+        role.len() == 5 && role[3] == bulk("connected")
+    });
+    let Frame::Array(role) = c.cmd(&["ROLE"]) else { panic!("ROLE: an array") };
+    assert_eq!(role[0], bulk("slave"));
+    assert_eq!(role[2], Frame::Integer(port(leader).parse().unwrap()), "{role:?}");
 }

@@ -302,6 +302,38 @@ fn latencystats(shared: &Shared) -> Vec<(String, String)> {
         .collect()
 }
 
+/// ROLE, from the node's Raft role in its (first) group: the leader is Redis's master, with
+/// each other member as a replica at the log index it holds (`ip`, `port`, offset); a follower
+/// is a replica of the leader (`connected` while it knows one), at its applied index.
+pub fn role(shared: &Shared) -> Frame {
+    let st = shared.engine.replica().status();
+    let bulk = |s: String| Frame::Bulk(Bytes::from(s));
+    if st.is_leader() {
+        let replicas = st
+            .members
+            .iter()
+            .filter(|m| m.id != st.id)
+            .map(|m| {
+                let (host, port) = host_port(&m.client_addr);
+                let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
+                Frame::Array(vec![bulk(host), bulk(port), bulk(matched.unwrap_or(0).to_string())])
+            })
+            .collect();
+        let offset = st.last_log_index.unwrap_or(0) as i64;
+        return Frame::Array(vec![bulk("master".into()), Frame::Integer(offset), Frame::Array(replicas)]);
+    }
+    let leader = st.current_leader.and_then(|id| st.member(id));
+    let (host, port) = leader.map(|m| host_port(&m.client_addr)).unwrap_or_default();
+    let state = if leader.is_some() { "connected" } else { "connect" };
+    Frame::Array(vec![
+        bulk("slave".into()),
+        bulk(host),
+        Frame::Integer(port.parse().unwrap_or(0)),
+        bulk(state.into()),
+        Frame::Integer(st.last_applied_index.unwrap_or(0) as i64),
+    ])
+}
+
 /// Host and port of a `host:port` address (empty and 0 if unknown).
 fn host_port(addr: &str) -> (String, String) {
     match addr.rsplit_once(':') {

@@ -57,6 +57,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("memory", -2, &[], (0, 0, 0), S),
     CommandSpec::new("time", 1, LOADING_STALE_FAST, (0, 0, 0), S),
     CommandSpec::new("lastsave", 1, LOADING_STALE_FAST, (0, 0, 0), S),
+    CommandSpec::new("role", 1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), S),
     CommandSpec::new("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), S),
     CommandSpec::new("bgsave", -1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), S),
     CommandSpec::new("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), S),
@@ -106,6 +107,7 @@ pub fn run_session(s: &mut Session, spec: &CommandSpec, argv: &[Bytes]) -> Frame
         "memory" => memory::memory(s, argv),
         "time" => time(),
         "lastsave" => Frame::Integer((s.shared.started_ms / 1000) as i64),
+        "role" => info::role(s.shared),
         // raftis keeps its data through the replicated log, not RDB files: a save has
         // nothing to do, so it reports success the way Redis does.
         "save" => Frame::ok(),
