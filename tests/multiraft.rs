@@ -466,10 +466,11 @@ fn a_node_with_another_num_groups_is_refused_at_addlearner() {
     assert!(!info.contains("raft_group_4:"), "{info}");
 }
 
-#[test]
-fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
+/// A one-node cluster with four data groups, in this process (its data directory named after
+/// `tag`), once every group has applied its slot ownership.
+fn one_sharded_node(tag: &str) -> (tokio::runtime::Runtime, TempDir, raftis::node::NodeHandle) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dir = TempDir::new("fence");
+    let dir = TempDir::new(tag);
     let config = Config { port: 0, cluster_enabled: true, num_groups: 4, data_dir: dir.0.clone(), ..Config::default() };
     let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
     let node = rt.block_on(start_with_disk(config, disk, true)).expect("start");
@@ -477,6 +478,12 @@ fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
     wait_until("every group to own its slots", 30, || {
         (1..=4).all(|g| cluster.group(g).is_some_and(|r| r.control().owned.is_some()))
     });
+    (rt, dir, node)
+}
+
+#[test]
+fn a_data_group_refuses_writes_for_slots_it_does_not_own() {
+    let (rt, _dir, node) = one_sharded_node("fence");
     // "foo" hashes to slot 12182: group 3's (8192-12287). Group 1 refuses it below the log.
     let batch = |key: &str| WriteBatch {
         db: 0,
@@ -503,15 +510,8 @@ fn a_data_group_refuses_reads_of_slots_it_does_not_own() {
     use raftis::cmd::Kind;
     use raftis::raft::node::ReadPoint;
     use raftis::raft::Control;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dir = TempDir::new("readfence");
-    let config = Config { port: 0, cluster_enabled: true, num_groups: 4, data_dir: dir.0.clone(), ..Config::default() };
-    let disk = Arc::new(RealDisk::new(&dir.0).expect("disk"));
-    let node = rt.block_on(start_with_disk(config, disk, true)).expect("start");
+    let (rt, _dir, node) = one_sharded_node("readfence");
     let cluster = node.shared.cluster.clone().expect("a multi-raft node");
-    wait_until("every group to own its slots", 30, || {
-        (1..=4).all(|g| cluster.group(g).is_some_and(|r| r.control().owned.is_some()))
-    });
     let engine = &node.shared.engine;
     let set = |g: u64, key: &str| {
         rt.block_on(engine.write_many_to(g, 0, 1, vec![vec!["SET".into(), key.to_string().into(), "v".into()]])).next()

@@ -76,17 +76,9 @@ pub(super) async fn write(
             None => return Frame::Null,
         }
     };
-    let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
-    let mut reply = Frame::Null;
-    for group in &groups {
-        let mut replies = shared.engine.write_many_to(*group, client.db, now, vec![write.clone()]).await;
-        reply = replies.next().unwrap_or(Frame::Null);
-        if matches!(reply, Frame::Error(_)) {
-            break;
-        }
-    }
-    if let Some(first) = groups.first() {
-        shared.engine.group(*first).catch_up().await;
+    let reply = shared.engine.write_to_keyspace_groups(client.db, now, write).await;
+    if let Some(first) = shared.engine.keyspace_groups().next() {
+        first.catch_up().await;
     }
     if args::is(&argv[0], "config") {
         if !matches!(reply, Frame::Error(_)) {

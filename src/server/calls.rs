@@ -4,7 +4,7 @@
 //! and the error replies every command gets (INFO errorstats, `rejected_calls`).
 
 use super::client::ClientHandle;
-use super::latency::{HistogramBatch, Ran};
+use super::latency::{Ran, StatsBatch};
 use super::shared::Shared;
 use crate::cmd::CommandSpec;
 use crate::protocol::Frame;
@@ -32,10 +32,10 @@ impl Pending {
     }
 
     /// Records it, now that its reply is known (`failed`: an error).
-    pub fn finish(self, shared: &Shared, handle: &ClientHandle, histograms: &mut HistogramBatch, failed: bool) {
+    pub fn finish(self, shared: &Shared, handle: &ClientHandle, stats: &mut StatsBatch, failed: bool) {
         let elapsed = self.started.elapsed();
         let call = Call { spec: self.spec, argv: &self.argv, key: self.key, elapsed, failed };
-        after_call(shared, handle, call, histograms);
+        after_call(shared, handle, call, stats);
     }
 }
 
@@ -71,9 +71,9 @@ pub fn error_replied(shared: &Shared, reply: &Frame, ran: bool, argv: &[Bytes]) 
     }
 }
 
-/// Records a command that ran: its histogram (counted in `histograms`, which the caller merges
+/// Records a command that ran: its histogram (counted in `stats`, which the caller merges
 /// into the node's before the reply goes out), the latency event, the slow log.
-pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, histograms: &mut HistogramBatch) {
+pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, stats: &mut StatsBatch) {
     let Call { spec, argv, key, elapsed, failed } = call;
     let us = elapsed.as_micros() as u64;
     let latency = &shared.latency;
@@ -83,7 +83,7 @@ pub fn after_call(shared: &Shared, handle: &ClientHandle, call: Call<'_>, histog
     }
     if let Some(key) = key {
         // Redis counts whole microseconds, in nanoseconds.
-        histograms.record(key, Ran { ns: us * 1000, failed, tracked: latency.tracking() });
+        stats.record(key, Ran { ns: us * 1000, failed, tracked: latency.tracking() });
     }
     // EXEC's commands are logged one by one instead (Redis's `skip_slowlog`).
     if argv.is_empty() || (shared.slowlog.logs(us) && spec.has_flag("skip_slowlog")) {

@@ -5,7 +5,7 @@ use super::blocked::{self, BlockRequest, ConnectionIo, Waited};
 use super::calls::{self, Pending};
 use super::client::{Client, ClientHandle, ClientInfo};
 use super::dispatch::{self, execute, BatchClock, Outcome};
-use super::latency::HistogramBatch;
+use super::latency::StatsBatch;
 use super::output::{self, PAUSE_AT};
 use super::pipeline::{Out, PendingWrites, QueuedWrite};
 use super::pubsub::{self, Mailbox};
@@ -123,8 +123,8 @@ async fn serve(
             (limits, c.client_query_buffer_limit, c.output_limits.normal)
         };
         let ended = run_buffered(&mut rbuf, &mut wbuf, &mut scratch, &limits, client, handle, shared).await;
-        // Before any reply goes out (see `HistogramBatch`).
-        shared.latency.merge(&mut scratch.histograms);
+        // Before any reply goes out (see `StatsBatch`).
+        shared.latency.merge(&mut scratch.stats);
         client.publish_info(handle);
         let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
         if let Some(m) = &mailbox {
@@ -156,8 +156,8 @@ async fn serve(
             if let Waited::Reply(reply) = &waited {
                 calls::error_replied(shared, reply, true, &[]);
                 if let Some(call) = client.blocked_call.take() {
-                    call.finish(shared, handle, &mut scratch.histograms, reply.is_error());
-                    shared.latency.merge(&mut scratch.histograms);
+                    call.finish(shared, handle, &mut scratch.stats, reply.is_error());
+                    shared.latency.merge(&mut scratch.stats);
                 }
             }
             match waited {
@@ -291,7 +291,7 @@ fn idle_expired(shared: &Shared, since: Instant, timer: Pin<&mut Sleep>) -> bool
 }
 
 /// Proposes the pending writes (see [`PendingWrites::flush`]) and logs the slow ones.
-async fn flush(pending: &mut PendingWrites, histograms: &mut HistogramBatch, c: Ctx<'_>, wbuf: &mut BytesMut) {
+async fn flush(pending: &mut PendingWrites, stats: &mut StatsBatch, c: Ctx<'_>, wbuf: &mut BytesMut) {
     if pending.is_empty() {
         return;
     }
@@ -300,7 +300,7 @@ async fn flush(pending: &mut PendingWrites, histograms: &mut HistogramBatch, c: 
     let out = Out { resp: client.resp, buf: wbuf, latency: &shared.latency };
     pending.flush(&shared.engine, out, noloop).await;
     for (call, failed) in pending.take_answered() {
-        call.finish(shared, handle, histograms, failed);
+        call.finish(shared, handle, stats, failed);
     }
 }
 
@@ -318,8 +318,8 @@ struct Scratch {
     argv: Vec<Bytes>,
     scan: CommandScan,
     pending: PendingWrites,
-    /// The latency histograms of the commands run since the replies last went out.
-    histograms: HistogramBatch,
+    /// The statistics of the commands run since the replies last went out.
+    stats: StatsBatch,
     /// Bytes of Pub/Sub messages encoded into the output buffer and not written yet.
     drained: usize,
 }
@@ -344,19 +344,19 @@ async fn run_buffered(
 ) -> Ended {
     let mut clock = BatchClock::default();
     // Empty between calls (flushed before returning); kept for its buffers' capacity.
-    let (pending, histograms) = (&mut scratch.pending, &mut scratch.histograms);
+    let (pending, stats) = (&mut scratch.pending, &mut scratch.stats);
     // When the last timed command ended: the next one's start (one clock reading per command).
     let mut mark: Option<Instant> = None;
     loop {
         if wbuf.len() >= PAUSE_AT && !rbuf.is_empty() {
-            flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+            flush(pending, stats, ctx(shared, client, handle), wbuf).await;
             return Ended::Paused;
         }
         match parse_command_into(rbuf, limits, &mut scratch.scan, &mut scratch.argv) {
             Ok(true) => {}
             Ok(false) | Err(ParseError::Incomplete) => break,
             Err(ParseError::Invalid(msg)) => {
-                flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+                flush(pending, stats, ctx(shared, client, handle), wbuf).await;
                 let reply = Frame::error(format!("ERR Protocol error: {msg}"));
                 calls::error_replied(shared, &reply, true, &[]);
                 encode(&reply, client.resp, wbuf);
@@ -369,11 +369,11 @@ async fn run_buffered(
         }
         let joins = dispatch::defers(client, shared, &scratch.argv) && pending.accepts(client.db);
         if !joins {
-            flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+            flush(pending, stats, ctx(shared, client, handle), wbuf).await;
             mark = None;
         }
-        if !histograms.is_empty() && reads_histograms(&scratch.argv[0]) {
-            shared.latency.merge(histograms);
+        if !stats.is_empty() && reads_stats(&scratch.argv[0]) {
+            shared.latency.merge(stats);
         }
         let started = mark.take().unwrap_or_else(Instant::now);
         let outcome = execute(client, handle, shared, &mut scratch.argv, &mut clock).await;
@@ -383,7 +383,7 @@ async fn run_buffered(
             Outcome::Write { argv, now_ms, group } => {
                 let send = client.take_reply_allowed();
                 if !pending.accepts_group(group) {
-                    flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+                    flush(pending, stats, ctx(shared, client, handle), wbuf).await;
                 }
                 let call = called.map(|spec| Pending::new(shared, started, spec, &argv));
                 pending.push_write(QueuedWrite { db: client.db, group, now_ms, argv, send, call });
@@ -427,7 +427,7 @@ async fn run_buffered(
             let now = Instant::now();
             let key = calls::stat_key(spec, &scratch.argv);
             let call = calls::Call { spec, argv: &scratch.argv, key, elapsed: now - started, failed };
-            calls::after_call(shared, handle, call, histograms);
+            calls::after_call(shared, handle, call, stats);
             mark = Some(now);
         }
         if pending.is_empty() {
@@ -437,7 +437,7 @@ async fn run_buffered(
             break;
         }
     }
-    flush(pending, histograms, ctx(shared, client, handle), wbuf).await;
+    flush(pending, stats, ctx(shared, client, handle), wbuf).await;
     Ended::Done
 }
 
@@ -445,9 +445,9 @@ fn ctx<'a>(shared: &'a Shared, client: &'a Client, handle: &'a ClientHandle) -> 
     Ctx { shared, client, handle }
 }
 
-/// Whether `name` may read the latency histograms (LATENCY HISTOGRAM, CONFIG RESETSTAT, or
+/// Whether `name` may read the command statistics (LATENCY HISTOGRAM, CONFIG RESETSTAT, or
 /// either queued in MULTI): the commands before it in the pipeline are merged first.
-fn reads_histograms(name: &[u8]) -> bool {
+fn reads_stats(name: &[u8]) -> bool {
     ["latency", "config", "exec"].iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 

@@ -420,20 +420,8 @@ async fn run(
                 // lua-max-steps and the stream node sizes are replicated state: set through
                 // the log, like a write.
                 match cmd::replicated_config_write(argv) {
-                    Some(Ok(write)) => {
-                        // Every group that holds keys runs scripts: each gets the setting.
-                        let mut reply = Frame::Null;
-                        let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
-                        for group in groups {
-                            let cmds = vec![write.clone()];
-                            let mut replies = shared.engine.write_many_to(group, client.db, now, cmds).await;
-                            reply = replies.next().unwrap_or(Frame::Null);
-                            if matches!(reply, Frame::Error(_)) {
-                                break;
-                            }
-                        }
-                        reply
-                    }
+                    // Every group that holds keys runs scripts: each gets the setting.
+                    Some(Ok(write)) => shared.engine.write_to_keyspace_groups(client.db, now, write).await,
                     Some(Err(e)) => e,
                     None => Frame::Null,
                 }
@@ -664,16 +652,16 @@ fn record_transaction(
     elapsed: std::time::Duration,
 ) {
     let Frame::Array(replies) = replies else { return };
-    let mut histograms = Default::default();
+    let mut stats = Default::default();
     for (argv, reply) in queue.iter().zip(replies) {
         super::calls::error_replied(shared, reply, true, argv);
         if let Some(spec) = cmd::lookup(&argv[0]) {
             let key = super::calls::stat_key(spec, argv);
             let call = super::calls::Call { spec, argv, key, elapsed, failed: reply.is_error() };
-            super::calls::after_call(shared, handle, call, &mut histograms);
+            super::calls::after_call(shared, handle, call, &mut stats);
         }
     }
-    shared.latency.merge(&mut histograms);
+    shared.latency.merge(&mut stats);
 }
 
 /// A Pub/Sub command queued in MULTI: its frame (several pushes, one per channel, become one

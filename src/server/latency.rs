@@ -149,7 +149,7 @@ impl CommandStat {
     }
 }
 
-/// What a command that ran gave to its statistics (see [`HistogramBatch::record`]).
+/// What a command that ran gave to its statistics (see [`StatsBatch::record`]).
 #[derive(Clone, Copy)]
 pub struct Ran {
     pub ns: u64,
@@ -164,11 +164,11 @@ pub struct Ran {
 /// command, and merged once before their replies go out (so whoever reads the statistics
 /// after a reply sees its command counted).
 #[derive(Default)]
-pub struct HistogramBatch {
+pub struct StatsBatch {
     entries: Vec<(Cow<'static, str>, CommandStat)>,
 }
 
-impl HistogramBatch {
+impl StatsBatch {
     /// Counts a run of `command`.
     pub fn record(&mut self, command: Cow<'static, str>, ran: Ran) {
         // A pipeline repeats a few commands: names are mostly the same static string.
@@ -193,14 +193,15 @@ impl HistogramBatch {
     }
 }
 
-/// The node's latency monitor and histograms.
+/// The node's latency monitor, command statistics, histograms and error counts.
 pub struct Latency {
     events: Mutex<BTreeMap<String, Series>>,
     /// `latency-monitor-threshold` in ms; 0: off.
     threshold_ms: AtomicU64,
     /// `latency-tracking`.
     tracking: AtomicBool,
-    histograms: Mutex<FxHashMap<Cow<'static, str>, CommandStat>>,
+    /// Each command's statistics and histogram, by its Redis name.
+    commands: Mutex<FxHashMap<Cow<'static, str>, CommandStat>>,
     errors: Mutex<ErrorStats>,
     /// Error replies sent (INFO's `total_error_replies`).
     error_replies: AtomicU64,
@@ -223,7 +224,7 @@ impl Default for Latency {
             events: Mutex::default(),
             threshold_ms: AtomicU64::new(0),
             tracking: AtomicBool::new(true),
-            histograms: Mutex::default(),
+            commands: Mutex::default(),
             errors: Mutex::default(),
             error_replies: AtomicU64::new(0),
         }
@@ -271,12 +272,12 @@ impl Latency {
         before - events.len()
     }
 
-    /// Adds what `batch` counted to the node's histograms and empties it.
-    pub fn merge(&self, batch: &mut HistogramBatch) {
+    /// Adds what `batch` counted to the node's statistics and empties it.
+    pub fn merge(&self, batch: &mut StatsBatch) {
         if batch.entries.is_empty() {
             return;
         }
-        let mut map = lock(&self.histograms);
+        let mut map = lock(&self.commands);
         for (command, stat) in batch.entries.drain(..) {
             map.entry(command).or_default().add(&stat);
         }
@@ -284,7 +285,7 @@ impl Latency {
 
     /// Counts a call of `command` refused before it ran.
     pub fn reject(&self, command: Cow<'static, str>) {
-        lock(&self.histograms).entry(command).or_default().rejected += 1;
+        lock(&self.commands).entry(command).or_default().rejected += 1;
     }
 
     /// Counts an error reply `message` (without its `-`) sent to a client, by its code.
@@ -320,7 +321,7 @@ impl Latency {
 
     /// The histograms of the commands `pick` selects, in name order.
     pub fn histograms(&self, mut pick: impl FnMut(&str) -> bool) -> Vec<(String, Histogram)> {
-        let map = lock(&self.histograms);
+        let map = lock(&self.commands);
         let mut out: Vec<(String, Histogram)> = map
             .iter()
             .filter(|(k, s)| s.histogram.calls > 0 && pick(k))
@@ -333,15 +334,15 @@ impl Latency {
     /// Every command's statistics, in name order (those with a call or a refusal).
     pub fn command_stats(&self) -> Vec<(String, CommandStat)> {
         let mut out: Vec<(String, CommandStat)> =
-            lock(&self.histograms).iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
+            lock(&self.commands).iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     /// CONFIG RESETSTAT forgets the commands' statistics and the error counts, as Redis's
     /// `resetCommandTableStats` and `resetErrorTableStats`.
-    pub fn reset_histograms(&self) {
-        lock(&self.histograms).clear();
+    pub fn reset_stats(&self) {
+        lock(&self.commands).clear();
         *lock(&self.errors) = ErrorStats::default();
         self.error_replies.store(0, Ordering::Relaxed);
     }
@@ -401,7 +402,7 @@ mod tests {
     #[test]
     fn a_connection_batch_adds_up_into_the_node_histograms_once_merged() {
         let l = Latency::default();
-        let mut batch = HistogramBatch::default();
+        let mut batch = StatsBatch::default();
         let ran = |ns| Ran { ns, failed: false, tracked: true };
         batch.record(Cow::Borrowed("get"), ran(1000));
         batch.record(Cow::Borrowed("get"), ran(2000));
@@ -439,7 +440,7 @@ mod tests {
         }
         assert!(l.error_codes().is_empty(), "past 128 codes Redis stops counting them");
         assert_eq!(l.error_replies(), 204, "the total goes on");
-        l.reset_histograms();
+        l.reset_stats();
         l.error_reply(b"ERR x");
         assert_eq!((l.error_codes(), l.error_replies()), (vec![("ERR".into(), 1)], 1));
     }

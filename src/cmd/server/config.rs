@@ -270,7 +270,7 @@ pub fn config(s: &mut Session, argv: &[Bytes]) -> Frame {
         "set" => set(s, &argv[2..]),
         "resetstat" => {
             s.shared.stats.reset();
-            s.shared.latency.reset_histograms();
+            s.shared.latency.reset_stats();
             Frame::ok()
         }
         "rewrite" => Frame::error("ERR The server is running without a config file"),

@@ -309,13 +309,9 @@ pub fn role(shared: &Shared) -> Frame {
     let st = shared.engine.replica().status();
     let bulk = |s: String| Frame::Bulk(Bytes::from(s));
     if st.is_leader() {
-        let replicas = st
-            .members
-            .iter()
-            .filter(|m| m.id != st.id)
-            .map(|m| {
-                let (host, port) = host_port(&m.client_addr);
-                let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
+        let replicas = replicas(&st)
+            .into_iter()
+            .map(|(host, port, matched)| {
                 Frame::Array(vec![bulk(host), bulk(port), bulk(matched.unwrap_or(0).to_string())])
             })
             .collect();
@@ -332,6 +328,19 @@ pub fn role(shared: &Shared) -> Frame {
         bulk(state.into()),
         Frame::Integer(st.last_applied_index.unwrap_or(0) as i64),
     ])
+}
+
+/// On the leader: each other member as a replica, its client host and port and the log index
+/// it holds (`None` until it has answered), for INFO replication and ROLE.
+fn replicas(st: &crate::raft::membership::RaftStatus) -> Vec<(String, String, Option<u64>)> {
+    let members = st.members.iter().filter(|m| m.id != st.id);
+    members
+        .map(|m| {
+            let (host, port) = host_port(&m.client_addr);
+            let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
+            (host, port, matched)
+        })
+        .collect()
 }
 
 /// Host and port of a `host:port` address (empty and 0 if unknown).
@@ -356,11 +365,9 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
     let leader = st.current_leader.and_then(|id| st.member(id));
     if st.is_leader() {
         put("role", "master".into());
-        let followers: Vec<_> = st.members.iter().filter(|m| m.id != st.id).collect();
+        let followers = replicas(&st);
         put("connected_slaves", followers.len().to_string());
-        for (i, m) in followers.iter().enumerate() {
-            let (host, port) = host_port(&m.client_addr);
-            let matched = st.replication.as_ref().and_then(|r| r.get(&m.id).copied().flatten());
+        for (i, (host, port, matched)) in followers.into_iter().enumerate() {
             let state = if matched.is_some() { "online" } else { "wait_bgsave" };
             let offset = matched.unwrap_or(0);
             let lag = st.lag_behind(offset);
