@@ -306,6 +306,13 @@ fn info_counts_calls_refusals_failures_and_error_replies_as_redis() {
     assert_eq!(cmdstat(&mut c, "incr"), Some((1, 0, 1)), "a command failing inside EXEC");
     assert_eq!(cmdstat(&mut c, "exec"), Some((1, 0, 0)));
     assert_eq!(cmdstat(&mut c, "config|resetstat"), Some((1, 0, 0)));
+    // A read counted earlier in the same pipeline shows in an INFO behind it.
+    let mut buf = Conn::encode(&[b"GET", b"s"]);
+    buf.extend(Conn::encode(&[b"INFO", b"commandstats"]));
+    c.send_raw(&buf);
+    c.read_frame().expect("GET's reply");
+    let piped = text(&c.read_frame().expect("INFO's reply"));
+    assert!(piped.contains("cmdstat_get:calls=1,"), "{piped}");
     let errors = info_lines(&mut c, "errorstats");
     assert_eq!(errors, ["errorstat_ERR:count=3", "errorstat_WRONGTYPE:count=1"]);
     let stats = info_lines(&mut c, "stats");

@@ -445,10 +445,11 @@ fn ctx<'a>(shared: &'a Shared, client: &'a Client, handle: &'a ClientHandle) -> 
     Ctx { shared, client, handle }
 }
 
-/// Whether `name` may read the command statistics (LATENCY HISTOGRAM, CONFIG RESETSTAT, or
-/// either queued in MULTI): the commands before it in the pipeline are merged first.
+/// Whether `name` may read the command statistics (LATENCY HISTOGRAM, INFO commandstats or
+/// latencystats, CONFIG RESETSTAT, or any of them queued in MULTI): the commands before it in
+/// the pipeline are merged first.
 fn reads_stats(name: &[u8]) -> bool {
-    ["latency", "config", "exec"].iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
+    ["latency", "info", "config", "exec"].iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 #[cfg(test)]
