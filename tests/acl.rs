@@ -282,3 +282,25 @@ fn in_a_sharded_cluster_users_reach_every_node() {
         });
     }
 }
+
+#[test]
+fn users_set_on_different_nodes_reach_every_group_when_nodes_hold_some_groups_only() {
+    // Two voters per group on three nodes: each node holds only some groups. Every group must
+    // get every user (each node publishes the table of whichever group applied last), not only
+    // the groups of the node the client talked to.
+    let cluster = common::sharded::Sharded::start_with("aclpart", 2);
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        let user = format!("u{i}");
+        // A client retries a write that timed out (-TRYAGAIN on a loaded machine): it is idempotent.
+        wait_until("ACL SETUSER", 60, || c.cmd(&["ACL", "SETUSER", &user, "on", ">pw", "~*", "+@all"]) == Frame::ok());
+    }
+    for i in 0..3 {
+        let mut n = cluster.conn(i);
+        wait_until("every user on every node", 30, || {
+            (0..3).all(|u| n.cmd(&["AUTH", &format!("u{u}"), "pw"]) == Frame::ok())
+        });
+        let Frame::Array(users) = n.cmd(&["ACL", "USERS"]) else { panic!("ACL USERS") };
+        assert_eq!(users.len(), 4, "default and u0..u2 on node {i}: {users:?}");
+    }
+}

@@ -88,6 +88,12 @@ impl Groups {
         named && self.data.get(&group).is_some_and(|r| r.is_member())
     }
 
+    /// The data groups this node serves ([`serves`](Self::serves)) by the committed map.
+    pub fn served_groups(&self) -> Vec<u64> {
+        let Some(map) = self.map() else { return Vec::new() };
+        self.data.keys().copied().filter(|g| self.serves(&map, *g)).collect()
+    }
+
     fn hint(&self, group: u64) -> Option<(NodeId, NodeInfo)> {
         self.hints.lock().unwrap_or_else(|p| p.into_inner()).get(&group).cloned()
     }

@@ -76,9 +76,12 @@ pub(super) async fn write(
             None => return Frame::Null,
         }
     };
-    let reply = shared.engine.write_to_keyspace_groups(client.db, now, write).await;
-    if let Some(first) = shared.engine.keyspace_groups().next() {
-        first.catch_up().await;
+    let reply = super::fanout::write_to_every_keyspace(shared, client.db, now, write).await;
+    // The groups' leaders answered: this node uses the new table once its own replicas have
+    // applied it (each publishes the table it applies).
+    let own = shared.cluster.as_ref().map_or_else(|| vec![0], |c| c.served_groups());
+    for group in own {
+        shared.engine.group(group).catch_up().await;
     }
     if args::is(&argv[0], "config") {
         if !matches!(reply, Frame::Error(_)) {

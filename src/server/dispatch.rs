@@ -421,7 +421,7 @@ async fn run(
                 // the log, like a write.
                 match cmd::replicated_config_write(argv) {
                     // Every group that holds keys runs scripts: each gets the setting.
-                    Some(Ok(write)) => shared.engine.write_to_keyspace_groups(client.db, now, write).await,
+                    Some(Ok(write)) => fanout::write_to_every_keyspace(shared, client.db, now, write).await,
                     Some(Err(e)) => e,
                     None => Frame::Null,
                 }

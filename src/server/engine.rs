@@ -54,21 +54,6 @@ impl Engine {
         self.groups.values().filter(move |r| !multi || r.group() != 0)
     }
 
-    /// Writes `cmd` through the log of every group of this node that holds keys, in turn,
-    /// stopping at the first error: replicated settings and users, which every keyspace must
-    /// hold alike. The last reply.
-    pub async fn write_to_keyspace_groups(&self, db: usize, now_ms: u64, cmd: Vec<Bytes>) -> Frame {
-        let groups: Vec<u64> = self.keyspace_groups().map(|r| r.group()).collect();
-        let mut reply = Frame::Null;
-        for group in groups {
-            reply = self.write_many_to(group, db, now_ms, vec![cmd.clone()]).await.next().unwrap_or(Frame::Null);
-            if matches!(reply, Frame::Error(_)) {
-                break;
-            }
-        }
-        reply
-    }
-
     /// A fresh seed for a write batch or a read's random choices.
     pub fn next_seed(&self) -> u64 {
         self.rng.lock().unwrap_or_else(|p| p.into_inner()).next_u64()

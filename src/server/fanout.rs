@@ -67,6 +67,16 @@ pub async fn run(client: &Client, shared: &Shared, spec: &CommandSpec, argv: &[B
     combine(spec.name, replies)
 }
 
+/// Writes `cmd` (replicated settings, users: what every keyspace must hold alike) through the
+/// log of every group that holds keys: every data group of the cluster in a multi-raft node,
+/// also those this node holds no replica of ([`every_group`]), else group 0.
+pub async fn write_to_every_keyspace(shared: &Shared, db: usize, now: u64, cmd: Vec<Bytes>) -> Frame {
+    match &shared.cluster {
+        Some(cluster) => every_group(shared, cluster, db, &cmd, now).await,
+        None => shared.engine.write_many_to(0, db, now, vec![cmd]).await.next().unwrap_or(Frame::Null),
+    }
+}
+
 /// Writes `argv` through the log of every data group of the cluster: on a group this node
 /// serves, as any write (a follower forwards it to the leader); on another, to the
 /// group's voters in turn until its leader takes it. The replies agree when every group held

@@ -110,9 +110,10 @@ impl Shared {
         let tracking = Arc::new(super::tracking::Tracking::new(pubsub.clone(), tracking_max_keys(&config)));
         configure_introspection(&config, &slowlog, &latency);
         let acl = Arc::new(crate::acl::AclView::new(&config.requirepass));
-        if let Some(group) = engine.keyspace_groups().next() {
-            // The users the server checks are this group's (every keyspace group gets each
-            // ACL change; see `cmd::acl`).
+        for group in engine.keyspace_groups() {
+            // Every group that holds keys gets each ACL change (`server::fanout`), and each
+            // publishes the table it applies: a node of a cluster holds only some data groups,
+            // and which ones changes as replicas move.
             let mut st = group.state().write().unwrap_or_else(|p| p.into_inner());
             st.keyspace.acl.view = acl.clone();
             st.keyspace.acl.publish();

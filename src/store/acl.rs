@@ -16,8 +16,8 @@ pub struct AclStore {
     /// The default user was set through the log (replicated): until then each node's own
     /// `requirepass` is the default user's password.
     pub default_set: bool,
-    /// Where this node's server reads the table (not replicated; a private one in groups the
-    /// server does not read).
+    /// Where this node's server reads the table (not replicated; shared by the node's groups
+    /// that hold keys, each publishing the table it applies).
     pub view: Arc<AclView>,
 }
 

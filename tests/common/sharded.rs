@@ -22,6 +22,8 @@ pub struct Sharded {
     pub ports: Vec<u16>,
     raft_ports: Vec<u16>,
     dirs: Vec<TempDir>,
+    /// Voters per data group (`--group-replicas`).
+    replicas: usize,
 }
 
 impl Sharded {
@@ -29,11 +31,17 @@ impl Sharded {
     /// voters, each with a leader. Ports and a data directory for a fourth node are kept
     /// ([`start_node`](Self::start_node)`(3)` starts it, not yet a member).
     pub fn start(tag: &str) -> Sharded {
+        Sharded::start_with(tag, 3)
+    }
+
+    /// [`start`](Self::start) with `replicas` voters per data group: with fewer than three,
+    /// each node holds only some of the groups.
+    pub fn start_with(tag: &str, replicas: usize) -> Sharded {
         let (base, raft_base) = free_port_block(4);
         let dirs: Vec<TempDir> = (1..=4).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
         let ports = (0..4).map(|i| base + i).collect();
         let raft_ports = (0..4).map(|i| raft_base + i).collect();
-        let mut cluster = Sharded { servers: vec![None, None, None, None], ports, raft_ports, dirs };
+        let mut cluster = Sharded { servers: vec![None, None, None, None], ports, raft_ports, dirs, replicas };
         for i in 0..3 {
             cluster.start_node(i);
         }
@@ -47,12 +55,12 @@ impl Sharded {
         assert_eq!(c1.cmd(&["CLUSTER", "METARAFT", "PROMOTE", "1", "2", "3"]), Frame::ok());
         for i in 0..3 {
             let mut c = cluster.conn(i);
-            wait_until("four shards of three nodes, each with a leader", 60, || {
+            wait_until("four shards of `replicas` nodes, each with a leader", 60, || {
                 let info = text(&c.cmd(&["CLUSTER", "INFO"]));
                 let Frame::Array(shards) = c.cmd(&["CLUSTER", "SHARDS"]) else { return false };
                 info.contains("cluster_state:ok\r\n")
                     && shards.len() == 4
-                    && shards.iter().all(|s| format!("{s:?}").matches("\"replica\"").count() == 2)
+                    && shards.iter().all(|s| format!("{s:?}").matches("\"replica\"").count() == replicas - 1)
             });
         }
         cluster
@@ -63,7 +71,19 @@ impl Sharded {
         let id = (i + 1).to_string();
         let raft_addr = self.raft_addr(i);
         let bootstrap = if i == 0 { "--is-bootstrap=true" } else { "--is-bootstrap=false" };
-        let flags = ["--node-id", &id, "--raft-addr", &raft_addr, "--cluster-enabled", bootstrap, "--num-groups", "4"];
+        let replicas = self.replicas.to_string();
+        let flags = [
+            "--node-id",
+            &id,
+            "--raft-addr",
+            &raft_addr,
+            "--cluster-enabled",
+            bootstrap,
+            "--num-groups",
+            "4",
+            "--group-replicas",
+            &replicas,
+        ];
         self.servers[i] = Some(Server::raftis_at(&self.dirs[i].0, self.ports[i], &flags));
     }
 
