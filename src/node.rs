@@ -154,6 +154,7 @@ async fn load(
         databases: config.databases,
         snapshot_logs: config.snapshot_logs,
         heartbeat_ms: config.raft_heartbeat_ms,
+        quiesce_ms: config.raft_quiesce_ms,
         election_timeout_min_ms: config.raft_election_timeout_min_ms,
         election_timeout_max_ms: config.raft_election_timeout_max_ms,
         timeouts: Timeouts {

@@ -6,7 +6,7 @@
 //! deadlines included. The draw is printed with a failing seed and in the timeline.
 
 use raftis::config::Config;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
 
@@ -24,6 +24,8 @@ pub struct Tuning {
     pub write_timeout_ms: u64,
     /// A linearizable read's deadline.
     pub read_timeout_ms: u64,
+    /// An idle group goes quiet after this long (0: never).
+    pub quiesce_ms: u64,
 }
 
 impl Tuning {
@@ -38,6 +40,7 @@ impl Tuning {
             leader_wait_ms: d.raft_leader_wait_ms,
             write_timeout_ms: d.raft_write_timeout_ms,
             read_timeout_ms: d.raft_read_timeout_ms,
+            quiesce_ms: d.raft_quiesce_ms,
         }
     }
 
@@ -45,8 +48,17 @@ impl Tuning {
     pub fn draw(rng: &mut ChaCha8Rng) -> Tuning {
         // Mostly frequent snapshots (install, purge and compaction paths), sometimes none.
         let snapshot_logs = if rng.gen_bool(0.8) { rng.gen_range(20..=200) } else { rng.gen_range(1_000..=20_000) };
+        // Drawn from a generator of its own, so that adding it moved no other draw.
+        let mut side = ChaCha8Rng::seed_from_u64(rng.clone().gen::<u64>() ^ 0x7175_6965_7363_6521);
+        // Short idle spans half the time: groups then go quiet between the workload's bursts,
+        // and faults strike quiet groups.
+        let quiesce_ms = match side.gen_range(0..4) {
+            0 => 0,
+            1 => Config::default().raft_quiesce_ms,
+            _ => side.gen_range(50..=1_000),
+        };
         if rng.gen_bool(0.5) {
-            return Tuning::production(snapshot_logs);
+            return Tuning { quiesce_ms, ..Tuning::production(snapshot_logs) };
         }
         let heartbeat_ms = rng.gen_range(20..=150);
         let election_min_ms = heartbeat_ms * rng.gen_range(3..=8);
@@ -64,6 +76,7 @@ impl Tuning {
                 rng.gen_range(1_500..=10_000)
             },
             read_timeout_ms: rng.gen_range(100..=5_000),
+            quiesce_ms,
         }
     }
 
@@ -77,6 +90,7 @@ impl Tuning {
             raft_leader_wait_ms: self.leader_wait_ms,
             raft_write_timeout_ms: self.write_timeout_ms,
             raft_read_timeout_ms: self.read_timeout_ms,
+            raft_quiesce_ms: self.quiesce_ms,
             ..config
         }
     }
@@ -87,14 +101,15 @@ impl fmt::Display for Tuning {
         write!(
             f,
             "snapshot every {} entries, heartbeat {} ms, election {}-{} ms, leader wait {} ms, \
-             write deadline {} ms, read deadline {} ms",
+             write deadline {} ms, read deadline {} ms, quiet after {} ms idle",
             self.snapshot_logs,
             self.heartbeat_ms,
             self.election_min_ms,
             self.election_max_ms,
             self.leader_wait_ms,
             self.write_timeout_ms,
-            self.read_timeout_ms
+            self.read_timeout_ms,
+            self.quiesce_ms
         )
     }
 }
@@ -102,7 +117,6 @@ impl fmt::Display for Tuning {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn every_draw_is_a_valid_configuration_and_both_halves_occur() {
@@ -111,7 +125,7 @@ mod tests {
             let t = Tuning::draw(&mut ChaCha8Rng::seed_from_u64(seed));
             let config = t.apply(Config::default());
             assert_eq!(config.validate(), Ok(()), "seed {seed}: {t}");
-            if t == Tuning::production(t.snapshot_logs) {
+            if t == (Tuning { quiesce_ms: t.quiesce_ms, ..Tuning::production(t.snapshot_logs) }) {
                 production += 1;
             } else {
                 drawn += 1;
@@ -119,5 +133,7 @@ mod tests {
             }
         }
         assert!(production > 150 && drawn > 150, "production {production}, drawn {drawn}");
+        let quiet = (0..500).filter(|s| Tuning::draw(&mut ChaCha8Rng::seed_from_u64(*s)).quiesce_ms > 0).count();
+        assert!(quiet > 300 && quiet < 450, "{quiet} of 500 seeds quiesce");
     }
 }

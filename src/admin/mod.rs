@@ -312,6 +312,7 @@ async fn cluster_groups(State(s): State<AdminState>) -> Reply {
                 "term": st.as_ref().map(|st| st.current_term),
                 "last_applied_index": st.as_ref().and_then(|st| st.last_applied_index),
                 "owned_epoch": owned.map(|o| o.epoch),
+                "quiet": groups.group(*g).is_some_and(|r| r.is_quiet()),
             })
         })
         .collect();

@@ -266,6 +266,17 @@ pub static SETTINGS: &[Setting] = &[
         set: |c, v| put(&mut c.raft_heartbeat_ms, int(v, 1, 3_600_000)),
     },
     Setting {
+        key: "raft-quiesce-ms",
+        aliases: &[],
+        flag: "raft-quiesce-ms",
+        value_name: "MS",
+        help: "a Raft group idle this long stops its heartbeats and election timers (0: never)",
+        arity: Arity::One,
+        default_text: None,
+        get: |c| c.raft_quiesce_ms.to_string(),
+        set: |c, v| put(&mut c.raft_quiesce_ms, int(v, 0, 3_600_000)),
+    },
+    Setting {
         key: "raft-election-timeout-min-ms",
         aliases: &[],
         flag: "raft-election-timeout-min-ms",

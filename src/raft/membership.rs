@@ -347,6 +347,7 @@ impl Replica {
 
     /// Runs `op` here if this node leads, else hands it to the leader.
     async fn membership(&self, op: MembershipOp) -> Result<(), MembershipError> {
+        self.touch().await;
         match run_on_leader(self.raft(), &op).await {
             Err(MembershipError::NotLeader(Some(leader))) if leader != self.id() => {
                 self.forward_membership(leader, op).await

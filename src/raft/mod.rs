@@ -19,6 +19,7 @@ pub mod network;
 pub mod node;
 pub mod notify;
 pub mod proposer;
+pub mod quiesce;
 pub mod read_batch;
 pub mod rpc;
 pub mod snapshot;

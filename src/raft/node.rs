@@ -22,6 +22,7 @@ use super::log_store::{IdleSync, LogMemory, LogStore, LogStoreError};
 use super::network::{NetworkConfig, RpcNetworkFactory};
 use super::notify::Notifier;
 use super::proposer::{NoOutcome, ProposalCounts, Proposer};
+use super::quiesce;
 use super::read_batch::ReadBatcher;
 use super::rpc::server::SniffedStream;
 use super::rpc::{
@@ -109,6 +110,8 @@ pub struct ReplicaConfig {
     /// max > min).
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// A group idle this long goes quiet (`super::quiesce`); 0: never.
+    pub quiesce_ms: u64,
     /// Client-facing deadlines.
     pub timeouts: Timeouts,
 }
@@ -161,6 +164,8 @@ struct NodeShared {
     pool: RpcPool,
     stop_rpc: Arc<Shutdown>,
     http: HttpSlot,
+    /// The groups the failure detector of quiet groups watches.
+    quiet_groups: quiesce::Registry,
 }
 
 /// openraft's settings for every group of a node.
@@ -190,6 +195,16 @@ fn raft_config(cfg: &ReplicaConfig) -> Result<openraft::Config, ReplicaError> {
     }
     .validate()
     .map_err(|e| ReplicaError::Raft(e.to_string()))
+}
+
+/// The settings of quiescence (`None`: off): idle for `quiesce_ms`, a ping every two
+/// heartbeats, a failed peer after the shortest election timeout.
+fn quiesce_config(cfg: &ReplicaConfig) -> Option<quiesce::QuiesceConfig> {
+    (cfg.quiesce_ms > 0).then(|| quiesce::QuiesceConfig {
+        after: Duration::from_millis(cfg.quiesce_ms),
+        ping_every: Duration::from_millis(cfg.heartbeat_ms * 2),
+        ping_timeout: Duration::from_millis(cfg.election_timeout_min_ms),
+    })
 }
 
 /// A running Raft group of this node.
@@ -236,6 +251,10 @@ struct Core {
     timeouts: Timeouts,
     /// This node's registry of the group's running scripts.
     running: Arc<crate::store::running::Running>,
+    /// Whether this node's ticks of the group are off, and the group's activity.
+    quiet: Arc<quiesce::Quiet>,
+    /// Quiescence is on (a cluster's group with `quiesce_ms` > 0).
+    quiescing: bool,
 }
 
 /// The read point of one batch of pipelined commands of a connection. Once a read barrier has
@@ -291,6 +310,7 @@ impl Replica {
             pool: RpcPool::new(RpcClientConfig::default()),
             stop_rpc: Arc::new(Shutdown::new()),
             http: HttpSlot::default(),
+            quiet_groups: Default::default(),
         };
         let mut handlers = BTreeMap::new();
         let mut replicas = Vec::with_capacity(specs.len());
@@ -301,6 +321,10 @@ impl Replica {
         }
         let mut stop_rx = shared.stop_rpc.subscribe();
         let shutdown = async move { stop_rx.wait().await };
+        if let Some(q) = quiesce_config(&cfg) {
+            let stop = shared.stop_rpc.subscribe();
+            quiesce::spawn_failure_detector(cfg.id, shared.quiet_groups.clone(), shared.pool.clone(), q, stop);
+        }
         let router = Arc::new(GroupRouter { handlers });
         tokio::spawn(serve_rpc(listener, router, RpcServerConfig::default(), shutdown));
         tracing::info!(id = cfg.id, %raft_addr, groups = specs.len(), "raft groups started");
@@ -361,8 +385,33 @@ impl Replica {
         let metrics = raft.metrics();
         let reads = Default::default();
         let timeouts = cfg.timeouts;
-        let core =
-            Core { id: cfg.id, group: spec.id, raft, metrics, proposer, state, pool, rng, reads, timeouts, running };
+        let quiet = Arc::new(quiesce::Quiet::default());
+        let quiescing = quiesce_config(cfg).is_some();
+        let core = Core {
+            id: cfg.id,
+            group: spec.id,
+            raft,
+            metrics,
+            proposer,
+            state,
+            pool,
+            rng,
+            reads,
+            timeouts,
+            running,
+            quiet,
+            quiescing,
+        };
+        if let Some(q) = quiesce_config(cfg) {
+            let watched = quiesce::Watched {
+                group: spec.id,
+                raft: core.raft.clone(),
+                metrics: core.metrics.clone(),
+                quiet: core.quiet.clone(),
+            };
+            shared.quiet_groups.lock().unwrap_or_else(|p| p.into_inner()).push(watched.clone());
+            quiesce::spawn_idle_watch(watched, core.pool.clone(), q, shared.stop_rpc.subscribe());
+        }
 
         let info = shared.info.clone();
         let broadcast = Arc::new(Broadcast::new(spec.id, core.pool.clone()));
@@ -575,12 +624,14 @@ impl Replica {
     /// On the leader: asks Raft to hand leadership to `to` (ignored if this node no longer
     /// leads). The transfer happens asynchronously.
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), String> {
+        self.core.touch().await;
         self.core.raft.trigger().transfer_leader(to).await.map_err(|e| e.to_string())
     }
 
     /// Proposes a cluster-control entry (this node must lead the group) and returns its
     /// reply once applied, or why it was not.
     pub async fn propose_control(&self, control: super::Control) -> Result<Frame, String> {
+        self.core.touch().await;
         let proposal = self.core.raft.client_write(super::Request::Control(Arc::new(control)));
         match tokio::time::timeout(self.core.timeouts.write, proposal).await {
             Ok(Ok(resp)) => Ok(resp.data),
@@ -607,6 +658,16 @@ impl Replica {
     /// The group's cluster-control state (this node's copy).
     pub fn control(&self) -> super::control::ControlState {
         self.core.state.read().unwrap_or_else(|p| p.into_inner()).control.clone()
+    }
+
+    /// Counts an operation of the group; wakes a quiet leader (see `super::quiesce`).
+    pub(crate) async fn touch(&self) {
+        self.core.touch().await;
+    }
+
+    /// Whether this node's ticks of the group are off (`super::quiesce`).
+    pub fn is_quiet(&self) -> bool {
+        self.core.quiet.is_quiet()
     }
 
     /// Whether this node currently believes it is the leader.
@@ -752,6 +813,25 @@ impl Core {
         tokio::time::Instant::now() < deadline
     }
 
+    /// Counts an operation of the group (`super::quiesce`); on a quiet leader, restarts its
+    /// ticks and renews its lease (one heartbeat round) before the caller goes on: openraft
+    /// refuses the writes of a leader whose lease ran out. A quiet follower stays quiet: its
+    /// operation reaches the leader, whose heartbeats it answers.
+    async fn touch(&self) {
+        if !self.quiet.count() {
+            return;
+        }
+        let leads = {
+            use openraft::rt::watch::WatchReceiver;
+            self.metrics.borrow_watched().current_leader == Some(self.id)
+        };
+        if leads {
+            self.quiet.wake(&self.raft);
+            let renew = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+            let _ = tokio::time::timeout(self.timeouts.read, renew).await;
+        }
+    }
+
     async fn write(&self, batch: WriteBatch, may_forward: bool) -> Frame {
         if may_forward {
             // A follower that knows the leader forwards at once instead of learning it from a
@@ -760,6 +840,7 @@ impl Core {
                 return self.forward_write(&leader, batch).await;
             }
         }
+        self.touch().await;
         // One clock read for the first attempt (they cost ~1% of a write's CPU).
         let mut now = tokio::time::Instant::now();
         let leader_deadline = now + self.timeouts.leader_wait;
@@ -827,6 +908,7 @@ impl Core {
         if self.skips_read_index().await {
             return Ok(());
         }
+        self.touch().await;
         let leader_deadline = tokio::time::Instant::now() + self.timeouts.leader_wait;
         let mut deadline = tokio::time::Instant::now() + self.timeouts.read;
         loop {
@@ -908,6 +990,7 @@ impl Core {
             let applied = self.metrics.borrow_watched().last_applied.as_ref().map_or(0, |l| l.index);
             return Ok(applied);
         }
+        self.touch().await;
         let linearizer = self.raft.get_read_linearizer(ReadPolicy::ReadIndex);
         match tokio::time::timeout(self.timeouts.read, linearizer).await {
             Ok(Ok(linearizer)) => Ok(linearizer.read_log_id().index()),
@@ -1141,11 +1224,21 @@ impl RpcHandler for Handler {
         req: AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendEntriesResponse<TypeConfig>, HandlerError> {
         self.check_group(group)?;
-        self.core.raft.append_entries(req).await.map_err(raft_err)
+        // Entries mean the group is in use again (and may change its membership, e.g. remove
+        // its leader): a quiet member's timers run again once it has taken them, so that its
+        // election timer starts from this contact with the leader (`super::quiesce`).
+        let entries = !req.entries.is_empty();
+        let reply = self.core.raft.append_entries(req).await.map_err(raft_err);
+        if entries {
+            self.core.quiet.wake(&self.core.raft);
+        }
+        reply
     }
 
     async fn vote(&self, group: u64, req: VoteRequest<TypeConfig>) -> Result<VoteResponse<TypeConfig>, HandlerError> {
         self.check_group(group)?;
+        // Someone campaigns: this member's timers must run (`super::quiesce`).
+        self.core.quiet.wake(&self.core.raft);
         self.core.raft.vote(req).await.map_err(raft_err)
     }
 
@@ -1155,6 +1248,7 @@ impl RpcHandler for Handler {
         req: VoteRequest<TypeConfig>,
     ) -> Result<VoteResponse<TypeConfig>, HandlerError> {
         self.check_group(group)?;
+        self.core.quiet.wake(&self.core.raft);
         self.core.raft.pre_vote(req).await.map_err(raft_err)
     }
 
@@ -1164,6 +1258,7 @@ impl RpcHandler for Handler {
         req: TransferLeaderRequest<TypeConfig>,
     ) -> Result<TransferLeaderResponse<TypeConfig>, HandlerError> {
         self.check_group(group)?;
+        self.core.quiet.wake(&self.core.raft);
         self.core.raft.handle_transfer_leader(req).await.map_err(raft_err)
     }
 
@@ -1195,7 +1290,20 @@ impl RpcHandler for Handler {
         op: super::membership::MembershipOp,
     ) -> Result<Result<(), super::membership::MembershipError>, HandlerError> {
         self.check_group(group)?;
+        self.core.touch().await;
         Ok(super::membership::run_on_leader(&self.core.raft, &op).await)
+    }
+
+    async fn quiesce(&self, group: u64, req: quiesce::QuiesceRequest) -> Result<bool, HandlerError> {
+        self.check_group(group)?;
+        let agreed = self.core.quiescing && {
+            use openraft::rt::watch::WatchReceiver;
+            quiesce::may_quiesce(&self.core.metrics.borrow_watched(), &req)
+        };
+        if agreed {
+            self.core.quiet.sleep(&self.core.raft);
+        }
+        Ok(agreed)
     }
 
     async fn read_index(&self, group: u64) -> Result<u64, HandlerError> {

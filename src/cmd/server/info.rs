@@ -422,8 +422,9 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
 
 /// `cluster_enabled`, then on a multi-raft node one line per Raft group of the node:
 /// `raft_group_<g>:state=..,leader=..,term=..,commit=..,applied=..,last_log=..,voters=..,
-/// owned_epoch=..,keys=..` (group 0 is MetaRaft; `owned_epoch` is the config epoch under which
-/// a data group's log last recorded its slots, 0 before that; `keys` counts this node's copy).
+/// owned_epoch=..,keys=..,quiet=..` (group 0 is MetaRaft; `owned_epoch` is the config epoch under
+/// which a data group's log last recorded its slots, 0 before that; `keys` counts this node's
+/// copy; `quiet` is 1 while this node's ticks of the group are off, `raft::quiesce`).
 fn cluster(shared: &Shared) -> Vec<(String, String)> {
     let mut out = vec![("cluster_enabled".to_string(), u8::from(shared.config().cluster_enabled).to_string())];
     if shared.cluster.is_none() {
@@ -438,13 +439,14 @@ fn cluster(shared: &Shared) -> Vec<(String, String)> {
         out.push((
             format!("raft_group_{g}"),
             format!(
-                "state={},leader={leader},term={},commit={},applied={},last_log={},voters={},owned_epoch={epoch},keys={keys}",
+                "state={},leader={leader},term={},commit={},applied={},last_log={},voters={},owned_epoch={epoch},keys={keys},quiet={}",
                 st.state,
                 st.current_term,
                 idx(st.committed_index),
                 idx(st.last_applied_index),
                 idx(st.last_log_index),
                 st.voter_ids().len(),
+                u8::from(replica.is_quiet()),
             ),
         ));
     }

@@ -295,6 +295,20 @@ impl RpcClient {
         }
     }
 
+    /// Asks the peer, a member of `group`, to stop its ticks of the group (this node leads it);
+    /// whether it did.
+    pub async fn quiesce(
+        &self,
+        group: u64,
+        req: crate::raft::quiesce::QuiesceRequest,
+        timeout: Duration,
+    ) -> Result<bool, RpcError> {
+        match self.call(group, &RpcRequest::Quiesce(req), timeout).await? {
+            RpcResponse::Quiesced(done) => Ok(done),
+            other => Err(self.unexpected("quiesce", &other)),
+        }
+    }
+
     /// Asks the peer which node leads `group` (as the peer knows).
     pub async fn leader(&self, group: u64, timeout: Duration) -> Result<Option<(NodeId, NodeInfo)>, RpcError> {
         match self.call(group, &RpcRequest::Leader, timeout).await? {

@@ -61,6 +61,9 @@ pub enum RpcRequest {
     /// [`RpcResponse::Leader`] (how a node that is not a member of a data group learns its
     /// leader).
     Leader,
+    /// The group's leader asks this member to stop its ticks (`crate::raft::quiesce`);
+    /// answered with [`RpcResponse::Quiesced`].
+    Quiesce(crate::raft::quiesce::QuiesceRequest),
 }
 
 /// One Pub/Sub message carried between nodes (see `crate::raft::broadcast`).
@@ -90,6 +93,7 @@ impl RpcRequest {
             RpcRequest::ReadIndex => "read_index",
             RpcRequest::Publish(_) => "publish",
             RpcRequest::Leader => "leader",
+            RpcRequest::Quiesce(_) => "quiesce",
         }
     }
 }
@@ -128,6 +132,8 @@ pub enum RpcResponse {
     Published,
     /// The leader a [`RpcRequest::Leader`] asked for (`None`: the answering node knows none).
     Leader(Option<(NodeId, NodeInfo)>),
+    /// Whether the member of a [`RpcRequest::Quiesce`] stopped its ticks.
+    Quiesced(bool),
 }
 
 /// A failure reported by the remote side.

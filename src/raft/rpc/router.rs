@@ -112,6 +112,10 @@ impl<H: RpcHandler> RpcHandler for GroupRouter<H> {
         self.get(group)?.leader(group).await
     }
 
+    async fn quiesce(&self, group: u64, req: crate::raft::quiesce::QuiesceRequest) -> Result<bool, HandlerError> {
+        self.get(group)?.quiesce(group, req).await
+    }
+
     fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
         if let Some(h) = self.handlers.get(&group) {
             h.publish(group, msgs);

@@ -139,6 +139,17 @@ pub trait RpcHandler: Send + Sync + 'static {
         async { Err(HandlerError::new("read index is not served here")) }
     }
 
+    /// Stops this member's ticks of the group if it may (`crate::raft::quiesce`). The default
+    /// refuses.
+    fn quiesce(
+        &self,
+        group: u64,
+        req: crate::raft::quiesce::QuiesceRequest,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
+        let _ = (group, req);
+        async { Ok(false) }
+    }
+
     /// Hands Pub/Sub messages published on another node to this node's subscribers. The
     /// default drops them.
     fn publish(&self, group: u64, msgs: Vec<PubMessage>) {
@@ -353,6 +364,7 @@ async fn dispatch<H: RpcHandler>(ctx: &ConnCtx<H>, group: u64, req: RpcRequest) 
         RpcRequest::ForwardBatch(r) => h.forward_batch(group, r).await.map(RpcResponse::Forward),
         RpcRequest::ReadIndex => h.read_index(group).await.map(|index| RpcResponse::ReadIndex { index }),
         RpcRequest::Leader => h.leader(group).await.map(RpcResponse::Leader),
+        RpcRequest::Quiesce(r) => h.quiesce(group, r).await.map(RpcResponse::Quiesced),
         RpcRequest::Publish(msgs) => {
             h.publish(group, msgs);
             Ok(RpcResponse::Published)
