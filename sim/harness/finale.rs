@@ -47,6 +47,19 @@ pub async fn liveness(shared: &Shared) -> Result<(), Violation> {
     Err(violation("liveness", format!("no write succeeded within {LIVENESS_BOUND:?} after healing")))
 }
 
+/// How many times the running nodes' groups went quiet during the run (since each node's last
+/// start), for the timeline: whether a seed exercised quiet groups (`raft::quiesce`).
+pub fn quiesced(cluster: &Cluster) -> String {
+    let mut total = 0;
+    for id in cluster.ids() {
+        total += cluster.replica(id).map_or(0, |r| r.times_quiet());
+        if let Some(groups) = cluster.groups(id) {
+            total += groups.data.values().map(|r| r.times_quiet()).sum::<u64>();
+        }
+    }
+    format!("groups went quiet {total} times on the running nodes")
+}
+
 /// Every member's digest of its own copy, or why one could not be read.
 async fn digests(members: &[u64]) -> Result<Vec<(u64, String)>, String> {
     let mut out = Vec::new();

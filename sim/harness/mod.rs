@@ -220,6 +220,7 @@ async fn finish(
     } else {
         finale::convergence(cluster).await?;
     }
+    timeline.note(finale::quiesced(cluster));
     if let Some(key) = erase {
         finale::erase(shared, key).await?;
     }

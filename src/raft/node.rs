@@ -670,6 +670,11 @@ impl Replica {
         self.core.quiet.is_quiet()
     }
 
+    /// How many times this node's ticks of the group stopped.
+    pub fn times_quiet(&self) -> u64 {
+        self.core.quiet.times_quiet()
+    }
+
     /// Whether this node currently believes it is the leader.
     pub async fn is_leader(&self) -> bool {
         self.core.raft.current_leader().await == Some(self.core.id)

@@ -45,6 +45,8 @@ pub struct Quiet {
     quiet: AtomicBool,
     /// Operations of the group (writes, reads, membership changes), to tell an idle group.
     activity: AtomicU64,
+    /// How many times this node's ticks of the group stopped (INFO `raft_quiesced`).
+    times: AtomicU64,
 }
 
 impl Quiet {
@@ -61,6 +63,7 @@ impl Quiet {
 
     /// Stops this node's ticks of the group.
     pub fn sleep(&self, raft: &Raft<TypeConfig, StateMachine>) {
+        self.times.fetch_add(1, Ordering::Relaxed);
         self.quiet.store(true, Ordering::Release);
         raft.runtime_config().tick(false);
     }
@@ -71,6 +74,11 @@ impl Quiet {
         if self.quiet.load(Ordering::Acquire) && self.quiet.swap(false, Ordering::AcqRel) {
             raft.runtime_config().tick(true);
         }
+    }
+
+    /// How many times this node's ticks of the group stopped.
+    pub fn times_quiet(&self) -> u64 {
+        self.times.load(Ordering::Relaxed)
     }
 
     fn activity(&self) -> u64 {

@@ -411,6 +411,11 @@ fn replication(shared: &Shared) -> Vec<(String, String)> {
     put("raft_proposals", proposed.proposals.to_string());
     put("raft_proposed_writes", proposed.writes.to_string());
     put("raft_log_idle_rounds", shared.engine.replica().log_idle_rounds().to_string());
+    // Quiet groups (`raft::quiesce`): this node's groups quiet now, and how many times any of
+    // them went quiet.
+    let groups = shared.engine.groups().values();
+    put("raft_quiet_groups", groups.clone().filter(|r| r.is_quiet()).count().to_string());
+    put("raft_quiesced", groups.map(|r| r.times_quiet()).sum::<u64>().to_string());
     if let Some(repl) = &st.replication {
         for (id, matched) in repl.iter().filter(|(id, _)| **id != st.id) {
             let lag = matched.map_or("-".into(), |m| st.lag_behind(m).to_string());
