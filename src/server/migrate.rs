@@ -90,7 +90,17 @@ struct Dumped {
 }
 
 /// Runs MIGRATE for a client on database `db` of `group`, at time `now`.
-pub async fn run(engine: &Engine, group: u64, db: usize, now: u64, argv: &[Bytes], point: &mut ReadPoint) -> Frame {
+/// A node in cluster mode sends RESTORE-ASKING, as Redis does (the target may be importing
+/// the keys' slot, `CLUSTER SETSLOT ... IMPORTING`).
+pub async fn run(
+    engine: &Engine,
+    group: u64,
+    db: usize,
+    now: u64,
+    argv: &[Bytes],
+    point: &mut ReadPoint,
+    cluster: bool,
+) -> Frame {
     let req = match parse(argv) {
         Ok(r) => r,
         Err(e) => return e,
@@ -102,7 +112,7 @@ pub async fn run(engine: &Engine, group: u64, db: usize, now: u64, argv: &[Bytes
     if dumped.is_empty() {
         return Frame::simple("NOKEY");
     }
-    let moved = match transfer(&req, &dumped).await {
+    let moved = match transfer(&req, &dumped, cluster).await {
         Ok(moved) => moved,
         Err(e) => return e,
     };
@@ -159,7 +169,7 @@ async fn dump_keys(
 
 /// Sends AUTH, SELECT and one RESTORE per key, then reads the replies: per key, `Ok` or
 /// the target's error text. A failed AUTH or SELECT makes every key fail with its error.
-async fn transfer(req: &Request, dumped: &[Dumped]) -> Result<Vec<Result<(), String>>, Frame> {
+async fn transfer(req: &Request, dumped: &[Dumped], cluster: bool) -> Result<Vec<Result<(), String>>, Frame> {
     let connect = TcpStream::connect((req.host.as_str(), req.port));
     let mut stream = match tokio::time::timeout(req.timeout, connect).await {
         Ok(Ok(s)) => s,
@@ -177,8 +187,9 @@ async fn transfer(req: &Request, dumped: &[Dumped]) -> Result<Vec<Result<(), Str
     push_command(&mut out, &[Bytes::from_static(b"SELECT"), Bytes::from(req.db.to_string())]);
     setup += 1;
     for d in dumped {
+        let name: &'static [u8] = if cluster { b"RESTORE-ASKING" } else { b"RESTORE" };
         let mut restore =
-            vec![Bytes::from_static(b"RESTORE"), d.key.clone(), Bytes::from(d.ttl_ms.to_string()), d.payload.clone()];
+            vec![Bytes::from_static(name), d.key.clone(), Bytes::from(d.ttl_ms.to_string()), d.payload.clone()];
         if req.replace {
             restore.push(Bytes::from_static(b"REPLACE"));
         }
