@@ -23,6 +23,7 @@ use crate::cmd::cluster::slot::SLOTS;
 use crate::protocol::Frame;
 use crate::raft::{Control, NodeId};
 use bytes::Bytes;
+use std::time::Duration;
 
 /// What a SETSLOT asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +228,7 @@ async fn run(groups: &Groups, slot: u16, action: Action) -> Result<Frame, Frame>
         Action::Node(_) => vec![],
     };
     for (g, control) in entries {
-        match propose_to(groups, g, &control).await {
+        match propose_retrying(groups, g, &control).await {
             Ok(Frame::Error(e)) => return Err(Frame::Error(e)),
             Ok(_) => {}
             Err(e) => return Err(Frame::error(format!("TRYAGAIN group {g} did not take the slot state: {e}"))),
@@ -236,11 +237,33 @@ async fn run(groups: &Groups, slot: u16, action: Action) -> Result<Frame, Frame>
     Ok(Frame::ok())
 }
 
+/// How long a SETSLOT retries an entry a group did not take (an election, a slow disk).
+const RETRY_FOR: Duration = Duration::from_secs(8);
+
+/// [`propose_to`], retried while the group cannot take it (no leader, a lost connection, a
+/// timed-out proposal) for up to [`RETRY_FOR`]: every entry of this module is idempotent, and
+/// redis-cli gives up a whole reshard at the first error.
+async fn propose_retrying(groups: &Groups, g: u64, control: &Control) -> Result<Frame, String> {
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    loop {
+        let reply = propose_to(groups, g, control).await;
+        let transient = match &reply {
+            Err(_) => true,
+            Ok(Frame::Error(e)) => e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN"),
+            Ok(_) => false,
+        };
+        if !transient || tokio::time::Instant::now() >= deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Asks the source group's log to seal `slot` (`Control::Handoff`): Redis's refusal while
 /// it still holds keys of it.
 async fn handoff(groups: &Groups, slot: u16, source: u64, addr: &str) -> Result<(), Frame> {
     let control = Control::Handoff { slot, addr: addr.to_string() };
-    match propose_to(groups, source, &control).await {
+    match propose_retrying(groups, source, &control).await {
         Ok(Frame::Integer(0)) => Ok(()),
         Ok(Frame::Integer(_)) => Err(Frame::error(format!(
             "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."

@@ -68,6 +68,8 @@ pub struct ControlState {
     pub ask_out: BTreeMap<u16, String>,
     /// Redis Cluster's IMPORTING slots ([`Control::AskIn`]): ASKING commands may write them.
     pub ask_in: BTreeSet<u16>,
+    /// Keys a MIGRATE is moving ([`Control::Hold`]), with the time their hold ends.
+    pub held: BTreeMap<Bytes, u64>,
 }
 
 /// The control state as written before the Redis Cluster migration states (`ask_*`).
@@ -168,6 +170,18 @@ impl ControlState {
             Control::AskEnd { slot } => {
                 self.ask_out.remove(slot);
                 self.ask_in.remove(slot);
+                Frame::ok()
+            }
+            Control::Hold { keys, until_ms } => {
+                for key in keys {
+                    self.held.insert(key.clone(), *until_ms);
+                }
+                Frame::ok()
+            }
+            Control::Release { keys } => {
+                for key in keys {
+                    self.held.remove(key);
+                }
                 Frame::ok()
             }
             Control::Handoff { slot, addr } => {
@@ -378,12 +392,14 @@ impl ControlState {
                 return Some(Frame::error("TRYAGAIN a slot migration is running in this Raft group"));
             }
             let mut refused = None;
-            let mut frozen = None;
+            let (mut frozen, mut held) = (None, false);
+            let holds = !self.held.is_empty() && spec.name != crate::cmd::keys::MIGRATE_DELETE;
             crate::cmd::for_each_key_index(spec, argv, |i| {
                 if refused.is_some() {
                     return;
                 }
                 if let Some(key) = argv.get(i) {
+                    held |= holds && self.held.get(key).is_some_and(|until| batch.now_ms < *until);
                     let slot = key_slot(key);
                     if !(self.owns(slot) || asking && self.ask_in.contains(&slot)) {
                         refused = Some(slot);
@@ -394,6 +410,9 @@ impl ControlState {
             });
             if let (None, Some(slot)) = (refused, frozen) {
                 return Some(Frame::error(format!("TRYAGAIN Hash slot {slot} is migrating to another Raft group")));
+            }
+            if refused.is_none() && held {
+                return Some(Frame::error("TRYAGAIN the key is being moved by MIGRATE; retry the command"));
             }
             if let Some(slot) = refused {
                 let epoch = self.owned.as_ref().map_or(0, |o| o.epoch);
@@ -623,6 +642,17 @@ mod tests {
         dst.apply(&mut dst_ks, &Control::AskIn { slot });
         dst.apply(&mut dst_ks, &Control::Own { epoch: 2, ranges: vec![(slot, slot)] });
         assert!(!dst.has_open_slots());
+        // MIGRATE holds its keys: writes to them wait (TRYAGAIN) until released or the deadline.
+        let hold = Control::Hold { keys: vec![Bytes::from_static(b"{t}a")], until_ms: 10 };
+        let mut fresh = ControlState::default();
+        fresh.apply(&mut src_ks, &Control::Own { epoch: 1, ranges: vec![(0, 16383)] });
+        assert_eq!(fresh.apply(&mut src_ks, &hold), Frame::ok());
+        let at = |t: u64| WriteBatch { now_ms: t, ..batch(&[&["SET", "{t}a", "1"]]) };
+        assert!(error_of(fresh.refuse(&at(5))).contains("being moved by MIGRATE"));
+        assert!(fresh.refuse(&at(10)).is_none(), "the hold ends at its deadline");
+        assert!(fresh.refuse(&WriteBatch { now_ms: 5, ..batch(&[&["raftis.migrated", "{t}a", "1"]]) }).is_none());
+        fresh.apply(&mut src_ks, &Control::Release { keys: vec![Bytes::from_static(b"{t}a")] });
+        assert!(fresh.refuse(&at(5)).is_none());
         // Encoded and decoded; a state written before these fields still decodes.
         dst.apply(&mut dst_ks, &Control::AskIn { slot: 9 });
         let bytes = postcard::to_allocvec(&dst).expect("encode");

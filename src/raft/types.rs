@@ -79,6 +79,12 @@ pub enum Control {
     /// in the ASK state (`AskOut`), so no write can create a key of it here any more, and the
     /// reply is 0.
     Handoff { slot: u16, addr: String },
+    /// MIGRATE in cluster mode, before it copies `keys`: writes to them are refused with
+    /// `-TRYAGAIN` (at apply, judged by the writes' stamped time) until [`Control::Release`]
+    /// or `until_ms`, so no write slips between the copy and the delete.
+    Hold { keys: Vec<bytes::Bytes>, until_ms: u64 },
+    /// MIGRATE is done with `keys`.
+    Release { keys: Vec<bytes::Bytes> },
 }
 
 /// One key of a migration chunk: its value in DUMP format and its absolute expiry time.
@@ -109,6 +115,8 @@ impl std::fmt::Display for Request {
                 Control::AskIn { slot } => write!(f, "slot {slot} importing"),
                 Control::AskEnd { slot } => write!(f, "slot {slot} stable"),
                 Control::Handoff { slot, .. } => write!(f, "hand-off of slot {slot}"),
+                Control::Hold { keys, .. } => write!(f, "hold of {} keys for MIGRATE", keys.len()),
+                Control::Release { keys } => write!(f, "release of {} keys after MIGRATE", keys.len()),
             },
         }
     }
