@@ -3,8 +3,9 @@
 //! `CLUSTER SETSLOT <slot> STABLE`.
 //!
 //! A node is a master for the slots of the data groups it leads, so a node id names a data
-//! group: the group that node leads which already owns the slot, else the one the slot's open
-//! record names, else the one owning a neighbouring slot, else the lowest ([`group_of_node`]).
+//! group: the one the slot's open record names as target if that node leads it, else the
+//! group that node leads which already owns the slot, else the one owning a neighbouring
+//! slot, else the lowest ([`group_of_node`]).
 //! The states are cluster state: each is recorded in MetaRaft's map (`open_slots`, by
 //! compare-and-set, config epoch + 1) and then written into the log of the group that acts on
 //! it (`Control::AskIn` in the target, `Control::AskOut` in the source), whose state machine
@@ -68,12 +69,13 @@ pub fn parse(argv: &[Bytes], known: impl Fn(&[u8]) -> Option<NodeId>) -> Result<
 }
 
 /// The data group node `node` stands for when it receives or sends `slot`, among the groups it
-/// leads (`leader`): the slot's own group, the target of its open record, the group owning a
-/// neighbouring slot, the lowest; `None` when it leads none (not a master).
+/// leads (`leader`): the target of the slot's open record (a node leading both ends of a move
+/// means its target), the slot's own group, the group owning a neighbouring slot, the lowest;
+/// `None` when it leads none (not a master).
 pub fn group_of_node(map: &ClusterMap, leader: &dyn Fn(u64) -> Option<NodeId>, node: NodeId, slot: u16) -> Option<u64> {
     let led: Vec<u64> = map.groups.keys().copied().filter(|g| leader(*g) == Some(node)).collect();
     let neighbours = [slot.checked_sub(1), slot.checked_add(1).filter(|s| *s < SLOTS)];
-    let preferred = [map.group_of(slot), map.open_slots.get(&slot).map(|o| o.target)]
+    let preferred = [map.open_slots.get(&slot).map(|o| o.target), map.group_of(slot)]
         .into_iter()
         .chain(neighbours.into_iter().map(|s| s.and_then(|s| map.group_of(s))));
     preferred.flatten().find(|g| led.contains(g)).or_else(|| led.first().copied())

@@ -614,9 +614,16 @@ impl Replica {
         f(&self.core.state.read().unwrap_or_else(|p| p.into_inner()).control)
     }
 
-    /// Whether the group's log gives it `slot` (`None`: no ownership recorded, unfenced).
+    /// Whether the group's log gives it `slot` (`None`: no ownership recorded, unfenced, or
+    /// the state is being applied to: routing asks on the runtime thread, which must not wait
+    /// for a long apply, and the fence at apply decides anyway).
     pub fn owns_slot(&self, slot: u16) -> Option<bool> {
-        self.with_control(|c| c.owned.as_ref().map(|o| o.owns(slot)))
+        let st = match self.core.state.try_read() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        st.control.owned.as_ref().map(|o| o.owns(slot))
     }
 
     /// Whether this node currently believes it is the leader.
