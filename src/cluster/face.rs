@@ -254,6 +254,11 @@ fn nodes(me: NodeId, map: &ClusterMap, shards: &BTreeMap<u64, Shard>, now_ms: u6
                 let _ = write!(out, " {a}-{b}");
             }
         }
+        if *id == me {
+            // Open slots (CLUSTER SETSLOT), on the node's own line as Redis shows them.
+            let leader = |g: u64| shards.get(&g).and_then(|s| s.leader);
+            out.push_str(&super::setslot::nodes_marks(map, &leader, me));
+        }
         out.push('\n');
     }
     Frame::Verbatim(*b"txt", Bytes::from(out))

@@ -170,9 +170,10 @@ impl Groups {
             leader = replica.leader_info();
         }
         match leader {
-            Some((id, _)) if id == self.id => match map.migrating(slot) {
-                // Handed over, but this group's log has not made it the owner yet.
-                Some(m) if m.target == group && !replica.control().owned.is_some_and(|o| o.owns(slot)) => {
+            // Given to this group by the map (a migration's hand-over, SETSLOT NODE), but its
+            // log has not made it the owner yet.
+            Some((id, _)) if id == self.id => match replica.owns_slot(slot) {
+                Some(false) => {
                     Err(Frame::error(format!("TRYAGAIN Hash slot {slot} is being handed over to this Raft group")))
                 }
                 _ => Ok(group),
@@ -187,6 +188,25 @@ impl Groups {
                 },
                 _ => Err(no_leader(group)),
             },
+        }
+    }
+
+    /// Routes a command sent with ASKING (or RESTORE-ASKING) for `slot`: `Some(Ok(g))` when
+    /// this node leads data group `g` and `g`'s log has the slot importing (`CLUSTER SETSLOT
+    /// IMPORTING`); `Some(-ASK)` to the leader of the importing group when that is another
+    /// node; `None`: route as usual (the slot is not importing anywhere).
+    pub async fn route_asking(&self, slot: u16) -> Option<Result<u64, Frame>> {
+        let map = self.map()?;
+        for (g, replica) in &self.data {
+            let leads = replica.leader_info().is_some_and(|(id, _)| id == self.id);
+            if leads && self.serves(&map, *g) && replica.with_control(|c| c.ask_in.contains(&slot)) {
+                return Some(Ok(*g));
+            }
+        }
+        let open = map.open_slots.get(&slot).filter(|o| o.importing)?;
+        match self.leader_of(open.target) {
+            Some((id, info)) if id != self.id => Some(Err(Frame::error(format!("ASK {slot} {}", info.client_addr)))),
+            _ => None,
         }
     }
 

@@ -54,6 +54,34 @@ pub struct ClusterMap {
     /// METARAFT REMOVE`): one that is a MetaRaft voter again stays (`super::placement`, rule
     /// 1). A voter leaves only by an explicit removal, never by itself.
     pub dropped: BTreeSet<NodeId>,
+    /// Redis Cluster's open slots (`CLUSTER SETSLOT <slot> IMPORTING|MIGRATING`,
+    /// `super::setslot`): slot -> the move under way.
+    pub open_slots: BTreeMap<u16, OpenSlot>,
+}
+
+/// A slot in Redis Cluster's migration states, moving from data group `source` (its owner)
+/// to data group `target`: `importing` once the target's node was told (SETSLOT IMPORTING),
+/// `migrating` once the source's was (SETSLOT MIGRATING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlot {
+    pub source: u64,
+    pub target: u64,
+    pub importing: bool,
+    pub migrating: bool,
+}
+
+/// The map as written before open slots.
+#[derive(Deserialize)]
+struct ClusterMapV4 {
+    epoch: u64,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    groups: BTreeMap<u64, GroupPlacement>,
+    slots: Vec<SlotRange>,
+    replicas: u32,
+    migrations: Vec<super::migration::Migration>,
+    leaving: BTreeSet<NodeId>,
+    moves: BTreeMap<u64, BTreeSet<NodeId>>,
+    dropped: BTreeSet<NodeId>,
 }
 
 /// The map as written before the reason a node leaves was recorded.
@@ -114,6 +142,7 @@ impl ClusterMap {
             leaving: BTreeSet::new(),
             moves: BTreeMap::new(),
             dropped: BTreeSet::new(),
+            open_slots: BTreeMap::new(),
         }
     }
 
@@ -162,20 +191,59 @@ impl ClusterMap {
         if let Ok(map) = postcard::from_bytes(bytes) {
             return Some(map);
         }
+        let open_slots = BTreeMap::new();
+        if let Ok(v4) = postcard::from_bytes::<ClusterMapV4>(bytes) {
+            let ClusterMapV4 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped } = v4;
+            return Some(ClusterMap {
+                epoch,
+                nodes,
+                groups,
+                slots,
+                replicas,
+                migrations,
+                leaving,
+                moves,
+                dropped,
+                open_slots,
+            });
+        }
         let dropped = BTreeSet::new();
         if let Ok(v3) = postcard::from_bytes::<ClusterMapV3>(bytes) {
             let ClusterMapV3 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves } = v3;
             // Written before the reason was recorded: its leaving nodes stay leaving as before.
-            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped });
+            return Some(ClusterMap {
+                epoch,
+                nodes,
+                groups,
+                slots,
+                replicas,
+                migrations,
+                leaving,
+                moves,
+                dropped,
+                open_slots,
+            });
         }
         let (leaving, moves) = (BTreeSet::new(), BTreeMap::new());
         if let Ok(v2) = postcard::from_bytes::<ClusterMapV2>(bytes) {
             let ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations } = v2;
-            return Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped });
+            return Some(ClusterMap {
+                epoch,
+                nodes,
+                groups,
+                slots,
+                replicas,
+                migrations,
+                leaving,
+                moves,
+                dropped,
+                open_slots,
+            });
         }
         let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
         let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
-        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations: Vec::new(), leaving, moves, dropped })
+        let migrations = Vec::new();
+        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped, open_slots })
     }
 
     /// Gives slots `start..=end` to `group` (the table stays ordered, covering, coalesced).
@@ -251,7 +319,32 @@ mod tests {
         let v3 =
             V3(map.epoch, &map.nodes, &map.groups, &map.slots, map.replicas, &map.migrations, &map.leaving, &map.moves);
         let old = postcard::to_allocvec(&v3).expect("v3");
-        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before the leaving reason decodes");
+        assert_eq!(ClusterMap::decode(&old), Some(map.clone()), "a map written before the leaving reason decodes");
+        #[derive(Serialize)]
+        struct V4<'a>(
+            u64,
+            &'a BTreeMap<NodeId, NodeInfo>,
+            &'a BTreeMap<u64, GroupPlacement>,
+            &'a [SlotRange],
+            u32,
+            &'a [super::super::migration::Migration],
+            &'a BTreeSet<NodeId>,
+            &'a BTreeMap<u64, BTreeSet<NodeId>>,
+            &'a BTreeSet<NodeId>,
+        );
+        let v4 = V4(
+            map.epoch,
+            &map.nodes,
+            &map.groups,
+            &map.slots,
+            map.replicas,
+            &map.migrations,
+            &map.leaving,
+            &map.moves,
+            &map.dropped,
+        );
+        let old = postcard::to_allocvec(&v4).expect("v4");
+        assert_eq!(ClusterMap::decode(&old), Some(map), "a map written before open slots decodes");
     }
 
     #[test]

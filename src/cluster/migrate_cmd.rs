@@ -83,7 +83,7 @@ fn parse(groups: &Groups, argv: &[Bytes]) -> Result<Spec, Frame> {
 }
 
 /// A node named as `CLUSTER NODES` does (40 hex digits) or by its numeric id.
-fn node_id(groups: &Groups, arg: &[u8]) -> Result<NodeId, Frame> {
+pub(super) fn node_id(groups: &Groups, arg: &[u8]) -> Result<NodeId, Frame> {
     let text = String::from_utf8_lossy(arg);
     let id = if text.len() == 40 { u64::from_str_radix(&text, 16).ok() } else { text.parse().ok() };
     match id.filter(|id| groups.map().is_some_and(|m| m.nodes.contains_key(id))) {
@@ -130,7 +130,17 @@ fn cancel_all(map: &ClusterMap) -> Result<Option<ClusterMap>, Frame> {
 /// Writes `change(map)` into MetaRaft by compare-and-set (see [`try_change`]), giving up
 /// after [`COMMAND_TIME`] so that a client never waits longer than that.
 async fn change(groups: &Groups, change: impl Fn(&ClusterMap) -> Result<Option<ClusterMap>, Frame>) -> Frame {
-    match tokio::time::timeout(COMMAND_TIME, try_change(groups, change)).await {
+    change_map(groups, change, took_effect).await
+}
+
+/// Writes `change(map)` into MetaRaft by compare-and-set (see [`try_change`]; `took(map,
+/// sent)`: whether `map` holds the change `sent` made), giving up after [`COMMAND_TIME`].
+pub(super) async fn change_map(
+    groups: &Groups,
+    change: impl Fn(&ClusterMap) -> Result<Option<ClusterMap>, Frame>,
+    took: impl Fn(&ClusterMap, &ClusterMap) -> bool,
+) -> Frame {
+    match tokio::time::timeout(COMMAND_TIME, try_change(groups, change, took)).await {
         Ok(reply) => reply,
         Err(_) => Frame::error(
             "TRYAGAIN MetaRaft did not confirm the change in time; it may or may not have been made (see CLUSTER GETSLOTMIGRATIONS)",
@@ -140,7 +150,11 @@ async fn change(groups: &Groups, change: impl Fn(&ClusterMap) -> Result<Option<C
 
 /// Writes `change(map)` into MetaRaft by compare-and-set, from the newest map this node has,
 /// retrying while other changes win the race.
-async fn try_change(groups: &Groups, change: impl Fn(&ClusterMap) -> Result<Option<ClusterMap>, Frame>) -> Frame {
+async fn try_change(
+    groups: &Groups,
+    change: impl Fn(&ClusterMap) -> Result<Option<ClusterMap>, Frame>,
+    took: impl Fn(&ClusterMap, &ClusterMap) -> bool,
+) -> Frame {
     let mut last = String::new();
     let mut sent: Vec<ClusterMap> = Vec::new();
     for _ in 0..ATTEMPTS {
@@ -150,7 +164,7 @@ async fn try_change(groups: &Groups, change: impl Fn(&ClusterMap) -> Result<Opti
         let Some(map) = groups.map() else {
             return Frame::error("CLUSTERDOWN The cluster is not formed yet: no slot table");
         };
-        if sent.iter().any(|n| took_effect(&map, n)) {
+        if sent.iter().any(|n| took(&map, n)) {
             // An earlier attempt committed although its reply was lost.
             return Frame::ok();
         }

@@ -111,6 +111,9 @@ impl ClusterMap {
                 if let Some(m) = self.migrating(slot) {
                     return Err(format!("ERR slot {slot} is already migrating (migration {})", m.id));
                 }
+                if self.open_slots.contains_key(&slot) {
+                    return Err(format!("ERR slot {slot} is open (CLUSTER SETSLOT): finish it with NODE or STABLE"));
+                }
             }
         }
         let source = source.unwrap_or(target);

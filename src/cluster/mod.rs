@@ -12,7 +12,8 @@
 //! [`replicas`] moves a group's membership there, [`decommission`] is `CLUSTER METARAFT
 //! REMOVE`: the replicas move before the node leaves); [`migration`], [`mover`], [`migrate_cmd`]:
 //! slot migration between data groups (the record in the map, its steps, its CLUSTER
-//! commands). With `num_groups` 0 the one group of a node is MetaRaft and also holds the data
+//! commands); [`setslot`]: Redis Cluster's own migration protocol (`CLUSTER SETSLOT`, for
+//! `redis-cli --cluster reshard`). With `num_groups` 0 the one group of a node is MetaRaft and also holds the data
 //! and every slot, as before multi-raft.
 //!
 //! Layers: `server` asks this module where a command goes; this module drives `raft`; `cmd`
@@ -29,6 +30,7 @@ pub mod migration;
 pub mod mover;
 pub mod placement;
 pub mod replicas;
+pub mod setslot;
 
 pub use groups::Groups;
 pub use map::ClusterMap;

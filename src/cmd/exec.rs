@@ -36,6 +36,40 @@ pub fn apply(ks: &mut Keyspace, batch: &WriteBatch) -> Frame {
     }
 }
 
+/// [`apply`], with `check(keyspace, db, commands)` asked first: a refusal (`Some(reply)`)
+/// replaces the reply of one command of a pipeline batch (the others run), or of a whole
+/// transaction (nothing runs). Each command of a pipeline is checked on the keyspace as the
+/// commands before it left it. Used by a group in a Redis Cluster migration state
+/// (`crate::raft::control::ControlState::ask_check`).
+pub fn apply_checked(
+    ks: &mut Keyspace,
+    batch: &WriteBatch,
+    check: impl Fn(&Keyspace, usize, &[Vec<Bytes>]) -> Option<Frame>,
+) -> Frame {
+    let mut rng = Rng::seed_from_u64(batch.seed);
+    let mut db = batch.db as usize;
+    let now = batch.now_ms;
+    if batch.transaction.is_some() {
+        return match check(ks, db, &batch.cmds) {
+            Some(refusal) => refusal,
+            None => apply(ks, batch),
+        };
+    }
+    let mut replies = Vec::with_capacity(batch.cmds.len());
+    for argv in &batch.cmds {
+        let reply = match check(ks, db, std::slice::from_ref(argv)) {
+            Some(refusal) => refusal,
+            None => run_and_serve(ks, &mut db, now, &mut rng, argv),
+        };
+        replies.push(reply);
+    }
+    match replies.len() {
+        0 => Frame::error("ERR empty write"),
+        1 => replies.pop().unwrap_or(Frame::Null),
+        _ => Frame::Array(replies),
+    }
+}
+
 /// Runs one command of a pipeline batch, then serves the clients it unblocked.
 fn run_and_serve(ks: &mut Keyspace, db: &mut usize, now_ms: u64, rng: &mut Rng, argv: &[Bytes]) -> Frame {
     let reply = run_one(ks, db, now_ms, rng, argv);

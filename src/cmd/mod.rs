@@ -32,7 +32,7 @@ pub mod zset;
 
 pub use cost::{may_run_long, write_may_run_long, LONG_READ_ELEMENTS};
 pub use ctx::{ReadCtx, WriteCtx};
-pub use exec::{apply, run_read};
+pub use exec::{apply, apply_checked, run_read};
 
 use crate::protocol::Frame;
 use bytes::Bytes;
@@ -125,6 +125,7 @@ fn all_tables() -> impl Iterator<Item = &'static CommandSpec> {
         sort::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
+        cluster::asking::COMMANDS,
         blocking::COMMANDS,
         scripting::COMMANDS,
         stream::COMMANDS,
@@ -211,6 +212,10 @@ fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         acl::RUN_AS | acl::RUN_AS_RO => {
             let inner = lookup(argv.get(2)?)?;
             return Some(key_indexes(inner, &argv[2..]).into_iter().map(|i| i + 2).collect());
+        }
+        cluster::asking::ASKING_WRITE | cluster::asking::ASKING_READ => {
+            let inner = lookup(argv.get(1)?)?;
+            return Some(key_indexes(inner, &argv[1..]).into_iter().map(|i| i + 1).collect());
         }
         "zunionstore" | "zinterstore" | "zdiffstore" => 2,
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => 1,

@@ -63,6 +63,24 @@ pub struct ControlState {
     pub importing: BTreeMap<u64, Ranges>,
     /// The newest imports that ended ([`ENDED_KEPT`] of them).
     pub ended: BTreeSet<u64>,
+    /// Redis Cluster's MIGRATING slots (`CLUSTER SETSLOT`, [`Control::AskOut`]): slot -> the
+    /// client address `-ASK` names.
+    pub ask_out: BTreeMap<u16, String>,
+    /// Redis Cluster's IMPORTING slots ([`Control::AskIn`]): ASKING commands may write them.
+    pub ask_in: BTreeSet<u16>,
+    /// Keys a MIGRATE is moving ([`Control::Hold`]), with the time their hold ends.
+    pub held: BTreeMap<Bytes, u64>,
+}
+
+/// The control state as written before the Redis Cluster migration states (`ask_*`).
+#[derive(Deserialize)]
+struct ControlStateV2 {
+    map_epoch: u64,
+    map: Option<Bytes>,
+    owned: Option<Ownership>,
+    frozen: BTreeMap<u64, Ranges>,
+    importing: BTreeMap<u64, Ranges>,
+    ended: BTreeSet<u64>,
 }
 
 /// The control state as written before slot migration (snapshots of that time).
@@ -79,12 +97,25 @@ impl ControlState {
         *self == ControlState::default()
     }
 
-    /// Decodes a control-state frame, of this version or of the one before slot migration.
+    /// Decodes a control-state frame, of this version or of an older one.
     pub fn decode(bytes: &[u8]) -> Result<ControlState, postcard::Error> {
-        postcard::from_bytes(bytes).or_else(|e| match postcard::from_bytes::<ControlStateV1>(bytes) {
+        let e = match postcard::from_bytes(bytes) {
+            Ok(st) => return Ok(st),
+            Err(e) => e,
+        };
+        if let Ok(v2) = postcard::from_bytes::<ControlStateV2>(bytes) {
+            let ControlStateV2 { map_epoch, map, owned, frozen, importing, ended } = v2;
+            return Ok(ControlState { map_epoch, map, owned, frozen, importing, ended, ..Default::default() });
+        }
+        match postcard::from_bytes::<ControlStateV1>(bytes) {
             Ok(v1) => Ok(ControlState { map_epoch: v1.map_epoch, map: v1.map, owned: v1.owned, ..Default::default() }),
             Err(_) => Err(e),
-        })
+        }
+    }
+
+    /// Whether a Redis Cluster migration state (`CLUSTER SETSLOT`) is open in this group.
+    pub fn has_open_slots(&self) -> bool {
+        !self.ask_out.is_empty() || !self.ask_in.is_empty()
     }
 
     fn owns(&self, slot: u16) -> bool {
@@ -119,8 +150,46 @@ impl ControlState {
                     return Frame::error("ERR invalid slot range in an ownership entry");
                 }
                 self.owned = Some(Ownership { epoch: *epoch, ranges: ranges.clone() });
+                // A slot given away is no longer migrating from here; one received is no
+                // longer importing (SETSLOT NODE ends both states, as in Redis).
+                let owned = self.owned.clone();
+                let owns = |slot: u16| owned.as_ref().is_some_and(|o| o.owns(slot));
+                self.ask_out.retain(|slot, _| owns(*slot));
+                self.ask_in.retain(|slot| !owns(*slot));
                 self.unblock_moved(ks);
                 Frame::ok()
+            }
+            Control::AskOut { slot, addr } => {
+                self.ask_out.insert(*slot, addr.clone());
+                Frame::ok()
+            }
+            Control::AskIn { slot } => {
+                self.ask_in.insert(*slot);
+                Frame::ok()
+            }
+            Control::AskEnd { slot } => {
+                self.ask_out.remove(slot);
+                self.ask_in.remove(slot);
+                Frame::ok()
+            }
+            Control::Hold { keys, until_ms } => {
+                for key in keys {
+                    self.held.insert(key.clone(), *until_ms);
+                }
+                Frame::ok()
+            }
+            Control::Release { keys } => {
+                for key in keys {
+                    self.held.remove(key);
+                }
+                Frame::ok()
+            }
+            Control::Handoff { slot, addr } => {
+                let held = ks.db(0).iter().filter(|(k, _)| key_slot(k) == *slot).count();
+                if held == 0 && self.owns(*slot) {
+                    self.ask_out.insert(*slot, addr.clone());
+                }
+                Frame::Integer(held as i64)
             }
             Control::Freeze { id, ranges } => {
                 self.frozen.insert(*id, ranges.clone());
@@ -228,28 +297,84 @@ impl ControlState {
     }
 
     /// The refusal of a read of `argv` (a command run on this group's copy after its read
-    /// barrier): `Some(-TRYAGAIN)` when one of its keys hashes to a slot this group's log says
-    /// it does not own (a slot migrated away: its keys are purged here, the new owner has
-    /// them), or to a slot a migration has frozen (once handed over, the new owner may take
-    /// writes to it before this group's log takes it away, so the frozen copy here may be
-    /// stale). `None` when it may be answered here, and always before the group's first
-    /// ownership entry (an unfenced group).
-    pub fn refuse_read(&self, argv: &[Bytes]) -> Option<Frame> {
+    /// barrier, at `now_ms`): `Some(-TRYAGAIN)` when one of its keys hashes to a slot this
+    /// group's log says it does not own (a slot migrated away: its keys are purged here, the
+    /// new owner has them), or to a slot a migration has frozen (once handed over, the new
+    /// owner may take writes to it before this group's log takes it away, so the frozen copy
+    /// here may be stale); `-ASK` / `-TRYAGAIN` for keys of a slot in Redis Cluster's
+    /// migration states ([`ask_check`](Self::ask_check)). A read sent with ASKING may read a
+    /// slot this group imports. `None` when it may be answered here, and always before the
+    /// group's first ownership entry (an unfenced group).
+    pub fn refuse_read(&self, ks: &Keyspace, db: usize, now_ms: u64, argv: &[Bytes]) -> Option<Frame> {
         let owned = self.owned.as_ref()?;
-        let spec = argv.first().and_then(|name| crate::cmd::lookup(name))?;
+        let (inner, asking) = crate::cmd::cluster::asking::unwrap(argv);
+        let spec = inner.first().and_then(|name| crate::cmd::lookup(name))?;
         let mut refused = None;
-        crate::cmd::for_each_key_index(spec, argv, |i| {
-            if let (None, Some(key)) = (refused, argv.get(i)) {
+        crate::cmd::for_each_key_index(spec, inner, |i| {
+            if let (None, Some(key)) = (refused, inner.get(i)) {
                 let slot = key_slot(key);
-                if !owned.owns(slot) {
+                if !(owned.owns(slot) || asking && self.ask_in.contains(&slot)) {
                     refused = Some((slot, "is not served by this Raft group any more"));
                 } else if self.frozen.values().any(|r| in_ranges(r, slot)) {
                     refused = Some((slot, "is migrating to another Raft group"));
                 }
             }
         });
-        let (slot, why) = refused?;
-        Some(Frame::error(format!("TRYAGAIN Hash slot {slot} {why} (config epoch {})", owned.epoch)))
+        if let Some((slot, why)) = refused {
+            return Some(Frame::error(format!("TRYAGAIN Hash slot {slot} {why} (config epoch {})", owned.epoch)));
+        }
+        if !self.has_open_slots() {
+            return None;
+        }
+        self.ask_check(ks, db, now_ms, &[argv.to_vec()])
+    }
+
+    /// Redis Cluster's answer (`getNodeByQuery`) to the commands `cmds` (one command, or a
+    /// transaction's) when they name keys of a slot in a migration state of this group:
+    /// MIGRATING here (`ask_out`): every such key missing -> `-ASK <slot> <addr>`, some
+    /// missing -> `-TRYAGAIN`; IMPORTING (`ask_in`) with ASKING and several keys, some
+    /// missing -> `-TRYAGAIN`. `None`: run it. MIGRATE's own read and delete are never
+    /// redirected (Redis runs MIGRATE locally while a slot is open). Decided on the group's
+    /// state (at apply for writes), so every replica decides alike.
+    pub fn ask_check(&self, ks: &Keyspace, db: usize, now_ms: u64, cmds: &[Vec<Bytes>]) -> Option<Frame> {
+        if !self.has_open_slots() {
+            return None;
+        }
+        let (mut keys, mut missing, mut open) = (0usize, 0usize, None);
+        let (mut importing, mut first, mut multiple) = (false, None::<Bytes>, false);
+        for argv in cmds {
+            let (inner, asking) = crate::cmd::cluster::asking::unwrap(argv);
+            let Some(spec) = inner.first().and_then(|name| crate::cmd::lookup(name)) else { continue };
+            if matches!(spec.name, crate::cmd::keys::MIGRATE_DUMP | crate::cmd::keys::MIGRATE_DELETE) {
+                continue;
+            }
+            crate::cmd::for_each_key_index(spec, inner, |i| {
+                let Some(key) = inner.get(i) else { return };
+                let slot = key_slot(key);
+                let out = self.ask_out.contains_key(&slot) && self.owns(slot);
+                let into = asking && self.ask_in.contains(&slot) && !self.owns(slot);
+                if out || into {
+                    keys += 1;
+                    missing += usize::from(ks.db(db).get(key, now_ms).is_none());
+                    multiple |= first.as_ref().is_some_and(|f| f != key);
+                    first.get_or_insert_with(|| key.clone());
+                    open = Some(slot);
+                    importing |= into;
+                }
+            });
+        }
+        let slot = open?;
+        if missing == 0 {
+            return None;
+        }
+        if missing < keys || importing && multiple {
+            return Some(Frame::error("TRYAGAIN Multiple keys request during rehashing of slot"));
+        }
+        if importing {
+            return None;
+        }
+        let addr = self.ask_out.get(&slot).cloned().unwrap_or_default();
+        Some(Frame::error(format!("ASK {slot} {addr}")))
     }
 
     /// The refusal of `batch` by a fenced group: `Some(error)` when one of its keys hashes to a
@@ -259,21 +384,24 @@ impl ControlState {
     /// gets `-TRYAGAIN`.
     pub fn refuse(&self, batch: &WriteBatch) -> Option<Frame> {
         for argv in &batch.cmds {
+            let (argv, asking) = crate::cmd::cluster::asking::unwrap(argv);
             let Some(spec) = argv.first().and_then(|name| crate::cmd::lookup(name)) else { continue };
-            if (!self.frozen.is_empty() || !self.importing.is_empty())
+            if (!self.frozen.is_empty() || !self.importing.is_empty() || self.has_open_slots())
                 && (spec.name.eq_ignore_ascii_case("flushall") || spec.name.eq_ignore_ascii_case("flushdb"))
             {
                 return Some(Frame::error("TRYAGAIN a slot migration is running in this Raft group"));
             }
             let mut refused = None;
-            let mut frozen = None;
+            let (mut frozen, mut held) = (None, false);
+            let holds = !self.held.is_empty() && spec.name != crate::cmd::keys::MIGRATE_DELETE;
             crate::cmd::for_each_key_index(spec, argv, |i| {
                 if refused.is_some() {
                     return;
                 }
                 if let Some(key) = argv.get(i) {
+                    held |= holds && self.held.get(key).is_some_and(|until| batch.now_ms < *until);
                     let slot = key_slot(key);
-                    if !self.owns(slot) {
+                    if !(self.owns(slot) || asking && self.ask_in.contains(&slot)) {
                         refused = Some(slot);
                     } else if self.frozen.values().any(|r| in_ranges(r, slot)) {
                         frozen = Some(slot);
@@ -282,6 +410,9 @@ impl ControlState {
             });
             if let (None, Some(slot)) = (refused, frozen) {
                 return Some(Frame::error(format!("TRYAGAIN Hash slot {slot} is migrating to another Raft group")));
+            }
+            if refused.is_none() && held {
+                return Some(Frame::error("TRYAGAIN the key is being moved by MIGRATE; retry the command"));
             }
             if let Some(slot) = refused {
                 let epoch = self.owned.as_ref().map_or(0, |o| o.epoch);
@@ -442,5 +573,100 @@ mod tests {
         struct V1<'a>(u64, Option<Bytes>, &'a Option<Ownership>);
         let old = postcard::to_allocvec(&V1(3, None, &src.owned)).expect("encode");
         assert_eq!(ControlState::decode(&old).expect("decode v1").owned, src.owned);
+    }
+
+    fn cmd(line: &str) -> Vec<Bytes> {
+        line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    }
+
+    fn error_of(f: Option<Frame>) -> String {
+        match f {
+            Some(Frame::Error(e)) => String::from_utf8_lossy(&e).into_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_migrating_slot_asks_for_missing_keys_and_an_importing_one_takes_asking_writes() {
+        let slot = key_slot(b"{t}a");
+        let (mut src, mut dst) = (ControlState::default(), ControlState::default());
+        let (mut src_ks, mut dst_ks) = (Keyspace::new(1), Keyspace::new(1));
+        src.apply(&mut src_ks, &Control::Own { epoch: 1, ranges: vec![(0, 16383)] });
+        dst.apply(&mut dst_ks, &Control::Own { epoch: 1, ranges: vec![] });
+        let value = || crate::store::Value::Str(Bytes::from_static(b"v"));
+        src_ks.db_mut(0).insert(Bytes::from_static(b"{t}a"), value(), None, 1);
+        assert!(src.ask_check(&src_ks, 0, 1, &[cmd("GET {t}b")]).is_none(), "no open slot: nothing to check");
+        // SETSLOT MIGRATING: present keys are served, missing ones asked for, a mix retried.
+        src.apply(&mut src_ks, &Control::AskOut { slot, addr: "h:7".into() });
+        assert!(src.has_open_slots());
+        assert!(src.ask_check(&src_ks, 0, 1, &[cmd("SET {t}a 1")]).is_none());
+        assert_eq!(error_of(src.ask_check(&src_ks, 0, 1, &[cmd("SET {t}b 1")])), format!("ASK {slot} h:7"));
+        assert_eq!(error_of(src.refuse_read(&src_ks, 0, 1, &cmd("GET {t}b"))), format!("ASK {slot} h:7"));
+        assert!(src.refuse_read(&src_ks, 0, 1, &cmd("GET {t}a")).is_none());
+        let mix = src.ask_check(&src_ks, 0, 1, &[cmd("MGET {t}a {t}b")]);
+        assert!(error_of(mix).starts_with("TRYAGAIN Multiple keys"));
+        let tx = src.ask_check(&src_ks, 0, 1, &[cmd("SET {t}a 1"), cmd("SET {t}b 1")]);
+        assert!(error_of(tx).starts_with("TRYAGAIN"), "a transaction's keys count together");
+        assert!(src.ask_check(&src_ks, 0, 1, &[cmd("raftis.migrated {t}b 1")]).is_none(), "MIGRATE runs here");
+        assert!(src.ask_check(&src_ks, 0, 1, &[cmd("raftis.migrate-dump {t}a {t}b")]).is_none());
+        // A pipeline is checked command by command, each on the state the ones before left.
+        let pipeline = WriteBatch { cmds: vec![cmd("DEL {t}a"), cmd("SET {t}a 2")], ..batch(&[]) };
+        let reply = crate::cmd::apply_checked(&mut src_ks, &pipeline, |ks, db, c| src.ask_check(ks, db, 1, c));
+        assert_eq!(reply, Frame::Array(vec![Frame::Integer(1), Frame::error(format!("ASK {slot} h:7"))]));
+        // The target without ASKING: not its slot; with it (or RESTORE-ASKING): accepted.
+        assert!(dst.refuse(&batch(&[&["SET", "{t}b", "1"]])).is_some());
+        dst.apply(&mut dst_ks, &Control::AskIn { slot });
+        assert!(dst.refuse(&batch(&[&["SET", "{t}b", "1"]])).is_some(), "no ASKING: refused");
+        assert!(dst.refuse(&batch(&[&["raftis.asking", "SET", "{t}b", "1"]])).is_none());
+        assert!(dst.refuse(&batch(&[&["RESTORE-ASKING", "{t}b", "0", "x"]])).is_none());
+        assert!(dst.refuse_read(&dst_ks, 0, 1, &cmd("GET {t}b")).is_some());
+        assert!(dst.refuse_read(&dst_ks, 0, 1, &cmd("raftis.asking_ro GET {t}b")).is_none());
+        let several = dst.refuse_read(&dst_ks, 0, 1, &cmd("raftis.asking_ro MGET {t}b {t}c"));
+        assert!(error_of(several).starts_with("TRYAGAIN"), "several keys, some missing");
+        // STABLE ends both states.
+        dst.apply(&mut dst_ks, &Control::AskEnd { slot });
+        assert!(dst.refuse(&batch(&[&["raftis.asking", "SET", "{t}b", "1"]])).is_some());
+        // NODE: the hand-off is refused while the source holds keys, then seals the slot.
+        let mut fresh = ControlState::default();
+        fresh.apply(&mut src_ks, &Control::Own { epoch: 1, ranges: vec![(0, 16383)] });
+        src_ks.db_mut(0).insert(Bytes::from_static(b"{t}a"), value(), None, 2);
+        let handoff = Control::Handoff { slot, addr: "h:8".into() };
+        assert_eq!(fresh.apply(&mut src_ks, &handoff), Frame::Integer(1));
+        assert!(!fresh.has_open_slots(), "refused: nothing changes");
+        src_ks.db_mut(0).remove(b"{t}a".as_slice());
+        assert_eq!(fresh.apply(&mut src_ks, &handoff), Frame::Integer(0));
+        assert_eq!(error_of(fresh.ask_check(&src_ks, 0, 1, &[cmd("SET {t}a 1")])), format!("ASK {slot} h:8"));
+        // The new ownership ends the states of the slot in both groups.
+        fresh.apply(&mut src_ks, &Control::Own { epoch: 2, ranges: vec![(slot + 1, 16383)] });
+        assert!(!fresh.has_open_slots());
+        dst.apply(&mut dst_ks, &Control::AskIn { slot });
+        dst.apply(&mut dst_ks, &Control::Own { epoch: 2, ranges: vec![(slot, slot)] });
+        assert!(!dst.has_open_slots());
+        // MIGRATE holds its keys: writes to them wait (TRYAGAIN) until released or the deadline.
+        let hold = Control::Hold { keys: vec![Bytes::from_static(b"{t}a")], until_ms: 10 };
+        let mut fresh = ControlState::default();
+        fresh.apply(&mut src_ks, &Control::Own { epoch: 1, ranges: vec![(0, 16383)] });
+        assert_eq!(fresh.apply(&mut src_ks, &hold), Frame::ok());
+        let at = |t: u64| WriteBatch { now_ms: t, ..batch(&[&["SET", "{t}a", "1"]]) };
+        assert!(error_of(fresh.refuse(&at(5))).contains("being moved by MIGRATE"));
+        assert!(fresh.refuse(&at(10)).is_none(), "the hold ends at its deadline");
+        assert!(fresh.refuse(&WriteBatch { now_ms: 5, ..batch(&[&["raftis.migrated", "{t}a", "1"]]) }).is_none());
+        fresh.apply(&mut src_ks, &Control::Release { keys: vec![Bytes::from_static(b"{t}a")] });
+        assert!(fresh.refuse(&at(5)).is_none());
+        // Encoded and decoded; a state written before these fields still decodes.
+        dst.apply(&mut dst_ks, &Control::AskIn { slot: 9 });
+        let bytes = postcard::to_allocvec(&dst).expect("encode");
+        assert_eq!(ControlState::decode(&bytes).expect("decode"), dst);
+        #[derive(Serialize)]
+        struct V2<'a>(
+            u64,
+            Option<Bytes>,
+            &'a Option<Ownership>,
+            &'a BTreeMap<u64, Ranges>,
+            &'a BTreeMap<u64, Ranges>,
+            &'a BTreeSet<u64>,
+        );
+        let old = postcard::to_allocvec(&V2(3, None, &dst.owned, &dst.frozen, &dst.importing, &dst.ended)).expect("v2");
+        assert_eq!(ControlState::decode(&old).expect("decode v2").owned, dst.owned);
     }
 }

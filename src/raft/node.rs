@@ -675,6 +675,23 @@ impl Replica {
         self.core.quiet.times_quiet()
     }
 
+    /// `f` of the group's control state, read in place (no copy).
+    pub fn with_control<R>(&self, f: impl FnOnce(&super::control::ControlState) -> R) -> R {
+        f(&self.core.state.read().unwrap_or_else(|p| p.into_inner()).control)
+    }
+
+    /// Whether the group's log gives it `slot` (`None`: no ownership recorded, unfenced, or
+    /// the state is being applied to: routing asks on the runtime thread, which must not wait
+    /// for a long apply, and the fence at apply decides anyway).
+    pub fn owns_slot(&self, slot: u16) -> Option<bool> {
+        let st = match self.core.state.try_read() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        st.control.owned.as_ref().map(|o| o.owns(slot))
+    }
+
     /// Whether this node currently believes it is the leader.
     pub async fn is_leader(&self) -> bool {
         self.core.raft.current_leader().await == Some(self.core.id)
@@ -776,7 +793,7 @@ impl Core {
         let (state, argv) = (self.state.clone(), argv.to_vec());
         let long = crate::rt::run_long(move || {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(refusal) = st.control.refuse_read(&argv) {
+            if let Some(refusal) = st.control.refuse_read(&st.keyspace, db, read_clock(now_ms), &argv) {
                 return refusal;
             }
             crate::cmd::run_read(&st.keyspace, db, read_clock(now_ms), seed, f, &argv)
@@ -790,7 +807,7 @@ impl Core {
     /// of the map, which may be older than the group's own log. Found by the chaos simulation
     /// (seed 2037, docs/SIMULATION.md "Found by it").
     fn read_inline(st: &SmState, db: usize, now_ms: u64, seed: u64, f: ReadFn, argv: &[Bytes]) -> Option<Frame> {
-        if let Some(refusal) = st.control.refuse_read(argv) {
+        if let Some(refusal) = st.control.refuse_read(&st.keyspace, db, now_ms, argv) {
             return Some(refusal);
         }
         let short = !crate::cmd::may_run_long(&st.keyspace, db, argv);

@@ -270,6 +270,14 @@ impl Applier {
         let mut apply = |batch: &crate::store::WriteBatch| {
             let reply = match fenced.then(|| st.control.refuse(batch)).flatten() {
                 Some(refusal) => refusal,
+                // Redis Cluster's migration states (CLUSTER SETSLOT): each command is checked
+                // for -ASK / -TRYAGAIN on the keyspace as the batch's earlier commands left it.
+                None if fenced && st.control.has_open_slots() => {
+                    let (control, now) = (&st.control, batch.now_ms);
+                    crate::cmd::apply_checked(&mut st.keyspace, batch, |ks, db, cmds| {
+                        control.ask_check(ks, db, now, cmds)
+                    })
+                }
                 None => crate::cmd::apply(&mut st.keyspace, batch),
             };
             if tracking {

@@ -65,6 +65,26 @@ pub enum Control {
     /// Source group after a hand-over: deletes these keys if the group does not own their
     /// slots (named, so every replica deletes the same keys whatever its hash order).
     Purge { keys: Vec<bytes::Bytes> },
+    /// Source group, Redis's `CLUSTER SETSLOT <slot> MIGRATING`: from here on a command whose
+    /// keys of `slot` are all missing here is answered `-ASK <slot> <addr>` (the target node's
+    /// client address), one with some missing `-TRYAGAIN`; present keys are served as before.
+    AskOut { slot: u16, addr: String },
+    /// Target group, `CLUSTER SETSLOT <slot> IMPORTING`: commands sent with ASKING (and
+    /// RESTORE-ASKING) may write keys of `slot` although the group does not own it yet.
+    AskIn { slot: u16 },
+    /// Source and target, `CLUSTER SETSLOT <slot> STABLE`: the group's ASK state of `slot` ends.
+    AskEnd { slot: u16 },
+    /// Source group, before `CLUSTER SETSLOT <slot> NODE` gives `slot` away: if the group still
+    /// holds keys of `slot` the reply is their count and nothing changes; else the slot is put
+    /// in the ASK state (`AskOut`), so no write can create a key of it here any more, and the
+    /// reply is 0.
+    Handoff { slot: u16, addr: String },
+    /// MIGRATE in cluster mode, before it copies `keys`: writes to them are refused with
+    /// `-TRYAGAIN` (at apply, judged by the writes' stamped time) until [`Control::Release`]
+    /// or `until_ms`, so no write slips between the copy and the delete.
+    Hold { keys: Vec<bytes::Bytes>, until_ms: u64 },
+    /// MIGRATE is done with `keys`.
+    Release { keys: Vec<bytes::Bytes> },
 }
 
 /// One key of a migration chunk: its value in DUMP format and its absolute expiry time.
@@ -91,6 +111,12 @@ impl std::fmt::Display for Request {
                 Control::Import { id, items } => write!(f, "{} keys of migration {id}", items.len()),
                 Control::EndImport { id, purge } => write!(f, "import of migration {id} ends (purge: {purge})"),
                 Control::Purge { keys } => write!(f, "purge of {} moved keys", keys.len()),
+                Control::AskOut { slot, addr } => write!(f, "slot {slot} migrating to {addr}"),
+                Control::AskIn { slot } => write!(f, "slot {slot} importing"),
+                Control::AskEnd { slot } => write!(f, "slot {slot} stable"),
+                Control::Handoff { slot, .. } => write!(f, "hand-off of slot {slot}"),
+                Control::Hold { keys, .. } => write!(f, "hold of {} keys for MIGRATE", keys.len()),
+                Control::Release { keys } => write!(f, "release of {} keys after MIGRATE", keys.len()),
             },
         }
     }

@@ -121,6 +121,12 @@ pub struct Client {
     /// CLIENT CACHING YES/NO was given: applies to the next command (a CLIENT subcommand
     /// keeps it; a transaction keeps it to EXEC).
     pub caching: bool,
+    /// ASKING was sent: the next command may run on a slot this node's group imports
+    /// (Redis's `CLIENT_ASKING`; cleared after any other command outside a transaction).
+    pub asking: bool,
+    /// Set by routing when the command being executed was sent to an importing group because
+    /// of ASKING: it then runs wrapped (`cmd::cluster::asking`).
+    pub routed_asking: bool,
 }
 
 impl Client {
@@ -151,6 +157,8 @@ impl Client {
             blocked_call: None,
             tracking: None,
             caching: false,
+            asking: false,
+            routed_asking: false,
         }
     }
 

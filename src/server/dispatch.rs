@@ -125,7 +125,13 @@ pub async fn execute(
     clock: &mut BatchClock,
 ) -> Outcome {
     let keeps_caching = argv[0].eq_ignore_ascii_case(b"client");
+    let is_asking = argv[0].eq_ignore_ascii_case(b"asking");
+    client.routed_asking = false;
     let outcome = execute_command(client, handle, shared, argv, clock).await;
+    // ASKING holds for the next command only, as Redis's `resetClient` clears it.
+    if !is_asking && client.multi.is_none() {
+        client.asking = false;
+    }
     // CLIENT CACHING holds for the next command only (a transaction: to its EXEC), as
     // Redis's `resetClient` clears it after any command but CLIENT.
     if !keeps_caching && client.multi.is_none() {
@@ -188,6 +194,24 @@ async fn execute_command(
             return Outcome::Reply(reply);
         }
     };
+    if client.routed_asking && client.multi.is_none() {
+        // Sent to a group importing the slot because of ASKING: the group's state machine
+        // lets it touch the slot only wrapped as such (`cmd::cluster::asking`).
+        match spec.kind {
+            Kind::Write(_) if !spec.has_flag("blocking") && spec.name != "restore-asking" => {
+                let argv = cmd::cluster::asking::wrap(std::mem::take(argv), false);
+                return Outcome::Write { argv, now_ms: now, group };
+            }
+            Kind::Read(_) => {
+                let mut wrapped = cmd::cluster::asking::wrap(std::mem::take(argv), true);
+                let spec = cmd::cluster::asking::read_spec();
+                return Outcome::Reply(
+                    run(client, handle, shared, spec, &mut wrapped, now, &mut clock.read_point, group).await,
+                );
+            }
+            _ => {}
+        }
+    }
     if matches!(spec.name, "sort" | "sort_ro") && shared.config().cluster_enabled {
         // BY and GET patterns name keys of any slot: refused in cluster mode, as Redis does.
         if let Some(refusal) = cmd::sort::refusal_in_cluster(argv) {
@@ -293,6 +317,12 @@ async fn route(client: &mut Client, shared: &Shared, spec: &CommandSpec, argv: &
         (None, None) => return Ok(cluster.keyless_group()),
     };
     let stale_ok = client.readonly && matches!(spec.kind, Kind::Read(_));
+    if (client.asking || spec.has_flag("asking")) && client.multi.is_none() {
+        if let Some(routed) = cluster.route_asking(slot).await {
+            client.routed_asking = routed.is_ok();
+            return routed;
+        }
+    }
     cluster.route(slot, stale_ok).await
 }
 
@@ -404,7 +434,17 @@ async fn run(
                 Frame::ok()
             }
             "cluster" => cluster(shared, argv).await,
-            "migrate" => super::migrate::run(&shared.engine, group, client.db, now, argv, point).await,
+            "asking" if shared.cluster.is_none() && !shared.config().cluster_enabled => {
+                Frame::error("ERR This instance has cluster support disabled")
+            }
+            "asking" => {
+                client.asking = true;
+                Frame::ok()
+            }
+            "migrate" => {
+                let cluster = shared.config().cluster_enabled;
+                super::migrate::run(&shared.engine, group, client.db, now, argv, point, cluster).await
+            }
             // MEMORY USAGE reads a key: behind the read barrier, as any read.
             "memory" if argv.len() > 1 && args::is(&argv[1], "usage") => {
                 let usage = cmd::server::memory_usage;
@@ -442,6 +482,9 @@ async fn run(
 async fn cluster(shared: &Shared, argv: &[Bytes]) -> Frame {
     if let Some(groups) = &shared.cluster {
         if let Some(reply) = crate::cluster::migrate_cmd::command(groups, argv).await {
+            return reply;
+        }
+        if let Some(reply) = crate::cluster::setslot::command(groups, argv).await {
             return reply;
         }
         if let Some(reply) = crate::cluster::decommission::command(groups, argv).await {

@@ -11,6 +11,7 @@ use crate::cmd::keys::{MIGRATE_DELETE, MIGRATE_DUMP};
 use crate::cmd::lookup;
 use crate::protocol::{parse_frame, Frame, Limits};
 use crate::raft::node::ReadPoint;
+use crate::raft::Control;
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,11 +91,53 @@ struct Dumped {
 }
 
 /// Runs MIGRATE for a client on database `db` of `group`, at time `now`.
-pub async fn run(engine: &Engine, group: u64, db: usize, now: u64, argv: &[Bytes], point: &mut ReadPoint) -> Frame {
+/// A node in cluster mode sends RESTORE-ASKING, as Redis does (the target may be importing
+/// the keys' slot, `CLUSTER SETSLOT ... IMPORTING`), and holds the keys in its group while it
+/// moves them (`Control::Hold`: writes to them get `-TRYAGAIN` until `Control::Release` or
+/// the hold's deadline), so that, as in Redis, no write can slip between the copy and the
+/// delete: a key written there would stay here with its new value while the target keeps the
+/// old one, and one deleted there would come back from the target.
+pub async fn run(
+    engine: &Engine,
+    group: u64,
+    db: usize,
+    now: u64,
+    argv: &[Bytes],
+    point: &mut ReadPoint,
+    cluster: bool,
+) -> Frame {
     let req = match parse(argv) {
         Ok(r) => r,
         Err(e) => return e,
     };
+    let replica = engine.group(group);
+    let hold = cluster && group != 0 && !req.copy;
+    if hold {
+        let until_ms = now.saturating_add(2 * req.timeout.as_millis() as u64 + 1000);
+        match replica.propose_control(Control::Hold { keys: req.keys.clone(), until_ms }).await {
+            Ok(Frame::Error(e)) => return Frame::Error(e),
+            Ok(_) => {}
+            Err(e) => return Frame::error(format!("TRYAGAIN the keys could not be held for MIGRATE: {e}")),
+        }
+    }
+    let reply = move_keys(engine, group, db, now, &req, point, cluster).await;
+    if hold {
+        // Best effort: a hold not released ends at its deadline.
+        let _ = replica.propose_control(Control::Release { keys: req.keys.clone() }).await;
+    }
+    reply
+}
+
+/// Dumps the keys here, restores them there, deletes here what the target took (unless COPY).
+async fn move_keys(
+    engine: &Engine,
+    group: u64,
+    db: usize,
+    now: u64,
+    req: &Request,
+    point: &mut ReadPoint,
+    cluster: bool,
+) -> Frame {
     let dumped = match dump_keys(engine, group, db, now, &req.keys, point).await {
         Ok(d) => d,
         Err(e) => return e,
@@ -102,7 +145,7 @@ pub async fn run(engine: &Engine, group: u64, db: usize, now: u64, argv: &[Bytes
     if dumped.is_empty() {
         return Frame::simple("NOKEY");
     }
-    let moved = match transfer(&req, &dumped).await {
+    let moved = match transfer(req, &dumped, cluster).await {
         Ok(moved) => moved,
         Err(e) => return e,
     };
@@ -159,7 +202,7 @@ async fn dump_keys(
 
 /// Sends AUTH, SELECT and one RESTORE per key, then reads the replies: per key, `Ok` or
 /// the target's error text. A failed AUTH or SELECT makes every key fail with its error.
-async fn transfer(req: &Request, dumped: &[Dumped]) -> Result<Vec<Result<(), String>>, Frame> {
+async fn transfer(req: &Request, dumped: &[Dumped], cluster: bool) -> Result<Vec<Result<(), String>>, Frame> {
     let connect = TcpStream::connect((req.host.as_str(), req.port));
     let mut stream = match tokio::time::timeout(req.timeout, connect).await {
         Ok(Ok(s)) => s,
@@ -177,8 +220,9 @@ async fn transfer(req: &Request, dumped: &[Dumped]) -> Result<Vec<Result<(), Str
     push_command(&mut out, &[Bytes::from_static(b"SELECT"), Bytes::from(req.db.to_string())]);
     setup += 1;
     for d in dumped {
+        let name: &'static [u8] = if cluster { b"RESTORE-ASKING" } else { b"RESTORE" };
         let mut restore =
-            vec![Bytes::from_static(b"RESTORE"), d.key.clone(), Bytes::from(d.ttl_ms.to_string()), d.payload.clone()];
+            vec![Bytes::from_static(name), d.key.clone(), Bytes::from(d.ttl_ms.to_string()), d.payload.clone()];
         if req.replace {
             restore.push(Bytes::from_static(b"REPLACE"));
         }

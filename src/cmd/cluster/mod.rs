@@ -6,6 +6,7 @@
 //! CLUSTER is a `Session` command run by `crate::server::dispatch` through [`cluster`], which
 //! is async because membership changes wait for Raft.
 
+pub mod asking;
 pub mod face;
 pub mod metaraft;
 pub mod slot;
@@ -50,6 +51,8 @@ const HELP: &[&str] = &[
     "    List the running and the recently finished slot migrations.",
     "CANCELSLOTMIGRATIONS",
     "    Cancel every slot migration that has not been handed over yet.",
+    "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+    "    Set slot state.",
     "METARAFT ADDLEARNER <id> <raft-addr>",
     "    Add node <id>, reachable for Raft at <raft-addr>, as a learner.",
     "METARAFT PROMOTE <id> [<id> ...]",
