@@ -309,6 +309,19 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_wakes_for_its_leader_failing_only() {
+        let mut m = RaftMetrics::<TypeConfig>::new_initial(2);
+        let failed = |ids: &[NodeId]| ids.iter().copied().collect::<BTreeSet<_>>();
+        m.current_leader = Some(1);
+        assert_eq!(wakes_for(2, &m, &failed(&[3])), None, "a fellow follower failed");
+        assert_eq!(wakes_for(2, &m, &failed(&[1, 3])), Some(1));
+        m.current_leader = None;
+        assert_eq!(wakes_for(2, &m, &failed(&[])), Some(2), "no leader known: elect");
+        m.current_leader = Some(2);
+        assert_eq!(wakes_for(2, &m, &failed(&[3])), None, "a leader wakes for its members only");
+    }
+
+    #[test]
     fn a_member_refuses_quiescence_for_another_leader_term_or_log() {
         let mut m = RaftMetrics::<TypeConfig>::new_initial(2);
         use openraft::alias::LeaderIdOf;
