@@ -197,12 +197,13 @@ fn raft_config(cfg: &ReplicaConfig) -> Result<openraft::Config, ReplicaError> {
     .map_err(|e| ReplicaError::Raft(e.to_string()))
 }
 
-/// The settings of quiescence (`None`: off): idle for `quiesce_ms`, a ping every two
-/// heartbeats, a failed peer after the shortest election timeout.
+/// The settings of quiescence (`None`: off): idle for `quiesce_ms`, a ping every half of the
+/// shortest election timeout (at least two heartbeats), a failed peer after the shortest
+/// election timeout.
 fn quiesce_config(cfg: &ReplicaConfig) -> Option<quiesce::QuiesceConfig> {
     (cfg.quiesce_ms > 0).then(|| quiesce::QuiesceConfig {
         after: Duration::from_millis(cfg.quiesce_ms),
-        ping_every: Duration::from_millis(cfg.heartbeat_ms * 2),
+        ping_every: Duration::from_millis((cfg.heartbeat_ms * 2).max(cfg.election_timeout_min_ms / 2)),
         ping_timeout: Duration::from_millis(cfg.election_timeout_min_ms),
     })
 }

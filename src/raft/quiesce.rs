@@ -17,8 +17,9 @@
 //!   entry may change the membership, e.g. remove the leader), once the member has taken it. A
 //!   quiet follower answers heartbeats as usual without waking: only its election timer is
 //!   off, and the failure detector stands in for it.
-//! - **Failures.** Every `2 × heartbeat`, the failure detector ([`spawn_failure_detector`])
-//!   pings each peer of the node's quiet groups once; a peer that does not answer within the
+//! - **Failures.** Every half of the shortest election timeout (at least two heartbeats), the
+//!   failure detector ([`spawn_failure_detector`]) pings each peer of the node's quiet groups
+//!   once; a peer that does not answer within the
 //!   minimum election timeout wakes every quiet group it is a member of, whose election
 //!   timers then run as usual (a leader that lost touch with a follower heartbeats again, and
 //!   learns a newer term if there is one).
@@ -47,6 +48,8 @@ pub struct Quiet {
     activity: AtomicU64,
     /// How many times this node's ticks of the group stopped (INFO `raft_quiesced`).
     times: AtomicU64,
+    /// Notified when the ticks restart: the idle watch sleeps on it while the group is quiet.
+    woken: tokio::sync::Notify,
 }
 
 impl Quiet {
@@ -73,6 +76,7 @@ impl Quiet {
         // A load first: followers call this for every append.
         if self.quiet.load(Ordering::Acquire) && self.quiet.swap(false, Ordering::AcqRel) {
             raft.runtime_config().tick(true);
+            self.woken.notify_waiters();
         }
     }
 
@@ -160,18 +164,25 @@ pub struct Watched {
 pub type Registry = Arc<Mutex<Vec<Watched>>>;
 
 /// The leader's side: every quarter of `after`, checks whether the group has been idle for
-/// `after` and may go quiet, and if so quiets it (see the module header).
-pub fn spawn_idle_watch(
-    watched: Watched,
-    pool: RpcPool,
-    config: QuiesceConfig,
-    mut stop: crate::rt::ShutdownSignal,
-) {
+/// `after` and may go quiet, and if so quiets it (see the module header). While the group is
+/// quiet here it sleeps until the group wakes (an idle node does not wake for it).
+pub fn spawn_idle_watch(watched: Watched, pool: RpcPool, config: QuiesceConfig, mut stop: crate::rt::ShutdownSignal) {
     tokio::spawn(async move {
         let period = (config.after / 4).max(Duration::from_millis(10));
         let mut seen = watched.quiet.activity();
         let mut idle_since = tokio::time::Instant::now();
         loop {
+            let woken = watched.quiet.woken.notified();
+            tokio::pin!(woken);
+            // Registered before the check, so a wake in between is not missed.
+            woken.as_mut().enable();
+            if watched.quiet.is_quiet() {
+                tokio::select! {
+                    biased;
+                    _ = stop.wait() => return,
+                    _ = woken => {}
+                }
+            }
             tokio::select! {
                 biased;
                 _ = stop.wait() => return,
@@ -282,11 +293,7 @@ fn peers_of(me: NodeId, quiet: &[Watched]) -> BTreeMap<NodeId, (u64, String)> {
 }
 
 /// The peers that did not answer a ping (asked all at once) within `timeout`.
-async fn failed_peers(
-    pool: &RpcPool,
-    peers: &BTreeMap<NodeId, (u64, String)>,
-    timeout: Duration,
-) -> BTreeSet<NodeId> {
+async fn failed_peers(pool: &RpcPool, peers: &BTreeMap<NodeId, (u64, String)>, timeout: Duration) -> BTreeSet<NodeId> {
     let pings = peers.iter().map(|(id, (group, addr))| {
         let client = pool.get(addr);
         async move { (*id, client.node_info(*group, timeout).await.is_ok()) }
