@@ -185,7 +185,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
         })
         .and_then(|()| check_history(&history))
         .and_then(|()| lists::check(&history));
-    let result = result.and_then(|()| start_errors(&cluster));
+    let result = result.and_then(|()| start_errors(&cluster)).and_then(|()| wal_records(&cluster));
     match result {
         Ok(()) => Ok(Summary {
             timeline: timeline.to_string(),
@@ -226,6 +226,17 @@ async fn finish(
     let final_from_ns = shared.now_ns();
     finale::final_reads(shared).await?;
     Ok(final_from_ns)
+}
+
+/// Every node's WAL, as written (`check/wal_log.rs`): each entry record follows the log's last
+/// live entry, so no truncation or record was lost on the way to the disk.
+fn wal_records(cluster: &Cluster) -> Result<(), Violation> {
+    for id in cluster.ids() {
+        for (dir, segments) in cluster.wal_segments(id) {
+            crate::check::wal_log::check(&format!("node {id}'s {dir}"), &segments)?;
+        }
+    }
+    Ok(())
 }
 
 /// A node incarnation that could not start on its disk is a finding.
