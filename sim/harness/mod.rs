@@ -230,11 +230,19 @@ async fn finish(
 
 /// Every node's WAL, as written (`check/wal_log.rs`): each entry record follows the log's last
 /// live entry, so no truncation or record was lost on the way to the disk.
+/// A run whose disks hold no WAL at all means the check looked in the wrong place: a failure,
+/// not a pass.
 fn wal_records(cluster: &Cluster) -> Result<(), Violation> {
+    let mut read = 0;
     for id in cluster.ids() {
         for (dir, segments) in cluster.wal_segments(id) {
+            read += segments.len();
             crate::check::wal_log::check(&format!("node {id}'s {dir}"), &segments)?;
         }
+    }
+    if read == 0 {
+        let detail = "no node's disk holds a WAL segment: nothing was checked".to_string();
+        return Err(Violation { property: crate::check::wal_log::PROPERTY, detail, ops: Vec::new() });
     }
     Ok(())
 }

@@ -237,7 +237,8 @@ impl Cluster {
         let disk = &self.disks[id as usize - 1];
         (0..=u64::from(self.num_groups))
             .filter_map(|g| {
-                let dir = raftis::disk::join(&raftis::raft::node::group_dir(g), "wal");
+                // The log store's directory (`open_group` in src/raft/node.rs), then its WAL's.
+                let dir = format!("{}/log/wal", raftis::raft::node::group_dir(g));
                 let mut seqs: Vec<(u64, String)> = disk
                     .list(&dir)
                     .ok()?
