@@ -23,6 +23,8 @@ type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
 type GroupsSlot = Arc<Mutex<Option<Arc<Groups>>>>;
 /// Where node incarnations report what the harness turns into violations.
 type Findings = Arc<Mutex<Vec<String>>>;
+/// One WAL's segment files (path, contents) in sequence order.
+pub type Segments = Vec<(String, Vec<u8>)>;
 
 /// What the harness did to a host last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +235,7 @@ impl Cluster {
 
     /// The WAL segments (name, page-cache contents) of every Raft group on host `id`'s disk,
     /// by group directory, in sequence order (for the WAL-records check after a run).
-    pub fn wal_segments(&self, id: u64) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+    pub fn wal_segments(&self, id: u64) -> Vec<(String, Segments)> {
         let disk = &self.disks[id as usize - 1];
         (0..=u64::from(self.num_groups))
             .filter_map(|g| {
