@@ -8,9 +8,13 @@
 #   SEEDS=50 scripts/mutation-test.sh 03 12  # mutants whose file name contains 03 or 12
 #
 # A caught mutant stops at its first failing seed; a survivor runs every seed. The mutants are
-# built in `cargo sim`'s target directory (MUTANT_TARGET_DIR, default target/madsim): the
-# dependencies are shared, the scratch copy of raftis is a package of its own there, so the
-# tree's own build is left alone. Results go to stdout and to target/mutation-report.txt.
+# built in `cargo sim`'s target directory (MUTANT_TARGET_DIR, default target/madsim), so the
+# dependencies are shared. The scratch copy of raftis gets the same artifact names as the tree's
+# own (cargo's hash of a path package leaves out where it lies): each mutant replaces the tree's
+# raftis build there, and a `cargo sim` of the tree meanwhile would rebuild it, or, its sources
+# being older than the mutant's outputs, take those for fresh and run a mutant. So do not run
+# `cargo sim` while this runs; at the end the script touches the tree's crate roots so that the
+# next build of the tree is its own. Results go to stdout and to target/mutation-report.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -24,6 +28,8 @@ work=$(mktemp -d /tmp/raftis-mutants.XXXXXX)
 cleanup() {
     git -C "$repo" worktree remove --force "$work/tree" >/dev/null 2>&1 || true
     rm -rf "$work"
+    # Newer than the last mutant's outputs: the tree's next build recompiles its own raftis.
+    touch "$repo/src/lib.rs" "$repo/sim/main.rs"
 }
 trap cleanup EXIT
 git worktree add --detach -q "$work/tree" HEAD

@@ -1,7 +1,7 @@
 //! The checkers: each property of a run in a file of its own (linearizability of registers and
 //! counters, list appends, blocking pops on queues, stream consumer groups, TTL deadlines,
 //! HyperLogLog counts, lost acknowledged writes, convergence, liveness, slot ownership of
-//! sharded runs). `check_history` runs every history property; the harness calls the
+//! sharded runs, the WAL's records). `check_history` runs every history property; the harness calls the
 //! cluster-state ones itself.
 
 pub mod convergence;
@@ -16,6 +16,7 @@ pub mod queues;
 pub mod streams;
 #[cfg(test)]
 mod testutil;
+pub mod wal_log;
 mod wgl;
 
 use crate::history::{History, Op};

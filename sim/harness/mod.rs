@@ -185,7 +185,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
         })
         .and_then(|()| check_history(&history))
         .and_then(|()| lists::check(&history));
-    let result = result.and_then(|()| start_errors(&cluster));
+    let result = result.and_then(|()| start_errors(&cluster)).and_then(|()| wal_records(&cluster));
     match result {
         Ok(()) => Ok(Summary {
             timeline: timeline.to_string(),
@@ -227,6 +227,25 @@ async fn finish(
     let final_from_ns = shared.now_ns();
     finale::final_reads(shared).await?;
     Ok(final_from_ns)
+}
+
+/// Every node's WAL, as written (`check/wal_log.rs`): each entry record follows the log's last
+/// live entry, so no truncation or record was lost on the way to the disk.
+/// A run whose disks hold no WAL at all means the check looked in the wrong place: a failure,
+/// not a pass.
+fn wal_records(cluster: &Cluster) -> Result<(), Violation> {
+    let mut read = 0;
+    for id in cluster.ids() {
+        for (dir, segments) in cluster.wal_segments(id) {
+            read += segments.len();
+            crate::check::wal_log::check(&format!("node {id}'s {dir}"), &segments)?;
+        }
+    }
+    if read == 0 {
+        let detail = "no node's disk holds a WAL segment: nothing was checked".to_string();
+        return Err(Violation { property: crate::check::wal_log::PROPERTY, detail, ops: Vec::new() });
+    }
+    Ok(())
 }
 
 /// A node incarnation that could not start on its disk is a finding.

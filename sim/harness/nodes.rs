@@ -8,7 +8,7 @@ use super::tuning::Tuning;
 use madsim::runtime::{Handle, NodeHandle as SimNode};
 use raftis::cluster::Groups;
 use raftis::config::Config;
-use raftis::disk::{CrashMode, CrashPoint, SimDisk, INJECTED_SYNC_FAILURE};
+use raftis::disk::{CrashMode, CrashPoint, Disk, SimDisk, INJECTED_SYNC_FAILURE};
 use raftis::raft::node::Replica;
 use raftis::raft::NodeInfo;
 use std::collections::BTreeSet;
@@ -23,6 +23,8 @@ type Slot = Arc<Mutex<Option<Arc<Replica>>>>;
 type GroupsSlot = Arc<Mutex<Option<Arc<Groups>>>>;
 /// Where node incarnations report what the harness turns into violations.
 type Findings = Arc<Mutex<Vec<String>>>;
+/// One WAL's segment files (path, contents) in sequence order.
+pub type Segments = Vec<(String, Vec<u8>)>;
 
 /// What the harness did to a host last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +231,33 @@ impl Cluster {
     /// Whether host `id`'s disk died at a crash point.
     pub fn disk_is_dead(&self, id: u64) -> bool {
         self.disks[id as usize - 1].is_dead()
+    }
+
+    /// The WAL segments (name, page-cache contents) of every Raft group on host `id`'s disk,
+    /// by group directory, in sequence order (for the WAL-records check after a run).
+    pub fn wal_segments(&self, id: u64) -> Vec<(String, Segments)> {
+        let disk = &self.disks[id as usize - 1];
+        (0..=u64::from(self.num_groups))
+            .filter_map(|g| {
+                // The log store's directory (`open_group` in src/raft/node.rs), then its WAL's.
+                let dir = format!("{}/log/wal", raftis::raft::node::group_dir(g));
+                let mut seqs: Vec<(u64, String)> = disk
+                    .list(&dir)
+                    .ok()?
+                    .into_iter()
+                    .filter_map(|n| Some((n.strip_suffix(".wal")?.parse().ok()?, n)))
+                    .collect();
+                seqs.sort_unstable();
+                let files = seqs
+                    .into_iter()
+                    .filter_map(|(_, name)| {
+                        let path = raftis::disk::join(&dir, &name);
+                        Some((path.clone(), disk.read(&path).ok()?))
+                    })
+                    .collect();
+                Some((dir, files))
+            })
+            .collect()
     }
 
     /// Makes the next `n` syncs of host `id`'s disk fail.
