@@ -237,6 +237,12 @@ impl Conn {
         self.stream.write_all(bytes).expect("write");
     }
 
+    /// [`send_raw`](Self::send_raw) to a server that may close the connection part-way (a
+    /// limit hit): whether every byte was written.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
     /// Reads one reply and returns its exact bytes.
     pub fn read_raw(&mut self) -> Option<Bytes> {
         loop {
