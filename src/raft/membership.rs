@@ -507,7 +507,14 @@ async fn propose(
     let expected = view.membership_log_id;
     let pre = Precondition::LastMembershipLogId { last_membership_log_id: expected };
     match tokio::time::timeout(CHANGE_TIMEOUT, raft.change_membership_if(change, retain, [pre])).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(resp)) => {
+            // The reply can come before Raft's metrics show the change: the caller's next
+            // operation (PROMOTE right after ADDLEARNER) checks against the metrics, which
+            // must hold it by then.
+            let shown = |m: &RaftMetrics<TypeConfig>| m.membership_config.log_id().as_ref() >= Some(&resp.log_id);
+            let _ = raft.wait(Some(LEADER_WAIT)).metrics(shown, "the membership change in the metrics").await;
+            Ok(())
+        }
         // Only a mismatch with the id passed here is the first step's: when the second step
         // of a joint change is refused, the joint entry has changed the membership (openraft
         // then names that entry's id), which is a failure to report, not to retry.
