@@ -36,13 +36,13 @@ wait_cluster_ok() {
 }
 
 # start_raftis_sharded BASE RAFT_BASE GROUPS: nodes 1-3 on client ports BASE+i and Raft/HTTP
-# ports RAFT_BASE+i, formed by POST /raft/init to node 1.
+# ports RAFT_BASE+i, formed by POST /raft/init to node 1. RAFTIS_EXTRA: more flags for each node.
 start_raftis_sharded() {
     local base=$1 raft=$2 groups=$3 members="" i
     for i in 1 2 3; do
         "$RAFTIS_BIN" --port $((base + i)) --node-id "$i" --raft-addr "127.0.0.1:$((raft + i))" \
             --cluster-enabled --is-bootstrap=no --num-groups "$groups" \
-            --data-dir "$WORK/sharded$i" --log-level warn >"$WORK/sharded$i.log" 2>&1 &
+            --data-dir "$WORK/sharded$i" --log-level warn ${RAFTIS_EXTRA:-} >"$WORK/sharded$i.log" 2>&1 &
         PIDS+=($!)
         members+="${members:+, }[$i, {\"raft_addr\": \"127.0.0.1:$((raft + i))\", \"resp_addr\": \"127.0.0.1:$((base + i))\"}]"
     done

@@ -24,6 +24,8 @@ pub struct Sharded {
     dirs: Vec<TempDir>,
     /// Voters per data group (`--group-replicas`).
     replicas: usize,
+    /// More flags for every node.
+    extra: Vec<String>,
 }
 
 impl Sharded {
@@ -37,11 +39,23 @@ impl Sharded {
     /// [`start`](Self::start) with `replicas` voters per data group: with fewer than three,
     /// each node holds only some of the groups.
     pub fn start_with(tag: &str, replicas: usize) -> Sharded {
+        Sharded::start_with_flags(tag, replicas, &[])
+    }
+
+    /// [`start_with`](Self::start_with) with `extra` flags for every node.
+    pub fn start_with_flags(tag: &str, replicas: usize, extra: &[&str]) -> Sharded {
         let (base, raft_base) = free_port_block(4);
         let dirs: Vec<TempDir> = (1..=4).map(|i| TempDir::new(&format!("{tag}{i}"))).collect();
         let ports = (0..4).map(|i| base + i).collect();
         let raft_ports = (0..4).map(|i| raft_base + i).collect();
-        let mut cluster = Sharded { servers: vec![None, None, None, None], ports, raft_ports, dirs, replicas };
+        let mut cluster = Sharded {
+            servers: vec![None, None, None, None],
+            ports,
+            raft_ports,
+            dirs,
+            replicas,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         for i in 0..3 {
             cluster.start_node(i);
         }
@@ -84,6 +98,8 @@ impl Sharded {
             "--group-replicas",
             &replicas,
         ];
+        let mut flags: Vec<&str> = flags.to_vec();
+        flags.extend(self.extra.iter().map(String::as_str));
         self.servers[i] = Some(Server::raftis_at(&self.dirs[i].0, self.ports[i], &flags));
     }
 
