@@ -254,7 +254,7 @@ struct Core {
     running: Arc<crate::store::running::Running>,
     /// Whether this node's ticks of the group are off, and the group's activity.
     quiet: Arc<quiesce::Quiet>,
-    /// Quiescence is on (a cluster's group with `quiesce_ms` > 0).
+    /// Quiescence is on (`quiesce_ms` > 0).
     quiescing: bool,
 }
 
@@ -387,7 +387,8 @@ impl Replica {
         let reads = Default::default();
         let timeouts = cfg.timeouts;
         let quiet = Arc::new(quiesce::Quiet::default());
-        let quiescing = quiesce_config(cfg).is_some();
+        let quiesce = quiesce_config(cfg);
+        let quiescing = quiesce.is_some();
         let core = Core {
             id: cfg.id,
             group: spec.id,
@@ -403,7 +404,7 @@ impl Replica {
             quiet,
             quiescing,
         };
-        if let Some(q) = quiesce_config(cfg) {
+        if let Some(q) = quiesce {
             let watched = quiesce::Watched {
                 group: spec.id,
                 raft: core.raft.clone(),
