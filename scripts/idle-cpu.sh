@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 done
 command -v redis-cli >/dev/null && command -v curl >/dev/null || { echo "needs redis-cli and curl" >&2; exit 2; }
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
-# Quiet groups (docs/ARCHITECTURE.md): QUIESCE_MS=0 measures without them.
+# Quiet groups (docs/ARCHITECTURE.md; on by default): QUIESCE_MS=0 measures without them.
 RAFTIS_EXTRA="--raft-quiesce-ms ${QUIESCE_MS:-2000}"
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 

@@ -142,6 +142,30 @@ async fn a_missed_deadline_is_a_timeout_and_the_client_recovers() {
 }
 
 #[tokio::test]
+async fn one_slow_request_on_an_idle_link_does_not_drop_the_calls_waiting_beside_it() {
+    // On a link with no other traffic (quiet groups), a request that misses its short deadline
+    // must not close the connection under a request still being answered: closing failed
+    // every such call (`Lost`), the failure detector's pings and leadership transfers among
+    // them.
+    let server = TestServer::start("127.0.0.1:0").await;
+    let c = client(server.addr);
+    let (hung, slow) =
+        tokio::join!(c.forward(0, fwd(&["HANG"]), Duration::from_millis(20)), c.forward(0, fwd(&["SLOW", "150"]), T));
+    assert!(matches!(hung, Err(RpcError::Timeout { .. })), "{hung:?}");
+    assert_eq!(slow.expect("the slow call's reply"), Frame::Simple("SLOW".into()));
+    // A link that answers nothing for longer than `stall_after` (300 ms by default) is still
+    // dropped: the calls waiting on it fail at once, not at their own deadlines.
+    let start = Instant::now();
+    let (hung, waiting) =
+        tokio::join!(c.forward(0, fwd(&["HANG"]), Duration::from_millis(400)), c.forward(0, fwd(&["HANG"]), T));
+    assert!(matches!(hung, Err(RpcError::Timeout { .. })), "{hung:?}");
+    assert!(matches!(waiting, Err(RpcError::Lost { .. })), "{waiting:?}");
+    assert!(start.elapsed() < T, "the stalled link was not dropped");
+    assert_eq!(c.forward(0, fwd(&["ECHO", "after"]), T).await.unwrap(), echo_reply(&["after"]));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_stopped_peer_is_unreachable_and_the_client_reconnects() {
     let server = TestServer::start("127.0.0.1:0").await;
     let addr = server.addr;

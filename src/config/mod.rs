@@ -101,8 +101,7 @@ pub struct Config {
     /// Longest such wait, in ms (each node draws its timeout between the two).
     pub raft_election_timeout_max_ms: u64,
     /// A Raft group idle this long stops its heartbeats and election timers, watched by a
-    /// node-level failure detector instead (`raft::quiesce`); 0: never (the default, until
-    /// leader balancing works with quiet groups: docs/ARCHITECTURE.md).
+    /// node-level failure detector instead (`raft::quiesce`); 0: never. Default 2000.
     pub raft_quiesce_ms: u64,
     /// Build a snapshot, and purge the log it covers, every this many applied entries.
     pub snapshot_logs: u64,
@@ -155,7 +154,7 @@ impl Default for Config {
             admin_addr: String::new(),
             is_bootstrap: None,
             raft_heartbeat_ms: 50,
-            raft_quiesce_ms: 0,
+            raft_quiesce_ms: 2000,
             raft_election_timeout_min_ms: 300,
             raft_election_timeout_max_ms: 600,
             snapshot_logs: 10_000,

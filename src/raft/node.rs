@@ -308,7 +308,10 @@ impl Replica {
             listener.local_addr().map_err(|source| ReplicaError::Bind { addr: cfg.raft_addr.clone(), source })?;
         let shared = NodeShared {
             info: NodeInfo { raft_addr: raft_addr.to_string(), client_addr: cfg.client_addr.clone() },
-            pool: RpcPool::new(RpcClientConfig::default()),
+            pool: RpcPool::new(RpcClientConfig {
+                stall_after: Duration::from_millis(cfg.election_timeout_min_ms),
+                ..RpcClientConfig::default()
+            }),
             stop_rpc: Arc::new(Shutdown::new()),
             http: HttpSlot::default(),
             quiet_groups: Default::default(),

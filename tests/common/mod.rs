@@ -128,7 +128,7 @@ impl Server {
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(server_log(port))
             .spawn()
             .expect("start raftis");
         Server { port, child, _dir: None }
@@ -314,5 +314,17 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where a started server's log goes: `$RAFTIS_TEST_LOGS/<port>.log` when that variable names
+/// a directory (to read the servers' side of a failing test, with `RUST_LOG` for detail),
+/// else nowhere.
+fn server_log(port: u16) -> Stdio {
+    let Ok(dir) = std::env::var("RAFTIS_TEST_LOGS") else { return Stdio::null() };
+    let path = std::path::Path::new(&dir).join(format!("{port}.log"));
+    match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        Ok(file) => Stdio::from(file),
+        Err(e) => panic!("RAFTIS_TEST_LOGS: cannot open {}: {e}", path.display()),
     }
 }

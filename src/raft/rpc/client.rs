@@ -66,6 +66,11 @@ pub struct RpcClientConfig {
     pub max_frame: u32,
     /// Frames queued for the writer before callers wait.
     pub queue: usize,
+    /// How long requests may go without anything at all coming back before the link counts as
+    /// stalled and is dropped (a dead host or a partition; the next call reconnects). Longer
+    /// than any one RPC's deadline: on a link with no other traffic (quiet groups) a single
+    /// slow reply must not take down every other call waiting on the connection.
+    pub stall_after: Duration,
 }
 
 impl Default for RpcClientConfig {
@@ -76,6 +81,7 @@ impl Default for RpcClientConfig {
             backoff_max: Duration::from_millis(500),
             max_frame: DEFAULT_MAX_FRAME,
             queue: 256,
+            stall_after: Duration::from_millis(300),
         }
     }
 }
@@ -148,7 +154,7 @@ impl RpcClient {
             },
             Ok(Err(_)) => Err(RpcError::Lost { addr: self.addr.clone(), reason: "connection closed".into() }),
             Err(_) => {
-                conn.timed_out(sent);
+                conn.timed_out(sent, self.config.stall_after);
                 Err(RpcError::Timeout { addr: self.addr.clone(), after: timeout })
             }
         }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +45,9 @@ struct State {
     closed: bool,
     /// When the last frame arrived from the peer (to tell a stalled link from a slow request).
     last_rx: Instant,
+    /// When the oldest request that timed out with nothing at all arriving since it was sent
+    /// went out (cleared by any arriving frame).
+    unanswered_since: Option<Instant>,
 }
 
 impl Shared {
@@ -93,7 +97,12 @@ impl Conn {
         let (rd, wr) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
-            state: Mutex::new(State { pending: BTreeMap::new(), closed: false, last_rx: Instant::now() }),
+            state: Mutex::new(State {
+                pending: BTreeMap::new(),
+                closed: false,
+                last_rx: Instant::now(),
+                unanswered_since: None,
+            }),
             next_id: AtomicU64::new(1),
         });
         let (tx, rx) = mpsc::channel(queue.max(1));
@@ -132,11 +141,22 @@ impl Conn {
             .map_err(|_| RpcError::Unreachable { addr: self.shared.addr.clone(), reason: "connection closed".into() })
     }
 
-    /// Called after a request sent at `sent` timed out: if nothing at all has arrived since,
-    /// the link itself is stalled (a dead host or a partition), so drop it and let the next
-    /// call reconnect; a peer that keeps answering other requests keeps its connection.
-    pub fn timed_out(&self, sent: Instant) {
-        let stalled = self.shared.lock().last_rx <= sent;
+    /// Called after a request sent at `sent` timed out: once requests have gone unanswered
+    /// for `stall_after` with nothing at all arriving, the link itself is stalled (a dead
+    /// host or a partition), so drop it and let the next call reconnect. A peer that keeps
+    /// answering other requests keeps its connection, and so does one that is merely slow
+    /// with a single request on an otherwise idle link (closing then would fail every other
+    /// call waiting on it).
+    pub fn timed_out(&self, sent: Instant, stall_after: Duration) {
+        let stalled = {
+            let mut st = self.shared.lock();
+            if st.last_rx > sent {
+                return;
+            }
+            let since = st.unanswered_since.map_or(sent, |s| s.min(sent));
+            st.unanswered_since = Some(since);
+            Instant::now().duration_since(since) >= stall_after
+        };
         if stalled {
             self.shared.close("no reply before the deadline");
         }
@@ -153,7 +173,11 @@ async fn read_loop(mut rd: BufReader<ReadHalf<TcpStream>>, shared: Arc<Shared>, 
                 break e.to_string();
             }
         };
-        shared.lock().last_rx = Instant::now();
+        {
+            let mut st = shared.lock();
+            st.last_rx = Instant::now();
+            st.unanswered_since = None;
+        }
         if header.kind != Kind::Response {
             tracing::warn!(peer = %shared.addr, "rpc connection: server sent a request frame");
             break "protocol violation: request frame from server".to_string();

@@ -113,6 +113,12 @@ impl RpcHandler for TestHandler {
             b"ECHO" => Ok(Frame::Array(req.argv[1..].iter().cloned().map(Frame::Bulk).collect())),
             b"HANG" => std::future::pending().await,
             b"FAIL" => Err(HandlerError::new("scripted failure")),
+            b"SLOW" => {
+                // Answers after the given number of ms (a slow peer, not a dead one).
+                let ms = req.argv.get(1).and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok()).unwrap_or(0);
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                Ok(Frame::Simple("SLOW".into()))
+            }
             b"BIG" => {
                 let n = req.argv.get(1).and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok()).unwrap_or(0);
                 Ok(Frame::Bulk(Bytes::from(vec![b'x'; n])))
