@@ -233,14 +233,23 @@ fn verify(start: u16, acked: &Acked) {
 fn redis_cli_reshard_and_rebalance_under_writes() {
     let cluster = Sharded::start("reshard");
     check_clean(cluster.ports[0]);
-    let ms = masters(&mut cluster.conn(0));
-    let src = owner(&ms, 0).expect("slot 0's master");
+    // Leadership balanced: three masters, one leading two of the four groups (8192 slots).
+    // That one is the source, and weighs 2 in the rebalance below.
+    let slot_count = |m: &Master| -> u32 { m.ranges.iter().map(|(a, b)| u32::from(b - a) + 1).sum() };
+    let mut ms = Vec::new();
+    wait_until("three masters, one of them with two groups", 60, || {
+        ms = masters(&mut cluster.conn(0));
+        ms.len() == 3 && ms.iter().any(|m| slot_count(m) == 8192)
+    });
+    let src = ms.iter().find(|m| slot_count(m) == 8192).expect("the master of two groups");
     let dst = ms.iter().find(|m| m.id != src.id).expect("another master");
+    // redis-cli takes the source's lowest slots first.
+    let first = src.ranges.iter().map(|(a, _)| *a).min().expect("the source's slots");
     // Enough that the target is over redis-cli's 2% rebalance threshold (4096 + 120: 2.9%), few
     // enough for CI (about 1 s per slot on a loaded machine, each way).
     const MOVED: u16 = 120;
     // Keys of the slots that move (redis-cli takes the source's lowest slots first).
-    let mut keys = keys_in(0, MOVED, 2);
+    let mut keys = keys_in(first, first + MOVED, 2);
     // Existing keys there before the move, which MIGRATE carries.
     for k in &keys {
         assert_eq!(cluster_cmd(cluster.ports[0], &["SET", k, "before"]).0, Frame::ok());
@@ -269,19 +278,24 @@ fn redis_cli_reshard_and_rebalance_under_writes() {
     verify(cluster.ports[0], &acked);
     check_clean(cluster.ports[0]);
     let after = masters(&mut cluster.conn(1));
-    for slot in [0, MOVED / 2, MOVED - 1] {
+    for slot in [first, first + MOVED / 2, first + MOVED - 1] {
         assert_eq!(owner(&after, slot).map(|m| m.id.clone()), Some(dst.id.clone()), "slot {slot}");
     }
-    assert_eq!(owner(&after, MOVED).map(|m| m.id.clone()), Some(src.id.clone()), "slot {MOVED} stays");
+    let next = first + MOVED;
+    assert_eq!(owner(&after, next).map(|m| m.id.clone()), Some(src.id.clone()), "slot {next} stays");
     let Frame::Array(slots) = cluster.conn(2).cmd(&["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
-    let first = format!("{:?}", slots.iter().find(|s| format!("{s:?}").starts_with("Array([Integer(0),")));
-    assert!(first.contains(&format!("Integer({})", dst.port)), "CLUSTER SLOTS: {first}");
+    let start = format!("Array([Integer({first}),");
+    let moved = format!("{:?}", slots.iter().find(|s| format!("{s:?}").starts_with(&start)));
+    assert!(moved.contains(&format!("Integer({})", dst.port)), "CLUSTER SLOTS: {moved}");
 
     // Rebalance by weight: the source node weighs 2 (it leads two of the four groups), so
     // the slots the reshard moved go back (an even rebalance would move 2400 slots: too long
     // for CI; run by hand once, see docs/OPERATIONS.md).
     let started = Instant::now();
     let weight = format!("{}=2", src.id);
+    // (Leadership must not have moved meanwhile, or the weights are wrong.)
+    let now: Vec<(String, u32)> = masters(&mut cluster.conn(0)).iter().map(|m| (m.id.clone(), slot_count(m))).collect();
+    assert!(now.contains(&(src.id.clone(), 8192 - u32::from(MOVED))), "masters before the rebalance: {now:?}");
     let args = ["--cluster", "rebalance", &from, "--cluster-weight", &weight, "--cluster-yes"];
     let (ok, out) = redis_cli(&args);
     assert!(ok && !out.contains("[ERR]"), "redis-cli --cluster rebalance failed:\n{out}");

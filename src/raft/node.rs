@@ -203,7 +203,7 @@ fn raft_config(cfg: &ReplicaConfig) -> Result<openraft::Config, ReplicaError> {
 fn quiesce_config(cfg: &ReplicaConfig) -> Option<quiesce::QuiesceConfig> {
     (cfg.quiesce_ms > 0).then(|| quiesce::QuiesceConfig {
         after: Duration::from_millis(cfg.quiesce_ms),
-        ping_every: Duration::from_millis((cfg.heartbeat_ms * 2).max(cfg.election_timeout_min_ms / 2)),
+        ping_every: quiesce::ping_every(cfg.heartbeat_ms, cfg.election_timeout_min_ms),
         ping_timeout: Duration::from_millis(cfg.election_timeout_min_ms),
     })
 }
@@ -622,7 +622,12 @@ impl Replica {
         let answered = m.heartbeat.as_ref().and_then(|h| h.get(&id).cloned()).flatten();
         let config = self.core.raft.config();
         let recent = Duration::from_millis((config.heartbeat_interval * 3).min(config.election_timeout_min / 2));
-        let live = answered.is_some_and(|at| openraft::Instant::elapsed(&*at) <= recent);
+        let live = answered.is_some_and(|at| openraft::Instant::elapsed(&*at) <= recent) || {
+            // A quiet group sends no heartbeats: the failure detector's pings tell instead
+            // (one missed round allowed; a failed ping wakes the group, and heartbeats decide).
+            let every = quiesce::ping_every(config.heartbeat_interval, config.election_timeout_min);
+            self.core.quiet.is_quiet() && self.core.quiet.answered_within(id, every * 2 + recent)
+        };
         last.is_some() && matched >= last && live
     }
 

@@ -50,6 +50,9 @@ pub struct Quiet {
     times: AtomicU64,
     /// Notified when the ticks restart: the idle watch sleeps on it while the group is quiet.
     woken: tokio::sync::Notify,
+    /// When each member last answered the failure detector's ping while the group was quiet
+    /// here (no heartbeats then tell that a member is alive).
+    answered: Mutex<BTreeMap<NodeId, tokio::time::Instant>>,
 }
 
 impl Quiet {
@@ -77,6 +80,20 @@ impl Quiet {
         if self.quiet.load(Ordering::Acquire) && self.quiet.swap(false, Ordering::AcqRel) {
             raft.runtime_config().tick(true);
             self.woken.notify_waiters();
+        }
+    }
+
+    /// Whether member `id` answered the failure detector within `within` (while the group was
+    /// quiet here).
+    pub fn answered_within(&self, id: NodeId, within: Duration) -> bool {
+        let answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        answered.get(&id).is_some_and(|at| at.elapsed() <= within)
+    }
+
+    fn note_answers(&self, members: impl Iterator<Item = NodeId>, at: tokio::time::Instant) {
+        let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        for id in members {
+            answered.insert(id, at);
         }
     }
 
@@ -138,6 +155,12 @@ pub fn quiesce_plan(m: &RaftMetrics<TypeConfig>) -> Option<(QuiesceRequest, Vec<
         peers.push((*id, node.raft_addr.clone()));
     }
     Some((QuiesceRequest { leader: m.id, term: m.current_term, last_index }, peers))
+}
+
+/// The failure detector's ping interval: half of the shortest election timeout, at least two
+/// heartbeats.
+pub fn ping_every(heartbeat_ms: u64, election_timeout_min_ms: u64) -> Duration {
+    Duration::from_millis((heartbeat_ms * 2).max(election_timeout_min_ms / 2))
 }
 
 /// The settings of quiescence.
@@ -253,7 +276,11 @@ pub fn spawn_failure_detector(
             }
             let peers = peers_of(id, &quiet);
             let failed = failed_peers(&pool, &peers, config.ping_timeout).await;
+            let now = tokio::time::Instant::now();
             for w in &quiet {
+                let members: Vec<NodeId> =
+                    w.metrics.borrow_watched().membership_config.membership().nodes().map(|(id, _)| *id).collect();
+                w.quiet.note_answers(members.into_iter().filter(|m| *m != id && !failed.contains(m)), now);
                 if let Some(peer) = wakes_for(id, &w.metrics.borrow_watched(), &failed) {
                     tracing::info!(group = w.group, peer, "a peer of a quiet group does not answer: waking the group");
                     w.quiet.wake(&w.raft);
