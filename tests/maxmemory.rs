@@ -1,12 +1,15 @@
 //! `maxmemory` on real processes: under `noeviction` a write past the limit gets Redis's
 //! `-OOM` (reads and deletes still run, a transaction with such a write is aborted); with an
 //! eviction policy on a three-node cluster the leader evicts keys through the log and every
-//! replica ends with the same data (DEBUG DIGEST-EXACT equal on the three).
+//! replica ends with the same data (DEBUG DIGEST-EXACT equal on the three); in a sharded
+//! cluster each node evicts from the data groups it leads.
 
 mod common;
 
 use common::cluster::ThreeNodes;
+use common::sharded::{text, Sharded};
 use common::{wait_until, Conn, Server};
+use std::collections::BTreeMap;
 use raftis::protocol::Frame;
 
 const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -115,4 +118,67 @@ fn eviction_by_the_leader_keeps_every_replica_identical() {
         let v = views();
         v.iter().all(|x| *x == v[0])
     });
+}
+
+/// The keys of each data group on one node, from `INFO cluster` (`raft_group_<g>:...,keys=N`).
+fn group_keys(c: &mut Conn) -> BTreeMap<u64, u64> {
+    let info = text(&c.cmd(&["INFO", "cluster"]));
+    let line = |l: &str| {
+        let (g, fields) = l.strip_prefix("raft_group_")?.split_once(':')?;
+        let keys = fields.split(',').find_map(|f| f.strip_prefix("keys="))?;
+        Some((g.parse().ok()?, keys.parse().ok()?))
+    };
+    info.lines().filter_map(line).filter(|(g, _)| *g > 0).collect()
+}
+
+#[test]
+fn a_sharded_cluster_evicts_from_the_data_groups_each_node_leads() {
+    // Keys live in the data groups, not in MetaRaft's group 0 (which eviction used to search,
+    // finding nothing, so every write past the limit got -OOM).
+    let cluster = Sharded::start_with_flags("maxmemsh", 3, &["--snapshot-logs", "64"]);
+    for i in 0..3 {
+        let mut c = cluster.conn(i);
+        let limit = used_memory(&mut c) + (24 << 20);
+        assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]), ok());
+        assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]), ok());
+    }
+    // 64 MiB written into 24 MiB per node (every node holds every group).
+    let value = "v".repeat(32 << 10);
+    const KEYS: usize = 2048;
+    for i in 0..KEYS {
+        let (reply, _) = cluster.routed(i % 3, &["SET", &format!("k{i}"), &value]);
+        assert_eq!(reply, ok(), "SET k{i}");
+    }
+    // Every key is either still there (DBSIZE answers for the groups a node leads) or was
+    // evicted by one of the leaders; judge once two readings agree.
+    let reading = || {
+        let (mut evicted, mut left) = (0, 0);
+        for i in 0..3 {
+            let mut c = cluster.conn(i);
+            evicted += c.info_field("stats", "evicted_keys").parse::<u64>().expect("evicted_keys");
+            let Frame::Integer(n) = c.cmd(&["DBSIZE"]) else { panic!("DBSIZE") };
+            left += n as u64;
+        }
+        (evicted, left)
+    };
+    let mut last = (0, 0);
+    wait_until("each key to be either there or evicted", 30, || {
+        let (first, second) = (reading(), reading());
+        last = second;
+        first == second && second.0 + second.1 == KEYS as u64
+    });
+    let (evicted, left) = last;
+    assert!(evicted > 0 && (left as usize) < KEYS, "{evicted} evicted, {left} left");
+    // Evictions go through each group's log: every node's copy of a group has the same keys.
+    wait_until("every copy of each group to hold the same keys", 30, || {
+        let views: Vec<BTreeMap<u64, u64>> = (0..3).map(|i| group_keys(&mut cluster.conn(i))).collect();
+        views[0].len() == 4 && views.iter().all(|v| *v == views[0])
+    });
+    // MEMORY STATS counts the data groups' keys (it counted group 0's, always none).
+    let mut c = cluster.conn(0);
+    let Frame::Array(stats) = c.cmd(&["MEMORY", "STATS"]) else { panic!("MEMORY STATS") };
+    let count = stats.chunks(2).find(|p| text(&p[0]) == "keys.count").map(|p| p[1].clone());
+    let held: u64 = group_keys(&mut c).values().sum();
+    assert_eq!(count, Some(Frame::Integer(held as i64)));
+    assert!(held > 0);
 }

@@ -106,6 +106,6 @@ fn server_figures(reg: &mut Registry, shared: &Shared) {
     counter(reg, "expired_keys", "Keys deleted by expiry", Stats::get(&s.expired_keys));
     counter(reg, "net_input_bytes", "Bytes read from clients", Stats::get(&s.net_input_bytes));
     counter(reg, "net_output_bytes", "Bytes written to clients", Stats::get(&s.net_output_bytes));
-    let keys = shared.engine.with_keyspace(|ks| ks.dbs().iter().map(|db| db.len() as u64).sum());
-    gauge(reg, "keys", "Keys in all databases of this node's copy", keys);
+    let keys = crate::server::memory::key_count(shared);
+    gauge(reg, "keys", "Keys in all databases of this node's copies (every group it holds)", keys);
 }

@@ -6,6 +6,12 @@
 //! A background round (with active expiry) evicts too, for writes that reached the leader
 //! through another node.
 //!
+//! In a multi-raft cluster memory is the node's, the keys its groups': the node evicts from
+//! each data group it leads (a share of what is over the limit from each), through that
+//! group's log, as expiry does; slots frozen or importing for a migration are left alone (a
+//! batch holding one would be refused whole at apply). A node that leads no group lets writes
+//! through (in cluster mode they reach it only as the owning group's leader, or by ASKING).
+//!
 //! Victims are chosen only on the leader and only from what it has applied; the choice uses
 //! the engine's seeded random source. raftis does not track reads (a read never changes the
 //! keyspace), so the LRU policies take the least recently *written* of `maxmemory-samples`
@@ -73,11 +79,22 @@ pub async fn admit_write(shared: &Shared) -> bool {
     if policy(&name) == Policy::NoEviction {
         return false;
     }
-    if !shared.engine.replica().is_leader().await {
-        // The leader evicts for everyone; a follower's copy follows its log.
+    if led_keyspace_groups(shared).await.is_empty() {
+        // The leaders evict for everyone; a follower's copy follows its log.
         return true;
     }
     evict_until_under(shared, max).await
+}
+
+/// The groups holding keys that this node leads (group 0 outside a multi-raft cluster).
+async fn led_keyspace_groups(shared: &Shared) -> Vec<u64> {
+    let mut led = Vec::new();
+    for replica in shared.engine.keyspace_groups() {
+        if replica.is_leader().await {
+            led.push(replica.group());
+        }
+    }
+    led
 }
 
 /// The background round: evicts while this node leads and memory is past the limit.
@@ -89,17 +106,24 @@ pub async fn background_round(shared: &Shared) {
     if max == 0 || policy(&name) == Policy::NoEviction || used_memory(shared) <= max {
         return;
     }
-    if shared.engine.replica().is_leader().await {
-        evict_until_under(shared, max).await;
-    }
+    evict_until_under(shared, max).await;
 }
 
 /// Evicts round after round until memory is under `max`; `false` if it is still over when
 /// nothing is left to evict or the rounds run out.
 async fn evict_until_under(shared: &Shared, max: u64) -> bool {
     for _ in 0..MAX_ROUNDS {
-        let over = used_memory(shared).saturating_sub(max);
-        if evict_round(shared, over + HEADROOM).await == 0 {
+        let groups = led_keyspace_groups(shared).await;
+        if groups.is_empty() {
+            break;
+        }
+        // Each led group gives its share of what is over.
+        let share = (used_memory(shared).saturating_sub(max) + HEADROOM).div_ceil(groups.len() as u64);
+        let mut deleted = 0;
+        for group in groups {
+            deleted += evict_round(shared, group, share).await;
+        }
+        if deleted == 0 {
             break;
         }
         if used_memory(shared) <= max {
@@ -109,9 +133,9 @@ async fn evict_until_under(shared: &Shared, max: u64) -> bool {
     used_memory(shared) <= max
 }
 
-/// Picks victims worth about `bytes` in every database and proposes their deletion; the
-/// number deleted.
-async fn evict_round(shared: &Shared, bytes: u64) -> usize {
+/// Picks victims worth about `bytes` in every database of group `group` and proposes their
+/// deletion to it; the number deleted.
+async fn evict_round(shared: &Shared, group: u64, bytes: u64) -> usize {
     let (name, samples) = {
         let c = shared.config();
         (c.maxmemory_policy.clone(), c.maxmemory_samples)
@@ -120,8 +144,11 @@ async fn evict_round(shared: &Shared, bytes: u64) -> usize {
     let now = now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(shared.engine.next_seed());
     // None: a script's apply holds the keyspace; nothing is evicted this round.
-    let picks =
-        shared.engine.try_with_keyspace_of(0, |ks| pick_victims(ks, (volatile, rank), samples, bytes, now, &mut rng));
+    let control = shared.engine.group(group).control();
+    let writable = |k: &[u8]| control.writable(crate::cmd::cluster::slot::key_slot(k));
+    let picks = shared
+        .engine
+        .try_with_keyspace_of(group, |ks| pick_victims(ks, (volatile, rank), samples, bytes, now, &mut rng, &writable));
     let Some(picks) = picks else { return 0 };
     let mut deleted = 0;
     for (db, victims, bytes) in picks {
@@ -132,7 +159,7 @@ async fn evict_round(shared: &Shared, bytes: u64) -> usize {
             argv.push(Bytes::from(version.to_string()));
         }
         let batch = WriteBatch { db: db as u32, now_ms: now, seed: 0, cmds: vec![argv], transaction: None };
-        if let crate::protocol::Frame::Integer(n) = shared.engine.write(batch).await {
+        if let crate::protocol::Frame::Integer(n) = shared.engine.write_to(group, batch).await {
             deleted += n as usize;
             Stats::add(&shared.stats.evicted_keys, n as u64);
             note_evicted(shared, bytes * n as u64 / picked.max(1) as u64);
@@ -146,7 +173,7 @@ async fn evict_round(shared: &Shared, bytes: u64) -> usize {
 type Victims = (usize, Vec<(Bytes, u64)>, u64);
 
 /// Victims worth about `bytes` (by their footprint), at most [`VICTIMS_PER_ROUND`] per
-/// database, with the versions they have now.
+/// database, with the versions they have now; only keys `writable` allows.
 fn pick_victims(
     ks: &Keyspace,
     (volatile, rank): (bool, Rank),
@@ -154,6 +181,7 @@ fn pick_victims(
     bytes: u64,
     now: u64,
     rng: &mut impl Rng,
+    writable: &dyn Fn(&[u8]) -> bool,
 ) -> Vec<Victims> {
     let mut out = Vec::new();
     // Shared by the closure that records a victim and the loops that stop at `bytes`.
@@ -163,6 +191,9 @@ fn pick_victims(
             break;
         }
         let with_version = |k: &Bytes| {
+            if !writable(k) {
+                return None;
+            }
             let e = db.entry(k)?;
             freed.set(freed.get() + e.value.footprint(k) as u64);
             Some((k.clone(), e.version()))
@@ -190,7 +221,7 @@ fn pick_victims(
                             true => db.pick_volatile(rng.gen()),
                             false => db.pick_live(rng.gen(), now),
                         })
-                        .filter(|k| !victims.iter().any(|(v, _)| v == *k))
+                        .filter(|k| writable(k) && !victims.iter().any(|(v, _)| v == *k))
                         .filter_map(|k| db.entry(k).map(|e| (k, e.version())))
                         .min_by_key(|(_, version)| *version);
                     victims.extend(best.and_then(|(k, _)| with_version(k)));
@@ -221,9 +252,19 @@ mod tests {
     }
 
     fn victims(ks: &Keyspace, policy_name: &str, samples: usize, bytes: u64) -> Vec<String> {
+        victims_of(ks, policy_name, samples, bytes, &|_| true)
+    }
+
+    fn victims_of(
+        ks: &Keyspace,
+        policy_name: &str,
+        samples: usize,
+        bytes: u64,
+        writable: &dyn Fn(&[u8]) -> bool,
+    ) -> Vec<String> {
         let Policy::Evict { volatile, rank } = policy(policy_name) else { panic!("an eviction policy") };
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let picks = pick_victims(ks, (volatile, rank), samples, bytes, 1, &mut rng);
+        let picks = pick_victims(ks, (volatile, rank), samples, bytes, 1, &mut rng, writable);
         picks.iter().flat_map(|(_, v, _)| v.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned())).collect()
     }
 
@@ -242,6 +283,19 @@ mod tests {
         assert_eq!(victims(&ks, "allkeys-lru", 64, 1), ["old"]);
         let everything = victims(&ks, "allkeys-random", 5, u64::MAX);
         assert!(everything.len() <= 5, "{everything:?}");
+    }
+
+    #[test]
+    fn keys_of_slots_not_writable_here_are_never_victims() {
+        // A slot frozen or importing for a migration: its keys stay (a batch holding one
+        // would be refused whole at apply).
+        let ks = keyspace(&["set a 1", "set b 1 px 100", "set c 1 px 200", "set d 1"]);
+        let not_b_or_d = |k: &[u8]| k != b"b" && k != b"d";
+        for policy_name in ["allkeys-random", "allkeys-lru", "volatile-ttl", "volatile-random"] {
+            let picked = victims_of(&ks, policy_name, 5, u64::MAX, &not_b_or_d);
+            assert!(!picked.is_empty() && picked.iter().all(|k| k == "a" || k == "c"), "{policy_name}: {picked:?}");
+        }
+        assert!(victims_of(&ks, "allkeys-random", 5, u64::MAX, &|_| false).is_empty());
     }
 
     #[test]

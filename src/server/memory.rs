@@ -90,14 +90,14 @@ pub fn used_memory(shared: &Shared) -> u64 {
         None => return STARTUP_ESTIMATE + dataset_estimate(shared),
     };
     shared.memory.peak.fetch_max(used, Ordering::Relaxed);
-    let log = shared.engine.replica().log_memory_bytes();
+    let log = log_memory(shared);
     used.saturating_sub(log).saturating_sub(shared.memory.pending(log))
 }
 
 /// Notes keys worth `bytes` evicted (see [`MemoryTracker::evicted`]).
 pub fn note_evicted(shared: &Shared, bytes: u64) {
     if rt_memory::allocator_stats().is_some() {
-        shared.memory.evicted(bytes, shared.engine.replica().log_memory_bytes());
+        shared.memory.evicted(bytes, log_memory(shared));
     }
 }
 
@@ -106,7 +106,7 @@ pub fn figures(shared: &Shared) -> MemoryFigures {
     let allocator = rt_memory::allocator_stats();
     let used = allocator.map_or_else(|| STARTUP_ESTIMATE + dataset_estimate(shared), |s| s.allocated);
     let peak = shared.memory.peak.fetch_max(used, Ordering::Relaxed).max(used);
-    let keys = shared.engine.with_keyspace(|ks| ks.dbs().iter().map(|db| db.len() as u64).sum());
+    let keys = key_count(shared);
     MemoryFigures {
         used,
         rss: rt_memory::rss().unwrap_or(used),
@@ -114,13 +114,25 @@ pub fn figures(shared: &Shared) -> MemoryFigures {
         startup: shared.memory.startup.load(Ordering::Relaxed),
         allocator,
         keys,
-        not_counted: allocator.map_or(0, |_| shared.engine.replica().log_memory_bytes()),
+        not_counted: allocator.map_or(0, |_| log_memory(shared)),
     }
 }
 
-/// Bytes held by keys and values, estimated (a walk over the whole keyspace).
+/// What the Raft logs of every group of this node hold in memory.
+fn log_memory(shared: &Shared) -> u64 {
+    shared.engine.groups().values().map(|r| r.log_memory_bytes()).sum()
+}
+
+/// Keys in every database of every group of this node that holds keys (its copies of the
+/// data groups in a multi-raft cluster).
+pub fn key_count(shared: &Shared) -> u64 {
+    let groups = shared.engine.keyspace_groups().map(|r| r.group());
+    groups.map(|g| shared.engine.with_keyspace_of(g, |ks| ks.dbs().iter().map(|db| db.len() as u64).sum::<u64>())).sum()
+}
+
+/// Bytes held by keys and values, estimated (a walk over every keyspace of this node).
 pub fn dataset_estimate(shared: &Shared) -> u64 {
-    shared
-        .engine
-        .with_keyspace(|ks| ks.dbs().iter().flat_map(|db| db.iter()).map(|(k, e)| e.value.footprint(k) as u64).sum())
+    let footprint =
+        |ks: &crate::store::Keyspace| -> u64 { ks.dbs().iter().flat_map(|db| db.iter()).map(|(k, e)| e.value.footprint(k) as u64).sum() };
+    shared.engine.keyspace_groups().map(|r| shared.engine.with_keyspace_of(r.group(), footprint)).sum()
 }

@@ -128,6 +128,11 @@ fn run_id(shared: &Shared) -> String {
     (0..5u64).map(|i| format!("{:08x}", (seed.rotate_left(i as u32 * 13) ^ i) as u32)).collect()
 }
 
+/// Clients blocked on keys, in every group of this node (each group keeps its own).
+fn blocked_clients(shared: &Shared) -> usize {
+    shared.engine.groups().values().map(|r| r.waiters().blocked_count()).sum()
+}
+
 fn clients(shared: &Shared) -> Lines {
     let n = shared.clients().len();
     let max = shared.config().maxclients;
@@ -137,7 +142,7 @@ fn clients(shared: &Shared) -> Lines {
         ("maxclients", max.to_string()),
         ("client_recent_max_input_buffer", "0".into()),
         ("client_recent_max_output_buffer", "0".into()),
-        ("blocked_clients", shared.engine.replica().waiters().blocked_count().to_string()),
+        ("blocked_clients", blocked_clients(shared).to_string()),
         ("tracking_clients", shared.tracking.counts().0.to_string()),
         ("clients_in_timeout_table", "0".into()),
     ]
@@ -212,7 +217,9 @@ fn memory(shared: &Shared) -> Lines {
 }
 
 fn persistence(shared: &Shared) -> Lines {
-    let dirty = shared.engine.with_keyspace(|ks| ks.dirty);
+    // Every group holding keys counts its own changes.
+    let groups: Vec<u64> = shared.engine.keyspace_groups().map(|r| r.group()).collect();
+    let dirty: u64 = groups.iter().map(|g| shared.engine.with_keyspace_of(*g, |ks| ks.dirty)).sum();
     let appendonly = shared.config().appendonly;
     vec![
         ("loading", "0".into()),
