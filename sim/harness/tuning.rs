@@ -54,7 +54,7 @@ impl Tuning {
         // and faults strike quiet groups.
         let quiesce_ms = match side.gen_range(0..4) {
             0 => 0,
-            // The value measured in docs/PERFORMANCE.md (production's default is off).
+            // Production's default (the value measured in docs/PERFORMANCE.md).
             1 => 2_000,
             _ => side.gen_range(50..=1_000),
         };
