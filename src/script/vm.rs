@@ -97,6 +97,7 @@ impl Vm {
 
     fn with_env(lua: Lua, shared: bool) -> mlua::Result<Vm> {
         let slot = Rc::new(Slot::default());
+        super::raw::install(&lua)?;
         let env = env::install(&lua, &slot, shared)?;
         Ok(Vm { lua, env, slot, shared, cache: HashMap::new(), cached: 0, dirty: false, collect_at: 0 })
     }
