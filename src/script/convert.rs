@@ -160,6 +160,12 @@ fn scalar_reply(value: &Value, resp3: bool) -> Frame {
     }
 }
 
+/// The raw values of `t`'s fields `names` (nil where absent or unreadable).
+fn special_fields<const N: usize>(lua: &Lua, t: &Table, names: [&str; N]) -> [Value; N] {
+    super::raw::raw_fields(lua, t, names)
+        .unwrap_or_else(|_| names.map(|name| t.raw_get::<Value>(name).unwrap_or(Value::Nil)))
+}
+
 /// What a table converts to: a reply, or elements to convert first.
 enum Converted {
     Reply(Frame),
@@ -169,16 +175,17 @@ enum Converted {
 /// A table's reply when it is one of the special tables (`err`, `ok`, `double`, ...), else
 /// the level that converts its elements (a `map`, a `set` or an array).
 fn table_reply(lua: &Lua, t: &Table) -> Converted {
-    // The special fields read in one protected call (`raw`), else one by one.
-    let names = ["err", "ok", "double", "big_number", "verbatim_string", "map", "set"];
-    let [err, ok, double, big_number, verbatim, map, set] = super::raw::raw_fields(lua, t, names)
-        .unwrap_or_else(|_| names.map(|name| t.raw_get::<Value>(name).unwrap_or(Value::Nil)));
+    // The special fields read a few in one protected call (`raw`), else one by one; the usual
+    // two (a status or an error reply) first.
+    let [err, ok] = special_fields(lua, t, ["err", "ok"]);
     if let Value::String(e) = err {
         return Converted::Reply(Frame::Error(Bytes::from(one_line(&e.as_bytes()))));
     }
     if let Value::String(s) = ok {
         return Converted::Reply(Frame::Simple(Bytes::from(one_line(&s.as_bytes()))));
     }
+    let [double, big_number, verbatim, map, set] =
+        special_fields(lua, t, ["double", "big_number", "verbatim_string", "map", "set"]);
     match double {
         Value::Number(d) => return Converted::Reply(Frame::Double(d)),
         Value::Integer(d) => return Converted::Reply(Frame::Double(d as f64)),

@@ -100,7 +100,7 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
         Chunk { name: "@user_script", body: script.body, compile_error: "Error compiling script (new function)" };
     let body = |lua: &Lua, env: &env::Env, f: Function, resp3: &Cell<bool>| {
         raw::set_string_arrays(lua, &env.globals, [("KEYS", script.keys), ("ARGV", script.args)])?;
-        Ok(match env.run.call::<(bool, Value)>(f) {
+        Ok(match raw::call_run(lua, &env.run, &f) {
             Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, script.name),
             Err(e) => running_error(script.name, &e.to_string()),

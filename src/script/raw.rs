@@ -12,7 +12,7 @@
 //! (out of memory) leaves them by `longjmp`, as in mlua's own `exec_raw`.
 
 use bytes::Bytes;
-use mlua::{ffi, Lua, Table, Value};
+use mlua::{ffi, Function, IntoLua, Lua, Table, Value};
 use std::os::raw::{c_int, c_void};
 
 /// Where the trampoline lives in the registry (its address is the key).
@@ -52,9 +52,9 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
 /// Runs `body` in protected mode on `lua`'s current stack, with `inputs` pushed (at indices
 /// 1..), and returns the first `N` values it leaves. An error raised inside (out of memory) is
 /// returned; the stack is left as it was either way.
-pub fn protected<const N: usize>(
+pub fn protected<I: IntoLua + Copy, const N: usize>(
     lua: &Lua,
-    inputs: &[&Table],
+    inputs: &[I],
     mut body: impl FnMut(*mut ffi::lua_State),
 ) -> mlua::Result<[Value; N]> {
     lua.exec_raw_lua(|raw| {
@@ -117,7 +117,7 @@ unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
 /// Sets each `(name, items)` as a global of `globals`: an array of the items as strings (a
 /// run's KEYS and ARGV).
 pub fn set_string_arrays(lua: &Lua, globals: &Table, arrays: [(&str, &[Bytes]); 2]) -> mlua::Result<()> {
-    protected::<0>(lua, &[globals], |state| {
+    protected::<_, 0>(lua, &[globals], |state| {
         // SAFETY: under `protected`; the globals are at index 1; each array holds 3 more slots
         // at most (its name, the table, one string), within the `LUA_MINSTACK` (20) a C
         // function is given.
@@ -138,7 +138,7 @@ pub fn set_string_arrays(lua: &Lua, globals: &Table, arrays: [(&str, &[Bytes]); 
 
 /// `{[field] = value}` with `value` a string (`{ok = ...}`, `{err = ...}`).
 pub fn string_field_table(lua: &Lua, field: &str, value: &[u8]) -> mlua::Result<Value> {
-    let [t] = protected::<1>(lua, &[], |state| {
+    let [t] = protected::<&Table, 1>(lua, &[], |state| {
         // SAFETY: under `protected`, which reserved the three slots used here.
         unsafe {
             ffi::lua_createtable(state, 0, 1);
@@ -152,7 +152,7 @@ pub fn string_field_table(lua: &Lua, field: &str, value: &[u8]) -> mlua::Result<
 
 /// The raw values of `t`'s fields `names`, in order (nil for an absent one).
 pub fn raw_fields<const N: usize>(lua: &Lua, t: &Table, names: [&str; N]) -> mlua::Result<[Value; N]> {
-    protected::<N>(lua, &[t], |state| {
+    protected::<_, N>(lua, &[t], |state| {
         // SAFETY: under `protected`, which reserved a slot per result, plus one for the key.
         unsafe {
             for name in names {
@@ -162,4 +162,26 @@ pub fn raw_fields<const N: usize>(lua: &Lua, t: &Table, names: [&str; N]) -> mlu
             ffi::lua_remove(state, 1);
         }
     })
+}
+
+/// Calls `f(flag)` (the sandbox's `reset`), which returns nothing.
+pub fn call_with_flag(lua: &Lua, f: &Function, flag: bool) -> mlua::Result<()> {
+    protected::<_, 0>(lua, &[f], |state| {
+        // SAFETY: under `protected`: `f` is at index 1; its errors end the protected call.
+        unsafe {
+            ffi::lua_pushboolean(state, c_int::from(flag));
+            ffi::lua_call(state, 1, 0);
+        }
+    })
+    .map(drop)
+}
+
+/// Calls the sandbox's `run(f)`: whether `f` returned, and its value or error.
+pub fn call_run(lua: &Lua, run: &Function, f: &Function) -> mlua::Result<(bool, Value)> {
+    let [ok, value] = protected::<_, 2>(lua, &[run, f], |state| {
+        // SAFETY: under `protected`: `run` and `f` are at indices 1 and 2; `run` catches the
+        // script's errors itself, anything else ends the protected call.
+        unsafe { ffi::lua_call(state, 1, 2) }
+    })?;
+    Ok((!matches!(ok, Value::Nil | Value::Boolean(false)), value))
 }

@@ -168,7 +168,7 @@ impl Vm {
         then: impl FnOnce(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<R>,
         resp3: &Cell<bool>,
     ) -> mlua::Result<Result<R, Frame>> {
-        self.env.reset.call::<()>(mode.loading())?;
+        super::raw::call_with_flag(&self.lua, &self.env.reset, mode.loading())?;
         self.env.libs.reset();
         let f = match self.compiled(chunk) {
             Ok(f) => f,
