@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 1000;
 /// table; the caller decides whether to raise it).
 pub fn reply_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Result<Value> {
     Ok(match frame {
-        Frame::Simple(s) => single_field(lua, "ok", Value::String(lua.create_string(s)?))?,
+        Frame::Simple(s) => super::raw::string_field_table(lua, "ok", s)?,
         Frame::Error(e) => error_table(lua, &push_error_text(&[b"-", e.as_ref()].concat()))?,
         Frame::Integer(n) => Value::Number(*n as f64),
         Frame::Bulk(b) => Value::String(lua.create_string(b)?),
@@ -90,7 +90,7 @@ fn single_field(lua: &Lua, field: &str, value: Value) -> mlua::Result<Value> {
 
 /// `{err = text}`.
 pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
-    single_field(lua, "err", Value::String(lua.create_string(text)?))
+    super::raw::string_field_table(lua, "err", text)
 }
 
 /// Redis's `luaPushErrorBuff`: "-CODE msg" keeps its code, "-msg" (no space) and a text
@@ -124,7 +124,7 @@ pub fn lua_to_reply(lua: &Lua, value: &Value, resp3: bool) -> Frame {
     loop {
         let mut done = match child {
             _ if open.len() >= MAX_DEPTH => Some(Frame::error("ERR reached lua stack limit")),
-            Value::Table(t) => match table_reply(&t) {
+            Value::Table(t) => match table_reply(lua, &t) {
                 Converted::Reply(frame) => Some(frame),
                 Converted::Open(level) => {
                     open.push(level);
@@ -160,6 +160,12 @@ fn scalar_reply(value: &Value, resp3: bool) -> Frame {
     }
 }
 
+/// The raw values of `t`'s fields `names` (nil where absent or unreadable).
+fn special_fields<const N: usize>(lua: &Lua, t: &Table, names: [&str; N]) -> [Value; N] {
+    super::raw::raw_fields(lua, t, names)
+        .unwrap_or_else(|_| names.map(|name| t.raw_get::<Value>(name).unwrap_or(Value::Nil)))
+}
+
 /// What a table converts to: a reply, or elements to convert first.
 enum Converted {
     Reply(Frame),
@@ -168,30 +174,34 @@ enum Converted {
 
 /// A table's reply when it is one of the special tables (`err`, `ok`, `double`, ...), else
 /// the level that converts its elements (a `map`, a `set` or an array).
-fn table_reply(t: &Table) -> Converted {
-    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
-    if let Value::String(e) = field("err") {
+fn table_reply(lua: &Lua, t: &Table) -> Converted {
+    // The special fields read a few in one protected call (`raw`), else one by one; the usual
+    // two (a status or an error reply) first.
+    let [err, ok] = special_fields(lua, t, ["err", "ok"]);
+    if let Value::String(e) = err {
         return Converted::Reply(Frame::Error(Bytes::from(one_line(&e.as_bytes()))));
     }
-    if let Value::String(s) = field("ok") {
+    if let Value::String(s) = ok {
         return Converted::Reply(Frame::Simple(Bytes::from(one_line(&s.as_bytes()))));
     }
-    match field("double") {
+    let [double, big_number, verbatim, map, set] =
+        special_fields(lua, t, ["double", "big_number", "verbatim_string", "map", "set"]);
+    match double {
         Value::Number(d) => return Converted::Reply(Frame::Double(d)),
         Value::Integer(d) => return Converted::Reply(Frame::Double(d as f64)),
         _ => {}
     }
-    if let Value::String(s) = field("big_number") {
+    if let Value::String(s) = big_number {
         return Converted::Reply(Frame::BigNumber(Bytes::from(one_line(&s.as_bytes()))));
     }
-    if let Value::Table(v) = field("verbatim_string") {
+    if let Value::Table(v) = verbatim {
         if let (Ok(Value::String(format)), Ok(Value::String(s))) = (v.raw_get("format"), v.raw_get("string")) {
             let mut fmt = [b' '; 3];
             format.as_bytes().iter().take(3).enumerate().for_each(|(i, b)| fmt[i] = *b);
             return Converted::Reply(Frame::Verbatim(fmt, Bytes::copy_from_slice(&s.as_bytes())));
         }
     }
-    let kind = match (field("map"), field("set")) {
+    let kind = match (map, set) {
         (Value::Table(m), _) => Kind::Map { t: m, key: Value::Nil, value: None, key_reply: None, pairs: Vec::new() },
         (_, Value::Table(s)) => Kind::Set { t: s, key: Value::Nil, members: Vec::new() },
         _ => Kind::Array { t: t.clone(), next: 1, items: Vec::new() },

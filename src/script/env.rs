@@ -263,21 +263,22 @@ fn fail(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
 /// `luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`, anything else refused.
 /// Packed arguments are read and dropped in turn, so any number of them holds one reference.
 fn command_line(args: &MultiValue) -> mlua::Result<Result<Vec<Bytes>, &'static str>> {
-    let arg = |v: Value| match v {
+    // By reference: a clone of each argument would take and free a reference slot of its own.
+    let arg = |v: &Value| match v {
         Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Integer(n) => Ok(Bytes::from(number_arg(n as f64))),
-        Value::Number(n) => Ok(Bytes::from(number_arg(n))),
+        Value::Integer(n) => Ok(Bytes::from(number_arg(*n as f64))),
+        Value::Number(n) => Ok(Bytes::from(number_arg(*n))),
         _ => Err("Lua redis lib command arguments must be strings or integers"),
     };
     let packed = match (args.front(), args.get(1)) {
         (Some(Value::LightUserData(p)), Some(Value::Table(t))) if args.len() == 2 && p.0 == packed_marker() => t,
         _ if args.is_empty() => return Ok(Err("Please specify at least one argument for this redis lib call")),
-        _ => return Ok(args.iter().cloned().map(arg).collect()),
+        _ => return Ok(args.iter().map(arg).collect()),
     };
     let n: usize = packed.raw_get("n")?;
     let mut argv = Vec::with_capacity(n);
     for i in 1..=n {
-        match arg(packed.raw_get::<Value>(i)?) {
+        match arg(&packed.raw_get::<Value>(i)?) {
             Ok(a) => argv.push(a),
             Err(e) => return Ok(Err(e)),
         }

@@ -20,6 +20,7 @@ mod env;
 mod function;
 mod libs;
 mod rand48;
+mod raw;
 mod vm;
 
 pub use convert::{c_double_to_i64, lua_to_reply, push_error_text, reply_to_lua};
@@ -98,9 +99,8 @@ pub fn eval(host: &mut dyn Host, script: &Script, limits: Limits) -> Outcome {
     let chunk =
         Chunk { name: "@user_script", body: script.body, compile_error: "Error compiling script (new function)" };
     let body = |lua: &Lua, env: &env::Env, f: Function, resp3: &Cell<bool>| {
-        env.globals.raw_set("KEYS", string_array(lua, script.keys)?)?;
-        env.globals.raw_set("ARGV", string_array(lua, script.args)?)?;
-        Ok(match env.run.call::<(bool, Value)>(f) {
+        raw::set_string_arrays(lua, &env.globals, [("KEYS", script.keys), ("ARGV", script.args)])?;
+        Ok(match raw::call_run(lua, &env.run, &f) {
             Ok((true, value)) => lua_to_reply(lua, &value, resp3.get()),
             Ok((false, err)) => error_reply(&err, script.name),
             Err(e) => running_error(script.name, &e.to_string()),

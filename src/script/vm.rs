@@ -97,6 +97,7 @@ impl Vm {
 
     fn with_env(lua: Lua, shared: bool) -> mlua::Result<Vm> {
         let slot = Rc::new(Slot::default());
+        super::raw::install(&lua)?;
         let env = env::install(&lua, &slot, shared)?;
         Ok(Vm { lua, env, slot, shared, cache: HashMap::new(), cached: 0, dirty: false, collect_at: 0 })
     }
@@ -167,7 +168,7 @@ impl Vm {
         then: impl FnOnce(&Lua, &Env, Function, &Cell<bool>) -> mlua::Result<R>,
         resp3: &Cell<bool>,
     ) -> mlua::Result<Result<R, Frame>> {
-        self.env.reset.call::<()>(mode.loading())?;
+        super::raw::call_with_flag(&self.lua, &self.env.reset, mode.loading())?;
         self.env.libs.reset();
         let f = match self.compiled(chunk) {
             Ok(f) => f,

@@ -82,7 +82,15 @@ fn noscript() -> Frame {
 
 fn eval(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
     match split_keys(argv) {
-        Ok((keys, args)) => run_write(ctx, argv, argv[1].clone(), keys, args),
+        Ok((keys, args)) => {
+            let (body, sha) = (argv[1].clone(), sha1_hex(&argv[1]));
+            let reply = run_write(ctx, argv, &sha, &body, keys, args);
+            // Cached if it compiled.
+            if reply.is_ok() {
+                ctx.ks.scripts.insert(Bytes::from(sha), body);
+            }
+            reply.unwrap_or_else(|e| e)
+        }
         Err(e) => e,
     }
 }
@@ -93,7 +101,12 @@ fn evalsha(ctx: &mut WriteCtx, argv: &[Bytes]) -> Frame {
         Err(e) => return e,
     };
     match ctx.ks.scripts.get(&argv[1]).cloned() {
-        Some(body) => run_write(ctx, argv, body, keys, args),
+        // Cached under its SHA-1, which the argument names (in any case: Redis lowercases it
+        // for the run's name too); nothing to hash or cache again.
+        Some(body) => {
+            let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+            run_write(ctx, argv, &sha, &body, keys, args).unwrap_or_else(|e| e)
+        }
         None => noscript(),
     }
 }
@@ -125,21 +138,26 @@ fn finish(outcome: Outcome, max_steps: u64, rollback: Option<impl FnOnce()>) -> 
     }
 }
 
-/// Runs a script as (part of) a write and caches it if it compiled.
-fn run_write(ctx: &mut WriteCtx, argv: &[Bytes], body: Bytes, keys: &[Bytes], args: &[Bytes]) -> Frame {
-    let sha = sha1_hex(&body);
+/// Runs a script (`sha` is its SHA-1) as (part of) a write: its reply, or `Err` with the
+/// reply of a script that did not compile (so never ran).
+fn run_write(
+    ctx: &mut WriteCtx,
+    argv: &[Bytes],
+    sha: &str,
+    body: &Bytes,
+    keys: &[Bytes],
+    args: &[Bytes],
+) -> Result<Frame, Frame> {
     let (_run, limits) = begin_run(ctx.ks, ctx.rng, RunKind::Eval, false, argv);
     let max_steps = limits.max_steps;
-    let script = Script { name: &sha, body: &body, keys, args };
+    let script = Script { name: sha, body, keys, args };
     let mut host = WriteHost { ks: ctx.ks, db: ctx.db, now_ms: ctx.now_ms, rng: ctx.rng, undo: Default::default() };
     let outcome = script::eval(&mut host, &script, limits);
     if let Outcome::CompileError(e) = outcome {
-        return e;
+        return Err(e);
     }
     let undo = host.undo;
-    let reply = finish(outcome, max_steps, Some(|| undo.rollback(ctx.ks)));
-    ctx.ks.scripts.insert(Bytes::from(sha), body);
-    reply
+    Ok(finish(outcome, max_steps, Some(|| undo.rollback(ctx.ks))))
 }
 
 fn eval_ro(ctx: &mut ReadCtx, argv: &[Bytes]) -> Frame {
