@@ -2,8 +2,9 @@
 //! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
 //! a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL
 //! when the cache lacks it), and XADD / XREADGROUP (blocking or not) / XACK on a stream with a
-//! consumer group, to any node of the cluster over simulated TCP (following `-MOVED` in a
-//! sharded run, see [`Shared::run_routed`]), one operation at a time each,
+//! consumer group, to any node of the cluster over simulated TCP (following `-MOVED`, and
+//! `-ASK` with ASKING, in a sharded run, see [`Shared::run_routed`]), one operation at a time
+//! each,
 //! and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
