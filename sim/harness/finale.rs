@@ -255,6 +255,9 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
     let running: Vec<_> = cluster.ids().into_iter().filter_map(|id| Some((id, cluster.groups(id)?))).collect();
     let map = running.iter().filter_map(|(_, gs)| gs.map()).max_by_key(|m| m.epoch);
     let Some(map) = map else { return Err(violation(ownership::PROPERTY, "no node has a cluster map".into())) };
+    if let Some(slot) = map.open_slots.keys().next() {
+        return Err(violation(ownership::PROPERTY, format!("slot {slot} is still open in the map (CLUSTER SETSLOT)")));
+    }
     let table: BTreeMap<u64, Vec<(u16, u16)>> = map.groups.keys().map(|g| (*g, map.ranges_of(*g))).collect();
     let mut copies = Vec::new();
     for (id, gs) in &running {
@@ -269,6 +272,12 @@ pub fn ownership(cluster: &Cluster) -> Result<(), Violation> {
             let control = r.control();
             let owned = control.owned.map(|o| (o.epoch, o.ranges));
             let open: Vec<u64> = control.frozen.keys().chain(control.importing.keys()).copied().collect();
+            // Redis Cluster's slot states end with the hand-over (`legacy::complete_open_slots`).
+            let asking: Vec<u16> = control.ask_out.keys().chain(control.ask_in.iter()).copied().collect();
+            if !asking.is_empty() {
+                let detail = format!("node {id}'s copy of group {g} still has slots migrating or importing {asking:?}");
+                return Err(violation(ownership::PROPERTY, detail));
+            }
             let st = r.state().read().unwrap_or_else(|p| p.into_inner());
             let keys = st.keyspace.dbs().iter().flat_map(|db| db.iter().map(|(k, _)| k.to_vec())).collect();
             copies.push(GroupCopy { node: *id, group: *g, owned, keys, open_migrations: open });

@@ -4,6 +4,11 @@
 //! cancelled a moment later. The faults go on meanwhile, so migrations meet leader changes,
 //! crashes and partitions of their source, target and MetaRaft at every step. Draws come from
 //! a generator of their own, so the fault schedule of the seed is the one it had without them.
+//! With `SIM_LEGACY=1`, two kinds, drawn per migration (from a third generator, so the draws
+//! of the atomic ones stay as they were): raftis's atomic `CLUSTER MIGRATESLOTS` (three in
+//! five) and Redis Cluster's legacy protocol for the key's one slot (`legacy.rs`: SETSLOT
+//! IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE over the client ports), whose commands run on
+//! `host`; without it, only the atomic kind (as CI runs).
 //! On in every sharded run; `SIM_MIGRATIONS=0` leaves them out (docs/SIMULATION.md, "Slot
 //! migrations").
 
@@ -27,12 +32,26 @@ pub fn enabled() -> bool {
     std::env::var("SIM_MIGRATIONS").as_deref() != Ok("0")
 }
 
+/// Whether Redis Cluster's legacy protocol is one of the kinds drawn: only with
+/// `SIM_LEGACY=1` until the failures it found are fixed (docs/SIMULATION.md, "Slot
+/// migrations": CI's sharded seeds 1013 and 1157 fail with it).
+fn legacy_enabled() -> bool {
+    std::env::var("SIM_LEGACY").as_deref() == Ok("1")
+}
+
 /// Starts migrations until `end`; returns once the last command has returned (the finale
 /// awaits that before it waits for the migrations to settle: a command sent just before `end`
 /// may start its migration later, when its node has caught up; seed 2035 saw one start after
 /// the settle check).
-pub async fn run(cluster: Arc<Cluster>, seed: u64, timeline: Timeline, end: Instant) {
+pub async fn run(
+    cluster: Arc<Cluster>,
+    seed: u64,
+    timeline: Timeline,
+    end: Instant,
+    host: madsim::runtime::NodeHandle,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5107_a11c);
+    let mut kinds = ChaCha8Rng::seed_from_u64(seed ^ 0x1e9a_c7e5);
     let mut keys: Vec<&str> =
         COUNTERS.iter().chain(&STRINGS).chain(&LISTS).chain(&QUEUES).chain(&STREAMS).chain(&HLLS).copied().collect();
     keys.extend(TTL_KEYS.iter().map(|(k, _)| *k));
@@ -52,6 +71,12 @@ pub async fn run(cluster: Arc<Cluster>, seed: u64, timeline: Timeline, end: Inst
         let (a, b) = (slot.saturating_sub(reach).max(lo), slot.saturating_add(reach).min(hi));
         let others: Vec<u64> = map.groups.keys().copied().filter(|g| *g != source).collect();
         let Some(&target) = others.choose(&mut rng) else { continue };
+        if legacy_enabled() && kinds.gen_bool(0.4) {
+            // The cancel draw of an atomic migration, so later migrations draw as before.
+            let _ = rng.gen_bool(0.3);
+            super::legacy::run(&cluster, &host, &timeline, slot, source, target).await;
+            continue;
+        }
         let argv =
             ["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", &a.to_string(), &b.to_string(), "GROUP", &target.to_string()];
         let reply = command(&groups, &argv).await;

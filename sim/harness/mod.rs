@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod finale;
+pub mod legacy;
 pub mod lists;
 pub mod migrations;
 pub mod nodes;
@@ -143,7 +144,7 @@ pub async fn run(p: Params) -> Result<Summary, Box<Failure>> {
     // Slot migrations join the sharded runs (`SIM_MIGRATIONS=0` leaves them out).
     let migrating = (p.num_groups > 0 && migrations::enabled()).then(|| {
         let end = tokio::time::Instant::now() + p.fault_time;
-        tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end))
+        tokio::spawn(migrations::run(cluster.clone(), seed, timeline.clone(), end, hosts[0].clone()))
     });
     driver.run(&rates, p.fault_time).await;
     driver.heal().await;
@@ -214,6 +215,7 @@ async fn finish(
 ) -> Result<u64, Violation> {
     start_errors(cluster)?;
     if cluster.num_groups > 0 {
+        legacy::complete_open_slots(cluster, timeline).await?;
         timeline.note(finale::migrations_settle(cluster).await?);
         finale::group_convergence(cluster).await?;
         finale::ownership(cluster)?;

@@ -2,8 +2,9 @@
 //! APPEND, RPUSH of unique values, LRANGE, single-key MULTI/EXEC, RPUSH / BLPOP on queue keys,
 //! a Lua script that increments a counter by its INCRBY amount with GET and SET (EVALSHA, EVAL
 //! when the cache lacks it), and XADD / XREADGROUP (blocking or not) / XACK on a stream with a
-//! consumer group, to any node of the cluster over simulated TCP (following `-MOVED` in a
-//! sharded run, see [`Shared::run_routed`]), one operation at a time each,
+//! consumer group, to any node of the cluster over simulated TCP (following `-MOVED`, and
+//! `-ASK` with ASKING, in a sharded run, see [`Shared::run_routed`]), one operation at a time
+//! each,
 //! and record
 //! every operation in the [`History`] with its invocation and completion (virtual) times and
 //! outcome.
@@ -89,8 +90,16 @@ impl Shared {
         lock(&self.history).clone()
     }
 
-    /// Runs `kind` on `conn` (to `node`) and records it; returns the outcome.
-    pub async fn run_op(&self, client: u32, node: u64, conn: &mut Option<SimClient>, kind: OpKind) -> Outcome {
+    /// Runs `kind` on `conn` (to `node`), after `ASKING` on the same connection if `asking`
+    /// (a client sent on by `-ASK`), and records it; returns the outcome.
+    async fn run_op(
+        &self,
+        client: u32,
+        node: u64,
+        conn: &mut Option<SimClient>,
+        kind: OpKind,
+        asking: bool,
+    ) -> Outcome {
         let id = lock(&self.history).invoke(client, node, kind.clone(), self.now_ns());
         if conn.is_none() {
             match SimClient::connect(client_addr(node), CONNECT_TIMEOUT).await {
@@ -103,7 +112,13 @@ impl Shared {
             }
         }
         let c = conn.as_mut().expect("connected");
-        let (outcome, broken) = match tokio::time::timeout(OP_TIMEOUT, execute(c, &kind)).await {
+        let run = async {
+            if asking {
+                c.cmd(&[b"ASKING"]).await?;
+            }
+            execute(c, &kind).await
+        };
+        let (outcome, broken) = match tokio::time::timeout(OP_TIMEOUT, run).await {
             Err(_) => (Outcome::Unknown("client timeout".into()), true),
             Ok(Err(e)) => (Outcome::Unknown(format!("connection: {e}")), true),
             Ok(Ok(outcome)) => (outcome, false),
@@ -119,18 +134,24 @@ impl Shared {
 
 /// Where a `-MOVED <slot> <ip>:<port>` outcome sends the client: the simulated host's id.
 pub fn moved_to(outcome: &Outcome) -> Option<u64> {
+    redirect(outcome, "MOVED ")
+}
+
+/// Where a `-<prefix><slot> <ip>:<port>` outcome sends the client.
+fn redirect(outcome: &Outcome, prefix: &str) -> Option<u64> {
     let Outcome::Failed(e) = outcome else { return None };
-    let addr = e.strip_prefix("MOVED ")?.split(' ').nth(1)?;
+    let addr = e.strip_prefix(prefix)?.split(' ').nth(1)?;
     let ip = addr.rsplit_once(':')?.0;
     ip.strip_prefix("10.0.0.")?.parse().ok()
 }
 
-/// Redirects a client follows for one operation (a sharded run's `-MOVED`).
+/// Redirects a client follows for one operation (a sharded run's `-MOVED` and `-ASK`).
 const MAX_REDIRECTS: usize = 3;
 
 impl Shared {
-    /// [`run_op`](Self::run_op) on `node`, then again on the node each `-MOVED` names, as a
-    /// Redis Cluster client does (each attempt is in the history: a `-MOVED` one changed
+    /// [`run_op`](Self::run_op) on `node`, then again on the node each `-MOVED` names, or
+    /// after `ASKING` on the node an `-ASK` names (a slot Redis Cluster's protocol is moving),
+    /// as a Redis Cluster client does (each attempt is in the history: a redirected one changed
     /// nothing). Returns the last outcome.
     pub async fn run_routed(
         &self,
@@ -139,12 +160,16 @@ impl Shared {
         conns: &mut BTreeMap<u64, Option<SimClient>>,
         kind: OpKind,
     ) -> Outcome {
-        let mut hops = 0;
+        let (mut hops, mut asking) = (0, false);
         loop {
             let attempt = if hops == 0 { kind.clone() } else { with_fresh_values(&kind, hops) };
-            let outcome = self.run_op(client, node, conns.entry(node).or_default(), attempt).await;
-            match moved_to(&outcome) {
-                Some(next) if hops < MAX_REDIRECTS => (node, hops) = (next, hops + 1),
+            let outcome = self.run_op(client, node, conns.entry(node).or_default(), attempt, asking).await;
+            let (next, ask) = match (moved_to(&outcome), redirect(&outcome, "ASK ")) {
+                (Some(next), _) => (Some(next), false),
+                (None, next) => (next, true),
+            };
+            match next {
+                Some(next) if hops < MAX_REDIRECTS => (node, hops, asking) = (next, hops + 1, ask),
                 _ => return outcome,
             }
         }
@@ -533,7 +558,9 @@ fn error_outcome(e: String) -> Outcome {
     match code {
         // MOVED and CROSSSLOT (sharded runs) come before anything runs, LOADING (a node
         // still loading its data after a restart) before anything is read or proposed.
-        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "CROSSSLOT" | "LOADING" => Outcome::Failed(e),
+        // ASK (a slot Redis Cluster's protocol is moving) is decided at apply with nothing
+        // changed, or at the read barrier.
+        "CLUSTERDOWN" | "EXECABORT" | "MOVED" | "ASK" | "CROSSSLOT" | "LOADING" => Outcome::Failed(e),
         // NOGROUP before the group exists, BUSYGROUP once it does: the command ran, no effect.
         "WRONGTYPE" | "NOGROUP" | "BUSYGROUP" => Outcome::Ok(Reply::Error(e)),
         "ERR" if e.contains("not an integer") || e.contains("overflow") => Outcome::Ok(Reply::Error(e)),
