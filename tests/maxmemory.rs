@@ -9,8 +9,8 @@ mod common;
 use common::cluster::ThreeNodes;
 use common::sharded::{text, Sharded};
 use common::{wait_until, Conn, Server};
-use std::collections::BTreeMap;
 use raftis::protocol::Frame;
+use std::collections::BTreeMap;
 
 const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 

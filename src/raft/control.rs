@@ -334,8 +334,8 @@ impl ControlState {
     /// MIGRATING here (`ask_out`): every such key missing -> `-ASK <slot> <addr>`, some
     /// missing -> `-TRYAGAIN`; IMPORTING (`ask_in`) with ASKING and several keys, some
     /// missing -> `-TRYAGAIN`. `None`: run it. MIGRATE's own read and delete, and active
-    /// expiry's delete, are never redirected (Redis runs them locally while a slot is open). Decided on the group's
-    /// state (at apply for writes), so every replica decides alike.
+    /// expiry's delete, are never redirected (Redis runs them locally while a slot is open).
+    /// Decided on the group's state (at apply for writes), so every replica decides alike.
     pub fn ask_check(&self, ks: &Keyspace, db: usize, now_ms: u64, cmds: &[Vec<Bytes>]) -> Option<Frame> {
         if !self.has_open_slots() {
             return None;
@@ -351,7 +351,7 @@ impl ControlState {
             // 2015 with `SIM_LEGACY=1`: `t1` expired during its slot's migration).
             if matches!(
                 spec.name,
-                crate::cmd::keys::MIGRATE_DUMP | crate::cmd::keys::MIGRATE_DELETE | crate::server::EXPIRE_COMMAND
+                crate::cmd::keys::MIGRATE_DUMP | crate::cmd::keys::MIGRATE_DELETE | crate::cmd::keys::EXPIRE_DUE
             ) {
                 continue;
             }

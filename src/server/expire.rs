@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The internal command that deletes the listed keys if they are expired at apply time.
-pub const EXPIRE_COMMAND: &str = "raftis.expire";
+pub const EXPIRE_COMMAND: &str = crate::cmd::keys::EXPIRE_DUE;
 /// Keys deleted per database per round (Redis's active expiry is bounded the same way).
 const KEYS_PER_ROUND: usize = 200;
 

@@ -132,7 +132,8 @@ pub fn key_count(shared: &Shared) -> u64 {
 
 /// Bytes held by keys and values, estimated (a walk over every keyspace of this node).
 pub fn dataset_estimate(shared: &Shared) -> u64 {
-    let footprint =
-        |ks: &crate::store::Keyspace| -> u64 { ks.dbs().iter().flat_map(|db| db.iter()).map(|(k, e)| e.value.footprint(k) as u64).sum() };
+    let footprint = |ks: &crate::store::Keyspace| -> u64 {
+        ks.dbs().iter().flat_map(|db| db.iter()).map(|(k, e)| e.value.footprint(k) as u64).sum()
+    };
     shared.engine.keyspace_groups().map(|r| shared.engine.with_keyspace_of(r.group(), footprint)).sum()
 }

@@ -25,6 +25,8 @@ const WF: &[&str] = &["write", "fast"];
 pub const MIGRATE_DUMP: &str = "raftis.migrate-dump";
 /// MIGRATE's internal delete (see [`serialize::delete_migrated`]).
 pub const MIGRATE_DELETE: &str = "raftis.migrated";
+/// Active expiry's internal delete: the listed keys, if they are expired at apply time.
+pub const EXPIRE_DUE: &str = "raftis.expire";
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, W, (1, -1, 1), Kind::Write(del)),
@@ -58,7 +60,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("migrate", -6, &["write"], (3, 3, 1), Kind::Session),
     CommandSpec::new("object", -2, &[], (0, 0, 0), Kind::Read(object::object)),
     CommandSpec::new("debug", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), Kind::Read(object::debug)),
-    CommandSpec::new(crate::server::EXPIRE_COMMAND, -2, &["write", "internal"], (1, -1, 1), Kind::Write(expire_due)),
+    CommandSpec::new(EXPIRE_DUE, -2, &["write", "internal"], (1, -1, 1), Kind::Write(expire_due)),
     CommandSpec::new(MIGRATE_DUMP, -2, &["readonly", "internal"], (1, -1, 1), Kind::Read(serialize::dump_for_migrate)),
     CommandSpec::new(MIGRATE_DELETE, -3, &["write", "internal"], (1, -1, 2), Kind::Write(serialize::delete_migrated)),
     CommandSpec::new(crate::server::EVICT_COMMAND, -3, &["write", "internal"], (1, -1, 2), Kind::Write(evict_victims)),
