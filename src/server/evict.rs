@@ -6,11 +6,14 @@
 //! A background round (with active expiry) evicts too, for writes that reached the leader
 //! through another node.
 //!
-//! In a multi-raft cluster memory is the node's, the keys its groups': the node evicts from
-//! each data group it leads (a share of what is over the limit from each), through that
-//! group's log, as expiry does; slots frozen or importing for a migration are left alone (a
-//! batch holding one would be refused whole at apply). A node that leads no group lets writes
-//! through (in cluster mode they reach it only as the owning group's leader, or by ASKING).
+//! In a multi-raft cluster memory is the node's and holds its copies of every data group it
+//! runs, most of them led elsewhere (by nodes whose own memory may be under their limit). So
+//! a node over its limit evicts from each data group it holds (a share of what is over from
+//! each), choosing victims in its copy and writing their deletion through the group's log
+//! (forwarded to the group's leader where it does not lead: the versions make a victim
+//! written meanwhile stay); slots frozen or importing for a migration are left alone (a batch
+//! holding one would be refused whole at apply). Outside a cluster only the leader evicts (its
+//! followers hold the same data and follow its log).
 //!
 //! Victims are chosen only on the leader and only from what it has applied; the choice uses
 //! the engine's seeded random source. raftis does not track reads (a read never changes the
@@ -67,7 +70,7 @@ fn policy(name: &str) -> Policy {
 }
 
 /// Whether a write that may grow memory can run now (after evicting, when the policy says
-/// so and this node leads). `false`: reply [`OOM`].
+/// so and this node evicts: see [`eviction_groups`]). `false`: reply [`OOM`].
 pub async fn admit_write(shared: &Shared) -> bool {
     let (max, name) = {
         let c = shared.config();
@@ -79,25 +82,30 @@ pub async fn admit_write(shared: &Shared) -> bool {
     if policy(&name) == Policy::NoEviction {
         return false;
     }
-    if led_keyspace_groups(shared).await.is_empty() {
-        // The leaders evict for everyone; a follower's copy follows its log.
+    if eviction_groups(shared).await.is_empty() {
+        // The leader evicts for everyone; a follower's copy follows its log.
         return true;
     }
     evict_until_under(shared, max).await
 }
 
-/// The groups holding keys that this node leads (group 0 outside a multi-raft cluster).
-async fn led_keyspace_groups(shared: &Shared) -> Vec<u64> {
+/// The groups this node evicts from: in a multi-raft cluster every data group it holds (see
+/// the module header), else group 0 while it leads.
+async fn eviction_groups(shared: &Shared) -> Vec<u64> {
+    let held = shared.engine.keyspace_groups().map(|r| r.group());
+    if shared.cluster.is_some() {
+        return held.collect();
+    }
     let mut led = Vec::new();
-    for replica in shared.engine.keyspace_groups() {
-        if replica.is_leader().await {
-            led.push(replica.group());
+    for group in held {
+        if shared.engine.group(group).is_leader().await {
+            led.push(group);
         }
     }
     led
 }
 
-/// The background round: evicts while this node leads and memory is past the limit.
+/// The background round: evicts while memory is past the limit (from [`eviction_groups`]).
 pub async fn background_round(shared: &Shared) {
     let (max, name) = {
         let c = shared.config();
@@ -113,11 +121,11 @@ pub async fn background_round(shared: &Shared) {
 /// nothing is left to evict or the rounds run out.
 async fn evict_until_under(shared: &Shared, max: u64) -> bool {
     for _ in 0..MAX_ROUNDS {
-        let groups = led_keyspace_groups(shared).await;
+        let groups = eviction_groups(shared).await;
         if groups.is_empty() {
             break;
         }
-        // Each led group gives its share of what is over.
+        // Each group gives its share of what is over.
         let share = (used_memory(shared).saturating_sub(max) + HEADROOM).div_ceil(groups.len() as u64);
         let mut deleted = 0;
         for group in groups {
