@@ -28,8 +28,9 @@ while [ $# -gt 0 ]; do
 done
 command -v redis-cli >/dev/null && command -v curl >/dev/null || { echo "needs redis-cli and curl" >&2; exit 2; }
 RAFTIS_BIN=${RAFTIS_BIN:-target/release/raftis}
-# Quiet groups (docs/ARCHITECTURE.md; on by default): QUIESCE_MS=0 measures without them.
-RAFTIS_EXTRA="--raft-quiesce-ms ${QUIESCE_MS:-2000}"
+# Quiet groups (docs/ARCHITECTURE.md) are on by default: QUIESCE_MS=0 measures without them,
+# QUIESCE_MS=N with another idle time.
+RAFTIS_EXTRA="${QUIESCE_MS:+--raft-quiesce-ms $QUIESCE_MS}"
 if [ "$BUILD" = 1 ] && [ "$RAFTIS_BIN" = target/release/raftis ]; then cargo build --release --quiet; fi
 
 source scripts/lib/servers.sh
