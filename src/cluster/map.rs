@@ -118,6 +118,38 @@ struct ClusterMapV1 {
     replicas: u32,
 }
 
+impl From<ClusterMapV4> for ClusterMap {
+    fn from(v4: ClusterMapV4) -> ClusterMap {
+        let ClusterMapV4 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped } = v4;
+        let open_slots = BTreeMap::new();
+        ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped, open_slots }
+    }
+}
+
+impl From<ClusterMapV3> for ClusterMapV4 {
+    fn from(v3: ClusterMapV3) -> ClusterMapV4 {
+        let ClusterMapV3 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves } = v3;
+        // Written before the reason was recorded: its leaving nodes stay leaving as before.
+        let dropped = BTreeSet::new();
+        ClusterMapV4 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped }
+    }
+}
+
+impl From<ClusterMapV2> for ClusterMapV3 {
+    fn from(v2: ClusterMapV2) -> ClusterMapV3 {
+        let ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations } = v2;
+        let (leaving, moves) = (BTreeSet::new(), BTreeMap::new());
+        ClusterMapV3 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves }
+    }
+}
+
+impl From<ClusterMapV1> for ClusterMapV2 {
+    fn from(v1: ClusterMapV1) -> ClusterMapV2 {
+        let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
+        ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations: Vec::new() }
+    }
+}
+
 impl ClusterMap {
     /// The first map: `num_groups` data groups of `founder` alone (it initializes them; the
     /// other nodes join through [`placed`](Self::placed)), and the slots split in even
@@ -186,64 +218,19 @@ impl ClusterMap {
         postcard::to_allocvec(self).map(bytes::Bytes::from).unwrap_or_default()
     }
 
-    /// Decodes a map kept by MetaRaft (`None` if it is not one).
+    /// Decodes a map kept by MetaRaft (`None` if it is not one): the current layout, else
+    /// each older one, newest first, brought up to date one version at a time.
     pub fn decode(bytes: &[u8]) -> Option<ClusterMap> {
-        if let Ok(map) = postcard::from_bytes(bytes) {
-            return Some(map);
+        fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+            postcard::from_bytes(bytes).ok()
         }
-        let open_slots = BTreeMap::new();
-        if let Ok(v4) = postcard::from_bytes::<ClusterMapV4>(bytes) {
-            let ClusterMapV4 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped } = v4;
-            return Some(ClusterMap {
-                epoch,
-                nodes,
-                groups,
-                slots,
-                replicas,
-                migrations,
-                leaving,
-                moves,
-                dropped,
-                open_slots,
-            });
-        }
-        let dropped = BTreeSet::new();
-        if let Ok(v3) = postcard::from_bytes::<ClusterMapV3>(bytes) {
-            let ClusterMapV3 { epoch, nodes, groups, slots, replicas, migrations, leaving, moves } = v3;
-            // Written before the reason was recorded: its leaving nodes stay leaving as before.
-            return Some(ClusterMap {
-                epoch,
-                nodes,
-                groups,
-                slots,
-                replicas,
-                migrations,
-                leaving,
-                moves,
-                dropped,
-                open_slots,
-            });
-        }
-        let (leaving, moves) = (BTreeSet::new(), BTreeMap::new());
-        if let Ok(v2) = postcard::from_bytes::<ClusterMapV2>(bytes) {
-            let ClusterMapV2 { epoch, nodes, groups, slots, replicas, migrations } = v2;
-            return Some(ClusterMap {
-                epoch,
-                nodes,
-                groups,
-                slots,
-                replicas,
-                migrations,
-                leaving,
-                moves,
-                dropped,
-                open_slots,
-            });
-        }
-        let v1: ClusterMapV1 = postcard::from_bytes(bytes).ok()?;
-        let ClusterMapV1 { epoch, nodes, groups, slots, replicas } = v1;
-        let migrations = Vec::new();
-        Some(ClusterMap { epoch, nodes, groups, slots, replicas, migrations, leaving, moves, dropped, open_slots })
+        let v4 = || {
+            read::<ClusterMapV4>(bytes)
+                .or_else(|| read::<ClusterMapV3>(bytes).map(Into::into))
+                .or_else(|| read::<ClusterMapV2>(bytes).map(|v2| ClusterMapV3::from(v2).into()))
+                .or_else(|| read::<ClusterMapV1>(bytes).map(|v1| ClusterMapV3::from(ClusterMapV2::from(v1)).into()))
+        };
+        read::<ClusterMap>(bytes).or_else(|| v4().map(Into::into))
     }
 
     /// Gives slots `start..=end` to `group` (the table stays ordered, covering, coalesced).
